@@ -1,0 +1,26 @@
+"""Pure functions: the reference math of one recurrent direction, forward and backward.
+
+No state, no classes beyond the caches the backward needs. :mod:`kioku.kernels` holds
+faster implementations of the same contract; :mod:`kioku.nn` wraps both.
+"""
+
+from .activations import sigmoid, tanh
+from .lstm import LSTMCache, LSTMGrads, lstm_backward, lstm_forward
+from .rnn import NONLINEARITIES, RNNCache, RNNGrads, rnn_backward, rnn_forward
+from .sequence import length_mask, step_order
+
+__all__ = [
+    "NONLINEARITIES",
+    "LSTMCache",
+    "LSTMGrads",
+    "RNNCache",
+    "RNNGrads",
+    "length_mask",
+    "lstm_backward",
+    "lstm_forward",
+    "rnn_backward",
+    "rnn_forward",
+    "sigmoid",
+    "step_order",
+    "tanh",
+]

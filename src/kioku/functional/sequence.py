@@ -1,0 +1,40 @@
+"""Helpers shared by the recurrent functions: step order and packed-sequence masks.
+
+A direction's states live in one array of ``T + 1`` slots. The state entering step
+``t`` is slot ``t + reverse`` and the state leaving it is slot ``t + 1 - reverse``, so
+a forward run fills slots ``1..T`` from slot 0 and a reverse run fills ``T-1..0`` from
+slot ``T``; the final state is slot ``T`` (forward) or slot 0 (reverse).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def step_order(num_steps: int, reverse: bool) -> range:
+    """Time indices in the order a direction visits them."""
+    return range(num_steps - 1, -1, -1) if reverse else range(num_steps)
+
+
+def length_mask(lengths: np.ndarray | None, num_steps: int, batch: int) -> np.ndarray | None:
+    """Boolean ``(T, B)`` mask, True where step ``t`` is inside sequence ``b`` (``t < lengths[b]``).
+
+    ``lengths`` is ``(B,)`` of integers in ``1..T``; ``None`` (every sequence full)
+    gives ``None``. Raises ``ValueError``/``TypeError`` naming ``lengths``.
+    """
+    if lengths is None:
+        return None
+    lengths = np.asarray(lengths)
+    if lengths.dtype == np.bool_ or not np.issubdtype(lengths.dtype, np.integer):
+        if np.issubdtype(lengths.dtype, np.floating) and np.all(np.mod(lengths, 1) == 0):
+            lengths = lengths.astype(np.int64)
+        else:
+            raise TypeError(f"lengths: expected integers, found dtype {lengths.dtype}")
+    if lengths.shape != (batch,):
+        raise ValueError(f"lengths: expected shape ({batch},) (one per sequence), found {lengths.shape}")
+    if batch and (lengths.min() < 1 or lengths.max() > num_steps):
+        bad = lengths[(lengths < 1) | (lengths > num_steps)][0]
+        raise ValueError(f"lengths: expected every length in 1..{num_steps} (T), found {int(bad)}")
+    if np.all(lengths == num_steps):
+        return None
+    return np.arange(num_steps)[:, None] < lengths[None, :]

@@ -1,0 +1,71 @@
+"""Fast implementations of the :mod:`kioku.functional` contract, chosen at call time.
+
+``KIOKU_KERNELS`` selects the backend: ``auto`` (default: the fastest one that is
+installed), ``reference`` (the readable NumPy of :mod:`kioku.functional`), or a
+backend's name. :func:`use` switches it for a block of code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+from collections.abc import Iterator
+from types import ModuleType
+
+from .. import functional
+
+_BACKENDS = {"reference": "kioku.functional"}
+_FAST_ORDER: list[str] = []  # fast backends, best first; each registers itself below
+_forced: list[str] = []
+
+
+def _register(name: str, module_path: str) -> None:
+    _BACKENDS[name] = module_path
+    _FAST_ORDER.append(name)
+
+
+def available() -> list[str]:
+    """Names of the backends that import on this machine, ``reference`` first."""
+    names = ["reference"]
+    for name in _FAST_ORDER:
+        try:
+            importlib.import_module(_BACKENDS[name])
+        except ImportError:
+            continue
+        names.append(name)
+    return names
+
+
+def backend_name() -> str:
+    """The backend a call made now would use."""
+    choice = _forced[-1] if _forced else os.environ.get("KIOKU_KERNELS", "auto")
+    if choice == "auto":
+        fast = available()
+        return fast[1] if len(fast) > 1 else "reference"
+    if choice not in _BACKENDS:
+        raise ValueError(
+            f"KIOKU_KERNELS: expected one of auto, {', '.join(_BACKENDS)}, found {choice!r}"
+        )
+    return choice
+
+
+def backend() -> ModuleType:
+    """The module whose ``lstm_forward``/``lstm_backward``/``rnn_forward``/``rnn_backward``
+    a call made now should use (each with :mod:`kioku.functional`'s signature)."""
+    name = backend_name()
+    if name == "reference":
+        return functional
+    return importlib.import_module(_BACKENDS[name])
+
+
+@contextlib.contextmanager
+def use(name: str) -> Iterator[None]:
+    """Use backend ``name`` (``"reference"``, ``"auto"``, ...) inside the ``with`` block."""
+    if name != "auto" and name not in _BACKENDS:
+        raise ValueError(f"name: expected one of auto, {', '.join(_BACKENDS)}, found {name!r}")
+    _forced.append(name)
+    try:
+        yield
+    finally:
+        _forced.pop()
