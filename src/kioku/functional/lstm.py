@@ -136,7 +136,10 @@ def lstm_forward(
         a = gates[t]
         np.matmul(h_prev, w_hh_t, out=recurrent)
         a += recurrent
-        input_gate, forget_gate = sigmoid(a[:, :H], a[:, :H]), sigmoid(a[:, H : 2 * H], a[:, H : 2 * H])
+        input_gate, forget_gate = (
+            sigmoid(a[:, :H], a[:, :H]),
+            sigmoid(a[:, H : 2 * H], a[:, H : 2 * H]),
+        )
         candidate = tanh(a[:, 2 * H : 3 * H], a[:, 2 * H : 3 * H])
         output_gate = sigmoid(a[:, 3 * H :], a[:, 3 * H :])
         np.multiply(forget_gate, c_prev, out=c_next)  # c' = f * c + i * g
@@ -155,8 +158,9 @@ def lstm_forward(
             np.copyto(h_next, h_prev, where=finished)
             np.multiply(h_next, mask[t, :, None], out=y[t])
 
-    cache = LSTMCache(x, weight_ih, weight_hh, weight_hr, gates, h_state, c_state, tanh_c,
-                      hidden, mask, reverse)
+    cache = LSTMCache(
+        x, weight_ih, weight_hh, weight_hr, gates, h_state, c_state, tanh_c, hidden, mask, reverse
+    )
     final = T * (1 - r)
     return y, h_state[final].copy(), c_state[final].copy(), cache
 
@@ -223,7 +227,11 @@ def lstm_backward(
         np.multiply(dc_step, candidate, out=d_input)
         np.multiply(dc_step, input_gate, out=d_candidate)
         np.multiply(dc_step, forget_gate, out=dc_rec)
-        for gate, d_gate in ((input_gate, d_input), (forget_gate, d_forget), (output_gate, d_output)):
+        for gate, d_gate in (
+            (input_gate, d_input),
+            (forget_gate, d_forget),
+            (output_gate, d_output),
+        ):
             np.subtract(1, gate, out=slope)  # sigmoid' = s (1 - s)
             slope *= gate
             d_gate *= slope

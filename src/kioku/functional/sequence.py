@@ -31,7 +31,9 @@ def length_mask(lengths: np.ndarray | None, num_steps: int, batch: int) -> np.nd
         else:
             raise TypeError(f"lengths: expected integers, found dtype {lengths.dtype}")
     if lengths.shape != (batch,):
-        raise ValueError(f"lengths: expected shape ({batch},) (one per sequence), found {lengths.shape}")
+        raise ValueError(
+            f"lengths: expected shape ({batch},) (one per sequence), found {lengths.shape}"
+        )
     if batch and (lengths.min() < 1 or lengths.max() > num_steps):
         bad = lengths[(lengths < 1) | (lengths > num_steps)][0]
         raise ValueError(f"lengths: expected every length in 1..{num_steps} (T), found {int(bad)}")

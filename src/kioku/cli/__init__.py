@@ -1,0 +1,53 @@
+"""The ``kioku`` command. Each subcommand lives in its own module of this package and
+exposes ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``; modules
+are imported only when their command runs, so ``kioku --help`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "train": "Train a model (no argument: a character LSTM on Python's standard library).",
+    "eval": "Evaluate a checkpoint on a data split.",
+    "sample": "Generate text from a language-model checkpoint.",
+    "info": "Describe a checkpoint: configuration, sizes, training state.",
+    "inspect": "Write an HTML report of what a model's gates and cells do on a text.",
+    "experiments": "Run the seed's claims as fixed-seed experiments and write a report.",
+    "bench": "Benchmark kioku against PyTorch and ONNX Runtime on this machine.",
+}
+
+
+def _command_module(name: str):
+    return importlib.import_module(f"kioku.cli.{name}_cmd")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kioku", description="LSTMs in NumPy.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        try:
+            module = _command_module(name)
+        except ImportError as error:
+            if error.name and error.name.startswith("kioku.cli."):
+                continue  # command not built yet
+            raise
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return 2
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""``LSTM``: stacked, optionally bidirectional LSTM layers with PyTorch's parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels
+from .checks import check_positive_int
+from .recurrent import RecurrentStack
+
+
+class LSTM(RecurrentStack):
+    """Multi-layer LSTM, parameter for parameter ``torch.nn.LSTM``.
+
+    ``y, (h_n, c_n) = lstm(x, state=None, lengths=None)``:
+    ``x (T, B, I)`` (``(B, T, I)`` with ``batch_first``, or unbatched ``(T, I)``),
+    ``state = (h0 (L*D, B, P), c0 (L*D, B, H))``, ``lengths (B,)`` integers in 1..T.
+    ``y (T, B, D*P)`` (concat; ``(T, B, P)`` for merge modes sum, mean, mul), ``h_n (L*D, B, P)``,
+    ``c_n (L*D, B, H)``; ``P = proj_size or H``, ``D = 2`` if bidirectional.
+    ``dx, (dh0, dc0) = lstm.backward(dy, dstate=None)`` adds parameter gradients into
+    ``lstm.grads``. Dropout acts on the output of every layer but the last, in train mode.
+    ``unit_forget_bias`` sets the forget gate's total bias to 1 (``bias_ih`` 1, ``bias_hh`` 0).
+    Inputs are not checked for NaN or inf: a NaN in sequence ``b`` at step ``t`` makes that
+    sequence's outputs NaN from ``t`` on (both ways for bidirectional) and leaves the other
+    sequences of the batch untouched.
+    """
+
+    state_names = ("h", "c")
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        merge_mode: str = "concat",
+        unit_forget_bias: bool = False,
+        dtype: np.dtype | type = np.float32,
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first,
+            dropout,
+            bidirectional,
+            merge_mode,
+            dtype,
+            rng,
+        )
+        self.proj_size = check_positive_int("proj_size", proj_size, minimum=0)
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(
+                f"proj_size: expected 0 or less than hidden_size ({self.hidden_size}), "
+                f"found {self.proj_size}"
+            )
+        self.bias = bool(bias)
+        self.unit_forget_bias = bool(unit_forget_bias)
+        H, P = self.hidden_size, self.output_size
+        bound = 1.0 / np.sqrt(H)
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                sfx = self.suffix(layer, direction)
+                shapes = {
+                    f"weight_ih{sfx}": (4 * H, self.layer_input_size(layer)),
+                    f"weight_hh{sfx}": (4 * H, P),
+                }
+                if self.bias:
+                    shapes[f"bias_ih{sfx}"] = (4 * H,)
+                    shapes[f"bias_hh{sfx}"] = (4 * H,)
+                if self.proj_size:
+                    shapes[f"weight_hr{sfx}"] = (P, H)
+                for name, shape in shapes.items():
+                    self.add_param(name, self.rng.uniform(-bound, bound, shape).astype(self.dtype))
+                if self.bias and self.unit_forget_bias:
+                    self.params[f"bias_ih{sfx}"][H : 2 * H] = 1
+                    self.params[f"bias_hh{sfx}"][H : 2 * H] = 0
+
+    @property
+    def output_size(self) -> int:
+        return self.proj_size or self.hidden_size
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        return (self.output_size, self.hidden_size)
+
+    def config(self) -> dict:
+        """The constructor's arguments as a JSON-able dict (without ``rng``)."""
+        return {
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "bias": self.bias,
+            "batch_first": self.batch_first,
+            "dropout": self.dropout,
+            "bidirectional": self.bidirectional,
+            "proj_size": self.proj_size,
+            "merge_mode": self.merge_mode,
+            "unit_forget_bias": self.unit_forget_bias,
+            "dtype": self.dtype.name,
+        }
+
+    def _weights(self, layer: int, direction: int):
+        sfx = self.suffix(layer, direction)
+        p = self.params
+        bias = p[f"bias_ih{sfx}"] + p[f"bias_hh{sfx}"] if self.bias else None
+        return p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"], bias, p.get(f"weight_hr{sfx}")
+
+    def forward_direction(self, x, layer, direction, state, lengths):
+        weight_ih, weight_hh, bias, weight_hr = self._weights(layer, direction)
+        h0, c0 = state
+        y, h_n, c_n, cache = kernels.backend().lstm_forward(
+            x, weight_ih, weight_hh, bias, h0, c0, lengths, bool(direction), weight_hr
+        )
+        return y, (h_n, c_n), cache
+
+    def backward_direction(self, dy, cache, layer, direction, dstate, need_dx):
+        dh_n, dc_n = dstate
+        trace = (None, None)
+        if self.state_grads is not None:
+            T, B, _ = dy.shape
+            trace = (
+                np.empty((T, B, self.output_size), self.dtype),
+                np.empty((T, B, self.hidden_size), self.dtype),
+            )
+            self.state_grads[layer][direction] = trace
+        grads = kernels.backend().lstm_backward(dy, cache, dh_n, dc_n, need_dx, *trace)
+        sfx = self.suffix(layer, direction)
+        g = self.grads
+        g[f"weight_ih{sfx}"] += grads.dweight_ih
+        g[f"weight_hh{sfx}"] += grads.dweight_hh
+        if self.bias:
+            g[f"bias_ih{sfx}"] += grads.dbias
+            g[f"bias_hh{sfx}"] += grads.dbias
+        if self.proj_size:
+            g[f"weight_hr{sfx}"] += grads.dweight_hr
+        return grads.dx, (grads.dh0, grads.dc0)
+
+    state_grads: list[list[tuple[np.ndarray, np.ndarray]]] | None = None
+
+    def __call__(self, x, state=None, lengths=None):
+        """Forward; see the class docstring for shapes."""
+        return self.run(x, state, lengths)
+
+    forward = __call__
+
+    def backward(self, dy, dstate=None, need_dx: bool = True, record_state_grads: bool = False):
+        """Backward of the last forward: ``dy`` shaped like ``y``; ``dstate = (dh_n, dc_n)``
+        (either may be ``None``). Returns ``dx`` shaped like ``x`` and ``(dh0, dc0)``.
+        With ``record_state_grads``, ``self.state_grads[layer][direction]`` receives
+        ``(dL/dh_t (T, B, P), dL/dc_t (T, B, H))`` for every step."""
+        self.state_grads = None
+        if record_state_grads:
+            self.state_grads = [[None] * self.num_directions for _ in range(self.num_layers)]
+        return self.run_backward(dy, dstate, need_dx)

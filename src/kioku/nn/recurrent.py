@@ -1,0 +1,265 @@
+"""What stacked, bidirectional recurrent layers share: layout at the public boundary,
+the loop over layers and directions, the merge of the two directions, dropout between
+layers, and the stacking of initial and final states.
+
+Subclasses (:class:`~kioku.nn.LSTM`, :class:`~kioku.nn.RNN`) say how one direction of
+one layer runs forward and backward; states are tuples of arrays (``(h, c)`` or ``(h,)``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .checks import check_float_array, check_positive_int, check_shape
+from .module import Module, as_rng, check_dtype
+
+MERGE_MODES = ("concat", "sum", "mean", "mul")
+
+
+class RecurrentStack(Module):
+    """Base of the multi-layer, optionally bidirectional recurrent layers."""
+
+    state_names: tuple[str, ...] = ("h",)
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        batch_first: bool,
+        dropout: float,
+        bidirectional: bool,
+        merge_mode: str,
+        dtype: np.dtype | type,
+        rng: np.random.Generator | int | None,
+    ) -> None:
+        super().__init__()
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.num_layers = check_positive_int("num_layers", num_layers)
+        if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout: expected a probability in [0, 1), found {dropout!r}")
+        if merge_mode not in MERGE_MODES:
+            raise ValueError(
+                f"merge_mode: expected one of {', '.join(MERGE_MODES)}, found {merge_mode!r}"
+            )
+        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.num_directions = 2 if bidirectional else 1
+        self.merge_mode = merge_mode
+        self.dtype = check_dtype(dtype)
+        self.rng = as_rng(rng)
+        self.caches: list[list[object]] = []
+        self._run: dict | None = None
+
+    # -- sizes -------------------------------------------------------------------
+    @property
+    def output_size(self) -> int:
+        """Features per step of one direction's output."""
+        return self.hidden_size
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        """Feature size of each state component."""
+        return (self.output_size,)
+
+    def layer_input_size(self, layer: int) -> int:
+        """Input features of ``layer``: the input, or the merged output below it."""
+        if layer == 0:
+            return self.input_size
+        merged = self.num_directions if self.merge_mode == "concat" else 1
+        return self.output_size * merged
+
+    @staticmethod
+    def suffix(layer: int, direction: int) -> str:
+        """PyTorch's parameter-name suffix, e.g. ``_l1_reverse``."""
+        return f"_l{layer}" + ("_reverse" if direction else "")
+
+    # -- per-direction hooks -----------------------------------------------------
+    def forward_direction(self, x, layer, direction, state, lengths):  # pragma: no cover
+        """Run one direction: ``x (T, B, I)``, ``state`` a tuple of ``(B, S)`` arrays.
+        Returns ``y (T, B, P)``, the final state tuple and a cache."""
+        raise NotImplementedError
+
+    def backward_direction(self, dy, cache, layer, direction, dstate, need_dx):  # pragma: no cover
+        """Backward of one direction; accumulates parameter gradients into ``self.grads``.
+        Returns ``dx (T, B, I)`` (or ``None``) and the initial-state gradient tuple."""
+        raise NotImplementedError
+
+    # -- public interface --------------------------------------------------------
+    def _to_time_major(self, x: object) -> tuple[np.ndarray, bool]:
+        x = check_float_array("x", x, self.dtype)
+        if x.ndim not in (2, 3):
+            layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
+            raise ValueError(f"x: expected rank 3 {layout} or rank 2 (T, I), found shape {x.shape}")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"x: expected {self.input_size} features (input_size) in the last axis, "
+                f"found shape {x.shape}"
+            )
+        unbatched = x.ndim == 2
+        if unbatched:
+            x = x[:, None, :]
+        elif self.batch_first:
+            x = x.transpose(1, 0, 2)
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(
+                f"x: expected at least one step and one sequence, found shape {x.shape}"
+            )
+        return np.ascontiguousarray(x), unbatched
+
+    def _stacked_state(self, state: object, batch: int, unbatched: bool, name: str):
+        """Per (layer, direction) initial-state tuples from the user's stacked state."""
+        count = self.num_layers * self.num_directions
+        if state is None:
+            return [tuple(None for _ in self.state_sizes)] * count
+        parts = state if len(self.state_sizes) > 1 else (state,)
+        if not isinstance(parts, (tuple, list)) or len(parts) != len(self.state_sizes):
+            raise ValueError(
+                f"{name}: expected a tuple ({', '.join(s + '0' for s in self.state_names)}), "
+                f"found {type(state).__name__}"
+            )
+        arrays = []
+        for label, part, size in zip(self.state_names, parts, self.state_sizes):
+            if part is None:
+                arrays.append(None)
+                continue
+            array = check_float_array(f"{name}[{label}0]", part, self.dtype)
+            expected = (count, size) if unbatched else (count, batch, size)
+            check_shape(f"{name}[{label}0]", array, expected)
+            arrays.append(array[:, None, :] if unbatched else array)
+        return [tuple(None if a is None else a[i] for a in arrays) for i in range(count)]
+
+    def _merge(self, outputs: list[np.ndarray]) -> np.ndarray:
+        if len(outputs) == 1:
+            return outputs[0]
+        forward, backward = outputs
+        if self.merge_mode == "concat":
+            return np.concatenate(outputs, axis=2)
+        if self.merge_mode == "sum":
+            return forward + backward
+        if self.merge_mode == "mean":
+            return (forward + backward) * self.dtype.type(0.5)
+        return forward * backward
+
+    def _split(self, dmerged: np.ndarray, outputs: list[np.ndarray]) -> list[np.ndarray]:
+        if len(outputs) == 1:
+            return [dmerged]
+        size = self.output_size
+        if self.merge_mode == "concat":
+            return [
+                np.ascontiguousarray(dmerged[:, :, :size]),
+                np.ascontiguousarray(dmerged[:, :, size:]),
+            ]
+        if self.merge_mode == "sum":
+            return [dmerged, dmerged]
+        if self.merge_mode == "mean":
+            half = dmerged * self.dtype.type(0.5)
+            return [half, half]
+        return [dmerged * outputs[1], dmerged * outputs[0]]
+
+    def run(self, x: object, state: object = None, lengths: object = None):
+        """Forward over ``x``; returns ``y`` and the stacked final-state tuple.
+
+        ``x`` is ``(T, B, I)`` (``(B, T, I)`` with ``batch_first``) or unbatched
+        ``(T, I)``; each state component is ``(L * D, B, S)`` (``(L * D, S)`` unbatched).
+        ``y`` is ``(T, B, D * P)`` for concat, ``(T, B, P)`` for the other merges.
+        """
+        x, unbatched = self._to_time_major(x)
+        T, B, _ = x.shape
+        if lengths is not None:
+            if unbatched:
+                raise ValueError("lengths: expected None for unbatched input (T, I), found lengths")
+            lengths = np.asarray(lengths)
+            from ..functional.sequence import length_mask
+
+            length_mask(lengths, T, B)  # validates before anything runs
+        initial = self._stacked_state(state, B, unbatched, "state")
+        caches, outputs_per_layer, masks, finals = [], [], [], []
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs, layer_caches = [], []
+            for direction in range(self.num_directions):
+                index = layer * self.num_directions + direction
+                y, final, cache = self.forward_direction(
+                    layer_input, layer, direction, initial[index], lengths
+                )
+                outputs.append(y)
+                layer_caches.append(cache)
+                finals.append(final)
+            caches.append(layer_caches)
+            outputs_per_layer.append(outputs)
+            layer_input = self._merge(outputs)
+            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
+                keep = self.rng.random(layer_input.shape) >= self.dropout
+                mask = keep.astype(self.dtype) / self.dtype.type(1 - self.dropout)
+                masks.append(mask)
+                layer_input = layer_input * mask
+            else:
+                masks.append(None)
+        self.caches = caches
+        self._run = {
+            "outputs": outputs_per_layer,
+            "masks": masks,
+            "shape": layer_input.shape,
+            "unbatched": unbatched,
+            "batch": B,
+        }
+        stacked = tuple(np.stack([f[i] for f in finals]) for i in range(len(self.state_sizes)))
+        y = layer_input
+        if unbatched:
+            return y[:, 0, :], tuple(s[:, 0, :] for s in stacked)
+        if self.batch_first:
+            y = np.ascontiguousarray(y.transpose(1, 0, 2))
+        return y, stacked
+
+    def run_backward(self, dy: object, dstate: object = None, need_dx: bool = True):
+        """Backward of the last :meth:`run`; returns ``dx`` (shaped like ``x``) and the
+        initial-state gradient tuple (shaped like the state). Parameter gradients are
+        added into ``self.grads``."""
+        if self._run is None:
+            raise RuntimeError("backward: call the layer forward first")
+        run = self._run
+        unbatched, B = run["unbatched"], run["batch"]
+        dy = check_float_array("dy", dy, self.dtype)
+        if unbatched:
+            check_shape("dy", dy, (run["shape"][0], run["shape"][2]))
+            dy = dy[:, None, :]
+        else:
+            expected = run["shape"]
+            if self.batch_first:
+                expected = (expected[1], expected[0], expected[2])
+            check_shape("dy", dy, expected)
+            if self.batch_first:
+                dy = dy.transpose(1, 0, 2)
+        dfinal = self._stacked_state(dstate, B, unbatched, "dstate")
+        dinitial = [None] * (self.num_layers * self.num_directions)
+        dmerged = np.ascontiguousarray(dy)
+        dx = None
+        for layer in reversed(range(self.num_layers)):
+            mask = run["masks"][layer]
+            if mask is not None:
+                dmerged = dmerged * mask
+            douts = self._split(dmerged, run["outputs"][layer])
+            dx = None
+            for direction in range(self.num_directions):
+                index = layer * self.num_directions + direction
+                dx_dir, dstart = self.backward_direction(
+                    douts[direction],
+                    self.caches[layer][direction],
+                    layer,
+                    direction,
+                    dfinal[index],
+                    need_dx or layer > 0,
+                )
+                dinitial[index] = dstart
+                if dx_dir is not None:
+                    dx = dx_dir if dx is None else dx + dx_dir
+            dmerged = dx
+        stacked = tuple(np.stack([d[i] for d in dinitial]) for i in range(len(self.state_sizes)))
+        if unbatched:
+            return (None if dx is None else dx[:, 0, :]), tuple(s[:, 0, :] for s in stacked)
+        if dx is not None and self.batch_first:
+            dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
+        return dx, stacked
