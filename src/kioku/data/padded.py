@@ -1,0 +1,102 @@
+"""Padded batches with lengths, for classification and tagging.
+
+Sequences of different lengths are stacked time-major into ``(T, B)`` with ``T`` the
+longest in the batch, padding with ``pad``; ``lengths (B,)`` tells the LSTM where each
+one ends (packed-sequence semantics). The order of examples in an epoch is a
+permutation drawn from ``(seed, epoch)``, so the position (epoch, next batch) is all a
+checkpoint needs to resume on the same batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def pad_batch(sequences: Sequence[np.ndarray], pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stack 1-D sequences into ``(T, B)`` (time-major) plus ``lengths (B,)`` int64."""
+    if not sequences:
+        raise ValueError("sequences: expected at least one sequence, found none")
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    if lengths.min() < 1:
+        raise ValueError(f"sequences: expected non-empty sequences, found length {lengths.min()}")
+    first = np.asarray(sequences[0])
+    out = np.full((int(lengths.max()), len(sequences)), pad, dtype=first.dtype)
+    for b, seq in enumerate(sequences):
+        out[: len(seq), b] = seq
+    return out, lengths
+
+
+@dataclass
+class Example:
+    """One example: ``tokens (L,)`` ids and a label (an int, or ``(L,)`` ids for tagging)."""
+
+    tokens: np.ndarray
+    label: int | np.ndarray
+
+
+class PaddedBatcher:
+    """Batches ``(x (T, B), lengths (B,), y)`` where ``y`` is ``(B,)`` class ids or
+    ``(T, B)`` per-token tags (padded with ``label_pad``)."""
+
+    def __init__(
+        self,
+        examples: Sequence[Example],
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        pad: int = 0,
+        label_pad: int = -1,
+    ) -> None:
+        if not examples:
+            raise ValueError("examples: expected at least one example, found none")
+        if batch_size < 1:
+            raise ValueError(f"batch_size: expected >= 1, found {batch_size}")
+        self.examples = list(examples)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.pad = pad
+        self.label_pad = label_pad
+        self.epoch = 0
+        self.batch = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.examples) // self.batch_size)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The example order of ``epoch``: a permutation seeded by ``(seed, epoch)``."""
+        n = len(self.examples)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self.seed, epoch]).permutation(n)
+
+    def collate(self, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        chosen = [self.examples[i] for i in indices]
+        x, lengths = pad_batch([e.tokens for e in chosen], self.pad)
+        if isinstance(chosen[0].label, np.ndarray):
+            y, _ = pad_batch([e.label for e in chosen], self.label_pad)
+        else:
+            y = np.array([e.label for e in chosen], dtype=np.int64)
+        return x, lengths, y
+
+    def epoch_batches(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The rest of the current epoch from the saved position (see StreamBatcher)."""
+        order = self.order(self.epoch)
+        while self.batch < len(self):
+            k = self.batch
+            self.batch += 1
+            yield self.collate(order[k * self.batch_size : (k + 1) * self.batch_size])
+        self.epoch += 1
+        self.batch = 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "batch": self.batch}
+
+    def load_state_dict(self, state: dict) -> None:
+        epoch, batch = int(state["epoch"]), int(state["batch"])
+        if not 0 <= batch <= len(self):
+            raise ValueError(f"data position: batch {batch} outside 0..{len(self)}")
+        self.epoch, self.batch = epoch, batch

@@ -1,0 +1,68 @@
+"""CSV time series, and the sliding windows a forecaster learns from."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .text import read_text
+
+
+def read_csv_series(
+    path: str | os.PathLike, columns: list[str] | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Numeric columns of a CSV file with a header row: ``(values (N, F) float64, names)``.
+
+    ``columns`` picks columns by name (default: all). A non-numeric cell is a
+    ``ValueError`` naming the file, the line and the column.
+    """
+    path = Path(path)
+    text = read_text(path)
+    rows = list(csv.reader(text.splitlines()))
+    header = [h.strip() for h in rows[0]]
+    names = columns or header
+    missing = [c for c in names if c not in header]
+    if missing:
+        raise ValueError(f"{path}: line 1: columns {missing} not in header {header}")
+    picks = [header.index(c) for c in names]
+    values = []
+    for line, row in enumerate(rows[1:], 2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise ValueError(f"{path}: line {line}: expected {len(header)} cells, found {len(row)}")
+        record = []
+        for j in picks:
+            try:
+                record.append(float(row[j]))
+            except ValueError:
+                raise ValueError(
+                    f"{path}: line {line}, column {j + 1} ({header[j]!r}): expected a number, "
+                    f"found {row[j]!r}"
+                ) from None
+        values.append(record)
+    if not values:
+        raise ValueError(f"{path}: no data rows (expected a header and numeric rows)")
+    return np.array(values, dtype=np.float64), names
+
+
+def windows(series: np.ndarray, input_len: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """All sliding windows of ``series (N, F)``: inputs ``(T, W, F)`` and the following
+    ``horizon`` steps ``(H, W, F)``, time-major, ``W = N - T - H + 1`` windows."""
+    series = np.asarray(series)
+    if series.ndim == 1:
+        series = series[:, None]
+    n = series.shape[0]
+    count = n - input_len - horizon + 1
+    if count < 1:
+        raise ValueError(
+            f"series: expected at least {input_len + horizon} steps for input_len {input_len} "
+            f"and horizon {horizon}, found {n}"
+        )
+    starts = np.arange(count)
+    x = np.stack([series[s : s + input_len] for s in starts], axis=1)
+    y = np.stack([series[s + input_len : s + input_len + horizon] for s in starts], axis=1)
+    return x, y
