@@ -72,7 +72,7 @@ class Linear(Module):
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        """``dy (..., out)`` -> ``dx (..., in)``; adds into ``grads['weight']`` and ``grads['bias']``."""
+        """``dy (..., out)`` -> ``dx (..., in)``; adds into the weight and bias gradients."""
         if self._x is None:
             raise RuntimeError("Linear.backward called before a forward")
         x = self._x
