@@ -1,0 +1,256 @@
+"""Checkpoints that lose nothing: arrays in safetensors (or ``.npz``) beside a JSON tree.
+
+A checkpoint is a nested dict of JSON scalars and NumPy arrays (model parameters and
+config, vocabulary, optimizer and schedule state, RNG states, step, epoch, data
+position, best validation loss, the recurrent state carried across batches). On disk::
+
+    OUT/latest.json                  {"checkpoint": "ckpt-000001200", "step": 1200}
+    OUT/best.json                    the same, for the best validation loss
+    OUT/ckpt-000001200/checkpoint.json   the tree, arrays replaced by {"__array__": key},
+                                         plus the tensor file's name, size and sha256
+    OUT/ckpt-000001200/tensors.safetensors
+
+A checkpoint directory is written under a temporary name (each file fsynced), renamed
+into place, and only then does ``latest.json`` (replaced atomically) point at it. An
+interruption at any moment leaves the previous checkpoint and pointer untouched.
+Loading checks size and sha256 before parsing, so truncation and corruption are
+reported with the file's name; a missing array names the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.atomic import fsync_dir, read_json, write_json_atomic
+
+FORMAT = "kioku-checkpoint-1"
+CONFIG_NAME = "checkpoint.json"
+LATEST = "latest.json"
+BEST = "best.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read; the message names the file and the key or field."""
+
+
+# -- flattening: nested dicts/lists with arrays <-> JSON tree + flat arrays ----------------
+def flatten(tree: Any, arrays: dict[str, np.ndarray], prefix: str = "") -> Any:
+    """JSON-able copy of ``tree`` with each array moved into ``arrays`` under its path."""
+    if isinstance(tree, np.ndarray):
+        key = prefix or "root"
+        arrays[key] = np.ascontiguousarray(tree)
+        return {"__array__": key}
+    if isinstance(tree, dict):
+        return {str(k): flatten(v, arrays, f"{prefix}{k}/") for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [flatten(v, arrays, f"{prefix}{i}/") for i, v in enumerate(tree)]
+    if isinstance(tree, np.generic):
+        return tree.item()
+    return tree
+
+
+def unflatten(tree: Any, arrays: dict[str, np.ndarray], source: str) -> Any:
+    """Inverse of :func:`flatten`; a reference to a missing array names ``source`` and key."""
+    if isinstance(tree, dict):
+        if set(tree) == {"__array__"}:
+            key = tree["__array__"]
+            if key not in arrays:
+                raise CheckpointError(f"{source}: array {key!r} missing from the tensor file")
+            return arrays[key]
+        return {k: unflatten(v, arrays, source) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [unflatten(v, arrays, source) for v in tree]
+    return tree
+
+
+# -- tensor files -----------------------------------------------------------------------
+def _have_safetensors() -> bool:
+    try:
+        import safetensors.numpy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def encode_tensors(arrays: dict[str, np.ndarray], fmt: str) -> bytes:
+    """Serialize flat arrays as safetensors or npz bytes."""
+    if fmt == "safetensors":
+        from safetensors.numpy import save
+
+        return save(arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def decode_tensors(data: bytes, fmt: str, source: str) -> dict[str, np.ndarray]:
+    """Parse tensor-file bytes; any failure is a ``CheckpointError`` naming ``source``."""
+    try:
+        if fmt == "safetensors":
+            if not _have_safetensors():
+                raise CheckpointError(
+                    f"{source}: reading safetensors needs the 'safetensors' package "
+                    "(pip install safetensors)"
+                )
+            from safetensors.numpy import load
+
+            return dict(load(data))
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except CheckpointError:
+        raise
+    except Exception as error:
+        raise CheckpointError(f"{source}: unreadable tensor file ({error})") from None
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write and fsync one file (inside the temporary checkpoint directory)."""
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+# -- saving -------------------------------------------------------------------------------
+def save_checkpoint(
+    out_dir: str | os.PathLike, state: dict, step: int, best: bool = False, keep: int = 2
+) -> Path:
+    """Write ``state`` as checkpoint ``ckpt-<step>`` in ``out_dir`` and point
+    ``latest.json`` (and ``best.json`` if ``best``) at it; keep the ``keep`` newest
+    checkpoints plus the best one. Returns the checkpoint directory."""
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    tree = flatten(state, arrays)
+    fmt = "safetensors" if _have_safetensors() else "npz"
+    tensor_name = f"tensors.{fmt}"
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-ckpt-", dir=out_dir))
+    try:
+        data = encode_tensors(arrays, fmt)
+        _write_file(tmp / tensor_name, data)
+        meta = {
+            "format": FORMAT,
+            "tensor_file": tensor_name,
+            "tensor_bytes": len(data),
+            "tensor_sha256": hashlib.sha256(data).hexdigest(),
+            "state": tree,
+        }
+        _write_file(tmp / CONFIG_NAME, (json.dumps(meta, indent=1) + "\n").encode("utf-8"))
+        fsync_dir(tmp)
+        name = f"ckpt-{step:09d}"
+        final, n = out_dir / name, 0
+        while final.exists():  # the same step saved again (e.g. Ctrl-C right after resume)
+            n += 1
+            final = out_dir / f"{name}.{n}"
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(out_dir)
+    pointer = {"checkpoint": final.name, "step": step}
+    write_json_atomic(out_dir / LATEST, pointer)
+    if best:
+        write_json_atomic(out_dir / BEST, pointer)
+    prune(out_dir, keep)
+    return final
+
+
+def prune(out_dir: Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest checkpoints and those the pointers name."""
+    pinned = set()
+    for pointer in (LATEST, BEST):
+        if (out_dir / pointer).is_file():
+            try:
+                pinned.add(read_json(out_dir / pointer)["checkpoint"])
+            except (ValueError, KeyError, TypeError):
+                return  # a damaged pointer: delete nothing
+    found = sorted(p for p in out_dir.glob("ckpt-*") if p.is_dir())
+    for path in found[: max(0, len(found) - keep)]:
+        if path.name not in pinned:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# -- loading ------------------------------------------------------------------------------
+def resolve(path: str | os.PathLike, which: str = "latest") -> Path:
+    """The checkpoint directory for ``path``: a run folder (follows ``latest.json`` or
+    ``best.json``), a checkpoint directory, or its ``checkpoint.json``."""
+    path = Path(path)
+    if path.is_file() and path.name == CONFIG_NAME:
+        return path.parent
+    if (path / CONFIG_NAME).is_file():
+        return path
+    pointer = path / (BEST if which == "best" else LATEST)
+    if pointer.is_file():
+        data = read_json(pointer)
+        if not isinstance(data, dict) or not isinstance(data.get("checkpoint"), str):
+            raise CheckpointError(f"{pointer}: field 'checkpoint': expected a directory name")
+        target = path / data["checkpoint"]
+        if not (target / CONFIG_NAME).is_file():
+            raise CheckpointError(f"{pointer}: field 'checkpoint': {target} has no {CONFIG_NAME}")
+        return target
+    raise FileNotFoundError(f"{path}: no checkpoint ({CONFIG_NAME} or {pointer.name}) found")
+
+
+def load_checkpoint(path: str | os.PathLike, which: str = "latest") -> tuple[dict, Path]:
+    """Read a checkpoint; returns ``(state, directory)`` with arrays restored.
+
+    Raises ``CheckpointError`` naming the file and field for a truncated, corrupted or
+    incomplete checkpoint.
+    """
+    directory = resolve(path, which)
+    config_path = directory / CONFIG_NAME
+    try:
+        meta = read_json(config_path)
+    except ValueError as error:
+        raise CheckpointError(str(error)) from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{config_path}: expected a JSON object")
+    for field in ("format", "tensor_file", "tensor_bytes", "tensor_sha256", "state"):
+        if field not in meta:
+            raise CheckpointError(f"{config_path}: field {field!r} missing")
+    if meta["format"] != FORMAT:
+        raise CheckpointError(
+            f"{config_path}: field 'format': expected {FORMAT!r}, found {meta['format']!r}"
+        )
+    tensor_path = directory / str(meta["tensor_file"])
+    if not tensor_path.is_file():
+        raise CheckpointError(f"{tensor_path}: missing (named by {config_path})")
+    data = tensor_path.read_bytes()
+    if len(data) != meta["tensor_bytes"]:
+        raise CheckpointError(
+            f"{tensor_path}: truncated or padded: expected {meta['tensor_bytes']} bytes, "
+            f"found {len(data)}"
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != meta["tensor_sha256"]:
+        raise CheckpointError(
+            f"{tensor_path}: corrupted: sha256 {digest} does not match field "
+            f"'tensor_sha256' of {config_path}"
+        )
+    fmt = "safetensors" if tensor_path.suffix == ".safetensors" else "npz"
+    arrays = decode_tensors(data, fmt, str(tensor_path))
+    return unflatten(meta["state"], arrays, str(tensor_path)), directory
+
+
+def field(state: dict, dotted: str, source: str, kind: type | tuple | None = None) -> Any:
+    """``state["a"]["b"]`` for ``"a.b"``; a missing or mistyped field names ``source``."""
+    value: Any = state
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise CheckpointError(f"{source}: field {dotted!r} missing")
+        value = value[part]
+    if kind is not None and not isinstance(value, kind):
+        raise CheckpointError(
+            f"{source}: field {dotted!r}: expected {kind}, found {type(value).__name__}"
+        )
+    return value
