@@ -59,6 +59,9 @@ def backend() -> ModuleType:
     return importlib.import_module(_BACKENDS[name])
 
 
+_register("numba", "kioku.kernels.numba_lstm")
+
+
 @contextlib.contextmanager
 def use(name: str) -> Iterator[None]:
     """Use backend ``name`` (``"reference"``, ``"auto"``, ...) inside the ``with`` block."""

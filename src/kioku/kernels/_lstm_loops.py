@@ -1,0 +1,138 @@
+"""The compiled time loops of one LSTM direction (forward and backward).
+
+Each step is one GEMM of the recurrent weights into the step's slice of the precomputed
+input projection (``beta = 1``), then one fused pass over the batch that applies the
+gates, updates the cell and writes everything the backward needs. Buffers are
+allocated by the caller, once per call; the loops allocate nothing. Shapes and slot
+layout as in :mod:`kioku.functional.lstm` (``state[t + r]`` enters step ``t``,
+``state[t + 1 - r]`` leaves it, ``r = reverse``). ``lengths (B,)`` is all ``T`` when
+there is no mask.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from ._primitives import fast_sigmoid, fast_tanh, gemm_nn, gemm_nt
+
+
+@njit(cache=True, nogil=True)
+def lstm_forward_loop(
+    gates, weight_hh, weight_hr, h_state, c_state, tanh_c, hidden, y, lengths, reverse, project
+):
+    """Run the recurrence in place. ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry
+    and the activated i, f, g, o on exit; ``h_state (T+1, B, P)``/``c_state (T+1, B, H)``
+    hold the initial state in slot ``T * reverse``; fills ``tanh_c (T, B, H)``,
+    ``hidden (T, B, H)`` (when ``project``) and ``y (T, B, P)``."""
+    T, B, G = gates.shape
+    H = G // 4
+    P = h_state.shape[2]
+    r = 1 if reverse else 0
+    zero = y.dtype.type(0)
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        h_prev, c_prev = h_state[t + r], c_state[t + r]
+        h_next, c_next = h_state[t + 1 - r], c_state[t + 1 - r]
+        a = gates[t]
+        gemm_nt(h_prev, weight_hh, a, 1.0)
+        unprojected = hidden[t] if project else h_next
+        tc_t = tanh_c[t]
+        for b in range(B):
+            row, cp, cn, tc, u = a[b], c_prev[b], c_next[b], tc_t[b], unprojected[b]
+            for j in range(H):
+                i = fast_sigmoid(row[j])
+                f = fast_sigmoid(row[H + j])
+                g = fast_tanh(row[2 * H + j])
+                o = fast_sigmoid(row[3 * H + j])
+                row[j] = i
+                row[H + j] = f
+                row[2 * H + j] = g
+                row[3 * H + j] = o
+                c = f * cp[j] + i * g
+                cn[j] = c
+                th = fast_tanh(c)
+                tc[j] = th
+                u[j] = o * th
+        if project:
+            gemm_nt(unprojected, weight_hr, h_next, 0.0)
+        for b in range(B):
+            if t < lengths[b]:
+                for p in range(P):
+                    y[t, b, p] = h_next[b, p]
+            else:  # past its length a sequence keeps its state and outputs zeros
+                for p in range(P):
+                    h_next[b, p] = h_prev[b, p]
+                    y[t, b, p] = zero
+                for j in range(H):
+                    c_next[b, j] = c_prev[b, j]
+
+
+@njit(cache=True, nogil=True)
+def lstm_backward_loop(
+    dy,
+    gates,
+    c_state,
+    tanh_c,
+    weight_hh,
+    weight_hr,
+    dgates,
+    dh,
+    dc,
+    dh_out,
+    dh_step,
+    d_hidden,
+    dh_rec,
+    lengths,
+    reverse,
+    project,
+):
+    """Backprop through time in place. Reads ``dy (T, B, P)``, the forward's ``gates``,
+    ``c_state``, ``tanh_c``; writes ``dgates (T, B, 4H)`` (zero at masked steps) and
+    ``dh_out (T, B, P)`` (the gradient reaching each projected output, when
+    ``project``). ``dh (B, P)``/``dc (B, H)`` hold the final state's gradient on entry
+    and the initial state's on exit. ``dh_step``, ``d_hidden``, ``dh_rec`` are scratch
+    (``d_hidden`` may be ``dh_step`` without projection)."""
+    T, B, G = dgates.shape
+    H = G // 4
+    P = dh.shape[1]
+    r = 1 if reverse else 0
+    one = dy.dtype.type(1)
+    zero = dy.dtype.type(0)
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        for b in range(B):
+            if t < lengths[b]:
+                for p in range(P):
+                    dh_step[b, p] = dh[b, p] + dy[t, b, p]
+            else:
+                for p in range(P):
+                    dh_step[b, p] = dh[b, p]
+        if project:  # h' = W_hr (o * tanh(c'))
+            for b in range(B):
+                valid = t < lengths[b]
+                for p in range(P):
+                    dh_out[t, b, p] = dh_step[b, p] if valid else zero
+            gemm_nn(dh_step, weight_hr, d_hidden, 0.0)
+        c_prev = c_state[t + r]
+        for b in range(B):
+            drow = dgates[t, b]
+            if t >= lengths[b]:  # a finished sequence passes its gradient through
+                for k in range(G):
+                    drow[k] = zero
+                continue
+            row, cp, tc, dhid, dcb = gates[t, b], c_prev[b], tanh_c[t, b], d_hidden[b], dc[b]
+            for j in range(H):
+                i, f, g, o = row[j], row[H + j], row[2 * H + j], row[3 * H + j]
+                th = tc[j]
+                dhj = dhid[j]
+                dcs = dcb[j] + dhj * o * (one - th * th)
+                drow[j] = dcs * g * i * (one - i)
+                drow[H + j] = dcs * cp[j] * f * (one - f)
+                drow[2 * H + j] = dcs * i * (one - g * g)
+                drow[3 * H + j] = dhj * th * o * (one - o)
+                dcb[j] = dcs * f
+        gemm_nn(dgates[t], weight_hh, dh_rec, 0.0)
+        for b in range(B):
+            if t < lengths[b]:
+                for p in range(P):
+                    dh[b, p] = dh_rec[b, p]
