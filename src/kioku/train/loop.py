@@ -1,0 +1,284 @@
+"""The training loop: steps, periodic evaluation, checkpoints, early stopping, Ctrl-C.
+
+The loop is task-agnostic: a task (:mod:`kioku.train.tasks`) supplies batches, one
+training step's loss and gradients, evaluation on a split and its own resumable state
+(data position, recurrent state carried across batches). Everything that decides a
+future step is in the checkpoint, so stopping and resuming changes nothing: the losses
+and parameters of ``N`` steps + resume + ``N`` steps equal those of ``2N`` steps.
+
+Ctrl-C is deferred to the end of the current step (a second one aborts at once); the
+loop then saves a checkpoint and returns with ``interrupted`` set.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..nn.module import Module
+from . import rngstate
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .progress import Progress
+from .runlog import RunLog
+from .schedule import ReduceOnPlateau, StepDecay
+
+
+@dataclass
+class LoopConfig:
+    """When to stop, evaluate, save and sample. ``max_steps`` and ``epochs`` both bound the
+    run (``None``: no bound from it); ``eval_every`` counts steps (0: at epoch ends only);
+    ``patience`` counts evaluations without improvement (0: no early stopping)."""
+
+    max_steps: int | None = None
+    epochs: int | None = None
+    eval_every: int = 0
+    eval_at_epoch_end: bool = True
+    patience: int = 0
+    clip: float | None = None
+    sample_every: int = 0
+    keep: int = 2
+    progress: bool = True
+    seed: int = 0
+
+
+@dataclass
+class LoopResult:
+    """What a run did: per-step training losses (this session only), evaluations, and
+    where it stopped."""
+
+    step: int
+    epoch: int
+    losses: list[float] = field(default_factory=list)
+    evaluations: list[dict] = field(default_factory=list)
+    best_valid: float | None = None
+    stopped_early: bool = False
+    interrupted: bool = False
+    checkpoint: Path | None = None
+    elapsed: float = 0.0
+
+
+class Trainer:
+    """Runs ``task`` on ``model`` with ``optimizer`` (and an optional schedule), saving
+    checkpoints and the evaluation log under ``out_dir`` (``None``: no files)."""
+
+    def __init__(
+        self,
+        model: Module,
+        task,
+        optimizer,
+        schedule=None,
+        config: LoopConfig | None = None,
+        out_dir: str | Path | None = None,
+        meta: dict | None = None,
+        on_sample: Callable[[int], str] | None = None,
+        clip_fn: Callable | None = None,
+    ) -> None:
+        self.model = model
+        self.task = task
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.config = config or LoopConfig()
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.meta = meta or {}
+        self.on_sample = on_sample
+        self.clip_fn = clip_fn
+        self.log = RunLog(self.out_dir / "log.jsonl" if self.out_dir else None)
+        self.step = 0
+        self.best_valid: float | None = None
+        self.bad_evals = 0
+        self.elapsed_before = 0.0
+        self._stop_requested = False
+
+    # -- state --------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs, as a nested dict of JSON scalars and arrays."""
+        return {
+            "model": {
+                "kind": type(self.model).__name__,
+                "config": self.model.config(),
+                "params": self.model.state_dict(),
+            },
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+            "task": self.task.state_dict(),
+            "rng": {"model": rngstate.collect(self.model)},
+            "step": self.step,
+            "epoch": self.task.epoch,
+            "best_valid": self.best_valid,
+            "bad_evals": self.bad_evals,
+            "elapsed": self.elapsed_before + self._session_time(),
+            "meta": self.meta,
+        }
+
+    def load_state_dict(self, state: dict, source: str) -> None:
+        """Restore a state from :meth:`state_dict`; every check runs before anything is
+        written, and errors name ``source`` and the field."""
+        from .restore import load_params
+
+        load_params(self.model, state, source)
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (KeyError, ValueError, TypeError) as error:
+            raise CheckpointError(f"{source}: field 'optimizer': {error}") from None
+        if self.schedule is not None and state.get("schedule") is not None:
+            self.schedule.load_state_dict(state["schedule"])
+        self.task.load_state_dict(state["task"], source)
+        rngstate.restore(self.model, state["rng"]["model"], source)
+        self.step = int(state["step"])
+        self.best_valid = state["best_valid"]
+        self.bad_evals = int(state["bad_evals"])
+        self.elapsed_before = float(state["elapsed"])
+
+    def resume(self, path: str | Path) -> Path:
+        """Load the latest checkpoint under ``path``; returns its directory."""
+        state, directory = load_checkpoint(path)
+        self.load_state_dict(state, str(directory / "checkpoint.json"))
+        self.log.truncate_after(self.step)
+        return directory
+
+    def save(self, best: bool = False) -> Path | None:
+        if self.out_dir is None:
+            return None
+        return save_checkpoint(
+            self.out_dir, self.state_dict(), self.step, best=best, keep=self.config.keep
+        )
+
+    # -- the loop -----------------------------------------------------------------------
+    def _session_time(self) -> float:
+        return time.perf_counter() - self._started if hasattr(self, "_started") else 0.0
+
+    def _done(self) -> bool:
+        c = self.config
+        return (c.max_steps is not None and self.step >= c.max_steps) or (
+            c.epochs is not None and self.task.epoch >= c.epochs
+        )
+
+    def total_steps(self) -> int:
+        per_epoch = self.task.batches_per_epoch()
+        bounds = []
+        if self.config.max_steps is not None:
+            bounds.append(self.config.max_steps)
+        if self.config.epochs is not None:
+            bounds.append(self.config.epochs * per_epoch)
+        return min(bounds) if bounds else per_epoch
+
+    def evaluate(self, split: str = "valid") -> dict:
+        """Evaluate on ``split``; returns the log record (also written to the log)."""
+        loss = self.task.evaluate(self.model, split)
+        record = {"step": self.step, "epoch": self.task.epoch, "split": split, "loss": loss}
+        record.update(self.task.metrics(loss))
+        record["lr"] = float(self.optimizer.lr)
+        record["elapsed"] = round(self.elapsed_before + self._session_time(), 3)
+        return record
+
+    def _periodic_eval(
+        self, result: LoopResult, progress: Progress, recent: list[float], lr: float | None = None
+    ) -> bool:
+        """Evaluate, log, checkpoint, apply plateau schedules; True to stop early. ``lr``:
+        the rate the last steps used, if a schedule has changed it since."""
+        record = self.evaluate("valid")
+        if lr is not None:
+            record["lr"] = lr
+        if recent:
+            record["train_loss"] = float(np.mean(recent))
+            recent.clear()
+        improved = self.best_valid is None or record["loss"] < self.best_valid
+        if improved:
+            self.best_valid, self.bad_evals = record["loss"], 0
+        else:
+            self.bad_evals += 1
+        if isinstance(self.schedule, ReduceOnPlateau):
+            self.schedule.step(record["loss"])
+        self.log.write(record)
+        result.evaluations.append(record)
+        progress.write(self.task.describe(record))
+        result.checkpoint = self.save(best=improved) or result.checkpoint
+        return self.config.patience > 0 and self.bad_evals >= self.config.patience
+
+    def _install_sigint(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum, frame):
+            if self._stop_requested:  # second Ctrl-C: abort now
+                raise KeyboardInterrupt
+            self._stop_requested = True
+
+        return signal.signal(signal.SIGINT, handler)
+
+    def run(self) -> LoopResult:
+        """Train until ``max_steps``/``epochs``/early stop/Ctrl-C; returns what happened."""
+        c = self.config
+        self._started = time.perf_counter()
+        result = LoopResult(step=self.step, epoch=self.task.epoch, best_valid=self.best_valid)
+        progress = Progress(self.total_steps(), initial=self.step, enabled=c.progress)
+        previous_handler = self._install_sigint()
+        recent: list[float] = []
+        try:
+            while not self._done() and not result.stopped_early:
+                for batch in self.task.train_batches():
+                    snapshot = self.task.snapshot()
+                    try:
+                        self.model.zero_grad()
+                        loss, tokens = self.task.train_step(self.model, batch)
+                        if c.clip:
+                            self.clip_fn(self.model.parameters(), c.clip)
+                        self.optimizer.step()
+                    except KeyboardInterrupt:
+                        self.task.rollback(snapshot)
+                        raise
+                    self.step += 1
+                    result.losses.append(loss)
+                    recent.append(loss)
+                    progress.update(1, tokens, self.task.describe_loss(loss))
+                    if c.sample_every and self.on_sample and self.step % c.sample_every == 0:
+                        progress.write(self.on_sample(self.step))
+                    if c.eval_every and self.step % c.eval_every == 0:
+                        if self._periodic_eval(result, progress, recent):
+                            result.stopped_early = True
+                    if self._stop_requested:
+                        raise KeyboardInterrupt
+                    if result.stopped_early or (c.max_steps is not None and self._done()):
+                        break
+                if self.task.at_epoch_start():  # an epoch just ended
+                    lr_used = float(self.optimizer.lr)
+                    if isinstance(self.schedule, StepDecay):
+                        self.schedule.step()  # before the checkpoint the eval saves
+                    if c.eval_at_epoch_end and not result.stopped_early:
+                        if not (c.eval_every and self.step % c.eval_every == 0):
+                            if self._periodic_eval(result, progress, recent, lr_used):
+                                result.stopped_early = True
+        except KeyboardInterrupt:
+            result.interrupted = True
+            progress.write(f"interrupted at step {self.step}: saving a checkpoint")
+            result.checkpoint = self.save() or result.checkpoint
+        finally:
+            progress.close()
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+        if not result.interrupted and (
+            result.checkpoint is None or self.step != _step_of(result.checkpoint)
+        ):
+            result.checkpoint = self.save() or result.checkpoint
+        result.step, result.epoch, result.best_valid = self.step, self.task.epoch, self.best_valid
+        result.elapsed = self.elapsed_before + self._session_time()
+        return result
+
+
+def _step_of(checkpoint: Path) -> int:
+    try:
+        return int(checkpoint.name.split("-")[1].split(".")[0])
+    except (IndexError, ValueError):
+        return -1
+
+
+def perplexity(loss: float) -> float:
+    """``exp(loss)`` for a mean cross-entropy in nats (``inf`` past overflow)."""
+    return math.exp(loss) if loss < 700 else math.inf

@@ -1,0 +1,66 @@
+"""Rebuilding models from checkpoints, with errors that name the file and the key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..data.vocab import Vocabulary
+from ..nn.module import Module
+from .checkpoint import CheckpointError, field, load_checkpoint
+
+
+def build_model(state: dict, source: str) -> Module:
+    """A model of the checkpoint's kind and config (parameters not loaded yet)."""
+    from .. import models
+
+    kind = field(state, "model.kind", source, str)
+    config = field(state, "model.config", source, dict)
+    cls = getattr(models, kind, None)
+    if not (isinstance(cls, type) and issubclass(cls, Module)):
+        raise CheckpointError(f"{source}: field 'model.kind': unknown model {kind!r}")
+    try:
+        return cls.from_config(config)
+    except (TypeError, ValueError, KeyError) as error:
+        raise CheckpointError(f"{source}: field 'model.config': {error}") from None
+
+
+def load_params(model: Module, state: dict, source: str) -> None:
+    """Copy the checkpoint's parameters into ``model``; checks every key and shape first,
+    so a refused checkpoint leaves ``model`` unchanged. Errors name ``source`` and key."""
+    params = field(state, "model.params", source, dict)
+    own = {name: p for name, p, _ in model.named_parameters()}
+    for name in sorted(own):
+        if name not in params:
+            raise CheckpointError(f"{source}: key 'model.params.{name}' missing")
+    for name, value in params.items():
+        if name not in own:
+            raise CheckpointError(
+                f"{source}: key 'model.params.{name}': not a parameter of "
+                f"this {type(model).__name__}"
+            )
+        if not isinstance(value, np.ndarray) or value.shape != own[name].shape:
+            found = value.shape if isinstance(value, np.ndarray) else type(value).__name__
+            raise CheckpointError(
+                f"{source}: key 'model.params.{name}': expected shape {own[name].shape}, "
+                f"found {found}"
+            )
+    model.load_state_dict(params)
+
+
+def load_model(
+    path: str | os.PathLike, which: str = "latest"
+) -> tuple[Module, dict, Vocabulary | None, Path]:
+    """Model (eval mode), full state, vocabulary (if the task has one) and the checkpoint
+    directory from a run folder or checkpoint directory."""
+    state, directory = load_checkpoint(path, which)
+    source = str(directory / "checkpoint.json")
+    model = build_model(state, source)
+    load_params(model, state, source)
+    vocab_data = state.get("task", {}).get("vocab")
+    vocab = (
+        Vocabulary.from_dict(vocab_data, f"{source}: field 'task.vocab'") if vocab_data else None
+    )
+    return model.eval(), state, vocab, directory
