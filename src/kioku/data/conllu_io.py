@@ -23,12 +23,17 @@ def read_conllu(path: str | os.PathLike, column: str = "upos") -> list[tuple[lis
         ) from None
     path = Path(path)
     text = read_text(path)
+    line = _first_bad_line(text)
+    if line is not None:  # the parser accepts short rows; the format does not
+        found = len(text.splitlines()[line - 1].split("\t"))
+        raise ValueError(
+            f"{path}: invalid CoNLL-U at line {line}: expected 10 tab-separated fields, "
+            f"found {found}"
+        )
     try:
         sentences = conllu.parse(text)
     except Exception as error:  # conllu raises its own ParseException subclasses
-        line = _first_bad_line(text)
-        where = f" at line {line}" if line else ""
-        raise ValueError(f"{path}: invalid CoNLL-U{where}: {error}") from None
+        raise ValueError(f"{path}: invalid CoNLL-U: {error}") from None
     result = []
     for sentence in sentences:
         words, tags = [], []
