@@ -24,3 +24,23 @@ __all__ = [
     "step_order",
     "tanh",
 ]
+
+# LSTM variants (peepholes, coupled gates, clipping, layer norm, zoneout, recurrent dropout)
+from .lstm_variants import (  # noqa: E402
+    LayerNormParams,
+    VariantCache,
+    VariantGrads,
+    lstm_variant_backward,
+    lstm_variant_forward,
+)
+from .onnx_activations import Activation, activation  # noqa: E402
+
+__all__ += [
+    "Activation",
+    "LayerNormParams",
+    "VariantCache",
+    "VariantGrads",
+    "activation",
+    "lstm_variant_backward",
+    "lstm_variant_forward",
+]
