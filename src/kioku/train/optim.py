@@ -1,0 +1,272 @@
+"""Optimizers with PyTorch's update rules: SGD (momentum, Nesterov), Adam and AdamW.
+
+An optimizer takes ``(parameter, gradient)`` pairs (``Module.parameters()``, or the
+module itself) and updates the parameters in place. Pairs that share a parameter array
+(tied weights) are kept once. ``lr`` is a plain attribute that schedules change.
+
+``state_dict()`` is a plain dict (JSON scalars and NumPy arrays, no pickle)::
+
+    {"type": "Adam", "hyperparams": {"lr": ..., ...}, "step": 12,
+     "arrays": {"exp_avg.0": array, "exp_avg_sq.0": array, ...}}
+
+where the number after the dot is the parameter's position in the deduplicated list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+
+def unique_pairs(params: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(parameter, gradient)`` pairs from a module or an iterable of pairs, each
+    parameter array once (the first pair seen wins). Raises naming ``params``."""
+    if hasattr(params, "parameters") and callable(params.parameters):
+        params = params.parameters()
+    pairs, seen = [], set()
+    for index, pair in enumerate(params):
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            raise TypeError(
+                f"params[{index}]: expected a (parameter, gradient) pair, "
+                f"found {type(pair).__name__}"
+            )
+        param, grad = pair
+        if not isinstance(param, np.ndarray) or not isinstance(grad, np.ndarray):
+            raise TypeError(f"params[{index}]: expected two numpy arrays")
+        if param.shape != grad.shape:
+            raise ValueError(
+                f"params[{index}]: gradient shape {grad.shape} differs from parameter shape "
+                f"{param.shape}"
+            )
+        if not np.issubdtype(param.dtype, np.floating):
+            raise TypeError(f"params[{index}]: expected a float parameter, found {param.dtype}")
+        if id(param) not in seen:
+            seen.add(id(param))
+            pairs.append((param, grad))
+    if not pairs:
+        raise ValueError("params: expected at least one (parameter, gradient) pair, found none")
+    return pairs
+
+
+def _check_nonnegative(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise TypeError(f"{name}: expected a number, found {type(value).__name__}")
+    if not value >= 0:
+        raise ValueError(f"{name}: expected a number >= 0, found {value}")
+    return float(value)
+
+
+class Optimizer:
+    """Base: the parameter list, ``lr``, the step count, per-parameter buffers."""
+
+    buffer_names: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable | Any, lr: float) -> None:
+        pairs = unique_pairs(params)
+        self.params = [p for p, _ in pairs]
+        self.grads = [g for _, g in pairs]
+        self.lr = _check_nonnegative("lr", lr)
+        self.step_count = 0
+        # buffers[name][i] is the array of parameter i, or None before it exists
+        self.buffers: dict[str, list[np.ndarray | None]] = {
+            name: [None] * len(self.params) for name in self.buffer_names
+        }
+
+    def hyperparams(self) -> dict[str, Any]:
+        """JSON-able settings, ``lr`` included."""
+        return {"lr": self.lr}
+
+    def zero_grad(self) -> None:
+        """Set every gradient to zero, in place."""
+        for grad in self.grads:
+            grad[...] = 0
+
+    def step(self) -> None:  # pragma: no cover - abstract
+        """Update every parameter in place from its gradient."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """Type, hyperparameters, step count and copies of the buffers."""
+        arrays = {
+            f"{name}.{i}": buf.copy()
+            for name, bufs in self.buffers.items()
+            for i, buf in enumerate(bufs)
+            if buf is not None
+        }
+        return {
+            "type": type(self).__name__,
+            "hyperparams": self.hyperparams(),
+            "step": self.step_count,
+            "arrays": arrays,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`. Everything is checked before anything is set;
+        errors name the offending key."""
+        if state.get("type") != type(self).__name__:
+            raise ValueError(
+                f"state['type']: expected {type(self).__name__!r}, found {state.get('type')!r}"
+            )
+        hyper = dict(state.get("hyperparams", {}))
+        own = self.hyperparams()
+        if set(hyper) != set(own):
+            raise KeyError(
+                f"state['hyperparams']: expected keys {sorted(own)}, found {sorted(hyper)}"
+            )
+        step = state.get("step")
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise ValueError(f"state['step']: expected an integer >= 0, found {step!r}")
+        new_buffers = {name: [None] * len(self.params) for name in self.buffer_names}
+        for key, value in dict(state.get("arrays", {})).items():
+            name, _, index = key.rpartition(".")
+            if name not in new_buffers or not index.isdigit() or int(index) >= len(self.params):
+                raise KeyError(
+                    f"state['arrays'][{key!r}]: unexpected key for {type(self).__name__} "
+                    f"with {len(self.params)} parameters"
+                )
+            array = np.asarray(value)
+            expected = self.params[int(index)].shape
+            if array.shape != expected:
+                raise ValueError(
+                    f"state['arrays'][{key!r}]: expected shape {expected}, found {array.shape}"
+                )
+            new_buffers[name][int(index)] = array.astype(self.params[int(index)].dtype, copy=True)
+        for name, value in hyper.items():
+            setattr(self, name, tuple(value) if isinstance(value, list) else value)
+        self.step_count = int(step)
+        self.buffers = new_buffers
+
+
+class SGD(Optimizer):
+    """``torch.optim.SGD``: with ``g = grad + weight_decay * p``, momentum keeps
+    ``buf = momentum * buf + (1 - dampening) * g`` (``buf = g`` at its first step) and
+    steps along ``buf``, or ``g + momentum * buf`` with Nesterov; then ``p -= lr * step``."""
+
+    buffer_names = ("momentum_buffer",)
+
+    def __init__(
+        self,
+        params: Iterable | Any,
+        lr: float,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        dampening: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        self.momentum = _check_nonnegative("momentum", momentum)
+        self.weight_decay = _check_nonnegative("weight_decay", weight_decay)
+        self.dampening = _check_nonnegative("dampening", dampening)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError(
+                f"nesterov: needs momentum > 0 and dampening 0, found momentum {self.momentum} "
+                f"and dampening {self.dampening}"
+            )
+
+    def hyperparams(self) -> dict[str, Any]:
+        return {
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "nesterov": self.nesterov,
+            "weight_decay": self.weight_decay,
+            "dampening": self.dampening,
+        }
+
+    def step(self) -> None:
+        """One update of every parameter."""
+        buffers = self.buffers["momentum_buffer"]
+        for i, (param, grad) in enumerate(zip(self.params, self.grads)):
+            g = grad + self.weight_decay * param if self.weight_decay else grad
+            if self.momentum:
+                if buffers[i] is None:
+                    buffers[i] = g.copy()
+                else:
+                    buffers[i] *= self.momentum
+                    buffers[i] += (1 - self.dampening) * g
+                g = g + self.momentum * buffers[i] if self.nesterov else buffers[i]
+            param -= self.lr * g
+        self.step_count += 1
+
+
+class Adam(Optimizer):
+    """``torch.optim.Adam`` (L2 weight decay added to the gradient):
+    ``m += (1 - b1) (g - m)``, ``v = b2 v + (1 - b2) g^2``,
+    ``p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``."""
+
+    buffer_names = ("exp_avg", "exp_avg_sq")
+    decoupled = False
+
+    def __init__(
+        self,
+        params: Iterable | Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        if len(betas) != 2 or not all(0.0 <= float(b) < 1.0 for b in betas):
+            raise ValueError(f"betas: expected two numbers in [0, 1), found {betas}")
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps = _check_nonnegative("eps", eps)
+        self.weight_decay = _check_nonnegative("weight_decay", weight_decay)
+
+    def hyperparams(self) -> dict[str, Any]:
+        return {
+            "lr": self.lr,
+            "betas": list(self.betas),
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+        }
+
+    def step(self) -> None:
+        """One update of every parameter."""
+        beta1, beta2 = self.betas
+        self.step_count += 1
+        t = self.step_count
+        step_size = self.lr / (1 - beta1**t)
+        bias_correction2_sqrt = (1 - beta2**t) ** 0.5
+        exp_avgs, exp_avg_sqs = self.buffers["exp_avg"], self.buffers["exp_avg_sq"]
+        for i, (param, grad) in enumerate(zip(self.params, self.grads)):
+            if self.weight_decay:
+                if self.decoupled:
+                    param *= 1 - self.lr * self.weight_decay
+                else:
+                    grad = grad + self.weight_decay * param
+            if exp_avgs[i] is None:
+                exp_avgs[i] = np.zeros_like(param)
+                exp_avg_sqs[i] = np.zeros_like(param)
+            m, v = exp_avgs[i], exp_avg_sqs[i]
+            weight = 1 - beta1  # torch.lerp's two branches, for the same rounding
+            if weight < 0.5:
+                m += weight * (grad - m)
+            else:
+                m[...] = grad - (grad - m) * (1 - weight)
+            v *= beta2
+            v += (1 - beta2) * grad * grad
+            denom = np.sqrt(v) / bias_correction2_sqrt
+            denom += self.eps
+            param -= step_size * (m / denom)
+
+
+class AdamW(Adam):
+    """``torch.optim.AdamW``: Adam with decoupled weight decay,
+    ``p *= 1 - lr * weight_decay`` before the Adam step (default ``weight_decay`` 0.01)."""
+
+    decoupled = True
+
+    def __init__(
+        self,
+        params: Iterable | Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
