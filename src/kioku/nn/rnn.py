@@ -125,5 +125,5 @@ class RNN(RecurrentStack):
         self.state_grads = None
         if record_state_grads:
             self.state_grads = [[None] * self.num_directions for _ in range(self.num_layers)]
-        dx, (dh0,) = self.run_backward(dy, None if dh_n is None else (dh_n,), need_dx)
+        dx, (dh0,) = self.run_backward(dy, dh_n, need_dx)
         return dx, dh0

@@ -1,0 +1,24 @@
+"""Shared fixtures: the data folder beside the repository, and torch when installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def ptb_dir() -> Path:
+    folder = SHARED_DATA / "ptb"
+    if not (folder / "ptb.train.txt").exists():
+        pytest.skip(f"Penn Treebank not found at {folder} (a fresh clone has no ../shared)")
+    return folder

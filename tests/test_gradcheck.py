@@ -1,0 +1,174 @@
+"""Backprop through time against central differences, in float64, for every parameter,
+the input and the initial state (relative error <= 1e-6)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from gradcheck import numeric_grad, rel_error
+
+import kioku
+from kioku import functional
+
+TOL = 1e-6
+
+CONFIGS = [
+    # layers, bidirectional, bias, proj, lengths, state, merge
+    (1, False, True, 0, False, False, "concat"),
+    (1, True, True, 0, True, True, "concat"),
+    (2, False, False, 0, False, True, "concat"),
+    (2, True, True, 2, True, True, "concat"),
+    (3, True, True, 0, False, False, "concat"),
+    (3, False, True, 3, True, False, "concat"),
+    (1, False, True, 2, False, True, "concat"),
+    (2, True, True, 0, True, False, "sum"),
+    (2, True, False, 0, False, True, "mean"),
+    (2, True, True, 2, True, True, "mul"),
+]
+
+
+def _loss_weights(rng, y_shape, h_shape, c_shape):
+    return rng.normal(size=y_shape), rng.normal(size=h_shape), rng.normal(size=c_shape)
+
+
+@pytest.mark.parametrize("layers,bidir,bias,proj,use_lengths,use_state,merge", CONFIGS)
+def test_lstm_gradients_match_central_differences(layers, bidir, bias, proj, use_lengths,
+                                                  use_state, merge):
+    rng = np.random.default_rng(layers * 100 + bidir * 10 + proj)
+    T, B, I, H = 5, 3, 3, 4
+    lstm = kioku.nn.LSTM(I, H, layers, bias=bias, bidirectional=bidir, proj_size=proj,
+                         merge_mode=merge, dtype=np.float64, rng=rng)
+    D, P = (2 if bidir else 1), (proj or H)
+    x = rng.normal(size=(T, B, I))
+    lengths = np.array([5, 2, 1]) if use_lengths else None
+    state = None
+    if use_state:
+        state = (rng.normal(size=(layers * D, B, P)), rng.normal(size=(layers * D, B, H)))
+    y, (h, c) = lstm(x, state, lengths)
+    wy, wh, wc = _loss_weights(rng, y.shape, h.shape, c.shape)
+
+    def loss() -> float:
+        y, (h, c) = lstm(x, state, lengths)
+        return float((y * wy).sum() + (h * wh).sum() + (c * wc).sum())
+
+    loss()
+    lstm.zero_grad()
+    dx, (dh0, dc0) = lstm.backward(wy, (wh, wc))
+    for name, param in lstm.params.items():
+        err = rel_error(lstm.grads[name], numeric_grad(loss, param))
+        assert err <= TOL, f"{name}: relative error {err:.2e}"
+    assert rel_error(dx, numeric_grad(loss, x)) <= TOL
+    if use_state:
+        assert rel_error(dh0, numeric_grad(loss, state[0])) <= TOL
+        assert rel_error(dc0, numeric_grad(loss, state[1])) <= TOL
+
+
+def test_lstm_gradients_with_dropout_between_layers():
+    rng = np.random.default_rng(5)
+    lstm = kioku.nn.LSTM(3, 4, 3, dropout=0.4, bidirectional=True, dtype=np.float64, rng=1)
+    x = rng.normal(size=(4, 2, 3))
+    wy = rng.normal(size=(4, 2, 8))
+
+    def loss() -> float:
+        lstm.rng = np.random.default_rng(99)  # the same masks on every run
+        return float((lstm(x)[0] * wy).sum())
+
+    loss()
+    lstm.zero_grad()
+    dx, _ = lstm.backward(wy)
+    for name, param in lstm.params.items():
+        assert rel_error(lstm.grads[name], numeric_grad(loss, param)) <= TOL, name
+    assert rel_error(dx, numeric_grad(loss, x)) <= TOL
+
+
+@pytest.mark.parametrize("bidir,use_lengths", list(itertools.product([False, True], repeat=2)))
+def test_rnn_gradients_match_central_differences(bidir, use_lengths):
+    rng = np.random.default_rng(3)
+    T, B, I, H = 5, 3, 2, 4
+    rnn = kioku.nn.RNN(I, H, 2, bidirectional=bidir, dtype=np.float64, rng=rng)
+    x = rng.normal(size=(T, B, I))
+    D = 2 if bidir else 1
+    h0 = rng.normal(size=(2 * D, B, H))
+    lengths = np.array([1, 5, 3]) if use_lengths else None
+    y, h = rnn(x, h0, lengths)
+    wy, wh = rng.normal(size=y.shape), rng.normal(size=h.shape)
+
+    def loss() -> float:
+        y, h = rnn(x, h0, lengths)
+        return float((y * wy).sum() + (h * wh).sum())
+
+    loss()
+    rnn.zero_grad()
+    dx, dh0 = rnn.backward(wy, wh)
+    for name, param in rnn.params.items():
+        assert rel_error(rnn.grads[name], numeric_grad(loss, param)) <= TOL, name
+    assert rel_error(dx, numeric_grad(loss, x)) <= TOL
+    assert rel_error(dh0, numeric_grad(loss, h0)) <= TOL
+
+
+def test_relu_rnn_gradients():
+    rng = np.random.default_rng(4)
+    rnn = kioku.nn.RNN(3, 4, nonlinearity="relu", dtype=np.float64, rng=rng)
+    x = rng.normal(size=(4, 2, 3))
+    wy = rng.normal(size=(4, 2, 4))
+
+    def loss() -> float:
+        return float((rnn(x)[0] * wy).sum())
+
+    loss()
+    rnn.zero_grad()
+    dx, _ = rnn.backward(wy)
+    for name, param in rnn.params.items():
+        assert rel_error(rnn.grads[name], numeric_grad(loss, param)) <= TOL, name
+    assert rel_error(dx, numeric_grad(loss, x)) <= TOL
+
+
+def test_cell_gradients_over_a_loop_of_steps():
+    rng = np.random.default_rng(6)
+    cell = kioku.nn.LSTMCell(3, 4, dtype=np.float64, rng=rng)
+    xs = rng.normal(size=(3, 2, 3))
+    h0, c0 = rng.normal(size=(2, 4)), rng.normal(size=(2, 4))
+    wh, wc = rng.normal(size=(2, 4)), rng.normal(size=(2, 4))
+
+    def loss() -> float:
+        state = (h0, c0)
+        for x in xs:
+            state = cell(x, state)
+        cell._stack.clear()
+        return float((state[0] * wh).sum() + (state[1] * wc).sum())
+
+    loss()
+    cell.zero_grad()
+    state = (h0, c0)
+    for x in xs:
+        state = cell(x, state)
+    dh, dc = wh, wc
+    dxs = []
+    for _ in xs:
+        dx, (dh, dc) = cell.backward(dh, dc)
+        dxs.append(dx)
+    for name, param in cell.params.items():
+        assert rel_error(cell.grads[name], numeric_grad(loss, param)) <= TOL, name
+    assert rel_error(np.stack(dxs[::-1]), numeric_grad(loss, xs)) <= TOL
+    assert rel_error(dh, numeric_grad(loss, h0)) <= TOL
+    assert rel_error(dc, numeric_grad(loss, c0)) <= TOL
+
+
+def test_functional_state_traces_are_the_gradients_of_the_states():
+    """dh_trace[t] is dL/dh_t: perturbing h_t's contribution is equivalent to
+    perturbing the output y_t (y_t = h_t when no projection and no lengths)."""
+    rng = np.random.default_rng(8)
+    T, B, I, H = 4, 2, 3, 3
+    x = rng.normal(size=(T, B, I))
+    w_ih, w_hh = rng.normal(size=(4 * H, I)), rng.normal(size=(4 * H, H))
+    wy = rng.normal(size=(T, B, H))
+    _, _, _, cache = functional.lstm_forward(x, w_ih, w_hh)
+    dh_trace, dc_trace = np.empty((T, B, H)), np.empty((T, B, H))
+    functional.lstm_backward(wy, cache, dh_trace=dh_trace, dc_trace=dc_trace)
+    # dL/dh_{T-1} is just the output weight of the last step
+    np.testing.assert_allclose(dh_trace[-1], wy[-1])
+    # dL/dc_t through h_t = o tanh(c_t), plus the path into c_{t+1}
+    o, tc = cache.gates[-1, :, 3 * H :], cache.tanh_c[-1]
+    np.testing.assert_allclose(dc_trace[-1], wy[-1] * o * (1 - tc**2))

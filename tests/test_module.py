@@ -1,0 +1,78 @@
+"""Parameters: PyTorch names, shapes, order and initialisation; state dicts; modes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kioku
+
+
+def test_parameter_names_and_shapes_follow_torch():
+    torch = pytest.importorskip("torch")
+    peer = torch.nn.LSTM(5, 8, 3, bidirectional=True, proj_size=3)
+    ours = kioku.nn.LSTM(5, 8, 3, bidirectional=True, proj_size=3)
+    theirs = {k: tuple(v.shape) for k, v in peer.state_dict().items()}
+    assert list(ours.params) == list(theirs)
+    assert {k: v.shape for k, v in ours.params.items()} == theirs
+
+
+def test_default_initialisation_is_uniform_in_one_over_sqrt_h():
+    lstm = kioku.nn.LSTM(10, 400, 1, rng=np.random.default_rng(0))
+    bound = 1 / np.sqrt(400)
+    w = lstm.params["weight_hh_l0"]
+    assert w.dtype == np.float32
+    assert np.abs(w).max() <= bound
+    assert abs(w.std() - bound / np.sqrt(3)) < 1e-3  # the std of U(-k, k)
+    again = kioku.nn.LSTM(10, 400, 1, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(w, again.params["weight_hh_l0"])
+
+
+def test_unit_forget_bias():
+    lstm = kioku.nn.LSTM(3, 4, 2, bidirectional=True, unit_forget_bias=True, rng=0)
+    for name in ("_l0", "_l1_reverse"):
+        total = lstm.params["bias_ih" + name] + lstm.params["bias_hh" + name]
+        np.testing.assert_array_equal(total[4:8], 1)
+        assert np.abs(total[:4]).max() <= 1  # the other gates keep their random init
+
+
+def test_grads_accumulate_and_zero():
+    lstm = kioku.nn.LSTM(2, 3, rng=0)
+    x = np.ones((4, 1, 2), np.float32)
+    y, _ = lstm(x)
+    lstm.backward(np.ones_like(y))
+    once = lstm.grads["weight_hh_l0"].copy()
+    lstm(x)
+    lstm.backward(np.ones_like(y))
+    np.testing.assert_allclose(lstm.grads["weight_hh_l0"], 2 * once, rtol=1e-6)
+    lstm.zero_grad()
+    assert not any(g.any() for g in lstm.grads.values())
+
+
+def test_state_dict_round_trip_writes_in_place():
+    a = kioku.nn.LSTM(3, 4, 2, rng=0)
+    b = kioku.nn.LSTM(3, 4, 2, rng=1)
+    ref = b.params["weight_ih_l1"]
+    b.load_state_dict(a.state_dict())
+    assert b.params["weight_ih_l1"] is ref
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    x = np.ones((3, 2, 3), np.float32)
+    np.testing.assert_array_equal(a(x)[0], b(x)[0])
+
+
+def test_float64_everywhere():
+    lstm = kioku.nn.LSTM(3, 4, 2, bidirectional=True, proj_size=2, dtype=np.float64, rng=0)
+    y, (h, c) = lstm(np.ones((2, 1, 3)))
+    dx, (dh, dc) = lstm.backward(np.ones_like(y))
+    assert {a.dtype for a in (y, h, c, dx, dh, dc)} == {np.dtype(np.float64)}
+
+
+def test_batch_first_is_a_transpose():
+    a = kioku.nn.LSTM(3, 4, 2, bidirectional=True, rng=0)
+    b = kioku.nn.LSTM(3, 4, 2, bidirectional=True, batch_first=True, rng=0)
+    x = np.random.default_rng(0).normal(size=(5, 2, 3)).astype(np.float32)
+    ya, (ha, _) = a(x)
+    yb, (hb, _) = b(x.transpose(1, 0, 2))
+    np.testing.assert_array_equal(ya, yb.transpose(1, 0, 2))
+    np.testing.assert_array_equal(ha, hb)
