@@ -25,6 +25,7 @@ import numpy as np
 from ..nn.module import Module
 from . import rngstate
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .clip import clip_grad_norm
 from .progress import Progress
 from .runlog import RunLog
 from .schedule import ReduceOnPlateau, StepDecay
@@ -88,7 +89,7 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.meta = meta or {}
         self.on_sample = on_sample
-        self.clip_fn = clip_fn
+        self.clip_fn = clip_fn or clip_grad_norm
         self.log = RunLog(self.out_dir / "log.jsonl" if self.out_dir else None)
         self.step = 0
         self.best_valid: float | None = None
@@ -223,8 +224,12 @@ class Trainer:
         recent: list[float] = []
         try:
             while not self._done() and not result.stopped_early:
-                for batch in self.task.train_batches():
-                    snapshot = self.task.snapshot()
+                batches = self.task.train_batches()
+                while True:
+                    snapshot = self.task.snapshot()  # position and carry before this batch
+                    batch = next(batches, None)
+                    if batch is None:
+                        break
                     try:
                         self.model.zero_grad()
                         loss, tokens = self.task.train_step(self.model, batch)
