@@ -121,7 +121,9 @@ def test_load_state_dict_names_the_key(lstm):
     state = lstm.state_dict()
     bad = dict(state)
     bad["weight_ih_l0"] = np.zeros((16, 4), np.float32)
-    with pytest.raises(ValueError, match=r"state\['weight_ih_l0'\]: expected shape \(16, 3\), found \(16, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"state\['weight_ih_l0'\]: expected shape \(16, 3\), found \(16, 4\)"
+    ):
         lstm.load_state_dict(bad)
     missing = {k: v for k, v in state.items() if k != "bias_hh_l1_reverse"}
     with pytest.raises(KeyError, match="missing keys.*bias_hh_l1_reverse"):

@@ -34,12 +34,22 @@ def _loss_weights(rng, y_shape, h_shape, c_shape):
 
 
 @pytest.mark.parametrize("layers,bidir,bias,proj,use_lengths,use_state,merge", CONFIGS)
-def test_lstm_gradients_match_central_differences(layers, bidir, bias, proj, use_lengths,
-                                                  use_state, merge):
+def test_lstm_gradients_match_central_differences(
+    layers, bidir, bias, proj, use_lengths, use_state, merge
+):
     rng = np.random.default_rng(layers * 100 + bidir * 10 + proj)
     T, B, I, H = 5, 3, 3, 4
-    lstm = kioku.nn.LSTM(I, H, layers, bias=bias, bidirectional=bidir, proj_size=proj,
-                         merge_mode=merge, dtype=np.float64, rng=rng)
+    lstm = kioku.nn.LSTM(
+        I,
+        H,
+        layers,
+        bias=bias,
+        bidirectional=bidir,
+        proj_size=proj,
+        merge_mode=merge,
+        dtype=np.float64,
+        rng=rng,
+    )
     D, P = (2 if bidir else 1), (proj or H)
     x = rng.normal(size=(T, B, I))
     lengths = np.array([5, 2, 1]) if use_lengths else None

@@ -51,8 +51,10 @@ def run_pair(cfg: dict, seed: int, kind: str = "lstm") -> float:
     torch.manual_seed(seed)
     r = np.random.default_rng(seed)
     T, B = cfg["T"], cfg["B"]
-    layer_args = {k: cfg[k] for k in ("input_size", "hidden_size", "num_layers", "bias",
-                                      "batch_first", "bidirectional")}
+    layer_args = {
+        k: cfg[k]
+        for k in ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "bidirectional")
+    }
     if kind == "lstm":
         peer = torch.nn.LSTM(**layer_args, proj_size=cfg["proj_size"])
         ours = kioku.nn.LSTM(**layer_args, proj_size=cfg["proj_size"])
@@ -246,4 +248,5 @@ def test_dropout_between_layers_only_in_train_mode():
     c, _ = lstm(x)
     assert not np.allclose(a, c), "train mode drops units between layers"
     single = kioku.nn.LSTM(3, 8, 1, dropout=0.5, rng=0)
-    np.testing.assert_array_equal(single(x)[0], single.eval()(x)[0])  # nothing to drop after the last layer
+    # nothing to drop after the last layer
+    np.testing.assert_array_equal(single(x)[0], single.eval()(x)[0])
