@@ -1,0 +1,127 @@
+"""Gradient flow: how much of the loss's gradient reaches the state of every step.
+
+``dL/dh_t`` and ``dL/dc_t`` are the total gradients reaching the hidden state and the
+memory cell leaving step ``t`` (what the backward pass carries back through time). A
+simple RNN's ``|dL/dh_t|`` shrinks geometrically as ``t`` moves away from the loss; the
+LSTM's cell path keeps it (the seed's 勾配消失 and its cure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..nn import LSTM, RNN, Module
+from .modules import recurrent_layers
+
+
+@dataclass
+class StateGradients:
+    """One direction of one layer after one backward: ``dh (T, B, P)`` = dL/dh_t and,
+    for an LSTM, ``dc (T, B, H)`` = dL/dc_t (``None`` for an RNN)."""
+
+    module: str
+    layer: int
+    direction: int
+    dh: np.ndarray
+    dc: np.ndarray | None
+
+    @property
+    def dh_norm(self) -> np.ndarray:
+        """``(T,)``: the L2 norm of dL/dh_t over features, averaged over the batch."""
+        return step_norms(self.dh)
+
+    @property
+    def dc_norm(self) -> np.ndarray | None:
+        """``(T,)``: the L2 norm of dL/dc_t over cells, averaged over the batch."""
+        return None if self.dc is None else step_norms(self.dc)
+
+
+def step_norms(grad: np.ndarray) -> np.ndarray:
+    """``grad (T, B, F)`` -> ``(T,)``: per-step L2 norm over ``F``, mean over ``B``."""
+    grad = np.asarray(grad)
+    if grad.ndim != 3:
+        raise ValueError(f"grad: expected shape (T, B, F), found {grad.shape}")
+    return np.linalg.norm(grad.astype(np.float64), axis=2).mean(axis=1)
+
+
+def _collect(name: str, layer_module, into: list[StateGradients]) -> None:
+    for layer, directions in enumerate(layer_module.state_grads or []):
+        for direction, grads in enumerate(directions):
+            if grads is None:
+                continue
+            dh, dc = grads if isinstance(grads, tuple) else (grads, None)
+            into.append(StateGradients(name, layer, direction, dh, dc))
+
+
+@contextlib.contextmanager
+def record_gradients(model: Module) -> Iterator[list[StateGradients]]:
+    """Record dL/dh_t (and dL/dc_t) of every LSTM and RNN inside ``model`` for every
+    backward run inside the ``with`` block; yields the (growing) list of records."""
+    records: list[StateGradients] = []
+    layers = recurrent_layers(model)
+    if not layers:
+        raise ValueError(
+            f"model: expected a module containing a kioku.nn.LSTM or RNN, found none in "
+            f"{type(model).__name__}"
+        )
+    patched = []
+    for name, layer_module in layers:
+        if any(m is layer_module for m, _ in patched):
+            continue
+        original = layer_module.__dict__.get("backward")
+        bound = layer_module.backward
+
+        def backward(*args, _bound=bound, _name=name, _layer=layer_module, **kwargs):
+            kwargs["record_state_grads"] = True
+            result = _bound(*args, **kwargs)
+            _collect(_name, _layer, records)
+            return result
+
+        layer_module.backward = backward
+        patched.append((layer_module, original))
+    try:
+        yield records
+    finally:
+        for layer_module, original in reversed(patched):
+            if original is None:
+                layer_module.__dict__.pop("backward", None)
+            else:
+                layer_module.backward = original
+
+
+def gradient_flow(
+    layer: LSTM | RNN,
+    x: np.ndarray,
+    dy_last: np.ndarray | None = None,
+) -> list[StateGradients]:
+    """One forward and one backward of a bare LSTM or RNN with the loss on the last step.
+
+    ``x (T, B, I)`` (layout as the layer takes it); the loss is ``L = sum(dy_last * y_T)``
+    with ``y_T (B, D*P)`` the output of the last step (``dy_last`` defaults to ones), so
+    the records show how the gradient of a loss at the end reaches each earlier step.
+    Parameter gradients are added into ``layer.grads`` as by any backward.
+    """
+    if not isinstance(layer, (LSTM, RNN)):
+        raise TypeError(f"layer: expected kioku.nn.LSTM or RNN, found {type(layer).__name__}")
+    out = layer(x)
+    y = out[0]
+    dy = np.zeros_like(y)
+    time_axis = 1 if (layer.batch_first and y.ndim == 3) else 0
+    last = [slice(None)] * y.ndim
+    last[time_axis] = -1
+    if dy_last is None:
+        dy[tuple(last)] = 1
+    else:
+        expected = y[tuple(last)].shape
+        dy_last = np.asarray(dy_last, dtype=y.dtype)
+        if dy_last.shape != expected:
+            raise ValueError(f"dy_last: expected shape {expected}, found {dy_last.shape}")
+        dy[tuple(last)] = dy_last
+    layer.backward(dy, None, need_dx=False, record_state_grads=True)
+    records: list[StateGradients] = []
+    _collect("", layer, records)
+    return records

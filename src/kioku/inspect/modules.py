@@ -1,0 +1,23 @@
+"""Finding the recurrent layers inside any model: a walk over a module's children."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..nn import LSTM, RNN, Module
+
+
+def named_modules(model: Module, prefix: str = "") -> Iterator[tuple[str, Module]]:
+    """Yield ``(dotted name, module)`` for ``model`` (name ``""``) and every descendant."""
+    if not isinstance(model, Module):
+        raise TypeError(f"model: expected a kioku.nn.Module, found {type(model).__name__}")
+    yield prefix.rstrip("."), model
+    for name, child in model._children.items():
+        yield from named_modules(child, f"{prefix}{name}.")
+
+
+def recurrent_layers(
+    model: Module, kinds: tuple[type, ...] = (LSTM, RNN)
+) -> list[tuple[str, Module]]:
+    """``(name, layer)`` of every LSTM (and RNN, by default) in ``model``, in walk order."""
+    return [(name, m) for name, m in named_modules(model) if isinstance(m, kinds)]

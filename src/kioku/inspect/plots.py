@@ -1,0 +1,176 @@
+"""Figures of what the gates and cells do (matplotlib, imported lazily).
+
+Every function returns a ``matplotlib.figure.Figure`` built without pyplot (so no GUI
+backend and no global state is touched); :func:`save_figure` writes PNG or SVG, and
+:func:`figure_png` gives PNG bytes for embedding in an HTML report.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..data.atomic import write_bytes_atomic
+from .saturation import Saturation
+from .trace import DirectionTrace
+
+FORMATS = ("png", "svg")
+
+
+def _figure(width: float, height: float):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(
+            "kioku.inspect plots need matplotlib: pip install matplotlib "
+            "(or pip install 'kioku-lstm[plot]')"
+        ) from None
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def token_label(token: str) -> str:
+    """A printable tick label for a token (newline, tab and space made visible)."""
+    return {"\n": "⏎", "\t": "⇥", " ": "␣"}.get(token, token)
+
+
+def gate_heatmap(
+    record: DirectionTrace,
+    tokens: Sequence[str],
+    batch_index: int = 0,
+    cells: Sequence[int] | None = None,
+    quantities: str = "ifgoc",
+    title: str | None = None,
+):
+    """Heatmaps of the chosen quantities (default i, f, g, o, c) of one direction:
+    cells on the vertical axis, steps on the horizontal one labelled by ``tokens`` (one
+    per step: ``len(tokens) == T``). ``cells`` defaults to every cell up to 32."""
+    T = record.steps
+    if len(tokens) != T:
+        raise ValueError(f"tokens: expected {T} tokens (one per traced step), found {len(tokens)}")
+    H = record.cell.shape[2]
+    cells = list(range(min(H, 32))) if cells is None else list(cells)
+    names = {
+        "i": "input gate",
+        "f": "forget gate",
+        "g": "candidate",
+        "o": "output gate",
+        "c": "cell",
+        "h": "hidden",
+    }
+    fig = _figure(max(6.0, 0.14 * T + 1.5), 1.0 + 0.9 * len(quantities) * max(1, len(cells) / 12))
+    axes = fig.subplots(len(quantities), 1, squeeze=False)[:, 0]
+    for ax, q in zip(axes, quantities):
+        values = record.get(q)[:, batch_index, :][:, cells].T
+        if q in "ifo":
+            image = ax.imshow(
+                values, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest"
+            )
+        else:
+            bound = max(float(np.abs(values).max()), 1e-6) if q == "c" else 1.0
+            image = ax.imshow(
+                values,
+                aspect="auto",
+                cmap="RdBu_r",
+                vmin=-bound,
+                vmax=bound,
+                interpolation="nearest",
+            )
+        ax.set_ylabel(f"{names[q]}\ncell", fontsize=8)
+        ax.set_yticks(range(len(cells)))
+        ax.set_yticklabels([str(c) for c in cells], fontsize=5)
+        ax.set_xticks(range(T))
+        ax.set_xticklabels([token_label(t) for t in tokens], fontsize=6, family="monospace")
+        fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
+    axes[0].set_title(
+        title or f"{record.module or 'lstm'} layer {record.layer} direction {record.direction}"
+    )
+    return fig
+
+
+def gradient_flow_plot(
+    curves: Mapping[str, np.ndarray], title: str = "Gradient reaching each step", ylabel: str = ""
+):
+    """One line per label: ``curves[label] (T,)`` the gradient norm at each step, log
+    scale (a vanishing gradient is a straight line falling towards the start)."""
+    fig = _figure(6.5, 3.6)
+    ax = fig.subplots()
+    for label, values in curves.items():
+        values = np.asarray(values, np.float64)
+        ax.semilogy(np.arange(values.size), np.maximum(values, 1e-30), label=label)
+    ax.set_xlabel("step t")
+    ax.set_ylabel(ylabel or "‖dL/dh_t‖ (mean over batch)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def saturation_scatter(saturations: Sequence[Saturation], title: str = "Gate saturation"):
+    """Karpathy et al.'s plot: one point per cell, fraction of steps with the gate
+    < 0.1 (x) against > 0.9 (y); one panel per gate, colour per layer and direction."""
+    gates = list(dict.fromkeys(s.gate for s in saturations))
+    fig = _figure(3.2 * max(len(gates), 1), 3.4)
+    axes = fig.subplots(1, max(len(gates), 1), squeeze=False)[0]
+    for ax, gate in zip(axes, gates):
+        for s in saturations:
+            if s.gate != gate:
+                continue
+            label = f"{s.module + ' ' if s.module else ''}layer {s.layer}" + (
+                " reverse" if s.direction else ""
+            )
+            ax.scatter(s.low, s.high, s=10, alpha=0.7, label=label)
+        ax.plot([0, 1], [1, 0], color="grey", lw=0.5)
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("fraction < 0.1")
+        ax.set_ylabel("fraction > 0.9")
+        ax.set_title(f"{gate} gate")
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def line_plot(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    logy: bool = False,
+    markers: bool = False,
+):
+    """A generic labelled line plot: ``series[label] = (x, y)``."""
+    fig = _figure(6.5, 3.6)
+    ax = fig.subplots()
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o" if markers else None, label=label)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def figure_bytes(fig, fmt: str = "png") -> bytes:
+    """The figure encoded as ``png`` or ``svg``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt: expected one of {', '.join(FORMATS)}, found {fmt!r}")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=100)
+    return buffer.getvalue()
+
+
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    """Write ``fig`` atomically; the format comes from the suffix (``.png`` or ``.svg``)."""
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ValueError(f"path: expected a .png or .svg file name, found {str(path)!r}")
+    write_bytes_atomic(path, figure_bytes(fig, fmt))
+    return path

@@ -1,0 +1,106 @@
+"""Self-contained HTML reports: headings, text, tables, activation-coloured text and
+figures embedded as base64 PNG, written atomically as one file."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..data.atomic import write_text_atomic
+from .plots import figure_bytes
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; }
+table { border-collapse: collapse; margin: 1em 0; }
+td, th { border: 1px solid #bbb; padding: 3px 8px; text-align: right; }
+th { background: #eee; }
+pre.act { white-space: pre-wrap; font-family: monospace; line-height: 1.5; }
+figure { margin: 1em 0; } figcaption { font-size: 0.9em; color: #444; }
+img { max-width: 100%; }
+"""
+
+
+def _colour(value: float) -> str:
+    """Blue (-1) .. white (0) .. red (+1)."""
+    v = float(np.clip(value, -1, 1))
+    fade = int(round(255 * (1 - abs(v))))
+    return f"rgb(255,{fade},{fade})" if v >= 0 else f"rgb({fade},{fade},255)"
+
+
+def activation_html(tokens: Sequence[str], values: np.ndarray, scale: float | None = None) -> str:
+    """Tokens as HTML ``<span>``s whose background shows ``values (T,)``: red for
+    positive, blue for negative, white for 0, scaled by ``scale`` (default max |value|).
+    Each span's ``title`` holds the exact value."""
+    values = np.asarray(values, np.float64)
+    if values.shape != (len(tokens),):
+        raise ValueError(
+            f"values: expected shape ({len(tokens)},) (one per token), found {values.shape}"
+        )
+    scale = float(np.abs(values).max()) if scale is None else float(scale)
+    scale = scale if scale > 0 else 1.0
+    spans = []
+    for token, value in zip(tokens, values):
+        shown = html.escape(token if token != "\n" else "⏎\n")
+        spans.append(
+            f'<span style="background:{_colour(value / scale)}" title="{value:.3f}">{shown}</span>'
+        )
+    return '<pre class="act">' + "".join(spans) + "</pre>"
+
+
+class HtmlReport:
+    """Builds one HTML page; :meth:`write` saves it. Figures are embedded, so the file
+    stands alone."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.parts: list[str] = [f"<h1>{html.escape(title)}</h1>"]
+
+    def heading(self, text: str, level: int = 2) -> None:
+        self.parts.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def paragraph(self, text: str) -> None:
+        self.parts.append(f"<p>{html.escape(text)}</p>")
+
+    def raw(self, fragment: str) -> None:
+        """Append an HTML fragment the caller built (and escaped)."""
+        self.parts.append(fragment)
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+            for row in rows
+        )
+        self.parts.append(f"<table><tr>{head}</tr>{body}</table>")
+
+    def figure(self, fig, caption: str = "") -> None:
+        """Embed ``fig`` (a matplotlib Figure) as a base64 PNG."""
+        data = base64.b64encode(figure_bytes(fig, "png")).decode("ascii")
+        self.parts.append(
+            f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+
+    def render(self) -> str:
+        return (
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(self.title)}</title><style>{_STYLE}</style></head>\n<body>\n"
+            + "\n".join(self.parts)
+            + "\n</body></html>\n"
+        )
+
+    def write(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        write_text_atomic(path, self.render())
+        return path
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
