@@ -208,16 +208,15 @@ def lstm_variant_forward(
             np.matmul(unprojected, weight_hr.T, out=h_new)
         if zh is None:
             h_next[...] = h_new
-        else:  # h_t = h' + z (h_{t-1} - h')
-            np.subtract(h_prev, h_new, out=h_next)
-            h_next *= zh[t]
+        else:  # h_t = z h_{t-1} + (1 - z) h': exactly h_{t-1} where z is 1
+            np.multiply(h_prev, zh[t], out=h_next)
+            h_new *= 1 - zh[t]
             h_next += h_new
         if zc is None:
             c_next[...] = cell[t]
         else:
-            np.subtract(c_prev, cell[t], out=c_next)
-            c_next *= zc[t]
-            c_next += cell[t]
+            np.multiply(c_prev, zc[t], out=c_next)
+            c_next += np.multiply(cell[t], 1 - zc[t], out=peep)
         if mask is None:
             y[t] = h_next
         else:
