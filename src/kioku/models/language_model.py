@@ -1,0 +1,184 @@
+"""The LSTM language model: embedding -> dropout -> LSTM stack -> dropout -> linear.
+
+Zaremba et al. (2014) in NumPy: ``init_range`` draws every parameter from
+U(-r, r) (their 0.1), ``tie_weights`` shares the embedding with the output layer
+(Press & Wolf 2017, needs ``proj_size or hidden_size == embed_size``), ``dropout`` acts
+on the embedding output, between LSTM layers and before the output layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn.dropout import Dropout
+from ..nn.embedding import Embedding, check_token_ids
+from ..nn.linear import Linear
+from ..nn.loss import softmax_cross_entropy
+from ..nn.lstm import LSTM
+from ..nn.module import as_rng, check_dtype
+from .base import Model
+
+State = tuple[np.ndarray, np.ndarray]
+
+
+class LanguageModel(Model):
+    """Next-token logits for time-major token ids.
+
+    ``logits (T, B, V), state = model(tokens (T, B), state=None)`` where
+    ``state = (h (L, B, P), c (L, B, H))`` is the LSTM's (carry it across batches for
+    truncated BPTT); ``model.backward(dlogits (T, B, V))`` adds every gradient.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_size: int = 200,
+        hidden_size: int = 200,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        tie_weights: bool = False,
+        proj_size: int = 0,
+        dtype: np.dtype | type = np.float32,
+        rng: np.random.Generator | int | None = None,
+        init_range: float | None = None,
+        variational_dropout: bool = False,
+    ) -> None:
+        super().__init__()
+        rng = as_rng(rng)
+        self.dtype = check_dtype(dtype)
+        output_size = proj_size or hidden_size
+        if tie_weights and output_size != embed_size:
+            raise ValueError(
+                f"tie_weights: needs embed_size == {'proj_size' if proj_size else 'hidden_size'}, "
+                f"found embed_size {embed_size} and {output_size}"
+            )
+        self.vocab_size = vocab_size
+        self.add_module("embedding", Embedding(vocab_size, embed_size, dtype=self.dtype, rng=rng))
+        self.add_module("input_dropout", Dropout(dropout, variational_dropout, rng))
+        self.add_module(
+            "lstm",
+            LSTM(
+                embed_size,
+                hidden_size,
+                num_layers,
+                dropout=dropout,
+                proj_size=proj_size,
+                dtype=self.dtype,
+                rng=rng,
+            ),
+        )
+        self.add_module("output_dropout", Dropout(dropout, variational_dropout, rng))
+        tied = self.embedding if tie_weights else None
+        self.add_module(
+            "decoder", Linear(output_size, vocab_size, dtype=self.dtype, rng=rng, tied_to=tied)
+        )
+        if init_range is not None:
+            self.init_uniform(init_range, rng)
+        self._config = {
+            "vocab_size": vocab_size,
+            "embed_size": embed_size,
+            "hidden_size": hidden_size,
+            "num_layers": num_layers,
+            "dropout": dropout,
+            "tie_weights": bool(tie_weights),
+            "proj_size": proj_size,
+            "dtype": self.dtype.name,
+            "init_range": init_range,
+            "variational_dropout": bool(variational_dropout),
+        }
+
+    def init_state(self, batch_size: int) -> State:
+        """Zero state ``(h (L, B, P), c (L, B, H))``."""
+        L, P, H = self.lstm.num_layers, self.lstm.output_size, self.lstm.hidden_size
+        return np.zeros((L, batch_size, P), self.dtype), np.zeros((L, batch_size, H), self.dtype)
+
+    def forward(self, tokens: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:
+        """``tokens (T, B)`` ints in ``0..V-1`` -> ``logits (T, B, V)`` and the final state."""
+        tokens = np.asarray(tokens)
+        if tokens.ndim != 2:
+            raise ValueError(f"tokens: expected shape (T, B), found {tokens.shape}")
+        check_token_ids(tokens, self.vocab_size, "tokens")
+        x = self.input_dropout(self.embedding(tokens))
+        y, state = self.lstm(x, state)
+        return self.decoder(self.output_dropout(y)), state
+
+    __call__ = forward
+
+    def backward(self, dlogits: np.ndarray, dstate: State | None = None) -> State:
+        """Backward of the last forward: ``dlogits (T, B, V)`` (and optionally the final
+        state's gradient). Adds all parameter gradients; returns the initial state's."""
+        dy = self.output_dropout.backward(self.decoder.backward(dlogits))
+        dx, dstate0 = self.lstm.backward(dy, dstate)
+        self.embedding.backward(self.input_dropout.backward(dx))
+        return dstate0
+
+    def loss(
+        self,
+        tokens: np.ndarray,
+        targets: np.ndarray,
+        state: State | None = None,
+        mask: np.ndarray | None = None,
+    ) -> tuple[float, State]:
+        """Mean cross-entropy of ``targets (T, B)`` after ``tokens (T, B)``; runs the
+        backward too. Returns the loss and the final state."""
+        logits, state = self.forward(tokens, state)
+        loss, dlogits = softmax_cross_entropy(logits, targets, mask=mask)
+        self.backward(dlogits)
+        return loss, state
+
+    def sample(
+        self,
+        prefix_ids: np.ndarray,
+        n: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        rng: np.random.Generator | int | None = None,
+    ) -> np.ndarray:
+        """Continue ``prefix_ids (T0,)`` (at least one id) by ``n`` ids, drawn from
+        ``softmax(logits / temperature)`` restricted to the ``top_k`` most likely
+        (``temperature=0``: the most likely id). Runs in eval mode; returns ``(n,)`` int64."""
+        prefix = np.asarray(prefix_ids)
+        if prefix.ndim != 1 or prefix.size == 0:
+            raise ValueError(
+                f"prefix_ids: expected a non-empty (T0,) array, found shape {prefix.shape}"
+            )
+        check_token_ids(prefix, self.vocab_size, "prefix_ids")
+        if not temperature >= 0:
+            raise ValueError(f"temperature: expected a number >= 0, found {temperature}")
+        if top_k is not None and not 1 <= top_k:
+            raise ValueError(f"top_k: expected None or an integer >= 1, found {top_k}")
+        rng = as_rng(rng)
+        was_training = self.training
+        self.eval()
+        out = np.empty(int(n), np.int64)
+        try:
+            logits, state = self.forward(prefix[:, None])
+            last = logits[-1, 0]
+            for i in range(int(n)):
+                out[i] = draw(last, temperature, top_k, rng)
+                logits, state = self.forward(out[i : i + 1, None], state)
+                last = logits[0, 0]
+        finally:
+            self.train(was_training)
+        return out
+
+
+def draw(
+    logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator
+) -> int:
+    """One id from ``logits (V,)``: argmax at temperature 0, else a draw from the
+    tempered softmax over the ``top_k`` largest logits (all if ``None``)."""
+    logits = logits.astype(np.float64)
+    if top_k is not None and top_k < logits.size:
+        kth = np.partition(logits, -top_k)[-top_k]
+        logits = np.where(logits >= kth, logits, -np.inf)
+    if temperature == 0:
+        return int(np.argmax(logits))
+    scaled = (logits - logits.max()) / temperature
+    cumulative = np.cumsum(np.exp(scaled))
+    return int(
+        min(
+            np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"),
+            logits.size - 1,
+        )
+    )
