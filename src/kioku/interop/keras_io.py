@@ -1,0 +1,256 @@
+"""Keras 3 in and out: ``keras.layers.LSTM`` and ``Bidirectional(LSTM)`` <-> kioku.
+
+Keras keeps ``kernel (I, 4H)``, ``recurrent_kernel (H, 4H)`` and one ``bias (4H,)``, gates
+in order i, f, c, o (kioku's i, f, g, o), so the conversion transposes; the single bias
+becomes ``bias_ih`` with ``bias_hh = 0`` (and kioku's two are summed on the way out).
+Keras' call semantics (``go_backwards``, ``return_sequences``, ``return_state``, the
+Bidirectional merge modes) live in :class:`KerasLSTM`, which wraps a kioku ``LSTM``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..functional.onnx_activations import Activation, activation
+from ..nn import LSTM
+
+# Keras activation name -> kioku activation
+_KERAS_ACTIVATIONS = {
+    "sigmoid": activation("Sigmoid"),
+    "tanh": activation("Tanh"),
+    "relu": activation("Relu"),
+    "linear": activation("Affine", 1.0, 0.0),
+    "softsign": activation("Softsign"),
+    "softplus": activation("Softplus"),
+    "elu": activation("Elu", 1.0),
+    "hard_sigmoid": activation("HardSigmoid", 1 / 6, 0.5),  # relu6(x + 3) / 6
+}
+_MERGE_FROM_KERAS = {"concat": "concat", "sum": "sum", "mul": "mul", "ave": "mean", None: "concat"}
+_MERGE_TO_KERAS = {"concat": "concat", "sum": "sum", "mul": "mul", "mean": "ave"}
+
+
+def _require_keras():
+    try:
+        import keras
+    except ImportError as error:  # pragma: no cover - keras is a test dependency
+        raise ImportError("from_keras/to_keras need Keras 3: pip install keras") from error
+    return keras
+
+
+class KerasLSTM:
+    """A kioku ``LSTM`` called the way Keras calls the layer it came from.
+
+    ``outputs = layer(x (B, T, I), initial_state=None)`` returns what Keras returns: the
+    sequence ``(B, T, D*H or H)`` with ``return_sequences`` else the last output ``(B, ...)``;
+    with ``return_state`` a list ``[output, h, c]`` (``[output, h_fw, c_fw, h_bw, c_bw]``
+    for Bidirectional). ``merge_mode=None`` (Bidirectional) returns the two directions'
+    outputs as a list. ``initial_state`` is ``[h, c]`` (or four arrays), each ``(B, H)``.
+    """
+
+    def __init__(
+        self,
+        lstm: LSTM,
+        go_backwards: bool = False,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        merge_mode: str | None = "concat",
+    ) -> None:
+        self.lstm = lstm
+        self.go_backwards = bool(go_backwards)
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.merge_mode = merge_mode  # Keras' name; None keeps the directions apart
+
+    def __call__(self, x: np.ndarray, initial_state: list | None = None):
+        lstm = self.lstm
+        x = np.asarray(x)
+        if self.go_backwards:
+            x = x[:, ::-1]
+        state = None
+        if initial_state is not None:
+            parts = [np.asarray(s, lstm.dtype) for s in initial_state]
+            if len(parts) != 2 * lstm.num_directions:
+                raise ValueError(
+                    f"initial_state: expected {2 * lstm.num_directions} arrays (h, c per "
+                    f"direction), found {len(parts)}"
+                )
+            state = (np.stack(parts[0::2]), np.stack(parts[1::2]))
+        y, (h_n, c_n) = lstm(np.ascontiguousarray(x), state)
+        if lstm.num_directions == 1:
+            output = y if self.return_sequences else h_n[0]
+            return [output, h_n[0], c_n[0]] if self.return_state else output
+        H = lstm.hidden_size
+        if self.merge_mode is None:
+            output = [y[..., :H], y[..., H:]] if self.return_sequences else [h_n[0], h_n[1]]
+        elif self.return_sequences:
+            output = y
+        else:
+            output = _merge(h_n[0], h_n[1], lstm.merge_mode)
+        if not self.return_state:
+            return output
+        states = [h_n[0], c_n[0], h_n[1], c_n[1]]
+        return (output if isinstance(output, list) else [output]) + states
+
+
+def _merge(forward: np.ndarray, backward: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "concat":
+        return np.concatenate([forward, backward], axis=-1)
+    if mode == "sum":
+        return forward + backward
+    if mode == "mean":
+        return (forward + backward) * forward.dtype.type(0.5)
+    return forward * backward
+
+
+def _keras_activation(name: object, argument: str) -> Activation:
+    key = name if isinstance(name, str) else getattr(name, "__name__", repr(name))
+    if key not in _KERAS_ACTIVATIONS:
+        raise ValueError(
+            f"{argument}: expected one of {', '.join(_KERAS_ACTIVATIONS)}, found {key!r}"
+        )
+    return _KERAS_ACTIVATIONS[key]
+
+
+def _lstm_options(config: dict, ignore_dropout: bool) -> dict:
+    """kioku ``LSTM`` keyword arguments from a Keras LSTM's ``get_config()``."""
+    for flag in ("stateful",):
+        if config.get(flag):
+            raise ValueError(f"{flag}: kioku's LSTM is not stateful across calls, found True")
+    if config.get("dropout") and not ignore_dropout:
+        raise ValueError(
+            f"dropout: kioku has no per-input dropout inside the LSTM (found "
+            f"{config['dropout']}); pass ignore_dropout=True to drop it (it acts in training only)"
+        )
+    f = _keras_activation(config.get("recurrent_activation", "sigmoid"), "recurrent_activation")
+    g = _keras_activation(config.get("activation", "tanh"), "activation")
+    acts = None
+    if (f.name, g.name) != ("Sigmoid", "Tanh"):
+        acts = [tuple(f), tuple(g), tuple(g)]
+    return {
+        "bias": bool(config.get("use_bias", True)),
+        "recurrent_dropout": float(config.get("recurrent_dropout", 0.0)),
+        "activations": acts,
+    }
+
+
+def from_keras(layer, ignore_dropout: bool = False) -> KerasLSTM:
+    """Wrap the weights and options of a built Keras 3 ``LSTM`` or ``Bidirectional(LSTM)``
+    in a :class:`KerasLSTM` (its ``.lstm`` is a ``batch_first`` kioku ``LSTM``)."""
+    keras = _require_keras()
+    if isinstance(layer, keras.layers.Bidirectional):
+        forward, backward = layer.forward_layer, layer.backward_layer
+        for part in (forward, backward):
+            if not isinstance(part, keras.layers.LSTM):
+                raise TypeError(
+                    "layer: expected Bidirectional(LSTM), found "
+                    f"Bidirectional({type(part).__name__})"
+                )
+        if forward.go_backwards or not backward.go_backwards:
+            raise ValueError("layer: expected the forward layer to read forwards, found otherwise")
+        directions, merge_mode = [forward, backward], layer.merge_mode
+        if merge_mode not in _MERGE_FROM_KERAS:
+            raise ValueError(
+                f"merge_mode: expected concat, sum, mul, ave or None, found {merge_mode!r}"
+            )
+        go_backwards = False
+    elif isinstance(layer, keras.layers.LSTM):
+        directions, merge_mode, go_backwards = [layer], "concat", layer.go_backwards
+    else:
+        raise TypeError(
+            f"layer: expected keras.layers.LSTM or Bidirectional, found {type(layer).__name__}"
+        )
+    if not layer.built:
+        raise ValueError("layer: expected a built layer (call it once or build it), found unbuilt")
+    config = directions[0].get_config()
+    kernel = directions[0].get_weights()[0]
+    dtype = np.float64 if kernel.dtype == np.float64 else np.float32
+    lstm = LSTM(
+        kernel.shape[0], int(config["units"]), batch_first=True,
+        bidirectional=len(directions) == 2, merge_mode=_MERGE_FROM_KERAS[merge_mode],
+        dtype=dtype, **_lstm_options(config, ignore_dropout),
+    )  # fmt: skip
+    H = lstm.hidden_size
+    for d, part in enumerate(directions):
+        weights = part.get_weights()
+        expected = [(lstm.input_size, 4 * H), (H, 4 * H)] + ([(4 * H,)] if lstm.bias else [])
+        found = [w.shape for w in weights]
+        if found != expected:
+            raise ValueError(f"layer weights: expected shapes {expected}, found {found}")
+        sfx = lstm.suffix(0, d)
+        lstm.params[f"weight_ih{sfx}"][...] = weights[0].T
+        lstm.params[f"weight_hh{sfx}"][...] = weights[1].T
+        if lstm.bias:
+            lstm.params[f"bias_ih{sfx}"][...] = weights[2]
+            lstm.params[f"bias_hh{sfx}"][...] = 0
+    return KerasLSTM(
+        lstm.eval(), go_backwards, layer.return_sequences, layer.return_state, merge_mode
+    )
+
+
+def to_keras(
+    module: LSTM | KerasLSTM,
+    return_sequences: bool = True,
+    return_state: bool = False,
+    go_backwards: bool = False,
+):
+    """A built Keras 3 ``LSTM`` (``Bidirectional(LSTM)`` for a bidirectional kioku LSTM)
+    with the weights of a one-layer kioku ``LSTM``; a :class:`KerasLSTM` brings its own
+    call options. Options Keras lacks (projection, stacked layers, peepholes, ...) are
+    refused naming them."""
+    keras = _require_keras()
+    merge_mode = None
+    if isinstance(module, KerasLSTM):
+        return_sequences, return_state = module.return_sequences, module.return_state
+        go_backwards, merge_mode, module = module.go_backwards, module.merge_mode, module.lstm
+    elif isinstance(module, LSTM):
+        merge_mode = _MERGE_TO_KERAS[module.merge_mode]
+    else:
+        raise TypeError(
+            f"module: expected kioku.nn.LSTM or KerasLSTM, found {type(module).__name__}"
+        )
+    refused = {
+        "num_layers": module.num_layers != 1,
+        "proj_size": module.proj_size,
+        "peephole": module.peephole,
+        "input_forget": module.input_forget,
+        "clip": module.clip is not None,
+        "layer_norm": module.layer_norm,
+        "zoneout": any(module.zoneout),
+    }
+    for name, value in refused.items():
+        if value:
+            raise ValueError(f"{name}: a Keras LSTM layer has no counterpart, found {value!r}")
+    names = {v: k for k, v in _KERAS_ACTIVATIONS.items()}
+    recurrent_activation, act = "sigmoid", "tanh"
+    if module.activations is not None:
+        f, g, h = module.activations[0]
+        if g != h or f not in names or g not in names or len(set(module.activations)) != 1:
+            raise ValueError(
+                f"activations: Keras needs g == h among {', '.join(_KERAS_ACTIVATIONS)} and the "
+                f"same in both directions, found {module.activations}"
+            )
+        recurrent_activation, act = names[f], names[g]
+    dtype = module.dtype.name
+
+    def make(backwards: bool):
+        return keras.layers.LSTM(
+            module.hidden_size, activation=act, recurrent_activation=recurrent_activation,
+            use_bias=module.bias, recurrent_dropout=module.recurrent_dropout,
+            return_sequences=return_sequences, return_state=return_state,
+            go_backwards=backwards, dtype=dtype,
+        )  # fmt: skip
+
+    if module.num_directions == 2:
+        layer = keras.layers.Bidirectional(make(False), merge_mode=merge_mode, dtype=dtype)
+    else:
+        layer = make(go_backwards)
+    layer.build((None, None, module.input_size))
+    weights = []
+    for d in range(module.num_directions):
+        sfx = module.suffix(0, d)
+        p = module.params
+        weights += [p[f"weight_ih{sfx}"].T, p[f"weight_hh{sfx}"].T]
+        if module.bias:
+            weights.append(p[f"bias_ih{sfx}"] + p[f"bias_hh{sfx}"])
+    layer.set_weights(weights)
+    return layer

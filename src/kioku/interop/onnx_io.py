@@ -1,0 +1,395 @@
+"""ONNX in and out for the LSTM: kioku LSTMs as ONNX ``LSTM`` nodes, and ONNX ``LSTM``
+nodes (every attribute) run by kioku.
+
+ONNX stacks the gates in order i, o, f, c (kioku, like PyTorch: i, f, g, o), keeps the
+two biases as ``B = [Wb, Rb]`` and the peepholes as ``P = [p_i, p_o, p_f]`` (kioku:
+``[p_i, p_f, p_o]``); the conversion reorders rows. ``Y`` is ``(T, D, B, H)`` and the
+final states ``(D, B, H)`` (``layout=1``: batch first, ``(B, T, D, H)`` and ``(B, D, H)``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from .. import functional
+from ..functional.onnx_activations import (
+    ACTIVATION_NAMES,
+    DEFAULT_ACTIVATIONS,
+    onnx_activation_attributes,
+    parse_onnx_activations,
+)
+from ..nn import LSTM
+from .onnx_graph import OnnxGraphBuilder, require_onnx
+
+KIOKU_TO_ONNX_GATES = (0, 3, 1, 2)  # ONNX block k is kioku block KIOKU_TO_ONNX_GATES[k]
+ONNX_TO_KIOKU_GATES = (0, 2, 3, 1)
+PEEPHOLE_ORDER = (0, 2, 1)  # [i, f, o] <-> [i, o, f], its own inverse
+LSTM_INPUTS = ("X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P")
+LSTM_ATTRIBUTES = (
+    "activation_alpha",
+    "activation_beta",
+    "activations",
+    "clip",
+    "direction",
+    "hidden_size",
+    "input_forget",
+    "layout",
+)
+
+
+def reorder_blocks(array: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
+    """Rows of ``array (k*H, ...)`` taken in ``len(order)`` blocks, reordered."""
+    blocks = np.split(np.asarray(array), len(order), axis=0)
+    return np.concatenate([blocks[i] for i in order], axis=0)
+
+
+# -- kioku -> ONNX ---------------------------------------------------------------------
+def add_lstm_stack(
+    graph: OnnxGraphBuilder,
+    lstm: LSTM,
+    x: str,
+    sequence_lens: str | None = None,
+    initial_state: tuple[str, str] | None = None,
+    prefix: str = "lstm",
+) -> tuple[str, str, str]:
+    """Add ``lstm`` (time-major input ``x (T, B, I)``) to ``graph``: one ONNX LSTM node per
+    layer (``bidirectional`` for both directions) and the merge of the directions.
+    Returns the names of ``y (T, B, D*H or H)``, ``h_n (L*D, B, H)``, ``c_n (L*D, B, H)``."""
+    _check_exportable(lstm)
+    D, H = lstm.num_directions, lstm.hidden_size
+    p = lstm.params
+    h_names, c_names = [], []
+    for layer in range(lstm.num_layers):
+        sfx = [lstm.suffix(layer, d) for d in range(D)]
+        name = f"{prefix}_l{layer}"
+        W = np.stack([reorder_blocks(p[f"weight_ih{s}"], KIOKU_TO_ONNX_GATES) for s in sfx])
+        R = np.stack([reorder_blocks(p[f"weight_hh{s}"], KIOKU_TO_ONNX_GATES) for s in sfx])
+        inputs = [x, graph.constant(f"{name}_W", W), graph.constant(f"{name}_R", R)]
+        if lstm.bias:
+            B = np.stack(
+                [
+                    np.concatenate(
+                        [
+                            reorder_blocks(p[f"bias_ih{s}"], KIOKU_TO_ONNX_GATES),
+                            reorder_blocks(p[f"bias_hh{s}"], KIOKU_TO_ONNX_GATES),
+                        ]
+                    )
+                    for s in sfx
+                ]
+            )
+            inputs.append(graph.constant(f"{name}_B", B))
+        else:
+            inputs.append("")
+        inputs.append(sequence_lens or "")
+        if initial_state is not None:
+            for state in initial_state:
+                inputs.append(graph.slice0(state, layer * D, (layer + 1) * D, f"{name}_{state}"))
+        else:
+            inputs += ["", ""]
+        if lstm.peephole:
+            P = np.stack([reorder_blocks(p[f"weight_peephole{s}"], PEEPHOLE_ORDER) for s in sfx])
+            inputs.append(graph.constant(f"{name}_P", P))
+        attributes = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
+        if lstm.clip is not None:
+            attributes["clip"] = float(lstm.clip)
+        if lstm.input_forget:
+            attributes["input_forget"] = 1
+        if lstm.activations is not None:
+            acts = [a for triple in lstm.activations for a in triple]
+            names, alphas, betas = onnx_activation_attributes(acts)
+            attributes["activations"] = names
+            if alphas:
+                attributes["activation_alpha"] = [float(a) for a in alphas]
+            if betas:
+                attributes["activation_beta"] = [float(b) for b in betas]
+        while inputs and inputs[-1] == "":
+            inputs.pop()
+        y, y_h, y_c = f"{name}_Y", f"{name}_Y_h", f"{name}_Y_c"
+        graph.node("LSTM", inputs, [y, y_h, y_c], name=name, **attributes)
+        h_names.append(y_h)
+        c_names.append(y_c)
+        x = graph.merge_directions(y, D, lstm.merge_mode, f"{name}_merged")
+    h_n = graph.concat(h_names, 0, f"{prefix}_h_n") if len(h_names) > 1 else h_names[0]
+    c_n = graph.concat(c_names, 0, f"{prefix}_c_n") if len(c_names) > 1 else c_names[0]
+    return x, h_n, c_n
+
+
+def _check_exportable(lstm: LSTM) -> None:
+    refused = {
+        "proj_size": lstm.proj_size,
+        "layer_norm": lstm.layer_norm,
+        "zoneout": any(lstm.zoneout),
+    }
+    for name, value in refused.items():
+        if value:
+            raise ValueError(f"{name}: the ONNX LSTM operator has no {name}, found {value!r}")
+
+
+def to_onnx(
+    model: object,
+    path: str | os.PathLike | None = None,
+    sequence_lens: bool = True,
+    initial_state: bool = False,
+    opset: int = 17,
+):
+    """Export a kioku ``LSTM``, ``LanguageModel`` or ``SequenceTagger`` as an ONNX model
+    that ONNX Runtime runs; written atomically to ``path`` when given, returned always.
+
+    For an ``LSTM``: inputs ``input`` (``(T, B, I)``, ``(B, T, I)`` with ``batch_first``),
+    ``sequence_lens (B,)`` int32 when ``sequence_lens``, ``h0 (L*D, B, H)`` and
+    ``c0`` when ``initial_state``; outputs ``output``, ``h_n``, ``c_n`` shaped as the
+    layer returns them. The models: see :mod:`kioku.interop.onnx_models`.
+    """
+    onnx = require_onnx()
+    if isinstance(model, LSTM):
+        graph = _lstm_graph(model, sequence_lens, initial_state)
+    else:
+        from .onnx_models import model_graph
+
+        graph = model_graph(model, sequence_lens)
+    proto = graph.build(opset)
+    onnx.checker.check_model(proto)
+    if path is not None:
+        save_model(proto, path)
+    return proto
+
+
+def save_model(proto, path: str | os.PathLike) -> None:
+    """Write an ONNX ``ModelProto`` to ``path`` atomically (temp file, then rename)."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as handle:
+        handle.write(proto.SerializeToString())
+    os.replace(tmp, path)
+
+
+def _lstm_graph(lstm: LSTM, sequence_lens: bool, initial_state: bool) -> OnnxGraphBuilder:
+    D, L, H, I = lstm.num_directions, lstm.num_layers, lstm.hidden_size, lstm.input_size
+    graph = OnnxGraphBuilder("kioku_lstm", lstm.dtype)
+    x_shape = ["batch", "time", I] if lstm.batch_first else ["time", "batch", I]
+    x = graph.input("input", x_shape)
+    if lstm.batch_first:
+        x = graph.transpose(x, (1, 0, 2), "input_time_major")
+    lens = graph.input("sequence_lens", ["batch"], np.int32) if sequence_lens else None
+    state = None
+    if initial_state:
+        state = (graph.input("h0", [L * D, "batch", H]), graph.input("c0", [L * D, "batch", H]))
+    y, h_n, c_n = add_lstm_stack(graph, lstm, x, lens, state)
+    if lstm.batch_first:
+        y = graph.transpose(y, (1, 0, 2), "output_batch_first")
+    width = H * D if lstm.merge_mode == "concat" else H
+    y_shape = ["batch", "time", width] if lstm.batch_first else ["time", "batch", width]
+    graph.output(y, "output", y_shape)
+    graph.output(h_n, "h_n", [L * D, "batch", H])
+    graph.output(c_n, "c_n", [L * D, "batch", H])
+    return graph
+
+
+# -- ONNX -> kioku ---------------------------------------------------------------------
+class OnnxLSTM:
+    """An ONNX graph holding one ``LSTM`` node, run by kioku.
+
+    ``outputs = runner.run(feeds)`` takes the graph inputs by name (as ONNX Runtime's
+    ``InferenceSession.run``) and returns the graph outputs in order: ``Y (T, D, B, H)``,
+    ``Y_h (D, B, H)``, ``Y_c (D, B, H)`` (batch first with ``layout=1``), those the
+    graph names. Constant inputs (initializers) are bound at load.
+    """
+
+    def __init__(self, model) -> None:
+        graph = model.graph
+        constants = {init.name: _to_array(init) for init in graph.initializer}
+        nodes = list(graph.node)
+        for node in nodes:
+            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+                constants[node.output[0]] = _constant_value(node)
+        lstm_nodes = [n for n in nodes if n.op_type != "Constant"]
+        for node in lstm_nodes:
+            if node.op_type != "LSTM" or node.domain not in ("", "ai.onnx"):
+                raise ValueError(
+                    f"node {node.name or node.output[0]!r}: unsupported op {node.op_type!r} "
+                    f"(from_onnx runs graphs of one LSTM node)"
+                )
+        if len(lstm_nodes) != 1:
+            raise ValueError(f"model: expected one LSTM node, found {len(lstm_nodes)}")
+        self.node = node = lstm_nodes[0]
+        self.name = node.name or node.output[0]
+        self._parse_attributes(node)
+        self.inputs = dict(zip(LSTM_INPUTS, list(node.input) + [""] * 8))
+        self.constants = {k: v for k, v in constants.items() if k in self.inputs.values()}
+        self.input_names = [i.name for i in graph.input if i.name not in constants]
+        self.output_names = [o.name for o in graph.output]
+        self.node_outputs = dict(zip(("Y", "Y_h", "Y_c"), list(node.output) + ["", "", ""]))
+        for name in self.output_names:
+            if name not in self.node_outputs.values():
+                raise ValueError(f"model: graph output {name!r} is not an output of {self.name!r}")
+
+    def _refuse(self, attribute: str, expected: str, found: object) -> None:
+        raise ValueError(
+            f"node {self.name!r}: attribute {attribute!r}: expected {expected}, found {found!r}"
+        )
+
+    def _parse_attributes(self, node) -> None:
+        onnx = require_onnx()
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        for name in attrs:
+            if name not in LSTM_ATTRIBUTES:
+                self._refuse(name, f"one of {', '.join(LSTM_ATTRIBUTES)}", name)
+        decode = lambda v: v.decode() if isinstance(v, bytes) else v  # noqa: E731
+        self.direction = decode(attrs.get("direction", "forward"))
+        if self.direction not in ("forward", "reverse", "bidirectional"):
+            self._refuse("direction", "forward, reverse or bidirectional", self.direction)
+        self.num_directions = 2 if self.direction == "bidirectional" else 1
+        self.layout = int(attrs.get("layout", 0))
+        if self.layout not in (0, 1):
+            self._refuse("layout", "0 or 1", self.layout)
+        self.input_forget = int(attrs.get("input_forget", 0))
+        if self.input_forget not in (0, 1):
+            self._refuse("input_forget", "0 or 1", self.input_forget)
+        self.clip = attrs.get("clip")
+        if self.clip is not None and not 0 < self.clip < np.inf:
+            self._refuse("clip", "a positive number", self.clip)
+        self.hidden_size = attrs.get("hidden_size")
+        names = [decode(n) for n in attrs.get("activations", [])]
+        if names and len(names) != 3 * self.num_directions:
+            self._refuse("activations", f"{3 * self.num_directions} names", names)
+        try:
+            acts = parse_onnx_activations(
+                names, attrs.get("activation_alpha", []), attrs.get("activation_beta", [])
+            )
+        except ValueError:
+            self._refuse("activations", f"names among {', '.join(ACTIVATION_NAMES)}", names)
+        if not acts:
+            acts = list(DEFAULT_ACTIVATIONS) * self.num_directions
+        self.activations = [tuple(acts[3 * d : 3 * d + 3]) for d in range(self.num_directions)]
+
+    def __call__(self, **feeds: np.ndarray) -> list[np.ndarray]:
+        """``run`` with the feeds as keyword arguments."""
+        return self.run(feeds)
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """Run the node on ``feeds`` (graph input name -> array); see the class docstring."""
+        missing = [n for n in self.input_names if n not in feeds]
+        if missing:
+            raise ValueError(f"feeds: missing graph input {missing[0]!r}")
+        values = {**self.constants, **{k: np.asarray(v) for k, v in feeds.items()}}
+        get = lambda key: values.get(self.inputs[key]) if self.inputs[key] else None  # noqa: E731
+        x = get("X")
+        if x is None or x.dtype not in (np.float32, np.float64):
+            raise TypeError(f"X: expected a float32 or float64 array, found {type(x).__name__}")
+        if self.layout == 1:
+            x = x.transpose(1, 0, 2)
+        x = np.ascontiguousarray(x)
+        T, B, _ = x.shape
+        W, R, bias, peep = get("W"), get("R"), get("B"), get("P")
+        H = R.shape[-1]
+        if self.hidden_size is not None and self.hidden_size != H:
+            self._refuse("hidden_size", f"{H} (R's last axis)", self.hidden_size)
+        lengths = get("sequence_lens")
+        h0_all, c0_all = get("initial_h"), get("initial_c")
+        if self.layout == 1:
+            h0_all = None if h0_all is None else h0_all.transpose(1, 0, 2)
+            c0_all = None if c0_all is None else c0_all.transpose(1, 0, 2)
+        ys, hs, cs = [], [], []
+        for d in range(self.num_directions):
+            weights = _kioku_weights(W[d], R[d], None if bias is None else bias[d], x.dtype)
+            kwargs = {}
+            if peep is not None:
+                kwargs["weight_peephole"] = reorder_blocks(peep[d], PEEPHOLE_ORDER).astype(x.dtype)
+            if self.activations[d] != DEFAULT_ACTIVATIONS:
+                kwargs["activations"] = self.activations[d]
+            if self.clip is not None:
+                kwargs["clip"] = float(self.clip)
+            if self.input_forget:
+                kwargs["input_forget"] = True
+            h0 = None if h0_all is None else h0_all[d].astype(x.dtype)
+            c0 = None if c0_all is None else c0_all[d].astype(x.dtype)
+            reverse = self.direction == "reverse" or d == 1
+            forward = functional.lstm_variant_forward if kwargs else functional.lstm_forward
+            y, h_n, c_n, _ = forward(x, *weights, h0, c0, lengths, reverse, None, **kwargs)
+            ys.append(y)
+            hs.append(h_n)
+            cs.append(c_n)
+        Y, Y_h, Y_c = np.stack(ys, axis=1), np.stack(hs), np.stack(cs)
+        if self.layout == 1:
+            Y, Y_h, Y_c = Y.transpose(2, 0, 1, 3), Y_h.transpose(1, 0, 2), Y_c.transpose(1, 0, 2)
+        results = {self.node_outputs["Y"]: Y, self.node_outputs["Y_h"]: Y_h}
+        results[self.node_outputs["Y_c"]] = Y_c
+        return [results[name] for name in self.output_names]
+
+    def to_lstm(self) -> LSTM:
+        """A kioku ``LSTM`` (time-major, one layer) with this node's constant weights and
+        variants; ``ValueError`` for ``direction='reverse'`` (kioku has no reverse-only
+        layer) or weights fed at run time."""
+        if self.direction == "reverse":
+            self._refuse("direction", "forward or bidirectional for a kioku LSTM", "reverse")
+        for key in ("W", "R", "B", "P"):
+            if self.inputs[key] and self.inputs[key] not in self.constants:
+                raise ValueError(f"{key}: expected a constant (initializer) for to_lstm")
+        W, R = self.constants[self.inputs["W"]], self.constants[self.inputs["R"]]
+        bias = self.constants.get(self.inputs["B"]) if self.inputs["B"] else None
+        peep = self.constants.get(self.inputs["P"]) if self.inputs["P"] else None
+        H = R.shape[-1]
+        acts = [a for t in self.activations for a in t]
+        lstm = LSTM(
+            W.shape[-1], H, bias=bias is not None, bidirectional=self.num_directions == 2,
+            dtype=W.dtype, peephole=peep is not None, input_forget=bool(self.input_forget),
+            clip=None if self.clip is None else float(self.clip),
+            activations=[tuple(a) for a in acts],
+        )  # fmt: skip
+        for d in range(self.num_directions):
+            sfx = lstm.suffix(0, d)
+            lstm.params[f"weight_ih{sfx}"][...] = reorder_blocks(W[d], ONNX_TO_KIOKU_GATES)
+            lstm.params[f"weight_hh{sfx}"][...] = reorder_blocks(R[d], ONNX_TO_KIOKU_GATES)
+            if bias is not None:
+                wb, rb = np.split(bias[d], 2)
+                lstm.params[f"bias_ih{sfx}"][...] = reorder_blocks(wb, ONNX_TO_KIOKU_GATES)
+                lstm.params[f"bias_hh{sfx}"][...] = reorder_blocks(rb, ONNX_TO_KIOKU_GATES)
+            if peep is not None:
+                lstm.params[f"weight_peephole{sfx}"][...] = reorder_blocks(peep[d], PEEPHOLE_ORDER)
+        return lstm.eval()
+
+
+def _kioku_weights(W, R, bias, dtype):
+    weight_ih = reorder_blocks(W, ONNX_TO_KIOKU_GATES).astype(dtype)
+    weight_hh = reorder_blocks(R, ONNX_TO_KIOKU_GATES).astype(dtype)
+    if bias is None:
+        return weight_ih, weight_hh, None
+    wb, rb = np.split(np.asarray(bias), 2)
+    return weight_ih, weight_hh, reorder_blocks(wb + rb, ONNX_TO_KIOKU_GATES).astype(dtype)
+
+
+def _to_array(tensor) -> np.ndarray:
+    from onnx import numpy_helper
+
+    return numpy_helper.to_array(tensor)
+
+
+def _constant_value(node) -> np.ndarray:
+    for attribute in node.attribute:
+        if attribute.name == "value":
+            return _to_array(attribute.t)
+    raise ValueError(
+        f"node {node.name or node.output[0]!r}: attribute of Constant: expected 'value', "
+        f"found {[a.name for a in node.attribute]}"
+    )
+
+
+def from_onnx(path_or_model: object) -> OnnxLSTM:
+    """Load an ONNX model (a path or a ``ModelProto``) holding one ``LSTM`` node and return
+    an :class:`OnnxLSTM` that runs it with kioku. Every attribute of the operator is
+    supported (direction, activations with alpha and beta, clip, input_forget, layout);
+    an unsupported op or attribute value raises ``ValueError`` naming the node and it."""
+    onnx = require_onnx()
+    if isinstance(path_or_model, (str, os.PathLike)):
+        model = onnx.load(os.fspath(path_or_model))
+    elif isinstance(path_or_model, onnx.ModelProto):
+        model = path_or_model
+    else:
+        raise TypeError(
+            "path_or_model: expected a path or onnx.ModelProto, found "
+            f"{type(path_or_model).__name__}"
+        )
+    return OnnxLSTM(model)
