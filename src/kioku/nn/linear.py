@@ -66,10 +66,11 @@ class Linear(Module):
         if x.dtype != self.dtype:
             raise TypeError(f"x: expected dtype {self.dtype}, found {x.dtype}")
         self._x = x
-        y = x @ self.params["weight"].T
+        # one 2-D GEMM: NumPy runs a stacked (..., in) @ (in, out) as many small ones
+        y = x.reshape(-1, self.in_features) @ self.params["weight"].T
         if "bias" in self.params:
             y += self.params["bias"]
-        return y
+        return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """``dy (..., out)`` -> ``dx (..., in)``; adds into the weight and bias gradients."""
@@ -84,7 +85,7 @@ class Linear(Module):
         self.grads["weight"] += dy2.T @ x.reshape(-1, self.in_features)
         if "bias" in self.params:
             self.grads["bias"] += dy2.sum(axis=0)
-        return dy @ self.params["weight"]
+        return (dy2 @ self.params["weight"]).reshape(x.shape)
 
     def config(self) -> dict:
         """JSON-able constructor arguments (``tied`` records whether the weight is shared)."""

@@ -67,12 +67,13 @@ def softmax_cross_entropy(
 
     flat = logits.reshape(-1, C)
     safe_targets = targets.reshape(-1) if valid is None else np.where(valid, targets, 0).reshape(-1)
-    shifted = flat - flat.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    sum_exp = exp.sum(axis=1)
     rows = np.arange(flat.shape[0])
-    nll = np.log(sum_exp) - shifted[rows, safe_targets]  # -log softmax(target)
-    dlogits = exp / sum_exp[:, None]  # softmax, then minus one-hot
+    dlogits = flat - flat.max(axis=1, keepdims=True)  # shifted logits; becomes the gradient
+    target_logit = dlogits[rows, safe_targets]
+    np.exp(dlogits, out=dlogits)
+    sum_exp = dlogits.sum(axis=1)
+    nll = np.log(sum_exp) - target_logit  # -log softmax(target)
+    dlogits /= sum_exp[:, None]  # softmax, then minus one-hot
     dlogits[rows, safe_targets] -= 1
     if valid is not None:
         weights = valid.reshape(-1)
