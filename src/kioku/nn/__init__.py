@@ -2,9 +2,26 @@
 that own parameters (PyTorch's names), gradients and the train/eval mode."""
 
 from .cell import LSTMCell
+from .dropout import Dropout
+from .embedding import Embedding
+from .linear import Linear
+from .loss import CrossEntropyLoss, MSELoss, mse, softmax_cross_entropy
 from .lstm import LSTM
 from .module import Module
 from .recurrent import MERGE_MODES
 from .rnn import RNN
 
-__all__ = ["LSTM", "MERGE_MODES", "LSTMCell", "Module", "RNN"]
+__all__ = [
+    "LSTM",
+    "MERGE_MODES",
+    "RNN",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Embedding",
+    "LSTMCell",
+    "Linear",
+    "MSELoss",
+    "Module",
+    "mse",
+    "softmax_cross_entropy",
+]
