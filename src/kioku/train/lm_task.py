@@ -150,3 +150,28 @@ class LanguageModelTask:
         self.batcher.load_state_dict(state["position"])
         carry = state.get("carry")
         self.carry = tuple(np.asarray(a) for a in carry) if carry is not None else None
+
+    # -- reporting ------------------------------------------------------------------------
+    def header(self) -> str:
+        sizes = {s: int(ids.size) for s, ids in self.splits.items()}
+        return (
+            f"data: {self.vocab.level}-level, vocabulary {len(self.vocab)}, tokens {sizes}; "
+            f"batch {self.batch_size} x bptt {self.bptt}, {len(self.batcher)} batches/epoch"
+        )
+
+    def report(self, record: dict, step: int, result) -> list[str]:
+        return [self.describe(record)]
+
+    def test_lines(self, record: dict, baseline_loss: float, best_step: int | None) -> list[str]:
+        """The final figures beside the unigram baseline's."""
+        where = f" (parameters of step {best_step}, the best on valid)" if best_step else ""
+        base = metrics_of(baseline_loss, self.unit)
+        if self.unit == "bpc":
+            return [
+                f"test bits per character: {record['bpc']:.3f}{where}",
+                f"unigram baseline:        {base['bpc']:.3f}",
+            ]
+        return [
+            f"test perplexity: {record['ppl']:.2f}{where}",
+            f"unigram baseline: {base['ppl']:.2f}",
+        ]

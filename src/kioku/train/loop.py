@@ -47,6 +47,7 @@ class LoopConfig:
     keep: int = 2
     progress: bool = True
     seed: int = 0
+    max_time: float | None = None  # seconds of this session
 
 
 @dataclass
@@ -157,8 +158,16 @@ class Trainer:
 
     def _done(self) -> bool:
         c = self.config
+        return (
+            (c.max_steps is not None and self.step >= c.max_steps)
+            or (c.epochs is not None and self.task.epoch >= c.epochs)
+            or (c.max_time is not None and self._session_time() >= c.max_time)
+        )
+
+    def _step_bound_reached(self) -> bool:
+        c = self.config
         return (c.max_steps is not None and self.step >= c.max_steps) or (
-            c.epochs is not None and self.task.epoch >= c.epochs
+            c.max_time is not None and self._session_time() >= c.max_time
         )
 
     def total_steps(self) -> int:
@@ -250,7 +259,7 @@ class Trainer:
                             result.stopped_early = True
                     if self._stop_requested:
                         raise KeyboardInterrupt
-                    if result.stopped_early or (c.max_steps is not None and self._done()):
+                    if result.stopped_early or self._step_bound_reached():
                         break
                 if self.task.at_epoch_start():  # an epoch just ended
                     lr_used = float(self.optimizer.lr)
