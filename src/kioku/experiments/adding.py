@@ -74,7 +74,7 @@ def train_one(kind: str, steps: int, budget: Budget, seed: int) -> tuple[dict, L
     model = LastStepRegressor(kind, 2, hidden, rng)
     opt = optimiser(model, lr=0.01 if kind == "lstm" else 0.003)
     test_x, test_y = adding_batch(np.random.default_rng(seed + 1), 1000, steps)
-    max_updates = budget.pick(900 if kind == "lstm" else 300, 4000 if kind == "lstm" else 2500)
+    max_updates = budget.pick(900 if kind == "lstm" else 300, 3000 if kind == "lstm" else 1000)
     stop_at = budget.pick(0.97, 0.99)
     every = 50 if budget.quick else 100
     clock = Stopwatch()

@@ -1,0 +1,165 @@
+"""The experiments' figures and their HTML report, built from the results dict alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..inspect import plots
+from ..inspect.report import HtmlReport
+
+
+def figures(results: dict) -> dict[str, object]:
+    """Name -> matplotlib Figure for every experiment present in ``results``."""
+    figs = {}
+    if "adding" in results:
+        adding = results["adding"]
+        curves = {f"{label} ‖dL/dh_t‖": c["dh"] for label, c in adding["gradients"].items()}
+        curves.update(
+            {f"{label} ‖dL/dc_t‖": c["dc"] for label, c in adding["gradients"].items() if "dc" in c}
+        )
+        figs["adding_gradient_flow"] = plots.gradient_flow_plot(
+            curves,
+            f"Adding problem, T = {adding['gradient_T']}: gradient of the final loss at step t",
+            "gradient norm (mean over 256 sequences)",
+        )
+        series = {
+            f"{r['model']} T={r['T']}": (
+                [h["update"] for h in r["history"]],
+                [h["accuracy"] for h in r["history"]],
+            )
+            for r in adding["runs"]
+        }
+        figs["adding_accuracy"] = plots.line_plot(
+            series, "update", "fraction correct (|error| < 0.04)", "Adding problem: test accuracy"
+        )
+    if "forgetting" in results:
+        variants = results["forgetting"]["variants"]
+        series = {
+            label: (np.arange(len(v["mean_abs_c"])), v["mean_abs_c"])
+            for label, v in variants.items()
+        }
+        figs["forgetting_cell"] = plots.line_plot(
+            series,
+            "step of the stream (never reset)",
+            "mean |c| over cells and streams",
+            "Continual stream: cell state size",
+            logy=True,
+        )
+    if "depth" in results:
+        runs = results["depth"]["runs"]
+        figs["depth_bits"] = plots.line_plot(
+            {"valid": ([r["parameters"] for r in runs], [r["valid_bits_per_char"] for r in runs])},
+            "parameters (1, 2, 3 layers)",
+            "bits per character",
+            "Character LM on the stdlib corpus: depth",
+            markers=True,
+        )
+    return figs
+
+
+def write_report(results: dict, out: Path) -> Path:
+    """``out/report.html`` (figures embedded) and each figure as ``out/<name>.png``."""
+    figs = figures(results)
+    for name, fig in figs.items():
+        plots.save_figure(fig, out / f"{name}.png")
+    mode = "quick" if results["quick"] else "full"
+    report = HtmlReport(f"kioku experiments ({mode} mode)")
+    report.paragraph(
+        f"Seed {results['seed']}; wall time {results['seconds']:.0f} s. Every number is also "
+        "in results.json beside this file."
+    )
+    report.heading("Claims")
+    report.table(["claim", "holds"], [[k, v] for k, v in results["claims"].items()])
+    if "adding" in results:
+        adding = results["adding"]
+        report.heading("(a) Vanishing gradients: the adding problem")
+        report.paragraph(
+            "Target 0.5 + (X1 + X2) / 4; a sequence is correct when |error| < 0.04 "
+            f"(predicting 0.5 always is right for about "
+            f"{adding['runs'][0]['baseline_accuracy']:.0%})."
+        )
+        report.table(
+            ["model", "T", "parameters", "updates", "test correct", "seconds"],
+            [
+                [
+                    r["model"],
+                    r["T"],
+                    r["parameters"],
+                    r["updates"],
+                    r["test_accuracy"],
+                    r["seconds"],
+                ]
+                for r in adding["runs"]
+            ],
+        )
+        report.figure(figs["adding_accuracy"], "Test accuracy during training.")
+        report.figure(
+            figs["adding_gradient_flow"],
+            "Norm of the gradient of the final loss reaching the state of each step "
+            "(log scale): the RNN's dies away from the end, the LSTM's cell keeps it.",
+        )
+    if "forgetting" in results:
+        report.heading("(b) Forgetting on a continual stream")
+        variants = results["forgetting"]["variants"]
+        report.table(
+            [
+                "variant",
+                "query accuracy",
+                "mean |c| first 10%",
+                "mean |c| last 10%",
+                "max |c|",
+                "mean f",
+            ],
+            [
+                [
+                    k,
+                    v["accuracy"],
+                    v["mean_abs_c_first_window"],
+                    v["mean_abs_c_last_window"],
+                    v["max_abs_c"],
+                    v["forget_gate_mean"],
+                ]
+                for k, v in variants.items()
+            ],
+        )
+        report.figure(figs["forgetting_cell"], "Mean |c| along the stream (log scale).")
+    if "depth" in results:
+        report.heading("(c) Depth: character language model")
+        report.table(
+            ["layers", "parameters", "updates", "train bits/char", "valid bits/char", "seconds"],
+            [
+                [
+                    r["layers"],
+                    r["parameters"],
+                    r["updates"],
+                    r["train_bits_per_char"],
+                    r["valid_bits_per_char"],
+                    r["seconds"],
+                ]
+                for r in results["depth"]["runs"]
+            ],
+        )
+        report.figure(figs["depth_bits"], "Validation bits per character against size.")
+    if "direction" in results:
+        report.heading("(d) Direction: tags decided by later words")
+        gen = results["direction"]["generated"]["models"]
+        report.table(
+            ["tagger", "ambiguous words correct", "all tokens correct", "seconds"],
+            [
+                [k, v["ambiguous_word_accuracy"], v["token_accuracy"], v["seconds"]]
+                for k, v in gen.items()
+            ],
+        )
+        if "conllu" in results["direction"]:
+            tb = results["direction"]["conllu"]
+            report.paragraph(
+                f"UPOS tagging of {tb['file']} ({tb['train_sentences']} training "
+                f"sentences, {tb['test_sentences']} test sentences)."
+            )
+            report.table(
+                ["tagger", "tags correct", "seconds"],
+                [[k, v["token_accuracy"], v["seconds"]] for k, v in tb["models"].items()],
+            )
+    return report.write(out / "report.html")
