@@ -229,6 +229,40 @@ def test_torch_to_kioku_to_onnx_equals_torch():
         np.testing.assert_allclose(found, expected.numpy(), **TOL)
 
 
+@pytest.mark.parametrize("tie_weights", [False, True])
+def test_language_model_export(tie_weights, tmp_path):
+    from kioku.models import LanguageModel
+
+    lm = LanguageModel(40, 6, 6, num_layers=2, tie_weights=tie_weights, rng=0).eval()
+    to_onnx(lm, tmp_path / "lm.onnx", initial_state=True)
+    session = ort.InferenceSession(str(tmp_path / "lm.onnx"), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 40, (7, 3))
+    h0, c0 = (rng.standard_normal((2, 3, 6)).astype(np.float32) for _ in range(2))
+    out = session.run(None, {"tokens": tokens, "h0": h0, "c0": c0})
+    logits, (h_n, c_n) = lm(tokens, (h0, c0))
+    for found, expected in zip(out, (logits, h_n, c_n)):
+        np.testing.assert_allclose(found, expected, **TOL)
+
+
+@pytest.mark.parametrize("features", [False, True])
+def test_sequence_tagger_export(features):
+    from kioku.models import SequenceTagger
+
+    sizes = dict(input_size=4) if features else dict(vocab_size=30)
+    tagger = SequenceTagger(**sizes, embed_size=5, hidden_size=6, num_tags=4, rng=1).eval()
+    session = _session(to_onnx(tagger))
+    rng = np.random.default_rng(1)
+    inputs = (
+        rng.standard_normal((6, 3, 4)).astype(np.float32)
+        if features
+        else rng.integers(0, 30, (6, 3))
+    )
+    lengths = np.array([6, 2, 4])
+    (logits,) = session.run(None, {"inputs": inputs, "sequence_lens": lengths.astype(np.int32)})
+    np.testing.assert_allclose(logits, tagger(inputs, lengths), **TOL)
+
+
 # -- refusals --------------------------------------------------------------------------
 def test_unsupported_op_is_refused_naming_the_node():
     rng = np.random.default_rng(0)

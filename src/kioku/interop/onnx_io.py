@@ -141,7 +141,8 @@ def to_onnx(
     For an ``LSTM``: inputs ``input`` (``(T, B, I)``, ``(B, T, I)`` with ``batch_first``),
     ``sequence_lens (B,)`` int32 when ``sequence_lens``, ``h0 (L*D, B, H)`` and
     ``c0`` when ``initial_state``; outputs ``output``, ``h_n``, ``c_n`` shaped as the
-    layer returns them. The models: see :mod:`kioku.interop.onnx_models`.
+    layer returns them. The models (``initial_state`` gives the language model ``h0``,
+    ``c0`` inputs): see :func:`kioku.interop.onnx_models.model_graph`.
     """
     onnx = require_onnx()
     if isinstance(model, LSTM):
@@ -149,7 +150,7 @@ def to_onnx(
     else:
         from .onnx_models import model_graph
 
-        graph = model_graph(model, sequence_lens)
+        graph = model_graph(model, sequence_lens, initial_state)
     proto = graph.build(opset)
     onnx.checker.check_model(proto)
     if path is not None:
