@@ -15,15 +15,17 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def pad_batch(sequences: Sequence[np.ndarray], pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Stack 1-D sequences into ``(T, B)`` (time-major) plus ``lengths (B,)`` int64."""
+def pad_batch(sequences: Sequence[np.ndarray], pad: float = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stack sequences ``(L_b, *F)`` into ``(T, B, *F)`` (time-major, ``T = max L_b``)
+    plus ``lengths (B,)`` int64. Ids give ``(T, B)``, feature vectors ``(T, B, F)``."""
     if not sequences:
         raise ValueError("sequences: expected at least one sequence, found none")
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     if lengths.min() < 1:
         raise ValueError(f"sequences: expected non-empty sequences, found length {lengths.min()}")
     first = np.asarray(sequences[0])
-    out = np.full((int(lengths.max()), len(sequences)), pad, dtype=first.dtype)
+    shape = (int(lengths.max()), len(sequences), *first.shape[1:])
+    out = np.full(shape, pad, dtype=first.dtype)
     for b, seq in enumerate(sequences):
         out[: len(seq), b] = seq
     return out, lengths

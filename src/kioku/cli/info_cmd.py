@@ -1,0 +1,44 @@
+"""``kioku info``: what a checkpoint holds, without loading data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "Describe a checkpoint: configuration, sizes, training state."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    a = parser.add_argument
+    a("checkpoint", help="a run folder or a checkpoint folder")
+    a("--which", choices=["latest", "best"], default="latest")
+    a("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.checkpoint import CheckpointError
+    from ..train.evaluation import describe_checkpoint
+
+    try:
+        info = describe_checkpoint(args.checkpoint, args.which)
+    except (CheckpointError, FileNotFoundError, ValueError) as error:
+        print(f"kioku info: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(info, sort_keys=True, default=str))
+        return 0
+    print(f"checkpoint:  {info['checkpoint']}")
+    print(f"model:       {info['model']} ({info['parameters']:,} parameters)")
+    print(f"config:      {json.dumps(info['config'], sort_keys=True)}")
+    if info.get("vocabulary"):
+        print(f"vocabulary:  {info['vocabulary']}")
+    print(f"optimizer:   {info['optimizer']} lr {info['lr']:.6g}")
+    print(f"step/epoch:  {info['step']} / {info['epoch']} (data position {info['position']})")
+    best = info["best_valid"]
+    print(f"best valid:  {'-' if best is None else f'{best:.4f}'}")
+    print(f"trained for: {info['elapsed']:.0f} s")
+    print(f"files:       {', '.join(f'{n} ({b:,} bytes)' for n, b in info['files'].items())}")
+    for record in info["log_tail"]:
+        print(f"log:         {json.dumps(record, sort_keys=True)}")
+    return 0

@@ -1,0 +1,59 @@
+"""``kioku sample``: generate text from a language-model checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "Generate text from a language-model checkpoint."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    a = parser.add_argument
+    a("checkpoint", help="a run folder or a checkpoint folder")
+    a(
+        "--prefix",
+        default=None,
+        help="text to continue (default: 'def ' for characters, a new sentence for words)",
+    )
+    a("--length", type=int, default=400, help="tokens to generate (default 400)")
+    a("--temperature", type=float, default=0.8)
+    a("--top-k", type=int, default=None)
+    a("--seed", type=int, default=0)
+    a("--which", choices=["latest", "best"], default="best")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..train.checkpoint import CheckpointError
+    from ..train.restore import load_model
+
+    try:
+        model, state, vocab, directory = load_model(args.checkpoint, args.which)
+    except (CheckpointError, FileNotFoundError, ValueError) as error:
+        print(f"kioku sample: {error}", file=sys.stderr)
+        return 1
+    if vocab is None or not hasattr(model, "sample"):
+        print(
+            f"kioku sample: {directory} holds a {type(model).__name__}, not a language model",
+            file=sys.stderr,
+        )
+        return 1
+    prefix = args.prefix if args.prefix is not None else ("def " if vocab.level == "char" else "")
+    ids = vocab.encode(prefix)
+    if vocab.level == "word" and ids.size:
+        ids = ids[:-1]  # no <eos> after the prompt: continue the sentence
+    if ids.size == 0:
+        ids = np.array([vocab.eos_id])
+    if args.length < 1:
+        print(f"kioku sample: --length: expected >= 1, found {args.length}", file=sys.stderr)
+        return 2
+    try:
+        out = model.sample(ids, args.length, args.temperature, args.top_k, args.seed)
+    except ValueError as error:
+        print(f"kioku sample: {error}", file=sys.stderr)
+        return 2
+    joiner = "" if vocab.level == "char" or not prefix else " "
+    print(prefix + joiner + vocab.decode(out))
+    return 0

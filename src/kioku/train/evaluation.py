@@ -1,0 +1,78 @@
+"""Checkpoint-level evaluation and description, behind ``kioku eval`` and ``kioku info``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from .checkpoint import CheckpointError, field, load_checkpoint, resolve
+from .restore import build_model, load_params
+from .runlog import RunLog
+
+
+def _which(path: str | os.PathLike, which: str) -> str:
+    """``best`` only where a run folder has a best pointer; else ``latest``."""
+    return which if which != "best" or (Path(path) / "best.json").is_file() else "latest"
+
+
+def evaluate_checkpoint(
+    path: str | os.PathLike, split: str = "test", which: str = "best", data: str | None = None
+) -> dict:
+    """Loss and metrics of a checkpoint's model on ``split`` of its data (or ``data``);
+    a vocabulary that does not match the checkpoint's is an error naming the file."""
+    from .setup import build_task
+
+    state, directory = load_checkpoint(path, _which(path, which))
+    source = str(directory / "checkpoint.json")
+    settings = dict(field(state, "meta.settings", source, dict))
+    if data is not None:
+        settings["data"] = data
+    settings["eval_tokens"] = None  # all of the split, not the training-time prefix
+    settings = argparse.Namespace(**settings)
+    task = build_task(settings)
+    task.load_state_dict(field(state, "task", source, dict), source)
+    model = build_model(state, source)
+    load_params(model, state, source)
+    model.eval()
+    loss = task.evaluate(model, split)
+    record = {
+        "checkpoint": str(directory),
+        "step": state["step"],
+        "split": split,
+        "data": settings.data,
+        "loss": loss,
+    }
+    record.update(task.metrics(loss))
+    return record
+
+
+def describe_checkpoint(path: str | os.PathLike, which: str = "latest") -> dict:
+    """A JSON-able summary of a checkpoint (and the tail of its run's log)."""
+    directory = resolve(path, _which(path, which))
+    state, _ = load_checkpoint(directory)
+    source = str(directory / "checkpoint.json")
+    params = field(state, "model.params", source, dict)
+    vocab = state.get("task", {}).get("vocab")
+    optimizer = field(state, "optimizer", source, dict)
+    run_dir = directory.parent
+    return {
+        "checkpoint": str(directory),
+        "model": field(state, "model.kind", source, str),
+        "config": field(state, "model.config", source, dict),
+        "parameters": int(sum(p.size for p in params.values())),
+        "vocabulary": f"{vocab['level']}-level, {len(vocab['tokens'])} tokens" if vocab else None,
+        "optimizer": optimizer.get("type"),
+        "lr": float(optimizer.get("hyperparams", {}).get("lr", float("nan"))),
+        "step": state.get("step"),
+        "epoch": state.get("epoch"),
+        "position": state.get("task", {}).get("position"),
+        "best_valid": state.get("best_valid"),
+        "elapsed": float(state.get("elapsed", 0.0)),
+        "settings": state.get("meta", {}).get("settings"),
+        "files": {p.name: p.stat().st_size for p in sorted(directory.iterdir())},
+        "log_tail": RunLog(run_dir / "log.jsonl").read()[-3:],
+    }
+
+
+__all__ = ["CheckpointError", "describe_checkpoint", "evaluate_checkpoint"]
