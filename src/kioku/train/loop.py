@@ -95,6 +95,7 @@ class Trainer:
         self.step = 0
         self.best_valid: float | None = None
         self.bad_evals = 0
+        self.recent: list[float] = []  # training losses since the last evaluation
         self.elapsed_before = 0.0
         self._stop_requested = False
 
@@ -115,6 +116,7 @@ class Trainer:
             "epoch": self.task.epoch,
             "best_valid": self.best_valid,
             "bad_evals": self.bad_evals,
+            "recent_losses": list(self.recent),
             "elapsed": self.elapsed_before + self._session_time(),
             "meta": self.meta,
         }
@@ -136,6 +138,7 @@ class Trainer:
         self.step = int(state["step"])
         self.best_valid = state["best_valid"]
         self.bad_evals = int(state["bad_evals"])
+        self.recent = [float(x) for x in state.get("recent_losses", [])]
         self.elapsed_before = float(state["elapsed"])
 
     def resume(self, path: str | Path) -> Path:
@@ -230,12 +233,13 @@ class Trainer:
         result = LoopResult(step=self.step, epoch=self.task.epoch, best_valid=self.best_valid)
         progress = Progress(self.total_steps(), initial=self.step, enabled=c.progress)
         previous_handler = self._install_sigint()
-        recent: list[float] = []
+        recent = self.recent
         try:
             while not self._done() and not result.stopped_early:
                 batches = self.task.train_batches()
                 while True:
-                    snapshot = self.task.snapshot()  # position and carry before this batch
+                    # position, carried state and dropout RNG before this batch
+                    snapshot = self.task.snapshot(), rngstate.collect(self.model)
                     batch = next(batches, None)
                     if batch is None:
                         break
@@ -246,7 +250,8 @@ class Trainer:
                             self.clip_fn(self.model.parameters(), c.clip)
                         self.optimizer.step()
                     except KeyboardInterrupt:
-                        self.task.rollback(snapshot)
+                        self.task.rollback(snapshot[0])
+                        rngstate.restore(self.model, snapshot[1], "snapshot")
                         raise
                     self.step += 1
                     result.losses.append(loss)
