@@ -37,8 +37,6 @@ def _candidate_libraries() -> list[str]:
 
 
 def _find() -> tuple[str, tuple[str, str, bool], ctypes.CDLL] | None:
-    if os.environ.get("KIOKU_NUMBA_BLAS", "1") == "0":
-        return None
     for path in _candidate_libraries():
         try:
             lib = ctypes.CDLL(path)
@@ -57,15 +55,18 @@ SGEMM_SYMBOL, DGEMM_SYMBOL, INT64 = _found[1] if _found else ("", "", True)
 _lib = _found[2] if _found else None
 
 
-def set_threads_this_thread(count: int) -> bool:
+_set_local = getattr(_lib, "openblas_set_num_threads_local", None) if _lib is not None else None
+if _set_local is not None:
+    _set_local.argtypes, _set_local.restype = [ctypes.c_int], ctypes.c_int
+
+
+def set_threads_this_thread(count: int) -> int | bool:
     """Limit BLAS calls made from the calling thread to ``count`` threads (OpenBLAS
     >= 0.3.27 ``openblas_set_num_threads_local``); returns the previous count, or
     ``False`` when the library cannot do it."""
-    if _lib is None or not hasattr(_lib, "openblas_set_num_threads_local"):
+    if _set_local is None:
         return False
-    fn = _lib.openblas_set_num_threads_local
-    fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-    return fn(int(count))
+    return _set_local(int(count))
 
 
 def corename() -> str:

@@ -6,25 +6,45 @@ gates, updates the cell and writes everything the backward needs. Buffers are
 allocated by the caller, once per call; the loops allocate nothing. Shapes and slot
 layout as in :mod:`kioku.functional.lstm` (``state[t + r]`` enters step ``t``,
 ``state[t + 1 - r]`` leaves it, ``r = reverse``). ``lengths (B,)`` is all ``T`` when
-there is no mask.
+there is no mask. ``error_model="numpy"`` drops Python's division-by-zero check, which
+otherwise keeps LLVM from vectorising the gate pass.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
-from ._primitives import fast_sigmoid, fast_tanh, gemm_nn, gemm_nt
+from ._primitives import FAST_MATH, fast_sigmoid, fast_tanh, gemm, step_gemm_nn, step_gemm_nt
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def lstm_forward_loop(
-    gates, weight_hh, weight_hr, h_state, c_state, tanh_c, hidden, y, lengths, reverse, project
+    gates,
+    weight_hh,
+    weight_hh_t,
+    weight_hr,
+    weight_hr_t,
+    h_state,
+    c_state,
+    tanh_c,
+    hidden,
+    y,
+    lengths,
+    reverse,
+    project,
+    b0,
+    b1,
 ):
-    """Run the recurrence in place. ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry
-    and the activated i, f, g, o on exit; ``h_state (T+1, B, P)``/``c_state (T+1, B, H)``
-    hold the initial state in slot ``T * reverse``; fills ``tanh_c (T, B, H)``,
-    ``hidden (T, B, H)`` (when ``project``) and ``y (T, B, P)``."""
-    T, B, G = gates.shape
+    """Run the recurrence in place. ``weight_hh (4H, P)``, ``weight_hr (P, H)``; their
+    C-contiguous transposes ``weight_hh_t``/``weight_hr_t`` feed BLAS (see
+    :func:`step_gemm_nt`; they may be dummies when ``b1 - b0 <= SMALL_ROWS``).
+    ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry and the activated i, f, g, o on
+    exit; ``h_state (T+1, B, P)``/``c_state (T+1, B, H)`` hold the initial state in slot
+    ``T * reverse``; fills ``tanh_c (T, B, H)``, ``hidden (T, B, H)`` (when ``project``)
+    and ``y (T, B, P)``. Only rows ``b0:b1`` of the batch are touched, so threads can
+    share the arrays."""
+    T, _, G = gates.shape
     H = G // 4
     P = h_state.shape[2]
     r = 1 if reverse else 0
@@ -34,10 +54,10 @@ def lstm_forward_loop(
         h_prev, c_prev = h_state[t + r], c_state[t + r]
         h_next, c_next = h_state[t + 1 - r], c_state[t + 1 - r]
         a = gates[t]
-        gemm_nt(h_prev, weight_hh, a, 1.0)
+        step_gemm_nt(h_prev[b0:b1], weight_hh, weight_hh_t, a[b0:b1], 1.0)
         unprojected = hidden[t] if project else h_next
         tc_t = tanh_c[t]
-        for b in range(B):
+        for b in range(b0, b1):
             row, cp, cn, tc, u = a[b], c_prev[b], c_next[b], tc_t[b], unprojected[b]
             for j in range(H):
                 i = fast_sigmoid(row[j])
@@ -54,8 +74,8 @@ def lstm_forward_loop(
                 tc[j] = th
                 u[j] = o * th
         if project:
-            gemm_nt(unprojected, weight_hr, h_next, 0.0)
-        for b in range(B):
+            step_gemm_nt(unprojected[b0:b1], weight_hr, weight_hr_t, h_next[b0:b1], 0.0)
+        for b in range(b0, b1):
             if t < lengths[b]:
                 for p in range(P):
                     y[t, b, p] = h_next[b, p]
@@ -67,7 +87,7 @@ def lstm_forward_loop(
                     c_next[b, j] = c_prev[b, j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def lstm_backward_loop(
     dy,
     gates,
@@ -85,14 +105,16 @@ def lstm_backward_loop(
     lengths,
     reverse,
     project,
+    b0,
+    b1,
 ):
     """Backprop through time in place. Reads ``dy (T, B, P)``, the forward's ``gates``,
     ``c_state``, ``tanh_c``; writes ``dgates (T, B, 4H)`` (zero at masked steps) and
     ``dh_out (T, B, P)`` (the gradient reaching each projected output, when
     ``project``). ``dh (B, P)``/``dc (B, H)`` hold the final state's gradient on entry
     and the initial state's on exit. ``dh_step``, ``d_hidden``, ``dh_rec`` are scratch
-    (``d_hidden`` may be ``dh_step`` without projection)."""
-    T, B, G = dgates.shape
+    (``d_hidden`` may be ``dh_step`` without projection). Only rows ``b0:b1``."""
+    T, _, G = dgates.shape
     H = G // 4
     P = dh.shape[1]
     r = 1 if reverse else 0
@@ -100,7 +122,7 @@ def lstm_backward_loop(
     zero = dy.dtype.type(0)
     for s in range(T):
         t = s if reverse else T - 1 - s
-        for b in range(B):
+        for b in range(b0, b1):
             if t < lengths[b]:
                 for p in range(P):
                     dh_step[b, p] = dh[b, p] + dy[t, b, p]
@@ -108,13 +130,13 @@ def lstm_backward_loop(
                 for p in range(P):
                     dh_step[b, p] = dh[b, p]
         if project:  # h' = W_hr (o * tanh(c'))
-            for b in range(B):
+            for b in range(b0, b1):
                 valid = t < lengths[b]
                 for p in range(P):
                     dh_out[t, b, p] = dh_step[b, p] if valid else zero
-            gemm_nn(dh_step, weight_hr, d_hidden, 0.0)
+            step_gemm_nn(dh_step[b0:b1], weight_hr, d_hidden[b0:b1], 0.0)
         c_prev = c_state[t + r]
-        for b in range(B):
+        for b in range(b0, b1):
             drow = dgates[t, b]
             if t >= lengths[b]:  # a finished sequence passes its gradient through
                 for k in range(G):
@@ -131,8 +153,52 @@ def lstm_backward_loop(
                 drow[2 * H + j] = dcs * i * (one - g * g)
                 drow[3 * H + j] = dhj * th * o * (one - o)
                 dcb[j] = dcs * f
-        gemm_nn(dgates[t], weight_hh, dh_rec, 0.0)
-        for b in range(B):
+        step_gemm_nn(dgates[t, b0:b1], weight_hh, dh_rec[b0:b1], 0.0)
+        for b in range(b0, b1):
             if t < lengths[b]:
                 for p in range(P):
                     dh[b, p] = dh_rec[b, p]
+
+
+@njit(cache=True, nogil=True)
+def project_inputs(x2, weight_ih, bias, has_bias, gates2):
+    """``gates2 (N, 4H) = x2 (N, I) @ weight_ih (4H, I).T + bias (4H,)``: the input
+    projection of every step as one GEMM."""
+    gemm(False, True, x2, weight_ih, gates2, 0.0)
+    if has_bias:
+        for n in range(gates2.shape[0]):
+            for g in range(gates2.shape[1]):
+                gates2[n, g] += bias[g]
+
+
+@njit(cache=True, nogil=True)
+def weight_gradients(
+    dgates2,
+    x2,
+    h_in2,
+    weight_ih,
+    need_dx,
+    dx2,
+    dw_ih,
+    dw_hh,
+    dbias,
+    project,
+    dh_out2,
+    hidden2,
+    dw_hr,
+):
+    """The GEMMs after the backward loop, over all ``N = T * B`` rows at once:
+    ``dx2 (N, I)`` (when ``need_dx``), ``dw_ih (4H, I)``, ``dw_hh (4H, P)``, ``dbias (4H,)``
+    and, when ``project``, ``dw_hr (P, H) = dh_out2 (N, P).T @ hidden2 (N, H)``."""
+    if need_dx:
+        gemm(False, False, dgates2, weight_ih, dx2, 0.0)
+    gemm(True, False, dgates2, x2, dw_ih, 0.0)
+    gemm(True, False, dgates2, h_in2, dw_hh, 0.0)
+    total = np.zeros(dgates2.shape[1], np.float64)  # float64 sum: no drift over T * B rows
+    for n in range(dgates2.shape[0]):
+        for g in range(dgates2.shape[1]):
+            total[g] += dgates2[n, g]
+    for g in range(dgates2.shape[1]):
+        dbias[g] = total[g]
+    if project:
+        gemm(True, False, dh_out2, hidden2, dw_hr, 0.0)

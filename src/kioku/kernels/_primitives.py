@@ -33,81 +33,137 @@ if _blas.HAVE_BLAS:
     _sgemm = types.ExternalFunction(_blas.SGEMM_SYMBOL, _gemm_type(types.float32))
     _dgemm = types.ExternalFunction(_blas.DGEMM_SYMBOL, _gemm_type(types.float64))
 
+# Fast-math flags that keep inf/NaN semantics (no nnan/ninf): contraction into FMA,
+# reciprocal division, reassociation for vectorisation.
+FAST_MATH = {"contract", "arcp", "afn", "nsz", "reassoc"}
+
+HAVE_BLAS = _blas.HAVE_BLAS
 ROW, NT, T = _blas.ROW_MAJOR, _blas.NO_TRANS, _blas.TRANS
 
 
-def _blas_gemm(trans_b, a, b, c, beta):  # pragma: no cover - replaced by the overload
+@njit(cache=True, nogil=True)
+def _loop_gemm(trans_a, trans_b, a, b, c, beta):
+    m, n = c.shape
+    k = a.shape[0] if trans_a else a.shape[1]
+    for i in range(m):
+        for j in range(n):
+            total = c[i, j] * beta if beta != 0 else c.dtype.type(0)
+            for p in range(k):
+                a_ip = a[p, i] if trans_a else a[i, p]
+                b_pj = b[j, p] if trans_b else b[p, j]
+                total += a_ip * b_pj
+            c[i, j] = total
+
+
+def _blas_gemm(trans_a, trans_b, a, b, c, beta):  # pragma: no cover - replaced below
     raise NotImplementedError
 
 
 @overload(_blas_gemm)
-def _blas_gemm_impl(trans_b, a, b, c, beta):
+def _blas_gemm_impl(trans_a, trans_b, a, b, c, beta):
+    if not HAVE_BLAS:
+        return lambda trans_a, trans_b, a, b, c, beta: _loop_gemm(trans_a, trans_b, a, b, c, beta)
     fn = _sgemm if a.dtype == types.float32 else _dgemm
 
-    def impl(trans_b, a, b, c, beta):
-        m, k = a.shape
-        n = c.shape[1]
-        tb = T if trans_b else NT
-        fn(
-            ROW,
-            NT,
-            tb,
-            m,
-            n,
-            k,
-            1.0,
-            a.ctypes.data,
-            k,
-            b.ctypes.data,
-            b.shape[1],
-            beta,
-            c.ctypes.data,
-            n,
-        )
+    def impl(trans_a, trans_b, a, b, c, beta):
+        m, n = c.shape
+        k = a.shape[0] if trans_a else a.shape[1]
+        ta, tb = (T if trans_a else NT), (T if trans_b else NT)
+        lda, ldb = a.shape[1], b.shape[1]
+        a_ptr, b_ptr, c_ptr = a.ctypes.data, b.ctypes.data, c.ctypes.data
+        fn(ROW, ta, tb, m, n, k, 1.0, a_ptr, lda, b_ptr, ldb, beta, c_ptr, n)
 
     return impl
 
 
 @njit(cache=True, nogil=True)
-def _loop_gemm(trans_b, a, b, c, beta):
+def gemm(trans_a, trans_b, a, b, c, beta):
+    """``c (M, N) = op(a) @ op(b) + beta * c`` with ``op`` a transpose when asked; all
+    2-D with unit stride along rows (row slices of C-contiguous arrays are fine)."""
+    _blas_gemm(trans_a, trans_b, a, b, c, beta)
+
+
+@njit(cache=True, nogil=True)
+def gemm_nn(a, b, c, beta):
+    """``c (M, N) = a (M, K) @ b (K, N) + beta * c``."""
+    gemm(False, False, a, b, c, beta)
+
+
+@njit(cache=True, nogil=True)
+def gemm_nt(a, b, c, beta):
+    """``c (M, N) = a (M, K) @ b (N, K).T + beta * c``."""
+    gemm(False, True, a, b, c, beta)
+
+
+SMALL_ROWS = 2  # up to this many rows, a compiled AXPY loop beats a BLAS call
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
+def _axpy_gemm_nn(a, b, c, beta):
     m, k = a.shape
     n = c.shape[1]
+    k4 = k - k % 4
     for i in range(m):
-        for j in range(n):
-            c[i, j] *= beta
-        for p in range(k):
+        row = c[i]
+        if beta == 0:
+            for j in range(n):
+                row[j] = 0
+        for p in range(0, k4, 4):  # four rows of b per pass: one load and store of c
+            a0, a1, a2, a3 = a[i, p], a[i, p + 1], a[i, p + 2], a[i, p + 3]
+            b0, b1, b2, b3 = b[p], b[p + 1], b[p + 2], b[p + 3]
+            for j in range(n):
+                row[j] += a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j]
+        for p in range(k4, k):
             a_ip = a[i, p]
-            if trans_b:
-                for j in range(n):
-                    c[i, j] += a_ip * b[j, p]
-            else:
-                for j in range(n):
-                    c[i, j] += a_ip * b[p, j]
+            b_row = b[p]
+            for j in range(n):
+                row[j] += a_ip * b_row[j]
 
 
-if _blas.HAVE_BLAS:
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
+def _dot_gemm_nt(a, b, c, beta):
+    m, k = a.shape
+    n = c.shape[1]
+    n4 = n - n % 4
+    for i in range(m):
+        x = a[i]
+        for j in range(0, n4, 4):  # four rows of b per pass over x
+            b0, b1, b2, b3 = b[j], b[j + 1], b[j + 2], b[j + 3]
+            s0 = s1 = s2 = s3 = c.dtype.type(0)
+            for p in range(k):
+                s0 += x[p] * b0[p]
+                s1 += x[p] * b1[p]
+                s2 += x[p] * b2[p]
+                s3 += x[p] * b3[p]
+            if beta != 0:
+                s0, s1, s2, s3 = s0 + c[i, j], s1 + c[i, j + 1], s2 + c[i, j + 2], s3 + c[i, j + 3]
+            c[i, j], c[i, j + 1], c[i, j + 2], c[i, j + 3] = s0, s1, s2, s3
+        for j in range(n4, n):
+            total = c.dtype.type(0)
+            for p in range(k):
+                total += x[p] * b[j, p]
+            c[i, j] = total + c[i, j] if beta != 0 else total
 
-    @njit(cache=True, nogil=True)
-    def gemm_nt(a, b, c, beta):
-        """``c (M, N) = a (M, K) @ b (N, K).T + beta * c``."""
-        _blas_gemm(True, a, b, c, beta)
 
-    @njit(cache=True, nogil=True)
-    def gemm_nn(a, b, c, beta):
-        """``c (M, N) = a (M, K) @ b (K, N) + beta * c``."""
-        _blas_gemm(False, a, b, c, beta)
+@njit(cache=True, nogil=True)
+def step_gemm_nn(a, b, c, beta):
+    """``c (M, N) = a (M, K) @ b (K, N) + beta * c`` (``beta`` 0 or 1) for one time step:
+    BLAS, or for a few rows (batch 1) a vectorised loop without BLAS's per-call overhead."""
+    if a.shape[0] <= SMALL_ROWS:
+        _axpy_gemm_nn(a, b, c, beta)
+    else:
+        gemm(False, False, a, b, c, beta)
 
-else:
 
-    @njit(cache=True, nogil=True)
-    def gemm_nt(a, b, c, beta):
-        """``c (M, N) = a (M, K) @ b (N, K).T + beta * c``."""
-        _loop_gemm(True, a, b, c, beta)
-
-    @njit(cache=True, nogil=True)
-    def gemm_nn(a, b, c, beta):
-        """``c (M, N) = a (M, K) @ b (K, N) + beta * c``."""
-        _loop_gemm(False, a, b, c, beta)
+@njit(cache=True, nogil=True)
+def step_gemm_nt(a, b, b_t, c, beta):
+    """``c (M, N) = a (M, K) @ b (N, K).T + beta * c`` for one time step. ``b_t (K, N)``
+    is ``b`` transposed and C-contiguous, for BLAS (which runs faster on it); for a few
+    rows the dot-product loop reads ``b`` directly and ``b_t`` is not used."""
+    if a.shape[0] <= SMALL_ROWS:
+        _dot_gemm_nt(a, b, c, beta)
+    else:
+        gemm(False, False, a, b_t, c, beta)
 
 
 def fast_tanh(x):  # pragma: no cover - replaced by the overload
@@ -135,7 +191,8 @@ def _fast_tanh_impl(x):
         lo, hi = np.float32(-7.90531110763549805), np.float32(7.90531110763549805)
 
         def impl(x):
-            x = min(max(x, lo), hi)
+            x = lo if x < lo else x  # selects, not min/max, so the loop vectorises
+            x = hi if x > hi else x
             x2 = x * x
             p = a13
             p = p * x2 + a11

@@ -16,7 +16,9 @@ import numpy as np
 
 from .. import functional
 from ..functional import LSTMCache, LSTMGrads, length_mask, rnn_backward, rnn_forward
-from ._lstm_loops import lstm_backward_loop, lstm_forward_loop
+from ._lstm_loops import lstm_backward_loop, lstm_forward_loop, project_inputs, weight_gradients
+from ._primitives import SMALL_ROWS
+from ._threads import batch_slices, run_sliced
 
 __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
 
@@ -66,33 +68,55 @@ def lstm_forward(
     H = weight_ih.shape[0] // 4
     P = weight_hr.shape[0] if weight_hr is not None else H
     r = int(bool(reverse))
+    project = weight_hr is not None
     mask = length_mask(lengths, T, B)
+    slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
+    single = len(slices) == 1
+    small = single and B <= SMALL_ROWS  # the loops read the weights untransposed
 
-    gates = np.matmul(x.reshape(T * B, I), weight_ih.T).reshape(T, B, 4 * H)
-    if bias is not None:
-        gates += bias
+    x2 = np.ascontiguousarray(x).reshape(T * B, I)
+    w_ih = np.ascontiguousarray(weight_ih)
+    w_hh = np.ascontiguousarray(weight_hh)
+    w_hh_t = w_hh if small else np.ascontiguousarray(weight_hh.T)
+    w_hr = np.ascontiguousarray(weight_hr) if project else w_hh
+    w_hr_t = w_hr if small or not project else np.ascontiguousarray(weight_hr.T)
+    has_bias = bias is not None
+    b = np.ascontiguousarray(bias) if has_bias else np.empty(0, dtype)
+    gates = np.empty((T, B, 4 * H), dtype)
     h_state = np.empty((T + 1, B, P), dtype)
     c_state = np.empty((T + 1, B, H), dtype)
     h_state[T * r] = 0 if h0 is None else h0
     c_state[T * r] = 0 if c0 is None else c0
     tanh_c = np.empty((T, B, H), dtype)
-    hidden = np.empty((T, B, H), dtype) if weight_hr is not None else None
+    hidden = np.empty((T, B, H), dtype) if project else None
+    hid = hidden if project else tanh_c
     y = np.empty((T, B, P), dtype)
-    w_hh = np.ascontiguousarray(weight_hh)
-    w_hr = np.ascontiguousarray(weight_hr) if weight_hr is not None else w_hh
-    lstm_forward_loop(
-        gates,
-        w_hh,
-        w_hr,
-        h_state,
-        c_state,
-        tanh_c,
-        hidden if hidden is not None else tanh_c,
-        y,
-        _lengths_array(mask, T, B),
-        bool(reverse),
-        weight_hr is not None,
-    )
+    steps_left = _lengths_array(mask, T, B)
+
+    def task(rows: slice) -> None:
+        if single:  # everything on this thread, BLAS single-threaded
+            project_inputs(x2, w_ih, b, has_bias, gates.reshape(T * B, 4 * H))
+        lstm_forward_loop(
+            gates,
+            w_hh,
+            w_hh_t,
+            w_hr,
+            w_hr_t,
+            h_state,
+            c_state,
+            tanh_c,
+            hid,
+            y,
+            steps_left,
+            bool(reverse),
+            project,
+            rows.start,
+            rows.stop,
+        )
+
+    if not single:  # one big GEMM on all cores, then one batch slice per core
+        project_inputs(x2, w_ih, b, has_bias, gates.reshape(T * B, 4 * H))
+    run_sliced(task, slices)
     cache = LSTMCache(
         x,
         weight_ih,
@@ -134,6 +158,8 @@ def lstm_backward(
     H = cache.gates.shape[2] // 4
     P = cache.h_state.shape[2]
     project = cache.hidden is not None
+    slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
+    single = len(slices) == 1
 
     dgates = np.empty_like(cache.gates)
     dh = np.zeros((B, P), dtype) if dh_n is None else np.array(dh_n, dtype)
@@ -142,33 +168,63 @@ def lstm_backward(
     dh_step = np.empty((B, P), dtype)
     d_hidden = np.empty((B, H), dtype) if project else dh_step
     dh_rec = np.empty((B, P), dtype)
+    w_ih = np.ascontiguousarray(cache.weight_ih)
     w_hh = np.ascontiguousarray(cache.weight_hh)
     w_hr = np.ascontiguousarray(cache.weight_hr) if project else w_hh
-    lstm_backward_loop(
-        np.ascontiguousarray(dy),
-        cache.gates,
-        cache.c_state,
-        cache.tanh_c,
-        w_hh,
-        w_hr,
-        dgates,
-        dh,
-        dc,
-        dh_out,
-        dh_step,
-        d_hidden,
-        dh_rec,
-        _lengths_array(cache.mask, T, B),
-        cache.reverse,
-        project,
-    )
+    dy = np.ascontiguousarray(dy)
+    steps_left = _lengths_array(cache.mask, T, B)
 
-    flat = dgates.reshape(T * B, 4 * H)
-    dx = (flat @ cache.weight_ih).reshape(T, B, I) if need_dx else None
-    dweight_ih = flat.T @ x.reshape(T * B, I)
-    dweight_hh = flat.T @ cache.h_in.reshape(T * B, P)
-    dbias = flat.sum(axis=0)
-    dweight_hr = None
-    if project:
-        dweight_hr = dh_out.reshape(T * B, P).T @ cache.hidden.reshape(T * B, H)
+    x2 = np.ascontiguousarray(x).reshape(T * B, I)
+    h_in2 = cache.h_in.reshape(T * B, P)
+    dx = np.empty((T, B, I), dtype) if need_dx else None
+    dweight_ih = np.empty((4 * H, I), dtype)
+    dweight_hh = np.empty((4 * H, P), dtype)
+    dbias = np.empty(4 * H, dtype)
+    dweight_hr = np.empty((P, H), dtype) if project else None
+    hidden2 = cache.hidden.reshape(T * B, H) if project else h_in2
+
+    def finish() -> None:
+        weight_gradients(
+            dgates.reshape(T * B, 4 * H),
+            x2,
+            h_in2,
+            w_ih,
+            need_dx,
+            (dx if need_dx else dgates).reshape(T * B, -1),
+            dweight_ih,
+            dweight_hh,
+            dbias,
+            project,
+            dh_out.reshape(T * B, -1),
+            hidden2,
+            dweight_hr if project else dweight_hh,
+        )
+
+    def task(rows: slice) -> None:
+        lstm_backward_loop(
+            dy,
+            cache.gates,
+            cache.c_state,
+            cache.tanh_c,
+            w_hh,
+            w_hr,
+            dgates,
+            dh,
+            dc,
+            dh_out,
+            dh_step,
+            d_hidden,
+            dh_rec,
+            steps_left,
+            cache.reverse,
+            project,
+            rows.start,
+            rows.stop,
+        )
+        if single:
+            finish()
+
+    run_sliced(task, slices)
+    if not single:
+        finish()
     return LSTMGrads(dx, dweight_ih, dweight_hh, dbias, dweight_hr, dh, dc)

@@ -1,0 +1,72 @@
+"""Running a compiled time loop on slices of the batch, one slice per core.
+
+Sequences in a batch never interact inside the recurrence, so each thread runs all T
+steps on its own rows with single-threaded BLAS: no synchronisation per step (what
+ONNX Runtime does), and no BLAS worker threads that spin or wait for a core another
+process has taken. ``KIOKU_NUM_THREADS`` caps the threads (default: the cores this
+process may use).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from . import _blas
+
+MIN_ROWS = 4  # fewer rows per thread than this and a thread is not worth its wake-up
+MIN_FLOPS = 4e6  # per-step work below which one thread is faster than two
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def max_threads() -> int:
+    """Threads a loop may use: ``KIOKU_NUM_THREADS`` or the usable cores."""
+    env = os.environ.get("KIOKU_NUM_THREADS")
+    if env:
+        count = int(env) if env.strip().isdigit() else 0
+        if count < 1:
+            raise ValueError(f"KIOKU_NUM_THREADS: expected a positive integer, found {env!r}")
+        return count
+    return _CORES
+
+
+try:
+    _CORES = len(os.sched_getaffinity(0))
+except AttributeError:  # not Linux
+    _CORES = os.cpu_count() or 1
+
+
+def batch_slices(batch: int, step_flops: float) -> list[slice]:
+    """Split ``batch`` rows into contiguous slices, one per thread worth starting."""
+    threads = min(max_threads(), batch // MIN_ROWS)
+    if step_flops < MIN_FLOPS:
+        threads = 1
+    threads = max(threads, 1)
+    bounds = [round(k * batch / threads) for k in range(threads + 1)]
+    return [slice(bounds[k], bounds[k + 1]) for k in range(threads)]
+
+
+def _single_blas_thread(task: Callable[[slice], None], rows: slice) -> None:
+    previous = _blas.set_threads_this_thread(1)
+    try:
+        task(rows)
+    finally:
+        if previous is not False:
+            _blas.set_threads_this_thread(previous)
+
+
+def run_sliced(task: Callable[[slice], None], slices: list[slice]) -> None:
+    """Run ``task(rows)`` for every slice: the first here, the others on worker threads
+    (the compiled loops release the GIL). Exceptions propagate."""
+    global _pool
+    if len(slices) == 1:
+        _single_blas_thread(task, slices[0])
+        return
+    if _pool is None or _pool._max_workers < len(slices) - 1:
+        _pool = ThreadPoolExecutor(max_workers=len(slices) - 1, thread_name_prefix="kioku")
+    futures = [_pool.submit(_single_blas_thread, task, rows) for rows in slices[1:]]
+    _single_blas_thread(task, slices[0])
+    for future in futures:
+        future.result()
