@@ -331,3 +331,108 @@ def test_plots_without_matplotlib_name_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match="matplotlib"):
         plots.line_plot({}, "x", "y", "t")
+
+
+# -- the kioku inspect report -------------------------------------------------------------
+SAMPLE = 'def f(x):\n    return [x, "a(b)", (x + 1)]  # done\n\nclass C:\n    y = {"k": 2}\n'
+
+
+def _checkpoint(tmp_path, model, vocab):
+    from kioku.train.checkpoint import save_checkpoint
+
+    state = {
+        "model": {
+            "kind": type(model).__name__,
+            "config": model.config(),
+            "params": model.state_dict(),
+        },
+        "task": {"vocab": vocab.to_dict()},
+    }
+    save_checkpoint(tmp_path / "run", state, step=1)
+    return tmp_path / "run"
+
+
+@pytest.fixture
+def lm_checkpoint(tmp_path):
+    from kioku.data.vocab import Vocabulary
+    from kioku.models import LanguageModel
+
+    vocab = Vocabulary.build(SAMPLE)
+    model = LanguageModel(len(vocab), embed_size=8, hidden_size=12, num_layers=2, rng=0)
+    return _checkpoint(tmp_path, model, vocab)
+
+
+def test_inspect_command_writes_a_self_contained_report(tmp_path, lm_checkpoint, capsys):
+    pytest.importorskip("matplotlib")
+    import json
+    import xml.etree.ElementTree as ET
+
+    from kioku.cli import main
+
+    text = tmp_path / "sample.py"
+    text.write_text(SAMPLE * 3)
+    out = tmp_path / "report"
+    assert main(["inspect", str(lm_checkpoint), "--text", str(text), "--out", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    images = decode_images(page)  # heatmaps of 2 layers, saturation, gradient flow
+    assert len(images) == 4
+    assert page.count('<pre class="act">') == 5  # one coloured text per built-in feature
+    for svg in out.glob("*.svg"):
+        assert ET.fromstring(svg.read_text()).tag.endswith("svg")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tokens"] == len(SAMPLE) * 3
+    assert set(summary["cells"]) == {
+        "inside_string",
+        "bracket_depth",
+        "indentation",
+        "line_position",
+        "in_comment",
+    }
+    assert len(summary["gradient_flow"]["layer 0 ‖dL/dc_t‖"]) == 199  # the first 200 tokens
+    only = tmp_path / "only"
+    argv = ["inspect", str(lm_checkpoint), "--text", str(text), "--out", str(only)]
+    assert main(argv + ["--feature", "indentation"]) == 0
+    assert json.loads((only / "summary.json").read_text())["cells"].keys() == {"indentation"}
+
+
+def test_inspect_report_for_a_bidirectional_tagger(tmp_path):
+    pytest.importorskip("matplotlib")
+    from kioku.data.vocab import Vocabulary
+    from kioku.inspect.model_report import inspect_model
+    from kioku.models import SequenceTagger
+
+    vocab = Vocabulary.build("the apple is red\nthe apple shares rose\n", level="word")
+    model = SequenceTagger(len(vocab), embed_size=4, hidden_size=5, num_tags=3, rng=1)
+    summary = inspect_model(model, vocab, "the apple is red\n", tmp_path)
+    assert summary["cells"] == {}  # word model: no per-character features
+    assert {s["direction"] for s in summary["saturation"]} == {0, 1}
+    assert any("reverse" in k for k in summary["gradient_flow"])
+    decode_images((tmp_path / "report.html").read_text())
+    with pytest.raises(ValueError, match="per character"):
+        inspect_model(model, vocab, "the apple\n", tmp_path, features=["indentation"])
+    with pytest.raises(ValueError, match="outside the model's vocabulary.*'banana' \\(line 2\\)"):
+        inspect_model(model, vocab, "the apple\nbanana\n", tmp_path)
+
+
+def test_inspect_command_bad_inputs(tmp_path, lm_checkpoint, capsys):
+    from kioku.cli import main
+
+    text = tmp_path / "t.py"
+    text.write_text(SAMPLE)
+    out = str(tmp_path / "o")
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "checkpoint.json").write_text('{"weights": [1, 2]}')
+    cases = [
+        (str(fake), str(text), [], "is not a readable kioku checkpoint"),
+        (str(tmp_path / "missing"), str(text), [], "is not a readable kioku checkpoint"),
+        (str(lm_checkpoint), str(text), ["--feature", "quotes"], "feature: expected one of"),
+    ]
+    bad_text = tmp_path / "bad.py"
+    bad_text.write_text("x = 1\ny = 'é€'\n")
+    cases.append((str(lm_checkpoint), str(bad_text), [], "outside the model's vocabulary"))
+    for checkpoint, text_path, extra, message in cases:
+        assert main(["inspect", checkpoint, "--text", text_path, "--out", out] + extra) == 2
+        err = capsys.readouterr().err
+        assert "kioku inspect: error:" in err and message in err, err
+    assert "'é' (line 2)" in err and "'€' (line 2)" in err

@@ -1,0 +1,62 @@
+"""``kioku inspect CHECKPOINT --text FILE --out DIR``: one self-contained HTML report of
+what a trained model's gates and cells do on a text."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "Write an HTML report of what a model's gates and cells do on a text."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="a run folder or checkpoint directory of kioku train")
+    parser.add_argument("--text", required=True, help="UTF-8 text file to run the model on")
+    parser.add_argument("--out", required=True, help="folder for report.html and the figures")
+    parser.add_argument(
+        "--feature",
+        action="append",
+        default=None,
+        help="built-in feature for cell search (repeatable; default: all for char models): "
+        "inside_string, bracket_depth, indentation, line_position, in_comment",
+    )
+    parser.add_argument("--max-tokens", type=int, default=2000, help="tokens traced (2000)")
+    parser.add_argument("--which", choices=("latest", "best"), default="latest")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data.text import read_text
+    from ..inspect.model_report import inspect_model
+    from ..train.checkpoint import CheckpointError
+    from ..train.restore import load_model
+
+    try:
+        from ..inspect.features import get_feature
+
+        for name in args.feature or []:
+            get_feature(name)
+        try:
+            model, _, vocab, directory = load_model(args.checkpoint, args.which)
+        except (CheckpointError, FileNotFoundError, KeyError) as error:
+            raise ValueError(
+                f"CHECKPOINT: {args.checkpoint} is not a readable kioku checkpoint ({error})"
+            ) from None
+        if vocab is None:
+            raise ValueError(
+                f"CHECKPOINT: {directory} holds no vocabulary (expected a model trained on text)"
+            )
+        text = read_text(args.text)
+        inspect_model(
+            model,
+            vocab,
+            text,
+            args.out,
+            args.feature,
+            args.max_tokens,
+            title=f"kioku inspect: {directory}",
+        )
+    except (ValueError, OSError) as error:
+        print(f"kioku inspect: error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}/report.html")
+    return 0

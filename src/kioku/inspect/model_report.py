@@ -1,0 +1,217 @@
+"""The ``kioku inspect`` report: what a trained token model's gates and cells do on a text.
+
+:func:`inspect_model` runs the model on the text under :func:`~kioku.inspect.trace`, and
+writes ``report.html`` (self-contained: figures embedded as PNG), each figure as PNG and
+SVG, and ``summary.json`` (saturation and cell-search numbers).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..data.atomic import write_json_atomic
+from ..data.vocab import Vocabulary, tokenize
+from ..nn import Module
+from ..nn.loss import softmax_cross_entropy
+from . import plots
+from .cells import cell_search
+from .features import FEATURES, get_feature
+from .gradients import record_gradients
+from .report import HtmlReport, activation_html
+from .saturation import gate_saturation
+from .trace import trace
+
+
+def encode_text(text: str, vocab: Vocabulary, source: str = "text") -> tuple[list[str], np.ndarray]:
+    """Tokens and ids ``(T,)`` of ``text``; a token outside the vocabulary is a
+    ``ValueError`` naming up to five of them with their line numbers."""
+    tokens = tokenize(text, vocab.level)
+    if not tokens:
+        raise ValueError(f"{source}: expected some text, found an empty file")
+    unknown: dict[str, int] = {}
+    line = 1
+    for token in tokens:
+        if token not in vocab.index and token not in unknown:
+            unknown[token] = line
+        if token in ("\n", "<eos>"):
+            line += 1
+    if unknown:
+        shown = ", ".join(f"{t!r} (line {n})" for t, n in list(unknown.items())[:5])
+        raise ValueError(
+            f"{source}: {len(unknown)} {'character' if vocab.level == 'char' else 'word'}"
+            f"{'s' if len(unknown) > 1 else ''} outside the model's vocabulary of "
+            f"{len(vocab)}: {shown}"
+        )
+    return tokens, np.array([vocab.index[t] for t in tokens], np.int64)
+
+
+def _run(model: Module, ids: np.ndarray) -> None:
+    """One forward of a token model on ``ids (T,)`` as a batch of one."""
+    if getattr(model, "embedding", None) is None:
+        raise ValueError(
+            f"model: expected a model that reads token ids (LanguageModel, SequenceTagger, "
+            f"SequenceClassifier), found {type(model).__name__}"
+        )
+    x = ids[:, None]
+    if hasattr(model, "encode"):
+        model.encode(x)
+    else:
+        model(x)
+
+
+def _gradient_curves(model: Module, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Norms of dL/dh_t and dL/dc_t per layer for a loss on the last step only: the
+    language model's cross-entropy of the next token, or the sum of the encoder's last
+    outputs for the other models."""
+    x = ids[:-1, None] if not hasattr(model, "encode") else ids[:, None]
+    with record_gradients(model) as records:
+        if hasattr(model, "encode"):
+            y = model.encode(x)
+            dy = np.zeros_like(y)
+            dy[-1] = 1
+            model.encode_backward(dy)
+        else:
+            logits, _ = model(x)
+            dlogits = np.zeros_like(logits)
+            _, dlast = softmax_cross_entropy(logits[-1:], ids[-1:, None])
+            dlogits[-1:] = dlast
+            model.backward(dlogits)
+    model.zero_grad()
+    curves = {}
+    for rec in records:
+        where = f"layer {rec.layer}" + (" reverse" if rec.direction else "")
+        curves[f"{where} ‖dL/dh_t‖"] = rec.dh_norm
+        if rec.dc is not None:
+            curves[f"{where} ‖dL/dc_t‖"] = rec.dc_norm
+    return curves
+
+
+def inspect_model(
+    model: Module,
+    vocab: Vocabulary,
+    text: str,
+    out: str | os.PathLike,
+    features: Sequence[str] | None = None,
+    max_tokens: int = 2000,
+    window: int = 80,
+    cells: int = 16,
+    title: str = "kioku inspect",
+) -> dict:
+    """Trace ``model`` on ``text`` (at most ``max_tokens`` tokens) and write the report
+    into folder ``out``. ``features`` are built-in feature names for cell search (default:
+    all of them for a character model, none for a word model). Returns the summary."""
+    if features is not None:
+        for name in features:
+            get_feature(name)  # unknown names fail before any work
+        if features and vocab.level != "char":
+            raise ValueError(
+                "features: the built-in features are per character; this model's vocabulary "
+                f"is {vocab.level}-level"
+            )
+    features = (
+        list(FEATURES) if features is None and vocab.level == "char" else list(features or [])
+    )
+    tokens, ids = encode_text(text[: max_tokens * 50], vocab)
+    tokens, ids = tokens[:max_tokens], ids[:max_tokens]
+    shown_text = "".join(tokens) if vocab.level == "char" else None
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    with trace(model) as tr:
+        _run(model, ids)
+    report = HtmlReport(title)
+    report.paragraph(
+        f"{type(model).__name__} with {model.num_parameters()} parameters, "
+        f"{vocab.level}-level vocabulary of {len(vocab)}; {len(tokens)} tokens traced."
+    )
+    figures: dict[str, object] = {}
+    summary: dict = {"tokens": len(tokens), "saturation": [], "cells": {}}
+
+    report.heading("Gates and cells along the text")
+    span = min(window, len(tokens))
+    for module, layer, direction in tr.keys():
+        rec = tr.get(layer, direction, module)
+        values = rec.cell[:span, 0, :]
+        chosen = np.argsort(-values.std(axis=0))[:cells]  # the most active cells
+        name = f"gates_l{layer}" + ("_reverse" if direction else "")
+        figures[name] = plots.gate_heatmap(
+            _window(rec, span),
+            tokens[:span],
+            cells=sorted(chosen.tolist()),
+            title=f"layer {layer}{' reverse' if direction else ''}: first {span} tokens, "
+            f"{len(chosen)} most active cells",
+        )
+        report.figure(
+            figures[name],
+            f"Input, forget, candidate, output gate and cell: layer "
+            f"{layer}{' (reverse)' if direction else ''}.",
+        )
+
+    report.heading("Gate saturation (Karpathy et al. 2015)")
+    saturation = gate_saturation(tr)
+    summary["saturation"] = [s.summary() for s in saturation]
+    figures["saturation"] = plots.saturation_scatter(saturation)
+    report.figure(
+        figures["saturation"], "One point per cell: fraction of steps < 0.1 against > 0.9."
+    )
+    report.table(
+        ["layer", "direction", "gate", "fraction < 0.1", "fraction > 0.9"],
+        [
+            [s.layer, s.direction, s.gate, float(s.low.mean()), float(s.high.mean())]
+            for s in saturation
+        ],
+    )
+
+    if features:
+        report.heading("Cell search: cells that follow a feature of the text")
+        for name in features:
+            matches = cell_search(tr, name, text=shown_text, top=5)
+            summary["cells"][name] = [m.to_dict() for m in matches]
+            report.heading(name.replace("_", " "), 3)
+            report.table(
+                ["layer", "direction", "cell", "correlation"],
+                [[m.layer, m.direction, m.cell, m.correlation] for m in matches],
+            )
+            best = matches[0]
+            rec = tr.joined(best.layer, best.direction, best.module)
+            report.paragraph(f"Cell {best.cell} of layer {best.layer} (c, red > 0 > blue):")
+            report.raw(activation_html(tokens[:600], rec.cell[:600, 0, best.cell]))
+
+    report.heading("Gradient flow")
+    flow_ids = ids[: min(len(ids), 200)]
+    if flow_ids.size >= 3:
+        curves = _gradient_curves(model, flow_ids)
+        summary["gradient_flow"] = {k: v.tolist() for k, v in curves.items()}
+        figures["gradient_flow"] = plots.gradient_flow_plot(
+            curves, f"Gradient of a loss at step {len(flow_ids) - 1} reaching each step"
+        )
+        report.figure(figures["gradient_flow"], "Norm of dL/dh_t and dL/dc_t (log scale).")
+    else:
+        report.paragraph("Text too short for a gradient-flow curve (fewer than 3 tokens).")
+
+    report.raw(f"<p><small>{html.escape(str(len(figures)))} figures.</small></p>")
+    for name, fig in figures.items():
+        plots.save_figure(fig, out / f"{name}.png")
+        plots.save_figure(fig, out / f"{name}.svg")
+    write_json_atomic(out / "summary.json", summary)
+    report.write(out / "report.html")
+    return summary
+
+
+def _window(rec, span: int):
+    """``rec`` cut to its first ``span`` steps (for the heatmaps)."""
+    from dataclasses import replace
+
+    return replace(
+        rec,
+        **{
+            name: getattr(rec, name)[:span]
+            for name in ("input_gate", "forget_gate", "candidate", "output_gate", "cell", "hidden")
+        },
+        mask=None if rec.mask is None else rec.mask[:span],
+    )
