@@ -184,12 +184,31 @@ def resolve_settings(args: argparse.Namespace, saved: dict | None = None) -> arg
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build (or resume) a run, train it, report the test figures."""
+    """Build (or resume) a run, train it, report the test figures. Bad data, settings or
+    checkpoints print one line naming the file and field, and return 1."""
+    from ..train.checkpoint import CheckpointError
+
+    try:
+        return _run(args)
+    except (
+        CheckpointError,
+        FileExistsError,
+        FileNotFoundError,
+        RuntimeError,
+        ValueError,
+        TypeError,
+        ImportError,
+    ) as error:
+        print(f"kioku train: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..train.runner import train_run
 
     out = sys.stdout
     resume = args.resume
-    settings, saved_state = None, None
+    settings, saved_state, directory = None, None, None
     if resume:
         from ..train.checkpoint import load_checkpoint
 
@@ -213,7 +232,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         settings = resolve_settings(args)
     started = time.perf_counter()
-    summary = train_run(settings, saved_state=saved_state, stream=out)
+    source = str(directory / "checkpoint.json") if saved_state is not None else None
+    summary = train_run(settings, saved_state, out, source)
     wall = time.perf_counter() - started
     if summary["interrupted"]:
         print(f"stopped; resume with: kioku train --resume {settings.out}", file=out)

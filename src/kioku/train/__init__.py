@@ -15,3 +15,22 @@ __all__ = [
     "StepDecay",
     "clip_grad_norm",
 ]
+
+# part B: checkpoints, the loop, tasks, runs
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
+from .lm_task import LanguageModelTask  # noqa: E402
+from .loop import LoopConfig, LoopResult, Trainer  # noqa: E402
+from .restore import load_model  # noqa: E402
+from .runner import train_run  # noqa: E402
+
+__all__ += [
+    "CheckpointError",
+    "LanguageModelTask",
+    "LoopConfig",
+    "LoopResult",
+    "Trainer",
+    "load_checkpoint",
+    "load_model",
+    "save_checkpoint",
+    "train_run",
+]

@@ -182,14 +182,16 @@ def prune(out_dir: Path, keep: int) -> None:
 
 # -- loading ------------------------------------------------------------------------------
 def resolve(path: str | os.PathLike, which: str = "latest") -> Path:
-    """The checkpoint directory for ``path``: a run folder (follows ``latest.json`` or
-    ``best.json``), a checkpoint directory, or its ``checkpoint.json``."""
+    """The checkpoint directory for ``path``: a run folder (follows ``latest.json``, or
+    ``best.json`` for ``which="best"`` when there is one), a checkpoint directory, or its
+    ``checkpoint.json``."""
     path = Path(path)
     if path.is_file() and path.name == CONFIG_NAME:
         return path.parent
     if (path / CONFIG_NAME).is_file():
         return path
-    pointer = path / (BEST if which == "best" else LATEST)
+    best = which == "best" and (path / BEST).is_file()  # no best yet: the latest
+    pointer = path / (BEST if best else LATEST)
     if pointer.is_file():
         data = read_json(pointer)
         if not isinstance(data, dict) or not isinstance(data.get("checkpoint"), str):

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from .checkpoint import CheckpointError, field, load_checkpoint, resolve
 from .restore import build_model, load_params
 from .runlog import RunLog
-
-
-def _which(path: str | os.PathLike, which: str) -> str:
-    """``best`` only where a run folder has a best pointer; else ``latest``."""
-    return which if which != "best" or (Path(path) / "best.json").is_file() else "latest"
 
 
 def evaluate_checkpoint(
@@ -23,7 +17,7 @@ def evaluate_checkpoint(
     a vocabulary that does not match the checkpoint's is an error naming the file."""
     from .setup import build_task
 
-    state, directory = load_checkpoint(path, _which(path, which))
+    state, directory = load_checkpoint(path, which)
     source = str(directory / "checkpoint.json")
     settings = dict(field(state, "meta.settings", source, dict))
     if data is not None:
@@ -49,7 +43,7 @@ def evaluate_checkpoint(
 
 def describe_checkpoint(path: str | os.PathLike, which: str = "latest") -> dict:
     """A JSON-able summary of a checkpoint (and the tail of its run's log)."""
-    directory = resolve(path, _which(path, which))
+    directory = resolve(path, which)
     state, _ = load_checkpoint(directory)
     source = str(directory / "checkpoint.json")
     params = field(state, "model.params", source, dict)

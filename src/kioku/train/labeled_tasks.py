@@ -149,7 +149,7 @@ class ClassifyTask(PaddedTask):
             pairs = {s: read_labeled(p) for s, p in source.items()}
         level = settings.level or "word"
         self.vocab = Vocabulary.build((t for _, t in pairs["train"]), level)
-        self.labels = sorted({label for _, label in pairs["train"]})
+        self.labels = sorted({label for label, _ in pairs["train"]})
         index = {label: i for i, label in enumerate(self.labels)}
         splits = {}
         for split, items in pairs.items():

@@ -81,6 +81,7 @@ class Trainer:
         meta: dict | None = None,
         on_sample: Callable[[int], str] | None = None,
         clip_fn: Callable | None = None,
+        stream=None,
     ) -> None:
         self.model = model
         self.task = task
@@ -91,6 +92,7 @@ class Trainer:
         self.meta = meta or {}
         self.on_sample = on_sample
         self.clip_fn = clip_fn or clip_grad_norm
+        self.stream = stream  # evaluation lines and samples (default: stdout)
         self.log = RunLog(self.out_dir / "log.jsonl" if self.out_dir else None)
         self.step = 0
         self.best_valid: float | None = None
@@ -231,7 +233,7 @@ class Trainer:
         c = self.config
         self._started = time.perf_counter()
         result = LoopResult(step=self.step, epoch=self.task.epoch, best_valid=self.best_valid)
-        progress = Progress(self.total_steps(), initial=self.step, enabled=c.progress)
+        progress = Progress(self.total_steps(), self.step, c.progress, out=self.stream)
         previous_handler = self._install_sigint()
         recent = self.recent
         try:

@@ -31,11 +31,13 @@ class Progress:
         enabled: bool = True,
         plain_every: float = 10.0,
         stream=None,
+        out=None,
     ) -> None:
         self.total = total
         self.step = initial
         self.start_step = initial
-        self.stream = stream or sys.stderr
+        self.stream = stream or sys.stderr  # the bar and progress lines
+        self.out = out or sys.stdout  # evaluations and samples, shown even without a bar
         self.plain_every = plain_every
         self.started = time.perf_counter()
         self.last_plain = self.started
@@ -67,16 +69,14 @@ class Progress:
             self.bar.set_postfix_str(text, refresh=False)
         elif self.enabled and time.perf_counter() - self.last_plain >= self.plain_every:
             self.last_plain = time.perf_counter()
-            self.write(f"step {self.step}/{self.total} | {text}")
+            print(f"step {self.step}/{self.total} | {text}", file=self.stream, flush=True)
 
     def write(self, line: str) -> None:
-        """Print a line without breaking the bar."""
-        if not self.enabled:
-            return
+        """Print a line to ``out`` without breaking the bar."""
         if self.bar is not None:
-            self.bar.write(line, file=self.stream)
+            self.bar.write(line, file=self.out)
         else:
-            print(line, file=self.stream, flush=True)
+            print(line, file=self.out, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -36,14 +36,17 @@ def sampler(model, vocab, seed: int, length: int = 240):
     return sample
 
 
-def train_run(settings, saved_state: dict | None = None, stream=None) -> dict:
+def train_run(
+    settings, saved_state: dict | None = None, stream=None, saved_source: str | None = None
+) -> dict:
     """Train as ``settings`` say (see :mod:`kioku.cli.train_cmd`); ``saved_state``: a
-    loaded checkpoint to resume. Returns a summary dict (figures, report lines)."""
+    loaded checkpoint to resume, read from ``saved_source`` (named in errors). Returns
+    a summary dict (figures, report lines)."""
     stream = stream or sys.stdout
     task = build_task(settings)
     out_dir = Path(settings.out)
     if saved_state is not None:
-        source = str(out_dir / "latest.json")
+        source = saved_source or str(out_dir / "latest.json")
         model = restore_model(saved_state, source)
     else:
         model = build_model(settings, task)
@@ -63,7 +66,9 @@ def train_run(settings, saved_state: dict | None = None, stream=None) -> dict:
     )
     meta = {"settings": {k: v for k, v in vars(settings).items() if k != "resume"}}
     on_sample = sampler(model, task.vocab, settings.seed) if settings.task == "lm" else None
-    trainer = Trainer(model, task, optimizer, schedule, config, out_dir, meta, on_sample)
+    trainer = Trainer(
+        model, task, optimizer, schedule, config, out_dir, meta, on_sample, stream=stream
+    )
     if saved_state is not None:
         trainer.load_state_dict(saved_state, source)
         trainer.log.truncate_after(trainer.step)
