@@ -2,7 +2,7 @@
 
 Same signatures, same :class:`~kioku.functional.LSTMCache` (every field filled the way
 the reference fills it), same results to rounding (float32 uses a rational tanh with
-absolute error below 3e-7). Around the compiled loops: the input projection of all
+absolute error below 4e-7). Around the compiled loops: the input projection of all
 steps is one GEMM before the loop and the weight gradients are GEMMs after it.
 Calls the loops do not cover fall back to the reference: mixed or non-float dtypes,
 and backward calls that ask for ``dh_trace``/``dc_trace``. The RNN functions are the

@@ -1,0 +1,180 @@
+"""The compiled ``numba`` backend against the reference functions, and backend choice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from kioku import functional, kernels  # noqa: E402
+from kioku.kernels import _primitives, _threads, numba_lstm  # noqa: E402
+
+TOL = {np.float32: 1e-5, np.float64: 1e-10}
+
+
+def make_case(seed: int, dtype=None, batch=None, steps=None):
+    """A random configuration: directions, lengths, initial state, projection, bias."""
+    rng = np.random.default_rng(seed)
+    dtype = dtype or (np.float32, np.float64)[seed % 2]
+    T = steps or int(rng.choice([1, 2, 5, 7]))
+    B = batch or int(rng.choice([1, 2, 3, 9]))
+    I, H = int(rng.integers(1, 6)), int(rng.integers(1, 9))
+    P = int(rng.integers(1, H + 1)) if rng.random() < 0.4 else None
+
+    def arr(*shape, scale=0.5):
+        return (rng.standard_normal(shape) * scale).astype(dtype)
+
+    args = dict(
+        x=arr(T, B, I, scale=1.0),
+        weight_ih=arr(4 * H, I),
+        weight_hh=arr(4 * H, P or H),
+        bias=arr(4 * H) if rng.random() < 0.8 else None,
+        h0=arr(B, P or H) if rng.random() < 0.5 else None,
+        c0=arr(B, H) if rng.random() < 0.5 else None,
+        lengths=rng.integers(1, T + 1, B) if rng.random() < 0.5 else None,
+        reverse=bool(rng.random() < 0.5),
+        weight_hr=arr(P, H) if P else None,
+    )
+    grads = dict(
+        dy=arr(T, B, P or H, scale=1.0),
+        dh_n=arr(B, P or H, scale=1.0) if rng.random() < 0.5 else None,
+        dc_n=arr(B, H, scale=1.0) if rng.random() < 0.5 else None,
+        need_dx=bool(rng.random() < 0.7),
+    )
+    return args, grads, dtype
+
+
+def assert_close(actual, expected, dtype, what):
+    assert actual.dtype == expected.dtype, what
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=TOL[dtype], err_msg=what)
+
+
+def check_parity(args, grads, dtype):
+    y, h_n, c_n, cache = numba_lstm.lstm_forward(**args)
+    y_r, h_r, c_r, cache_r = functional.lstm_forward(**args)
+    assert isinstance(cache, functional.LSTMCache)
+    for name, a, e in (("y", y, y_r), ("h_n", h_n, h_r), ("c_n", c_n, c_r)):
+        assert_close(a, e, dtype, name)
+    for field in ("gates", "h_state", "c_state", "tanh_c", "hidden"):
+        a, e = getattr(cache, field), getattr(cache_r, field)
+        assert (a is None) == (e is None), field
+        if a is not None:
+            assert_close(a, e, dtype, f"cache.{field}")
+    got = numba_lstm.lstm_backward(
+        grads["dy"], cache, grads["dh_n"], grads["dc_n"], grads["need_dx"]
+    )
+    want = functional.lstm_backward(
+        grads["dy"], cache_r, grads["dh_n"], grads["dc_n"], grads["need_dx"]
+    )
+    for name, a, e in zip(want._fields, got, want):
+        assert (a is None) == (e is None), name
+        if a is not None:
+            assert a.shape == e.shape, name
+            assert_close(a, e, dtype, name)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_configurations_match_reference(seed):
+    check_parity(*make_case(seed))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch,steps", [(1, 1), (1, 6), (2, 1), (9, 6)])
+def test_edge_shapes(dtype, batch, steps):
+    for seed in range(3):
+        check_parity(*make_case(100 + seed, dtype, batch, steps))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_batch_split_across_threads_matches_reference(monkeypatch, threads):
+    monkeypatch.setenv("KIOKU_NUM_THREADS", str(threads))
+    monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)
+    monkeypatch.setattr(_threads, "MIN_ROWS", 1)
+    assert len(_threads.batch_slices(9, 1.0)) == threads
+    for seed in range(8):
+        check_parity(*make_case(200 + seed, batch=9))
+
+
+def test_traces_and_mixed_dtypes_fall_back_to_reference():
+    args, grads, dtype = make_case(7, np.float64, batch=3, steps=5)
+    _, _, _, cache = numba_lstm.lstm_forward(**args)
+    T, B, P = grads["dy"].shape
+    H = args["weight_ih"].shape[0] // 4
+    traces = [np.empty((T, B, P)), np.empty((T, B, H))]
+    traces_r = [np.empty((T, B, P)), np.empty((T, B, H))]
+    numba_lstm.lstm_backward(grads["dy"], cache, None, None, True, *traces)
+    functional.lstm_backward(grads["dy"], cache, None, None, True, *traces_r)
+    for a, e in zip(traces, traces_r):
+        np.testing.assert_allclose(a, e, rtol=0, atol=1e-10)
+    mixed = dict(args, x=args["x"].astype(np.float32))
+    y, *_ = numba_lstm.lstm_forward(**mixed)
+    y_r, *_ = functional.lstm_forward(**mixed)
+    np.testing.assert_array_equal(y, y_r)
+
+
+def test_backend_choice(monkeypatch):
+    monkeypatch.delenv("KIOKU_KERNELS", raising=False)
+    assert "numba" in kernels.available()
+    assert kernels.backend() is numba_lstm
+    monkeypatch.setenv("KIOKU_KERNELS", "reference")
+    assert kernels.backend() is functional
+    monkeypatch.setenv("KIOKU_KERNELS", "numba")
+    assert kernels.backend() is numba_lstm
+    with kernels.use("reference"):
+        assert kernels.backend() is functional
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "zero")
+    with pytest.raises(ValueError, match="KIOKU_NUM_THREADS"):
+        _threads.max_threads()
+
+
+def test_stacked_bidirectional_network_same_under_both_backends():
+    nn = pytest.importorskip("kioku.nn")
+    rng = np.random.default_rng(3)
+    lstm = nn.LSTM(4, 6, num_layers=2, bidirectional=True, dtype=np.float64, rng=rng)
+    x, lengths = rng.standard_normal((5, 3, 4)), np.array([5, 2, 4])
+    results = []
+    for name in ("reference", "numba"):
+        with kernels.use(name):
+            lstm.zero_grad()
+            y, (h_n, c_n) = lstm(x, lengths=lengths)
+            dx, (dh0, dc0) = lstm.backward(np.cos(y))
+            results.append([y, h_n, c_n, dx, dh0, dc0, *(g.copy() for g in lstm.grads.values())])
+    for a, e in zip(*results):
+        np.testing.assert_allclose(a, e, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_gemm_paths(trans_a, trans_b):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((4, 3) if trans_a else (3, 4))
+    b = rng.standard_normal((5, 4) if trans_b else (4, 5))
+    c = rng.standard_normal((3, 5))
+    want = (a.T if trans_a else a) @ (b.T if trans_b else b) + c
+    for fn in (_primitives.gemm, _primitives._loop_gemm):
+        out = c.copy()
+        fn(trans_a, trans_b, a, b, out, 1.0)
+        np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)
+    if not trans_a:
+        out = c.copy()
+        (_primitives._dot_gemm_nt if trans_b else _primitives._axpy_gemm_nn)(a, b, out, 1.0)
+        np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)
+
+
+def test_float32_tanh_approximation():
+    from numba import njit
+
+    @njit
+    def apply(x, out):
+        for k in range(x.shape[0]):
+            out[k] = _primitives.fast_tanh(x[k])
+
+    x = np.concatenate([np.linspace(-12, 12, 200001), [0.0, -0.0, np.inf, -np.inf]])
+    x = x.astype(np.float32)
+    out = np.empty_like(x)
+    apply(x, out)
+    assert np.abs(out - np.tanh(x.astype(np.float64))).max() < 4e-7  # incl. rounding to float32
+    assert out[-2] == 1 and out[-1] == -1
+    apply(np.array([np.nan], np.float32), out[:1])
+    assert np.isnan(out[0])
