@@ -93,7 +93,7 @@ def train_tagger(train, test, vocab, num_tags, bidirectional, updates, seed, tag
     opt = optimiser(model, lr=0.01)
     clock = Stopwatch()
     for _ in range(updates):
-        picked = rng.choice(len(train), 32, replace=False)
+        picked = rng.choice(len(train), min(32, len(train)), replace=False)
         x, y, lengths = encode([train[i] for i in picked], vocab, tag_ids)
         model.loss(x, y, lengths)
         update(model, opt, max_norm=5.0)

@@ -52,9 +52,9 @@ def recall_stream(
 
 
 def hold_forget_gate_open(lstm: LSTM) -> None:
-    """Make every forget gate exactly 1 (no input or recurrent weight, a saturating bias):
-    its gradient is then exactly 0, so training leaves it open. Call again after each
-    update to keep it so whatever the optimiser does."""
+    """Make every forget gate exactly 1 (no input or recurrent weight, a saturating bias).
+    Its gradient is then 0 on the reference backend (a fast kernel's approximate tanh may
+    leave ~1e-9), so call this again after each update to keep the gate pinned."""
     H = lstm.hidden_size
     for name, param in lstm.params.items():
         if name.startswith(("weight_ih", "weight_hh")):

@@ -1,0 +1,200 @@
+"""kioku.experiments: the generated tasks, the forget-gate hook, and the quick mode's
+claims (one run of ``kioku experiments --quick``, under a minute here; deselect with
+``-k 'not quick_mode'``)."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from kioku.experiments import claims, run_experiments
+from kioku.experiments.adding import TOLERANCE, LastStepRegressor, adding_batch
+from kioku.experiments.common import Budget
+from kioku.experiments.direction import AMBIGUOUS, COMPANY, THING, ambiguous_sentences
+from kioku.experiments.direction import run as run_direction
+from kioku.experiments.forgetting import (
+    SYMBOLS,
+    StreamTagger,
+    hold_forget_gate_open,
+    recall_stream,
+)
+from kioku.inspect import trace
+from kioku.nn.loss import softmax_cross_entropy
+from kioku.train import Adam
+
+
+def test_adding_batch_follows_the_1997_definition(rng):
+    x, target = adding_batch(rng, 200, 30)
+    assert x.shape == (30, 200, 2) and target.shape == (200,)
+    marks = x[:, :, 1]
+    np.testing.assert_array_equal(marks.sum(axis=0), 2)
+    first = marks.argmax(axis=0)
+    second = 29 - marks[::-1].argmax(axis=0)
+    assert first.max() < 10 and second.min() >= 15
+    values = x[:, :, 0]
+    assert values.min() >= -1 and values.max() <= 1
+    expected = 0.5 + (values[first, np.arange(200)] + values[second, np.arange(200)]) / 4
+    np.testing.assert_allclose(target, expected, rtol=1e-6)
+    assert TOLERANCE == 0.04
+
+
+def test_last_step_regressor_gradients(rng):
+    """The regressor's backward puts the head's gradient on the last step only."""
+    model = LastStepRegressor("rnn", 2, 5, rng)
+    x, _ = adding_batch(rng, 3, 8)
+    pred = model(x)
+    model.backward(np.ones_like(pred))
+    w = model.head.params["weight"]
+    grad = model.recurrent.grads["weight_ih_l0"].copy()
+    eps = 1e-2
+    w_ih = model.recurrent.params["weight_ih_l0"]
+    w_ih[0, 0] += eps
+    up = model(x).sum()
+    w_ih[0, 0] -= 2 * eps
+    down = model(x).sum()
+    w_ih[0, 0] += eps
+    assert grad[0, 0] == pytest.approx((up - down) / (2 * eps), rel=1e-2, abs=1e-4)
+    assert w.shape == (1, 5)
+    with pytest.raises(ValueError, match="kind"):
+        LastStepRegressor("gru", 2, 5, rng)
+
+
+def test_recall_stream_targets_are_the_stored_symbols(rng):
+    x, targets, query = recall_stream(rng, 3, 300)
+    assert x.shape == (300, 3, SYMBOLS + 2)
+    for b in range(3):
+        stored = None
+        for t in range(300):
+            if x[t, b, SYMBOLS]:
+                stored = int(x[t, b, :SYMBOLS].argmax())
+            if query[t, b]:
+                assert x[t, b, SYMBOLS + 1] == 1 and targets[t, b] == stored
+                stored = None
+    assert query.sum() >= 3 * 300 // 12
+
+
+def test_forget_gate_held_open_stays_exactly_one(rng):
+    model = StreamTagger(6, rng)
+    hold_forget_gate_open(model.lstm)
+    opt = Adam(model.parameters(), lr=0.05)
+    x, targets, query = recall_stream(rng, 4, 60)
+    for _ in range(3):
+        logits, _ = model(x)
+        _, dlogits = softmax_cross_entropy(logits, targets, mask=query)
+        model.backward(dlogits.astype(np.float32))
+        # sigmoid's slope at the pinned bias is 0 (or ~1e-9 with a fast kernel's tanh)
+        assert np.abs(model.lstm.grads["bias_ih_l0"][6:12]).max() < 1e-6
+        opt.step()
+        model.zero_grad()
+        hold_forget_gate_open(model.lstm)
+    with trace(model) as tr:
+        model(x)
+    assert (tr.get().forget_gate == 1.0).all()
+    assert (tr.get().input_gate < 1.0).any()
+
+
+def test_ambiguous_sentences_tag_by_the_later_context(rng):
+    for words, tags in ambiguous_sentences(rng, 200):
+        (position,) = [k for k, t in enumerate(tags) if t]
+        assert words[position] in AMBIGUOUS and position <= 2
+        later = words[position + 1 :]
+        sense = 1 if any(w in COMPANY for w in later) else 2
+        assert tags[position] == sense
+        assert any(w in (COMPANY if sense == 1 else THING) for w in later)
+
+
+CONLLU = """# sent_id = {k}
+1\t{a}\t{a}\tDET\t_\t_\t2\tdet\t_\t_
+2\t{b}\t{b}\tNOUN\t_\t_\t3\tnsubj\t_\t_
+3\truns\trun\tVERB\t_\t_\t0\troot\t_\t_
+
+"""
+
+
+def test_direction_on_a_conllu_file(tmp_path):
+    pytest.importorskip("conllu")
+    path = tmp_path / "tiny.conllu"
+    words = [("the", "dog"), ("a", "cat"), ("the", "bird")]
+    path.write_text("".join(CONLLU.format(k=k, a=a, b=b) for k, (a, b) in enumerate(words * 10)))
+    result = run_direction(Budget(True), 0, str(path), log=lambda s: None)["conllu"]
+    assert result["tags"] == ["DET", "NOUN", "VERB"]
+    assert result["train_sentences"] == 27 and result["test_sentences"] == 3
+    for model in result["models"].values():
+        assert model["token_accuracy"] == 1.0  # a trivially learnable treebank
+
+
+def test_claims_and_bad_arguments(tmp_path):
+    results = {
+        "adding": {"runs": [{"model": "lstm", "T": 50, "test_accuracy": 0.94}]},
+        "direction": {
+            "generated": {
+                "models": {
+                    "unidirectional": {"ambiguous_word_accuracy": 0.5},
+                    "bidirectional": {"ambiguous_word_accuracy": 0.9},
+                }
+            }
+        },
+    }
+    assert list(claims(results).values()) == [False, True]
+    with pytest.raises(ValueError, match="only: expected names"):
+        run_experiments(tmp_path, only=("adding", "colour"))
+    with pytest.raises(FileNotFoundError, match="conllu"):
+        run_experiments(tmp_path, conllu=tmp_path / "none.conllu")
+
+
+class Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images, self.open = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory):
+    pytest.importorskip("matplotlib")
+    from kioku.cli import main
+
+    out = tmp_path_factory.mktemp("quick")
+    status = main(["experiments", "--quick", "--out", str(out)])
+    return status, out
+
+
+def test_quick_mode_claims_and_report(quick_results):
+    import base64
+    import io
+
+    from PIL import Image
+
+    status, out = quick_results
+    results = json.loads((out / "results.json").read_text())
+    assert status == 0 and all(results["claims"].values()), results["claims"]
+    lstm = [r for r in results["adding"]["runs"] if r["model"] == "lstm"][0]
+    rnn = [r for r in results["adding"]["runs"] if r["model"] == "rnn"][0]
+    assert lstm["T"] == 50 and lstm["test_accuracy"] >= 0.95
+    assert rnn["test_accuracy"] < 0.5  # the simple RNN stays near the 16% of guessing 0.5
+    gen = results["direction"]["generated"]["models"]
+    assert (
+        gen["bidirectional"]["ambiguous_word_accuracy"]
+        > gen["unidirectional"]["ambiguous_word_accuracy"]
+    )
+    grads = results["adding"]["gradients"]
+    # the gradient of the last step's loss reaching step 0: the LSTM keeps far more of it
+    assert grads["lstm trained"]["dh"][0] > 100 * grads["rnn trained"]["dh"][0]
+    assert [r["layers"] for r in results["depth"]["runs"]] == [1, 2, 3]
+    assert results["seconds"] < 180
+    page = Page()
+    page.feed((out / "report.html").read_text())
+    page.close()
+    assert len(page.images) == 4
+    for src in page.images:
+        image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+        image.load()
+        assert image.size[0] > 100
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
