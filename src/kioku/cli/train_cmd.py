@@ -96,6 +96,41 @@ COMMON_DEFAULTS = dict(
 )
 
 
+# fmt: off
+SIZE_FLAGS = [
+    ("--seed", int, "seed of initialisation, dropout and shuffling (default 0)"),
+    ("--hidden", int, "LSTM cells per layer"),
+    ("--layers", int, "stacked LSTM layers"),
+    ("--embed", int, "embedding size"),
+    ("--bptt", int, "steps per truncated-BPTT batch (lm)"),
+    ("--batch-size", int, "sequences per batch"),
+    ("--lr", float, "learning rate"),
+    ("--clip", float, "global gradient-norm clip (0: none)"),
+    ("--dropout", float, "dropout on embeddings, between layers and before the output"),
+    ("--variational-dropout", bool, "one dropout mask per sequence, reused at every step"),
+    ("--init-range", float, "parameters from U(-r, r) (0: the layers' own init)"),
+    ("--lr-decay", float, "multiply lr by this each epoch from --decay-start (or on plateau)"),
+    ("--decay-start", int, "epochs at full lr before --lr-decay applies"),
+    ("--plateau", bool, "decay lr when validation loss stops improving"),
+    ("--momentum", float, "SGD momentum"),
+    ("--nesterov", bool, "Nesterov momentum"),
+    ("--weight-decay", float, "L2 (sgd, adam) or decoupled (adamw) weight decay"),
+    ("--tie-weights", bool, "share the embedding with the output layer (needs embed == hidden)"),
+    ("--eval-every", int, "evaluate on valid every N steps (0: at epoch ends)"),
+    ("--eval-tokens", int, "periodic evaluations use this many valid tokens (final: all)"),
+    ("--eval-batch-size", int, "streams when evaluating a language model"),
+    ("--patience", int, "stop after N evaluations without improvement (0: never)"),
+    ("--sample-every", int, "print a sample every N steps (lm)"),
+    ("--keep", int, "checkpoints kept besides the best"),
+    ("--min-count", int, "rarer tokens become <unk> (default: 3 chars, 1 word)"),
+    ("--max-vocab", int, "vocabulary size cap"),
+    ("--bidirectional", bool, "bidirectional LSTM (classify; tag is bidirectional anyway)"),
+    ("--window", int, "input steps per forecast window"),
+    ("--horizon", int, "steps to forecast"),
+]
+# fmt: on
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``kioku train``; ``None`` defaults are filled from the data's preset."""
     a = parser.add_argument
@@ -117,45 +152,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--max-steps", type=int, help="stop after this many optimizer steps in total")
     a("--epochs", type=int, help="stop after this many epochs")
     a("--max-time", type=float, help="stop after this many seconds of this session")
-    a("--seed", type=int)
-    for flag in (
-        "--hidden",
-        "--layers",
-        "--embed",
-        "--bptt",
-        "--batch-size",
-        "--eval-batch-size",
-        "--eval-every",
-        "--sample-every",
-        "--eval-tokens",
-        "--patience",
-        "--decay-start",
-        "--min-count",
-        "--max-vocab",
-        "--keep",
-        "--horizon",
-        "--window",
-    ):
-        a(flag, type=int)
-    for flag in (
-        "--lr",
-        "--clip",
-        "--dropout",
-        "--init-range",
-        "--lr-decay",
-        "--momentum",
-        "--weight-decay",
-    ):
-        a(flag, type=float)
-    a("--optimizer", choices=["sgd", "adam", "adamw"])
-    for flag in (
-        "--nesterov",
-        "--tie-weights",
-        "--variational-dropout",
-        "--plateau",
-        "--bidirectional",
-    ):
-        a(flag, action="store_const", const=True)
+    for flag, kind, text in SIZE_FLAGS:
+        if kind is bool:
+            a(flag, action="store_const", const=True, help=text)
+        else:
+            a(flag, type=kind, help=text)
+    a("--optimizer", choices=["sgd", "adam", "adamw"], help="default: adam (ptb: sgd)")
     a("--pooling", choices=["last", "mean", "max"])
     a("--columns", help="comma-separated CSV columns for forecast (default: all)")
     a("--no-progress", action="store_true", help="no progress bar or progress lines")
