@@ -1,0 +1,61 @@
+"""The benchmark result as Markdown tables (training, inference, machine)."""
+
+from __future__ import annotations
+
+
+def _ms(stats: dict) -> str:
+    return f"{stats['median_s'] * 1e3:.3g}"
+
+
+def _mb(entry: dict | None) -> str:
+    if not entry or entry.get("peak_bytes") is None:
+        return "n/a"
+    return f"{entry['peak_bytes'] / 2**20:.1f}"
+
+
+def markdown(result: dict) -> str:
+    """Tables of medians: time per call, ratio to the peer, tokens/s, % of peak sgemm."""
+    m, peak = result["machine"], result["peak_sgemm"]["peak_gflops"]
+    lines = [
+        f"Machine: {m.get('cpu')}, {m.get('cores')} cores; peak sgemm {peak:.0f} GFLOP/s "
+        f"(best of NumPy/PyTorch 2048^3, measured in the run); numpy {m.get('numpy')}, "
+        f"torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')}, numba {m.get('numba')}, "
+        f"kioku backend `{m.get('kioku_backend')}`. Medians of {result['settings']['repeats']} "
+        "interleaved repeats; float32; I = H.",
+        "",
+        "Training (forward + backward of the summed output):",
+        "",
+        "| shape | kioku ms | PyTorch ms | kioku speed-up | kioku tokens/s | kioku % peak "
+        "| PyTorch % peak | peak MiB kioku | peak MiB PyTorch |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in result["results"]:
+        k, t = row["train"]["kioku"], row["train"]["torch"]
+        mem = row.get("train_peak_memory", {})
+        lines.append(
+            f"| {row['shape']} | {_ms(k)} | {_ms(t)} | {t['median_s'] / k['median_s']:.2f}x "
+            f"| {k['tokens_per_s']:,.0f} | {k['pct_peak']:.0f}% | {t['pct_peak']:.0f}% "
+            f"| {_mb(mem.get('kioku'))} | {_mb(mem.get('torch'))} |"
+        )
+    lines += [
+        "",
+        "Inference (forward only):",
+        "",
+        "| shape | kioku ms | ONNX Runtime ms | PyTorch ms | kioku vs ORT | kioku tokens/s "
+        "| kioku % peak | ORT % peak | max abs diff vs ORT |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in result["results"]:
+        k, o, t = (row["infer"][n] for n in ("kioku", "onnxruntime", "torch"))
+        lines.append(
+            f"| {row['shape']} | {_ms(k)} | {_ms(o)} | {_ms(t)} "
+            f"| {o['median_s'] / k['median_s']:.2f}x | {k['tokens_per_s']:,.0f} "
+            f"| {k['pct_peak']:.0f}% | {o['pct_peak']:.0f}% "
+            f"| {row['max_abs_diff']['onnxruntime']:.1e} |"
+        )
+    lines += [
+        "",
+        "Speed-up > 1 means kioku is faster. Peak memory: extra bytes of one "
+        "training step over the resident set before it (see `kioku.bench.memory`).",
+    ]
+    return "\n".join(lines) + "\n"

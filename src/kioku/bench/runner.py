@@ -1,0 +1,148 @@
+"""One benchmark run: every shape, kioku against PyTorch (training) and ONNX Runtime
+(inference), interleaved, plus the peak sgemm rate and training peak memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from . import memory, timing, workloads
+from .workloads import Shape
+
+
+def _machine() -> dict:
+    info = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "cores": os.cpu_count(),
+    }
+    try:
+        with open("/proc/cpuinfo") as handle:
+            names = [
+                line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")
+            ]
+        info["cpu"] = names[0] if names else platform.processor()
+    except OSError:
+        info["cpu"] = platform.processor()
+    for module in ("torch", "onnxruntime", "numba", "onnx"):
+        try:
+            info[module] = __import__(module).__version__
+        except ImportError:
+            info[module] = None
+    from .. import kernels
+
+    info["kioku_backend"] = kernels.backend_name()
+    try:
+        from ..kernels import _blas
+
+        info["blas"] = f"{os.path.basename(_blas.LIBRARY or 'none')} ({_blas.corename()})"
+    except ImportError:
+        info["blas"] = None
+    try:
+        info["load_average"] = os.getloadavg()
+    except OSError:
+        pass
+    return info
+
+
+def _check(a: Callable[[], np.ndarray], b: Callable[[], np.ndarray]) -> float:
+    """Max |a - b| of the two libraries' outputs: both ran the same weights."""
+    return float(np.abs(np.asarray(a()) - np.asarray(b())).max())
+
+
+def bench_shape(
+    shape: Shape,
+    repeats: int,
+    block_s: float,
+    pause_s: float,
+    measure_memory: bool,
+    log: Callable[[str], None],
+) -> dict:
+    """Time training (kioku vs PyTorch) and inference (kioku vs ONNX Runtime, PyTorch)."""
+    state, x = workloads.torch_state(shape), workloads.inputs(shape)
+    row: dict = {
+        "shape": shape.name,
+        "T": shape.steps,
+        "B": shape.batch,
+        "H": shape.hidden,
+        "layers": shape.layers,
+        "bidirectional": shape.bidirectional,
+        "tokens": shape.steps * shape.batch,
+        "forward_gflop": shape.forward_flops() / 1e9,
+        "training_gflop": shape.training_flops() / 1e9,
+    }
+    log(f"{shape.name}: training")
+    row["train"] = timing.interleaved(
+        {
+            "kioku": workloads.kioku_train(shape, state, x),
+            "torch": workloads.torch_train(shape, state, x),
+        },
+        repeats,
+        block_s,
+        pause_s,
+    )
+    log(f"{shape.name}: inference")
+    infer = {
+        "kioku": workloads.kioku_infer(shape, state, x),
+        "onnxruntime": workloads.ort_infer(shape, state, x),
+        "torch": workloads.torch_infer(shape, state, x),
+    }
+    row["max_abs_diff"] = {
+        "onnxruntime": _check(infer["kioku"], infer["onnxruntime"]),
+        "torch": _check(infer["kioku"], infer["torch"]),
+    }
+    row["infer"] = timing.interleaved(infer, repeats, block_s, pause_s)
+    if measure_memory:
+        log(f"{shape.name}: training peak memory")
+        row["train_peak_memory"] = {lib: memory.measure(lib, shape) for lib in ("kioku", "torch")}
+    return row
+
+
+def run_benchmark(
+    shapes: tuple[Shape, ...] = workloads.SHAPES,
+    repeats: int = 5,
+    block_s: float = 0.25,
+    pause_s: float = 0.3,
+    measure_memory: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """The whole run; returns the JSON-able result (see :mod:`kioku.bench.report`)."""
+    started = time.time()
+    peak = timing.peak_sgemm()
+    log(f"peak sgemm: {peak['peak_gflops']:.1f} GFLOP/s")
+    rows = [bench_shape(s, repeats, block_s, pause_s, measure_memory, log) for s in shapes]
+    peak_after = timing.peak_sgemm()
+    for row in rows:
+        for task, flops in (("train", row["training_gflop"]), ("infer", row["forward_gflop"])):
+            for stats in row[task].values():
+                stats["tokens_per_s"] = row["tokens"] / stats["median_s"]
+                stats["pct_peak"] = 100.0 * flops / stats["median_s"] / peak["peak_gflops"]
+    return {
+        "machine": _machine(),
+        "peak_sgemm": peak,
+        "peak_sgemm_after": peak_after,
+        "settings": {
+            "repeats": repeats,
+            "block_s": block_s,
+            "pause_s": pause_s,
+            "torch_threads": 2,
+            "onnxruntime_intra_op_threads": 2,
+        },
+        "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+        "seconds": time.time() - started,
+        "results": rows,
+    }
+
+
+def write_json(result: dict, path: str) -> None:
+    """Write ``result`` atomically (temp file + rename)."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as handle:
+        json.dump(result, handle, indent=1)
+    os.replace(tmp, path)
