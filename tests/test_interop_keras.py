@@ -5,6 +5,7 @@ kioku -> Keras -> kioku keeps the weights; refusals name what Keras lacks."""
 from __future__ import annotations
 
 import os
+import zlib
 
 import numpy as np
 import pytest
@@ -61,7 +62,7 @@ LSTM_CASES = {
 
 @pytest.mark.parametrize("case", list(LSTM_CASES))
 def test_lstm_layer_matches_keras(case):
-    rng = np.random.default_rng(abs(hash(case)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(case.encode()))
     layer = keras.layers.LSTM(H, **LSTM_CASES[case])
     layer.build((None, None, I))
     _randomise(layer, rng)

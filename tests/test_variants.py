@@ -4,6 +4,8 @@ functional backward and of ``kioku.nn.LSTM``, and the behaviour of the random va
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 from gradcheck import numeric_grad, rel_error
@@ -103,7 +105,7 @@ for _name in ACTIVATION_NAMES:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_variant_gradients_match_central_differences(case):
-    rng = np.random.default_rng(abs(hash(case)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(case.encode()))
     spec = CASES[case]
     arrays, fixed = _setup(rng, **spec.get("setup", {}))
     kwargs = spec.get("run", {})
