@@ -163,13 +163,13 @@ def test_classify_tag_forecast_runs(tmp_path, capsys):
         "--out",
         str(tmp_path / "cls"),
         "--epochs",
-        "2",
+        "4",
         *SMALL,
     ]
     assert main(argv) == 0
     assert "accuracy" in capsys.readouterr().out
     assert main(["eval", str(tmp_path / "cls"), "--json"]) == 0
-    assert 0 <= json.loads(capsys.readouterr().out)["accuracy"] <= 1
+    assert json.loads(capsys.readouterr().out)["accuracy"] == 1.0  # separable by words
 
     rows = []
     for s in range(30):

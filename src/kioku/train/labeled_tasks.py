@@ -87,14 +87,16 @@ class PaddedTask:
         batcher = PaddedBatcher(self.splits[split], self.batch_size, shuffle=False)
         was_training = model.training
         model.eval()
-        total = count = 0.0
+        total = count = hits = 0.0
         try:
             for batch in batcher.epoch_batches():
                 loss, n, correct = self.batch_loss(model, batch, backward=False)
                 total += loss * n
                 count += n
+                hits += correct
         finally:
             model.train(was_training)
+        self.last_accuracy = hits / count  # classify, tag: share of labels predicted
         return total / count
 
     def train_step(self, model, batch) -> tuple[float, int]:
@@ -188,19 +190,6 @@ class ClassifyTask(PaddedTask):
             model.backward(dlogits)
         return float(loss), y.size, int((logits.argmax(-1) == y).sum())
 
-    def evaluate(self, model, split: str) -> float:
-        loss = super().evaluate(model, split)
-        self.last_accuracy = self.accuracy(model, split)
-        return loss
-
-    def accuracy(self, model, split: str) -> float:
-        batcher = PaddedBatcher(self.splits[split], self.batch_size, shuffle=False)
-        correct = total = 0
-        for x, lengths, y in batcher.epoch_batches():
-            correct += int((model.predict(x, lengths) == y).sum())
-            total += y.size
-        return correct / total
-
     def metrics(self, loss: float) -> dict[str, float]:
         return {"accuracy": getattr(self, "last_accuracy", math.nan)}
 
@@ -252,15 +241,6 @@ class TagTask(ClassifyTask):
         if backward:
             model.backward(dlogits)
         return float(loss), int(mask.sum()), int(((logits.argmax(-1) == y) & mask).sum())
-
-    def accuracy(self, model, split: str) -> float:
-        batcher = PaddedBatcher(self.splits[split], self.batch_size, shuffle=False)
-        correct = total = 0
-        for x, lengths, y in batcher.epoch_batches():
-            mask = y >= 0
-            correct += int(((model.predict(x, lengths) == y) & mask).sum())
-            total += int(mask.sum())
-        return correct / total
 
 
 class ForecastTask(PaddedTask):
