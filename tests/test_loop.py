@@ -162,3 +162,28 @@ def test_resume_refuses_other_vocabulary_and_shape_touching_nothing(tmp_path):
     with pytest.raises(CheckpointError, match=r"checkpoint\.json: key 'model\.params\.\S+': exp"):
         wider.resume(tmp_path / "run")
     assert snapshot_files(tmp_path / "run") == before
+
+
+def test_resuming_a_finished_run_writes_nothing(tmp_path):
+    make_trainer(tmp_path / "run", 4).run()
+    before = snapshot_files(tmp_path / "run")
+    again = make_trainer(tmp_path / "run", 4)
+    again.resume(tmp_path / "run")
+    result = again.run()
+    assert result.losses == [] and result.checkpoint.name == "ckpt-000000004"
+    assert snapshot_files(tmp_path / "run") == before
+
+
+def test_plain_progress_lines_without_a_terminal(capsys):
+    import io
+
+    from kioku.train.progress import Progress
+
+    stream = io.StringIO()
+    progress = Progress(total=10, stream=stream, plain_every=0.0)
+    assert progress.bar is None  # StringIO is not a terminal
+    progress.update(2, 500, "loss 1.000 bpc 1.443")
+    line = stream.getvalue()
+    assert line.startswith("step 2/10 | loss 1.000 bpc 1.443 |") and "tok/s | left" in line
+    progress.write("evaluation line")
+    assert capsys.readouterr().out == "evaluation line\n"

@@ -284,10 +284,20 @@ class Trainer:
             progress.close()
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
-        if not result.interrupted and (
-            result.checkpoint is None or self.step != _step_of(result.checkpoint)
+        steps_taken = bool(result.losses)
+        if (
+            not result.interrupted
+            and steps_taken
+            and (result.checkpoint is None or self.step != _step_of(result.checkpoint))
         ):
             result.checkpoint = self.save() or result.checkpoint
+        if result.checkpoint is None and self.out_dir is not None:
+            from .checkpoint import resolve
+
+            try:  # nothing to do (a finished run resumed): report its checkpoint
+                result.checkpoint = resolve(self.out_dir)
+            except FileNotFoundError:
+                result.checkpoint = self.save()
         result.step, result.epoch, result.best_valid = self.step, self.task.epoch, self.best_valid
         result.elapsed = self.elapsed_before + self._session_time()
         return result
