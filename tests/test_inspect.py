@@ -94,6 +94,8 @@ def test_trace_lengths_calls_and_backend(rng):
             lstm(x, lengths=lengths)
             lstm(x[:2])
     assert [r.call for r in tr] == [0, 1]
+    lstm(x)  # outside the block: nothing recorded, the fast backend again
+    assert len(tr) == 2 and "forward_direction" not in lstm.__dict__
     rec = tr.get(call=0)
     np.testing.assert_array_equal(rec.mask, np.arange(5)[:, None] < lengths)
     ref = recompute(lstm, 0, 0, x)
