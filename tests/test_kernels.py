@@ -96,6 +96,14 @@ def test_batch_split_across_threads_matches_reference(monkeypatch, threads):
         check_parity(*make_case(200 + seed, batch=9))
 
 
+def test_tiled_recurrent_gemm_matches_reference(monkeypatch):
+    monkeypatch.setattr(numba_lstm, "L2_BYTES", 0)  # as if the weights missed the cache
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
+    monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)
+    for seed in range(6):
+        check_parity(*make_case(300 + seed, batch=(9, 13, 3)[seed % 3]))
+
+
 def test_traces_and_mixed_dtypes_fall_back_to_reference():
     args, grads, dtype = make_case(7, np.float64, batch=3, steps=5)
     _, _, _, cache = numba_lstm.lstm_forward(**args)
@@ -158,7 +166,20 @@ def test_gemm_paths(trans_a, trans_b):
         np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)
     if not trans_a:
         out = c.copy()
-        (_primitives._dot_gemm_nt if trans_b else _primitives._axpy_gemm_nn)(a, b, out, 1.0)
+        _primitives._dot_gemm_nt(a, b if trans_b else b.T.copy(), out, 1.0)
+        np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 4, 8, 11, 13])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_register_tiled_gemm(rows, beta):
+    rng = np.random.default_rng(rows)
+    a, b = rng.standard_normal((rows, 7)), rng.standard_normal((10, 7))
+    c = rng.standard_normal((rows, 10))
+    want = a @ b.T + beta * c
+    for fn in (_primitives._tile4_gemm_nt, _primitives._tile8_gemm_nt):
+        out = c.copy()
+        fn(a, b, out, beta)
         np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)
 
 

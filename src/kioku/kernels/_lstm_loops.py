@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._primitives import FAST_MATH, fast_sigmoid, fast_tanh, gemm, step_gemm_nn, step_gemm_nt
+from ._primitives import FAST_MATH, fast_sigmoid, fast_tanh, gemm, step_gemm
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
@@ -35,10 +35,11 @@ def lstm_forward_loop(
     project,
     b0,
     b1,
+    tiled,
 ):
-    """Run the recurrence in place. ``weight_hh (4H, P)``, ``weight_hr (P, H)``; their
-    C-contiguous transposes ``weight_hh_t``/``weight_hr_t`` feed BLAS (see
-    :func:`step_gemm_nt`; they may be dummies when ``b1 - b0 <= SMALL_ROWS``).
+    """Run the recurrence in place. ``weight_hh (4H, P)``, ``weight_hr (P, H)`` and their
+    C-contiguous transposes ``weight_hh_t``/``weight_hr_t`` (either layout may be a
+    dummy where :func:`step_gemm` does not read it; ``tiled`` as there).
     ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry and the activated i, f, g, o on
     exit; ``h_state (T+1, B, P)``/``c_state (T+1, B, H)`` hold the initial state in slot
     ``T * reverse``; fills ``tanh_c (T, B, H)``, ``hidden (T, B, H)`` (when ``project``)
@@ -54,7 +55,7 @@ def lstm_forward_loop(
         h_prev, c_prev = h_state[t + r], c_state[t + r]
         h_next, c_next = h_state[t + 1 - r], c_state[t + 1 - r]
         a = gates[t]
-        step_gemm_nt(h_prev[b0:b1], weight_hh, weight_hh_t, a[b0:b1], 1.0)
+        step_gemm(h_prev[b0:b1], weight_hh, weight_hh_t, a[b0:b1], 1.0, tiled)
         unprojected = hidden[t] if project else h_next
         tc_t = tanh_c[t]
         for b in range(b0, b1):
@@ -74,7 +75,7 @@ def lstm_forward_loop(
                 tc[j] = th
                 u[j] = o * th
         if project:
-            step_gemm_nt(unprojected[b0:b1], weight_hr, weight_hr_t, h_next[b0:b1], 0.0)
+            step_gemm(unprojected[b0:b1], weight_hr, weight_hr_t, h_next[b0:b1], 0.0, False)
         for b in range(b0, b1):
             if t < lengths[b]:
                 for p in range(P):
@@ -94,7 +95,9 @@ def lstm_backward_loop(
     c_state,
     tanh_c,
     weight_hh,
+    weight_hh_t,
     weight_hr,
+    weight_hr_t,
     dgates,
     dh,
     dc,
@@ -107,13 +110,15 @@ def lstm_backward_loop(
     project,
     b0,
     b1,
+    tiled,
 ):
     """Backprop through time in place. Reads ``dy (T, B, P)``, the forward's ``gates``,
     ``c_state``, ``tanh_c``; writes ``dgates (T, B, 4H)`` (zero at masked steps) and
     ``dh_out (T, B, P)`` (the gradient reaching each projected output, when
     ``project``). ``dh (B, P)``/``dc (B, H)`` hold the final state's gradient on entry
     and the initial state's on exit. ``dh_step``, ``d_hidden``, ``dh_rec`` are scratch
-    (``d_hidden`` may be ``dh_step`` without projection). Only rows ``b0:b1``."""
+    (``d_hidden`` may be ``dh_step`` without projection). Weights and their transposes
+    as in :func:`lstm_forward_loop`. Only rows ``b0:b1``."""
     T, _, G = dgates.shape
     H = G // 4
     P = dh.shape[1]
@@ -134,7 +139,7 @@ def lstm_backward_loop(
                 valid = t < lengths[b]
                 for p in range(P):
                     dh_out[t, b, p] = dh_step[b, p] if valid else zero
-            step_gemm_nn(dh_step[b0:b1], weight_hr, d_hidden[b0:b1], 0.0)
+            step_gemm(dh_step[b0:b1], weight_hr_t, weight_hr, d_hidden[b0:b1], 0.0, False)
         c_prev = c_state[t + r]
         for b in range(b0, b1):
             drow = dgates[t, b]
@@ -153,7 +158,7 @@ def lstm_backward_loop(
                 drow[2 * H + j] = dcs * i * (one - g * g)
                 drow[3 * H + j] = dhj * th * o * (one - o)
                 dcb[j] = dcs * f
-        step_gemm_nn(dgates[t, b0:b1], weight_hh, dh_rec[b0:b1], 0.0)
+        step_gemm(dgates[t, b0:b1], weight_hh_t, weight_hh, dh_rec[b0:b1], 0.0, tiled)
         for b in range(b0, b1):
             if t < lengths[b]:
                 for p in range(P):

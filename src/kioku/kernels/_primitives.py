@@ -95,29 +95,8 @@ def gemm_nt(a, b, c, beta):
     gemm(False, True, a, b, c, beta)
 
 
-SMALL_ROWS = 2  # up to this many rows, a compiled AXPY loop beats a BLAS call
-
-
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
-def _axpy_gemm_nn(a, b, c, beta):
-    m, k = a.shape
-    n = c.shape[1]
-    k4 = k - k % 4
-    for i in range(m):
-        row = c[i]
-        if beta == 0:
-            for j in range(n):
-                row[j] = 0
-        for p in range(0, k4, 4):  # four rows of b per pass: one load and store of c
-            a0, a1, a2, a3 = a[i, p], a[i, p + 1], a[i, p + 2], a[i, p + 3]
-            b0, b1, b2, b3 = b[p], b[p + 1], b[p + 2], b[p + 3]
-            for j in range(n):
-                row[j] += a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j]
-        for p in range(k4, k):
-            a_ip = a[i, p]
-            b_row = b[p]
-            for j in range(n):
-                row[j] += a_ip * b_row[j]
+SMALL_ROWS = 2  # up to this many rows, a compiled dot-product loop beats a BLAS call
+L2_BYTES = 1 << 20  # weights above this are not cache-resident across steps
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
@@ -145,25 +124,156 @@ def _dot_gemm_nt(a, b, c, beta):
             c[i, j] = total + c[i, j] if beta != 0 else total
 
 
-@njit(cache=True, nogil=True)
-def step_gemm_nn(a, b, c, beta):
-    """``c (M, N) = a (M, K) @ b (K, N) + beta * c`` (``beta`` 0 or 1) for one time step:
-    BLAS, or for a few rows (batch 1) a vectorised loop without BLAS's per-call overhead."""
-    if a.shape[0] <= SMALL_ROWS:
-        _axpy_gemm_nn(a, b, c, beta)
-    else:
-        gemm(False, False, a, b, c, beta)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
+def _tile4_gemm_nt(a, b, c, beta):
+    m, k = a.shape
+    n = b.shape[0]
+    zero = c.dtype.type(0)
+    m4 = m - m % 4
+    n4 = n - n % 4
+    for i in range(0, m4, 4):
+        a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
+        for j in range(0, n4, 4):
+            b0, b1, b2, b3 = b[j], b[j + 1], b[j + 2], b[j + 3]
+            s00 = s01 = s02 = s03 = zero
+            s10 = s11 = s12 = s13 = zero
+            s20 = s21 = s22 = s23 = zero
+            s30 = s31 = s32 = s33 = zero
+            for p in range(k):
+                x0, x1, x2, x3 = a0[p], a1[p], a2[p], a3[p]
+                w0, w1, w2, w3 = b0[p], b1[p], b2[p], b3[p]
+                s00 += x0 * w0
+                s01 += x0 * w1
+                s02 += x0 * w2
+                s03 += x0 * w3
+                s10 += x1 * w0
+                s11 += x1 * w1
+                s12 += x1 * w2
+                s13 += x1 * w3
+                s20 += x2 * w0
+                s21 += x2 * w1
+                s22 += x2 * w2
+                s23 += x2 * w3
+                s30 += x3 * w0
+                s31 += x3 * w1
+                s32 += x3 * w2
+                s33 += x3 * w3
+            if beta != 0:
+                s00 += c[i, j]
+                s01 += c[i, j + 1]
+                s02 += c[i, j + 2]
+                s03 += c[i, j + 3]
+                s10 += c[i + 1, j]
+                s11 += c[i + 1, j + 1]
+                s12 += c[i + 1, j + 2]
+                s13 += c[i + 1, j + 3]
+                s20 += c[i + 2, j]
+                s21 += c[i + 2, j + 1]
+                s22 += c[i + 2, j + 2]
+                s23 += c[i + 2, j + 3]
+                s30 += c[i + 3, j]
+                s31 += c[i + 3, j + 1]
+                s32 += c[i + 3, j + 2]
+                s33 += c[i + 3, j + 3]
+            c[i, j], c[i, j + 1], c[i, j + 2], c[i, j + 3] = s00, s01, s02, s03
+            c[i + 1, j], c[i + 1, j + 1], c[i + 1, j + 2], c[i + 1, j + 3] = s10, s11, s12, s13
+            c[i + 2, j], c[i + 2, j + 1], c[i + 2, j + 2], c[i + 2, j + 3] = s20, s21, s22, s23
+            c[i + 3, j], c[i + 3, j + 1], c[i + 3, j + 2], c[i + 3, j + 3] = s30, s31, s32, s33
+        if n4 < n:
+            _dot_gemm_nt(a[i : i + 4], b[n4:], c[i : i + 4, n4:], beta)
+    if m4 < m:
+        _dot_gemm_nt(a[m4:], b, c[m4:], beta)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
+def _tile8_gemm_nt(a, b, c, beta):
+    m, k = a.shape
+    n = b.shape[0]
+    zero = c.dtype.type(0)
+    m8 = m - m % 8
+    n2 = n - n % 2
+    for i in range(0, m8, 8):
+        a0, a1, a2, a3, a4, a5, a6, a7 = (
+            a[i],
+            a[i + 1],
+            a[i + 2],
+            a[i + 3],
+            a[i + 4],
+            a[i + 5],
+            a[i + 6],
+            a[i + 7],
+        )
+        for j in range(0, n2, 2):
+            b0, b1 = b[j], b[j + 1]
+            s00 = s10 = s20 = s30 = s40 = s50 = s60 = s70 = zero
+            s01 = s11 = s21 = s31 = s41 = s51 = s61 = s71 = zero
+            for p in range(k):
+                w0, w1 = b0[p], b1[p]
+                x = a0[p]
+                s00 += x * w0
+                s01 += x * w1
+                x = a1[p]
+                s10 += x * w0
+                s11 += x * w1
+                x = a2[p]
+                s20 += x * w0
+                s21 += x * w1
+                x = a3[p]
+                s30 += x * w0
+                s31 += x * w1
+                x = a4[p]
+                s40 += x * w0
+                s41 += x * w1
+                x = a5[p]
+                s50 += x * w0
+                s51 += x * w1
+                x = a6[p]
+                s60 += x * w0
+                s61 += x * w1
+                x = a7[p]
+                s70 += x * w0
+                s71 += x * w1
+            if beta != 0:
+                s00 += c[i, j]
+                s01 += c[i, j + 1]
+                s10 += c[i + 1, j]
+                s11 += c[i + 1, j + 1]
+                s20 += c[i + 2, j]
+                s21 += c[i + 2, j + 1]
+                s30 += c[i + 3, j]
+                s31 += c[i + 3, j + 1]
+                s40 += c[i + 4, j]
+                s41 += c[i + 4, j + 1]
+                s50 += c[i + 5, j]
+                s51 += c[i + 5, j + 1]
+                s60 += c[i + 6, j]
+                s61 += c[i + 6, j + 1]
+                s70 += c[i + 7, j]
+                s71 += c[i + 7, j + 1]
+            c[i, j], c[i, j + 1], c[i + 1, j], c[i + 1, j + 1] = s00, s01, s10, s11
+            c[i + 2, j], c[i + 2, j + 1], c[i + 3, j], c[i + 3, j + 1] = s20, s21, s30, s31
+            c[i + 4, j], c[i + 4, j + 1], c[i + 5, j], c[i + 5, j + 1] = s40, s41, s50, s51
+            c[i + 6, j], c[i + 6, j + 1], c[i + 7, j], c[i + 7, j + 1] = s60, s61, s70, s71
+        if n2 < n:
+            _dot_gemm_nt(a[i : i + 8], b[n2:], c[i : i + 8, n2:], beta)
+    if m8 < m:
+        _tile4_gemm_nt(a[m8:], b, c[m8:], beta)
 
 
 @njit(cache=True, nogil=True)
-def step_gemm_nt(a, b, b_t, c, beta):
-    """``c (M, N) = a (M, K) @ b (N, K).T + beta * c`` for one time step. ``b_t (K, N)``
-    is ``b`` transposed and C-contiguous, for BLAS (which runs faster on it); for a few
-    rows the dot-product loop reads ``b`` directly and ``b_t`` is not used."""
+def step_gemm(a, b_nt, b_nn, c, beta, tiled):
+    """``c (M, N) = a (M, K) @ B + beta * c`` for one time step, given ``B`` both as
+    ``b_nt (N, K)`` (rows contiguous along K) and ``b_nn (K, N)``. A few rows (batch 1)
+    use a dot-product loop (no BLAS call overhead); with ``tiled`` (weights too big for
+    L2, where BLAS repacks them from L3 on every call) a register-tiled loop reads
+    ``b_nt`` in place, 8 rows of ``a`` per pass; otherwise BLAS on ``b_nn``. The unused
+    layout may be a dummy."""
     if a.shape[0] <= SMALL_ROWS:
-        _dot_gemm_nt(a, b, c, beta)
+        _dot_gemm_nt(a, b_nt, c, beta)
+    elif tiled:
+        _tile8_gemm_nt(a, b_nt, c, beta)
     else:
-        gemm(False, False, a, b_t, c, beta)
+        gemm(False, False, a, b_nn, c, beta)
 
 
 def fast_tanh(x):  # pragma: no cover - replaced by the overload

@@ -17,7 +17,7 @@ import numpy as np
 from .. import functional
 from ..functional import LSTMCache, LSTMGrads, length_mask, rnn_backward, rnn_forward
 from ._lstm_loops import lstm_backward_loop, lstm_forward_loop, project_inputs, weight_gradients
-from ._primitives import SMALL_ROWS
+from ._primitives import L2_BYTES, SMALL_ROWS
 from ._threads import batch_slices, run_sliced
 
 __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
@@ -72,12 +72,13 @@ def lstm_forward(
     mask = length_mask(lengths, T, B)
     slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
     single = len(slices) == 1
-    small = single and B <= SMALL_ROWS  # the loops read the weights untransposed
+    small = max(r.stop - r.start for r in slices) <= SMALL_ROWS
+    tiled = weight_hh.nbytes > L2_BYTES
 
     x2 = np.ascontiguousarray(x).reshape(T * B, I)
     w_ih = np.ascontiguousarray(weight_ih)
     w_hh = np.ascontiguousarray(weight_hh)
-    w_hh_t = w_hh if small else np.ascontiguousarray(weight_hh.T)
+    w_hh_t = w_hh if small or tiled else np.ascontiguousarray(weight_hh.T)
     w_hr = np.ascontiguousarray(weight_hr) if project else w_hh
     w_hr_t = w_hr if small or not project else np.ascontiguousarray(weight_hr.T)
     has_bias = bias is not None
@@ -112,6 +113,7 @@ def lstm_forward(
             project,
             rows.start,
             rows.stop,
+            tiled,
         )
 
     if not single:  # one big GEMM on all cores, then one batch slice per core
@@ -160,6 +162,8 @@ def lstm_backward(
     project = cache.hidden is not None
     slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
     single = len(slices) == 1
+    small = max(r.stop - r.start for r in slices) <= SMALL_ROWS
+    tiled = cache.weight_hh.nbytes > L2_BYTES
 
     dgates = np.empty_like(cache.gates)
     dh = np.zeros((B, P), dtype) if dh_n is None else np.array(dh_n, dtype)
@@ -170,7 +174,9 @@ def lstm_backward(
     dh_rec = np.empty((B, P), dtype)
     w_ih = np.ascontiguousarray(cache.weight_ih)
     w_hh = np.ascontiguousarray(cache.weight_hh)
+    w_hh_t = np.ascontiguousarray(w_hh.T) if small or tiled else w_hh
     w_hr = np.ascontiguousarray(cache.weight_hr) if project else w_hh
+    w_hr_t = np.ascontiguousarray(w_hr.T) if project and small else w_hr
     dy = np.ascontiguousarray(dy)
     steps_left = _lengths_array(cache.mask, T, B)
 
@@ -207,7 +213,9 @@ def lstm_backward(
             cache.c_state,
             cache.tanh_c,
             w_hh,
+            w_hh_t,
             w_hr,
+            w_hr_t,
             dgates,
             dh,
             dc,
@@ -220,6 +228,7 @@ def lstm_backward(
             project,
             rows.start,
             rows.stop,
+            tiled,
         )
         if single:
             finish()
