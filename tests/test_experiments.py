@@ -73,7 +73,7 @@ def test_recall_stream_targets_are_the_stored_symbols(rng):
             if query[t, b]:
                 assert x[t, b, SYMBOLS + 1] == 1 and targets[t, b] == stored
                 stored = None
-    assert query.sum() >= 3 * 300 // 12
+    assert query.sum() >= 3 * (300 // 24)
 
 
 def test_forget_gate_held_open_stays_exactly_one(rng):

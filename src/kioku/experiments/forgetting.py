@@ -1,9 +1,10 @@
 """(b) Forgetting: the forget gate held open (f = 1, the 1997 LSTM) against a learned
 forget gate on a continual stream that is never reset (Gers, Schmidhuber & Cummins 2000).
 
-The stream is a sequence of segments of 6 to 12 steps. Each step shows one of ``K``
-symbols (one-hot); one step of each segment also raises a *store* flag, and the last
-step raises a *query* flag, where the target is the symbol stored in that segment. The
+The stream is a sequence of segments of 12 to 24 steps. Each step shows one of ``K``
+symbols (one-hot); one of the first four steps of a segment also raises a *store* flag,
+and the last step raises a *query* flag, where the target is the symbol stored in that
+segment (8 to 23 steps back: too far for the hidden-state path alone, see (a)). The
 state is carried from chunk to chunk and never reset, so a network must erase the old
 symbol when a new one comes. Without a forget gate the cell can only add: Gers et al.
 found that its state then grows without bound.
@@ -20,6 +21,8 @@ from ..nn.loss import softmax_cross_entropy
 from .common import Budget, Stopwatch, optimiser, update
 
 SYMBOLS = 4
+SEGMENT = (12, 24)  # steps per segment, inclusive
+STORE_WITHIN = 4  # the stored symbol comes in the first 4 steps of its segment
 OPEN_BIAS = 1e4  # sigmoid(1e4) == 1.0 exactly in float32 and float64; its slope is 0
 
 
@@ -34,9 +37,9 @@ def recall_stream(
     for b in range(batch):
         t = 0
         while t < steps:
-            length = int(rng.integers(6, 13))
+            length = int(rng.integers(SEGMENT[0], SEGMENT[1] + 1))
             symbols = rng.integers(0, SYMBOLS, length)
-            store = int(rng.integers(0, length - 2))
+            store = int(rng.integers(0, STORE_WITHIN))
             for k in range(length - 1):
                 if t + k < steps:
                     x[t + k, b, symbols[k]] = 1
@@ -87,7 +90,7 @@ def train_model(open_forget: bool, budget: Budget, seed: int) -> tuple[StreamTag
     if open_forget:
         hold_forget_gate_open(model.lstm)
     opt = optimiser(model, lr=0.01)
-    chunks, chunk = budget.pick(150, 1500), 40
+    chunks, chunk = budget.pick(700, 1500), 40
     x, targets, query = recall_stream(rng, 32, chunks * chunk)
     state = None
     clock = Stopwatch()
