@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import memory, timing, workloads
+from . import latency, memory, timing, workloads
 from .workloads import Shape
 
 
@@ -118,6 +118,10 @@ def run_benchmark(
     log(f"peak sgemm: {peak['peak_gflops']:.1f} GFLOP/s")
     rows = [bench_shape(s, repeats, block_s, pause_s, measure_memory, log) for s in shapes]
     peak_after = timing.peak_sgemm()
+    first_call = None
+    if measure_memory:  # full runs only: two fresh interpreters, one of them compiling
+        log("first-call latency of the compiled kernels")
+        first_call = latency.first_call_latency()
     for row in rows:
         for task, flops in (("train", row["training_gflop"]), ("infer", row["forward_gflop"])):
             for stats in row[task].values():
@@ -136,6 +140,7 @@ def run_benchmark(
         },
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
         "seconds": time.time() - started,
+        "first_call": first_call,
         "results": rows,
     }
 
