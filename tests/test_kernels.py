@@ -177,7 +177,7 @@ def test_register_tiled_gemm(rows, beta):
     a, b = rng.standard_normal((rows, 7)), rng.standard_normal((10, 7))
     c = rng.standard_normal((rows, 10))
     want = a @ b.T + beta * c
-    for fn in (_primitives._tile4_gemm_nt, _primitives._tile8_gemm_nt):
+    for fn in (_primitives._dot2_gemm_nt, _primitives._tile4_gemm_nt, _primitives._tile8_gemm_nt):
         out = c.copy()
         fn(a, b, out, beta)
         np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)

@@ -125,6 +125,41 @@ def _dot_gemm_nt(a, b, c, beta):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
+def _dot2_gemm_nt(a, b, c, beta):
+    """Two rows of ``a`` per pass over ``b`` (then one), four rows of ``b`` at a time."""
+    m, k = a.shape
+    n = c.shape[1]
+    n4 = n - n % 4
+    zero = c.dtype.type(0)
+    m2 = m - m % 2
+    for i in range(0, m2, 2):
+        x, z = a[i], a[i + 1]
+        for j in range(0, n4, 4):
+            b0, b1, b2, b3 = b[j], b[j + 1], b[j + 2], b[j + 3]
+            s0 = s1 = s2 = s3 = t0 = t1 = t2 = t3 = zero
+            for p in range(k):
+                xp, zp = x[p], z[p]
+                s0 += xp * b0[p]
+                s1 += xp * b1[p]
+                s2 += xp * b2[p]
+                s3 += xp * b3[p]
+                t0 += zp * b0[p]
+                t1 += zp * b1[p]
+                t2 += zp * b2[p]
+                t3 += zp * b3[p]
+            if beta != 0:
+                s0, s1, s2, s3 = s0 + c[i, j], s1 + c[i, j + 1], s2 + c[i, j + 2], s3 + c[i, j + 3]
+                t0, t1 = t0 + c[i + 1, j], t1 + c[i + 1, j + 1]
+                t2, t3 = t2 + c[i + 1, j + 2], t3 + c[i + 1, j + 3]
+            c[i, j], c[i, j + 1], c[i, j + 2], c[i, j + 3] = s0, s1, s2, s3
+            c[i + 1, j], c[i + 1, j + 1], c[i + 1, j + 2], c[i + 1, j + 3] = t0, t1, t2, t3
+        if n4 < n:
+            _dot_gemm_nt(a[i : i + 2], b[n4:], c[i : i + 2, n4:], beta)
+    if m2 < m:
+        _dot_gemm_nt(a[m2:], b, c[m2:], beta)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def _tile4_gemm_nt(a, b, c, beta):
     m, k = a.shape
     n = b.shape[0]
@@ -182,7 +217,7 @@ def _tile4_gemm_nt(a, b, c, beta):
         if n4 < n:
             _dot_gemm_nt(a[i : i + 4], b[n4:], c[i : i + 4, n4:], beta)
     if m4 < m:
-        _dot_gemm_nt(a[m4:], b, c[m4:], beta)
+        _dot2_gemm_nt(a[m4:], b, c[m4:], beta)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
@@ -269,7 +304,7 @@ def step_gemm(a, b_nt, b_nn, c, beta, tiled):
     ``b_nt`` in place, 8 rows of ``a`` per pass; otherwise BLAS on ``b_nn``. The unused
     layout may be a dummy."""
     if a.shape[0] <= SMALL_ROWS:
-        _dot_gemm_nt(a, b_nt, c, beta)
+        _dot2_gemm_nt(a, b_nt, c, beta)
     elif tiled:
         _tile8_gemm_nt(a, b_nt, c, beta)
     else:
