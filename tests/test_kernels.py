@@ -104,6 +104,20 @@ def test_tiled_recurrent_gemm_matches_reference(monkeypatch):
         check_parity(*make_case(300 + seed, batch=(9, 13, 3)[seed % 3]))
 
 
+def test_strided_output_gradient():
+    args, grads, dtype = make_case(11, np.float64, batch=3, steps=4)
+    _, _, _, cache = numba_lstm.lstm_forward(**args)
+    wide = np.concatenate([grads["dy"], grads["dy"][..., :1]], axis=2)
+    view = wide[..., : grads["dy"].shape[2]]  # what nn passes for one direction of a concat
+    assert not view.flags.c_contiguous
+    got = numba_lstm.lstm_backward(view, cache)
+    want = functional.lstm_backward(grads["dy"], cache)
+    for a, e in zip(got, want):
+        assert (a is None) == (e is None)
+        if a is not None:
+            np.testing.assert_allclose(a, e, rtol=0, atol=1e-10)
+
+
 def test_traces_and_mixed_dtypes_fall_back_to_reference():
     args, grads, dtype = make_case(7, np.float64, batch=3, steps=5)
     _, _, _, cache = numba_lstm.lstm_forward(**args)

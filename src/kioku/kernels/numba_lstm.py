@@ -177,7 +177,7 @@ def lstm_backward(
     w_hh_t = np.ascontiguousarray(w_hh.T) if small or tiled else w_hh
     w_hr = np.ascontiguousarray(cache.weight_hr) if project else w_hh
     w_hr_t = np.ascontiguousarray(w_hr.T) if project and small else w_hr
-    dy = np.ascontiguousarray(dy)
+    # dy may be a strided view (one direction of a concatenated output): read in place
     steps_left = _lengths_array(cache.mask, T, B)
 
     x2 = np.ascontiguousarray(x).reshape(T * B, I)
