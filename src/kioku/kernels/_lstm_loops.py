@@ -166,12 +166,21 @@ def lstm_backward_loop(
 
 
 @njit(cache=True, nogil=True)
-def project_inputs(x2, weight_ih, bias, has_bias, gates2):
+def _share(size, part, parts):
+    return size * part // parts, size * (part + 1) // parts
+
+
+@njit(cache=True, nogil=True)
+def project_inputs(x2, weight_ih, bias, has_bias, gates2, part, parts):
     """``gates2 (N, 4H) = x2 (N, I) @ weight_ih (4H, I).T + bias (4H,)``: the input
-    projection of every step as one GEMM."""
-    gemm(False, True, x2, weight_ih, gates2, 0.0)
+    projection of every step as one GEMM; this call does share ``part`` of ``parts``
+    (rows of ``N``), so threads can split it."""
+    r0, r1 = _share(gates2.shape[0], part, parts)
+    if r1 <= r0:
+        return
+    gemm(False, True, x2[r0:r1], weight_ih, gates2[r0:r1], 0.0)
     if has_bias:
-        for n in range(gates2.shape[0]):
+        for n in range(r0, r1):
             for g in range(gates2.shape[1]):
                 gates2[n, g] += bias[g]
 
@@ -191,19 +200,27 @@ def weight_gradients(
     dh_out2,
     hidden2,
     dw_hr,
+    part,
+    parts,
 ):
     """The GEMMs after the backward loop, over all ``N = T * B`` rows at once:
     ``dx2 (N, I)`` (when ``need_dx``), ``dw_ih (4H, I)``, ``dw_hh (4H, P)``, ``dbias (4H,)``
-    and, when ``project``, ``dw_hr (P, H) = dh_out2 (N, P).T @ hidden2 (N, H)``."""
-    if need_dx:
-        gemm(False, False, dgates2, weight_ih, dx2, 0.0)
-    gemm(True, False, dgates2, x2, dw_ih, 0.0)
-    gemm(True, False, dgates2, h_in2, dw_hh, 0.0)
-    total = np.zeros(dgates2.shape[1], np.float64)  # float64 sum: no drift over T * B rows
-    for n in range(dgates2.shape[0]):
-        for g in range(dgates2.shape[1]):
-            total[g] += dgates2[n, g]
-    for g in range(dgates2.shape[1]):
-        dbias[g] = total[g]
-    if project:
-        gemm(True, False, dh_out2, hidden2, dw_hr, 0.0)
+    and, when ``project``, ``dw_hr (P, H) = dh_out2 (N, P).T @ hidden2 (N, H)``. This
+    call does share ``part`` of ``parts`` (rows of each output), so threads can split it."""
+    r0, r1 = _share(dgates2.shape[0], part, parts)
+    if need_dx and r1 > r0:
+        gemm(False, False, dgates2[r0:r1], weight_ih, dx2[r0:r1], 0.0)
+    g0, g1 = _share(dgates2.shape[1], part, parts)
+    if g1 > g0:
+        dg = dgates2[:, g0:g1]
+        gemm(True, False, dg, x2, dw_ih[g0:g1], 0.0)
+        gemm(True, False, dg, h_in2, dw_hh[g0:g1], 0.0)
+        total = np.zeros(g1 - g0, np.float64)  # float64 sum: no drift over T * B rows
+        for n in range(dgates2.shape[0]):
+            for g in range(g0, g1):
+                total[g - g0] += dgates2[n, g]
+        for g in range(g0, g1):
+            dbias[g] = total[g - g0]
+    p0, p1 = _share(dw_hr.shape[0], part, parts)
+    if project and p1 > p0:
+        gemm(True, False, dh_out2[:, p0:p1], hidden2, dw_hr[p0:p1], 0.0)

@@ -55,6 +55,16 @@ def _loop_gemm(trans_a, trans_b, a, b, c, beta):
             c[i, j] = total
 
 
+@njit(cache=True, nogil=True)
+def _leading(x):
+    """BLAS leading dimension of a 2-D array with unit stride along its rows: the row
+    stride (so column slices work), except for one row, whose stride NumPy may set to
+    anything."""
+    if x.shape[0] <= 1:
+        return max(x.shape[1], 1)
+    return x.strides[0] // x.itemsize
+
+
 def _blas_gemm(trans_a, trans_b, a, b, c, beta):  # pragma: no cover - replaced below
     raise NotImplementedError
 
@@ -69,9 +79,9 @@ def _blas_gemm_impl(trans_a, trans_b, a, b, c, beta):
         m, n = c.shape
         k = a.shape[0] if trans_a else a.shape[1]
         ta, tb = (T if trans_a else NT), (T if trans_b else NT)
-        lda, ldb = a.shape[1], b.shape[1]
+        lda, ldb, ldc = _leading(a), _leading(b), _leading(c)
         a_ptr, b_ptr, c_ptr = a.ctypes.data, b.ctypes.data, c.ctypes.data
-        fn(ROW, ta, tb, m, n, k, 1.0, a_ptr, lda, b_ptr, ldb, beta, c_ptr, n)
+        fn(ROW, ta, tb, m, n, k, 1.0, a_ptr, lda, b_ptr, ldb, beta, c_ptr, ldc)
 
     return impl
 
@@ -79,7 +89,8 @@ def _blas_gemm_impl(trans_a, trans_b, a, b, c, beta):
 @njit(cache=True, nogil=True)
 def gemm(trans_a, trans_b, a, b, c, beta):
     """``c (M, N) = op(a) @ op(b) + beta * c`` with ``op`` a transpose when asked; all
-    2-D with unit stride along rows (row slices of C-contiguous arrays are fine)."""
+    2-D with unit stride along the last axis (row and column slices of C-contiguous
+    arrays are fine)."""
     _blas_gemm(trans_a, trans_b, a, b, c, beta)
 
 

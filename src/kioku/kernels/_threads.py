@@ -3,7 +3,10 @@
 Sequences in a batch never interact inside the recurrence, so each thread runs all T
 steps on its own rows with single-threaded BLAS: no synchronisation per step (what
 ONNX Runtime does), and no BLAS worker threads that spin or wait for a core another
-process has taken. ``KIOKU_NUM_THREADS`` caps the threads (default: the cores this
+process has taken. The GEMMs before and after the loop are split across the same
+threads by rows of their outputs, again with single-threaded BLAS: OpenBLAS's own
+worker threads keep spinning on a core for a while after each call, which would steal
+it from the loops. ``KIOKU_NUM_THREADS`` caps the threads (default: the cores this
 process may use).
 """
 
@@ -48,25 +51,26 @@ def batch_slices(batch: int, step_flops: float) -> list[slice]:
     return [slice(bounds[k], bounds[k + 1]) for k in range(threads)]
 
 
-def _single_blas_thread(task: Callable[[slice], None], rows: slice) -> None:
+def _single_blas_thread(task: Callable[[int], object], part: int) -> None:
     previous = _blas.set_threads_this_thread(1)
     try:
-        task(rows)
+        task(part)
     finally:
         if previous is not False:
             _blas.set_threads_this_thread(previous)
 
 
-def run_sliced(task: Callable[[slice], None], slices: list[slice]) -> None:
-    """Run ``task(rows)`` for every slice: the first here, the others on worker threads
-    (the compiled loops release the GIL). Exceptions propagate."""
+def run_parts(task: Callable[[int], object], parts: int) -> None:
+    """Run ``task(k)`` for ``k`` in ``range(parts)``: part 0 here, the others on worker
+    threads (the compiled loops release the GIL), all with single-threaded BLAS.
+    Exceptions propagate."""
     global _pool
-    if len(slices) == 1:
-        _single_blas_thread(task, slices[0])
+    if parts == 1:
+        _single_blas_thread(task, 0)
         return
-    if _pool is None or _pool._max_workers < len(slices) - 1:
-        _pool = ThreadPoolExecutor(max_workers=len(slices) - 1, thread_name_prefix="kioku")
-    futures = [_pool.submit(_single_blas_thread, task, rows) for rows in slices[1:]]
-    _single_blas_thread(task, slices[0])
+    if _pool is None or _pool._max_workers < parts - 1:
+        _pool = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="kioku")
+    futures = [_pool.submit(_single_blas_thread, task, k) for k in range(1, parts)]
+    _single_blas_thread(task, 0)
     for future in futures:
         future.result()

@@ -18,7 +18,7 @@ from .. import functional
 from ..functional import LSTMCache, LSTMGrads, length_mask, rnn_backward, rnn_forward
 from ._lstm_loops import lstm_backward_loop, lstm_forward_loop, project_inputs, weight_gradients
 from ._primitives import L2_BYTES, SMALL_ROWS
-from ._threads import batch_slices, run_sliced
+from ._threads import batch_slices, run_parts
 
 __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
 
@@ -40,6 +40,17 @@ def _lengths_array(mask: np.ndarray | None, steps: int, batch: int) -> np.ndarra
     if mask is None:
         return np.full(batch, steps, np.int64)
     return mask.sum(axis=0).astype(np.int64)
+
+
+def _in_phases(parts: int, first, second) -> None:
+    """``first(k)`` for every part, then ``second(k)``, each part on its own thread with
+    single-threaded BLAS (OpenBLAS's own workers would keep spinning on a core after
+    their call and steal it from the loops)."""
+    if parts == 1:
+        run_parts(lambda part: (first(part), second(part)), 1)
+    else:
+        run_parts(first, parts)
+        run_parts(second, parts)
 
 
 def lstm_forward(
@@ -71,7 +82,6 @@ def lstm_forward(
     project = weight_hr is not None
     mask = length_mask(lengths, T, B)
     slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
-    single = len(slices) == 1
     small = max(r.stop - r.start for r in slices) <= SMALL_ROWS
     tiled = weight_hh.nbytes > L2_BYTES
 
@@ -94,9 +104,13 @@ def lstm_forward(
     y = np.empty((T, B, P), dtype)
     steps_left = _lengths_array(mask, T, B)
 
-    def task(rows: slice) -> None:
-        if single:  # everything on this thread, BLAS single-threaded
-            project_inputs(x2, w_ih, b, has_bias, gates.reshape(T * B, 4 * H))
+    parts = len(slices)
+
+    def projection(part: int) -> None:
+        project_inputs(x2, w_ih, b, has_bias, gates.reshape(T * B, 4 * H), part, parts)
+
+    def loop(part: int) -> None:
+        rows = slices[part]
         lstm_forward_loop(
             gates,
             w_hh,
@@ -116,9 +130,7 @@ def lstm_forward(
             tiled,
         )
 
-    if not single:  # one big GEMM on all cores, then one batch slice per core
-        project_inputs(x2, w_ih, b, has_bias, gates.reshape(T * B, 4 * H))
-    run_sliced(task, slices)
+    _in_phases(parts, projection, loop)
     cache = LSTMCache(
         x,
         weight_ih,
@@ -161,7 +173,6 @@ def lstm_backward(
     P = cache.h_state.shape[2]
     project = cache.hidden is not None
     slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
-    single = len(slices) == 1
     small = max(r.stop - r.start for r in slices) <= SMALL_ROWS
     tiled = cache.weight_hh.nbytes > L2_BYTES
 
@@ -189,7 +200,9 @@ def lstm_backward(
     dweight_hr = np.empty((P, H), dtype) if project else None
     hidden2 = cache.hidden.reshape(T * B, H) if project else h_in2
 
-    def finish() -> None:
+    parts = len(slices)
+
+    def finish(part: int) -> None:
         weight_gradients(
             dgates.reshape(T * B, 4 * H),
             x2,
@@ -204,9 +217,12 @@ def lstm_backward(
             dh_out.reshape(T * B, -1),
             hidden2,
             dweight_hr if project else dweight_hh,
+            part,
+            parts,
         )
 
-    def task(rows: slice) -> None:
+    def loop(part: int) -> None:
+        rows = slices[part]
         lstm_backward_loop(
             dy,
             cache.gates,
@@ -230,10 +246,6 @@ def lstm_backward(
             rows.stop,
             tiled,
         )
-        if single:
-            finish()
 
-    run_sliced(task, slices)
-    if not single:
-        finish()
+    _in_phases(parts, loop, finish)
     return LSTMGrads(dx, dweight_ih, dweight_hh, dbias, dweight_hr, dh, dc)
