@@ -75,3 +75,11 @@ def test_quick_run_writes_json_and_markdown(tmp_path, monkeypatch):
     assert row["train"]["kioku"]["tokens_per_s"] > 0
     table = markdown(loaded)
     assert TINY[0].name in table and "| kioku ms |" in table
+
+
+def test_bench_command_is_registered():
+    from kioku.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--quick", "--out", "somewhere", "--no-memory"])
+    assert args.quick and args.no_memory and args.out == "somewhere"
+    assert args.command == "bench"

@@ -53,9 +53,20 @@ def markdown(result: dict) -> str:
             f"| {k['pct_peak']:.0f}% | {o['pct_peak']:.0f}% "
             f"| {row['max_abs_diff']['onnxruntime']:.1e} |"
         )
+    first = result.get("first_call") or {}
+    cold, cached = first.get("cold", {}), first.get("cached", {})
+    if "first_call_s" in cold and "first_call_s" in cached:
+        lines += [
+            "",
+            f"First call of the compiled kernels (float32 forward + backward in a fresh "
+            f"interpreter): {cold['first_call_s']:.1f} s with an empty JIT cache (compiling), "
+            f"{cached['first_call_s']:.2f} s with the disk cache; the second call "
+            f"{cached['second_call_s'] * 1e3:.2f} ms.",
+        ]
     lines += [
         "",
         "Speed-up > 1 means kioku is faster. Peak memory: extra bytes of one "
-        "training step over the resident set before it (see `kioku.bench.memory`).",
+        "training step over the resident set before it, plus, for kioku, the caches its "
+        "`nn.LSTM` keeps from the previous step (see `kioku.bench.memory`).",
     ]
     return "\n".join(lines) + "\n"
