@@ -325,6 +325,10 @@ def test_plots_and_report(tmp_path, rng):
         plots.gate_heatmap(tr.get(), ["a"])
     with pytest.raises(ValueError, match="values"):
         activation_html(["a", "b"], np.ones(3))
+    coloured = plots.activation_text(list(text), tr.get().cell[:, 0, 1], "cell 1")
+    assert plots.figure_bytes(coloured).startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="values"):
+        plots.activation_text(["a", "b"], np.ones(3))
 
 
 def test_plots_without_matplotlib_name_it(monkeypatch):
@@ -374,11 +378,14 @@ def test_inspect_command_writes_a_self_contained_report(tmp_path, lm_checkpoint,
     text = tmp_path / "sample.py"
     text.write_text(SAMPLE * 3)
     out = tmp_path / "report"
-    assert main(["inspect", str(lm_checkpoint), "--text", str(text), "--out", str(out)]) == 0
+    argv = ["inspect", str(lm_checkpoint), "--text", str(text), "--out", str(out), "--svg"]
+    assert main(argv) == 0
     page = (out / "report.html").read_text()
     images = decode_images(page)  # heatmaps of 2 layers, saturation, gradient flow
     assert len(images) == 4
     assert page.count('<pre class="act">') == 5  # one coloured text per built-in feature
+    assert (out / "cell_bracket_depth.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list(out.glob("*.svg"))) == len(list(out.glob("*.png"))) == 9
     for svg in out.glob("*.svg"):
         assert ET.fromstring(svg.read_text()).tag.endswith("svg")
     summary = json.loads((out / "summary.json").read_text())

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-tokens", type=int, default=2000, help="tokens traced (2000)")
     parser.add_argument("--which", choices=("latest", "best"), default="latest")
+    parser.add_argument("--svg", action="store_true", help="also write each figure as SVG")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             args.feature,
             args.max_tokens,
             title=f"kioku inspect: {directory}",
+            svg=args.svg,
         )
     except (ValueError, OSError) as error:
         print(f"kioku inspect: error: {error}", file=sys.stderr)

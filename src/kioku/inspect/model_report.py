@@ -7,14 +7,13 @@ SVG, and ``summary.json`` (saturation and cell-search numbers).
 
 from __future__ import annotations
 
-import html
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..data.atomic import write_json_atomic
+from ..data.atomic import write_bytes_atomic, write_json_atomic
 from ..data.vocab import Vocabulary, tokenize
 from ..nn import Module
 from ..nn.loss import softmax_cross_entropy
@@ -101,10 +100,12 @@ def inspect_model(
     window: int = 80,
     cells: int = 16,
     title: str = "kioku inspect",
+    svg: bool = False,
 ) -> dict:
     """Trace ``model`` on ``text`` (at most ``max_tokens`` tokens) and write the report
-    into folder ``out``. ``features`` are built-in feature names for cell search (default:
-    all of them for a character model, none for a word model). Returns the summary."""
+    into folder ``out`` (figures as PNG, and SVG with ``svg``). ``features`` are built-in
+    feature names for cell search (default: all of them for a character model, none for
+    a word model). Returns the summary."""
     if features is not None:
         for name in features:
             get_feature(name)  # unknown names fail before any work
@@ -129,7 +130,19 @@ def inspect_model(
         f"{type(model).__name__} with {model.num_parameters()} parameters, "
         f"{vocab.level}-level vocabulary of {len(vocab)}; {len(tokens)} tokens traced."
     )
-    figures: dict[str, object] = {}
+    written: list[str] = []
+
+    def show(name: str, fig, caption: str | None = None) -> None:
+        """Render once: ``name.png`` (and ``.svg``), embedded in the page with a caption."""
+        png = plots.figure_bytes(fig, "png")
+        write_bytes_atomic(out / f"{name}.png", png)
+        written.append(f"{name}.png")
+        if svg:
+            plots.save_figure(fig, out / f"{name}.svg")
+            written.append(f"{name}.svg")
+        if caption is not None:
+            report.png(png, caption)
+
     summary: dict = {"tokens": len(tokens), "saturation": [], "cells": {}}
 
     report.heading("Gates and cells along the text")
@@ -139,15 +152,16 @@ def inspect_model(
         values = rec.cell[:span, 0, :]
         chosen = np.argsort(-values.std(axis=0))[:cells]  # the most active cells
         name = f"gates_l{layer}" + ("_reverse" if direction else "")
-        figures[name] = plots.gate_heatmap(
+        fig = plots.gate_heatmap(
             _window(rec, span),
             tokens[:span],
             cells=sorted(chosen.tolist()),
             title=f"layer {layer}{' reverse' if direction else ''}: first {span} tokens, "
             f"{len(chosen)} most active cells",
         )
-        report.figure(
-            figures[name],
+        show(
+            name,
+            fig,
             f"Input, forget, candidate, output gate and cell: layer "
             f"{layer}{' (reverse)' if direction else ''}.",
         )
@@ -155,9 +169,10 @@ def inspect_model(
     report.heading("Gate saturation (Karpathy et al. 2015)")
     saturation = gate_saturation(tr)
     summary["saturation"] = [s.summary() for s in saturation]
-    figures["saturation"] = plots.saturation_scatter(saturation)
-    report.figure(
-        figures["saturation"], "One point per cell: fraction of steps < 0.1 against > 0.9."
+    show(
+        "saturation",
+        plots.saturation_scatter(saturation),
+        "One point per cell: fraction of steps < 0.1 against > 0.9.",
     )
     report.table(
         ["layer", "direction", "gate", "fraction < 0.1", "fraction > 0.9"],
@@ -181,23 +196,29 @@ def inspect_model(
             rec = tr.joined(best.layer, best.direction, best.module)
             report.paragraph(f"Cell {best.cell} of layer {best.layer} (c, red > 0 > blue):")
             report.raw(activation_html(tokens[:600], rec.cell[:600, 0, best.cell]))
+            if vocab.level == "char":
+                fig = plots.activation_text(
+                    tokens,
+                    rec.cell[:, 0, best.cell],
+                    f"{name}: layer {best.layer} cell {best.cell} (r = {best.correlation:.2f})",
+                )
+                show(f"cell_{name}", fig)  # a file only: the page has the HTML version
 
     report.heading("Gradient flow")
     flow_ids = ids[: min(len(ids), 200)]
     if flow_ids.size >= 3:
         curves = _gradient_curves(model, flow_ids)
         summary["gradient_flow"] = {k: v.tolist() for k, v in curves.items()}
-        figures["gradient_flow"] = plots.gradient_flow_plot(
-            curves, f"Gradient of a loss at step {len(flow_ids) - 1} reaching each step"
+        fig = plots.gradient_flow_plot(
+            curves,
+            f"Gradient of a loss at step {len(flow_ids) - 1} reaching each step",
+            "gradient norm (mean over batch)",
         )
-        report.figure(figures["gradient_flow"], "Norm of dL/dh_t and dL/dc_t (log scale).")
+        show("gradient_flow", fig, "Norm of dL/dh_t and dL/dc_t (log scale).")
     else:
         report.paragraph("Text too short for a gradient-flow curve (fewer than 3 tokens).")
 
-    report.raw(f"<p><small>{html.escape(str(len(figures)))} figures.</small></p>")
-    for name, fig in figures.items():
-        plots.save_figure(fig, out / f"{name}.png")
-        plots.save_figure(fig, out / f"{name}.svg")
+    summary["figures"] = written
     write_json_atomic(out / "summary.json", summary)
     report.write(out / "report.html")
     return summary

@@ -83,7 +83,10 @@ def gate_heatmap(
         ax.set_yticks(range(len(cells)))
         ax.set_yticklabels([str(c) for c in cells], fontsize=5)
         ax.set_xticks(range(T))
-        ax.set_xticklabels([token_label(t) for t in tokens], fontsize=6, family="monospace")
+        if q == quantities[-1]:  # tokens under the last panel only: labels are slow to lay out
+            ax.set_xticklabels([token_label(t) for t in tokens], fontsize=6, family="monospace")
+        else:
+            ax.set_xticklabels([])
         fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
     axes[0].set_title(
         title or f"{record.module or 'lstm'} layer {record.layer} direction {record.direction}"
@@ -154,6 +157,60 @@ def line_plot(
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
+    return fig
+
+
+def activation_text(
+    tokens: Sequence[str],
+    values: np.ndarray,
+    title: str = "",
+    max_lines: int = 30,
+    max_columns: int = 100,
+    scale: float | None = None,
+):
+    """Character text coloured by ``values (T,)`` (one per token): red above the mean
+    of the values shown, blue below, full colour at ``scale`` from it (default: the
+    largest distance). The picture version of :func:`~kioku.inspect.report.activation_html`
+    for places that show images but not HTML. Lines split at newline tokens."""
+    values = np.asarray(values, np.float64)
+    if values.shape != (len(tokens),):
+        raise ValueError(f"values: expected shape ({len(tokens)},), found {values.shape}")
+    rows: list[list[tuple[str, float]]] = [[]]
+    for token, value in zip(tokens, values):
+        if token == "\n":
+            rows[-1].append(("⏎", value))
+            rows.append([])
+        else:
+            rows[-1].append((token, value))
+    rows = [row[:max_columns] for row in rows[:max_lines]]
+    width = max(1, max(len(row) for row in rows))
+    grid = np.full((len(rows), width), np.nan)
+    for r, row in enumerate(rows):
+        grid[r, : len(row)] = [v for _, v in row]
+    centre = float(np.nanmean(grid))  # a cell's offset would otherwise hide its swings
+    bound = float(np.nanmax(np.abs(grid - centre))) if scale is None else float(scale)
+    bound = bound if bound > 0 else 1.0
+    fig = _figure(0.105 * width + 0.8, 0.2 * len(rows) + 0.7)
+    ax = fig.subplots()
+    from matplotlib import colormaps
+
+    cmap = colormaps["RdBu_r"].with_extremes(bad="white")  # NaN: past a line's end
+    image = ax.imshow(
+        grid,
+        cmap=cmap,
+        vmin=centre - bound,
+        vmax=centre + bound,
+        aspect="auto",
+        interpolation="nearest",
+    )
+    for r, row in enumerate(rows):
+        for c, (ch, _) in enumerate(row):
+            if ch.strip():
+                ax.text(c, r, ch, ha="center", va="center", family="monospace", fontsize=7.5)
+    ax.set_axis_off()
+    fig.colorbar(image, ax=ax, fraction=0.015, pad=0.01)
+    if title:
+        ax.set_title(title, fontsize=9)
     return fig
 
 

@@ -80,7 +80,13 @@ class HtmlReport:
 
     def figure(self, fig, caption: str = "") -> None:
         """Embed ``fig`` (a matplotlib Figure) as a base64 PNG."""
-        data = base64.b64encode(figure_bytes(fig, "png")).decode("ascii")
+        self.png(figure_bytes(fig, "png"), caption)
+
+    def png(self, png: bytes, caption: str = "") -> None:
+        """Embed PNG bytes (e.g. those also written to a file) as a base64 image."""
+        if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise ValueError("png: expected PNG bytes, found data without the PNG signature")
+        data = base64.b64encode(png).decode("ascii")
         self.parts.append(
             f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
