@@ -121,7 +121,7 @@ def gradient_curves(model: LastStepRegressor, steps: int, seed: int) -> dict[str
 def run(budget: Budget, seed: int = 0, log=print) -> dict:
     """The whole experiment: every (model, T) pair, then gradient curves at the longest
     T, for the trained models and for fresh ones."""
-    lengths = budget.pick([50], [50, 100, 200])
+    lengths = budget.pick([50], [10, 20, 50, 100, 200])
     runs, models = [], {}
     for steps in lengths:
         for kind in ("lstm", "rnn"):
