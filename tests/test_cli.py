@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from kioku.cli import main
@@ -230,3 +231,48 @@ def test_default_corpus_runs(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "std"), "--max-steps", "2", *SMALL]) == 0
     out = capsys.readouterr().out
     assert "char-level" in out and "test bits per character" in out
+
+
+def test_cli_resume_reproduces_the_uninterrupted_run(tmp_path, text_file, capsys):
+    from kioku.train.checkpoint import load_checkpoint
+
+    common = [
+        "--data",
+        str(text_file),
+        "--eval-every",
+        "2",
+        "--dropout",
+        "0.3",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1",
+        "--momentum",
+        "0.9",
+        "--lr-decay",
+        "0.5",
+        "--decay-start",
+        "0",
+        *SMALL,
+    ]
+    assert main(["train", "--out", str(tmp_path / "full"), "--max-steps", "6", *common]) == 0
+    assert main(["train", "--out", str(tmp_path / "part"), "--max-steps", "3", *common]) == 0
+    assert main(["train", "--resume", str(tmp_path / "part"), "--max-steps", "6"]) == 0
+    capsys.readouterr()
+    full, _ = load_checkpoint(tmp_path / "full")
+    part, _ = load_checkpoint(tmp_path / "part")
+    assert full["step"] == part["step"] == 6
+    for name, value in full["model"]["params"].items():
+        assert np.array_equal(value, part["model"]["params"][name]), name
+    for key in ("optimizer", "schedule"):
+        assert full[key].keys() == part[key].keys()
+    logs = [
+        [json.loads(line) for line in (tmp_path / run / "log.jsonl").read_text().splitlines()]
+        for run in ("full", "part")
+    ]
+    # the resumed run's log also keeps the test line its first session ended with
+    strip = [
+        [{k: v for k, v in r.items() if k != "elapsed"} for r in log if r["split"] == "valid"]
+        for log in logs
+    ]
+    assert strip[0] == strip[1] and len(strip[0]) == 3
