@@ -6,8 +6,13 @@ ONNX Runtime does), and no BLAS worker threads that spin or wait for a core anot
 process has taken. The GEMMs before and after the loop are split across the same
 threads by rows of their outputs, again with single-threaded BLAS: OpenBLAS's own
 worker threads keep spinning on a core for a while after each call, which would steal
-it from the loops. ``KIOKU_NUM_THREADS`` caps the threads (default: the cores this
-process may use).
+it from the loops. ``KIOKU_NUM_THREADS`` sets the most threads a call may use.
+
+The default is 1: on the shared 2-core machine this was developed on (load average
+3-7 from other jobs) one thread was as fast or faster than two in every paired
+measurement (docs/performance.md), because a split call waits for whichever thread the
+scheduler has just taken off its core. On a dedicated machine, ``KIOKU_NUM_THREADS=2``
+(or the number of cores) lets the batch split use them.
 """
 
 from __future__ import annotations
@@ -25,20 +30,18 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def max_threads() -> int:
-    """Threads a loop may use: ``KIOKU_NUM_THREADS`` or the usable cores."""
+    """Threads a loop may use: ``KIOKU_NUM_THREADS`` (default 1, at most the usable cores
+    are worth asking for)."""
     env = os.environ.get("KIOKU_NUM_THREADS")
     if env:
         count = int(env) if env.strip().isdigit() else 0
         if count < 1:
             raise ValueError(f"KIOKU_NUM_THREADS: expected a positive integer, found {env!r}")
         return count
-    return _CORES
+    return DEFAULT_THREADS
 
 
-try:
-    _CORES = len(os.sched_getaffinity(0))
-except AttributeError:  # not Linux
-    _CORES = os.cpu_count() or 1
+DEFAULT_THREADS = 1
 
 
 def batch_slices(batch: int, step_flops: float) -> list[slice]:

@@ -42,6 +42,11 @@ def _lengths_array(mask: np.ndarray | None, steps: int, batch: int) -> np.ndarra
     return mask.sum(axis=0).astype(np.int64)
 
 
+def _check_state(name: str, state: np.ndarray | None, shape: tuple[int, int]) -> None:
+    if state is not None and np.shape(state) not in (shape, shape[1:]):
+        raise ValueError(f"{name}: expected shape {shape}, found {np.shape(state)}")
+
+
 def _in_phases(parts: int, first, second) -> None:
     """``first(k)`` for every part, then ``second(k)``, each part on its own thread with
     single-threaded BLAS (OpenBLAS's own workers would keep spinning on a core after
@@ -81,8 +86,19 @@ def lstm_forward(
     r = int(bool(reverse))
     project = weight_hr is not None
     mask = length_mask(lengths, T, B)
+    shapes_in = (("weight_hh", weight_hh, (4 * H, P)), ("bias", bias, (4 * H,)))
+    for name, array, shape in shapes_in:  # the compiled loop does not check bounds
+        if array is not None and array.shape != shape:
+            raise ValueError(f"{name}: expected shape {shape}, found {array.shape}")
+    if weight_ih.shape != (4 * H, I) or (project and weight_hr.shape != (P, H)):
+        raise ValueError(
+            f"weight_ih/weight_hr: expected shapes {(4 * H, I)}/{(P, H)}, found "
+            f"{weight_ih.shape}/{None if weight_hr is None else weight_hr.shape}"
+        )
+    _check_state("h0", h0, (B, P))
+    _check_state("c0", c0, (B, H))
     slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
-    small = max(r.stop - r.start for r in slices) <= SMALL_ROWS
+    small = max(rows.stop - rows.start for rows in slices) <= SMALL_ROWS
     tiled = weight_hh.nbytes > L2_BYTES
 
     x2 = np.ascontiguousarray(x).reshape(T * B, I)
@@ -173,12 +189,15 @@ def lstm_backward(
     P = cache.h_state.shape[2]
     project = cache.hidden is not None
     slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
-    small = max(r.stop - r.start for r in slices) <= SMALL_ROWS
+    small = max(rows.stop - rows.start for rows in slices) <= SMALL_ROWS
     tiled = cache.weight_hh.nbytes > L2_BYTES
 
     dgates = np.empty_like(cache.gates)
     dh = np.zeros((B, P), dtype) if dh_n is None else np.array(dh_n, dtype)
     dc = np.zeros((B, H), dtype) if dc_n is None else np.array(dc_n, dtype)
+    for name, array, shape in (("dy", dy, (T, B, P)), ("dh_n", dh, (B, P)), ("dc_n", dc, (B, H))):
+        if array.shape != shape:  # the compiled loop does not check bounds
+            raise ValueError(f"{name}: expected shape {shape}, found {array.shape}")
     dh_out = np.empty((T, B, P), dtype) if project else dgates
     dh_step = np.empty((B, P), dtype)
     d_hidden = np.empty((B, H), dtype) if project else dh_step
