@@ -135,6 +135,20 @@ def test_traces_and_mixed_dtypes_fall_back_to_reference():
     np.testing.assert_array_equal(y, y_r)
 
 
+def test_bad_shapes_raise_before_the_compiled_loop():
+    args, grads, _ = make_case(3, np.float64, batch=3, steps=4)
+    H = args["weight_ih"].shape[0] // 4
+    with pytest.raises(ValueError, match="c0"):
+        numba_lstm.lstm_forward(**dict(args, c0=np.zeros((3, H + 1))))
+    with pytest.raises(ValueError, match="weight_hh"):
+        numba_lstm.lstm_forward(**dict(args, weight_hh=np.zeros((4 * H + 4, H))))
+    _, _, _, cache = numba_lstm.lstm_forward(**args)
+    with pytest.raises(ValueError, match="dy"):
+        numba_lstm.lstm_backward(grads["dy"][:, :2], cache)
+    with pytest.raises(ValueError, match="dc_n"):
+        numba_lstm.lstm_backward(grads["dy"], cache, None, np.zeros((3, H + 2)))
+
+
 def test_backend_choice(monkeypatch):
     monkeypatch.delenv("KIOKU_KERNELS", raising=False)
     assert "numba" in kernels.available()
