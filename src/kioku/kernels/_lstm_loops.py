@@ -17,6 +17,12 @@ from numba import njit
 
 from ._primitives import FAST_MATH, fast_sigmoid, fast_tanh, gemm, step_gemm
 
+# Numba's disk cache keys each function on its own file's timestamp only, so code
+# compiled here from _primitives.py would go stale when only that file changes. Its
+# fingerprint lives here: editing _primitives.py means updating this line (checked by
+# tests/test_kernels.py), which changes this file and invalidates its cache too.
+PRIMITIVES_SHA256 = "af49099f9252a0fa"
+
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def lstm_forward_loop(
