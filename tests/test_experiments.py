@@ -145,6 +145,21 @@ def test_claims_and_bad_arguments(tmp_path):
         run_experiments(tmp_path, conllu=tmp_path / "none.conllu")
 
 
+def test_experiments_command_bad_arguments(tmp_path, capsys):
+    from kioku.cli import main
+
+    assert main(["experiments", "--quick", "--out", str(tmp_path), "--only", "colour"]) == 2
+    assert "kioku experiments: error: only: expected names" in capsys.readouterr().err
+    argv = ["experiments", "--out", str(tmp_path), "--conllu", str(tmp_path / "x.conllu")]
+    assert main(argv) == 2
+    assert "conllu: " in capsys.readouterr().err
+    bad = tmp_path / "bad.conllu"
+    bad.write_text("1\tword\n\n")  # 2 columns, not 10
+    argv = ["experiments", "--quick", "--out", str(tmp_path), "--only", "direction"]
+    assert main(argv + ["--conllu", str(bad)]) == 2
+    assert "bad.conllu" in capsys.readouterr().err
+
+
 class Page(HTMLParser):
     def __init__(self):
         super().__init__()

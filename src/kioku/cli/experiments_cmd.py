@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "Run the seed's claims as fixed-seed experiments and write a report."
 
@@ -23,7 +24,11 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments import EXPERIMENTS, run_experiments
 
     only = EXPERIMENTS if args.only is None else tuple(s.strip() for s in args.only.split(","))
-    results = run_experiments(args.out, args.quick, args.conllu, args.seed, only)
+    try:
+        results = run_experiments(args.out, args.quick, args.conllu, args.seed, only)
+    except (ValueError, OSError) as error:  # bad --only, missing or unreadable --conllu
+        print(f"kioku experiments: error: {error}", file=sys.stderr)
+        return 2
     print(f"wrote {args.out}/report.html and results.json in {results['seconds']:.0f} s")
     for claim, holds in results["claims"].items():
         print(f"  [{'x' if holds else ' '}] {claim}")
