@@ -176,6 +176,7 @@ class RecurrentStack(Module):
 
             length_mask(lengths, T, B)  # validates before anything runs
         initial = self._stacked_state(state, B, unbatched, "state")
+        self.caches, self._run = [], None  # let the previous run's buffers go first
         caches, outputs_per_layer, masks, finals = [], [], [], []
         layer_input = x
         for layer in range(self.num_layers):
