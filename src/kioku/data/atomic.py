@@ -12,6 +12,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+_UMASK = os.umask(0)  # read once: mkstemp makes 0600 files; written files get the usual mode
+os.umask(_UMASK)
+
 
 def fsync_dir(directory: str | os.PathLike) -> None:
     """Flush a directory entry (a rename) to disk; a no-op where unsupported."""
@@ -33,6 +36,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
