@@ -3,6 +3,7 @@ bad-input errors."""
 
 import numpy as np
 import pytest
+from gradcheck import numeric_grad as numerical_grad
 
 from kioku.nn.dropout import Dropout
 from kioku.nn.embedding import Embedding
@@ -10,20 +11,6 @@ from kioku.nn.linear import Linear
 from kioku.nn.loss import CrossEntropyLoss, MSELoss, mse, softmax_cross_entropy
 
 torch = pytest.importorskip("torch")
-
-
-def numerical_grad(f, array, eps=1e-6):
-    """Central differences of the scalar ``f()`` for every element of ``array`` (in place)."""
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        saved = array[index]
-        array[index] = saved + eps
-        plus = f()
-        array[index] = saved - eps
-        minus = f()
-        array[index] = saved
-        grad[index] = (plus - minus) / (2 * eps)
-    return grad
 
 
 # -- Embedding -----------------------------------------------------------------------

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from gradcheck import numeric_grad as numerical_grad
 
 from kioku.models import (
     MODELS,
@@ -16,19 +17,6 @@ from kioku.models import (
 )
 from kioku.nn.loss import mse, softmax_cross_entropy
 from kioku.train import Adam, clip_grad_norm
-
-
-def numerical_grad(f, array, eps=1e-6):
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        saved = array[index]
-        array[index] = saved + eps
-        plus = f()
-        array[index] = saved - eps
-        minus = f()
-        array[index] = saved
-        grad[index] = (plus - minus) / (2 * eps)
-    return grad
 
 
 def modules(module):
