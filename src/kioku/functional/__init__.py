@@ -44,3 +44,6 @@ __all__ += [
     "lstm_variant_backward",
     "lstm_variant_forward",
 ]
+from .slstm import FORGET_GATES, SLSTMCache, SLSTMGrads, slstm_backward, slstm_forward  # noqa: E402
+
+__all__ += ["FORGET_GATES", "SLSTMCache", "SLSTMGrads", "slstm_backward", "slstm_forward"]
