@@ -10,11 +10,13 @@ from .lstm import LSTM
 from .module import Module
 from .recurrent import MERGE_MODES
 from .rnn import RNN
+from .slstm import SLSTM
 
 __all__ = [
     "LSTM",
     "MERGE_MODES",
     "RNN",
+    "SLSTM",
     "CrossEntropyLoss",
     "Dropout",
     "Embedding",

@@ -1,0 +1,152 @@
+"""``SLSTM``: stacked, optionally bidirectional sLSTM layers (xLSTM, Beck et al. 2024)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..functional.slstm import FORGET_GATES, slstm_backward, slstm_forward
+from .checks import check_positive_int
+from .recurrent import RecurrentStack
+
+
+class SLSTM(RecurrentStack):
+    """Multi-layer sLSTM: exponential input gate, sigmoid or exponential forget gate,
+    normaliser and log-space stabiliser states, recurrence block-diagonal over heads.
+
+    ``y, (h_n, c_n, n_n, m_n) = slstm(x, state=None, lengths=None)``: ``x (T, B, I)``
+    (``(B, T, I)`` with ``batch_first``, or unbatched ``(T, I)``), ``state = (h0, c0, n0,
+    m0)``, each ``(L*D, B, H)`` or ``None`` (zeros), ``lengths (B,)`` integers in 1..T;
+    ``y (T, B, D*H)`` (concat; ``(T, B, H)`` for merge modes sum, mean, mul), each final
+    state ``(L*D, B, H)``; ``D = 2`` if bidirectional. ``dx, (dh0, dc0, dn0, dm0) =
+    slstm.backward(dy, dstate=None)`` adds parameter gradients into ``slstm.grads``.
+
+    Parameters per layer ``k`` (suffix ``_l{k}``, ``_l{k}_reverse``): ``weight_ih (4H, I)``,
+    rows in gate order i, f, z, o, each gate's rows in (head, unit) order;
+    ``recurrent_kernel (K, D_h, 4, D_h)`` and ``bias (K, 4, D_h)`` (if ``bias``), in the
+    layout of the ``xlstm`` package's ``sLSTMCell.recurrent_kernel`` and ``.bias``
+    (``K = num_heads``, ``D_h = H / K``). The math is :mod:`kioku.functional.slstm`.
+    Initialisation follows ``xlstm``'s ``"standard"`` weights (uniform in
+    ``±1/sqrt(H)``) and its ``"small_init"`` bias: zero, but the forget gate's bias
+    spaced linearly from 3 to 6 over each head's units, so memory is long at the start.
+    """
+
+    state_names = ("h", "c", "n", "m")
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_heads: int = 1,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        merge_mode: str = "concat",
+        forget_gate: str = "sigmoid",
+        dtype: np.dtype | type = np.float32,
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first,
+            dropout,
+            bidirectional,
+            merge_mode,
+            dtype,
+            rng,
+        )
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"num_heads: expected a divisor of hidden_size {self.hidden_size}, "
+                f"found {self.num_heads}"
+            )
+        if forget_gate not in FORGET_GATES:
+            raise ValueError(
+                f"forget_gate: expected one of {', '.join(FORGET_GATES)}, found {forget_gate!r}"
+            )
+        self.forget_gate = forget_gate
+        self.bias = bool(bias)
+        H, K = self.hidden_size, self.num_heads
+        head = H // K
+        bound = 1.0 / np.sqrt(H)
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                sfx = self.suffix(layer, direction)
+                for name, shape in (
+                    (f"weight_ih{sfx}", (4 * H, self.layer_input_size(layer))),
+                    (f"recurrent_kernel{sfx}", (K, head, 4, head)),
+                ):
+                    self.add_param(name, self.rng.uniform(-bound, bound, shape).astype(self.dtype))
+                if self.bias:
+                    bias_value = np.zeros((K, 4, head), self.dtype)
+                    bias_value[:, 1] = np.linspace(3.0, 6.0, head)
+                    self.add_param(f"bias{sfx}", bias_value)
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        return (self.hidden_size,) * 4
+
+    def config(self) -> dict:
+        """The constructor's arguments as a JSON-able dict (without ``rng``)."""
+        return {
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "num_heads": self.num_heads,
+            "num_layers": self.num_layers,
+            "bias": self.bias,
+            "batch_first": self.batch_first,
+            "dropout": self.dropout,
+            "bidirectional": self.bidirectional,
+            "merge_mode": self.merge_mode,
+            "forget_gate": self.forget_gate,
+            "dtype": self.dtype.name,
+        }
+
+    def forward_direction(self, x, layer, direction, state, lengths):
+        sfx = self.suffix(layer, direction)
+        p = self.params
+        bias = None
+        if self.bias:  # (K, 4, D_h) -> the (gate, head, unit) rows of weight_ih
+            bias = p[f"bias{sfx}"].transpose(1, 0, 2).reshape(-1)
+        y, final, cache = slstm_forward(
+            x,
+            p[f"weight_ih{sfx}"],
+            p[f"recurrent_kernel{sfx}"],
+            bias,
+            state,
+            lengths,
+            bool(direction),
+            self.forget_gate,
+        )
+        return y, final, cache
+
+    def backward_direction(self, dy, cache, layer, direction, dstate, need_dx):
+        grads = slstm_backward(dy, cache, dstate, need_dx)
+        sfx = self.suffix(layer, direction)
+        g = self.grads
+        g[f"weight_ih{sfx}"] += grads.dweight_ih
+        g[f"recurrent_kernel{sfx}"] += grads.drecurrent_kernel
+        if self.bias:
+            K, head = self.num_heads, self.hidden_size // self.num_heads
+            g[f"bias{sfx}"] += grads.dbias.reshape(4, K, head).transpose(1, 0, 2)
+        return grads.dx, grads.dstate0
+
+    def __call__(
+        self, x: np.ndarray, state: tuple | None = None, lengths: np.ndarray | None = None
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """Forward; see the class docstring for shapes."""
+        return self.run(x, state, lengths)
+
+    forward = __call__
+
+    def backward(
+        self, dy: np.ndarray, dstate: tuple | None = None, need_dx: bool = True
+    ) -> tuple[np.ndarray | None, tuple[np.ndarray, ...]]:
+        """Backward of the last forward: ``dy`` shaped like ``y``; ``dstate = (dh_n, dc_n,
+        dn_n, dm_n)`` (any may be ``None``). Returns ``dx`` shaped like ``x`` and
+        ``(dh0, dc0, dn0, dm0)``."""
+        return self.run_backward(dy, dstate, need_dx)
