@@ -199,7 +199,8 @@ def slstm_forward(
         a = pre[t]
         # (ĩ, f̃, z̃, õ) += h R, head by head, added straight into the (gate, head, unit) layout
         np.matmul(h_prev.reshape(B, K, D).transpose(1, 0, 2), kernel, out=recurrent)
-        a.reshape(B, 4, K, D)[...] += recurrent.reshape(K, B, 4, D).transpose(1, 2, 0, 3)
+        a_by_head = a.reshape(B, 4, K, D)
+        a_by_head += recurrent.reshape(K, B, 4, D).transpose(1, 2, 0, 3)
         i_raw, f_raw, z_raw, o_raw = (a[:, g * H : (g + 1) * H] for g in range(4))
         exp_i, exp_f, z, o = (gates[t, :, g * H : (g + 1) * H] for g in range(4))
         _log_forget(f_raw, forget_gate, log_f_m)  # log f + m
