@@ -10,6 +10,7 @@ imported lazily.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -109,10 +110,24 @@ def kioku_train(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray) -> Ca
     return step
 
 
+def no_grad() -> contextlib.AbstractContextManager:
+    """``kioku.nn.no_grad()``: forwards inside it keep no cache for a backward (a plain
+    context where the nn layer does not have it yet)."""
+    from .. import nn
+
+    return getattr(nn, "no_grad", contextlib.nullcontext)()
+
+
 def kioku_infer(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray):
+    """Inference as a user runs it: eval mode, inside :func:`no_grad`."""
     model = kioku_model(shape, state)
     model.eval()
-    return lambda: model(x)[0]
+
+    def run() -> np.ndarray:
+        with no_grad():
+            return model(x)[0]
+
+    return run
 
 
 def torch_model(shape: Shape, state: dict[str, np.ndarray], threads: int):
