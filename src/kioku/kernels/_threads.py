@@ -85,7 +85,12 @@ def plan(
     2. the batch splits into ``min(budget, batch // MIN_ROWS)`` slices when
        ``step_flops >= MIN_FLOPS``;
     3. otherwise one thread.
+
+    Work below both thresholds takes one thread whatever the budget, without reading
+    it (no environment or affinity look-up in the calls where a microsecond counts).
     """
+    if threads is None and step_flops < MIN_FLOPS and step_flops < DIRECTIONS_MIN_FLOPS:
+        return ThreadPlan(1, False)
     budget = max_threads() if threads is None else threads
     if budget < 1:
         raise ValueError(f"threads: expected a positive integer, found {budget}")

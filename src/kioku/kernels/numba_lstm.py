@@ -78,7 +78,9 @@ def _compiled_dtype(*arrays: np.ndarray | None) -> np.dtype | None:
 
 def _lengths_array(mask: np.ndarray | None, steps: int, batch: int) -> np.ndarray:
     if mask is None:
-        return np.full(batch, steps, np.int64)
+        lengths = np.empty(batch, np.int64)
+        lengths.fill(steps)  # a third of np.full's cost, which counts at batch 1
+        return lengths
     return mask.sum(axis=0).astype(np.int64)
 
 
@@ -87,11 +89,20 @@ def _check_state(name: str, state: np.ndarray | None, shape: tuple[int, int]) ->
         raise ValueError(f"{name}: expected shape {shape}, found {np.shape(state)}")
 
 
-def _in_phases(parts: int, first, second) -> None:
+# OpenBLAS runs a GEMM with M * N * K below 65536 * GEMM_MULTITHREAD_THRESHOLD (4 by
+# default; interface/gemm.c) on the calling thread anyway, so calls whose GEMMs are all
+# that small skip the two library calls that pin BLAS to one thread.
+SOLO_GEMM_MNK = 65536 * 4
+
+
+def _in_phases(parts: int, first, second, largest_gemm_mnk: float = np.inf) -> None:
     """``first(k)`` for every part, then ``second(k)``, each part on its own thread with
     single-threaded BLAS (OpenBLAS's own workers would keep spinning on a core after
     their call and steal it from the loops)."""
-    if parts == 1:
+    if parts == 1 and largest_gemm_mnk < SOLO_GEMM_MNK:
+        first(0)
+        second(0)
+    elif parts == 1:
         run_parts(lambda part: (first(part), second(part)), 1)
     else:
         run_parts(first, parts)
@@ -155,6 +166,7 @@ def lstm_forward(
     y = np.empty((T, B, P), dtype)
     steps_left = _lengths_array(mask, T, B)
     parts = len(slices)
+    largest_gemm = 4 * H * max(T * B * I, B * P, B * H if project else 0)
 
     def projection(part: int) -> None:
         project_inputs(x2, w_ih, b, has_bias, gates.reshape(T * B, 4 * H), part, parts)
@@ -188,7 +200,7 @@ def lstm_forward(
                 tiled,
             )
 
-        _in_phases(parts, projection, infer)
+        _in_phases(parts, projection, infer, largest_gemm)
         return y, h_n, c_n, None
 
     h_state = np.empty((T + 1, B, P), dtype)
@@ -220,7 +232,7 @@ def lstm_forward(
             tiled,
         )
 
-    _in_phases(parts, projection, loop)
+    _in_phases(parts, projection, loop, largest_gemm)
     cache = LSTMCache(
         x,
         weight_ih,
