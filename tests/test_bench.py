@@ -259,3 +259,27 @@ def test_quiet_rate_must_be_positive():
     pytest.importorskip("onnx")
     with pytest.raises(ValueError, match="--quiet-gflops: expected a positive rate"):
         bench_cmd.run(args)
+
+
+def test_bench_command_passes_the_quiet_rate_and_saves(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from kioku import bench
+    from kioku.cli import build_parser
+
+    seen = {}
+
+    def fake_run(shapes, **kwargs):
+        seen.update(kwargs, shapes=shapes)
+        return _fake_result(valid=False)
+
+    monkeypatch.setattr(bench, "run_benchmark", fake_run)
+    out = tmp_path / "benchmarks" / "results" / "x"
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(
+        ["bench", "--quick", "--out", str(out), "--quiet-gflops", "270"]
+    )
+    assert bench_cmd.run(args) == 3
+    assert seen["quiet_gflops"] == 270.0 and seen["shapes"] == bench.QUICK_SHAPES
+    assert not out.exists() and (tmp_path / bench_cmd.NOT_VALID_FOLDER / "bench.json").exists()

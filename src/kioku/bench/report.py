@@ -67,7 +67,9 @@ def markdown(result: dict) -> str:
         f"Machine: {m.get('cpu')}, {m.get('cores')} cores; peak sgemm {peak:.0f} GFLOP/s "
         f"(best of NumPy/PyTorch 2048^3, measured in the run); numpy {m.get('numpy')}, "
         f"torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')}, numba {m.get('numba')}, "
-        f"kioku backend `{m.get('kioku_backend')}` on {m.get('kioku_threads')} threads. "
+        f"kioku backend `{m.get('kioku_backend')}` on {m.get('kioku_threads')} threads, "
+        f"PyTorch on {result['settings'].get('torch_threads')}, ONNX Runtime on "
+        f"{result['settings'].get('onnxruntime_intra_op_threads')}. "
         f"Medians of {result['settings']['repeats']} interleaved repeats; float32; I = H.",
         "",
         *overhead_lines(result),

@@ -66,6 +66,16 @@ def _check(a: Callable[[], np.ndarray], b: Callable[[], np.ndarray]) -> float:
     return float(np.abs(np.asarray(a()) - np.asarray(b())).max())
 
 
+def _plan(shape: Shape) -> dict | None:
+    """How kioku's thread rule splits this shape's layers (see kioku.kernels._threads)."""
+    try:
+        from ..kernels._threads import plan
+    except ImportError:
+        return None
+    step_flops = 8.0 * shape.batch * shape.hidden * shape.hidden
+    return plan(shape.batch, step_flops, shape.directions)._asdict()
+
+
 def bench_shape(
     shape: Shape,
     repeats: int,
@@ -87,6 +97,7 @@ def bench_shape(
         "forward_gflop": shape.forward_flops() / 1e9,
         "training_gflop": shape.training_flops() / 1e9,
     }
+    row["kioku_plan"] = _plan(shape)
     log(f"{shape.name}: training")
     row["train"] = timing.interleaved(
         {
@@ -173,8 +184,8 @@ def run_benchmark(
             "repeats": repeats,
             "block_s": block_s,
             "pause_s": pause_s,
-            "torch_threads": 2,
-            "onnxruntime_intra_op_threads": 2,
+            "torch_threads": workloads.peer_threads(),
+            "onnxruntime_intra_op_threads": workloads.peer_threads(),
         },
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
         "seconds": time.time() - started,

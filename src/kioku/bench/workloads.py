@@ -130,10 +130,18 @@ def kioku_infer(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray):
     return run
 
 
-def torch_model(shape: Shape, state: dict[str, np.ndarray], threads: int):
+def peer_threads() -> int:
+    """Threads PyTorch and ONNX Runtime get: every core this process may use, as kioku's
+    default (a comparison with every library on all cores)."""
+    from ..kernels._threads import usable_cores
+
+    return usable_cores()
+
+
+def torch_model(shape: Shape, state: dict[str, np.ndarray], threads: int | None = None):
     import torch
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads or peer_threads())
     model = torch.nn.LSTM(
         shape.hidden, shape.hidden, num_layers=shape.layers, bidirectional=shape.bidirectional
     )
@@ -141,7 +149,9 @@ def torch_model(shape: Shape, state: dict[str, np.ndarray], threads: int):
     return model
 
 
-def torch_train(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int = 2):
+def torch_train(
+    shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int | None = None
+):
     import torch
 
     model = torch_model(shape, state, threads)
@@ -156,7 +166,9 @@ def torch_train(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threa
     return step
 
 
-def torch_infer(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int = 2):
+def torch_infer(
+    shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int | None = None
+):
     import torch
 
     model = torch_model(shape, state, threads)
@@ -212,11 +224,13 @@ def onnx_bytes(shape: Shape, state: dict[str, np.ndarray]) -> bytes:
     return model.SerializeToString()
 
 
-def ort_infer(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int = 2):
+def ort_infer(
+    shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int | None = None
+):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = threads or peer_threads()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(
