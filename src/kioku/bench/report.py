@@ -103,6 +103,13 @@ def markdown(result: dict) -> str:
             f"| {k['pct_peak']:.0f}% | {o['pct_peak']:.0f}% "
             f"| {row['max_abs_diff']['onnxruntime']:.1e} |"
         )
+    kept = {r["shape"]: r.get("kioku_infer_retained_bytes") for r in result["results"]}
+    if any(kept.values()):
+        lines += [
+            "",
+            "kioku's inference kept caches for a backward (no `kioku.nn.no_grad()` in this "
+            "build?): " + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in kept.items() if v) + ".",
+        ]
     first = result.get("first_call") or {}
     cold, cached = first.get("cold", {}), first.get("cached", {})
     if "first_call_s" in cold and "first_call_s" in cached:

@@ -119,6 +119,8 @@ def bench_shape(
         "torch": _check(infer["kioku"], infer["torch"]),
     }
     row["infer"] = timing.interleaved(infer, repeats, block_s, pause_s)
+    # bytes an inference left behind for a backward: 0 once nn honours no_grad()
+    row["kioku_infer_retained_bytes"] = memory.retained_bytes(infer["kioku"].model)
     if measure_memory:
         log(f"{shape.name}: training peak memory")
         row["train_peak_memory"] = {lib: memory.measure(lib, shape) for lib in ("kioku", "torch")}

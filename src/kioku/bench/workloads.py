@@ -127,6 +127,7 @@ def kioku_infer(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray):
         with no_grad():
             return model(x)[0]
 
+    run.model = model
     return run
 
 
