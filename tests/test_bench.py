@@ -125,8 +125,10 @@ def test_proc_stat_is_read_in_seconds(tmp_path, monkeypatch):
         "intr 12345\nctxt 678\n"
     )
     monkeypatch.setattr(load.os, "sysconf", lambda name: 100)
-    times = load.read_proc_stat(str(stat))
+    times = load.read_proc_stat(str(stat), cpus={0, 1})
     assert times == CpuTimes(busy=1.8, total=10.0, cores=2)  # guest (7) is inside user
+    # only the cores this process may use count: cpu1 alone
+    assert load.read_proc_stat(str(stat), cpus={1}) == CpuTimes(busy=0.9, total=5.0, cores=1)
     assert load.read_proc_stat(str(tmp_path / "missing")) is None
 
 

@@ -39,31 +39,46 @@ class Sample(NamedTuple):
     wall: float
 
 
-def read_proc_stat(path: str = "/proc/stat") -> CpuTimes | None:
-    """The aggregate ``cpu`` line of ``/proc/stat`` in seconds, or ``None`` without it.
+def _affinity() -> set[int] | None:
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
 
-    Fields: user nice system idle iowait irq softirq steal (guest time is already
-    inside user). ``steal`` counts as busy: time a hypervisor gave to other machines
-    is time this benchmark did not get."""
+
+def read_proc_stat(path: str = "/proc/stat", cpus: set[int] | None = None) -> CpuTimes | None:
+    """The cores' CPU times from ``/proc/stat`` in seconds, or ``None`` without it.
+
+    Only the cores in ``cpus`` count (default: the ones this process may run on, so a
+    container on a bigger host is judged on its own cores); where those lines are
+    missing, the aggregate ``cpu`` line. Fields: user nice system idle iowait irq
+    softirq steal (guest time is already inside user). ``steal`` counts as busy: time a
+    hypervisor gave to other machines is time this benchmark did not get."""
     try:
         with open(path) as handle:
             lines = handle.read().splitlines()
     except OSError:
         return None
     tick = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
-    cores, fields = 0, None
+    cpus = _affinity() if cpus is None else cpus
+    total_line, per_core = None, []
     for line in lines:
-        name = line.split(maxsplit=1)[0] if line.strip() else ""
-        if name == "cpu":
-            fields = [int(v) for v in line.split()[1:9]]
-        elif name.startswith("cpu") and name[3:].isdigit():
-            cores += 1
-    if fields is None:
+        parts = line.split()
+        if not parts or not parts[0].startswith("cpu"):
+            continue
+        fields = [int(v) for v in parts[1:9]] + [0] * max(0, 9 - len(parts))
+        if parts[0] == "cpu":
+            total_line = fields
+        elif parts[0][3:].isdigit() and (cpus is None or int(parts[0][3:]) in cpus):
+            per_core.append(fields)
+    chosen = per_core or ([total_line] if total_line else [])
+    if not chosen:
         return None
-    fields += [0] * (8 - len(fields))
-    user, nice, system, idle, iowait, irq, softirq, steal = fields
-    busy = user + nice + system + irq + softirq + steal
-    return CpuTimes(busy / tick, (busy + idle + iowait) / tick, max(cores, 1))
+    busy = idle = 0
+    for user, nice, system, idle_t, iowait, irq, softirq, steal in chosen:
+        busy += user + nice + system + irq + softirq + steal
+        idle += idle_t + iowait
+    return CpuTimes(busy / tick, (busy + idle) / tick, len(per_core) or 1)
 
 
 def own_cpu_seconds() -> float:
