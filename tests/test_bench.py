@@ -142,13 +142,19 @@ def test_own_cpu_time_is_not_counted_as_other_processes():
 
 
 def test_real_probe_reads_this_machine():
+    import os
+    import time
+
+    if not os.path.exists("/proc/stat"):
+        pytest.skip("no /proc/stat here")
     probe = LoadProbe()
     start = probe.sample()
-    if start is None:
-        pytest.skip("no /proc/stat here")
-    sum(range(200000))
-    share = load.others_share(start, probe.sample())
-    assert share is None or 0.0 <= share <= 1.0
+    assert start.machine.cores == len(os.sched_getaffinity(0))
+    time.sleep(0.1)  # several clock ticks
+    end = probe.sample()
+    assert end.machine.total > start.machine.total and end.wall > start.wall
+    share = load.others_share(start, end)
+    assert share is not None and 0.0 <= share <= 1.0
 
 
 def _verdict(before=0.02, during=0.03, shapes=None, sgemm=(250.0, 245.0), quiet=270.0):
