@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from kioku.bench import markdown, memory, runner, timing, workloads
+from kioku.bench import load, markdown, memory, overhead, runner, timing, workloads
+from kioku.bench.load import CpuTimes, LoadProbe, Sample
 from kioku.bench.workloads import Shape
+from kioku.cli import bench_cmd
 
 TINY = (Shape(4, 3, 5), Shape(3, 2, 4, layers=2, bidirectional=True))
 
@@ -66,7 +68,17 @@ def test_quick_run_writes_json_and_markdown(tmp_path, monkeypatch):
         pause_s=0.0,
         measure_memory=False,
         log=lambda line: None,
+        probe=fake_probe(0.05),
+        idle_s=0.0,
+        overhead_calls=20,
     )
+    assert result["load"]["valid"] and result["load"]["others_share_during"] == pytest.approx(0.05)
+    assert result["call_overhead"]["kioku"]["median_us"] > 0
+    import kioku.nn
+
+    if hasattr(kioku.nn, "no_grad"):  # inference inside no_grad() keeps no cache
+        assert result["results"][0]["kioku_infer_retained_bytes"] == 0
+    assert "torch" in result["call_overhead"] and "onnxruntime" in result["call_overhead"]
     path = tmp_path / "bench.json"
     runner.write_json(result, str(path))
     loaded = json.loads(path.read_text())
@@ -83,3 +95,203 @@ def test_bench_command_is_registered():
     args = build_parser().parse_args(["bench", "--quick", "--out", "somewhere", "--no-memory"])
     assert args.quick and args.no_memory and args.out == "somewhere"
     assert args.command == "bench"
+
+
+class FakeMachine:
+    """A /proc/stat reader whose cores are busy ``share`` of the time in every interval
+    (plus what this process itself used), advancing one second per read."""
+
+    def __init__(self, share: float, cores: int = 2, own_per_read: float = 0.0) -> None:
+        self.share, self.cores, self.own_per_read = share, cores, own_per_read
+        self.busy = self.total = self.own = 0.0
+
+    def read(self) -> CpuTimes:
+        self.total += self.cores
+        self.own += self.own_per_read
+        self.busy += self.share * self.cores + self.own_per_read
+        return CpuTimes(self.busy, self.total, self.cores)
+
+
+def fake_probe(share: float, own_per_read: float = 0.0) -> LoadProbe:
+    machine = FakeMachine(share, own_per_read=own_per_read)
+    return LoadProbe(reader=machine.read, own=lambda: machine.own, clock=lambda: machine.total)
+
+
+def test_proc_stat_is_read_in_seconds(tmp_path, monkeypatch):
+    stat = tmp_path / "stat"
+    stat.write_text(
+        "cpu  100 10 50 800 20 5 5 10 7 0\n"
+        "cpu0 50 5 25 400 10 3 2 5 7 0\ncpu1 50 5 25 400 10 2 3 5 0 0\n"
+        "intr 12345\nctxt 678\n"
+    )
+    monkeypatch.setattr(load.os, "sysconf", lambda name: 100)
+    times = load.read_proc_stat(str(stat), cpus={0, 1})
+    assert times == CpuTimes(busy=1.8, total=10.0, cores=2)  # guest (7) is inside user
+    # only the cores this process may use count: cpu1 alone
+    assert load.read_proc_stat(str(stat), cpus={1}) == CpuTimes(busy=0.9, total=5.0, cores=1)
+    assert load.read_proc_stat(str(tmp_path / "missing")) is None
+
+
+def test_own_cpu_time_is_not_counted_as_other_processes():
+    probe = fake_probe(0.10, own_per_read=1.5)  # this process keeps 1.5 of 2 cores busy
+    start, end = probe.sample(), probe.sample()
+    assert load.others_share(start, end) == pytest.approx(0.10)
+    assert load.others_share(None, end) is None
+    still = Sample(start.machine, start.own, start.wall)
+    assert load.others_share(start, still) is None  # no time passed
+
+
+def test_real_probe_reads_this_machine():
+    import os
+    import time
+
+    if not os.path.exists("/proc/stat"):
+        pytest.skip("no /proc/stat here")
+    probe = LoadProbe()
+    start = probe.sample()
+    assert start.machine.cores == len(os.sched_getaffinity(0))
+    time.sleep(0.1)  # several clock ticks
+    end = probe.sample()
+    assert end.machine.total > start.machine.total and end.wall > start.wall
+    share = load.others_share(start, end)
+    assert share is not None and 0.0 <= share <= 1.0
+
+
+def _verdict(before=0.02, during=0.03, shapes=None, sgemm=(250.0, 245.0), quiet=270.0):
+    return load.verdict(before, during, shapes or {"T=35": 0.05}, *sgemm, quiet)
+
+
+def test_quiet_machine_is_valid():
+    state = _verdict()
+    assert state["valid"] and state["reasons"] == []
+    assert state["sgemm_share_of_quiet"] == pytest.approx(245 / 270)
+
+
+@pytest.mark.parametrize(
+    "kwargs, reason",
+    [
+        ({"before": 0.30}, "30% of the cores before the run"),
+        ({"during": 0.26}, "26% of the cores during the run"),
+        ({"shapes": {"T=35": 0.05, "T=50": 0.40}}, "40% of the cores during T=50"),
+        ({"before": None}, "before the run could not be measured"),
+        ({"sgemm": (250.0, 180.0)}, "sgemm after the run reached 180 GFLOP/s"),
+        ({"sgemm": (250.0, 180.0), "quiet": None}, "the other end of the run"),
+    ],
+)
+def test_busy_machine_is_not_valid(kwargs, reason):
+    state = _verdict(**kwargs)
+    assert not state["valid"]
+    assert any(reason in line for line in state["reasons"]), state["reasons"]
+
+
+def test_exactly_a_quarter_is_still_valid():
+    assert _verdict(before=0.25, during=0.25)["valid"]
+
+
+def test_results_folder_is_recognised(tmp_path):
+    assert load.results_folder(str(tmp_path / "benchmarks" / "results" / "idle"))
+    assert load.results_folder(str(tmp_path / "benchmarks" / "results"))
+    assert not load.results_folder(str(tmp_path / "bench-results"))
+    assert not load.results_folder(str(tmp_path / "results"))
+
+
+def _fake_result(valid: bool) -> dict:
+    shape = Shape(4, 3, 5)
+    stats = {"median_s": 0.001, "min_s": 0.001, "max_s": 0.001, "tokens_per_s": 12000.0,
+             "pct_peak": 10.0, "calls": 1, "repeats": 1}  # fmt: skip
+    state = _verdict(before=0.02 if valid else 0.6)
+    return {
+        "machine": {"cpu": "test", "cores": 2},
+        "load": state,
+        "peak_sgemm": {"peak_gflops": 250.0},
+        "settings": {"repeats": 1},
+        "call_overhead": {"shape": "T=1 B=1 I=H=8", "kioku": {"median_us": 9.5, "calls": 5}},
+        "results": [
+            {
+                "shape": shape.name,
+                "train": {"kioku": stats, "torch": stats},
+                "infer": {"kioku": stats, "onnxruntime": stats, "torch": stats},
+                "max_abs_diff": {"onnxruntime": 1e-7, "torch": 1e-7},
+            }
+        ],
+    }
+
+
+def test_not_valid_run_writes_nothing_under_benchmarks_results(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "benchmarks" / "results" / "idle"
+    assert bench_cmd.save(_fake_result(valid=False), str(target)) == 3
+    assert not (tmp_path / "benchmarks" / "results").exists()
+    kept = tmp_path / bench_cmd.NOT_VALID_FOLDER
+    saved = json.loads((kept / "bench.json").read_text())
+    assert saved["load"]["valid"] is False
+    assert (kept / "bench.md").read_text().startswith("**NOT VALID**")
+
+
+def test_valid_run_is_written_where_asked(tmp_path):
+    target = tmp_path / "benchmarks" / "results" / "idle"
+    assert bench_cmd.save(_fake_result(valid=True), str(target)) == 0
+    table = (target / "bench.md").read_text()
+    assert table.startswith("Valid run: other processes used 2.0% of the cores before")
+    assert "kioku 9.5 µs" in table
+    assert json.loads((target / "bench.json").read_text())["load"]["valid"] is True
+
+
+def test_not_valid_run_elsewhere_is_written_and_marked(tmp_path):
+    assert bench_cmd.save(_fake_result(valid=False), str(tmp_path / "out")) == 3
+    table = (tmp_path / "out" / "bench.md").read_text()
+    assert "**NOT VALID**" in table and "60% of the cores before the run" in table
+
+
+def test_busy_run_is_marked_not_valid_end_to_end(monkeypatch):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    monkeypatch.setattr(timing, "peak_sgemm", lambda: {"numpy_gflops": 1.0, "peak_gflops": 1.0})
+    result = runner.run_benchmark(
+        (TINY[0],), repeats=1, block_s=0.001, pause_s=0.0, measure_memory=False,
+        log=lambda line: None, probe=fake_probe(0.5), idle_s=0.0, overhead_calls=5,
+    )  # fmt: skip
+    assert not result["load"]["valid"]
+    assert result["load"]["others_share_by_shape"][TINY[0].name] == pytest.approx(0.5)
+
+
+def test_call_overhead_reports_per_call_times():
+    cost = overhead.call_overhead(calls=20, peers=False)
+    kioku = cost["kioku"]
+    assert kioku["calls"] == 20 and 0 < kioku["p10_us"] <= kioku["median_us"] <= kioku["p90_us"]
+
+
+def test_quiet_rate_must_be_positive():
+    from kioku.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--quick", "--quiet-gflops", "-1"])
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    with pytest.raises(ValueError, match="--quiet-gflops: expected a positive rate"):
+        bench_cmd.run(args)
+
+
+def test_bench_command_passes_the_quiet_rate_and_saves(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from kioku import bench
+    from kioku.cli import build_parser
+
+    seen = {}
+
+    def fake_run(shapes, **kwargs):
+        seen.update(kwargs, shapes=shapes)
+        return _fake_result(valid=False)
+
+    monkeypatch.setattr(bench, "run_benchmark", fake_run)
+    out = tmp_path / "benchmarks" / "results" / "x"
+    monkeypatch.chdir(tmp_path)
+    args = build_parser().parse_args(
+        ["bench", "--quick", "--out", str(out), "--quiet-gflops", "270"]
+    )
+    assert bench_cmd.run(args) == 3
+    assert seen["quiet_gflops"] == 270.0 and seen["shapes"] == bench.QUICK_SHAPES
+    assert not out.exists() and (tmp_path / bench_cmd.NOT_VALID_FOLDER / "bench.json").exists()

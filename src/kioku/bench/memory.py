@@ -36,9 +36,8 @@ def _status_kib(field: str) -> int:
     raise KeyError(field)
 
 
-def _retained_bytes(step) -> int:
-    """Bytes of the arrays a kioku model keeps alive between steps (its caches)."""
-    model = step.model
+def retained_bytes(model) -> int:
+    """Bytes of the arrays a kioku model keeps alive between calls (its caches)."""
     seen, total = set(), 0
 
     def visit(obj) -> None:
@@ -77,7 +76,7 @@ def measure_here(lib: str, shape: Shape) -> dict:
         before = _status_kib("VmRSS")
         step()
         peak = _status_kib("VmHWM")
-        retained = _retained_bytes(step) if lib == "kioku" else 0
+        retained = retained_bytes(step.model) if lib == "kioku" else 0
         return {
             "peak_bytes": (peak - before) * 1024 + retained,
             "retained_bytes": retained,
@@ -89,7 +88,7 @@ def measure_here(lib: str, shape: Shape) -> dict:
     step()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    retained = _retained_bytes(step)
+    retained = retained_bytes(step.model)
     return {"peak_bytes": peak + retained, "retained_bytes": retained, "method": "tracemalloc"}
 
 

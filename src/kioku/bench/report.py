@@ -13,16 +13,66 @@ def _mb(entry: dict | None) -> str:
     return f"{entry['peak_bytes'] / 2**20:.1f}"
 
 
+def _share(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.1%}"
+
+
+def validity_lines(result: dict) -> list[str]:
+    """The verdict and the load figures behind it (see :mod:`kioku.bench.load`)."""
+    state = result.get("load")
+    if state is None:
+        return ["**NOT VALID**: this run did not measure how busy the machine was.", ""]
+    head = "Valid run" if state["valid"] else "**NOT VALID**"
+    quiet = state.get("quiet_sgemm_gflops")
+    lines = [
+        f"{head}: other processes used {_share(state['others_share_before'])} of the cores "
+        f"before the run and {_share(state['others_share_during'])} during it (limit "
+        f"{state['limits']['max_others_share']:.0%}); sgemm {state['sgemm_before_gflops']:.0f} "
+        f"GFLOP/s before and {state['sgemm_after_gflops']:.0f} after"
+        + (f", quiet rate {quiet:.0f}." if quiet else " (no quiet rate given)."),
+    ]
+    shares = state.get("others_share_by_shape") or {}
+    if shares:
+        lines.append(
+            "Other processes' share of the cores per shape: "
+            + ", ".join(f"{name} {_share(v)}" for name, v in shares.items())
+            + "."
+        )
+    for reason in state["reasons"]:
+        lines.append(f"- not valid: {reason}")
+    return lines + [""]
+
+
+def overhead_lines(result: dict) -> list[str]:
+    """The batch-1 fixed cost of one call, kioku beside its peers."""
+    cost = result.get("call_overhead")
+    if not cost:
+        return []
+    parts = [
+        f"{label} {cost[name]['median_us']:.1f} µs"
+        for name, label in (("kioku", "kioku"), ("torch", "PyTorch"), ("onnxruntime", "ORT"))
+        if name in cost
+    ]
+    return [
+        f"Fixed cost of one inference call ({cost['shape']}, eval, no cache kept; median "
+        f"of {cost['kioku']['calls']} calls): " + ", ".join(parts) + ".",
+        "",
+    ]
+
+
 def markdown(result: dict) -> str:
     """Tables of medians: time per call, ratio to the peer, tokens/s, % of peak sgemm."""
     m, peak = result["machine"], result["peak_sgemm"]["peak_gflops"]
-    lines = [
+    lines = validity_lines(result) + [
         f"Machine: {m.get('cpu')}, {m.get('cores')} cores; peak sgemm {peak:.0f} GFLOP/s "
         f"(best of NumPy/PyTorch 2048^3, measured in the run); numpy {m.get('numpy')}, "
         f"torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')}, numba {m.get('numba')}, "
-        f"kioku backend `{m.get('kioku_backend')}`. Medians of {result['settings']['repeats']} "
-        "interleaved repeats; float32; I = H.",
+        f"kioku backend `{m.get('kioku_backend')}` on {m.get('kioku_threads')} threads, "
+        f"PyTorch on {result['settings'].get('torch_threads')}, ONNX Runtime on "
+        f"{result['settings'].get('onnxruntime_intra_op_threads')}. "
+        f"Medians of {result['settings']['repeats']} interleaved repeats; float32; I = H.",
         "",
+        *overhead_lines(result),
         "Training (forward + backward of the summed output):",
         "",
         "| shape | kioku ms | PyTorch ms | kioku speed-up | kioku tokens/s | kioku % peak "
@@ -53,6 +103,13 @@ def markdown(result: dict) -> str:
             f"| {k['pct_peak']:.0f}% | {o['pct_peak']:.0f}% "
             f"| {row['max_abs_diff']['onnxruntime']:.1e} |"
         )
+    kept = {r["shape"]: r.get("kioku_infer_retained_bytes") for r in result["results"]}
+    if any(kept.values()):
+        lines += [
+            "",
+            "kioku's inference kept caches for a backward (no `kioku.nn.no_grad()` in this "
+            "build?): " + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in kept.items() if v) + ".",
+        ]
     first = result.get("first_call") or {}
     cold, cached = first.get("cold", {}), first.get("cached", {})
     if "first_call_s" in cold and "first_call_s" in cached:

@@ -1,5 +1,7 @@
 """One benchmark run: every shape, kioku against PyTorch (training) and ONNX Runtime
-(inference), interleaved, plus the peak sgemm rate and training peak memory."""
+(inference), interleaved, plus the peak sgemm rate, training peak memory, the fixed
+cost of a batch-1 call, and how busy the machine was (:mod:`kioku.bench.load`), which
+decides whether the run is valid."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import latency, memory, timing, workloads
+from ..data.atomic import write_text_atomic
+from . import latency, load, memory, overhead, timing, workloads
 from .workloads import Shape
 
 
@@ -39,6 +42,13 @@ def _machine() -> dict:
 
     info["kioku_backend"] = kernels.backend_name()
     try:
+        from ..kernels import _threads
+
+        info["kioku_threads"] = _threads.max_threads()
+        info["usable_cores"] = _threads.usable_cores()
+    except ImportError:
+        pass
+    try:
         from ..kernels import _blas
 
         info["blas"] = f"{os.path.basename(_blas.LIBRARY or 'none')} ({_blas.corename()})"
@@ -54,6 +64,16 @@ def _machine() -> dict:
 def _check(a: Callable[[], np.ndarray], b: Callable[[], np.ndarray]) -> float:
     """Max |a - b| of the two libraries' outputs: both ran the same weights."""
     return float(np.abs(np.asarray(a()) - np.asarray(b())).max())
+
+
+def _plan(shape: Shape) -> dict | None:
+    """How kioku's thread rule splits this shape's layers (see kioku.kernels._threads)."""
+    try:
+        from ..kernels._threads import plan
+    except ImportError:
+        return None
+    step_flops = 8.0 * shape.batch * shape.hidden * shape.hidden
+    return plan(shape.batch, step_flops, shape.directions)._asdict()
 
 
 def bench_shape(
@@ -77,6 +97,7 @@ def bench_shape(
         "forward_gflop": shape.forward_flops() / 1e9,
         "training_gflop": shape.training_flops() / 1e9,
     }
+    row["kioku_plan"] = _plan(shape)
     log(f"{shape.name}: training")
     row["train"] = timing.interleaved(
         {
@@ -98,6 +119,8 @@ def bench_shape(
         "torch": _check(infer["kioku"], infer["torch"]),
     }
     row["infer"] = timing.interleaved(infer, repeats, block_s, pause_s)
+    # bytes an inference left behind for a backward: 0 once nn honours no_grad()
+    row["kioku_infer_retained_bytes"] = memory.retained_bytes(infer["kioku"].model)
     if measure_memory:
         log(f"{shape.name}: training peak memory")
         row["train_peak_memory"] = {lib: memory.measure(lib, shape) for lib in ("kioku", "torch")}
@@ -111,35 +134,64 @@ def run_benchmark(
     pause_s: float = 0.3,
     measure_memory: bool = True,
     log: Callable[[str], None] = print,
+    quiet_gflops: float | None = None,
+    probe: load.LoadProbe | None = None,
+    idle_s: float = load.BEFORE_S,
+    overhead_calls: int = 3000,
 ) -> dict:
-    """The whole run; returns the JSON-able result (see :mod:`kioku.bench.report`)."""
+    """The whole run; returns the JSON-able result (see :mod:`kioku.bench.report`).
+
+    ``quiet_gflops``: the machine's sgemm rate when idle, if known; ``probe`` reads the
+    cores' busy time (default: ``/proc/stat``); ``idle_s``: the window measured before
+    the run. ``result["load"]["valid"]`` says whether the figures may be published."""
+    probe = probe or load.LoadProbe()
     started = time.time()
+    log(f"machine load before the run ({idle_s:.0f} s)")
+    before = load.measure_idle(probe, idle_s)
+    run_start = probe.sample()
     peak = timing.peak_sgemm()
     log(f"peak sgemm: {peak['peak_gflops']:.1f} GFLOP/s")
-    rows = [bench_shape(s, repeats, block_s, pause_s, measure_memory, log) for s in shapes]
-    peak_after = timing.peak_sgemm()
+    rows, by_shape = [], {}
+    for shape in shapes:
+        shape_start = probe.sample()
+        rows.append(bench_shape(shape, repeats, block_s, pause_s, measure_memory, log))
+        by_shape[shape.name] = load.others_share(shape_start, probe.sample())
+    log("fixed cost of one batch-1 call")
+    call_cost = overhead.call_overhead(overhead_calls)
     first_call = None
     if measure_memory:  # full runs only: two fresh interpreters, one of them compiling
         log("first-call latency of the compiled kernels")
         first_call = latency.first_call_latency()
+    peak_after = timing.peak_sgemm()
+    during = load.others_share(run_start, probe.sample())
     for row in rows:
         for task, flops in (("train", row["training_gflop"]), ("infer", row["forward_gflop"])):
             for stats in row[task].values():
                 stats["tokens_per_s"] = row["tokens"] / stats["median_s"]
                 stats["pct_peak"] = 100.0 * flops / stats["median_s"] / peak["peak_gflops"]
+    validity = load.verdict(
+        before,
+        during,
+        by_shape,
+        peak["peak_gflops"],
+        peak_after["peak_gflops"],
+        quiet_gflops,
+    )
     return {
         "machine": _machine(),
+        "load": validity,
         "peak_sgemm": peak,
         "peak_sgemm_after": peak_after,
         "settings": {
             "repeats": repeats,
             "block_s": block_s,
             "pause_s": pause_s,
-            "torch_threads": 2,
-            "onnxruntime_intra_op_threads": 2,
+            "torch_threads": workloads.peer_threads(),
+            "onnxruntime_intra_op_threads": workloads.peer_threads(),
         },
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
         "seconds": time.time() - started,
+        "call_overhead": call_cost,
         "first_call": first_call,
         "results": rows,
     }
@@ -147,7 +199,4 @@ def run_benchmark(
 
 def write_json(result: dict, path: str) -> None:
     """Write ``result`` atomically (temp file + rename)."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as handle:
-        json.dump(result, handle, indent=1)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(result, indent=1) + "\n")

@@ -10,6 +10,7 @@ imported lazily.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -109,16 +110,39 @@ def kioku_train(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray) -> Ca
     return step
 
 
+def no_grad() -> contextlib.AbstractContextManager:
+    """``kioku.nn.no_grad()``: forwards inside it keep no cache for a backward (a plain
+    context where the nn layer does not have it yet)."""
+    from .. import nn
+
+    return getattr(nn, "no_grad", contextlib.nullcontext)()
+
+
 def kioku_infer(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray):
+    """Inference as a user runs it: eval mode, inside :func:`no_grad`."""
     model = kioku_model(shape, state)
     model.eval()
-    return lambda: model(x)[0]
+
+    def run() -> np.ndarray:
+        with no_grad():
+            return model(x)[0]
+
+    run.model = model
+    return run
 
 
-def torch_model(shape: Shape, state: dict[str, np.ndarray], threads: int):
+def peer_threads() -> int:
+    """Threads PyTorch and ONNX Runtime get: every core this process may use, as kioku's
+    default (a comparison with every library on all cores)."""
+    from ..kernels._threads import usable_cores
+
+    return usable_cores()
+
+
+def torch_model(shape: Shape, state: dict[str, np.ndarray], threads: int | None = None):
     import torch
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads or peer_threads())
     model = torch.nn.LSTM(
         shape.hidden, shape.hidden, num_layers=shape.layers, bidirectional=shape.bidirectional
     )
@@ -126,7 +150,9 @@ def torch_model(shape: Shape, state: dict[str, np.ndarray], threads: int):
     return model
 
 
-def torch_train(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int = 2):
+def torch_train(
+    shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int | None = None
+):
     import torch
 
     model = torch_model(shape, state, threads)
@@ -141,7 +167,9 @@ def torch_train(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threa
     return step
 
 
-def torch_infer(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int = 2):
+def torch_infer(
+    shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int | None = None
+):
     import torch
 
     model = torch_model(shape, state, threads)
@@ -197,11 +225,13 @@ def onnx_bytes(shape: Shape, state: dict[str, np.ndarray]) -> bytes:
     return model.SerializeToString()
 
 
-def ort_infer(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int = 2):
+def ort_infer(
+    shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int | None = None
+):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = threads or peer_threads()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(

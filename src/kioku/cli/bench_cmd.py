@@ -1,4 +1,9 @@
-"""``kioku bench``: time kioku's LSTM against PyTorch and ONNX Runtime on this machine."""
+"""``kioku bench``: time kioku's LSTM against PyTorch and ONNX Runtime on this machine.
+
+Every run records how busy the cores were (:mod:`kioku.bench.load`). A run that other
+processes disturbed is marked NOT VALID in bench.json and bench.md, exits with status
+3, and writes nothing under a ``benchmarks/results`` folder (its files go to
+``bench-results/not-valid/`` instead), so only valid runs can be published from there."""
 
 from __future__ import annotations
 
@@ -29,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-memory", action="store_true", help="skip the training peak-memory subprocesses"
     )
+    parser.add_argument(
+        "--quiet-gflops",
+        type=float,
+        default=None,
+        help="this machine's sgemm rate when idle (GFLOP/s): a run whose sgemm falls "
+        "under 75%% of it is not valid",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,11 +51,15 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    from ..bench import QUICK_SHAPES, SHAPES, markdown, run_benchmark, write_json
+    from ..bench import QUICK_SHAPES, SHAPES, run_benchmark
 
     repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
     if repeats < 1:
         raise ValueError(f"--repeats: expected a positive integer, found {repeats}")
+    if args.quiet_gflops is not None and not args.quiet_gflops > 0:
+        raise ValueError(
+            f"--quiet-gflops: expected a positive rate in GFLOP/s, found {args.quiet_gflops}"
+        )
     result = run_benchmark(
         QUICK_SHAPES if args.quick else SHAPES,
         repeats=repeats,
@@ -51,16 +67,37 @@ def run(args: argparse.Namespace) -> int:
         pause_s=0.1 if args.quick else 0.3,
         measure_memory=not (args.quick or args.no_memory),
         log=lambda line: print(line, file=sys.stderr, flush=True),
+        quiet_gflops=args.quiet_gflops,
     )
-    os.makedirs(args.out, exist_ok=True)
-    write_json(result, os.path.join(args.out, "bench.json"))
+    return save(result, args.out)
+
+
+NOT_VALID_FOLDER = os.path.join("bench-results", "not-valid")
+
+
+def save(result: dict, out: str) -> int:
+    """Write bench.json and bench.md into ``out`` (or, for a run that is not valid and
+    an ``out`` under ``benchmarks/results``, into :data:`NOT_VALID_FOLDER`); print the
+    tables. Returns 0 for a valid run, 3 otherwise."""
+    from ..bench import markdown, write_json
+    from ..bench.load import results_folder
+    from ..data.atomic import write_text_atomic
+
+    valid = bool(result.get("load", {}).get("valid"))
+    if not valid and results_folder(out):
+        print(
+            f"kioku bench: NOT VALID, nothing written to {out}; files in {NOT_VALID_FOLDER}/",
+            file=sys.stderr,
+        )
+        out = NOT_VALID_FOLDER
+    os.makedirs(out, exist_ok=True)
+    write_json(result, os.path.join(out, "bench.json"))
     table = markdown(result)
-    tmp = os.path.join(args.out, f"bench.md.tmp{os.getpid()}")
-    with open(tmp, "w") as handle:
-        handle.write(table)
-    os.replace(tmp, os.path.join(args.out, "bench.md"))
+    write_text_atomic(os.path.join(out, "bench.md"), table)
     print(table)
-    return 0
+    if not valid:
+        print("kioku bench: NOT VALID (see the first lines above)", file=sys.stderr)
+    return 0 if valid else 3
 
 
 def _importable(name: str) -> bool:

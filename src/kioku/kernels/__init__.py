@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import sys
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -18,6 +19,7 @@ from .. import functional
 _BACKENDS = {"reference": "kioku.functional"}
 _FAST_ORDER: list[str] = []  # fast backends, best first; each registers itself below
 _forced: list[str] = []
+_importable: dict[str, bool] = {}  # whether a backend's module imports; fixed per process
 
 
 def _register(name: str, module_path: str) -> None:
@@ -29,11 +31,14 @@ def available() -> list[str]:
     """Names of the backends that import on this machine, ``reference`` first."""
     names = ["reference"]
     for name in _FAST_ORDER:
-        try:
-            importlib.import_module(_BACKENDS[name])
-        except ImportError:
-            continue
-        names.append(name)
+        if name not in _importable:
+            try:
+                importlib.import_module(_BACKENDS[name])
+                _importable[name] = True
+            except ImportError:
+                _importable[name] = False
+        if _importable[name]:
+            names.append(name)
     return names
 
 
@@ -56,7 +61,8 @@ def backend() -> ModuleType:
     name = backend_name()
     if name == "reference":
         return functional
-    return importlib.import_module(_BACKENDS[name])
+    # sys.modules first: import_module costs microseconds on every forward at batch 1
+    return sys.modules.get(_BACKENDS[name]) or importlib.import_module(_BACKENDS[name])
 
 
 _register("numba", "kioku.kernels.numba_lstm")

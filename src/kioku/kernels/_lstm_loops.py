@@ -95,6 +95,85 @@ def lstm_forward_loop(
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
+def lstm_infer_loop(
+    gates,
+    weight_hh,
+    weight_hh_t,
+    weight_hr,
+    weight_hr_t,
+    h_a,
+    h_b,
+    c,
+    unprojected,
+    y,
+    lengths,
+    reverse,
+    project,
+    direct,
+    b0,
+    b1,
+    tiled,
+):
+    """The recurrence for inference: keeps only the state the next step needs.
+
+    ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry (overwritten in place as
+    scratch); ``h_a (B, P)`` holds the initial hidden state on entry and the final one
+    on exit; ``h_b (B, P)`` is scratch; ``c (B, H)`` holds the initial cell and is
+    updated in place to the final one; ``unprojected (B, H)`` is scratch for
+    ``o * tanh(c)`` (unused without projection). Fills ``y (T, B, P)``. With ``direct``
+    (no projection, every sequence ``T`` long) each step's hidden state is written
+    straight into ``y[t]`` and read back from there, no copy; otherwise ``h_a``/``h_b``
+    alternate. Rows past their length keep their state. Weights as in
+    :func:`lstm_forward_loop`; only rows ``b0:b1``."""
+    T, _, G = gates.shape
+    H = G // 4
+    P = y.shape[2]
+    zero = y.dtype.type(0)
+    h_prev = h_a
+    in_a = True
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        if direct:
+            h_next = y[t]
+        elif in_a:
+            h_next = h_b
+        else:
+            h_next = h_a
+        a = gates[t]
+        step_gemm(h_prev[b0:b1], weight_hh, weight_hh_t, a[b0:b1], 1.0, tiled)
+        target = unprojected if project else h_next
+        for b in range(b0, b1):
+            if t >= lengths[b]:
+                continue
+            row, cb, u = a[b], c[b], target[b]
+            for j in range(H):
+                i = fast_sigmoid(row[j])
+                f = fast_sigmoid(row[H + j])
+                g = fast_tanh(row[2 * H + j])
+                o = fast_sigmoid(row[3 * H + j])
+                cj = f * cb[j] + i * g
+                cb[j] = cj
+                u[j] = o * fast_tanh(cj)
+        if project:
+            step_gemm(unprojected[b0:b1], weight_hr, weight_hr_t, h_next[b0:b1], 0.0, False)
+        if not direct:
+            for b in range(b0, b1):
+                if t < lengths[b]:
+                    for p in range(P):
+                        y[t, b, p] = h_next[b, p]
+                else:  # past its length a sequence keeps its state and outputs zeros
+                    for p in range(P):
+                        h_next[b, p] = h_prev[b, p]
+                        y[t, b, p] = zero
+        h_prev = h_next
+        in_a = not in_a
+    if direct or not in_a:  # the final state is elsewhere: bring it to h_a
+        for b in range(b0, b1):
+            for p in range(P):
+                h_a[b, p] = h_prev[b, p]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def lstm_backward_loop(
     dy,
     gates,

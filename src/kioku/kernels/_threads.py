@@ -1,55 +1,109 @@
-"""Running a compiled time loop on slices of the batch, one slice per core.
+"""How many threads one call uses, and running a compiled loop on slices of the batch.
 
 Sequences in a batch never interact inside the recurrence, so each thread runs all T
 steps on its own rows with single-threaded BLAS: no synchronisation per step (what
-ONNX Runtime does), and no BLAS worker threads that spin or wait for a core another
-process has taken. The GEMMs before and after the loop are split across the same
+ONNX Runtime does). The GEMMs before and after the loop are split across the same
 threads by rows of their outputs, again with single-threaded BLAS: OpenBLAS's own
 worker threads keep spinning on a core for a while after each call, which would steal
-it from the loops. ``KIOKU_NUM_THREADS`` sets the most threads a call may use.
+it from the loops.
 
-The default is 1: on the shared 2-core machine this was developed on (load average
-3-7 from other jobs) one thread was as fast or faster than two in every paired
-measurement (docs/performance.md), because a split call waits for whichever thread the
-scheduler has just taken off its core. On a dedicated machine, ``KIOKU_NUM_THREADS=2``
-(or the number of cores) lets the batch split use them.
+The rule lives in one function, :func:`plan`: by default a call may use every core this
+process may run on (``os.sched_getaffinity``), as PyTorch and ONNX Runtime do;
+``KIOKU_NUM_THREADS`` overrides that count. Within it the split is chosen per shape by
+the constants below (to be tuned on an idle machine; they are the only knobs).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 from . import _blas
 
-MIN_ROWS = 4  # fewer rows per thread than this and a thread is not worth its wake-up
-MIN_FLOPS = 4e6  # per-step work below which one thread is faster than two
+# Fewer batch rows per thread than this and a thread is not worth its wake-up: its GEMM
+# per step gets too thin for BLAS to reach speed.
+MIN_ROWS = 4
+# Recurrent flops of one step of the whole batch (``8 B H P``, ``+ 8 B H P`` with a
+# projection) below which one thread is faster than several: a step then lasts a few
+# microseconds, and the threads' start and join cost more than they save.
+MIN_FLOPS = 4e6
+# Recurrent flops of one step of one direction above which the two directions of a
+# bidirectional layer are worth running on two threads at once (each with half the
+# threads), instead of one after the other with the whole budget each. Below it a
+# direction is too short to pay for a thread hand-off.
+DIRECTIONS_MIN_FLOPS = 2e5
 
 _pool: ThreadPoolExecutor | None = None
+_direction_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_budget = threading.local()  # a per-thread cap, set while running one of two directions
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def max_threads() -> int:
-    """Threads a loop may use: ``KIOKU_NUM_THREADS`` (default 1, at most the usable cores
-    are worth asking for)."""
+    """Threads one call may use: ``KIOKU_NUM_THREADS`` when set, else :func:`usable_cores`
+    (divided between the two directions while they run concurrently)."""
     env = os.environ.get("KIOKU_NUM_THREADS")
     if env:
         count = int(env) if env.strip().isdigit() else 0
         if count < 1:
             raise ValueError(f"KIOKU_NUM_THREADS: expected a positive integer, found {env!r}")
-        return count
-    return DEFAULT_THREADS
+    else:
+        count = usable_cores()
+    cap = getattr(_budget, "cap", None)
+    return count if cap is None else max(1, min(count, cap))
 
 
-DEFAULT_THREADS = 1
+class ThreadPlan(NamedTuple):
+    """``batch_threads``: threads that split the batch of one direction;
+    ``parallel_directions``: whether the two directions run at the same time."""
+
+    batch_threads: int
+    parallel_directions: bool
+
+
+def plan(
+    batch: int, step_flops: float, directions: int = 1, threads: int | None = None
+) -> ThreadPlan:
+    """The split for one direction's call: ``batch`` rows, ``step_flops`` recurrent flops
+    of one step of the whole batch (one direction), ``directions`` 1 or 2, ``threads`` the
+    budget (default :func:`max_threads`).
+
+    The rule, in order:
+    1. two directions and at least two threads and ``step_flops >= DIRECTIONS_MIN_FLOPS``:
+       the directions run concurrently, each with half the budget;
+    2. the batch splits into ``min(budget, batch // MIN_ROWS)`` slices when
+       ``step_flops >= MIN_FLOPS``;
+    3. otherwise one thread.
+
+    Work below both thresholds takes one thread whatever the budget, without reading
+    it (no environment or affinity look-up in the calls where a microsecond counts).
+    """
+    if threads is None and step_flops < MIN_FLOPS and step_flops < DIRECTIONS_MIN_FLOPS:
+        return ThreadPlan(1, False)
+    budget = max_threads() if threads is None else threads
+    if budget < 1:
+        raise ValueError(f"threads: expected a positive integer, found {budget}")
+    parallel = directions == 2 and budget >= 2 and step_flops >= DIRECTIONS_MIN_FLOPS
+    if parallel:
+        budget //= 2
+    split = min(budget, batch // MIN_ROWS) if step_flops >= MIN_FLOPS else 1
+    return ThreadPlan(max(split, 1), parallel)
 
 
 def batch_slices(batch: int, step_flops: float) -> list[slice]:
-    """Split ``batch`` rows into contiguous slices, one per thread worth starting."""
-    threads = min(max_threads(), batch // MIN_ROWS)
-    if step_flops < MIN_FLOPS:
-        threads = 1
-    threads = max(threads, 1)
+    """Split ``batch`` rows into contiguous slices, one per thread :func:`plan` chooses."""
+    threads = plan(batch, step_flops).batch_threads
     bounds = [round(k * batch / threads) for k in range(threads + 1)]
     return [slice(bounds[k], bounds[k + 1]) for k in range(threads)]
 
@@ -71,9 +125,42 @@ def run_parts(task: Callable[[int], object], parts: int) -> None:
     if parts == 1:
         _single_blas_thread(task, 0)
         return
-    if _pool is None or _pool._max_workers < parts - 1:
-        _pool = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="kioku")
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < parts - 1:
+            # room for every core: two directions running at once share this pool
+            workers = max(parts - 1, usable_cores())
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kioku")
     futures = [_pool.submit(_single_blas_thread, task, k) for k in range(1, parts)]
     _single_blas_thread(task, 0)
     for future in futures:
         future.result()
+
+
+def _with_cap(task: Callable[[], object], cap: int) -> object:
+    _budget.cap = cap
+    try:
+        return task()
+    finally:
+        _budget.cap = None
+
+
+def run_directions(tasks: Sequence[Callable[[], object]], parallel: bool) -> list[object]:
+    """Run the two directions of a layer (``tasks``, each a zero-argument call of one
+    direction's kernel): at the same time, each capped at half of :func:`max_threads`,
+    when ``parallel`` (see :func:`plan`), else one after the other. Results in order;
+    exceptions propagate. The kernels release the GIL, so the directions overlap."""
+    global _direction_pool
+    if not parallel or len(tasks) == 1:
+        return [task() for task in tasks]
+    cap = max(1, max_threads() // len(tasks))
+    with _pool_lock:
+        if _direction_pool is None or _direction_pool._max_workers < len(tasks) - 1:
+            # its own pool: the batch-split tasks these directions submit to _pool must
+            # never queue behind the directions themselves
+            _direction_pool = ThreadPoolExecutor(
+                max_workers=len(tasks) - 1, thread_name_prefix="kioku-direction"
+            )
+    futures = [_direction_pool.submit(_with_cap, task, cap) for task in tasks[1:]]
+    results = [_with_cap(tasks[0], cap)]
+    results += [future.result() for future in futures]
+    return results

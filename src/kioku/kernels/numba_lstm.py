@@ -12,17 +12,57 @@ on a machine pays the compilation.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from .. import functional
-from ..functional import LSTMCache, LSTMGrads, length_mask, rnn_backward, rnn_forward
-from ._lstm_loops import lstm_backward_loop, lstm_forward_loop, project_inputs, weight_gradients
+from ..functional import LSTMCache, LSTMGrads, RNNCache, length_mask, rnn_backward
+from ._lstm_loops import (
+    lstm_backward_loop,
+    lstm_forward_loop,
+    lstm_infer_loop,
+    project_inputs,
+    weight_gradients,
+)
 from ._primitives import L2_BYTES, SMALL_ROWS
 from ._threads import batch_slices, run_parts
 
 __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# The reference gains ``keep_cache`` on another branch; until then, drop its cache here.
+_REFERENCE_KEEP_CACHE = {
+    name: "keep_cache" in inspect.signature(getattr(functional, name)).parameters
+    for name in ("lstm_forward", "rnn_forward")
+}
+
+
+def _reference(name: str, args: tuple, keep_cache: bool) -> tuple:
+    fn = getattr(functional, name)
+    if _REFERENCE_KEEP_CACHE[name]:
+        return fn(*args, keep_cache=keep_cache)
+    out = fn(*args)
+    return out if keep_cache else (*out[:-1], None)
+
+
+def rnn_forward(
+    x: np.ndarray,
+    weight_ih: np.ndarray,
+    weight_hh: np.ndarray,
+    bias: np.ndarray | None = None,
+    h0: np.ndarray | None = None,
+    lengths: np.ndarray | None = None,
+    reverse: bool = False,
+    nonlinearity: str = "tanh",
+    keep_cache: bool = True,
+) -> tuple[np.ndarray, np.ndarray, RNNCache | None]:
+    """One RNN direction: :func:`kioku.functional.rnn_forward` (the reference itself).
+    ``x (T, B, I)``, ``weight_ih (H, I)``, ``weight_hh (H, H)``, ``bias (H,)``,
+    ``h0 (B, H)``, ``lengths (B,)``; returns ``y (T, B, H)``, ``h_n (B, H)`` and the
+    cache, or ``None`` in its place with ``keep_cache=False``."""
+    args = (x, weight_ih, weight_hh, bias, h0, lengths, reverse, nonlinearity)
+    return _reference("rnn_forward", args, keep_cache)
 
 
 def _compiled_dtype(*arrays: np.ndarray | None) -> np.dtype | None:
@@ -38,7 +78,9 @@ def _compiled_dtype(*arrays: np.ndarray | None) -> np.dtype | None:
 
 def _lengths_array(mask: np.ndarray | None, steps: int, batch: int) -> np.ndarray:
     if mask is None:
-        return np.full(batch, steps, np.int64)
+        lengths = np.empty(batch, np.int64)
+        lengths.fill(steps)  # a third of np.full's cost, which counts at batch 1
+        return lengths
     return mask.sum(axis=0).astype(np.int64)
 
 
@@ -47,11 +89,20 @@ def _check_state(name: str, state: np.ndarray | None, shape: tuple[int, int]) ->
         raise ValueError(f"{name}: expected shape {shape}, found {np.shape(state)}")
 
 
-def _in_phases(parts: int, first, second) -> None:
+# OpenBLAS runs a GEMM with M * N * K below 65536 * GEMM_MULTITHREAD_THRESHOLD (4 by
+# default; interface/gemm.c) on the calling thread anyway, so calls whose GEMMs are all
+# that small skip the two library calls that pin BLAS to one thread.
+SOLO_GEMM_MNK = 65536 * 4
+
+
+def _in_phases(parts: int, first, second, largest_gemm_mnk: float = np.inf) -> None:
     """``first(k)`` for every part, then ``second(k)``, each part on its own thread with
     single-threaded BLAS (OpenBLAS's own workers would keep spinning on a core after
     their call and steal it from the loops)."""
-    if parts == 1:
+    if parts == 1 and largest_gemm_mnk < SOLO_GEMM_MNK:
+        first(0)
+        second(0)
+    elif parts == 1:
         run_parts(lambda part: (first(part), second(part)), 1)
     else:
         run_parts(first, parts)
@@ -68,18 +119,20 @@ def lstm_forward(
     lengths: np.ndarray | None = None,
     reverse: bool = False,
     weight_hr: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, LSTMCache]:
+    keep_cache: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, LSTMCache | None]:
     """Run one LSTM direction over ``x (T, B, I)``: see :func:`kioku.functional.lstm_forward`.
 
     ``weight_ih (4H, I)``, ``weight_hh (4H, P)``, ``bias (4H,)``, ``h0 (B, P)``,
     ``c0 (B, H)``, ``lengths (B,)``, ``weight_hr (P, H)``. Returns ``y (T, B, P)``,
-    ``h_n (B, P)``, ``c_n (B, H)`` and the cache.
+    ``h_n (B, P)``, ``c_n (B, H)`` and the cache; with ``keep_cache=False`` ``None`` in
+    place of the cache, and a loop that keeps only the current state (no per-step
+    gates, cells or hidden states beyond the output ``y``).
     """
     dtype = _compiled_dtype(x, weight_ih, weight_hh, bias, h0, c0, weight_hr)
     if dtype is None or x.ndim != 3:
-        return functional.lstm_forward(
-            x, weight_ih, weight_hh, bias, h0, c0, lengths, reverse, weight_hr
-        )
+        args = (x, weight_ih, weight_hh, bias, h0, c0, lengths, reverse, weight_hr)
+        return _reference("lstm_forward", args, keep_cache)
     T, B, I = x.shape
     H = weight_ih.shape[0] // 4
     P = weight_hr.shape[0] if weight_hr is not None else H
@@ -110,6 +163,46 @@ def lstm_forward(
     has_bias = bias is not None
     b = np.ascontiguousarray(bias) if has_bias else np.empty(0, dtype)
     gates = np.empty((T, B, 4 * H), dtype)
+    y = np.empty((T, B, P), dtype)
+    steps_left = _lengths_array(mask, T, B)
+    parts = len(slices)
+    largest_gemm = 4 * H * max(T * B * I, B * P, B * H if project else 0)
+
+    def projection(part: int) -> None:
+        project_inputs(x2, w_ih, b, has_bias, gates.reshape(T * B, 4 * H), part, parts)
+
+    if not keep_cache:
+        h_n = np.zeros((B, P), dtype) if h0 is None else np.array(np.broadcast_to(h0, (B, P)))
+        c_n = np.zeros((B, H), dtype) if c0 is None else np.array(np.broadcast_to(c0, (B, H)))
+        h_scratch = np.empty((B, P), dtype)
+        unprojected = np.empty((B, H), dtype) if project else h_scratch
+        direct = not project and (mask is None or bool(mask.all()))
+
+        def infer(part: int) -> None:
+            rows = slices[part]
+            lstm_infer_loop(
+                gates,
+                w_hh,
+                w_hh_t,
+                w_hr,
+                w_hr_t,
+                h_n,
+                h_scratch,
+                c_n,
+                unprojected,
+                y,
+                steps_left,
+                bool(reverse),
+                project,
+                direct,
+                rows.start,
+                rows.stop,
+                tiled,
+            )
+
+        _in_phases(parts, projection, infer, largest_gemm)
+        return y, h_n, c_n, None
+
     h_state = np.empty((T + 1, B, P), dtype)
     c_state = np.empty((T + 1, B, H), dtype)
     h_state[T * r] = 0 if h0 is None else h0
@@ -117,13 +210,6 @@ def lstm_forward(
     tanh_c = np.empty((T, B, H), dtype)
     hidden = np.empty((T, B, H), dtype) if project else None
     hid = hidden if project else tanh_c
-    y = np.empty((T, B, P), dtype)
-    steps_left = _lengths_array(mask, T, B)
-
-    parts = len(slices)
-
-    def projection(part: int) -> None:
-        project_inputs(x2, w_ih, b, has_bias, gates.reshape(T * B, 4 * H), part, parts)
 
     def loop(part: int) -> None:
         rows = slices[part]
@@ -146,7 +232,7 @@ def lstm_forward(
             tiled,
         )
 
-    _in_phases(parts, projection, loop)
+    _in_phases(parts, projection, loop, largest_gemm)
     cache = LSTMCache(
         x,
         weight_ih,

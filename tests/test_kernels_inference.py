@@ -1,0 +1,161 @@
+"""The compiled forward without a cache (``keep_cache=False``) against the reference."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from kioku import functional  # noqa: E402
+from kioku.kernels import _threads, numba_lstm  # noqa: E402
+
+TOL = {np.float32: 1e-5, np.float64: 1e-10}
+
+
+def make_args(seed, dtype=None, batch=None, steps=None, lengths=None, project=None):
+    """Random arguments of one direction: lengths, initial state, projection, bias."""
+    rng = np.random.default_rng(seed)
+    dtype = dtype or (np.float32, np.float64)[seed % 2]
+    T = steps or int(rng.choice([1, 2, 5, 7]))
+    B = batch or int(rng.choice([1, 2, 3, 9]))
+    I, H = int(rng.integers(1, 6)), int(rng.integers(1, 9))
+    if project is None:
+        project = rng.random() < 0.4
+    P = int(rng.integers(1, H + 1)) if project else None
+
+    def arr(*shape, scale=0.5):
+        return (rng.standard_normal(shape) * scale).astype(dtype)
+
+    if lengths is None:
+        lengths = rng.random() < 0.5
+    return dict(
+        x=arr(T, B, I, scale=1.0),
+        weight_ih=arr(4 * H, I),
+        weight_hh=arr(4 * H, P or H),
+        bias=arr(4 * H) if rng.random() < 0.8 else None,
+        h0=arr(B, P or H) if rng.random() < 0.5 else None,
+        c0=arr(B, H) if rng.random() < 0.5 else None,
+        lengths=rng.integers(1, T + 1, B) if lengths else None,
+        reverse=bool(rng.random() < 0.5),
+        weight_hr=arr(P, H) if P else None,
+    )
+
+
+def check_inference(args):
+    dtype = args["x"].dtype.type
+    y, h_n, c_n, cache = numba_lstm.lstm_forward(**args, keep_cache=False)
+    want = functional.lstm_forward(**args)[:3]
+    assert cache is None
+    for name, got, expected in zip(("y", "h_n", "c_n"), (y, h_n, c_n), want):
+        assert got.dtype == expected.dtype and got.shape == expected.shape, name
+        np.testing.assert_allclose(got, expected, rtol=0, atol=TOL[dtype], err_msg=name)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_configurations_match_reference(seed):
+    check_inference(make_args(seed))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("lengths", [False, True])
+@pytest.mark.parametrize("project", [False, True])
+def test_every_path_matches_reference_float32(reverse, lengths, project):
+    for seed in range(4):
+        args = make_args(500 + seed, np.float32, batch=5, steps=6, lengths=lengths, project=project)
+        args["reverse"] = reverse
+        check_inference(args)
+
+
+def test_all_full_lengths_take_the_direct_path_and_match():
+    args = make_args(7, np.float32, batch=4, steps=5, lengths=False, project=False)
+    args["lengths"] = np.full(4, 5)
+    check_inference(args)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_small_batch_matches_reference(batch):
+    for seed in range(6):
+        check_inference(make_args(600 + seed, batch=batch, steps=4))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_batch_split_matches_reference(monkeypatch, threads):
+    monkeypatch.setenv("KIOKU_NUM_THREADS", str(threads))
+    monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)
+    monkeypatch.setattr(_threads, "MIN_ROWS", 1)
+    for seed in range(8):
+        check_inference(make_args(700 + seed, batch=9))
+
+
+def test_tiled_recurrent_gemm_matches_reference(monkeypatch):
+    monkeypatch.setattr(numba_lstm, "L2_BYTES", 0)
+    for seed in range(6):
+        check_inference(make_args(800 + seed, batch=(9, 13, 3)[seed % 3]))
+
+
+def test_inputs_are_not_modified():
+    args = make_args(9, np.float32, batch=3, steps=4)
+    before = {k: v.copy() for k, v in args.items() if isinstance(v, np.ndarray)}
+    numba_lstm.lstm_forward(**args, keep_cache=False)
+    for name, value in before.items():
+        assert np.array_equal(args[name], value), name
+
+
+def test_uncompiled_dtypes_fall_back_without_a_cache():
+    args = make_args(10, np.float32, batch=2, steps=3)
+    args = {k: (v.astype(np.float16) if isinstance(v, np.ndarray) and k != "lengths" else v)
+            for k, v in args.items()}  # fmt: skip
+    y, h_n, c_n, cache = numba_lstm.lstm_forward(**args, keep_cache=False)
+    assert cache is None
+    want = functional.lstm_forward(**args)[:3]
+    for got, expected in zip((y, h_n, c_n), want):
+        assert np.array_equal(got, expected)
+
+
+def test_rnn_forward_without_cache_matches_reference():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 3, 4)).astype(np.float32)
+    w_ih = rng.standard_normal((6, 4)).astype(np.float32)
+    w_hh = rng.standard_normal((6, 6)).astype(np.float32)
+    y, h_n, cache = numba_lstm.rnn_forward(x, w_ih, w_hh, lengths=np.array([5, 2, 4]))
+    y2, h2, none = numba_lstm.rnn_forward(
+        x, w_ih, w_hh, lengths=np.array([5, 2, 4]), keep_cache=False
+    )
+    assert isinstance(cache, functional.RNNCache) and none is None
+    assert np.array_equal(y, y2) and np.array_equal(h_n, h2)
+
+
+def _peak_bytes(fn) -> int:
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_inference_keeps_no_per_step_state():
+    T, B, H = 64, 8, 32
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((T, B, H)).astype(np.float32)
+    w_ih = rng.standard_normal((4 * H, H)).astype(np.float32) * 0.2
+    w_hh = rng.standard_normal((4 * H, H)).astype(np.float32) * 0.2
+    numba_lstm.lstm_forward(x, w_ih, w_hh, keep_cache=False)  # compiled before measuring
+    numba_lstm.lstm_forward(x, w_ih, w_hh)
+    with_cache = _peak_bytes(lambda: numba_lstm.lstm_forward(x, w_ih, w_hh))
+    without = _peak_bytes(lambda: numba_lstm.lstm_forward(x, w_ih, w_hh, keep_cache=False))
+    history = 3 * T * B * H * 4  # h_state, c_state and tanh_c of every step (float32)
+    assert without <= with_cache - 0.9 * history
+    # what remains: the input projection (T, B, 4H), the output (T, B, H), a few states
+    assert without <= 1.1 * (T * B * 5 * H * 4) + 64 * 1024
+
+
+@pytest.mark.parametrize("solo", [0, 1 << 60])
+def test_blas_pinned_or_not_gives_the_same_results(monkeypatch, solo):
+    monkeypatch.setattr(numba_lstm, "SOLO_GEMM_MNK", solo)  # 0: always pin BLAS to one thread
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "1")
+    for seed in range(6):
+        check_inference(make_args(900 + seed))

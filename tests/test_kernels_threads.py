@@ -1,0 +1,142 @@
+"""The thread rule (:func:`kioku.kernels._threads.plan`), its override, and results that do
+not depend on the thread count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from kioku.kernels import _threads, numba_lstm  # noqa: E402
+from kioku.kernels._threads import DIRECTIONS_MIN_FLOPS, MIN_FLOPS, MIN_ROWS, plan  # noqa: E402
+
+
+@pytest.fixture
+def cores(monkeypatch):
+    """Pretend the process may run on ``n`` cores; no KIOKU_NUM_THREADS."""
+    monkeypatch.delenv("KIOKU_NUM_THREADS", raising=False)
+
+    def set_cores(n: int) -> None:
+        monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda pid: set(range(n)))
+
+    return set_cores
+
+
+def test_default_is_every_usable_core(cores):
+    cores(2)
+    assert _threads.max_threads() == 2
+    cores(8)
+    assert _threads.max_threads() == 8
+
+
+def test_environment_overrides_the_core_count(cores, monkeypatch):
+    cores(8)
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "3")
+    assert _threads.max_threads() == 3
+    assert plan(64, 10 * MIN_FLOPS).batch_threads == 3
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "1")
+    assert plan(64, 10 * MIN_FLOPS) == (1, False)
+    assert plan(64, 10 * MIN_FLOPS, directions=2) == (1, False)
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "two", " "])
+def test_bad_override_raises_naming_the_variable(monkeypatch, bad):
+    monkeypatch.setenv("KIOKU_NUM_THREADS", bad)
+    with pytest.raises(ValueError, match="KIOKU_NUM_THREADS.*positive integer"):
+        _threads.max_threads()
+
+
+def test_large_batch_splits_across_all_threads(cores):
+    cores(2)
+    assert plan(20, MIN_FLOPS) == (2, False)
+    assert _threads.batch_slices(20, MIN_FLOPS) == [slice(0, 10), slice(10, 20)]
+    cores(4)
+    assert plan(64, MIN_FLOPS).batch_threads == 4
+
+
+def test_small_work_stays_on_one_thread(cores):
+    cores(4)
+    assert plan(64, MIN_FLOPS * 0.99) == (1, False)  # a step too short to share
+    assert plan(1, 1e12) == (1, False)  # batch 1: nothing to split
+    assert plan(MIN_ROWS * 2 - 1, 1e12).batch_threads == 1  # too few rows for two
+    assert plan(MIN_ROWS * 3, 1e12).batch_threads == 3  # rows decide below the cores
+
+
+def test_bidirectional_layers_run_the_directions_side_by_side(cores):
+    cores(2)
+    assert plan(20, DIRECTIONS_MIN_FLOPS, directions=2) == (1, True)
+    assert plan(20, DIRECTIONS_MIN_FLOPS * 0.99, directions=2) == (1, False)
+    cores(4)  # each direction gets half the budget for its batch split
+    assert plan(64, MIN_FLOPS, directions=2) == (2, True)
+    cores(1)
+    assert plan(64, 1e12, directions=2) == (1, False)
+
+
+def test_thread_budget_must_be_positive():
+    with pytest.raises(ValueError, match="threads: expected a positive integer, found 0"):
+        plan(8, 1e9, threads=0)
+
+
+def _case(seed, B=16, T=7, I=12, H=24):
+    rng = np.random.default_rng(seed)
+
+    def arr(*shape):
+        return (rng.standard_normal(shape) * 0.4).astype(np.float32)
+
+    args = dict(
+        x=arr(T, B, I),
+        weight_ih=arr(4 * H, I),
+        weight_hh=arr(4 * H, H),
+        bias=arr(4 * H),
+        h0=arr(B, H),
+        c0=arr(B, H),
+        lengths=rng.integers(1, T + 1, B),
+        reverse=bool(seed % 2),
+    )
+    return args, arr(T, B, H)
+
+
+def _run_all(args, dy):
+    y, h_n, c_n, cache = numba_lstm.lstm_forward(**args)
+    grads = numba_lstm.lstm_backward(dy, cache, h_n * 0.5, c_n * 0.5)
+    inferred = numba_lstm.lstm_forward(**args, keep_cache=False)[:3]
+    return [a for a in (y, h_n, c_n, *grads, *inferred) if a is not None]
+
+
+def test_results_do_not_depend_on_the_thread_count(monkeypatch):
+    monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)
+    monkeypatch.setattr(_threads, "MIN_ROWS", 1)
+    for seed in range(3):
+        args, dy = _case(seed)
+        results = {}
+        for threads in (1, 2, 3, 4):
+            monkeypatch.setenv("KIOKU_NUM_THREADS", str(threads))
+            assert len(_threads.batch_slices(16, 1.0)) == threads
+            results[threads] = _run_all(args, dy)
+        for threads in (2, 3, 4):
+            for got, want in zip(results[threads], results[1]):
+                np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_directions_side_by_side_give_the_same_results(monkeypatch):
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
+    monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)
+    args, dy = _case(5)
+    caps = []
+
+    def direction(reverse):
+        def task():
+            caps.append(_threads.max_threads())
+            return _run_all(dict(args, reverse=reverse), dy)
+
+        return task
+
+    together = _threads.run_directions([direction(False), direction(True)], parallel=True)
+    assert caps == [1, 1]  # each direction ran on half of the two threads
+    apart = _threads.run_directions([direction(False), direction(True)], parallel=False)
+    assert caps[2:] == [2, 2]
+    for side_by_side, alone in zip(together, apart):
+        for got, want in zip(side_by_side, alone):
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    assert _threads.max_threads() == 2  # the cap ended with the call
