@@ -4,6 +4,7 @@ that own parameters (PyTorch's names), gradients and the train/eval mode."""
 from .cell import LSTMCell
 from .dropout import Dropout
 from .embedding import Embedding
+from .gru import GRU, GRUCell
 from .linear import Linear
 from .loss import CrossEntropyLoss, MSELoss, mse, softmax_cross_entropy
 from .lstm import LSTM
@@ -12,12 +13,14 @@ from .recurrent import MERGE_MODES
 from .rnn import RNN
 
 __all__ = [
+    "GRU",
     "LSTM",
     "MERGE_MODES",
     "RNN",
     "CrossEntropyLoss",
     "Dropout",
     "Embedding",
+    "GRUCell",
     "LSTMCell",
     "Linear",
     "MSELoss",
