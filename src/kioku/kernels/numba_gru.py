@@ -192,6 +192,17 @@ def _recurrent_weights(weight_hh: np.ndarray, reset_after: bool, transposes: boo
     return main, main_t, w_n, main_t if reset_after else np.ascontiguousarray(w_n.T)
 
 
+def _in_phases(parts: int, first, second) -> None:
+    """``first(k)`` for every part, then ``second(k)``, each part on its own thread with
+    single-threaded BLAS. Every GEMM of a call runs inside: switching OpenBLAS between
+    its own threads and one thread around every call cost ~18 ms a call here (loaded machine)."""
+    if parts == 1:
+        run_parts(lambda part: (first(part), second(part)), 1)
+    else:
+        run_parts(first, parts)
+        run_parts(second, parts)
+
+
 def _lengths(mask: np.ndarray | None, T: int, B: int) -> np.ndarray:
     return np.full(B, T, np.int64) if mask is None else mask.sum(axis=0).astype(np.int64)
 
@@ -235,10 +246,10 @@ def gru_forward(
     transposes = not (small or tiled)
     w_main, w_main_t, w_n, w_n_t = _recurrent_weights(weight_hh, reset_after, transposes)
 
-    gates = (np.ascontiguousarray(x).reshape(T * B, I) @ weight_ih.T).reshape(T, B, 3 * H)
+    x2 = np.ascontiguousarray(x).reshape(T * B, I)
+    gates = np.empty((T, B, 3 * H), dtype)
+    gates2 = gates.reshape(T * B, 3 * H)
     folded = input_bias(bias_ih, bias_hh, reset_after, H)
-    if folded is not None:
-        gates += folded
     b_hn = np.zeros(H, dtype)
     if reset_after and bias_hh is not None:
         b_hn[:] = bias_hh[2 * H :]
@@ -251,6 +262,14 @@ def gru_forward(
     y = np.empty((T, B, H), dtype)
     steps = _lengths(mask, T, B)
 
+    parts = len(slices)
+
+    def project(part: int) -> None:
+        r0, r1 = (T * B) * part // parts, (T * B) * (part + 1) // parts
+        np.matmul(x2[r0:r1], weight_ih.T, out=gates2[r0:r1])
+        if folded is not None:
+            gates2[r0:r1] += folded
+
     def loop(part: int) -> None:
         rows = slices[part]
         gru_forward_loop(
@@ -258,7 +277,7 @@ def gru_forward(
             steps, bool(reverse), bool(reset_after), rows.start, rows.stop, tiled,
         )  # fmt: skip
 
-    run_parts(loop, len(slices))
+    _in_phases(parts, project, loop)
     cache = GRUCache(
         x, weight_ih, weight_hh, gates, h_state, recurrent_n, mask, bool(reverse), reset_after
     )
@@ -308,17 +327,25 @@ def gru_backward(
             cache.reverse, cache.reset_after, rows.start, rows.stop, tiled,
         )  # fmt: skip
 
-    run_parts(loop, len(slices))
-    flat_in = d_input.reshape(T * B, 3 * H)
-    flat_rec = d_recurrent.reshape(T * B, 3 * H)
-    dx = (flat_in @ cache.weight_ih).reshape(T, B, I) if need_dx else None
-    h_in = cache.h_in.reshape(T * B, H)
-    if cache.reset_after:
-        dweight_hh = flat_rec.T @ h_in
-    else:
-        dweight_hh = np.empty((3 * H, H), dtype)
-        dweight_hh[: 2 * H] = flat_rec[:, : 2 * H].T @ h_in
-        dweight_hh[2 * H :] = flat_rec[:, 2 * H :].T @ cache.recurrent_n.reshape(T * B, H)
-    dbias_ih = flat_in.sum(axis=0, dtype=np.float64).astype(dtype)
-    dbias_hh = flat_rec.sum(axis=0, dtype=np.float64).astype(dtype)
-    return GRUGrads(dx, flat_in.T @ x.reshape(T * B, I), dweight_hh, dbias_ih, dbias_hh, dh)
+    grads = {}
+
+    def finish(part: int) -> None:
+        if part:  # the GEMMs after the loop run on one thread
+            return
+        flat_in = d_input.reshape(T * B, 3 * H)
+        flat_rec = d_recurrent.reshape(T * B, 3 * H)
+        grads["dx"] = (flat_in @ cache.weight_ih).reshape(T, B, I) if need_dx else None
+        grads["dweight_ih"] = flat_in.T @ x.reshape(T * B, I)
+        h_in = cache.h_in.reshape(T * B, H)
+        if cache.reset_after:
+            grads["dweight_hh"] = flat_rec.T @ h_in
+        else:
+            dweight_hh = grads["dweight_hh"] = np.empty((3 * H, H), dtype)
+            dweight_hh[: 2 * H] = flat_rec[:, : 2 * H].T @ h_in
+            dweight_hh[2 * H :] = flat_rec[:, 2 * H :].T @ cache.recurrent_n.reshape(T * B, H)
+
+    _in_phases(len(slices), loop, finish)
+    # float64 sums: no drift over T * B rows
+    dbias_ih = d_input.reshape(T * B, 3 * H).sum(axis=0, dtype=np.float64).astype(dtype)
+    dbias_hh = d_recurrent.reshape(T * B, 3 * H).sum(axis=0, dtype=np.float64).astype(dtype)
+    return GRUGrads(grads["dx"], grads["dweight_ih"], grads["dweight_hh"], dbias_ih, dbias_hh, dh)
