@@ -106,7 +106,16 @@ class GRU(RecurrentStack):
             return None, None
         return self.params[f"bias_ih{sfx}"], self.params[f"bias_hh{sfx}"]
 
-    def forward_direction(self, x, layer, direction, state, lengths):
+    def forward_direction(
+        self,
+        x: np.ndarray,
+        layer: int,
+        direction: int,
+        state: tuple[np.ndarray | None],
+        lengths: np.ndarray | None,
+    ) -> tuple[np.ndarray, tuple[np.ndarray], functional.GRUCache]:
+        """One direction of one layer: ``x (T, B, I)``, ``state = (h0 (B, H) or None,)``;
+        returns ``y (T, B, H)``, ``(h_n (B, H),)`` and the cache."""
         sfx = self.suffix(layer, direction)
         p = self.params
         y, h_n, cache = gru_kernels().gru_forward(
@@ -121,7 +130,18 @@ class GRU(RecurrentStack):
         )
         return y, (h_n,), cache
 
-    def backward_direction(self, dy, cache, layer, direction, dstate, need_dx):
+    def backward_direction(
+        self,
+        dy: np.ndarray,
+        cache: functional.GRUCache,
+        layer: int,
+        direction: int,
+        dstate: tuple[np.ndarray | None],
+        need_dx: bool,
+    ) -> tuple[np.ndarray | None, tuple[np.ndarray]]:
+        """Backward of one direction: ``dy (T, B, H)``, ``dstate = (dh_n (B, H) or None,)``;
+        adds the parameter gradients into ``self.grads`` and returns ``dx (T, B, I)`` (or
+        ``None``) and ``(dh0 (B, H),)``."""
         trace = None
         if self.state_grads is not None:
             trace = np.empty(dy.shape[:2] + (self.hidden_size,), self.dtype)
@@ -138,14 +158,22 @@ class GRU(RecurrentStack):
 
     state_grads: list[list[np.ndarray]] | None = None
 
-    def __call__(self, x, h0=None, lengths=None):
+    def __call__(
+        self, x: np.ndarray, h0: np.ndarray | None = None, lengths: object = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Forward; see the class docstring for shapes."""
         y, (h_n,) = self.run(x, h0, lengths)
         return y, h_n
 
     forward = __call__
 
-    def backward(self, dy, dh_n=None, need_dx: bool = True, record_state_grads: bool = False):
+    def backward(
+        self,
+        dy: np.ndarray,
+        dh_n: np.ndarray | None = None,
+        need_dx: bool = True,
+        record_state_grads: bool = False,
+    ) -> tuple[np.ndarray | None, np.ndarray]:
         """Backward of the last forward: returns ``dx`` shaped like ``x`` and ``dh0``
         shaped like ``h0``. With ``record_state_grads``, ``self.state_grads[layer][direction]``
         receives dL/dh_t ``(T, B, H)`` for every step."""
@@ -197,7 +225,7 @@ class GRUCell(Module):
             "dtype": self.dtype.name,
         }
 
-    def __call__(self, x, h=None):
+    def __call__(self, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
         """One step; returns ``h'`` shaped like ``h`` (``(B, H)`` or ``(H,)``)."""
         x = check_float_array("x", x, self.dtype)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
@@ -226,7 +254,7 @@ class GRUCell(Module):
 
     forward = __call__
 
-    def backward(self, dh):
+    def backward(self, dh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Undo the latest forward: ``dh`` shaped like its ``h'``. Returns ``dx`` and
         ``dh`` for the step's inputs."""
         if not self._stack:
