@@ -5,12 +5,17 @@ faster implementations of the same contract; :mod:`kioku.nn` wraps both.
 """
 
 from .activations import sigmoid, tanh
+from .gru import GRUCache, GRUGrads, gru_backward, gru_forward
 from .lstm import LSTMCache, LSTMGrads, lstm_backward, lstm_forward
 from .rnn import NONLINEARITIES, RNNCache, RNNGrads, rnn_backward, rnn_forward
 from .sequence import length_mask, step_order
 
 __all__ = [
     "NONLINEARITIES",
+    "GRUCache",
+    "GRUGrads",
+    "gru_backward",
+    "gru_forward",
     "LSTMCache",
     "LSTMGrads",
     "RNNCache",

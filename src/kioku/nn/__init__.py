@@ -4,6 +4,7 @@ that own parameters (PyTorch's names), gradients and the train/eval mode."""
 from .cell import LSTMCell
 from .dropout import Dropout
 from .embedding import Embedding
+from .gru import GRU, GRUCell
 from .linear import Linear
 from .loss import CrossEntropyLoss, MSELoss, mse, softmax_cross_entropy
 from .lstm import LSTM
@@ -13,6 +14,7 @@ from .rnn import RNN
 from .slstm import SLSTM
 
 __all__ = [
+    "GRU",
     "LSTM",
     "MERGE_MODES",
     "RNN",
@@ -20,6 +22,7 @@ __all__ = [
     "CrossEntropyLoss",
     "Dropout",
     "Embedding",
+    "GRUCell",
     "LSTMCell",
     "Linear",
     "MSELoss",

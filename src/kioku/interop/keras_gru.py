@@ -1,0 +1,220 @@
+"""Keras 3 in and out for the GRU: ``keras.layers.GRU`` and ``Bidirectional(GRU)`` <-> kioku.
+
+Keras keeps ``kernel (I, 3H)`` and ``recurrent_kernel (H, 3H)`` with gates in order
+z, r, h (kioku and PyTorch: r, z, n), so the conversion transposes and swaps the first
+two blocks. ``reset_after=True`` (Keras' default) is PyTorch's GRU, and Keras keeps the
+two biases as ``bias (2, 3H)`` = [input, recurrent]. ``reset_after=False`` multiplies
+``h`` by the reset gate before the recurrent kernel and has one ``bias (3H,)``: it maps
+to a kioku ``GRU(reset_after=False)`` with that bias as ``bias_ih`` and ``bias_hh = 0``
+(there every bias sits outside the reset gate, so kioku's two are summed on the way
+out). Keras' call semantics (``go_backwards``, ``return_sequences``, ``return_state``,
+the Bidirectional merge modes) live in :class:`KerasGRU`, which wraps a kioku ``GRU``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn import GRU
+
+KIOKU_TO_KERAS_GATES = (1, 0, 2)  # r, z, n <-> z, r, h; its own inverse
+_MERGE_FROM_KERAS = {"concat": "concat", "sum": "sum", "mul": "mul", "ave": "mean", None: "concat"}
+_MERGE_TO_KERAS = {"concat": "concat", "sum": "sum", "mul": "mul", "mean": "ave"}
+
+
+def _require_keras():
+    try:
+        import keras
+    except ImportError as error:  # pragma: no cover - keras is a test dependency
+        raise ImportError("from_keras_gru/to_keras_gru need Keras 3: pip install keras") from error
+    return keras
+
+
+def swap_gates(array: np.ndarray, axis: int = 0) -> np.ndarray:
+    """``array`` with its three gate blocks along ``axis`` taken in the other order
+    (r, z, n <-> z, r, h)."""
+    blocks = np.split(np.asarray(array), 3, axis=axis)
+    return np.concatenate([blocks[i] for i in KIOKU_TO_KERAS_GATES], axis=axis)
+
+
+class KerasGRU:
+    """A kioku ``GRU`` called the way Keras calls the layer it came from.
+
+    ``outputs = layer(x (B, T, I), initial_state=None)`` returns what Keras returns: the
+    sequence ``(B, T, D*H or H)`` with ``return_sequences`` else the last output; with
+    ``return_state`` a list ``[output, h]`` (``[output, h_fw, h_bw]`` for Bidirectional),
+    each state ``(B, H)``. ``merge_mode=None`` (Bidirectional) returns the two
+    directions' outputs as a list. ``initial_state`` is ``[h]`` (or ``[h_fw, h_bw]``).
+    """
+
+    def __init__(
+        self,
+        gru: GRU,
+        go_backwards: bool = False,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        merge_mode: str | None = "concat",
+    ) -> None:
+        self.gru = gru
+        self.go_backwards = bool(go_backwards)
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.merge_mode = merge_mode  # Keras' name; None keeps the directions apart
+
+    def __call__(self, x: np.ndarray, initial_state: list | None = None):
+        gru = self.gru
+        x = np.asarray(x)
+        if self.go_backwards:
+            x = x[:, ::-1]
+        h0 = None
+        if initial_state is not None:
+            parts = [np.asarray(s, gru.dtype) for s in initial_state]
+            if len(parts) != gru.num_directions:
+                raise ValueError(
+                    f"initial_state: expected {gru.num_directions} arrays (h per direction), "
+                    f"found {len(parts)}"
+                )
+            h0 = np.stack(parts)
+        y, h_n = gru(np.ascontiguousarray(x), h0)
+        if gru.num_directions == 1:
+            output = y if self.return_sequences else h_n[0]
+            return [output, h_n[0]] if self.return_state else output
+        H = gru.hidden_size
+        if self.merge_mode is None:
+            output = [y[..., :H], y[..., H:]] if self.return_sequences else [h_n[0], h_n[1]]
+        elif self.return_sequences:
+            output = y
+        else:
+            output = gru._merge([h_n[0][None], h_n[1][None]])[0]
+        if not self.return_state:
+            return output
+        return (output if isinstance(output, list) else [output]) + [h_n[0], h_n[1]]
+
+
+def _gru_options(config: dict, ignore_dropout: bool) -> dict:
+    """kioku ``GRU`` keyword arguments from a Keras GRU's ``get_config()``."""
+    if config.get("stateful"):
+        raise ValueError("stateful: kioku's GRU is not stateful across calls, found True")
+    for name in ("dropout", "recurrent_dropout"):
+        if config.get(name) and not ignore_dropout:
+            raise ValueError(
+                f"{name}: kioku's GRU has no dropout inside the layer (found {config[name]}); "
+                "pass ignore_dropout=True to drop it (it acts in training only)"
+            )
+    for name, expected in (("activation", "tanh"), ("recurrent_activation", "sigmoid")):
+        value = config.get(name, expected)
+        value = value if isinstance(value, str) else getattr(value, "__name__", repr(value))
+        if value != expected:
+            raise ValueError(f"{name}: kioku's GRU uses {expected}, found {value!r}")
+    return {
+        "bias": bool(config.get("use_bias", True)),
+        "reset_after": bool(config.get("reset_after", True)),
+    }
+
+
+def from_keras_gru(layer, ignore_dropout: bool = False) -> KerasGRU:
+    """Wrap the weights and options of a built Keras 3 ``GRU`` or ``Bidirectional(GRU)`` in
+    a :class:`KerasGRU` (its ``.gru`` is a ``batch_first`` kioku ``GRU``, with
+    ``reset_after`` as the Keras layer's)."""
+    keras = _require_keras()
+    if isinstance(layer, keras.layers.Bidirectional):
+        forward, backward = layer.forward_layer, layer.backward_layer
+        for part in (forward, backward):
+            if not isinstance(part, keras.layers.GRU):
+                raise TypeError(
+                    "layer: expected Bidirectional(GRU), found "
+                    f"Bidirectional({type(part).__name__})"
+                )
+        if forward.go_backwards or not backward.go_backwards:
+            raise ValueError("layer: expected the forward layer to read forwards, found otherwise")
+        directions, merge_mode, go_backwards = [forward, backward], layer.merge_mode, False
+        if merge_mode not in _MERGE_FROM_KERAS:
+            raise ValueError(
+                f"merge_mode: expected concat, sum, mul, ave or None, found {merge_mode!r}"
+            )
+    elif isinstance(layer, keras.layers.GRU):
+        directions, merge_mode, go_backwards = [layer], "concat", layer.go_backwards
+    else:
+        raise TypeError(
+            f"layer: expected keras.layers.GRU or Bidirectional, found {type(layer).__name__}"
+        )
+    if not layer.built:
+        raise ValueError("layer: expected a built layer (call it once or build it), found unbuilt")
+    config = directions[0].get_config()
+    kernel = directions[0].get_weights()[0]
+    gru = GRU(
+        kernel.shape[0], int(config["units"]), batch_first=True,
+        bidirectional=len(directions) == 2, merge_mode=_MERGE_FROM_KERAS[merge_mode],
+        dtype=np.float64 if kernel.dtype == np.float64 else np.float32,
+        **_gru_options(config, ignore_dropout),
+    )  # fmt: skip
+    H = gru.hidden_size
+    bias_shape = (2, 3 * H) if gru.reset_after else (3 * H,)
+    expected = [(gru.input_size, 3 * H), (H, 3 * H)] + ([bias_shape] if gru.bias else [])
+    for d, part in enumerate(directions):
+        weights = part.get_weights()
+        found = [w.shape for w in weights]
+        if found != expected:
+            raise ValueError(f"layer weights: expected shapes {expected}, found {found}")
+        sfx = gru.suffix(0, d)
+        gru.params[f"weight_ih{sfx}"][...] = swap_gates(weights[0].T)
+        gru.params[f"weight_hh{sfx}"][...] = swap_gates(weights[1].T)
+        if gru.bias:
+            bias = weights[2].reshape(-1, 3 * H)
+            gru.params[f"bias_ih{sfx}"][...] = swap_gates(bias[0])
+            gru.params[f"bias_hh{sfx}"][...] = swap_gates(bias[1]) if gru.reset_after else 0
+    return KerasGRU(
+        gru.eval(), go_backwards, layer.return_sequences, layer.return_state, merge_mode
+    )
+
+
+def to_keras_gru(
+    module: GRU | KerasGRU,
+    return_sequences: bool = True,
+    return_state: bool = False,
+    go_backwards: bool = False,
+):
+    """A built Keras 3 ``GRU`` (``Bidirectional(GRU)`` for a bidirectional kioku GRU) with
+    the weights of a one-layer kioku ``GRU`` and its ``reset_after``; a :class:`KerasGRU`
+    brings its own call options. Stacked layers are refused (Keras stacks layers)."""
+    keras = _require_keras()
+    merge_mode = None
+    if isinstance(module, KerasGRU):
+        return_sequences, return_state = module.return_sequences, module.return_state
+        go_backwards, merge_mode, module = module.go_backwards, module.merge_mode, module.gru
+    elif isinstance(module, GRU):
+        merge_mode = _MERGE_TO_KERAS[module.merge_mode]
+    else:
+        raise TypeError(f"module: expected kioku.nn.GRU or KerasGRU, found {type(module).__name__}")
+    if module.num_layers != 1:
+        raise ValueError(
+            f"num_layers: a Keras GRU layer has one layer, found {module.num_layers} "
+            "(export each layer on its own)"
+        )
+    dtype = module.dtype.name
+
+    def make(backwards: bool):
+        return keras.layers.GRU(
+            module.hidden_size, use_bias=module.bias, reset_after=module.reset_after,
+            return_sequences=return_sequences, return_state=return_state,
+            go_backwards=backwards, dtype=dtype,
+        )  # fmt: skip
+
+    if module.num_directions == 2:
+        layer = keras.layers.Bidirectional(make(False), merge_mode=merge_mode, dtype=dtype)
+    else:
+        layer = make(go_backwards)
+    layer.build((None, None, module.input_size))
+    weights = []
+    for d in range(module.num_directions):
+        sfx = module.suffix(0, d)
+        p = module.params
+        weights += [swap_gates(p[f"weight_ih{sfx}"]).T, swap_gates(p[f"weight_hh{sfx}"]).T]
+        if module.bias and module.reset_after:
+            weights.append(
+                np.stack([swap_gates(p[f"bias_ih{sfx}"]), swap_gates(p[f"bias_hh{sfx}"])])
+            )
+        elif module.bias:
+            weights.append(swap_gates(p[f"bias_ih{sfx}"] + p[f"bias_hh{sfx}"]))
+    layer.set_weights(weights)
+    return layer

@@ -1,0 +1,274 @@
+"""``GRU`` and ``GRUCell``: the gated recurrent unit, parameter for parameter
+``torch.nn.GRU`` / ``torch.nn.GRUCell``."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+import numpy as np
+
+from .. import functional, kernels
+from .checks import check_float_array, check_positive_int, check_shape
+from .module import Module, as_rng, check_dtype
+from .recurrent import RecurrentStack
+
+# backends that compile the GRU too; any other backend runs the reference GRU
+_GRU_KERNELS = {"numba": "kioku.kernels.numba_gru"}
+
+
+def gru_kernels() -> ModuleType:
+    """The module whose ``gru_forward``/``gru_backward`` a call made now should use."""
+    path = _GRU_KERNELS.get(kernels.backend_name())
+    return functional if path is None else importlib.import_module(path)
+
+
+def _init_params(module: Module, rng: np.random.Generator, shapes: dict, dtype: np.dtype) -> None:
+    bound = 1.0 / np.sqrt(shapes[next(iter(shapes))][0] // 3)  # PyTorch: U(-1/sqrt(H), ..)
+    for name, shape in shapes.items():
+        module.add_param(name, rng.uniform(-bound, bound, shape).astype(dtype))
+
+
+class GRU(RecurrentStack):
+    """Multi-layer GRU, parameter for parameter ``torch.nn.GRU``.
+
+    ``y, h_n = gru(x, h0=None, lengths=None)``: ``x (T, B, I)`` (``(B, T, I)`` with
+    ``batch_first``, or unbatched ``(T, I)``), ``h0 (L*D, B, H)``, ``lengths (B,)``
+    integers in 1..T (packed-sequence semantics). ``y (T, B, D*H)`` (concat;
+    ``(T, B, H)`` for merge modes sum, mean, mul), ``h_n (L*D, B, H)``.
+    ``dx, dh0 = gru.backward(dy, dh_n=None)`` adds parameter gradients into
+    ``gru.grads``. Parameters ``weight_ih_l{k}[_reverse] (3H, in)``, ``weight_hh (3H, H)``,
+    ``bias_ih``, ``bias_hh (3H,)``, rows in gate order r, z, n. ``reset_after=False``
+    applies the reset gate before the recurrent product of the new state
+    (``(r * h) W_hn``, Cho et al. 2014, Keras ``reset_after=False``, ONNX
+    ``linear_before_reset=0``) instead of PyTorch's ``r * (h W_hn + b_hn)``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        merge_mode: str = "concat",
+        reset_after: bool = True,
+        dtype: np.dtype | type = np.float32,
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first,
+            dropout,
+            bidirectional,
+            merge_mode,
+            dtype,
+            rng,
+        )
+        if not isinstance(reset_after, (bool, np.bool_)):
+            raise TypeError(f"reset_after: expected a bool, found {type(reset_after).__name__}")
+        self.bias = bool(bias)
+        self.reset_after = bool(reset_after)
+        H = self.hidden_size
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                sfx = self.suffix(layer, direction)
+                shapes = {
+                    f"weight_ih{sfx}": (3 * H, self.layer_input_size(layer)),
+                    f"weight_hh{sfx}": (3 * H, H),
+                }
+                if self.bias:
+                    shapes[f"bias_ih{sfx}"] = (3 * H,)
+                    shapes[f"bias_hh{sfx}"] = (3 * H,)
+                _init_params(self, self.rng, shapes, self.dtype)
+
+    def config(self) -> dict:
+        """The constructor's arguments as a JSON-able dict (without ``rng``)."""
+        return {
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "bias": self.bias,
+            "batch_first": self.batch_first,
+            "dropout": self.dropout,
+            "bidirectional": self.bidirectional,
+            "merge_mode": self.merge_mode,
+            "reset_after": self.reset_after,
+            "dtype": self.dtype.name,
+        }
+
+    def _biases(self, sfx: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if not self.bias:
+            return None, None
+        return self.params[f"bias_ih{sfx}"], self.params[f"bias_hh{sfx}"]
+
+    def forward_direction(
+        self,
+        x: np.ndarray,
+        layer: int,
+        direction: int,
+        state: tuple[np.ndarray | None],
+        lengths: np.ndarray | None,
+    ) -> tuple[np.ndarray, tuple[np.ndarray], functional.GRUCache]:
+        """One direction of one layer: ``x (T, B, I)``, ``state = (h0 (B, H) or None,)``;
+        returns ``y (T, B, H)``, ``(h_n (B, H),)`` and the cache."""
+        sfx = self.suffix(layer, direction)
+        p = self.params
+        y, h_n, cache = gru_kernels().gru_forward(
+            x,
+            p[f"weight_ih{sfx}"],
+            p[f"weight_hh{sfx}"],
+            *self._biases(sfx),
+            state[0],
+            lengths,
+            bool(direction),
+            self.reset_after,
+        )
+        return y, (h_n,), cache
+
+    def backward_direction(
+        self,
+        dy: np.ndarray,
+        cache: functional.GRUCache,
+        layer: int,
+        direction: int,
+        dstate: tuple[np.ndarray | None],
+        need_dx: bool,
+    ) -> tuple[np.ndarray | None, tuple[np.ndarray]]:
+        """Backward of one direction: ``dy (T, B, H)``, ``dstate = (dh_n (B, H) or None,)``;
+        adds the parameter gradients into ``self.grads`` and returns ``dx (T, B, I)`` (or
+        ``None``) and ``(dh0 (B, H),)``."""
+        trace = None
+        if self.state_grads is not None:
+            trace = np.empty(dy.shape[:2] + (self.hidden_size,), self.dtype)
+            self.state_grads[layer][direction] = trace
+        grads = gru_kernels().gru_backward(dy, cache, dstate[0], need_dx, trace)
+        sfx = self.suffix(layer, direction)
+        g = self.grads
+        g[f"weight_ih{sfx}"] += grads.dweight_ih
+        g[f"weight_hh{sfx}"] += grads.dweight_hh
+        if self.bias:
+            g[f"bias_ih{sfx}"] += grads.dbias_ih
+            g[f"bias_hh{sfx}"] += grads.dbias_hh
+        return grads.dx, (grads.dh0,)
+
+    state_grads: list[list[np.ndarray]] | None = None
+
+    def __call__(
+        self, x: np.ndarray, h0: np.ndarray | None = None, lengths: object = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Forward; see the class docstring for shapes."""
+        y, (h_n,) = self.run(x, h0, lengths)
+        return y, h_n
+
+    forward = __call__
+
+    def backward(
+        self,
+        dy: np.ndarray,
+        dh_n: np.ndarray | None = None,
+        need_dx: bool = True,
+        record_state_grads: bool = False,
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """Backward of the last forward: returns ``dx`` shaped like ``x`` and ``dh0``
+        shaped like ``h0``. With ``record_state_grads``, ``self.state_grads[layer][direction]``
+        receives dL/dh_t ``(T, B, H)`` for every step."""
+        self.state_grads = None
+        if record_state_grads:
+            self.state_grads = [[None] * self.num_directions for _ in range(self.num_layers)]
+        dx, (dh0,) = self.run_backward(dy, dh_n, need_dx)
+        return dx, dh0
+
+
+class GRUCell(Module):
+    """One GRU step: ``h' = cell(x, h=None)`` with ``x (B, I)`` or unbatched ``(I,)``,
+    ``h (B, H)`` (zeros if ``None``); parameters ``weight_ih (3H, I)``,
+    ``weight_hh (3H, H)``, ``bias_ih``, ``bias_hh (3H,)`` as ``torch.nn.GRUCell``.
+
+    Each forward pushes its cache; ``dx, dh = cell.backward(dh')`` pops the latest, so a
+    loop of forwards is undone by the same number of backwards in reverse.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        reset_after: bool = True,
+        dtype: np.dtype | type = np.float32,
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        super().__init__()
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.bias = bool(bias)
+        self.reset_after = bool(reset_after)
+        self.dtype = check_dtype(dtype)
+        H = self.hidden_size
+        shapes = {"weight_ih": (3 * H, self.input_size), "weight_hh": (3 * H, H)}
+        if self.bias:
+            shapes.update(bias_ih=(3 * H,), bias_hh=(3 * H,))
+        _init_params(self, as_rng(rng), shapes, self.dtype)
+        self._stack: list[tuple[functional.GRUCache, bool]] = []
+
+    def config(self) -> dict:
+        """The constructor's arguments as a JSON-able dict (without ``rng``)."""
+        return {
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "bias": self.bias,
+            "reset_after": self.reset_after,
+            "dtype": self.dtype.name,
+        }
+
+    def __call__(self, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
+        """One step; returns ``h'`` shaped like ``h`` (``(B, H)`` or ``(H,)``)."""
+        x = check_float_array("x", x, self.dtype)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"x: expected shape (B, {self.input_size}) or ({self.input_size},), found {x.shape}"
+            )
+        unbatched = x.ndim == 1
+        batch = x.reshape(1, -1) if unbatched else x
+        B = batch.shape[0]
+        if h is not None:
+            h = check_float_array("h", h, self.dtype)
+            check_shape("h", h, (self.hidden_size,) if unbatched else (B, self.hidden_size))
+            h = h.reshape(B, -1)
+        p = self.params
+        biases = (p["bias_ih"], p["bias_hh"]) if self.bias else (None, None)
+        _, h_next, cache = functional.gru_forward(
+            np.ascontiguousarray(batch[None]),
+            p["weight_ih"],
+            p["weight_hh"],
+            *biases,
+            h,
+            reset_after=self.reset_after,
+        )
+        self._stack.append((cache, unbatched))
+        return h_next[0] if unbatched else h_next
+
+    forward = __call__
+
+    def backward(self, dh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Undo the latest forward: ``dh`` shaped like its ``h'``. Returns ``dx`` and
+        ``dh`` for the step's inputs."""
+        if not self._stack:
+            raise RuntimeError("backward: no forward left to undo (call the cell first)")
+        cache, unbatched = self._stack[-1]
+        B = cache.x.shape[1]
+        dh = check_float_array("dh", dh, self.dtype)
+        check_shape("dh", dh, (self.hidden_size,) if unbatched else (B, self.hidden_size))
+        self._stack.pop()
+        grads = functional.gru_backward(dh.reshape(1, B, -1), cache)
+        self.grads["weight_ih"] += grads.dweight_ih
+        self.grads["weight_hh"] += grads.dweight_hh
+        if self.bias:
+            self.grads["bias_ih"] += grads.dbias_ih
+            self.grads["bias_hh"] += grads.dbias_hh
+        dx = grads.dx[0]
+        return (dx[0], grads.dh0[0]) if unbatched else (dx, grads.dh0)
