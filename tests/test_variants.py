@@ -11,18 +11,14 @@ import pytest
 from gradcheck import numeric_grad, rel_error
 
 from kioku.functional import lstm_backward, lstm_forward
-from kioku.functional.lstm_variants import (
-    LayerNormParams,
-    lstm_variant_backward,
-    lstm_variant_forward,
-)
+from kioku.functional.lstm_variants import LayerNormParams, VariantHooks
 from kioku.functional.onnx_activations import (
     ACTIVATION_NAMES,
     activation,
     onnx_activation_attributes,
     parse_onnx_activations,
 )
-from kioku.nn import LSTM
+from kioku.nn import LSTMVariant as LSTM
 
 T, B, I, H, P = 4, 3, 5, 4, 3
 LENGTHS = np.array([4, 2, 3])
@@ -57,6 +53,16 @@ def _setup(rng, proj=False, peephole=False, layer_norm=False, zoneout=None, drop
     if dropout:
         fixed["recurrent_mask"] = (rng.random((B, p)) >= 0.3) / 0.7
     return arrays, fixed
+
+
+PLAIN_ARGS = ("weight_ih", "weight_hh", "bias", "h0", "c0", "lengths", "reverse", "weight_hr")
+
+
+def lstm_variant_forward(*args, layer_norm_params=None, **kwargs):
+    """The plain forward with the variants as hooks."""
+    plain = {k: kwargs.pop(k) for k in PLAIN_ARGS if k in kwargs}
+    hooks = VariantHooks(layer_norm=layer_norm_params, **kwargs)
+    return lstm_forward(*args, **plain, hooks=hooks)
 
 
 def _run(arrays, fixed, **kwargs):
@@ -117,7 +123,7 @@ def test_variant_gradients_match_central_differences(case):
         return float((y * dy).sum() + (h_n * dh_n).sum() + (c_n * dc_n).sum())
 
     _, _, _, cache = _run(arrays, fixed, **kwargs)
-    grads = lstm_variant_backward(dy, cache, dh_n, dc_n)
+    grads = lstm_backward(dy, cache, dh_n, dc_n)
     analytic = {
         "x": grads.dx,
         "weight_ih": grads.dweight_ih,
@@ -147,7 +153,7 @@ def test_no_variant_equals_plain_lstm(rng, reverse):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
     dy = rng.standard_normal(plain[0].shape)
     g_plain = lstm_backward(dy, plain[3])
-    g_variant = lstm_variant_backward(dy, variant[3])
+    g_variant = lstm_backward(dy, variant[3])
     for a, b in zip(g_plain, g_variant[:7]):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
 
@@ -270,13 +276,13 @@ def test_recurrent_dropout_one_mask_per_sequence(rng):
     lstm = LSTM(3, 50, recurrent_dropout=0.4, dtype=np.float64, rng=0)
     lstm(rng.standard_normal((6, 4, 3)))
     cache = lstm.caches[0][0]
-    mask = cache.recurrent_mask
+    mask = cache.hooks.recurrent_mask
     assert mask.shape == (4, 50)
     assert set(np.unique(mask)) <= {0.0, 1 / 0.6}
-    np.testing.assert_array_equal(cache.h_rec, cache.h_in * mask)  # same mask at every step
+    np.testing.assert_array_equal(cache.hooks.h_rec, cache.h_in * mask)  # same mask at every step
     lstm.eval()
     lstm(rng.standard_normal((6, 4, 3)))
-    assert lstm.caches[0][0].recurrent_mask is None
+    assert lstm.caches[0][0].hooks.recurrent_mask is None
 
 
 @pytest.mark.parametrize(

@@ -4,20 +4,24 @@ that own parameters (PyTorch's names), gradients and the train/eval mode."""
 from .cell import LSTMCell
 from .dropout import Dropout
 from .embedding import Embedding
+from .hooks import HookHandle
 from .linear import Linear
 from .loss import CrossEntropyLoss, MSELoss, mse, softmax_cross_entropy
 from .lstm import LSTM
+from .lstm_variants import LSTMVariant
 from .module import Module
 from .recurrent import MERGE_MODES
 from .rnn import RNN
 
 __all__ = [
     "LSTM",
+    "LSTMVariant",
     "MERGE_MODES",
     "RNN",
     "CrossEntropyLoss",
     "Dropout",
     "Embedding",
+    "HookHandle",
     "LSTMCell",
     "Linear",
     "MSELoss",

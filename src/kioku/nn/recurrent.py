@@ -4,6 +4,28 @@ layers, and the stacking of initial and final states.
 
 Subclasses (:class:`~kioku.nn.LSTM`, :class:`~kioku.nn.RNN`) say how one direction of
 one layer runs forward and backward; states are tuples of arrays (``(h, c)`` or ``(h,)``).
+
+Adding a recurrent cell takes four files:
+
+1. ``functional/<cell>.py``: ``<cell>_forward(x (T, B, I), weights..., state...,
+   lengths, reverse) -> (y (T, B, P), final state..., cache)`` and ``<cell>_backward(dy,
+   cache, dstate..., need_dx, *traces)`` returning a NamedTuple of gradients with ``dx``
+   and the initial-state gradients; the traces, when given, receive dL/d(state) of every
+   step. Use :mod:`kioku.functional.sequence` for step order and length masks.
+2. ``nn/<cell>.py``: a :class:`RecurrentStack` subclass that sets ``state_names`` (and
+   ``state_sizes`` / ``output_size`` if not ``(hidden_size,)``), registers its parameters
+   per ``suffix(layer, direction)`` in ``__init__``, and implements
+   ``forward_direction(x, layer, direction, state, lengths) -> (y, final_state_tuple,
+   cache)`` and ``backward_direction(dy, cache, layer, direction, dstate, need_dx) ->
+   (dx, initial_state_grad_tuple)``, which adds parameter gradients into ``self.grads``
+   and passes ``self.state_grad_buffers(T, B)`` (``None`` or one ``(T, B, S)`` array per
+   state) to the functional backward as its traces. Its ``__call__``/``backward`` call
+   :meth:`run` and :meth:`run_backward`.
+3. optionally ``kernels/``: faster functions with the same contract.
+4. its tests (gradient check against central differences, parity with a peer).
+
+Forward and backward hooks (:meth:`register_forward_hook`, :meth:`register_backward_hook`)
+then work for the new cell without further code.
 """
 
 from __future__ import annotations
@@ -11,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import check_float_array, check_positive_int, check_shape
+from .hooks import HookHandle, add_hook
 from .module import Module, as_rng, check_dtype
 
 MERGE_MODES = ("concat", "sum", "mean", "mul")
@@ -52,6 +75,37 @@ class RecurrentStack(Module):
         self.rng = as_rng(rng)
         self.caches: list[list[object]] = []
         self._run: dict | None = None
+        self._forward_hooks: dict = {}
+        self._backward_hooks: dict = {}
+        self._state_grads: tuple[np.ndarray, ...] | None = None
+
+    # -- hooks -------------------------------------------------------------------
+    def register_forward_hook(self, hook) -> HookHandle:
+        """Call ``hook(module, layer, direction, cache)`` after each direction's forward.
+
+        ``cache`` is what the direction's backward will read (for an LSTM a
+        :class:`~kioku.functional.LSTMCache`: gates ``(T, B, 4H)``, states ``(T+1, B, .)``);
+        it must not be changed. Returns a handle whose ``remove()`` unregisters the hook.
+        """
+        return add_hook(self._forward_hooks, hook, "hook")
+
+    def register_backward_hook(self, hook) -> HookHandle:
+        """Call ``hook(module, layer, direction, state_grads)`` after each direction's
+        backward; ``state_grads`` holds, per state component (``state_names``), the total
+        gradient reaching the state leaving every step, ``(T, B, S)`` time-major (for an
+        LSTM dL/dh_t ``(T, B, P)`` and dL/dc_t ``(T, B, H)``). Registering one makes the
+        backward record these; returns a handle whose ``remove()`` unregisters it."""
+        return add_hook(self._backward_hooks, hook, "hook")
+
+    def state_grad_buffers(self, steps: int, batch: int) -> tuple[np.ndarray, ...] | None:
+        """For :meth:`backward_direction`: ``None`` when no backward hook listens, else one
+        empty ``(T, B, S)`` array per state component for the functional backward to fill."""
+        if not self._backward_hooks:
+            return None
+        self._state_grads = tuple(
+            np.empty((steps, batch, size), self.dtype) for size in self.state_sizes
+        )
+        return self._state_grads
 
     # -- sizes -------------------------------------------------------------------
     @property
@@ -76,7 +130,7 @@ class RecurrentStack(Module):
         """PyTorch's parameter-name suffix, e.g. ``_l1_reverse``."""
         return f"_l{layer}" + ("_reverse" if direction else "")
 
-    # -- per-direction hooks -----------------------------------------------------
+    # -- per-direction methods, for subclasses ----------------------------------
     def forward_direction(self, x, layer, direction, state, lengths):  # pragma: no cover
         """Run one direction: ``x (T, B, I)``, ``state`` a tuple of ``(B, S)`` arrays.
         Returns ``y (T, B, P)``, the final state tuple and a cache."""
@@ -186,6 +240,8 @@ class RecurrentStack(Module):
                 y, final, cache = self.forward_direction(
                     layer_input, layer, direction, initial[index], lengths
                 )
+                for hook in list(self._forward_hooks.values()):
+                    hook(self, layer, direction, cache)
                 outputs.append(y)
                 layer_caches.append(cache)
                 finals.append(final)
@@ -246,6 +302,7 @@ class RecurrentStack(Module):
             dx = None
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
+                self._state_grads = None
                 dx_dir, dstart = self.backward_direction(
                     douts[direction],
                     self.caches[layer][direction],
@@ -255,6 +312,10 @@ class RecurrentStack(Module):
                     need_dx or layer > 0,
                 )
                 dinitial[index] = dstart
+                if self._state_grads is not None:
+                    for hook in list(self._backward_hooks.values()):
+                        hook(self, layer, direction, self._state_grads)
+                    self._state_grads = None
                 if dx_dir is not None:
                     dx = dx_dir if dx is None else dx + dx_dir
             dmerged = dx

@@ -95,11 +95,8 @@ class RNN(RecurrentStack):
         return y, (h_n,), cache
 
     def backward_direction(self, dy, cache, layer, direction, dstate, need_dx):
-        trace = None
-        if self.state_grads is not None:
-            trace = np.empty(dy.shape[:2] + (self.hidden_size,), self.dtype)
-            self.state_grads[layer][direction] = trace
-        grads = kernels.backend().rnn_backward(dy, cache, dstate[0], need_dx, trace)
+        traces = self.state_grad_buffers(*dy.shape[:2]) or (None,)
+        grads = kernels.backend().rnn_backward(dy, cache, dstate[0], need_dx, *traces)
         sfx = self.suffix(layer, direction)
         g = self.grads
         g[f"weight_ih{sfx}"] += grads.dweight_ih
@@ -109,8 +106,6 @@ class RNN(RecurrentStack):
             g[f"bias_hh{sfx}"] += grads.dbias
         return grads.dx, (grads.dh0,)
 
-    state_grads: list[list[np.ndarray]] | None = None
-
     def __call__(self, x, h0=None, lengths=None):
         """Forward; see the class docstring for shapes."""
         y, (h_n,) = self.run(x, h0, lengths)
@@ -118,12 +113,8 @@ class RNN(RecurrentStack):
 
     forward = __call__
 
-    def backward(self, dy, dh_n=None, need_dx: bool = True, record_state_grads: bool = False):
+    def backward(self, dy, dh_n=None, need_dx: bool = True):
         """Backward of the last forward: returns ``dx`` shaped like ``x`` and ``dh0``.
-        With ``record_state_grads``, ``self.state_grads[layer][direction]`` receives
-        dL/dh_t ``(T, B, H)`` for every step."""
-        self.state_grads = None
-        if record_state_grads:
-            self.state_grads = [[None] * self.num_directions for _ in range(self.num_layers)]
+        Backward hooks (:meth:`register_backward_hook`) receive ``(dL/dh_t (T, B, H),)``."""
         dx, (dh0,) = self.run_backward(dy, dh_n, need_dx)
         return dx, dh0
