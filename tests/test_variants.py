@@ -8,6 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
+from cases import assert_all_close, check_gradients, parameter_pairs, weighted_loss
 from gradcheck import numeric_grad, rel_error
 
 from kioku.functional import lstm_backward, lstm_forward
@@ -149,13 +150,11 @@ def test_no_variant_equals_plain_lstm(rng, reverse):
         arrays["c0"], LENGTHS, reverse, arrays["weight_hr"],
     )  # fmt: skip
     variant = _run(arrays, {}, lengths=LENGTHS, reverse=reverse)
-    for a, b in zip(plain[:3], variant[:3]):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    assert_all_close(("y", "h_n", "c_n"), plain[:3], variant[:3], 1e-12)
     dy = rng.standard_normal(plain[0].shape)
     g_plain = lstm_backward(dy, plain[3])
     g_variant = lstm_backward(dy, variant[3])
-    for a, b in zip(g_plain, g_variant[:7]):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    assert_all_close(g_plain._fields, g_plain, g_variant, 1e-12)
 
 
 def test_peephole_semantics_one_step(rng):
@@ -219,20 +218,14 @@ def test_module_gradients_in_eval_mode(rng):
     lengths = np.array([5, 3])
     y, (h_n, c_n) = lstm(x, lengths=lengths)
     dy, dh, dc = (rng.standard_normal(a.shape) for a in (y, h_n, c_n))
-
-    def loss() -> float:
-        y, (h_n, c_n) = lstm(x, lengths=lengths)
-        return float((y * dy).sum() + (h_n * dh).sum() + (c_n * dc).sum())
+    loss = weighted_loss(lambda: lstm(x, lengths=lengths), (dy, dh, dc))
 
     lstm(x, lengths=lengths)
     lstm.zero_grad()
     dx, _ = lstm.backward(dy, (dh, dc))
-    assert rel_error(dx, numeric_grad(loss, x)) <= 1e-6
-    for name, param, grad in lstm.named_parameters():
-        if name.startswith("weight_ih") or name.startswith("weight_hh"):
-            continue  # the GEMM weights are checked through the functional tests; time
-        err = rel_error(grad, numeric_grad(loss, param))
-        assert err <= 1e-6, f"{name}: relative error {err:.2e}"
+    # the GEMM weights are checked through the functional tests; time
+    params = parameter_pairs(lstm, skip=lambda name: name.startswith(("weight_ih", "weight_hh")))
+    check_gradients(loss, {"x": (x, dx), **params}, 1e-6)
 
 
 def test_module_config_round_trip_and_names():
