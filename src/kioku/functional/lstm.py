@@ -203,7 +203,8 @@ def lstm_step_backward(
     hooks.activation_backward(CELL, hooks.shown_cell(t, cache), tanh_c, d_shown, work.slope)
     dcell = hooks.normalize_cell_backward(t, d_shown)
     dcell += dc_new  # ... and through c_{t+1} = f_{t+1} * c_t + i_{t+1} * g_{t+1}
-    hooks.activation_backward(GATE, pre.output_gate, gate.output_gate, d.output_gate, work.slope)
+    slope = work.slope  # each activation's derivative, in turn
+    hooks.activation_backward(GATE, pre.output_gate, gate.output_gate, d.output_gate, slope)  # o
     hooks.peek_new_backward(dcell, d.output_gate)
     if work.dc_trace is not None:
         work.dc_trace[t] = dcell
@@ -211,11 +212,9 @@ def lstm_step_backward(
     np.multiply(dcell, gate.candidate, out=d.input_gate)  # ... for i
     np.multiply(dcell, gate.input_gate, out=d.candidate)  # ... for g
     dc_prev = np.multiply(dcell, gate.forget_gate, out=work.dc_prev)  # ... for c_{t-1}
-    hooks.forget_backward(
-        pre.forget_gate, gate.forget_gate, d.forget_gate, d.input_gate, work.slope
-    )
-    hooks.activation_backward(CANDIDATE, pre.candidate, gate.candidate, d.candidate, work.slope)
-    hooks.activation_backward(GATE, pre.input_gate, gate.input_gate, d.input_gate, work.slope)
+    hooks.forget_backward(pre.forget_gate, gate.forget_gate, d.forget_gate, d.input_gate, slope)
+    hooks.activation_backward(CANDIDATE, pre.candidate, gate.candidate, d.candidate, slope)  # g
+    hooks.activation_backward(GATE, pre.input_gate, gate.input_gate, d.input_gate, slope)  # i
     hooks.peek_previous_backward(dc_prev, d.input_gate, d.forget_gate)
     if valid is not None:  # outputs past a length are constants
         dgates *= valid
