@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .lstm_hooks import CANDIDATE, CELL, GATE, PLAIN, LSTMHooks, split_gates
-from .sequence import length_mask, step_order
+from .sequence import entering, leaving, length_mask, step_order
 
 
 @dataclass
@@ -74,26 +74,22 @@ class LSTMCache:
     @property
     def h_in(self) -> np.ndarray:
         """``(T, B, P)``: the hidden state entering each step, time-indexed."""
-        r = int(self.reverse)
-        return self.h_state[r : r + self.x.shape[0]]
+        return entering(self.h_state, self.reverse)
 
     @property
     def c_in(self) -> np.ndarray:
         """``(T, B, H)``: the cell entering each step, time-indexed."""
-        r = int(self.reverse)
-        return self.c_state[r : r + self.x.shape[0]]
+        return entering(self.c_state, self.reverse)
 
     @property
     def c_out(self) -> np.ndarray:
         """``(T, B, H)``: the cell leaving each step, time-indexed."""
-        r = 1 - int(self.reverse)
-        return self.c_state[r : r + self.x.shape[0]]
+        return leaving(self.c_state, self.reverse)
 
     @property
     def h_out(self) -> np.ndarray:
         """``(T, B, P)``: the hidden state leaving each step, time-indexed."""
-        r = 1 - int(self.reverse)
-        return self.h_state[r : r + self.x.shape[0]]
+        return leaving(self.h_state, self.reverse)
 
 
 class LSTMGrads(NamedTuple):

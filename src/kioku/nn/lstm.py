@@ -46,16 +46,9 @@ class LSTM(RecurrentStack):
         rng: np.random.Generator | int | None = None,
     ) -> None:
         super().__init__(
-            input_size,
-            hidden_size,
-            num_layers,
-            batch_first,
-            dropout,
-            bidirectional,
-            merge_mode,
-            dtype,
-            rng,
-        )
+            input_size, hidden_size, num_layers, batch_first, dropout, bidirectional, merge_mode,
+            dtype, rng,
+        )  # fmt: skip
         self.proj_size = check_positive_int("proj_size", proj_size, minimum=0)
         if self.proj_size >= self.hidden_size:
             raise ValueError(
@@ -64,25 +57,24 @@ class LSTM(RecurrentStack):
             )
         self.bias = bool(bias)
         self.unit_forget_bias = bool(unit_forget_bias)
+        self.add_direction_params(self._plain_shapes)
+        if self.bias and self.unit_forget_bias:
+            H = self.hidden_size
+            for name, value in self.params.items():
+                if name.startswith("bias_ih"):
+                    value[H : 2 * H] = 1
+                elif name.startswith("bias_hh"):
+                    value[H : 2 * H] = 0
+
+    def _plain_shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
+        """The parameters of one direction of ``layer``, as ``torch.nn.LSTM`` has them."""
         H, P = self.hidden_size, self.output_size
-        bound = 1.0 / np.sqrt(H)
-        for layer in range(self.num_layers):
-            for direction in range(self.num_directions):
-                sfx = self.suffix(layer, direction)
-                shapes = {
-                    f"weight_ih{sfx}": (4 * H, self.layer_input_size(layer)),
-                    f"weight_hh{sfx}": (4 * H, P),
-                }
-                if self.bias:
-                    shapes[f"bias_ih{sfx}"] = (4 * H,)
-                    shapes[f"bias_hh{sfx}"] = (4 * H,)
-                if self.proj_size:
-                    shapes[f"weight_hr{sfx}"] = (P, H)
-                for name, shape in shapes.items():
-                    self.add_param(name, self.rng.uniform(-bound, bound, shape).astype(self.dtype))
-                if self.bias and self.unit_forget_bias:
-                    self.params[f"bias_ih{sfx}"][H : 2 * H] = 1
-                    self.params[f"bias_hh{sfx}"][H : 2 * H] = 0
+        shapes = {"weight_ih": (4 * H, self.layer_input_size(layer)), "weight_hh": (4 * H, P)}
+        if self.bias:
+            shapes.update(bias_ih=(4 * H,), bias_hh=(4 * H,))
+        if self.proj_size:
+            shapes["weight_hr"] = (P, H)
+        return shapes
 
     @property
     def output_size(self) -> int:
@@ -91,22 +83,6 @@ class LSTM(RecurrentStack):
     @property
     def state_sizes(self) -> tuple[int, ...]:
         return (self.output_size, self.hidden_size)
-
-    def config(self) -> dict:
-        """The constructor's arguments as a JSON-able dict (without ``rng``)."""
-        return {
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers,
-            "bias": self.bias,
-            "batch_first": self.batch_first,
-            "dropout": self.dropout,
-            "bidirectional": self.bidirectional,
-            "proj_size": self.proj_size,
-            "merge_mode": self.merge_mode,
-            "unit_forget_bias": self.unit_forget_bias,
-            "dtype": self.dtype.name,
-        }
 
     def _weights(self, layer: int, direction: int):
         sfx = self.suffix(layer, direction)

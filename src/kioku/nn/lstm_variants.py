@@ -29,18 +29,7 @@ class LSTMVariant(LSTM):
 
     def __init__(
         self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        proj_size: int = 0,
-        merge_mode: str = "concat",
-        unit_forget_bias: bool = False,
-        dtype: np.dtype | type = np.float32,
-        rng: np.random.Generator | int | None = None,
+        *args,
         peephole: bool = False,
         input_forget: bool = False,
         clip: float | None = None,
@@ -48,6 +37,7 @@ class LSTMVariant(LSTM):
         zoneout: float | tuple[float, float] = 0.0,
         recurrent_dropout: float = 0.0,
         activations: list | tuple | None = None,
+        **kwargs,
     ) -> None:
         if clip is not None and (
             isinstance(clip, bool) or not isinstance(clip, (int, float)) or not 0 < clip < np.inf
@@ -62,12 +52,8 @@ class LSTMVariant(LSTM):
             raise ValueError(
                 f"recurrent_dropout: expected a probability in [0, 1), found {recurrent_dropout!r}"
             )
-        num_directions = 2 if bidirectional else 1
-        parsed_activations = _parse_activations(activations, num_directions)
-        super().__init__(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-            proj_size, merge_mode, unit_forget_bias, dtype, rng,
-        )  # fmt: skip
+        super().__init__(*args, **kwargs)
+        parsed_activations = _parse_activations(activations, self.num_directions)
         self.peephole, self.input_forget = bool(peephole), bool(input_forget)
         self.layer_norm = bool(layer_norm)
         self.clip = None if clip is None else float(clip)
@@ -83,10 +69,10 @@ class LSTMVariant(LSTM):
                 if self.peephole:
                     peep = self.rng.uniform(-bound, bound, 3 * H).astype(self.dtype)
                     self.add_param(f"weight_peephole{sfx}", peep)
-                if self.layer_norm:
-                    for part, size in (("ih", 4 * H), ("hh", 4 * H), ("c", H)):
-                        self.add_param(f"layernorm_gamma_{part}{sfx}", np.ones(size, self.dtype))
-                        self.add_param(f"layernorm_beta_{part}{sfx}", np.zeros(size, self.dtype))
+                norms = (("ih", 4 * H), ("hh", 4 * H), ("c", H)) if self.layer_norm else ()
+                for part, size in norms:
+                    self.add_param(f"layernorm_gamma_{part}{sfx}", np.ones(size, self.dtype))
+                    self.add_param(f"layernorm_beta_{part}{sfx}", np.zeros(size, self.dtype))
 
     @property
     def uses_variants(self) -> bool:
@@ -103,16 +89,10 @@ class LSTMVariant(LSTM):
 
     def config(self) -> dict:
         """The constructor's arguments as a JSON-able dict (without ``rng``)."""
+        z_h, z_c = self.zoneout
         return {
             **super().config(),
-            "peephole": self.peephole,
-            "input_forget": self.input_forget,
-            "clip": self.clip,
-            "layer_norm": self.layer_norm,
-            "zoneout": self.zoneout[0]
-            if self.zoneout[0] == self.zoneout[1]
-            else list(self.zoneout),
-            "recurrent_dropout": self.recurrent_dropout,
+            "zoneout": z_h if z_h == z_c else [z_h, z_c],
             "activations": None
             if self.activations is None
             else [list(a) for triple in self.activations for a in triple],

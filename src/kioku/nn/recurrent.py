@@ -30,6 +30,9 @@ then work for the new cell without further code.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+
 import numpy as np
 
 from .checks import check_float_array, check_positive_int, check_shape
@@ -78,6 +81,33 @@ class RecurrentStack(Module):
         self._forward_hooks: dict = {}
         self._backward_hooks: dict = {}
         self._state_grads: tuple[np.ndarray, ...] | None = None
+
+    def add_direction_params(self, shapes: Callable[[int], dict[str, tuple[int, ...]]]) -> None:
+        """Register, for every layer and direction in PyTorch's order, the parameters
+        ``shapes(layer)`` names (``{"weight_ih": (4H, I), ...}``, suffix added), each drawn
+        from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch initialises them."""
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                sfx = self.suffix(layer, direction)
+                for name, shape in shapes(layer).items():
+                    value = self.rng.uniform(-bound, bound, shape).astype(self.dtype)
+                    self.add_param(name + sfx, value)
+
+    def config(self) -> dict:
+        """The constructor's arguments as a JSON-able dict (without ``rng``), read from the
+        signatures of the constructors, each from the attribute of the same name."""
+        names: list[str] = []
+        for cls in reversed(type(self).__mro__):
+            init = cls.__dict__.get("__init__")
+            if init is None or not issubclass(cls, RecurrentStack) or cls is RecurrentStack:
+                continue
+            for param in list(inspect.signature(init).parameters.values())[1:]:
+                named = param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+                if named and param.name != "rng" and param.name not in names:
+                    names.append(param.name)
+        values = {name: getattr(self, name) for name in names}
+        return {k: v.name if isinstance(v, np.dtype) else v for k, v in values.items()}
 
     # -- hooks -------------------------------------------------------------------
     def register_forward_hook(self, hook) -> HookHandle:

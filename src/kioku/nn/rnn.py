@@ -32,51 +32,24 @@ class RNN(RecurrentStack):
         rng: np.random.Generator | int | None = None,
     ) -> None:
         super().__init__(
-            input_size,
-            hidden_size,
-            num_layers,
-            batch_first,
-            dropout,
-            bidirectional,
-            merge_mode,
-            dtype,
-            rng,
-        )
+            input_size, hidden_size, num_layers, batch_first, dropout, bidirectional, merge_mode,
+            dtype, rng,
+        )  # fmt: skip
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(
                 f"nonlinearity: expected one of {', '.join(NONLINEARITIES)}, found {nonlinearity!r}"
             )
         self.nonlinearity = nonlinearity
         self.bias = bool(bias)
-        H = self.hidden_size
-        bound = 1.0 / np.sqrt(H)
-        for layer in range(self.num_layers):
-            for direction in range(self.num_directions):
-                sfx = self.suffix(layer, direction)
-                shapes = {
-                    f"weight_ih{sfx}": (H, self.layer_input_size(layer)),
-                    f"weight_hh{sfx}": (H, H),
-                }
-                if self.bias:
-                    shapes[f"bias_ih{sfx}"] = (H,)
-                    shapes[f"bias_hh{sfx}"] = (H,)
-                for name, shape in shapes.items():
-                    self.add_param(name, self.rng.uniform(-bound, bound, shape).astype(self.dtype))
+        self.add_direction_params(self._shapes)
 
-    def config(self) -> dict:
-        """The constructor's arguments as a JSON-able dict (without ``rng``)."""
-        return {
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers,
-            "nonlinearity": self.nonlinearity,
-            "bias": self.bias,
-            "batch_first": self.batch_first,
-            "dropout": self.dropout,
-            "bidirectional": self.bidirectional,
-            "merge_mode": self.merge_mode,
-            "dtype": self.dtype.name,
-        }
+    def _shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
+        """The parameters of one direction of ``layer``, as ``torch.nn.RNN`` has them."""
+        H = self.hidden_size
+        shapes = {"weight_ih": (H, self.layer_input_size(layer)), "weight_hh": (H, H)}
+        if self.bias:
+            shapes.update(bias_ih=(H,), bias_hh=(H,))
+        return shapes
 
     def forward_direction(self, x, layer, direction, state, lengths):
         sfx = self.suffix(layer, direction)
