@@ -67,8 +67,9 @@ class LSTMCache:
 
     @property
     def pre_activations(self) -> np.ndarray:
-        """``(T, B, 4H)``: what the gates were activated from (``gates`` itself when the
-        plain step activated in place; read only its values' shape then)."""
+        """``(T, B, 4H)``: what the step activates the gates from. The plain step activates
+        in place, so there this is ``gates`` itself (its derivatives need only the
+        activated values); hooks with ``keeps_preact`` keep the two apart."""
         return self.gates if self.preact is None else self.preact
 
     @property
