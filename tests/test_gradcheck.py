@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
-from gradcheck import numeric_grad, rel_error
+from cases import check_gradients, parameter_pairs, weighted_loss
 
 import kioku
 from kioku import functional
@@ -27,10 +27,6 @@ CONFIGS = [
     (2, True, False, 0, False, True, "mean"),
     (2, True, True, 2, True, True, "mul"),
 ]
-
-
-def _loss_weights(rng, y_shape, h_shape, c_shape):
-    return rng.normal(size=y_shape), rng.normal(size=h_shape), rng.normal(size=c_shape)
 
 
 @pytest.mark.parametrize("layers,bidir,bias,proj,use_lengths,use_state,merge", CONFIGS)
@@ -57,22 +53,16 @@ def test_lstm_gradients_match_central_differences(
     if use_state:
         state = (rng.normal(size=(layers * D, B, P)), rng.normal(size=(layers * D, B, H)))
     y, (h, c) = lstm(x, state, lengths)
-    wy, wh, wc = _loss_weights(rng, y.shape, h.shape, c.shape)
-
-    def loss() -> float:
-        y, (h, c) = lstm(x, state, lengths)
-        return float((y * wy).sum() + (h * wh).sum() + (c * wc).sum())
+    wy, wh, wc = (rng.normal(size=a.shape) for a in (y, h, c))
+    loss = weighted_loss(lambda: lstm(x, state, lengths), (wy, wh, wc))
 
     loss()
     lstm.zero_grad()
     dx, (dh0, dc0) = lstm.backward(wy, (wh, wc))
-    for name, param in lstm.params.items():
-        err = rel_error(lstm.grads[name], numeric_grad(loss, param))
-        assert err <= TOL, f"{name}: relative error {err:.2e}"
-    assert rel_error(dx, numeric_grad(loss, x)) <= TOL
+    analytic = {**parameter_pairs(lstm), "x": (x, dx)}
     if use_state:
-        assert rel_error(dh0, numeric_grad(loss, state[0])) <= TOL
-        assert rel_error(dc0, numeric_grad(loss, state[1])) <= TOL
+        analytic.update(h0=(state[0], dh0), c0=(state[1], dc0))
+    check_gradients(loss, analytic, TOL)
 
 
 def test_lstm_gradients_with_dropout_between_layers():
@@ -88,9 +78,7 @@ def test_lstm_gradients_with_dropout_between_layers():
     loss()
     lstm.zero_grad()
     dx, _ = lstm.backward(wy)
-    for name, param in lstm.params.items():
-        assert rel_error(lstm.grads[name], numeric_grad(loss, param)) <= TOL, name
-    assert rel_error(dx, numeric_grad(loss, x)) <= TOL
+    check_gradients(loss, {**parameter_pairs(lstm), "x": (x, dx)}, TOL)
 
 
 @pytest.mark.parametrize("bidir,use_lengths", list(itertools.product([False, True], repeat=2)))
@@ -104,18 +92,12 @@ def test_rnn_gradients_match_central_differences(bidir, use_lengths):
     lengths = np.array([1, 5, 3]) if use_lengths else None
     y, h = rnn(x, h0, lengths)
     wy, wh = rng.normal(size=y.shape), rng.normal(size=h.shape)
-
-    def loss() -> float:
-        y, h = rnn(x, h0, lengths)
-        return float((y * wy).sum() + (h * wh).sum())
+    loss = weighted_loss(lambda: rnn(x, h0, lengths), (wy, wh))
 
     loss()
     rnn.zero_grad()
     dx, dh0 = rnn.backward(wy, wh)
-    for name, param in rnn.params.items():
-        assert rel_error(rnn.grads[name], numeric_grad(loss, param)) <= TOL, name
-    assert rel_error(dx, numeric_grad(loss, x)) <= TOL
-    assert rel_error(dh0, numeric_grad(loss, h0)) <= TOL
+    check_gradients(loss, {**parameter_pairs(rnn), "x": (x, dx), "h0": (h0, dh0)}, TOL)
 
 
 def test_relu_rnn_gradients():
@@ -124,15 +106,12 @@ def test_relu_rnn_gradients():
     x = rng.normal(size=(4, 2, 3))
     wy = rng.normal(size=(4, 2, 4))
 
-    def loss() -> float:
-        return float((rnn(x)[0] * wy).sum())
+    loss = weighted_loss(lambda: rnn(x)[0], (wy,))
 
     loss()
     rnn.zero_grad()
     dx, _ = rnn.backward(wy)
-    for name, param in rnn.params.items():
-        assert rel_error(rnn.grads[name], numeric_grad(loss, param)) <= TOL, name
-    assert rel_error(dx, numeric_grad(loss, x)) <= TOL
+    check_gradients(loss, {**parameter_pairs(rnn), "x": (x, dx)}, TOL)
 
 
 def test_cell_gradients_over_a_loop_of_steps():
@@ -159,11 +138,8 @@ def test_cell_gradients_over_a_loop_of_steps():
     for _ in xs:
         dx, (dh, dc) = cell.backward(dh, dc)
         dxs.append(dx)
-    for name, param in cell.params.items():
-        assert rel_error(cell.grads[name], numeric_grad(loss, param)) <= TOL, name
-    assert rel_error(np.stack(dxs[::-1]), numeric_grad(loss, xs)) <= TOL
-    assert rel_error(dh, numeric_grad(loss, h0)) <= TOL
-    assert rel_error(dc, numeric_grad(loss, c0)) <= TOL
+    analytic = {"xs": (xs, np.stack(dxs[::-1])), "h0": (h0, dh), "c0": (c0, dc)}
+    check_gradients(loss, {**parameter_pairs(cell), **analytic}, TOL)
 
 
 def test_functional_state_traces_are_the_gradients_of_the_states():

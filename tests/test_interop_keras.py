@@ -17,7 +17,7 @@ pytest.importorskip("torch")
 keras = pytest.importorskip("keras")  # slow import: once for the module
 
 from kioku.interop import from_keras, to_keras  # noqa: E402
-from kioku.nn import LSTM  # noqa: E402
+from kioku.nn import LSTMVariant  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras' own __array__
 TOL = dict(rtol=1e-5, atol=1e-5)
@@ -113,7 +113,7 @@ def test_float64_layer():
 def test_kioku_to_keras_to_kioku_keeps_weights(config):
     if config.get("activations"):  # Keras' hard_sigmoid: relu6(x + 3) / 6
         config = {**config, "activations": [("HardSigmoid", 1 / 6, 0.5), "Tanh", "Tanh"]}
-    kioku = LSTM(I, H, rng=11, **config)
+    kioku = LSTMVariant(I, H, rng=11, **config)
     kioku.eval()
     layer = to_keras(kioku, return_sequences=True, return_state=True)
     back = from_keras(layer)
@@ -147,7 +147,7 @@ def test_kioku_to_keras_to_kioku_keeps_weights(config):
 )
 def test_to_keras_refuses_what_keras_lacks(kwargs, name):
     with pytest.raises(ValueError, match=name):
-        to_keras(LSTM(I, H, **kwargs))
+        to_keras(LSTMVariant(I, H, **kwargs))
 
 
 def test_from_keras_refusals():

@@ -15,7 +15,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from kioku.interop import from_onnx, from_torch, to_onnx  # noqa: E402
-from kioku.nn import LSTM  # noqa: E402
+from kioku.nn import LSTMVariant  # noqa: E402
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
@@ -196,7 +196,7 @@ EXPORT_CASES = {
 @pytest.mark.parametrize("case", list(EXPORT_CASES))
 def test_export_runs_in_onnxruntime(case, tmp_path):
     rng = np.random.default_rng(zlib.crc32(case.encode()))
-    lstm = LSTM(4, 5, rng=rng, **EXPORT_CASES[case]).eval()
+    lstm = LSTMVariant(4, 5, rng=rng, **EXPORT_CASES[case]).eval()
     model = to_onnx(lstm, tmp_path / "lstm.onnx", initial_state=True)
     assert [n.op_type for n in model.graph.node].count("LSTM") == lstm.num_layers
     B, T, L = 3, 6, lstm.num_layers * lstm.num_directions
@@ -303,4 +303,4 @@ def test_unsupported_attribute_value_is_refused(attributes, attribute):
 )
 def test_export_refuses_what_onnx_lacks(kwargs, name):
     with pytest.raises(ValueError, match=name):
-        to_onnx(LSTM(3, 4, **kwargs))
+        to_onnx(LSTMVariant(3, 4, **kwargs))

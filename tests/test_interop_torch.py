@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from kioku.interop import from_torch, load_torch_safetensors, to_torch  # noqa: E402
-from kioku.nn import LSTM, LSTMCell  # noqa: E402
+from kioku.nn import LSTM, LSTMCell, LSTMVariant  # noqa: E402
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -138,7 +138,7 @@ def test_config_conflicting_with_state_dict_is_refused():
 
 def test_to_torch_refuses_what_torch_lacks():
     with pytest.raises(ValueError, match="peephole"):
-        to_torch(LSTM(3, 4, peephole=True))
+        to_torch(LSTMVariant(3, 4, peephole=True))
     with pytest.raises(ValueError, match="merge_mode"):
         to_torch(LSTM(3, 4, bidirectional=True, merge_mode="sum"))
     with pytest.raises(TypeError, match="module_or_state_dict"):

@@ -7,71 +7,31 @@ import pytest
 
 pytest.importorskip("numba")
 
+from cases import assert_all_close, lstm_direction_case  # noqa: E402
+
 from kioku import functional, kernels  # noqa: E402
 from kioku.kernels import _primitives, _threads, numba_lstm  # noqa: E402
 
+make_case = lstm_direction_case
+
 TOL = {np.float32: 1e-5, np.float64: 1e-10}
-
-
-def make_case(seed: int, dtype=None, batch=None, steps=None):
-    """A random configuration: directions, lengths, initial state, projection, bias."""
-    rng = np.random.default_rng(seed)
-    dtype = dtype or (np.float32, np.float64)[seed % 2]
-    T = steps or int(rng.choice([1, 2, 5, 7]))
-    B = batch or int(rng.choice([1, 2, 3, 9]))
-    I, H = int(rng.integers(1, 6)), int(rng.integers(1, 9))
-    P = int(rng.integers(1, H + 1)) if rng.random() < 0.4 else None
-
-    def arr(*shape, scale=0.5):
-        return (rng.standard_normal(shape) * scale).astype(dtype)
-
-    args = dict(
-        x=arr(T, B, I, scale=1.0),
-        weight_ih=arr(4 * H, I),
-        weight_hh=arr(4 * H, P or H),
-        bias=arr(4 * H) if rng.random() < 0.8 else None,
-        h0=arr(B, P or H) if rng.random() < 0.5 else None,
-        c0=arr(B, H) if rng.random() < 0.5 else None,
-        lengths=rng.integers(1, T + 1, B) if rng.random() < 0.5 else None,
-        reverse=bool(rng.random() < 0.5),
-        weight_hr=arr(P, H) if P else None,
-    )
-    grads = dict(
-        dy=arr(T, B, P or H, scale=1.0),
-        dh_n=arr(B, P or H, scale=1.0) if rng.random() < 0.5 else None,
-        dc_n=arr(B, H, scale=1.0) if rng.random() < 0.5 else None,
-        need_dx=bool(rng.random() < 0.7),
-    )
-    return args, grads, dtype
-
-
-def assert_close(actual, expected, dtype, what):
-    assert actual.dtype == expected.dtype, what
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=TOL[dtype], err_msg=what)
 
 
 def check_parity(args, grads, dtype):
     y, h_n, c_n, cache = numba_lstm.lstm_forward(**args)
     y_r, h_r, c_r, cache_r = functional.lstm_forward(**args)
     assert isinstance(cache, functional.LSTMCache)
-    for name, a, e in (("y", y, y_r), ("h_n", h_n, h_r), ("c_n", c_n, c_r)):
-        assert_close(a, e, dtype, name)
-    for field in ("gates", "h_state", "c_state", "tanh_c", "hidden"):
-        a, e = getattr(cache, field), getattr(cache_r, field)
-        assert (a is None) == (e is None), field
-        if a is not None:
-            assert_close(a, e, dtype, f"cache.{field}")
+    assert_all_close(("y", "h_n", "c_n"), (y, h_n, c_n), (y_r, h_r, c_r), TOL[dtype], dtype=True)
+    fields = ("gates", "h_state", "c_state", "tanh_c", "hidden")
+    actual, expected = ([getattr(c, f) for f in fields] for c in (cache, cache_r))
+    assert_all_close([f"cache.{f}" for f in fields], actual, expected, TOL[dtype], dtype=True)
     got = numba_lstm.lstm_backward(
         grads["dy"], cache, grads["dh_n"], grads["dc_n"], grads["need_dx"]
     )
     want = functional.lstm_backward(
         grads["dy"], cache_r, grads["dh_n"], grads["dc_n"], grads["need_dx"]
     )
-    for name, a, e in zip(want._fields, got, want):
-        assert (a is None) == (e is None), name
-        if a is not None:
-            assert a.shape == e.shape, name
-            assert_close(a, e, dtype, name)
+    assert_all_close(want._fields, got, want, TOL[dtype], dtype=True)
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -112,26 +72,38 @@ def test_strided_output_gradient():
     assert not view.flags.c_contiguous
     got = numba_lstm.lstm_backward(view, cache)
     want = functional.lstm_backward(grads["dy"], cache)
-    for a, e in zip(got, want):
-        assert (a is None) == (e is None)
-        if a is not None:
-            np.testing.assert_allclose(a, e, rtol=0, atol=1e-10)
+    assert_all_close(want._fields, got, want, 1e-10)
 
 
-def test_traces_and_mixed_dtypes_fall_back_to_reference():
+def test_traces_and_mixed_dtypes_fall_back_to_reference(monkeypatch):
+    reference = {name: getattr(functional, name) for name in ("lstm_forward", "lstm_backward")}
+    fallbacks = []
+
+    def spy(name):  # the reference, counted when the kernel hands a call over to it
+        def call(*args, **kwargs):
+            fallbacks.append(name)
+            return reference[name](*args, **kwargs)
+
+        return call
+
+    for name in reference:
+        monkeypatch.setattr(functional, name, spy(name))
     args, grads, dtype = make_case(7, np.float64, batch=3, steps=5)
     _, _, _, cache = numba_lstm.lstm_forward(**args)
+    assert fallbacks == []  # the compiled path ran
     T, B, P = grads["dy"].shape
     H = args["weight_ih"].shape[0] // 4
     traces = [np.empty((T, B, P)), np.empty((T, B, H))]
     traces_r = [np.empty((T, B, P)), np.empty((T, B, H))]
     numba_lstm.lstm_backward(grads["dy"], cache, None, None, True, *traces)
-    functional.lstm_backward(grads["dy"], cache, None, None, True, *traces_r)
+    assert fallbacks == ["lstm_backward"]  # traces are the reference's job
+    reference["lstm_backward"](grads["dy"], cache, None, None, True, *traces_r)
     for a, e in zip(traces, traces_r):
         np.testing.assert_allclose(a, e, rtol=0, atol=1e-10)
     mixed = dict(args, x=args["x"].astype(np.float32))
     y, *_ = numba_lstm.lstm_forward(**mixed)
-    y_r, *_ = functional.lstm_forward(**mixed)
+    assert fallbacks == ["lstm_backward", "lstm_forward"]  # so are mixed dtypes
+    y_r, *_ = reference["lstm_forward"](**mixed)
     np.testing.assert_array_equal(y, y_r)
 
 

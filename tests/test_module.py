@@ -76,3 +76,50 @@ def test_batch_first_is_a_transpose():
     yb, (hb, _) = b(x.transpose(1, 0, 2))
     np.testing.assert_array_equal(ya, yb.transpose(1, 0, 2))
     np.testing.assert_array_equal(ha, hb)
+
+
+def test_eval_mode_restores_the_previous_mode():
+    model = kioku.nn.Module()
+    lstm = model.add_module("lstm", kioku.nn.LSTM(2, 3, rng=0))
+    with model.eval_mode() as inside:
+        assert inside is model and not model.training and not lstm.training
+    assert model.training and lstm.training
+    model.eval()
+    with model.eval_mode():
+        pass
+    assert not model.training
+    model.train()
+    with pytest.raises(RuntimeError), model.eval_mode():
+        raise RuntimeError("inside")
+    assert model.training and lstm.training
+
+
+def test_forward_and_backward_hooks_see_every_direction_until_removed():
+    rng = np.random.default_rng(0)
+    lstm = kioku.nn.LSTM(3, 4, num_layers=2, bidirectional=True, dtype=np.float64, rng=0)
+    forward, backward = [], []
+    on_forward = lstm.register_forward_hook(
+        lambda module, layer, direction, cache: forward.append((module, layer, direction, cache))
+    )
+    on_backward = lstm.register_backward_hook(
+        lambda module, layer, direction, grads: backward.append((layer, direction, grads))
+    )
+    x = rng.standard_normal((5, 2, 3))
+    y, _ = lstm(x)
+    assert [(layer, d) for _, layer, d, _ in forward] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert all(m is lstm and cache is lstm.caches[k][d] for m, k, d, cache in forward)
+    dy = rng.standard_normal(y.shape)
+    dx, _ = lstm.backward(dy)
+    assert [(layer, d) for layer, d, _ in backward] == [(1, 0), (1, 1), (0, 0), (0, 1)]
+    for _, _, (dh, dc) in backward:
+        assert dh.shape == (5, 2, 4) and dc.shape == (5, 2, 4)
+    np.testing.assert_array_equal(backward[0][2][0][-1], dy[-1, :, :4])  # dL/dh_T is dy_T
+    on_forward.remove()
+    on_backward.remove()
+    on_backward.remove()  # a second remove does nothing
+    lstm(x)
+    dx_again, _ = lstm.backward(dy)
+    assert len(forward) == 4 and len(backward) == 4
+    np.testing.assert_allclose(dx_again, dx, rtol=0, atol=1e-12)  # hooks change nothing
+    with pytest.raises(TypeError, match="hook: expected a callable"):
+        lstm.register_forward_hook(3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cases import max_abs_diff
 
 import kioku
 
@@ -21,11 +22,7 @@ def _load(module: kioku.nn.Module, peer: torch.nn.Module) -> None:
 
 
 def _close(name: str, ours: np.ndarray, theirs: torch.Tensor) -> float:
-    theirs = theirs.detach().numpy()
-    assert ours.shape == theirs.shape, f"{name}: shape {ours.shape} vs torch {theirs.shape}"
-    diff = float(np.abs(ours - theirs).max()) if ours.size else 0.0
-    assert diff <= ATOL, f"{name}: max |difference| {diff:.2e}"
-    return diff
+    return max_abs_diff(name, ours, theirs.detach().numpy(), ATOL)
 
 
 def _random_config(seed: int) -> dict:

@@ -8,21 +8,18 @@ import zlib
 
 import numpy as np
 import pytest
+from cases import assert_all_close, check_gradients, parameter_pairs, weighted_loss
 from gradcheck import numeric_grad, rel_error
 
 from kioku.functional import lstm_backward, lstm_forward
-from kioku.functional.lstm_variants import (
-    LayerNormParams,
-    lstm_variant_backward,
-    lstm_variant_forward,
-)
+from kioku.functional.lstm_variants import LayerNormParams, VariantHooks
 from kioku.functional.onnx_activations import (
     ACTIVATION_NAMES,
     activation,
     onnx_activation_attributes,
     parse_onnx_activations,
 )
-from kioku.nn import LSTM
+from kioku.nn import LSTMVariant as LSTM
 
 T, B, I, H, P = 4, 3, 5, 4, 3
 LENGTHS = np.array([4, 2, 3])
@@ -57,6 +54,16 @@ def _setup(rng, proj=False, peephole=False, layer_norm=False, zoneout=None, drop
     if dropout:
         fixed["recurrent_mask"] = (rng.random((B, p)) >= 0.3) / 0.7
     return arrays, fixed
+
+
+PLAIN_ARGS = ("weight_ih", "weight_hh", "bias", "h0", "c0", "lengths", "reverse", "weight_hr")
+
+
+def lstm_variant_forward(*args, layer_norm_params=None, **kwargs):
+    """The plain forward with the variants as hooks."""
+    plain = {k: kwargs.pop(k) for k in PLAIN_ARGS if k in kwargs}
+    hooks = VariantHooks(layer_norm=layer_norm_params, **kwargs)
+    return lstm_forward(*args, **plain, hooks=hooks)
 
 
 def _run(arrays, fixed, **kwargs):
@@ -117,7 +124,7 @@ def test_variant_gradients_match_central_differences(case):
         return float((y * dy).sum() + (h_n * dh_n).sum() + (c_n * dc_n).sum())
 
     _, _, _, cache = _run(arrays, fixed, **kwargs)
-    grads = lstm_variant_backward(dy, cache, dh_n, dc_n)
+    grads = lstm_backward(dy, cache, dh_n, dc_n)
     analytic = {
         "x": grads.dx,
         "weight_ih": grads.dweight_ih,
@@ -143,13 +150,11 @@ def test_no_variant_equals_plain_lstm(rng, reverse):
         arrays["c0"], LENGTHS, reverse, arrays["weight_hr"],
     )  # fmt: skip
     variant = _run(arrays, {}, lengths=LENGTHS, reverse=reverse)
-    for a, b in zip(plain[:3], variant[:3]):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    assert_all_close(("y", "h_n", "c_n"), plain[:3], variant[:3], 1e-12)
     dy = rng.standard_normal(plain[0].shape)
     g_plain = lstm_backward(dy, plain[3])
-    g_variant = lstm_variant_backward(dy, variant[3])
-    for a, b in zip(g_plain, g_variant[:7]):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    g_variant = lstm_backward(dy, variant[3])
+    assert_all_close(g_plain._fields, g_plain, g_variant, 1e-12)
 
 
 def test_peephole_semantics_one_step(rng):
@@ -213,20 +218,14 @@ def test_module_gradients_in_eval_mode(rng):
     lengths = np.array([5, 3])
     y, (h_n, c_n) = lstm(x, lengths=lengths)
     dy, dh, dc = (rng.standard_normal(a.shape) for a in (y, h_n, c_n))
-
-    def loss() -> float:
-        y, (h_n, c_n) = lstm(x, lengths=lengths)
-        return float((y * dy).sum() + (h_n * dh).sum() + (c_n * dc).sum())
+    loss = weighted_loss(lambda: lstm(x, lengths=lengths), (dy, dh, dc))
 
     lstm(x, lengths=lengths)
     lstm.zero_grad()
     dx, _ = lstm.backward(dy, (dh, dc))
-    assert rel_error(dx, numeric_grad(loss, x)) <= 1e-6
-    for name, param, grad in lstm.named_parameters():
-        if name.startswith("weight_ih") or name.startswith("weight_hh"):
-            continue  # the GEMM weights are checked through the functional tests; time
-        err = rel_error(grad, numeric_grad(loss, param))
-        assert err <= 1e-6, f"{name}: relative error {err:.2e}"
+    # the GEMM weights are checked through the functional tests; time
+    params = parameter_pairs(lstm, skip=lambda name: name.startswith(("weight_ih", "weight_hh")))
+    check_gradients(loss, {"x": (x, dx), **params}, 1e-6)
 
 
 def test_module_config_round_trip_and_names():
@@ -270,13 +269,13 @@ def test_recurrent_dropout_one_mask_per_sequence(rng):
     lstm = LSTM(3, 50, recurrent_dropout=0.4, dtype=np.float64, rng=0)
     lstm(rng.standard_normal((6, 4, 3)))
     cache = lstm.caches[0][0]
-    mask = cache.recurrent_mask
+    mask = cache.hooks.recurrent_mask
     assert mask.shape == (4, 50)
     assert set(np.unique(mask)) <= {0.0, 1 / 0.6}
-    np.testing.assert_array_equal(cache.h_rec, cache.h_in * mask)  # same mask at every step
+    np.testing.assert_array_equal(cache.hooks.h_rec, cache.h_in * mask)  # same mask at every step
     lstm.eval()
     lstm(rng.standard_normal((6, 4, 3)))
-    assert lstm.caches[0][0].recurrent_mask is None
+    assert lstm.caches[0][0].hooks.recurrent_mask is None
 
 
 @pytest.mark.parametrize(

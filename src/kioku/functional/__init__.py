@@ -30,24 +30,20 @@ __all__ = [
     "tanh",
 ]
 
-# LSTM variants (peepholes, coupled gates, clipping, layer norm, zoneout, recurrent dropout)
-from .lstm_variants import (  # noqa: E402
-    LayerNormParams,
-    VariantCache,
-    VariantGrads,
-    lstm_variant_backward,
-    lstm_variant_forward,
-)
+# the hooks of the one LSTM step, and the variants made of them (peepholes, coupled gates,
+# clipping, layer norm, zoneout, recurrent dropout)
+from .lstm_hooks import Gates, LSTMHooks, split_gates  # noqa: E402
+from .lstm_variants import LayerNormParams, VariantHooks  # noqa: E402
 from .onnx_activations import Activation, activation  # noqa: E402
 
 __all__ += [
     "Activation",
+    "Gates",
+    "LSTMHooks",
     "LayerNormParams",
-    "VariantCache",
-    "VariantGrads",
+    "VariantHooks",
     "activation",
-    "lstm_variant_backward",
-    "lstm_variant_forward",
+    "split_gates",
 ]
 from .slstm import FORGET_GATES, SLSTMCache, SLSTMGrads, slstm_backward, slstm_forward  # noqa: E402
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import tanh
-from .sequence import length_mask, step_order
+from .sequence import entering, leaving, length_mask, step_order
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -34,14 +34,12 @@ class RNNCache:
     @property
     def h_in(self) -> np.ndarray:
         """``(T, B, H)``: the state entering each step, time-indexed."""
-        r = int(self.reverse)
-        return self.h_state[r : r + self.x.shape[0]]
+        return entering(self.h_state, self.reverse)
 
     @property
     def h_out(self) -> np.ndarray:
         """``(T, B, H)``: the state leaving each step, time-indexed."""
-        r = 1 - int(self.reverse)
-        return self.h_state[r : r + self.x.shape[0]]
+        return leaving(self.h_state, self.reverse)
 
 
 class RNNGrads(NamedTuple):

@@ -16,6 +16,18 @@ def step_order(num_steps: int, reverse: bool) -> range:
     return range(num_steps - 1, -1, -1) if reverse else range(num_steps)
 
 
+def entering(slots: np.ndarray, reverse: bool) -> np.ndarray:
+    """``(T, B, S)`` view of ``slots (T+1, B, S)``: the state entering each step, time-indexed."""
+    r = int(reverse)
+    return slots[r : r + slots.shape[0] - 1]
+
+
+def leaving(slots: np.ndarray, reverse: bool) -> np.ndarray:
+    """``(T, B, S)`` view of ``slots (T+1, B, S)``: the state leaving each step, time-indexed."""
+    r = 1 - int(reverse)
+    return slots[r : r + slots.shape[0] - 1]
+
+
 def length_mask(lengths: np.ndarray | None, num_steps: int, batch: int) -> np.ndarray | None:
     """Boolean ``(T, B)`` mask, True where step ``t`` is inside sequence ``b`` (``t < lengths[b]``).
 

@@ -48,13 +48,14 @@ def step_norms(grad: np.ndarray) -> np.ndarray:
     return np.linalg.norm(grad.astype(np.float64), axis=2).mean(axis=1)
 
 
-def _collect(name: str, layer_module, into: list[StateGradients]) -> None:
-    for layer, directions in enumerate(layer_module.state_grads or []):
-        for direction, grads in enumerate(directions):
-            if grads is None:
-                continue
-            dh, dc = grads if isinstance(grads, tuple) else (grads, None)
-            into.append(StateGradients(name, layer, direction, dh, dc))
+def _recorder(name: str, into: list[StateGradients]):
+    """A backward hook that appends each direction's state gradients to ``into``."""
+
+    def hook(module, layer: int, direction: int, state_grads: tuple[np.ndarray, ...]) -> None:
+        dh, dc = state_grads if len(state_grads) == 2 else (state_grads[0], None)
+        into.append(StateGradients(name, layer, direction, dh, dc))
+
+    return hook
 
 
 @contextlib.contextmanager
@@ -68,29 +69,13 @@ def record_gradients(model: Module) -> Iterator[list[StateGradients]]:
             f"model: expected a module containing a kioku.nn.LSTM or RNN, found none in "
             f"{type(model).__name__}"
         )
-    patched = []
-    for name, layer_module in layers:
-        if any(m is layer_module for m, _ in patched):
-            continue
-        original = layer_module.__dict__.get("backward")
-        bound = layer_module.backward
-
-        def backward(*args, _bound=bound, _name=name, _layer=layer_module, **kwargs):
-            kwargs["record_state_grads"] = True
-            result = _bound(*args, **kwargs)
-            _collect(_name, _layer, records)
-            return result
-
-        layer_module.backward = backward
-        patched.append((layer_module, original))
-    try:
+    seen: set[int] = set()
+    with contextlib.ExitStack() as hooks:
+        for name, layer_module in layers:
+            if id(layer_module) not in seen:  # a shared layer is hooked once
+                seen.add(id(layer_module))
+                hooks.enter_context(layer_module.register_backward_hook(_recorder(name, records)))
         yield records
-    finally:
-        for layer_module, original in reversed(patched):
-            if original is None:
-                layer_module.__dict__.pop("backward", None)
-            else:
-                layer_module.backward = original
 
 
 def gradient_flow(
@@ -121,7 +106,7 @@ def gradient_flow(
         if dy_last.shape != expected:
             raise ValueError(f"dy_last: expected shape {expected}, found {dy_last.shape}")
         dy[tuple(last)] = dy_last
-    layer.backward(dy, None, need_dx=False, record_state_grads=True)
     records: list[StateGradients] = []
-    _collect("", layer, records)
+    with layer.register_backward_hook(_recorder("", records)):
+        layer.backward(dy, None, need_dx=False)
     return records

@@ -1,9 +1,10 @@
 """Gate traces: f, i, g, o, c and h of every LSTM layer, direction and step of a run.
 
 ``with trace(model) as tr: model(x)`` records every forward of every :class:`~kioku.nn.LSTM`
-inside ``model`` (found by walking its children). Inside the block the LSTMs run on the
-reference backend, whose cache holds the activated gates; outside it nothing is patched
-and nothing is recorded, so tracing costs nothing unless asked for.
+inside ``model`` (found by walking its children) through a forward hook
+(:meth:`~kioku.nn.LSTM.register_forward_hook`). Inside the block the LSTMs run on the
+reference backend, whose cache holds the activated gates; on leaving it the hooks are
+removed, so tracing costs nothing unless asked for.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels
+from ..functional import split_gates
 from ..nn import LSTM, Module
 from .modules import recurrent_layers
 
@@ -67,20 +69,9 @@ class DirectionTrace:
 
 
 def _from_cache(module: str, layer: int, direction: int, call: int, cache) -> DirectionTrace:
-    H = cache.gates.shape[2] // 4
-    gates = cache.gates
+    gates = split_gates(cache.gates)
     return DirectionTrace(
-        module,
-        layer,
-        direction,
-        call,
-        gates[:, :, :H],
-        gates[:, :, H : 2 * H],
-        gates[:, :, 2 * H : 3 * H],
-        gates[:, :, 3 * H :],
-        cache.c_out,
-        cache.h_out,
-        cache.mask,
+        module, layer, direction, call, *gates, cache.c_out, cache.h_out, cache.mask
     )
 
 
@@ -153,21 +144,16 @@ class Trace:
         return list(dict.fromkeys((r.module, r.layer, r.direction) for r in self.records))
 
 
-def _patch(name: str, lstm: LSTM, tr: Trace):
-    original = lstm.__dict__.get("forward_direction")
-    bound = lstm.forward_direction  # the method (or an outer trace's wrapper)
+def _recorder(name: str, tr: Trace):
+    """A forward hook that appends each direction's gates and states to ``tr``."""
     calls = {"count": -1}
 
-    def forward_direction(x, layer, direction, state, lengths):
+    def hook(lstm: LSTM, layer: int, direction: int, cache) -> None:
         if layer == 0 and direction == 0:
             calls["count"] += 1
-        with kernels.use("reference"):
-            y, final, cache = bound(x, layer, direction, state, lengths)
         tr.records.append(_from_cache(name, layer, direction, calls["count"], cache))
-        return y, final, cache
 
-    lstm.forward_direction = forward_direction
-    return original
+    return hook
 
 
 @contextlib.contextmanager
@@ -180,7 +166,7 @@ def trace(model: Module) -> Iterator[Trace]:
     """
     layers, seen = [], set()
     for name, lstm in recurrent_layers(model, (LSTM,)):
-        if id(lstm) not in seen:  # a shared LSTM is patched once
+        if id(lstm) not in seen:  # a shared LSTM is hooked once
             seen.add(id(lstm))
             layers.append((name, lstm))
     if not layers:
@@ -189,15 +175,8 @@ def trace(model: Module) -> Iterator[Trace]:
             f"{type(model).__name__}"
         )
     tr = Trace([n for n, _ in layers])
-    saved = []
-    try:
+    with contextlib.ExitStack() as hooks:
         for name, lstm in layers:
-            saved.append((lstm, _patch(name, lstm, tr)))
+            hooks.enter_context(lstm.register_forward_hook(_recorder(name, tr)))
         with kernels.use("reference"):
             yield tr
-    finally:
-        for lstm, original in reversed(saved):
-            if original is None:
-                lstm.__dict__.pop("forward_direction", None)
-            else:
-                lstm.forward_direction = original

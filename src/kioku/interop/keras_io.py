@@ -13,6 +13,7 @@ import numpy as np
 
 from ..functional.onnx_activations import Activation, activation
 from ..nn import LSTM
+from ..nn.lstm_variants import make_lstm, variants_of
 
 # Keras activation name -> kioku activation
 _KERAS_ACTIVATIONS = {
@@ -164,7 +165,7 @@ def from_keras(layer, ignore_dropout: bool = False) -> KerasLSTM:
     config = directions[0].get_config()
     kernel = directions[0].get_weights()[0]
     dtype = np.float64 if kernel.dtype == np.float64 else np.float32
-    lstm = LSTM(
+    lstm = make_lstm(
         kernel.shape[0], int(config["units"]), batch_first=True,
         bidirectional=len(directions) == 2, merge_mode=_MERGE_FROM_KERAS[merge_mode],
         dtype=dtype, **_lstm_options(config, ignore_dropout),
@@ -208,26 +209,28 @@ def to_keras(
         raise TypeError(
             f"module: expected kioku.nn.LSTM or KerasLSTM, found {type(module).__name__}"
         )
+    variants = variants_of(module)
     refused = {
         "num_layers": module.num_layers != 1,
         "proj_size": module.proj_size,
-        "peephole": module.peephole,
-        "input_forget": module.input_forget,
-        "clip": module.clip is not None,
-        "layer_norm": module.layer_norm,
-        "zoneout": any(module.zoneout),
+        "peephole": variants["peephole"],
+        "input_forget": variants["input_forget"],
+        "clip": variants["clip"] is not None,
+        "layer_norm": variants["layer_norm"],
+        "zoneout": any(variants["zoneout"]),
     }
     for name, value in refused.items():
         if value:
             raise ValueError(f"{name}: a Keras LSTM layer has no counterpart, found {value!r}")
     names = {v: k for k, v in _KERAS_ACTIVATIONS.items()}
     recurrent_activation, act = "sigmoid", "tanh"
-    if module.activations is not None:
-        f, g, h = module.activations[0]
-        if g != h or f not in names or g not in names or len(set(module.activations)) != 1:
+    activations = variants["activations"]
+    if activations is not None:
+        f, g, h = activations[0]
+        if g != h or f not in names or g not in names or len(set(activations)) != 1:
             raise ValueError(
                 f"activations: Keras needs g == h among {', '.join(_KERAS_ACTIVATIONS)} and the "
-                f"same in both directions, found {module.activations}"
+                f"same in both directions, found {activations}"
             )
         recurrent_activation, act = names[f], names[g]
     dtype = module.dtype.name
@@ -235,7 +238,7 @@ def to_keras(
     def make(backwards: bool):
         return keras.layers.LSTM(
             module.hidden_size, activation=act, recurrent_activation=recurrent_activation,
-            use_bias=module.bias, recurrent_dropout=module.recurrent_dropout,
+            use_bias=module.bias, recurrent_dropout=variants["recurrent_dropout"],
             return_sequences=return_sequences, return_state=return_state,
             go_backwards=backwards, dtype=dtype,
         )  # fmt: skip

@@ -22,6 +22,7 @@ from ..functional.onnx_activations import (
     parse_onnx_activations,
 )
 from ..nn import LSTM
+from ..nn.lstm_variants import make_lstm, variants_of
 from .onnx_graph import OnnxGraphBuilder, require_onnx
 
 KIOKU_TO_ONNX_GATES = (0, 3, 1, 2)  # ONNX block k is kioku block KIOKU_TO_ONNX_GATES[k]
@@ -89,16 +90,17 @@ def add_lstm_stack(
                 inputs.append(graph.slice0(state, layer * D, (layer + 1) * D, f"{name}_{state}"))
         else:
             inputs += ["", ""]
-        if lstm.peephole:
+        variants = variants_of(lstm)
+        if variants["peephole"]:
             P = np.stack([reorder_blocks(p[f"weight_peephole{s}"], PEEPHOLE_ORDER) for s in sfx])
             inputs.append(graph.constant(f"{name}_P", P))
         attributes = {"hidden_size": H, "direction": "bidirectional" if D == 2 else "forward"}
-        if lstm.clip is not None:
-            attributes["clip"] = float(lstm.clip)
-        if lstm.input_forget:
+        if variants["clip"] is not None:
+            attributes["clip"] = float(variants["clip"])
+        if variants["input_forget"]:
             attributes["input_forget"] = 1
-        if lstm.activations is not None:
-            acts = [a for triple in lstm.activations for a in triple]
+        if variants["activations"] is not None:
+            acts = [a for triple in variants["activations"] for a in triple]
             names, alphas, betas = onnx_activation_attributes(acts)
             attributes["activations"] = names
             if alphas:
@@ -118,10 +120,11 @@ def add_lstm_stack(
 
 
 def _check_exportable(lstm: LSTM) -> None:
+    variants = variants_of(lstm)
     refused = {
         "proj_size": lstm.proj_size,
-        "layer_norm": lstm.layer_norm,
-        "zoneout": any(lstm.zoneout),
+        "layer_norm": variants["layer_norm"],
+        "zoneout": any(variants["zoneout"]),
     }
     for name, value in refused.items():
         if value:
@@ -296,11 +299,9 @@ class OnnxLSTM:
         ys, hs, cs = [], [], []
         for d in range(self.num_directions):
             weights = _kioku_weights(W[d], R[d], None if bias is None else bias[d], x.dtype)
-            kwargs = {}
+            kwargs = {"activations": self.activations[d]}
             if peep is not None:
                 kwargs["weight_peephole"] = reorder_blocks(peep[d], PEEPHOLE_ORDER).astype(x.dtype)
-            if self.activations[d] != DEFAULT_ACTIVATIONS:
-                kwargs["activations"] = self.activations[d]
             if self.clip is not None:
                 kwargs["clip"] = float(self.clip)
             if self.input_forget:
@@ -308,8 +309,10 @@ class OnnxLSTM:
             h0 = None if h0_all is None else h0_all[d].astype(x.dtype)
             c0 = None if c0_all is None else c0_all[d].astype(x.dtype)
             reverse = self.direction == "reverse" or d == 1
-            forward = functional.lstm_variant_forward if kwargs else functional.lstm_forward
-            y, h_n, c_n, _ = forward(x, *weights, h0, c0, lengths, reverse, None, **kwargs)
+            hooks = functional.VariantHooks(**kwargs)
+            y, h_n, c_n, _ = functional.lstm_forward(
+                x, *weights, h0, c0, lengths, reverse, None, hooks=hooks
+            )
             ys.append(y)
             hs.append(h_n)
             cs.append(c_n)
@@ -334,7 +337,7 @@ class OnnxLSTM:
         peep = self.constants.get(self.inputs["P"]) if self.inputs["P"] else None
         H = R.shape[-1]
         acts = [a for t in self.activations for a in t]
-        lstm = LSTM(
+        lstm = make_lstm(
             W.shape[-1], H, bias=bias is not None, bidirectional=self.num_directions == 2,
             dtype=W.dtype, peephole=peep is not None, input_forget=bool(self.input_forget),
             clip=None if self.clip is None else float(self.clip),

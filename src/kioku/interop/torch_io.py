@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..nn import LSTM, LSTMCell
+from ..nn.lstm_variants import VARIANT_DEFAULTS, variants_of
 
 _LAYER_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
 
@@ -140,8 +141,8 @@ def to_torch(module: LSTM | LSTMCell):
     if isinstance(module, LSTMCell):
         result = torch.nn.LSTMCell(module.input_size, module.hidden_size, module.bias)
     elif isinstance(module, LSTM):
-        if module.uses_variants:
-            on = [k for k, v in _variant_flags(module).items() if v]
+        on = [k for k, v in variants_of(module).items() if v != VARIANT_DEFAULTS[k]]
+        if on:
             raise ValueError(f"module: torch.nn.LSTM has no {', '.join(on)} (variants set)")
         if module.merge_mode != "concat":
             raise ValueError(
@@ -165,18 +166,6 @@ def to_torch(module: LSTM | LSTMCell):
     tensors = {name: torch.from_numpy(value.copy()) for name, value in module.params.items()}
     result.load_state_dict(tensors, strict=True)
     return result
-
-
-def _variant_flags(module: LSTM) -> dict[str, bool]:
-    return {
-        "peephole": module.peephole,
-        "input_forget": module.input_forget,
-        "clip": module.clip is not None,
-        "layer_norm": module.layer_norm,
-        "zoneout": any(module.zoneout),
-        "recurrent_dropout": bool(module.recurrent_dropout),
-        "activations": module.activations is not None,
-    }
 
 
 def load_torch_safetensors(path: str | os.PathLike, prefix: str = "") -> dict[str, np.ndarray]:

@@ -5,9 +5,11 @@ from .cell import LSTMCell
 from .dropout import Dropout
 from .embedding import Embedding
 from .gru import GRU, GRUCell
+from .hooks import HookHandle
 from .linear import Linear
 from .loss import CrossEntropyLoss, MSELoss, mse, softmax_cross_entropy
 from .lstm import LSTM
+from .lstm_variants import LSTMVariant
 from .module import Module
 from .recurrent import MERGE_MODES
 from .rnn import RNN
@@ -16,6 +18,7 @@ from .slstm import SLSTM
 __all__ = [
     "GRU",
     "LSTM",
+    "LSTMVariant",
     "MERGE_MODES",
     "RNN",
     "SLSTM",
@@ -23,6 +26,7 @@ __all__ = [
     "Dropout",
     "Embedding",
     "GRUCell",
+    "HookHandle",
     "LSTMCell",
     "Linear",
     "MSELoss",

@@ -8,6 +8,7 @@ as in PyTorch's ``state_dict``. Parameter arrays are updated in place (optimizer
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 
 import numpy as np
@@ -82,6 +83,17 @@ class Module:
     def eval(self) -> Module:
         """Set evaluation mode (dropout off); returns self."""
         return self.train(False)
+
+    @contextlib.contextmanager
+    def eval_mode(self) -> Iterator[Module]:
+        """Evaluation mode inside the ``with`` block, the previous mode restored after it
+        (also when the block raises)."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield self
+        finally:
+            self.train(was_training)
 
     def zero_grad(self) -> None:
         """Set every gradient to zero, in place."""

@@ -4,13 +4,39 @@ layers, and the stacking of initial and final states.
 
 Subclasses (:class:`~kioku.nn.LSTM`, :class:`~kioku.nn.RNN`) say how one direction of
 one layer runs forward and backward; states are tuples of arrays (``(h, c)`` or ``(h,)``).
+
+Adding a recurrent cell takes four files:
+
+1. ``functional/<cell>.py``: ``<cell>_forward(x (T, B, I), weights..., state...,
+   lengths, reverse) -> (y (T, B, P), final state..., cache)`` and ``<cell>_backward(dy,
+   cache, dstate..., need_dx, *traces)`` returning a NamedTuple of gradients with ``dx``
+   and the initial-state gradients; the traces, when given, receive dL/d(state) of every
+   step. Use :mod:`kioku.functional.sequence` for step order and length masks.
+2. ``nn/<cell>.py``: a :class:`RecurrentStack` subclass that sets ``state_names`` (and
+   ``state_sizes`` / ``output_size`` if not ``(hidden_size,)``), registers its parameters
+   per ``suffix(layer, direction)`` in ``__init__``, and implements
+   ``forward_direction(x, layer, direction, state, lengths) -> (y, final_state_tuple,
+   cache)`` and ``backward_direction(dy, cache, layer, direction, dstate, need_dx) ->
+   (dx, initial_state_grad_tuple)``, which adds parameter gradients into ``self.grads``
+   and passes ``self.state_grad_buffers(T, B)`` (``None`` or one ``(T, B, S)`` array per
+   state) to the functional backward as its traces. Its ``__call__``/``backward`` call
+   :meth:`run` and :meth:`run_backward`.
+3. optionally ``kernels/``: faster functions with the same contract.
+4. its tests (gradient check against central differences, parity with a peer).
+
+Forward and backward hooks (:meth:`register_forward_hook`, :meth:`register_backward_hook`)
+then work for the new cell without further code.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+
 import numpy as np
 
 from .checks import check_float_array, check_positive_int, check_shape
+from .hooks import HookHandle, add_hook
 from .module import Module, as_rng, check_dtype
 
 MERGE_MODES = ("concat", "sum", "mean", "mul")
@@ -52,6 +78,64 @@ class RecurrentStack(Module):
         self.rng = as_rng(rng)
         self.caches: list[list[object]] = []
         self._run: dict | None = None
+        self._forward_hooks: dict = {}
+        self._backward_hooks: dict = {}
+        self._state_grads: tuple[np.ndarray, ...] | None = None
+
+    def add_direction_params(self, shapes: Callable[[int], dict[str, tuple[int, ...]]]) -> None:
+        """Register, for every layer and direction in PyTorch's order, the parameters
+        ``shapes(layer)`` names (``{"weight_ih": (4H, I), ...}``, suffix added), each drawn
+        from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch initialises them."""
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                sfx = self.suffix(layer, direction)
+                for name, shape in shapes(layer).items():
+                    value = self.rng.uniform(-bound, bound, shape).astype(self.dtype)
+                    self.add_param(name + sfx, value)
+
+    def config(self) -> dict:
+        """The constructor's arguments as a JSON-able dict (without ``rng``), read from the
+        signatures of the constructors, each from the attribute of the same name."""
+        names: list[str] = []
+        for cls in reversed(type(self).__mro__):
+            init = cls.__dict__.get("__init__")
+            if init is None or not issubclass(cls, RecurrentStack) or cls is RecurrentStack:
+                continue
+            for param in list(inspect.signature(init).parameters.values())[1:]:
+                named = param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+                if named and param.name != "rng" and param.name not in names:
+                    names.append(param.name)
+        values = {name: getattr(self, name) for name in names}
+        return {k: v.name if isinstance(v, np.dtype) else v for k, v in values.items()}
+
+    # -- hooks -------------------------------------------------------------------
+    def register_forward_hook(self, hook) -> HookHandle:
+        """Call ``hook(module, layer, direction, cache)`` after each direction's forward.
+
+        ``cache`` is what the direction's backward will read (for an LSTM a
+        :class:`~kioku.functional.LSTMCache`: gates ``(T, B, 4H)``, states ``(T+1, B, .)``);
+        it must not be changed. Returns a handle whose ``remove()`` unregisters the hook.
+        """
+        return add_hook(self._forward_hooks, hook, "hook")
+
+    def register_backward_hook(self, hook) -> HookHandle:
+        """Call ``hook(module, layer, direction, state_grads)`` after each direction's
+        backward; ``state_grads`` holds, per state component (``state_names``), the total
+        gradient reaching the state leaving every step, ``(T, B, S)`` time-major (for an
+        LSTM dL/dh_t ``(T, B, P)`` and dL/dc_t ``(T, B, H)``). Registering one makes the
+        backward record these; returns a handle whose ``remove()`` unregisters it."""
+        return add_hook(self._backward_hooks, hook, "hook")
+
+    def state_grad_buffers(self, steps: int, batch: int) -> tuple[np.ndarray, ...] | None:
+        """For :meth:`backward_direction`: ``None`` when no backward hook listens, else one
+        empty ``(T, B, S)`` array per state component for the functional backward to fill."""
+        if not self._backward_hooks:
+            return None
+        self._state_grads = tuple(
+            np.empty((steps, batch, size), self.dtype) for size in self.state_sizes
+        )
+        return self._state_grads
 
     # -- sizes -------------------------------------------------------------------
     @property
@@ -76,7 +160,7 @@ class RecurrentStack(Module):
         """PyTorch's parameter-name suffix, e.g. ``_l1_reverse``."""
         return f"_l{layer}" + ("_reverse" if direction else "")
 
-    # -- per-direction hooks -----------------------------------------------------
+    # -- per-direction methods, for subclasses ----------------------------------
     def forward_direction(self, x, layer, direction, state, lengths):  # pragma: no cover
         """Run one direction: ``x (T, B, I)``, ``state`` a tuple of ``(B, S)`` arrays.
         Returns ``y (T, B, P)``, the final state tuple and a cache."""
@@ -186,6 +270,8 @@ class RecurrentStack(Module):
                 y, final, cache = self.forward_direction(
                     layer_input, layer, direction, initial[index], lengths
                 )
+                for hook in list(self._forward_hooks.values()):
+                    hook(self, layer, direction, cache)
                 outputs.append(y)
                 layer_caches.append(cache)
                 finals.append(final)
@@ -246,6 +332,7 @@ class RecurrentStack(Module):
             dx = None
             for direction in range(self.num_directions):
                 index = layer * self.num_directions + direction
+                self._state_grads = None
                 dx_dir, dstart = self.backward_direction(
                     douts[direction],
                     self.caches[layer][direction],
@@ -255,6 +342,10 @@ class RecurrentStack(Module):
                     need_dx or layer > 0,
                 )
                 dinitial[index] = dstart
+                if self._state_grads is not None:
+                    for hook in list(self._backward_hooks.values()):
+                        hook(self, layer, direction, self._state_grads)
+                    self._state_grads = None
                 if dx_dir is not None:
                     dx = dx_dir if dx is None else dx + dx_dir
             dmerged = dx

@@ -32,51 +32,24 @@ class RNN(RecurrentStack):
         rng: np.random.Generator | int | None = None,
     ) -> None:
         super().__init__(
-            input_size,
-            hidden_size,
-            num_layers,
-            batch_first,
-            dropout,
-            bidirectional,
-            merge_mode,
-            dtype,
-            rng,
-        )
+            input_size, hidden_size, num_layers, batch_first, dropout, bidirectional, merge_mode,
+            dtype, rng,
+        )  # fmt: skip
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(
                 f"nonlinearity: expected one of {', '.join(NONLINEARITIES)}, found {nonlinearity!r}"
             )
         self.nonlinearity = nonlinearity
         self.bias = bool(bias)
-        H = self.hidden_size
-        bound = 1.0 / np.sqrt(H)
-        for layer in range(self.num_layers):
-            for direction in range(self.num_directions):
-                sfx = self.suffix(layer, direction)
-                shapes = {
-                    f"weight_ih{sfx}": (H, self.layer_input_size(layer)),
-                    f"weight_hh{sfx}": (H, H),
-                }
-                if self.bias:
-                    shapes[f"bias_ih{sfx}"] = (H,)
-                    shapes[f"bias_hh{sfx}"] = (H,)
-                for name, shape in shapes.items():
-                    self.add_param(name, self.rng.uniform(-bound, bound, shape).astype(self.dtype))
+        self.add_direction_params(self._shapes)
 
-    def config(self) -> dict:
-        """The constructor's arguments as a JSON-able dict (without ``rng``)."""
-        return {
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers,
-            "nonlinearity": self.nonlinearity,
-            "bias": self.bias,
-            "batch_first": self.batch_first,
-            "dropout": self.dropout,
-            "bidirectional": self.bidirectional,
-            "merge_mode": self.merge_mode,
-            "dtype": self.dtype.name,
-        }
+    def _shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
+        """The parameters of one direction of ``layer``, as ``torch.nn.RNN`` has them."""
+        H = self.hidden_size
+        shapes = {"weight_ih": (H, self.layer_input_size(layer)), "weight_hh": (H, H)}
+        if self.bias:
+            shapes.update(bias_ih=(H,), bias_hh=(H,))
+        return shapes
 
     def forward_direction(self, x, layer, direction, state, lengths):
         sfx = self.suffix(layer, direction)
@@ -95,11 +68,8 @@ class RNN(RecurrentStack):
         return y, (h_n,), cache
 
     def backward_direction(self, dy, cache, layer, direction, dstate, need_dx):
-        trace = None
-        if self.state_grads is not None:
-            trace = np.empty(dy.shape[:2] + (self.hidden_size,), self.dtype)
-            self.state_grads[layer][direction] = trace
-        grads = kernels.backend().rnn_backward(dy, cache, dstate[0], need_dx, trace)
+        traces = self.state_grad_buffers(*dy.shape[:2]) or (None,)
+        grads = kernels.backend().rnn_backward(dy, cache, dstate[0], need_dx, *traces)
         sfx = self.suffix(layer, direction)
         g = self.grads
         g[f"weight_ih{sfx}"] += grads.dweight_ih
@@ -109,8 +79,6 @@ class RNN(RecurrentStack):
             g[f"bias_hh{sfx}"] += grads.dbias
         return grads.dx, (grads.dh0,)
 
-    state_grads: list[list[np.ndarray]] | None = None
-
     def __call__(self, x, h0=None, lengths=None):
         """Forward; see the class docstring for shapes."""
         y, (h_n,) = self.run(x, h0, lengths)
@@ -118,12 +86,8 @@ class RNN(RecurrentStack):
 
     forward = __call__
 
-    def backward(self, dy, dh_n=None, need_dx: bool = True, record_state_grads: bool = False):
+    def backward(self, dy, dh_n=None, need_dx: bool = True):
         """Backward of the last forward: returns ``dx`` shaped like ``x`` and ``dh0``.
-        With ``record_state_grads``, ``self.state_grads[layer][direction]`` receives
-        dL/dh_t ``(T, B, H)`` for every step."""
-        self.state_grads = None
-        if record_state_grads:
-            self.state_grads = [[None] * self.num_directions for _ in range(self.num_layers)]
+        Backward hooks (:meth:`register_backward_hook`) receive ``(dL/dh_t (T, B, H),)``."""
         dx, (dh0,) = self.run_backward(dy, dh_n, need_dx)
         return dx, dh0

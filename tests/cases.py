@@ -1,0 +1,101 @@
+"""Shared by the tests: random cases of one LSTM direction, closeness checks, and the
+central-difference check of a whole layer's backward."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+import numpy as np
+from gradcheck import numeric_grad, rel_error
+
+
+def lstm_direction_case(seed: int, dtype=None, batch=None, steps=None):
+    """Random arguments of one LSTM direction (``functional.lstm_forward``'s keywords),
+    the gradients for its backward, and the dtype: directions, lengths, initial state,
+    projection and bias each on or off at random."""
+    rng = np.random.default_rng(seed)
+    dtype = dtype or (np.float32, np.float64)[seed % 2]
+    T = steps or int(rng.choice([1, 2, 5, 7]))
+    B = batch or int(rng.choice([1, 2, 3, 9]))
+    I, H = int(rng.integers(1, 6)), int(rng.integers(1, 9))
+    P = int(rng.integers(1, H + 1)) if rng.random() < 0.4 else None
+
+    def arr(*shape, scale=0.5):
+        return (rng.standard_normal(shape) * scale).astype(dtype)
+
+    args = dict(
+        x=arr(T, B, I, scale=1.0),
+        weight_ih=arr(4 * H, I),
+        weight_hh=arr(4 * H, P or H),
+        bias=arr(4 * H) if rng.random() < 0.8 else None,
+        h0=arr(B, P or H) if rng.random() < 0.5 else None,
+        c0=arr(B, H) if rng.random() < 0.5 else None,
+        lengths=rng.integers(1, T + 1, B) if rng.random() < 0.5 else None,
+        reverse=bool(rng.random() < 0.5),
+        weight_hr=arr(P, H) if P else None,
+    )
+    grads = dict(
+        dy=arr(T, B, P or H, scale=1.0),
+        dh_n=arr(B, P or H, scale=1.0) if rng.random() < 0.5 else None,
+        dc_n=arr(B, H, scale=1.0) if rng.random() < 0.5 else None,
+        need_dx=bool(rng.random() < 0.7),
+    )
+    return args, grads, dtype
+
+
+def max_abs_diff(name: str, ours: np.ndarray, theirs: np.ndarray, atol: float) -> float:
+    """Assert equal shapes and ``max |ours - theirs| <= atol``; return that maximum."""
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
+    assert ours.shape == theirs.shape, f"{name}: shape {ours.shape} vs {theirs.shape}"
+    diff = float(np.abs(ours - theirs).max()) if ours.size else 0.0
+    assert diff <= atol, f"{name}: max |difference| {diff:.2e}"
+    return diff
+
+
+def assert_all_close(
+    names: Iterable[str], actual: Iterable, expected: Iterable, atol: float, dtype=False
+) -> None:
+    """Pairwise :func:`max_abs_diff` of two sequences in which ``None`` must meet ``None``;
+    with ``dtype``, the dtypes must match too."""
+    for name, a, e in zip(names, actual, expected, strict=True):
+        assert (a is None) == (e is None), f"{name}: {a is None=} but {e is None=}"
+        if a is not None:
+            if dtype:
+                assert a.dtype == e.dtype, f"{name}: dtype {a.dtype} vs {e.dtype}"
+            max_abs_diff(name, a, e, atol)
+
+
+def flatten(outputs) -> list[np.ndarray]:
+    """The arrays of a (nested) tuple such as ``(y, (h_n, c_n))``, in order."""
+    if isinstance(outputs, np.ndarray):
+        return [outputs]
+    return [array for part in outputs for array in flatten(part)]
+
+
+def weighted_loss(forward: Callable[[], object], weights: Iterable) -> Callable[[], float]:
+    """``L = sum_k sum(out_k * w_k)`` over the arrays ``forward()`` returns (flattened),
+    as a function of nothing (what :func:`gradcheck.numeric_grad` perturbs around)."""
+    weights = list(weights)
+
+    def loss() -> float:
+        pairs = zip(flatten(forward()), weights, strict=True)
+        return float(sum((out * w).sum() for out, w in pairs))
+
+    return loss
+
+
+def check_gradients(
+    loss: Callable[[], float],
+    analytic: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    tol: float = 1e-6,
+) -> None:
+    """For each ``name: (array, gradient)``, the relative error between ``gradient`` and
+    the central-difference dL/d(array) is at most ``tol``."""
+    for name, (array, grad) in analytic.items():
+        err = rel_error(grad, numeric_grad(loss, array))
+        assert err <= tol, f"{name}: relative error {err:.2e}"
+
+
+def parameter_pairs(module, skip: Callable[[str], bool] = lambda name: False) -> dict:
+    """``{name: (parameter, gradient)}`` of ``module`` for :func:`check_gradients`."""
+    return {name: (p, g) for name, p, g in module.named_parameters() if not skip(name)}
