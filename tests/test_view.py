@@ -152,6 +152,18 @@ def test_bad_max_tokens_is_refused_and_writes_nothing(tmp_path, value, error):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_page_too_large_is_refused(tmp_path, monkeypatch):
+    import kioku.inspect.view as view
+
+    model, vocab = char_model()
+    per_token = 2 * (5 * 8 + 8) * 8 // 3  # two layers of 8 cells: 128 bytes a token
+    monkeypatch.setattr(view, "MAX_PAGE_BYTES", 20 * per_token)
+    assert len(view_data(model, vocab, TEXT, max_tokens=20)["tokens"]) == 20
+    with pytest.raises(ValueError, match=r"max_tokens: 30 tokens .* expected at most 20, found 30"):
+        write_view(model, vocab, TEXT, tmp_path / "view.html", max_tokens=30)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bad_inputs_are_named(tmp_path):
     model, vocab = char_model()
     with pytest.raises(ValueError, match=r"text: 1 character outside .*'é' \(line 2\)"):

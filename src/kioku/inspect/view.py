@@ -29,7 +29,8 @@ from ..nn import Module
 from .trace import trace
 
 QUANTITIES = ("i", "f", "g", "o", "c", "h")
-MAX_VIEW_TOKENS = 20000  # past this the page grows to tens of MB and the browser crawls
+MAX_VIEW_TOKENS = 20000
+MAX_PAGE_BYTES = 64_000_000  # past this a browser takes many seconds to open the page
 DEFAULT_DECIMALS = 3
 INT16_MAX = 32767
 TOP_PREDICTIONS = 3
@@ -142,6 +143,23 @@ def _outputs(model: Module, output, vocab: Vocabulary, labels, steps: int) -> di
     return None
 
 
+def _check_page_size(tr, steps: int, max_tokens: int) -> None:
+    """Refuse, before encoding, a page the browser could hardly open: each value costs
+    two bytes, four thirds of that in base64."""
+    per_step = sum(
+        5 * tr.get(layer, direction, module).cell.shape[2]
+        + tr.get(layer, direction, module).hidden.shape[2]
+        for module, layer, direction in tr.keys()
+    )
+    size = steps * per_step * 8 // 3
+    if size > MAX_PAGE_BYTES:
+        fits = max(1, MAX_PAGE_BYTES * 3 // (8 * per_step))
+        raise ValueError(
+            f"max_tokens: {steps} tokens of this model make a page of about {size / 1e6:.0f} MB "
+            f"(limit {MAX_PAGE_BYTES / 1e6:.0f} MB); expected at most {fits}, found {max_tokens}"
+        )
+
+
 def view_data(
     model: Module,
     vocab: Vocabulary,
@@ -167,8 +185,10 @@ def view_data(
     model.eval()
     with trace(model) as tr:
         output = model(ids[:, None])
+    _check_page_size(tr, len(tokens), max_tokens)
     groups = []
-    keys = sorted(tr.keys(), key=lambda k: (tr.modules.index(k[0]), k[1], k[2]))
+    modules = list(dict.fromkeys(module for module, _, _ in tr.keys()))
+    keys = sorted(tr.keys(), key=lambda k: (modules.index(k[0]), k[1], k[2]))
     for module, layer, direction in keys:
         record = tr.get(layer, direction, module)
         values = {}
@@ -184,7 +204,7 @@ def view_data(
                 "layer": layer,
                 "direction": direction,
                 "label": f"layer {layer} {'reverse' if direction else 'forward'}"
-                + (f" ({module})" if len(tr.modules) > 1 else ""),
+                + (f" ({module})" if len(modules) > 1 else ""),
                 "size": int(record.cell.shape[2]),
                 "hidden_size": int(record.hidden.shape[2]),
                 "values": values,
