@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             args.out,
             max_tokens=args.max_tokens,
             labels=labels,
-            title=f"kioku view: {directory.name}",
+            title=f"kioku view: {directory.parent.name}/{directory.name}",
             window=args.window,
         )
     except (ValueError, TypeError, OSError) as error:

@@ -212,7 +212,7 @@ def view_data(
         )
     return {
         "title": title,
-        "model": f"{type(model).__name__}, {model.num_parameters()} parameters",
+        "model": f"{type(model).__name__}, {model.num_parameters():,} parameters",
         "level": vocab.level,
         "tokens": tokens,
         "unknown": unknown,
