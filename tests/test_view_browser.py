@@ -35,6 +35,7 @@ if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +129,22 @@ def rgb(css):
 
 def shown_step(driver, group, q, cells):
     """The numbers in one column of one step table, as text."""
-    tds = driver.find_elements(By.CSS_SELECTOR, f'td[data-g="{group}"][data-q="{q}"]')
-    assert [int(td.get_attribute("data-cell")) for td in tds] == list(range(cells))
-    return [td.get_attribute("textContent") for td in tds]
+    shown = driver.execute_script(  # one round trip instead of one per number
+        "return Array.from(document.querySelectorAll(arguments[0]),"
+        " (td) => [Number(td.dataset.cell), td.textContent])",
+        f'td[data-g="{group}"][data-q="{q}"]',
+    )
+    assert [cell for cell, _ in shown] == list(range(cells))
+    return [text for _, text in shown]
+
+
+def token_colours(driver):
+    """Each token's rendered background colour as (r, g, b)."""
+    css = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#text .tok'),"
+        " (span) => getComputedStyle(span).backgroundColor)"
+    )
+    return [rgb(c) for c in css]
 
 
 def check_step(driver, ref, t):
@@ -210,11 +224,18 @@ def test_language_model_page(browser, language_model):
         ).click()
         values = np.rint(ref[sorted(ref)[g]][q][:, j] * 1000) / 1000
         scale = np.abs(values).max() if q == "c" else max(1.0, np.abs(values).max())
-        for span, value in zip(spans, values):
-            got = rgb(span.value_of_css_property("background-color"))
+        for got, value in zip(token_colours(browser), values, strict=True):
             want = expected_colour(value, scale)
             assert max(abs(a - b) for a, b in zip(got, want)) <= 1, (q, j, value, got, want)
         assert f"cell {j}, layer {g} forward" in browser.find_element(By.ID, "legend").text
+
+    # a click pins a step, the arrow keys walk the text with the mouse away from it
+    spans[5].click()
+    hover(browser, browser.find_element(By.ID, "title"))
+    assert browser.find_element(By.ID, "step-title").text.startswith("Step 5 of ")
+    ActionChains(browser).send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT).perform()
+    ActionChains(browser).send_keys(Keys.ARROW_LEFT).perform()
+    check_step(browser, ref, 7)
 
     # select a span with the mouse: the ranked cells are those of the trace
     start, end = 26, 29  # the string literal "s7"
@@ -257,8 +278,7 @@ def test_bidirectional_tagger_page(browser, tagger):
     first.click()
     j = int(first.get_attribute("data-cell"))
     values = np.rint(ref[0, 1]["h"][:, j] * 1000) / 1000
-    for span, value in zip(spans, values):
-        got = rgb(span.value_of_css_property("background-color"))
+    for got, value in zip(token_colours(browser), values, strict=True):
         want = expected_colour(value, max(1.0, np.abs(values).max()))
         assert max(abs(a - b) for a, b in zip(got, want)) <= 1
     ARTIFACTS.mkdir(exist_ok=True)
