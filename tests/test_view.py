@@ -60,7 +60,9 @@ def page_payload(page: str) -> dict:
 @pytest.mark.parametrize("proj_size", [0, 5])
 def test_payload_is_the_trace_rounded(proj_size):
     model, vocab = char_model(proj_size)
-    data = view_data(model, vocab, TEXT)
+    data = view_data(model.train(), vocab, TEXT)
+    assert model.training  # left as it was
+    model.eval()
     ids = np.array([vocab.index[c] for c in TEXT])
     ref = reference(model, ids)
     assert data["tokens"] == list(TEXT) and data["unknown"] == []

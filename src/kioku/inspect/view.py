@@ -182,9 +182,13 @@ def view_data(
             f"SequenceClassifier), found {type(model).__name__}"
         )
     tokens, ids, unknown = _encode(text, vocab, max_tokens)
-    model.eval()
-    with trace(model) as tr:
-        output = model(ids[:, None])
+    was_training = model.training
+    model.eval()  # dropout off: the page shows the model as it predicts
+    try:
+        with trace(model) as tr:
+            output = model(ids[:, None])
+    finally:
+        model.train(was_training)
     _check_page_size(tr, len(tokens), max_tokens)
     groups = []
     modules = list(dict.fromkeys(module for module, _, _ in tr.keys()))
