@@ -284,3 +284,24 @@ def test_bidirectional_tagger_page(browser, tagger):
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "view_tagger.png"))
     no_errors_and_no_loads(browser, page)
+
+
+def test_japanese_text_from_file(browser, tmp_path):
+    """The page declares UTF-8 itself: a file:// page has no server to say so."""
+    from kioku.data.vocab import Vocabulary
+    from kioku.inspect.view import write_view
+    from kioku.models import LanguageModel
+
+    text = "LSTMは記憶セルを持つ。\n忘却ゲートが開き具合を決める。"
+    vocab = Vocabulary.build(text, "char")
+    model = LanguageModel(len(vocab), 4, 5, num_layers=1, rng=7)
+    write_view(model, vocab, text, tmp_path / "ja.html")
+    spans = open_page(browser, tmp_path / "ja.html")
+    assert "".join(s.text for s in spans) == text.replace("\n", "⏎")
+    hover(browser, spans[6])
+    assert browser.find_element(By.ID, "step-title").text == 'Step 6 of 29: "憶"'
+    ids = np.array([vocab.index[c] for c in text])
+    with trace(model) as tr:
+        model(ids[:, None])
+    rec = tr.get(0, 0)
+    check_step(browser, {(0, 0): {q: rec.get(q)[:, 0, :].astype(np.float64) for q in "ifgoch"}}, 6)
