@@ -287,7 +287,7 @@ def test_bidirectional_tagger_page(browser, tagger):
 
 
 def test_japanese_text_from_file(browser, tmp_path):
-    """The page declares UTF-8 itself: a file:// page has no server to say so."""
+    """Characters outside ASCII survive the embedded JSON and the page's rendering."""
     from kioku.data.vocab import Vocabulary
     from kioku.inspect.view import write_view
     from kioku.models import LanguageModel
