@@ -112,6 +112,7 @@ def test_page_is_self_contained(tmp_path):
     for banned in ("http://", "https://", "src=", "href=", "url(", "@import", "//cdn"):
         assert banned not in page.lower(), banned
     assert "default-src 'none'" in page  # the browser itself refuses any load
+    assert "KIOKU_VIEW" not in page  # every part put in its place
     assert '<meta charset="utf-8">' in page  # file:// has no server to name the encoding
     # the text's own "</script>" cannot end the data element early
     assert page.count("</script>") == 2

@@ -6,7 +6,8 @@ a Content-Security-Policy that forbids loading anything) that works from ``file:
 hover a token to see i, f, g, o, c and h of every cell of every layer and direction at
 that step; click a value to colour the text by that cell; drag over a span of text to rank
 the cells that are on inside it and off around it (LSTMVis's selection, see
-:func:`span_scores`). The page's script is ``view.html`` beside this module.
+:func:`span_scores`). The page is ``view.html``, ``view.css`` and ``view.js`` beside this
+module, joined into one file.
 
 Values travel rounded to ``decimals`` (3, fewer only for a cell state too large for 16
 bits) as little-endian int16 in base64: the page shows exactly what it was given.
@@ -35,6 +36,8 @@ DEFAULT_DECIMALS = 3
 INT16_MAX = 32767
 TOP_PREDICTIONS = 3
 _DATA_MARK = "/*KIOKU_VIEW_DATA*/"
+_STYLE_MARK = "/*KIOKU_VIEW_STYLE*/"
+_SCRIPT_MARK = "/*KIOKU_VIEW_SCRIPT*/"
 
 
 def _check_count(value: object, name: str, low: int, high: int | None = None) -> int:
@@ -234,13 +237,22 @@ def decode_counts(group: dict, quantity: str, steps: int) -> np.ndarray:
 
 
 def render_view(data: dict) -> str:
-    """The HTML page for a payload of :func:`view_data`."""
-    template = resources.files(__package__).joinpath("view.html").read_text("utf-8")
+    """The HTML page for a payload of :func:`view_data`: ``view.html`` with ``view.css``,
+    ``view.js`` and the payload put in its place."""
+    files = resources.files(__package__)
+    page = files.joinpath("view.html").read_text("utf-8")
     # "<" escaped so no token can close the script element; JSON.parse undoes it
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
-    if template.count(_DATA_MARK) != 1:
-        raise RuntimeError("view.html: expected exactly one data marker")
-    return template.replace(_DATA_MARK, payload)
+    parts = {
+        _STYLE_MARK: files.joinpath("view.css").read_text("utf-8"),
+        _SCRIPT_MARK: files.joinpath("view.js").read_text("utf-8"),
+        _DATA_MARK: payload,  # last: the text itself may hold a marker
+    }
+    for mark, text in parts.items():
+        if page.count(mark) != 1:
+            raise RuntimeError(f"view.html: expected the marker {mark} once")
+        page = page.replace(mark, text)
+    return page
 
 
 def write_view(
