@@ -14,6 +14,7 @@ COMMANDS = {
     "sample": "Generate text from a language-model checkpoint.",
     "info": "Describe a checkpoint: configuration, sizes, training state.",
     "inspect": "Write an HTML report of what a model's gates and cells do on a text.",
+    "view": "Write an interactive HTML page of a model's gates and cells on a text.",
     "experiments": "Run the seed's claims as fixed-seed experiments and write a report.",
     "bench": "Benchmark kioku against PyTorch and ONNX Runtime on this machine.",
 }

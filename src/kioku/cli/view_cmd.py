@@ -1,0 +1,67 @@
+"""``kioku view CHECKPOINT --text FILE --out page.html``: one self-contained HTML page to
+explore what a trained model's gates and cells do on a text (hover, pick a cell, select a
+span), working from ``file://`` with no network."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "Write an interactive HTML page of a model's gates and cells on a text."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..inspect.view import MAX_VIEW_TOKENS
+
+    parser.add_argument("checkpoint", help="a run folder or checkpoint directory of kioku train")
+    parser.add_argument("--text", required=True, help="UTF-8 text file to run the model on")
+    parser.add_argument("--out", required=True, help="the HTML file to write (e.g. view.html)")
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=1000,
+        help=f"tokens traced, 1..{MAX_VIEW_TOKENS} (1000); the page holds about 16 bytes per "
+        "token, cell, layer and direction",
+    )
+    parser.add_argument(
+        "--window", type=int, default=5, help="steps on each side of a selected span (5)"
+    )
+    parser.add_argument("--which", choices=("latest", "best"), default="latest")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data.text import read_text
+    from ..inspect.view import write_view
+    from ..train.checkpoint import CheckpointError
+    from ..train.restore import load_model
+
+    try:
+        try:
+            model, state, vocab, directory = load_model(args.checkpoint, args.which)
+        except (CheckpointError, FileNotFoundError, KeyError) as error:
+            raise ValueError(
+                f"CHECKPOINT: {args.checkpoint} is not a readable kioku checkpoint ({error})"
+            ) from None
+        if vocab is None:
+            raise ValueError(
+                f"CHECKPOINT: {directory} holds no vocabulary (expected a model trained on text)"
+            )
+        labels = state.get("task", {}).get("labels")
+        summary = write_view(
+            model,
+            vocab,
+            read_text(args.text),
+            args.out,
+            max_tokens=args.max_tokens,
+            labels=labels,
+            title=f"kioku view: {directory.parent.name}/{directory.name}",
+            window=args.window,
+        )
+    except (ValueError, TypeError, OSError) as error:
+        print(f"kioku view: error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {summary['path']} ({summary['tokens']} tokens, "
+        f"{', '.join(summary['groups'])}; {summary['bytes'] / 1e6:.2f} MB)"
+    )
+    return 0

@@ -1,0 +1,352 @@
+"use strict";
+const DATA = JSON.parse(document.getElementById("kioku-data").textContent);
+const Q = ["i", "f", "g", "o", "c", "h"];
+const QNAME = {i: "input gate", f: "forget gate", g: "candidate (new memory)", o: "output gate",
+               c: "memory cell", h: "hidden state"};
+const TOP = 10;
+const T = DATA.tokens.length;
+const $ = (id) => document.getElementById(id);
+
+// Little-endian int16, read byte by byte so the machine's own byte order does not matter.
+function decode(b64) {
+  const bin = atob(b64);
+  const out = new Int16Array(bin.length >> 1);
+  for (let k = 0; k < out.length; k++) {
+    const u = bin.charCodeAt(2 * k) | (bin.charCodeAt(2 * k + 1) << 8);
+    out[k] = u >= 32768 ? u - 65536 : u;
+  }
+  return out;
+}
+
+const groups = DATA.groups.map((g, index) => {
+  const q = {};
+  for (const name of Q) {
+    const counts = decode(g.values[name].data);
+    let peak = 0;
+    for (let k = 0; k < counts.length; k++) peak = Math.max(peak, Math.abs(counts[k]));
+    const decimals = g.values[name].decimals;
+    q[name] = {counts, width: counts.length / T, decimals, unit: Math.pow(10, decimals), peak};
+  }
+  return {label: g.label, layer: g.layer, direction: g.direction, index, q,
+          rows: Math.max(g.size, g.hidden_size)};
+});
+
+// The exact decimal text of an integer count of 10^-decimals (no float formatting involved).
+function fmt(count, decimals) {
+  const sign = count < 0 ? "-" : "";
+  const a = Math.abs(count);
+  if (decimals === 0) return sign + a;
+  const unit = Math.pow(10, decimals);
+  return sign + Math.floor(a / unit) + "." + String(a % unit).padStart(decimals, "0");
+}
+function signed(x) {
+  const text = Math.abs(x).toFixed(3);
+  return (x < 0 && text !== "0.000" ? "-" : "+") + text;
+}
+
+// Blue (negative) .. white (0) .. red (positive); |value| >= scale is the strongest shade.
+function colour(value, scale) {
+  const a = Math.round(215 * Math.min(1, Math.abs(value) / scale));
+  return value >= 0 ? `rgb(255, ${255 - a}, ${255 - a})` : `rgb(${255 - a}, ${255 - a}, 255)`;
+}
+// Black text is unreadable on the strongest blues.
+function ink(value, scale) { return value < 0 && Math.abs(value) / scale > 0.65 ? "#fff" : ""; }
+// Gates and candidate are bounded by 1; a cell (or a projected h) may grow past it.
+function tableScale(series) { return Math.max(1, series.peak / series.unit); }
+
+function tokenLabel(t) {
+  const tok = DATA.tokens[t];
+  if (tok === "\n" || tok === "<eos>") return "⏎ (end of line)";
+  if (tok === " ") return "␣ (space)";
+  if (tok === "\t") return "⇥ (tab)";
+  return JSON.stringify(tok);
+}
+
+// ---- the text --------------------------------------------------------------------------
+const textBox = $("text");
+const tokenSpans = [];
+if (DATA.level !== "char") textBox.classList.add("word");
+const unknown = new Set(DATA.unknown);
+DATA.tokens.forEach((tok, t) => {
+  const span = document.createElement("span");
+  span.className = "tok";
+  span.dataset.t = t;
+  const newline = tok === "\n" || tok === "<eos>";
+  if (newline) span.classList.add("nl");
+  if (unknown.has(t)) span.classList.add("unk");
+  span.textContent = newline ? "⏎" : tok;
+  textBox.appendChild(span);
+  tokenSpans.push(span);
+  if (newline) textBox.appendChild(document.createTextNode("\n"));
+  else if (DATA.level !== "char") textBox.appendChild(document.createTextNode(" "));
+});
+
+// ---- the step tables: one per layer and direction, directions side by side ----------------
+// bidirectional: one row per layer, forward | reverse; forward only: layers side by side
+const ndir = Math.max(...groups.map((g) => g.direction)) + 1;
+const ncol = ndir === 2 ? 2 : Math.min(groups.length, 3);
+const column = (g) => (ndir === 2 ? String(g.direction + 1) : "auto");
+for (const id of ["step-grid", "ranking"]) $(id).style.gridTemplateColumns = `repeat(${ncol}, minmax(0, 1fr))`;
+const cellTd = [];
+for (const g of groups) {
+  const block = document.createElement("div");
+  block.className = "group";
+  block.dataset.g = g.index;
+  block.style.gridColumn = column(g);
+  block.innerHTML = `<h3></h3><div class="table-wrap"><table><thead><tr><th>cell</th></tr></thead><tbody></tbody></table></div>`;
+  block.querySelector("h3").textContent = g.label;
+  const head = block.querySelector("thead tr");
+  for (const q of Q) {
+    const th = document.createElement("th");
+    th.textContent = q;
+    th.title = QNAME[q];
+    head.appendChild(th);
+  }
+  const body = block.querySelector("tbody");
+  const tds = {};
+  for (const q of Q) tds[q] = [];
+  for (let j = 0; j < g.rows; j++) {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th");
+    th.textContent = j;
+    tr.appendChild(th);
+    for (const q of Q) {
+      const td = document.createElement("td");
+      if (j < g.q[q].width) {
+        td.dataset.g = g.index;
+        td.dataset.q = q;
+        td.dataset.cell = j;
+        td.title = `${QNAME[q]}, cell ${j}, ${g.label}: click to colour the text by it`;
+        tds[q].push(td);
+      }
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
+  cellTd.push(tds);
+  $("step-grid").appendChild(block);
+}
+
+let shownStep = 0, pinnedStep = 0;
+function showStep(t) {
+  tokenSpans[shownStep].classList.remove("hover");
+  shownStep = t;
+  tokenSpans[t].classList.add("hover");
+  $("step-title").textContent = `Step ${t} of ${T}: ${tokenLabel(t)}`;
+  for (const g of groups) {
+    for (const q of Q) {
+      const s = g.q[q], scale = tableScale(s), base = t * s.width;
+      cellTd[g.index][q].forEach((td, j) => {
+        const count = s.counts[base + j];
+        td.textContent = fmt(count, s.decimals);
+        td.style.background = colour(count / s.unit, scale);
+        td.style.color = ink(count / s.unit, scale);
+      });
+    }
+  }
+  const out = DATA.outputs;
+  if (out && out.top) {
+    const parts = out.top[t].map((k, r) => `${JSON.stringify(out.labels[k])} ${out.p[t][r].toFixed(3)}`);
+    $("step-output").textContent = `model's ${out.kind} here: ${parts.join(" · ")}`;
+  } else if (out && out.summary) {
+    $("step-output").textContent = `the model's class for the whole text: ${out.summary}`;
+  }
+}
+
+// ---- colouring the text by one cell ----------------------------------------------------
+const pickGroup = $("pick-group"), pickCell = $("pick-cell"), pickQ = $("pick-quantity");
+const rankQ = $("rank-quantity"), rankWindow = $("rank-window");
+groups.forEach((g) => pickGroup.add(new Option(g.label, g.index)));
+for (const q of Q) {
+  pickQ.add(new Option(`${q}: ${QNAME[q]}`, q));
+  rankQ.add(new Option(`${q}: ${QNAME[q]}`, q));
+}
+rankQ.value = "h";
+rankWindow.value = DATA.window;
+let picked = null;
+
+function pick(gi, q, j) {
+  const g = groups[gi], s = g.q[q];
+  j = Math.max(0, Math.min(s.width - 1, j));
+  if (picked) {
+    const old = cellTd[picked.g][picked.q][picked.j];
+    if (old) old.classList.remove("picked");
+  }
+  picked = {g: gi, q, j};
+  cellTd[gi][q][j].classList.add("picked");
+  pickGroup.value = gi;
+  pickQ.value = q;
+  pickCell.value = j;
+  pickCell.max = s.width - 1;
+  let peak = 0;
+  for (let t = 0; t < T; t++) peak = Math.max(peak, Math.abs(s.counts[t * s.width + j]));
+  // a cell is scaled to its own largest |c| so its pattern shows; bounded values to 1
+  const scale = q === "c" ? (peak / s.unit || 1) : Math.max(1, peak / s.unit);
+  for (let t = 0; t < T; t++) {
+    const count = s.counts[t * s.width + j];
+    tokenSpans[t].style.background = colour(count / s.unit, scale);
+    tokenSpans[t].style.color = ink(count / s.unit, scale);
+    tokenSpans[t].title = `step ${t}: ${q} = ${fmt(count, s.decimals)}`;
+  }
+  const legend = $("legend");
+  legend.textContent = "";
+  legend.append(`${QNAME[q]} ${q} of cell ${j}, ${g.label}: `,
+    swatch(colour(-1, 1)), `${fmt(-Math.round(scale * s.unit), s.decimals)}`,
+    swatch("#fff"), "0", swatch(colour(1, 1)), `+${fmt(Math.round(scale * s.unit), s.decimals)}`);
+}
+function swatch(bg) {
+  const el = document.createElement("span");
+  el.className = "swatch";
+  el.style.background = bg;
+  return el;
+}
+function pickFromControls() {
+  pick(Number(pickGroup.value), pickQ.value, Number(pickCell.value) || 0);
+}
+pickGroup.addEventListener("change", pickFromControls);
+pickCell.addEventListener("change", pickFromControls);
+pickQ.addEventListener("change", pickFromControls);
+$("step-grid").addEventListener("click", (e) => {
+  const td = e.target.closest("td[data-q]");
+  if (td) pick(Number(td.dataset.g), td.dataset.q, Number(td.dataset.cell));
+});
+
+// ---- selecting a span and ranking the cells (LSTMVis) ------------------------------------
+let selection = null;
+function markSpan(start, end) {  // tokens start..end inclusive
+  const w = Math.max(1, Number(rankWindow.value) || 1);
+  tokenSpans.forEach((span, t) => {
+    span.classList.toggle("sel", t >= start && t <= end);
+    span.classList.toggle("win", (t >= start - w && t < start) || (t > end && t <= end + w));
+  });
+}
+
+// Scores in counts, in the same float64 operations as kioku.inspect.view.span_scores.
+function spanScores(s, start, stop, w) {
+  const W = s.width, inSum = new Float64Array(W), outSum = new Float64Array(W);
+  for (let t = start; t < stop; t++) for (let j = 0; j < W; j++) inSum[j] += s.counts[t * W + j];
+  const lo = Math.max(0, start - w), hi = Math.min(T, stop + w);
+  for (let t = lo; t < hi; t++) {
+    if (t >= start && t < stop) continue;
+    for (let j = 0; j < W; j++) outSum[j] += s.counts[t * W + j];
+  }
+  const nIn = stop - start, nOut = (start - lo) + (hi - stop);
+  const scores = new Float64Array(W);
+  for (let j = 0; j < W; j++) scores[j] = nOut ? inSum[j] / nIn - outSum[j] / nOut : inSum[j] / nIn;
+  return scores;
+}
+
+function select(start, end) {
+  start = Math.max(0, Math.min(T - 1, start));
+  end = Math.max(start, Math.min(T - 1, end));
+  selection = {start, end};
+  $("sel-start").value = start;
+  $("sel-end").value = end;
+  markSpan(start, end);
+  const q = rankQ.value, w = Math.max(1, Number(rankWindow.value) || 1);
+  const shown = DATA.tokens.slice(start, end + 1).join(DATA.level === "char" ? "" : " ");
+  $("sel-info").textContent = `tokens ${start}–${end}: ${JSON.stringify(shown.length > 40 ? shown.slice(0, 40) + "…" : shown)}`;
+  const box = $("ranking");
+  box.textContent = "";
+  for (const g of groups) {
+    const s = g.q[q], scores = spanScores(s, start, end + 1, w);
+    const order = Array.from(scores.keys()).sort((a, b) => (scores[b] - scores[a]) || (a - b));
+    const block = document.createElement("div");
+    block.className = "group";
+    block.dataset.g = g.index;
+    block.style.gridColumn = column(g);
+    const h = document.createElement("h3");
+    h.textContent = `${g.label}: top ${q}`;
+    const list = document.createElement("ol");
+    let best = 0;
+    for (const j of order.slice(0, TOP)) best = Math.max(best, Math.abs(scores[j] / s.unit));
+    for (const j of order.slice(0, TOP)) {
+      const score = scores[j] / s.unit;
+      const li = document.createElement("li");
+      li.dataset.cell = j;
+      li.title = `click: colour the text by ${q} of cell ${j}, ${g.label}`;
+      const bar = document.createElement("span");
+      bar.className = score < 0 ? "bar neg" : "bar";
+      bar.style.width = `${Math.round(60 * Math.abs(score) / (best || 1))}px`;
+      li.append(`cell ${String(j).padStart(3)} `);
+      const value = document.createElement("span");
+      value.className = "score";
+      value.textContent = signed(score);
+      li.append(value, bar);
+      li.addEventListener("click", () => pick(g.index, q, j));
+      list.appendChild(li);
+    }
+    block.append(h, list);
+    box.appendChild(block);
+  }
+}
+for (const id of ["sel-start", "sel-end"]) {
+  $(id).addEventListener("change", () => select(Number($("sel-start").value), Number($("sel-end").value)));
+}
+for (const el of [rankQ, rankWindow]) {
+  el.addEventListener("change", () => { if (selection) select(selection.start, selection.end); });
+}
+
+// ---- mouse: hover shows a step, drag selects a span, leaving the text shows the pinned step
+let dragFrom = null, dragTo = null;
+function tokenOf(e) {
+  const span = e.target.closest ? e.target.closest(".tok") : null;
+  return span ? Number(span.dataset.t) : null;
+}
+textBox.addEventListener("mouseover", (e) => {
+  const t = tokenOf(e);
+  if (t === null) return;
+  showStep(t);
+  if (dragFrom !== null) {
+    dragTo = t;
+    markSpan(Math.min(dragFrom, t), Math.max(dragFrom, t));
+  }
+});
+textBox.addEventListener("mousedown", (e) => {
+  const t = tokenOf(e);
+  if (t === null) return;
+  e.preventDefault();
+  dragFrom = dragTo = t;
+  markSpan(t, t);
+});
+document.addEventListener("mouseup", () => {
+  if (dragFrom === null) return;
+  const start = Math.min(dragFrom, dragTo), end = Math.max(dragFrom, dragTo);
+  pinnedStep = dragTo;
+  dragFrom = dragTo = null;
+  select(start, end);
+});
+textBox.addEventListener("mouseleave", () => { if (dragFrom === null) showStep(pinnedStep); });
+// the arrow keys walk the text one step at a time (outside the form fields)
+document.addEventListener("keydown", (e) => {
+  if (e.target.closest && e.target.closest("input, select")) return;
+  const move = {ArrowLeft: -1, ArrowRight: 1}[e.key];
+  if (!move) return;
+  e.preventDefault();
+  pinnedStep = Math.max(0, Math.min(T - 1, shownStep + move));
+  showStep(pinnedStep);
+  tokenSpans[pinnedStep].scrollIntoView({block: "nearest"});
+});
+
+// ---- start ---------------------------------------------------------------------------------
+document.title = DATA.title;
+$("title").textContent = DATA.title;
+const dirs = ndir === 2 ? "bidirectional: forward and reverse side by side" : "forward only";
+$("summary").textContent = `${DATA.model}; ${T} ${DATA.level === "char" ? "characters" : "words"}` +
+  `; ${groups.length} layer-direction${groups.length > 1 ? "s" : ""} (${dirs})` +
+  (DATA.unknown.length ? `; ${DATA.unknown.length} unknown word(s) read as <unk> (dotted)` : "") +
+  (DATA.outputs && DATA.outputs.summary ? `; class: ${DATA.outputs.summary}` : "");
+// start on the forward cell that varies most along the text: usually the most telling one
+{
+  const s = groups[0].q.c, W = s.width;
+  let best = 0, bestVar = -1;
+  for (let j = 0; j < W; j++) {
+    let m = 0, m2 = 0;
+    for (let t = 0; t < T; t++) { const v = s.counts[t * W + j]; m += v; m2 += v * v; }
+    const variance = m2 / T - (m / T) * (m / T);
+    if (variance > bestVar) { bestVar = variance; best = j; }
+  }
+  pick(0, "c", best);
+}
+showStep(0);
+document.body.dataset.ready = "1";
