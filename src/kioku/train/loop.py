@@ -1,6 +1,6 @@
 """The training loop: steps, periodic evaluation, checkpoints, early stopping, Ctrl-C.
 
-The loop is task-agnostic: a task (:mod:`kioku.train.tasks`) supplies batches, one
+The loop is task-agnostic: a task (:class:`kioku.train.task.Task`) supplies batches, one
 training step's loss and gradients, evaluation on a split and its own resumable state
 (data position, recurrent state carried across batches). Everything that decides a
 future step is in the checkpoint, so stopping and resuming changes nothing: the losses
@@ -12,13 +12,13 @@ loop then saves a checkpoint and returns with ``interrupted`` set.
 
 from __future__ import annotations
 
-import math
 import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from .clip import clip_grad_norm
 from .progress import Progress
 from .runlog import RunLog
 from .schedule import ReduceOnPlateau, StepDecay
+from .task import Task
 
 
 @dataclass
@@ -46,7 +47,6 @@ class LoopConfig:
     sample_every: int = 0
     keep: int = 2
     progress: bool = True
-    seed: int = 0
     max_time: float | None = None  # seconds of this session
 
 
@@ -73,15 +73,14 @@ class Trainer:
     def __init__(
         self,
         model: Module,
-        task,
+        task: Task,
         optimizer,
         schedule=None,
         config: LoopConfig | None = None,
         out_dir: str | Path | None = None,
         meta: dict | None = None,
         on_sample: Callable[[int], str] | None = None,
-        clip_fn: Callable | None = None,
-        stream=None,
+        stream: TextIO | None = None,
     ) -> None:
         self.model = model
         self.task = task
@@ -91,7 +90,6 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.meta = meta or {}
         self.on_sample = on_sample
-        self.clip_fn = clip_fn or clip_grad_norm
         self.stream = stream  # evaluation lines and samples (default: stdout)
         self.log = RunLog(self.out_dir / "log.jsonl" if self.out_dir else None)
         self.step = 0
@@ -186,9 +184,8 @@ class Trainer:
 
     def evaluate(self, split: str = "valid") -> dict:
         """Evaluate on ``split``; returns the log record (also written to the log)."""
-        loss = self.task.evaluate(self.model, split)
-        record = {"step": self.step, "epoch": self.task.epoch, "split": split, "loss": loss}
-        record.update(self.task.metrics(loss))
+        record = {"step": self.step, "epoch": self.task.epoch, "split": split}
+        record.update(self.task.measure(self.model, split))
         record["lr"] = float(self.optimizer.lr)
         record["elapsed"] = round(self.elapsed_before + self._session_time(), 3)
         return record
@@ -249,7 +246,7 @@ class Trainer:
                         self.model.zero_grad()
                         loss, tokens = self.task.train_step(self.model, batch)
                         if c.clip:
-                            self.clip_fn(self.model.parameters(), c.clip)
+                            clip_grad_norm(self.model.parameters(), c.clip)
                         self.optimizer.step()
                     except KeyboardInterrupt:
                         self.task.rollback(snapshot[0])
@@ -308,8 +305,3 @@ def _step_of(checkpoint: Path) -> int:
         return int(checkpoint.name.split("-")[1].split(".")[0])
     except (IndexError, ValueError):
         return -1
-
-
-def perplexity(loss: float) -> float:
-    """``exp(loss)`` for a mean cross-entropy in nats (``inf`` past overflow)."""
-    return math.exp(loss) if loss < 700 else math.inf
