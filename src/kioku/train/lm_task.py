@@ -59,7 +59,10 @@ class LanguageModelTask(BatchedTask):
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> LanguageModelTask:
         """Corpus -> vocabulary (from the training split) -> id streams -> task."""
-        corpus = load_corpus(settings.data)
+        try:
+            corpus = load_corpus(settings.data)
+        except FileNotFoundError as error:
+            raise setting_error(FileNotFoundError, "data", str(error)) from None
         level = settings.level or corpus.default_level
         min_count = settings.min_count
         if min_count is None:

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..models.pooling import POOLINGS
+from .optim import OPTIMIZERS
+
 _NO_VALUE = object()
 
 # keys that older runs saved beside the settings (argparse's own), not settings
@@ -85,6 +88,22 @@ class TrainSettings:
     keep: int = 2
     no_progress: bool = False
 
+    def __post_init__(self) -> None:
+        for name in _COUNTS:
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and value >= 1):
+                raise setting_error(ValueError, name, f"expected an integer >= 1, found {value!r}")
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                detail = (
+                    f"expected one of {sorted(map(str, choices))}, found {getattr(self, name)!r}"
+                )
+                raise setting_error(ValueError, name, detail)
+        if not 0.0 <= self.dropout < 1.0:
+            raise setting_error(ValueError, "dropout", f"expected [0, 1), found {self.dropout}")
+        if not self.lr > 0:
+            raise setting_error(ValueError, "lr", f"expected a number > 0, found {self.lr}")
+
     def replace(self, **changes: Any) -> TrainSettings:
         """A copy with ``changes``; an unknown name is a ``TypeError`` naming it."""
         _check_names(changes, "changes")
@@ -103,6 +122,11 @@ class TrainSettings:
         values = {k: v for k, v in values.items() if k not in _LEGACY_KEYS}
         _check_names(values, "settings")
         return cls(**values)
+
+
+# sizes, each at least one (or None where the field allows it)
+_COUNTS = ("hidden", "layers", "embed", "bptt", "batch_size", "window", "horizon", "max_vocab")
+_CHOICES = {"level": (None, "char", "word"), "optimizer": tuple(OPTIMIZERS), "pooling": POOLINGS}
 
 
 def _check_names(values: Mapping[str, Any], name: str) -> None:
