@@ -143,7 +143,10 @@ class PaddedTask(BatchedTask):
 
 class LabelTask(PaddedTask):
     """Token sequences with labels from a fixed set: a vocabulary, label names, and the
-    share of labels predicted (``accuracy``) beside the loss."""
+    share of labels predicted (``accuracy``) beside the loss; the model is a
+    ``model_type`` over the vocabulary with one output per label."""
+
+    model_type: type[Model]
 
     def __init__(
         self,
@@ -162,11 +165,31 @@ class LabelTask(PaddedTask):
     def metrics(self, loss: float, hits: float, count: float) -> dict[str, float]:
         return {"accuracy": hits / count}
 
+    def model_options(self, settings: TrainSettings) -> dict:
+        """The model's arguments that only this task sets."""
+        return {}
+
+    def build_model(
+        self, settings: TrainSettings, rng: np.random.Generator, init_range: float | None
+    ) -> Model:
+        return self.model_type(
+            len(self.vocab),
+            settings.embed,
+            settings.hidden,
+            len(self.labels),
+            settings.layers,
+            dropout=settings.dropout,
+            rng=rng,
+            init_range=init_range,
+            **self.model_options(settings),
+        )
+
 
 class ClassifyTask(LabelTask):
     """One label per ``label<TAB>text`` line."""
 
     kind = "classify"
+    model_type = SequenceClassifier
 
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> ClassifyTask:
@@ -183,21 +206,8 @@ class ClassifyTask(LabelTask):
             splits[split] = [Example(vocab.encode(text), index[label]) for label, text in items]
         return cls(vocab, labels, splits, settings.batch_size, settings.seed)
 
-    def build_model(
-        self, settings: TrainSettings, rng: np.random.Generator, init_range: float | None
-    ) -> SequenceClassifier:
-        return SequenceClassifier(
-            len(self.vocab),
-            settings.embed,
-            settings.hidden,
-            len(self.labels),
-            settings.layers,
-            bool(settings.bidirectional),
-            settings.pooling,
-            settings.dropout,
-            rng=rng,
-            init_range=init_range,
-        )
+    def model_options(self, settings: TrainSettings) -> dict:
+        return {"bidirectional": bool(settings.bidirectional), "pooling": settings.pooling}
 
     def batch_loss(self, model: Model, batch: Batch, backward: bool) -> tuple[float, int, int]:
         x, lengths, y = batch
@@ -210,6 +220,7 @@ class TagTask(LabelTask):
     left out of the loss and the accuracy like padding."""
 
     kind = "tag"
+    model_type = SequenceTagger
 
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> TagTask:
@@ -228,21 +239,9 @@ class TagTask(LabelTask):
             ]
         return cls(vocab, labels, splits, settings.batch_size, settings.seed)
 
-    def build_model(
-        self, settings: TrainSettings, rng: np.random.Generator, init_range: float | None
-    ) -> SequenceTagger:
-        bidirectional = True if settings.bidirectional is None else bool(settings.bidirectional)
-        return SequenceTagger(
-            len(self.vocab),
-            settings.embed,
-            settings.hidden,
-            len(self.labels),
-            settings.layers,
-            bidirectional,
-            settings.dropout,
-            rng=rng,
-            init_range=init_range,
-        )
+    def model_options(self, settings: TrainSettings) -> dict:
+        # each tag sees both sides unless the settings say otherwise
+        return {"bidirectional": settings.bidirectional is not False}
 
     def batch_loss(self, model: Model, batch: Batch, backward: bool) -> tuple[float, int, int]:
         x, lengths, y = batch

@@ -138,11 +138,13 @@ def _check_names(values: Mapping[str, Any], name: str) -> None:
 CHAR_LM = TrainSettings()
 """The default run: a 2x256 character LSTM on Python's stdlib, Adam, ~10 minutes."""
 
+# runs counted in epochs, evaluated at each epoch's end on all of valid, no samples
+_BY_EPOCH = dict(max_steps=None, eval_every=0, sample_every=0, eval_tokens=None)
+
 PTB_SMALL = TrainSettings(
     data="ptb",
     embed=200,
     hidden=200,
-    layers=2,
     bptt=20,
     batch_size=20,
     optimizer="sgd",
@@ -150,30 +152,16 @@ PTB_SMALL = TrainSettings(
     # lr 20 and clip 5/20 on the per-token mean loss used here.
     lr=20.0,
     clip=0.25,
-    max_steps=None,
     epochs=13,
-    eval_every=0,
-    sample_every=0,
-    eval_tokens=None,
     init_range=0.1,
     lr_decay=0.5,
     decay_start=4,
+    **_BY_EPOCH,
 )
 """Word level, the "small" model of Zaremba et al. (2014); also any word-level run."""
 
 CLASSIFY = TrainSettings(
-    task="classify",
-    embed=64,
-    hidden=64,
-    layers=1,
-    bptt=None,
-    batch_size=32,
-    clip=5.0,
-    max_steps=None,
-    epochs=10,
-    eval_every=0,
-    sample_every=0,
-    eval_tokens=None,
+    task="classify", hidden=64, layers=1, bptt=None, clip=5.0, epochs=10, **_BY_EPOCH
 )
 """One label per ``label<TAB>text`` line; the tag and forecast presets differ only in task."""
 
