@@ -72,7 +72,6 @@ class PaddedTask(BatchedTask):
     task says how a batch goes through the model in :meth:`batch_loss`."""
 
     kind = "padded"
-    unit = "loss"
 
     def __init__(self, splits: dict[str, list[Example]], batch_size: int, seed: int) -> None:
         self.splits = splits

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..nn.module import Module
 from . import rngstate
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, resolve, save_checkpoint
 from .clip import clip_grad_norm
 from .progress import Progress
 from .runlog import RunLog
@@ -191,16 +191,16 @@ class Trainer:
         return record
 
     def _periodic_eval(
-        self, result: LoopResult, progress: Progress, recent: list[float], lr: float | None = None
+        self, result: LoopResult, progress: Progress, lr: float | None = None
     ) -> bool:
         """Evaluate, log, checkpoint, apply plateau schedules; True to stop early. ``lr``:
         the rate the last steps used, if a schedule has changed it since."""
         record = self.evaluate("valid")
         if lr is not None:
             record["lr"] = lr
-        if recent:
-            record["train_loss"] = float(np.mean(recent))
-            recent.clear()
+        if self.recent:
+            record["train_loss"] = float(np.mean(self.recent))
+            self.recent.clear()
         improved = self.best_valid is None or record["loss"] < self.best_valid
         if improved:
             self.best_valid, self.bad_evals = record["loss"], 0
@@ -227,52 +227,15 @@ class Trainer:
 
     def run(self) -> LoopResult:
         """Train until ``max_steps``/``epochs``/early stop/Ctrl-C; returns what happened."""
-        c = self.config
         self._started = time.perf_counter()
         result = LoopResult(step=self.step, epoch=self.task.epoch, best_valid=self.best_valid)
-        progress = Progress(self.total_steps(), self.step, c.progress, out=self.stream)
+        progress = Progress(self.total_steps(), self.step, self.config.progress, out=self.stream)
         previous_handler = self._install_sigint()
-        recent = self.recent
         try:
             while not self._done() and not result.stopped_early:
-                batches = self.task.train_batches()
-                while True:
-                    # position, carried state and dropout RNG before this batch
-                    snapshot = self.task.snapshot(), rngstate.collect(self.model)
-                    batch = next(batches, None)
-                    if batch is None:
-                        break
-                    try:
-                        self.model.zero_grad()
-                        loss, tokens = self.task.train_step(self.model, batch)
-                        if c.clip:
-                            clip_grad_norm(self.model.parameters(), c.clip)
-                        self.optimizer.step()
-                    except KeyboardInterrupt:
-                        self.task.rollback(snapshot[0])
-                        rngstate.restore(self.model, snapshot[1], "snapshot")
-                        raise
-                    self.step += 1
-                    result.losses.append(loss)
-                    recent.append(loss)
-                    progress.update(1, tokens, self.task.describe_loss(loss))
-                    if c.sample_every and self.on_sample and self.step % c.sample_every == 0:
-                        progress.write(self.on_sample(self.step))
-                    if c.eval_every and self.step % c.eval_every == 0:
-                        if self._periodic_eval(result, progress, recent):
-                            result.stopped_early = True
-                    if self._stop_requested:
-                        raise KeyboardInterrupt
-                    if result.stopped_early or self._step_bound_reached():
-                        break
+                self._run_epoch(result, progress)
                 if self.task.at_epoch_start():  # an epoch just ended
-                    lr_used = float(self.optimizer.lr)
-                    if isinstance(self.schedule, StepDecay):
-                        self.schedule.step()  # before the checkpoint the eval saves
-                    if c.eval_at_epoch_end and not result.stopped_early:
-                        if not (c.eval_every and self.step % c.eval_every == 0):
-                            if self._periodic_eval(result, progress, recent, lr_used):
-                                result.stopped_early = True
+                    self._end_epoch(result, progress)
         except KeyboardInterrupt:
             result.interrupted = True
             progress.write(f"interrupted at step {self.step}: saving a checkpoint")
@@ -281,6 +244,70 @@ class Trainer:
             progress.close()
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
+        self._final_checkpoint(result)
+        result.step, result.epoch, result.best_valid = self.step, self.task.epoch, self.best_valid
+        result.elapsed = self.elapsed_before + self._session_time()
+        return result
+
+    def _run_epoch(self, result: LoopResult, progress: Progress) -> None:
+        """Steps of the current epoch until it ends, a bound is reached or training stops
+        early; a Ctrl-C requested during a step is raised after it."""
+        batches = self.task.train_batches()
+        while True:
+            # position, carried state and dropout RNG before this batch
+            snapshot = self.task.snapshot(), rngstate.collect(self.model)
+            batch = next(batches, None)
+            if batch is None:
+                return
+            loss, tokens = self._train_step(batch, snapshot)
+            self._after_step(result, progress, loss, tokens)
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            if result.stopped_early or self._step_bound_reached():
+                return
+
+    def _train_step(self, batch: tuple, snapshot: tuple) -> tuple[float, int]:
+        """Gradients, clipping and the update of one batch. A Ctrl-C inside it puts the
+        ``snapshot`` taken before the batch back, so the checkpoint resumes at this batch."""
+        try:
+            self.model.zero_grad()
+            loss, tokens = self.task.train_step(self.model, batch)
+            if self.config.clip:
+                clip_grad_norm(self.model.parameters(), self.config.clip)
+            self.optimizer.step()
+        except KeyboardInterrupt:
+            self.task.rollback(snapshot[0])
+            rngstate.restore(self.model, snapshot[1], "snapshot")
+            raise
+        return loss, tokens
+
+    def _after_step(self, result: LoopResult, progress: Progress, loss: float, tokens: int) -> None:
+        """Count the step, show it, and sample or evaluate when their turn comes."""
+        c = self.config
+        self.step += 1
+        result.losses.append(loss)
+        self.recent.append(loss)
+        progress.update(1, tokens, self.task.describe_loss(loss))
+        if c.sample_every and self.on_sample and self.step % c.sample_every == 0:
+            progress.write(self.on_sample(self.step))
+        if c.eval_every and self.step % c.eval_every == 0:
+            if self._periodic_eval(result, progress):
+                result.stopped_early = True
+
+    def _end_epoch(self, result: LoopResult, progress: Progress) -> None:
+        """Per-epoch decay, then the epoch's evaluation unless this step had one."""
+        c = self.config
+        lr_used = float(self.optimizer.lr)
+        if isinstance(self.schedule, StepDecay):
+            self.schedule.step()  # before the checkpoint the eval saves
+        evaluated_now = c.eval_every and self.step % c.eval_every == 0
+        if c.eval_at_epoch_end and not result.stopped_early and not evaluated_now:
+            if self._periodic_eval(result, progress, lr_used):
+                result.stopped_early = True
+
+    def _final_checkpoint(self, result: LoopResult) -> None:
+        """A checkpoint of the last step if the run took steps that none saved; a resumed
+        run that had nothing left to do reports the checkpoint it started from."""
         steps_taken = bool(result.losses)
         if (
             not result.interrupted
@@ -289,15 +316,10 @@ class Trainer:
         ):
             result.checkpoint = self.save() or result.checkpoint
         if result.checkpoint is None and self.out_dir is not None:
-            from .checkpoint import resolve
-
-            try:  # nothing to do (a finished run resumed): report its checkpoint
+            try:
                 result.checkpoint = resolve(self.out_dir)
             except FileNotFoundError:
                 result.checkpoint = self.save()
-        result.step, result.epoch, result.best_valid = self.step, self.task.epoch, self.best_valid
-        result.elapsed = self.elapsed_before + self._session_time()
-        return result
 
 
 def _step_of(checkpoint: Path) -> int:

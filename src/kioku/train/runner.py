@@ -36,24 +36,26 @@ def loop_config(settings: TrainSettings) -> LoopConfig:
     )
 
 
-def train_run(
+def build_trainer(
     settings: TrainSettings,
     saved_state: dict | None = None,
     stream: TextIO | None = None,
     saved_source: str | None = None,
-) -> dict:
-    """Train as ``settings`` say; ``saved_state``: a loaded checkpoint to resume, read
-    from ``saved_source`` (named in errors). Returns a summary dict (figures, report
-    lines)."""
-    stream = stream or sys.stdout
+) -> Trainer:
+    """Task, model, optimizer and schedule of ``settings`` in a trainer writing to
+    ``settings.out``: fresh (announced on ``stream``; an ``out`` that holds a run is
+    refused), or restored from ``saved_state``, a checkpoint read from ``saved_source``."""
     if settings.out is None:
         raise setting_error(ValueError, "out", "expected a run folder, found None")
     task = build_task(settings)
     out_dir = Path(settings.out)
+    source = saved_source or str(out_dir / "latest.json")
     if saved_state is not None:
-        source = saved_source or str(out_dir / "latest.json")
         model = restore_model(saved_state, source)
     else:
+        if (out_dir / "latest.json").exists():
+            detail = "holds a run already; resume it or choose another out folder"
+            raise setting_error(FileExistsError, "out", detail, out_dir)
         model = build_model(settings, task)
     optimizer = build_optimizer(settings, model)
     schedule = build_schedule(settings, optimizer)
@@ -66,15 +68,26 @@ def train_run(
         trainer.load_state_dict(saved_state, source)
         trainer.log.truncate_after(trainer.step)
     else:
-        if (out_dir / "latest.json").exists():
-            detail = "holds a run already; resume it or choose another out folder"
-            raise setting_error(FileExistsError, "out", detail, out_dir)
         print(task.header(), file=stream)
         print(
             f"model: {type(model).__name__} {model.config()} "
             f"({model.num_parameters():,} parameters)",
             file=stream,
         )
+    return trainer
+
+
+def train_run(
+    settings: TrainSettings,
+    saved_state: dict | None = None,
+    stream: TextIO | None = None,
+    saved_source: str | None = None,
+) -> dict:
+    """Train as ``settings`` say (see :func:`build_trainer` for the other arguments),
+    then test the parameters that validated best. Returns a summary dict (figures,
+    report lines)."""
+    stream = stream or sys.stdout
+    trainer = build_trainer(settings, saved_state, stream, saved_source)
     result = trainer.run()
     summary = {
         "interrupted": result.interrupted,
@@ -86,18 +99,23 @@ def train_run(
         "elapsed": result.elapsed,
         "report": [],
     }
-    if result.interrupted:
-        return summary
-    best = out_dir / "best.json"
-    if best.exists():  # test the parameters that validated best
-        best_state, _ = load_checkpoint(out_dir, which="best")
-        load_params(model, best_state, str(best))
+    if not result.interrupted:
+        summary.update(evaluate_best(trainer))
+    return summary
+
+
+def evaluate_best(trainer: Trainer) -> dict:
+    """The best checkpoint's parameters (the last ones if none validated) on the test
+    split, logged; returns ``test``, ``test_loss`` and the ``report`` lines."""
+    best = trainer.out_dir / "best.json"
+    best_step = None
+    if best.is_file():
+        best_state, _ = load_checkpoint(trainer.out_dir, which="best")
+        load_params(trainer.model, best_state, str(best))
+        best_step = int(read_json(best)["step"])
     record = trainer.evaluate("test")
     trainer.log.write(record)
-    summary["test_loss"] = record["loss"]
-    summary["test"] = record
-    best_step = int(read_json(best)["step"]) if best.is_file() else None
-    summary["report"] = task.report(record, trainer.step, best_step)
+    report = trainer.task.report(record, trainer.step, best_step)
     if not math.isfinite(record["loss"]):
-        summary["report"].append("test loss is not finite: training diverged")
-    return summary
+        report.append("test loss is not finite: training diverged")
+    return {"test_loss": record["loss"], "test": record, "report": report}
