@@ -81,6 +81,14 @@ class Model(Module):
                 seen.add(id(param))
                 param[...] = rng.uniform(-init_range, init_range, param.shape)
 
+    def _loss_with_backward(self, loss_and_grad: tuple[float, np.ndarray], backward: bool) -> float:
+        """The loss of a ``(loss, dout)`` pair, after :meth:`backward` of ``dout`` if
+        ``backward``: how every model's ``loss`` ends."""
+        loss, dout = loss_and_grad
+        if backward:
+            self.backward(dout)
+        return loss
+
     def _initialise(self, init_range: float | None, rng: np.random.Generator) -> None:
         """The last step of a constructor: ``init_range`` kept, and applied if given."""
         self.init_range = init_range

@@ -77,10 +77,7 @@ class SequenceClassifier(RecurrentEncoder):
         """Mean cross-entropy against ``labels (B,)``, backward included unless
         ``backward=False``; returns the loss and the ``logits (B, C)``."""
         logits = self.forward(inputs, lengths)
-        loss, dlogits = softmax_cross_entropy(logits, labels)
-        if backward:
-            self.backward(dlogits)
-        return loss, logits
+        return self._loss_with_backward(softmax_cross_entropy(logits, labels), backward), logits
 
     def predict(self, inputs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """Most likely class per sequence, ``(B,)``, computed in eval mode."""

@@ -67,7 +67,4 @@ class Forecaster(RecurrentEncoder):
         """Mean squared error against ``target (B, horizon, O)``, backward included unless
         ``backward=False``; returns the loss and the ``predictions (B, horizon, O)``."""
         pred = self.forward(x, lengths)
-        loss, dpred = mse(pred, target)
-        if backward:
-            self.backward(dpred)
-        return loss, pred
+        return self._loss_with_backward(mse(pred, target), backward), pred

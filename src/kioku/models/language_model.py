@@ -97,10 +97,8 @@ class LanguageModel(RecurrentEncoder):
         steps where ``mask (T, B)`` is true, if given); runs the backward too unless
         ``backward=False``. Returns the loss and the final state."""
         logits, state = self.forward(tokens, state)
-        loss, dlogits = softmax_cross_entropy(logits, targets, mask=mask)
-        if backward:
-            self.backward(dlogits)
-        return loss, state
+        loss = softmax_cross_entropy(logits, targets, mask=mask)
+        return self._loss_with_backward(loss, backward), state
 
     def sample(
         self,

@@ -76,10 +76,8 @@ class SequenceTagger(RecurrentEncoder):
         logits = self.forward(inputs, lengths)
         tags = np.asarray(tags)
         mask = tag_mask(tags, lengths)
-        loss, dlogits = softmax_cross_entropy(logits, np.where(mask, tags, 0), mask=mask)
-        if backward:
-            self.backward(dlogits)
-        return loss, logits
+        loss = softmax_cross_entropy(logits, np.where(mask, tags, 0), mask=mask)
+        return self._loss_with_backward(loss, backward), logits
 
     def predict(self, inputs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """Most likely tag per token, ``(T, B)``, computed in eval mode (padding: -1)."""
