@@ -96,7 +96,7 @@ class Model(Module):
             self.init_uniform(init_range, rng)
 
 
-class RecurrentEncoder(Model):
+class RecurrentTrunk(Model):
     """Inputs -> (embedding) -> dropout -> LSTM -> dropout, the trunk of every model.
     Children: ``embedding`` (token inputs only), ``input_dropout``, ``lstm``,
     ``output_dropout``; ``encoded_size`` is the width of its output."""
@@ -161,12 +161,12 @@ class RecurrentEncoder(Model):
             raise ValueError(f"{name}: expected features of shape (T, B, I), found {inputs.shape}")
         return inputs
 
-    def encode_with_state(
+    def _trunk_forward(
         self,
         inputs: np.ndarray,
-        lengths: np.ndarray | None = None,
-        state: State | None = None,
-        name: str = "inputs",
+        lengths: np.ndarray | None,
+        state: State | None,
+        name: str,
     ) -> tuple[np.ndarray, State]:
         """``inputs (T, B)`` ids or ``(T, B, I)`` features, ``lengths (B,)``, the LSTM's
         initial ``state`` -> ``y (T, B, D*P)`` (zero past each length) and the final
@@ -176,13 +176,8 @@ class RecurrentEncoder(Model):
         y, state = self.lstm(self.input_dropout(x), state, lengths)
         return self.output_dropout(y), state
 
-    def encode(self, inputs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
-        """``inputs (T, B)`` ids or ``(T, B, I)`` features -> ``y (T, B, D*P)`` (zero past
-        each length), from a zero state."""
-        return self.encode_with_state(inputs, lengths)[0]
-
-    def encode_backward(
-        self, dy: np.ndarray, dstate: State | None = None
+    def _trunk_backward(
+        self, dy: np.ndarray, dstate: State | None
     ) -> tuple[np.ndarray | None, State]:
         """``dy (T, B, D*P)`` (and the final state's gradient) -> the gradient of float
         inputs (``None`` for token ids) and of the initial state; adds every parameter
@@ -193,3 +188,17 @@ class RecurrentEncoder(Model):
             self.embedding.backward(dx)
             return None, dstate0
         return dx, dstate0
+
+
+class RecurrentEncoder(RecurrentTrunk):
+    """The trunk as an encoder of whole sequences from a zero state, for the
+    classifier, tagger and forecaster."""
+
+    def encode(self, inputs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """``inputs (T, B)`` ids or ``(T, B, I)`` features, ``lengths (B,)`` ->
+        ``y (T, B, D*H)`` (zero past each length)."""
+        return self._trunk_forward(inputs, lengths, None, "inputs")[0]
+
+    def encode_backward(self, dy: np.ndarray) -> np.ndarray | None:
+        """``dy (T, B, D*H)`` -> gradient for float inputs (``None`` for token ids)."""
+        return self._trunk_backward(dy, None)[0]

@@ -65,7 +65,7 @@ class SequenceClassifier(RecurrentEncoder):
 
     def backward(self, dlogits: np.ndarray) -> np.ndarray | None:
         """``dlogits (B, C)``; returns the gradient of float inputs (``None`` for ids)."""
-        return self.encode_backward(self.pool.backward(self.classifier.backward(dlogits)))[0]
+        return self.encode_backward(self.pool.backward(self.classifier.backward(dlogits)))
 
     def loss(
         self,

@@ -55,7 +55,7 @@ class Forecaster(RecurrentEncoder):
     def backward(self, dpred: np.ndarray) -> np.ndarray:
         """``dpred (B, horizon, O)`` -> ``dx (T, B, I)``; adds the parameter gradients."""
         dout = dpred.reshape(dpred.shape[0], self.horizon * self.output_size)
-        return self.encode_backward(self.pool.backward(self.head.backward(dout)))[0]
+        return self.encode_backward(self.pool.backward(self.head.backward(dout)))
 
     def loss(
         self,

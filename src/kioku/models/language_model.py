@@ -14,10 +14,10 @@ from ..nn.embedding import check_token_ids
 from ..nn.linear import Linear
 from ..nn.loss import softmax_cross_entropy
 from ..nn.module import as_rng
-from .base import RecurrentEncoder, State, eval_mode
+from .base import RecurrentTrunk, State, eval_mode
 
 
-class LanguageModel(RecurrentEncoder):
+class LanguageModel(RecurrentTrunk):
     """Next-token logits for time-major token ids.
 
     ``logits (T, B, V), state = model(tokens (T, B), state=None)`` where
@@ -75,7 +75,7 @@ class LanguageModel(RecurrentEncoder):
 
     def forward(self, tokens: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:
         """``tokens (T, B)`` ints in ``0..V-1`` -> ``logits (T, B, V)`` and the final state."""
-        y, state = self.encode_with_state(tokens, None, state, name="tokens")
+        y, state = self._trunk_forward(tokens, None, state, "tokens")
         return self.decoder(y), state
 
     __call__ = forward
@@ -83,7 +83,7 @@ class LanguageModel(RecurrentEncoder):
     def backward(self, dlogits: np.ndarray, dstate: State | None = None) -> State:
         """Backward of the last forward: ``dlogits (T, B, V)`` (and optionally the final
         state's gradient). Adds all parameter gradients; returns the initial state's."""
-        return self.encode_backward(self.decoder.backward(dlogits), dstate)[1]
+        return self._trunk_backward(self.decoder.backward(dlogits), dstate)[1]
 
     def loss(
         self,

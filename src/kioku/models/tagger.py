@@ -60,7 +60,7 @@ class SequenceTagger(RecurrentEncoder):
 
     def backward(self, dlogits: np.ndarray) -> np.ndarray | None:
         """``dlogits (T, B, K)``; returns the gradient of float inputs (``None`` for ids)."""
-        return self.encode_backward(self.tagger.backward(dlogits))[0]
+        return self.encode_backward(self.tagger.backward(dlogits))
 
     def loss(
         self,
