@@ -150,3 +150,25 @@ def test_eval_mode_restores_the_mode_after_an_error():
         pass
     assert not model.training
     assert dataclasses.is_dataclass(TrainSettings)
+
+
+def test_a_script_trains_from_settings_alone(tmp_path):
+    import io
+
+    from kioku.train import load_checkpoint, train_run
+
+    text = tmp_path / "code.txt"
+    text.write_text("".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(60)))
+    settings = CHAR_LM.replace(
+        data=str(text), out=str(tmp_path / "run"), max_steps=2, hidden=8, embed=4, layers=1,
+        bptt=8, batch_size=2, eval_tokens=100, sample_every=0, no_progress=True,
+    )  # fmt: skip
+    stream = io.StringIO()
+    summary = train_run(settings, stream=stream)
+    assert summary["step"] == 2 and summary["report"][0].startswith("test bits per character:")
+    assert stream.getvalue().startswith("data: char-level")
+    state, _ = load_checkpoint(tmp_path / "run")
+    assert TrainSettings.from_dict(state["meta"]["settings"]) == settings
+    with pytest.raises(FileExistsError, match="holds a run already") as caught:
+        train_run(settings, stream=stream)
+    assert caught.value.setting == "out"
