@@ -33,6 +33,11 @@ def text_file(tmp_path):
     return path
 
 
+def train(out, *argv):
+    """``kioku train`` of a small model into ``out``; returns the exit status."""
+    return main(["train", "--out", str(out), *argv, *SMALL])
+
+
 def files_of(folder):
     return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
@@ -106,21 +111,7 @@ def test_bad_data_files_are_named(tmp_path, capsys):
     assert "model.bin: binary file" in capsys.readouterr().err
     csv = tmp_path / "series.csv"
     csv.write_text("a,b\n1,2\n3,x\n" + "".join(f"{i},{i}\n" for i in range(50)))
-    assert (
-        main(
-            [
-                "train",
-                "--task",
-                "forecast",
-                "--data",
-                str(csv),
-                "--out",
-                str(tmp_path / "c"),
-                *SMALL,
-            ]
-        )
-        == 1
-    )
+    assert train(tmp_path / "c", "--task", "forecast", "--data", str(csv)) == 1
     assert "series.csv: line 3, column 2 ('b')" in capsys.readouterr().err
     assert not any((tmp_path / name).exists() for name in "abc")
 
@@ -180,48 +171,13 @@ def test_classify_tag_forecast_runs(tmp_path, capsys):
         rows.append("")
     conllu = tmp_path / "tags.conllu"
     conllu.write_text("\n".join(rows) + "\n")
-    assert (
-        main(
-            [
-                "train",
-                "--task",
-                "tag",
-                "--data",
-                str(conllu),
-                "--out",
-                str(tmp_path / "tag"),
-                "--max-steps",
-                "4",
-                *SMALL,
-            ]
-        )
-        == 0
-    )
+    assert train(tmp_path / "tag", "--task", "tag", "--data", str(conllu), "--max-steps", "4") == 0
     assert "test after 4 steps" in capsys.readouterr().out
 
     csv = tmp_path / "series.csv"
     csv.write_text("t,y\n" + "".join(f"{i},{(i % 7) / 7}\n" for i in range(200)))
-    assert (
-        main(
-            [
-                "train",
-                "--task",
-                "forecast",
-                "--data",
-                str(csv),
-                "--window",
-                "8",
-                "--horizon",
-                "2",
-                "--out",
-                str(tmp_path / "fc"),
-                "--max-steps",
-                "4",
-                *SMALL,
-            ]
-        )
-        == 0
-    )
+    argv = ["--task", "forecast", "--data", str(csv), "--window", "8", "--horizon", "2"]
+    assert train(tmp_path / "fc", *argv, "--max-steps", "4") == 0
     assert "rmse" in capsys.readouterr().out
     assert main(["sample", str(tmp_path / "fc")]) == 1
     assert "not a language model" in capsys.readouterr().err

@@ -340,3 +340,19 @@ def test_bad_input_errors():
         classifier(np.zeros((3, 2), int), np.array([4, 1]))
     with pytest.raises(ValueError, match=r"inputs: expected features of shape \(T, B, I\)"):
         Forecaster(2)(np.zeros((3, 2), np.float32))
+
+
+def test_tagger_loss_skips_negative_tags_and_backward_false_adds_nothing():
+    rng = np.random.default_rng(5)
+    tagger = SequenceTagger(9, 4, 5, 3, rng=0)
+    x = rng.integers(0, 9, (4, 2))
+    tags = np.array([[0, 1], [-1, 2], [2, 0], [1, 2]])  # step 3 of sequence 1 is padding
+    lengths = np.array([4, 3])
+    loss, logits = tagger.loss(x, tags, lengths, backward=False)
+    assert all(not grad.any() for _, _, grad in tagger.named_parameters())
+    counted = [(t, b) for t in range(4) for b in range(2) if tags[t, b] >= 0 and t < lengths[b]]
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    expected = -np.mean([log_probs[t, b, tags[t, b]] for t, b in counted])
+    assert len(counted) == 6 and np.isclose(loss, expected, rtol=1e-6)
+    again, _ = tagger.loss(x, tags, lengths)
+    assert again == loss and any(grad.any() for _, _, grad in tagger.named_parameters())

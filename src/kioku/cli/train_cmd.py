@@ -13,88 +13,12 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the training package loads only when the command runs
+    from ..train.settings import TrainSettings
 
 HELP = "Train a model (no argument: a character LSTM on Python's standard library)."
-
-CHAR_PRESET = dict(
-    embed=64,
-    hidden=256,
-    layers=2,
-    bptt=64,
-    batch_size=32,
-    optimizer="adam",
-    lr=3e-3,
-    clip=1.0,
-    max_steps=2400,
-    epochs=None,
-    eval_every=200,
-    sample_every=400,
-    eval_tokens=20000,
-    init_range=0.0,
-    lr_decay=None,
-    decay_start=None,
-)
-# Zaremba et al. 2014 "small": lr 1 and clip 5 on the loss summed over T=20 steps are
-# lr 20 and clip 5/20 on the per-token mean loss used here.
-PTB_PRESET = dict(
-    embed=200,
-    hidden=200,
-    layers=2,
-    bptt=20,
-    batch_size=20,
-    optimizer="sgd",
-    lr=20.0,
-    clip=0.25,
-    max_steps=None,
-    epochs=13,
-    eval_every=0,
-    sample_every=0,
-    eval_tokens=None,
-    init_range=0.1,
-    lr_decay=0.5,
-    decay_start=4,
-)
-LABELED_PRESET = dict(
-    embed=64,
-    hidden=64,
-    layers=1,
-    bptt=None,
-    batch_size=32,
-    optimizer="adam",
-    lr=3e-3,
-    clip=5.0,
-    max_steps=None,
-    epochs=10,
-    eval_every=0,
-    sample_every=0,
-    eval_tokens=None,
-    init_range=0.0,
-    lr_decay=None,
-    decay_start=None,
-)
-COMMON_DEFAULTS = dict(
-    task="lm",
-    level=None,
-    seed=0,
-    dropout=0.0,
-    momentum=0.0,
-    nesterov=False,
-    weight_decay=0.0,
-    tie_weights=False,
-    variational_dropout=False,
-    plateau=False,
-    patience=0,
-    eval_batch_size=10,
-    min_count=None,
-    max_vocab=None,
-    keep=2,
-    bidirectional=None,
-    pooling="last",
-    horizon=1,
-    window=32,
-    columns=None,
-)
-
 
 # fmt: off
 SIZE_FLAGS = [
@@ -163,26 +87,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--no-progress", action="store_true", help="no progress bar or progress lines")
 
 
-def resolve_settings(args: argparse.Namespace, saved: dict | None = None) -> argparse.Namespace:
-    """Fill unset flags: from the resumed run's settings, else from the data's preset."""
-    given = {k: v for k, v in vars(args).items() if v is not None and not k.startswith("_")}
-    if saved:
-        merged = dict(saved)
-        merged.update(given)
-        return argparse.Namespace(**merged)
-    task = given.get("task", "lm")
-    data = given.get("data", "stdlib")
-    if task != "lm":
-        preset = LABELED_PRESET
-    elif data == "ptb" or given.get("level") == "word":
-        preset = PTB_PRESET
-    else:
-        preset = CHAR_PRESET
-    merged = {**COMMON_DEFAULTS, **preset, "data": data}
-    merged.update(given)
-    if merged.get("out") is None:
-        merged["out"] = str(Path("runs") / (Path(str(data)).stem or "run"))
-    return argparse.Namespace(**merged)
+def resolve_settings(args: argparse.Namespace, saved: dict | None = None) -> TrainSettings:
+    """The settings of the flags given: over the resumed run's settings (``saved``), else
+    over the preset of the task and data (see :mod:`kioku.train.settings`)."""
+    from ..train.settings import resolve
+
+    ignored = {"command", "resume"}
+    given = {
+        k: v
+        for k, v in vars(args).items()
+        if v is not None and not k.startswith("_") and k not in ignored
+    }
+    return resolve(given, saved)
+
+
+def flag_message(error: Exception) -> str:
+    """``error``'s message, with the settings field it names as the flag that sets it."""
+    setting = getattr(error, "setting", None)
+    if setting is None:
+        return str(error)
+    flag = "--" + setting.replace("_", "-")
+    value = getattr(error, "shown_value", None)
+    return f"{flag if value is None else f'{flag} {value}'}: {error.detail}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -201,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         TypeError,
         ImportError,
     ) as error:
-        print(f"kioku train: {error}", file=sys.stderr)
+        print(f"kioku train: {flag_message(error)}", file=sys.stderr)
         return 1
 
 
@@ -228,7 +154,6 @@ def _run(args: argparse.Namespace) -> int:
         saved_state, directory = load_checkpoint(folder)
         saved = dict(saved_state.get("meta", {}).get("settings", {}))
         saved["out"] = str(folder)
-        args.resume = None
         settings = resolve_settings(args, saved)
         print(f"resuming {directory} at step {saved_state['step']}", file=out)
     else:

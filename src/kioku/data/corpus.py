@@ -1,6 +1,6 @@
-"""Text corpora split into train/valid/test, and the resolution of ``--data``.
+"""Text corpora split into train/valid/test, and the resolution of a data name.
 
-``--data`` is ``stdlib`` (the default: Python's own source), ``ptb`` (the Penn
+A data name is ``stdlib`` (the default: Python's own source), ``ptb`` (the Penn
 Treebank, word level), a directory holding ``train.txt``/``valid.txt``/``test.txt``
 (or any text files, concatenated in sorted order and split), or a single text file
 (split 90/5/5 at line boundaries).
@@ -46,12 +46,12 @@ def corpus_from_path(path: str | os.PathLike) -> Corpus:
         text = "".join(read_text(p) for p in text_files(path))
         return Corpus(str(path), *split_text(text))
     if not path.exists():
-        raise FileNotFoundError(f"--data: {path}: no such file or directory")
+        raise FileNotFoundError(f"{path}: no such file or directory")
     return Corpus(str(path), *split_text(read_text(path)))
 
 
 def load_corpus(spec: str | None) -> Corpus:
-    """Resolve a ``--data`` value (``None`` or ``stdlib``, ``ptb``, a path) to a corpus."""
+    """Resolve a data name (``None`` or ``stdlib``, ``ptb``, a path) to a corpus."""
     if spec in (None, "stdlib"):
         from .stdlib import stdlib_corpus
 

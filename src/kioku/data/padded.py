@@ -9,10 +9,12 @@ checkpoint needs to resume on the same batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from .position import EpochPosition
 
 
 def pad_batch(sequences: Sequence[np.ndarray], pad: float = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +41,7 @@ class Example:
     label: int | np.ndarray
 
 
-class PaddedBatcher:
+class PaddedBatcher(EpochPosition):
     """Batches ``(x (T, B), lengths (B,), y)`` where ``y`` is ``(B,)`` class ids or
     ``(T, B)`` per-token tags (padded with ``label_pad``)."""
 
@@ -84,21 +86,6 @@ class PaddedBatcher:
             y = np.array([e.label for e in chosen], dtype=np.int64)
         return x, lengths, y
 
-    def epoch_batches(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """The rest of the current epoch from the saved position (see StreamBatcher)."""
+    def batch_source(self) -> Callable[[int], tuple[np.ndarray, np.ndarray, np.ndarray]]:
         order = self.order(self.epoch)
-        while self.batch < len(self):
-            k = self.batch
-            self.batch += 1
-            yield self.collate(order[k * self.batch_size : (k + 1) * self.batch_size])
-        self.epoch += 1
-        self.batch = 0
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "batch": self.batch}
-
-    def load_state_dict(self, state: dict) -> None:
-        epoch, batch = int(state["epoch"]), int(state["batch"])
-        if not 0 <= batch <= len(self):
-            raise ValueError(f"data position: batch {batch} outside 0..{len(self)}")
-        self.epoch, self.batch = epoch, batch
+        return lambda k: self.collate(order[k * self.batch_size : (k + 1) * self.batch_size])

@@ -10,12 +10,14 @@ plain data, saved in checkpoints so that a resumed run sees the same batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import numpy as np
 
+from .position import EpochPosition
 
-class StreamBatcher:
+
+class StreamBatcher(EpochPosition):
     """Batches ``(x (T, B), y (T, B))`` of int64 ids, time-major, in a fixed order.
 
     ``ids (N,)`` is the token stream. The last batch of an epoch may be shorter than
@@ -61,27 +63,8 @@ class StreamBatcher:
         stop = min(start + self.bptt, self.data.shape[0] - 1)
         return self.data[start:stop], self.data[start + 1 : stop + 1]
 
-    def epoch_batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """The rest of the current epoch from the saved position, advancing it as it goes.
-
-        When a batch is yielded the position already points past it; at the end of the
-        epoch the position moves to batch 0 of the next epoch.
-        """
-        while self.batch < len(self):
-            k = self.batch
-            self.batch += 1
-            yield self.get(k)
-        self.epoch += 1
-        self.batch = 0
-
-    def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "batch": self.batch}
-
-    def load_state_dict(self, state: dict) -> None:
-        epoch, batch = int(state["epoch"]), int(state["batch"])
-        if not 0 <= batch <= len(self):
-            raise ValueError(f"data position: batch {batch} outside 0..{len(self)}")
-        self.epoch, self.batch = epoch, batch
+    def batch_source(self) -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
+        return self.get
 
     @property
     def at_epoch_start(self) -> bool:

@@ -1,5 +1,6 @@
-"""What the models share: JSON-able configs, uniform initialisation, and the
-recurrent encoder (token ids through an embedding, or float features) -> LSTM.
+"""What the models share: configs read back from the constructor's signature, uniform
+initialisation, evaluation mode as a ``with`` block, and the recurrent encoder (token
+ids through an embedding, or float features) -> LSTM.
 
 Every model takes time-major input: token ids ``(T, B)`` or features ``(T, B, I)``,
 with optional ``lengths (B,)`` for padded batches (packed-sequence semantics).
@@ -8,7 +9,8 @@ with optional ``lengths (B,)`` for padded batches (packed-sequence semantics).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -18,17 +20,44 @@ from ..nn.embedding import Embedding, check_token_ids
 from ..nn.lstm import LSTM
 from ..nn.module import Module, check_dtype
 
+State = tuple[np.ndarray, np.ndarray]
+
+
+@contextmanager
+def eval_mode(module: Module) -> Iterator[Module]:
+    """``module`` in evaluation mode inside the block, its previous mode restored after
+    (also when the block raises)."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.dtype):
+        return value.name
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
 
 class Model(Module):
-    """A module whose constructor arguments round-trip through :meth:`config`."""
+    """A module whose constructor arguments round-trip through :meth:`config`: every
+    argument but ``rng`` is kept as an attribute of the same name."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._config: dict[str, Any] = {}
+    @classmethod
+    def _config_names(cls) -> list[str]:
+        names = inspect.signature(cls.__init__).parameters
+        return [name for name in names if name not in ("self", "rng")]
 
     def config(self) -> dict[str, Any]:
-        """The constructor's arguments (``rng`` excluded), JSON-able."""
-        return dict(self._config)
+        """The constructor's arguments (``rng`` excluded) as this model holds them,
+        JSON-able (``dtype`` by name)."""
+        return {name: _jsonable(getattr(self, name)) for name in self._config_names()}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Model:
@@ -37,8 +66,7 @@ class Model(Module):
         Unknown keys are a ``TypeError`` naming them."""
         if not isinstance(config, Mapping):
             raise TypeError(f"config: expected a dict, found {type(config).__name__}")
-        accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "rng"}
-        unknown = sorted(set(config) - accepted)
+        unknown = sorted(set(config) - set(cls._config_names()))
         if unknown:
             raise TypeError(f"config: unexpected keys {unknown} for {cls.__name__}")
         return cls(**config)
@@ -53,10 +81,25 @@ class Model(Module):
                 seen.add(id(param))
                 param[...] = rng.uniform(-init_range, init_range, param.shape)
 
+    def _loss_with_backward(self, loss_and_grad: tuple[float, np.ndarray], backward: bool) -> float:
+        """The loss of a ``(loss, dout)`` pair, after :meth:`backward` of ``dout`` if
+        ``backward``: how every model's ``loss`` ends."""
+        loss, dout = loss_and_grad
+        if backward:
+            self.backward(dout)
+        return loss
 
-class RecurrentEncoder(Model):
-    """Inputs -> (embedding) -> dropout -> LSTM -> dropout, for the classifier, tagger
-    and forecaster. Children: ``embedding`` (token inputs only) and ``lstm``."""
+    def _initialise(self, init_range: float | None, rng: np.random.Generator) -> None:
+        """The last step of a constructor: ``init_range`` kept, and applied if given."""
+        self.init_range = init_range
+        if init_range is not None:
+            self.init_uniform(init_range, rng)
+
+
+class RecurrentTrunk(Model):
+    """Inputs -> (embedding) -> dropout -> LSTM -> dropout, the trunk of every model.
+    Children: ``embedding`` (token inputs only), ``input_dropout``, ``lstm``,
+    ``output_dropout``; ``encoded_size`` is the width of its output."""
 
     def _build_encoder(
         self,
@@ -70,6 +113,8 @@ class RecurrentEncoder(Model):
         padding_idx: int | None,
         dtype: np.dtype | type,
         rng: np.random.Generator,
+        proj_size: int = 0,
+        variational_dropout: bool = False,
     ) -> None:
         if (vocab_size is None) == (input_size is None):
             raise ValueError(
@@ -77,7 +122,10 @@ class RecurrentEncoder(Model):
                 f"found vocab_size={vocab_size}, input_size={input_size}"
             )
         self.dtype = check_dtype(dtype)
-        self.vocab_size = vocab_size
+        self.vocab_size, self.input_size, self.embed_size = vocab_size, input_size, embed_size
+        self.hidden_size, self.num_layers, self.proj_size = hidden_size, num_layers, proj_size
+        self.bidirectional, self.dropout = bool(bidirectional), dropout
+        self.padding_idx, self.variational_dropout = padding_idx, bool(variational_dropout)
         if vocab_size is not None:
             self.add_module(
                 "embedding", Embedding(vocab_size, embed_size, padding_idx, self.dtype, rng)
@@ -86,47 +134,71 @@ class RecurrentEncoder(Model):
         else:
             self.embedding = None
             lstm_input = input_size
-        self.add_module("input_dropout", Dropout(dropout, rng=rng))
-        self.add_module(
-            "lstm",
-            LSTM(
-                lstm_input,
-                hidden_size,
-                num_layers,
-                dropout=dropout,
-                bidirectional=bidirectional,
-                dtype=self.dtype,
-                rng=rng,
-            ),
+        self.add_module("input_dropout", Dropout(dropout, variational_dropout, rng))
+        lstm = LSTM(
+            lstm_input,
+            hidden_size,
+            num_layers,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            proj_size=proj_size,
+            dtype=self.dtype,
+            rng=rng,
         )
-        self.add_module("output_dropout", Dropout(dropout, rng=rng))
-        self.encoded_size = hidden_size * (2 if bidirectional else 1)
+        self.add_module("lstm", lstm)
+        self.add_module("output_dropout", Dropout(dropout, variational_dropout, rng))
+        self.encoded_size = (proj_size or hidden_size) * (2 if bidirectional else 1)
 
-    def _check_inputs(self, inputs: np.ndarray, name: str = "inputs") -> np.ndarray:
+    def _check_inputs(self, inputs: np.ndarray, name: str) -> np.ndarray:
         inputs = np.asarray(inputs)
         if self.embedding is not None:
             if inputs.ndim != 2:
                 raise ValueError(
-                    f"{name}: expected token ids of shape (T, B), found {inputs.shape}"
+                    f"{name}: expected shape (T, B) of token ids, found {inputs.shape}"
                 )
             return check_token_ids(inputs, self.vocab_size, name)
         if inputs.ndim != 3:
             raise ValueError(f"{name}: expected features of shape (T, B, I), found {inputs.shape}")
         return inputs
 
-    def encode(self, inputs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
-        """``inputs (T, B)`` ids or ``(T, B, I)`` features -> ``y (T, B, D*H)`` (zero past
-        each length)."""
-        inputs = self._check_inputs(inputs)
+    def _trunk_forward(
+        self,
+        inputs: np.ndarray,
+        lengths: np.ndarray | None,
+        state: State | None,
+        name: str,
+    ) -> tuple[np.ndarray, State]:
+        """``inputs (T, B)`` ids or ``(T, B, I)`` features, ``lengths (B,)``, the LSTM's
+        initial ``state`` -> ``y (T, B, D*P)`` (zero past each length) and the final
+        state ``(h (L*D, B, P), c (L*D, B, H))``; ``name`` is what errors call ``inputs``."""
+        inputs = self._check_inputs(inputs, name)
         x = self.embedding(inputs) if self.embedding is not None else inputs
-        y, _ = self.lstm(self.input_dropout(x), None, lengths)
-        return self.output_dropout(y)
+        y, state = self.lstm(self.input_dropout(x), state, lengths)
+        return self.output_dropout(y), state
 
-    def encode_backward(self, dy: np.ndarray) -> np.ndarray | None:
-        """``dy (T, B, D*H)`` -> gradient for float inputs (``None`` for token ids)."""
-        dx, _ = self.lstm.backward(self.output_dropout.backward(dy), None, need_dx=True)
+    def _trunk_backward(
+        self, dy: np.ndarray, dstate: State | None
+    ) -> tuple[np.ndarray | None, State]:
+        """``dy (T, B, D*P)`` (and the final state's gradient) -> the gradient of float
+        inputs (``None`` for token ids) and of the initial state; adds every parameter
+        gradient."""
+        dx, dstate0 = self.lstm.backward(self.output_dropout.backward(dy), dstate, need_dx=True)
         dx = self.input_dropout.backward(dx)
         if self.embedding is not None:
             self.embedding.backward(dx)
-            return None
-        return dx
+            return None, dstate0
+        return dx, dstate0
+
+
+class RecurrentEncoder(RecurrentTrunk):
+    """The trunk as an encoder of whole sequences from a zero state, for the
+    classifier, tagger and forecaster."""
+
+    def encode(self, inputs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """``inputs (T, B)`` ids or ``(T, B, I)`` features, ``lengths (B,)`` ->
+        ``y (T, B, D*H)`` (zero past each length)."""
+        return self._trunk_forward(inputs, lengths, None, "inputs")[0]
+
+    def encode_backward(self, dy: np.ndarray) -> np.ndarray | None:
+        """``dy (T, B, D*H)`` -> gradient for float inputs (``None`` for token ids)."""
+        return self._trunk_backward(dy, None)[0]

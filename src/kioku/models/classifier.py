@@ -7,7 +7,7 @@ import numpy as np
 from ..nn.linear import Linear
 from ..nn.loss import softmax_cross_entropy
 from ..nn.module import as_rng
-from .base import RecurrentEncoder
+from .base import RecurrentEncoder, eval_mode
 from .pooling import Pooling
 
 
@@ -37,6 +37,7 @@ class SequenceClassifier(RecurrentEncoder):
         if int(num_classes) < 2:
             raise ValueError(f"num_classes: expected >= 2, found {num_classes}")
         rng = as_rng(rng)
+        self.pooling, self.num_classes = pooling, num_classes
         self.pool = Pooling(pooling, 2 if bidirectional else 1)
         self._build_encoder(
             vocab_size,
@@ -53,22 +54,7 @@ class SequenceClassifier(RecurrentEncoder):
         self.add_module(
             "classifier", Linear(self.encoded_size, num_classes, dtype=self.dtype, rng=rng)
         )
-        if init_range is not None:
-            self.init_uniform(init_range, rng)
-        self._config = {
-            "vocab_size": vocab_size,
-            "embed_size": embed_size,
-            "hidden_size": hidden_size,
-            "num_classes": num_classes,
-            "num_layers": num_layers,
-            "bidirectional": bool(bidirectional),
-            "pooling": pooling,
-            "dropout": dropout,
-            "input_size": input_size,
-            "padding_idx": padding_idx,
-            "dtype": self.dtype.name,
-            "init_range": init_range,
-        }
+        self._initialise(init_range, rng)
 
     def forward(self, inputs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """``inputs (T, B)`` or ``(T, B, I)``, ``lengths (B,)`` -> ``logits (B, C)``."""
@@ -82,20 +68,18 @@ class SequenceClassifier(RecurrentEncoder):
         return self.encode_backward(self.pool.backward(self.classifier.backward(dlogits)))
 
     def loss(
-        self, inputs: np.ndarray, labels: np.ndarray, lengths: np.ndarray | None = None
+        self,
+        inputs: np.ndarray,
+        labels: np.ndarray,
+        lengths: np.ndarray | None = None,
+        backward: bool = True,
     ) -> tuple[float, np.ndarray]:
-        """Mean cross-entropy against ``labels (B,)``, backward included; returns the
-        loss and the logits."""
+        """Mean cross-entropy against ``labels (B,)``, backward included unless
+        ``backward=False``; returns the loss and the ``logits (B, C)``."""
         logits = self.forward(inputs, lengths)
-        loss, dlogits = softmax_cross_entropy(logits, labels)
-        self.backward(dlogits)
-        return loss, logits
+        return self._loss_with_backward(softmax_cross_entropy(logits, labels), backward), logits
 
     def predict(self, inputs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """Most likely class per sequence, ``(B,)``, computed in eval mode."""
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self.forward(inputs, lengths).argmax(axis=-1)
-        finally:
-            self.train(was_training)

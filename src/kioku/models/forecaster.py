@@ -43,18 +43,7 @@ class Forecaster(RecurrentEncoder):
             "head",
             Linear(hidden_size, self.horizon * self.output_size, dtype=self.dtype, rng=rng),
         )
-        if init_range is not None:
-            self.init_uniform(init_range, rng)
-        self._config = {
-            "input_size": input_size,
-            "hidden_size": hidden_size,
-            "num_layers": num_layers,
-            "horizon": self.horizon,
-            "output_size": output_size,
-            "dropout": dropout,
-            "dtype": self.dtype.name,
-            "init_range": init_range,
-        }
+        self._initialise(init_range, rng)
 
     def forward(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """``x (T, B, I)``, ``lengths (B,)`` -> ``predictions (B, horizon, O)``."""
@@ -69,11 +58,13 @@ class Forecaster(RecurrentEncoder):
         return self.encode_backward(self.pool.backward(self.head.backward(dout)))
 
     def loss(
-        self, x: np.ndarray, target: np.ndarray, lengths: np.ndarray | None = None
+        self,
+        x: np.ndarray,
+        target: np.ndarray,
+        lengths: np.ndarray | None = None,
+        backward: bool = True,
     ) -> tuple[float, np.ndarray]:
-        """Mean squared error against ``target (B, horizon, O)``, backward included;
-        returns the loss and the predictions."""
+        """Mean squared error against ``target (B, horizon, O)``, backward included unless
+        ``backward=False``; returns the loss and the ``predictions (B, horizon, O)``."""
         pred = self.forward(x, lengths)
-        loss, dpred = mse(pred, target)
-        self.backward(dpred)
-        return loss, pred
+        return self._loss_with_backward(mse(pred, target), backward), pred

@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn.dropout import Dropout
-from ..nn.embedding import Embedding, check_token_ids
+from ..nn.embedding import check_token_ids
 from ..nn.linear import Linear
 from ..nn.loss import softmax_cross_entropy
-from ..nn.lstm import LSTM
-from ..nn.module import as_rng, check_dtype
-from .base import Model
-
-State = tuple[np.ndarray, np.ndarray]
+from ..nn.module import as_rng
+from .base import RecurrentTrunk, State, eval_mode
 
 
-class LanguageModel(Model):
+class LanguageModel(RecurrentTrunk):
     """Next-token logits for time-major token ids.
 
     ``logits (T, B, V), state = model(tokens (T, B), state=None)`` where
@@ -45,47 +41,32 @@ class LanguageModel(Model):
     ) -> None:
         super().__init__()
         rng = as_rng(rng)
-        self.dtype = check_dtype(dtype)
         output_size = proj_size or hidden_size
         if tie_weights and output_size != embed_size:
             raise ValueError(
                 f"tie_weights: needs embed_size == {'proj_size' if proj_size else 'hidden_size'}, "
                 f"found embed_size {embed_size} and {output_size}"
             )
-        self.vocab_size = vocab_size
-        self.add_module("embedding", Embedding(vocab_size, embed_size, dtype=self.dtype, rng=rng))
-        self.add_module("input_dropout", Dropout(dropout, variational_dropout, rng))
-        self.add_module(
-            "lstm",
-            LSTM(
-                embed_size,
-                hidden_size,
-                num_layers,
-                dropout=dropout,
-                proj_size=proj_size,
-                dtype=self.dtype,
-                rng=rng,
-            ),
+        self.tie_weights = bool(tie_weights)
+        self._build_encoder(
+            vocab_size,
+            None,
+            embed_size,
+            hidden_size,
+            num_layers,
+            False,
+            dropout,
+            None,
+            dtype,
+            rng,
+            proj_size=proj_size,
+            variational_dropout=variational_dropout,
         )
-        self.add_module("output_dropout", Dropout(dropout, variational_dropout, rng))
         tied = self.embedding if tie_weights else None
         self.add_module(
             "decoder", Linear(output_size, vocab_size, dtype=self.dtype, rng=rng, tied_to=tied)
         )
-        if init_range is not None:
-            self.init_uniform(init_range, rng)
-        self._config = {
-            "vocab_size": vocab_size,
-            "embed_size": embed_size,
-            "hidden_size": hidden_size,
-            "num_layers": num_layers,
-            "dropout": dropout,
-            "tie_weights": bool(tie_weights),
-            "proj_size": proj_size,
-            "dtype": self.dtype.name,
-            "init_range": init_range,
-            "variational_dropout": bool(variational_dropout),
-        }
+        self._initialise(init_range, rng)
 
     def init_state(self, batch_size: int) -> State:
         """Zero state ``(h (L, B, P), c (L, B, H))``."""
@@ -94,23 +75,15 @@ class LanguageModel(Model):
 
     def forward(self, tokens: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:
         """``tokens (T, B)`` ints in ``0..V-1`` -> ``logits (T, B, V)`` and the final state."""
-        tokens = np.asarray(tokens)
-        if tokens.ndim != 2:
-            raise ValueError(f"tokens: expected shape (T, B), found {tokens.shape}")
-        check_token_ids(tokens, self.vocab_size, "tokens")
-        x = self.input_dropout(self.embedding(tokens))
-        y, state = self.lstm(x, state)
-        return self.decoder(self.output_dropout(y)), state
+        y, state = self._trunk_forward(tokens, None, state, "tokens")
+        return self.decoder(y), state
 
     __call__ = forward
 
     def backward(self, dlogits: np.ndarray, dstate: State | None = None) -> State:
         """Backward of the last forward: ``dlogits (T, B, V)`` (and optionally the final
         state's gradient). Adds all parameter gradients; returns the initial state's."""
-        dy = self.output_dropout.backward(self.decoder.backward(dlogits))
-        dx, dstate0 = self.lstm.backward(dy, dstate)
-        self.embedding.backward(self.input_dropout.backward(dx))
-        return dstate0
+        return self._trunk_backward(self.decoder.backward(dlogits), dstate)[1]
 
     def loss(
         self,
@@ -118,13 +91,14 @@ class LanguageModel(Model):
         targets: np.ndarray,
         state: State | None = None,
         mask: np.ndarray | None = None,
+        backward: bool = True,
     ) -> tuple[float, State]:
-        """Mean cross-entropy of ``targets (T, B)`` after ``tokens (T, B)``; runs the
-        backward too. Returns the loss and the final state."""
+        """Mean cross-entropy of ``targets (T, B)`` after ``tokens (T, B)`` (over the
+        steps where ``mask (T, B)`` is true, if given); runs the backward too unless
+        ``backward=False``. Returns the loss and the final state."""
         logits, state = self.forward(tokens, state)
-        loss, dlogits = softmax_cross_entropy(logits, targets, mask=mask)
-        self.backward(dlogits)
-        return loss, state
+        loss = softmax_cross_entropy(logits, targets, mask=mask)
+        return self._loss_with_backward(loss, backward), state
 
     def sample(
         self,
@@ -148,18 +122,14 @@ class LanguageModel(Model):
         if top_k is not None and not 1 <= top_k:
             raise ValueError(f"top_k: expected None or an integer >= 1, found {top_k}")
         rng = as_rng(rng)
-        was_training = self.training
-        self.eval()
         out = np.empty(int(n), np.int64)
-        try:
+        with eval_mode(self):
             logits, state = self.forward(prefix[:, None])
             last = logits[-1, 0]
             for i in range(int(n)):
                 out[i] = draw(last, temperature, top_k, rng)
                 logits, state = self.forward(out[i : i + 1, None], state)
                 last = logits[0, 0]
-        finally:
-            self.train(was_training)
         return out
 
 

@@ -8,7 +8,7 @@ from ..functional.sequence import length_mask
 from ..nn.linear import Linear
 from ..nn.loss import softmax_cross_entropy
 from ..nn.module import as_rng
-from .base import RecurrentEncoder
+from .base import RecurrentEncoder, eval_mode
 
 
 class SequenceTagger(RecurrentEncoder):
@@ -36,6 +36,7 @@ class SequenceTagger(RecurrentEncoder):
         if int(num_tags) < 1:
             raise ValueError(f"num_tags: expected >= 1, found {num_tags}")
         rng = as_rng(rng)
+        self.num_tags = num_tags
         self._build_encoder(
             vocab_size,
             input_size,
@@ -49,21 +50,7 @@ class SequenceTagger(RecurrentEncoder):
             rng,
         )
         self.add_module("tagger", Linear(self.encoded_size, num_tags, dtype=self.dtype, rng=rng))
-        if init_range is not None:
-            self.init_uniform(init_range, rng)
-        self._config = {
-            "vocab_size": vocab_size,
-            "embed_size": embed_size,
-            "hidden_size": hidden_size,
-            "num_tags": num_tags,
-            "num_layers": num_layers,
-            "bidirectional": bool(bidirectional),
-            "dropout": dropout,
-            "input_size": input_size,
-            "padding_idx": padding_idx,
-            "dtype": self.dtype.name,
-            "init_range": init_range,
-        }
+        self._initialise(init_range, rng)
 
     def forward(self, inputs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """``inputs (T, B)`` or ``(T, B, I)``, ``lengths (B,)`` -> ``logits (T, B, K)``."""
@@ -76,23 +63,33 @@ class SequenceTagger(RecurrentEncoder):
         return self.encode_backward(self.tagger.backward(dlogits))
 
     def loss(
-        self, inputs: np.ndarray, tags: np.ndarray, lengths: np.ndarray | None = None
+        self,
+        inputs: np.ndarray,
+        tags: np.ndarray,
+        lengths: np.ndarray | None = None,
+        backward: bool = True,
     ) -> tuple[float, np.ndarray]:
-        """Mean cross-entropy over the valid tokens of ``tags (T, B)``, backward included;
-        returns the loss and the logits."""
+        """Mean cross-entropy over the tokens of ``tags (T, B)`` that count: those before
+        each length whose tag is not negative (a tag unseen in training, or padding).
+        Backward included unless ``backward=False``; returns the loss and the
+        ``logits (T, B, K)``."""
         logits = self.forward(inputs, lengths)
-        T, B = logits.shape[:2]
-        loss, dlogits = softmax_cross_entropy(logits, tags, mask=length_mask(lengths, T, B))
-        self.backward(dlogits)
-        return loss, logits
+        tags = np.asarray(tags)
+        mask = tag_mask(tags, lengths)
+        loss = softmax_cross_entropy(logits, np.where(mask, tags, 0), mask=mask)
+        return self._loss_with_backward(loss, backward), logits
 
     def predict(self, inputs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """Most likely tag per token, ``(T, B)``, computed in eval mode (padding: -1)."""
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             tags = self.forward(inputs, lengths).argmax(axis=-1)
-        finally:
-            self.train(was_training)
         mask = length_mask(lengths, *tags.shape)
         return tags if mask is None else np.where(mask, tags, -1)
+
+
+def tag_mask(tags: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """Which of ``tags (T, B)`` count in the loss and the accuracy, ``(T, B)`` bool:
+    steps before each of ``lengths (B,)`` whose tag is not negative."""
+    valid = tags >= 0
+    steps = length_mask(lengths, *tags.shape)
+    return valid if steps is None else valid & steps

@@ -1,34 +1,37 @@
-"""Training: optimizers, gradient clipping, learning-rate schedules (and, from
-part B, the loop and checkpoints)."""
+"""Training: settings and their presets, tasks, optimizers, gradient clipping,
+learning-rate schedules, the loop, checkpoints, and whole runs. Nothing here knows of
+the command line."""
 
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .clip import clip_grad_norm
+from .lm_task import LanguageModelTask
+from .loop import LoopConfig, LoopResult, Trainer
 from .optim import OPTIMIZERS, SGD, Adam, AdamW, Optimizer
+from .restore import load_model
+from .runner import train_run
 from .schedule import ReduceOnPlateau, StepDecay
+from .settings import PRESETS, TrainSettings
+from .setup import TASKS
+from .task import Task
 
 __all__ = [
     "OPTIMIZERS",
+    "PRESETS",
     "SGD",
+    "TASKS",
     "Adam",
     "AdamW",
-    "Optimizer",
-    "ReduceOnPlateau",
-    "StepDecay",
-    "clip_grad_norm",
-]
-
-# part B: checkpoints, the loop, tasks, runs
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint  # noqa: E402
-from .lm_task import LanguageModelTask  # noqa: E402
-from .loop import LoopConfig, LoopResult, Trainer  # noqa: E402
-from .restore import load_model  # noqa: E402
-from .runner import train_run  # noqa: E402
-
-__all__ += [
     "CheckpointError",
     "LanguageModelTask",
     "LoopConfig",
     "LoopResult",
+    "Optimizer",
+    "ReduceOnPlateau",
+    "StepDecay",
+    "Task",
     "Trainer",
+    "TrainSettings",
+    "clip_grad_norm",
     "load_checkpoint",
     "load_model",
     "save_checkpoint",

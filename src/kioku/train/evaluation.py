@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from .checkpoint import CheckpointError, field, load_checkpoint, resolve
 from .restore import build_model, load_params
 from .runlog import RunLog
+from .settings import TrainSettings
 
 
 def evaluate_checkpoint(
@@ -19,25 +19,23 @@ def evaluate_checkpoint(
 
     state, directory = load_checkpoint(path, which)
     source = str(directory / "checkpoint.json")
-    settings = dict(field(state, "meta.settings", source, dict))
-    if data is not None:
-        settings["data"] = data
-    settings["eval_tokens"] = None  # all of the split, not the training-time prefix
-    settings = argparse.Namespace(**settings)
+    try:
+        settings = TrainSettings.from_dict(field(state, "meta.settings", source, dict))
+    except TypeError as error:
+        raise CheckpointError(f"{source}: field 'meta.settings': {error}") from None
+    # all of the split, not the training-time prefix
+    settings = settings.replace(eval_tokens=None, data=settings.data if data is None else data)
     task = build_task(settings)
     task.load_state_dict(field(state, "task", source, dict), source)
     model = build_model(state, source)
     load_params(model, state, source)
-    model.eval()
-    loss = task.evaluate(model, split)
     record = {
         "checkpoint": str(directory),
         "step": state["step"],
         "split": split,
         "data": settings.data,
-        "loss": loss,
     }
-    record.update(task.metrics(loss))
+    record.update(task.measure(model, split))
     return record
 
 

@@ -1,7 +1,7 @@
 """Classification, tagging and forecasting tasks: padded batches, no carried state.
 
 Data: ``classify`` reads ``label<TAB>text`` lines, ``tag`` reads CoNLL-U (UPOS tags),
-``forecast`` reads a CSV of numbers. ``--data`` is one file (examples split
+``forecast`` reads a CSV of numbers. ``settings.data`` is one file (examples split
 deterministically: every 10th to valid, the next to test; series split 80/10/10 in
 time) or a folder with ``train``/``valid``/``test`` files of that kind.
 """
@@ -9,7 +9,6 @@ time) or a folder with ``train``/``valid``/``test`` files of that kind.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,16 +18,22 @@ from ..data.labeled import read_labeled
 from ..data.padded import Example, PaddedBatcher
 from ..data.timeseries import read_csv_series, windows
 from ..data.vocab import Vocabulary
-from ..nn.loss import mse, softmax_cross_entropy
+from ..models import Forecaster, Model, SequenceClassifier, SequenceTagger
+from ..models.base import eval_mode
+from ..models.tagger import tag_mask
 from .checkpoint import CheckpointError
+from .settings import TrainSettings, setting_error
+from .task import BatchedTask
 
 SPLITS = ("train", "valid", "test")
+Batch = tuple[np.ndarray, np.ndarray, np.ndarray]  # x (T, B[, F]), lengths (B,), y
 
 
 def split_files(data: str | None, task: str, suffixes: tuple[str, ...]) -> dict[str, Path] | Path:
     """A folder's ``train/valid/test`` files, or the single file ``data``."""
     if data in (None, "stdlib", "ptb"):
-        raise ValueError(f"--data: --task {task} needs a file or folder, found {data!r}")
+        detail = f"task {task} needs a file or folder, found {data!r}"
+        raise setting_error(ValueError, "data", detail)
     path = Path(data)
     if path.is_dir():
         found = {}
@@ -36,11 +41,12 @@ def split_files(data: str | None, task: str, suffixes: tuple[str, ...]) -> dict[
             options = [path / f"{split}{suffix}" for suffix in suffixes]
             hits = [p for p in options if p.is_file()]
             if not hits:
-                raise FileNotFoundError(f"--data {path}: no {' or '.join(map(str, options))}")
+                detail = f"no {' or '.join(map(str, options))}"
+                raise setting_error(FileNotFoundError, "data", detail, path)
             found[split] = hits[0]
         return found
     if not path.is_file():
-        raise FileNotFoundError(f"--data: {path}: no such file or directory")
+        raise setting_error(FileNotFoundError, "data", f"{path}: no such file or directory")
     return path
 
 
@@ -52,59 +58,51 @@ def split_examples(items: list) -> dict[str, list]:
     return parts
 
 
-class PaddedTask:
-    """What the three tasks share: a batcher per split, position state, no carry."""
+def read_splits(data: str | None, task: str, suffixes: tuple[str, ...], read) -> dict[str, list]:
+    """The items ``read(path)`` gives for each split: of the folder's split files, or
+    of the one file split by :func:`split_examples`."""
+    source = split_files(data, task, suffixes)
+    if isinstance(source, Path):
+        return split_examples(read(source))
+    return {split: read(path) for split, path in source.items()}
+
+
+class PaddedTask(BatchedTask):
+    """What the three tasks share: a batcher per split, position state, no carry. A
+    task says how a batch goes through the model in :meth:`batch_loss`."""
 
     kind = "padded"
-    unit = "loss"
 
     def __init__(self, splits: dict[str, list[Example]], batch_size: int, seed: int) -> None:
         self.splits = splits
         self.batch_size = batch_size
         self.batcher = PaddedBatcher(splits["train"], batch_size, shuffle=True, seed=seed)
 
-    @property
-    def epoch(self) -> int:
-        return self.batcher.epoch
+    def batch_loss(self, model: Model, batch: Batch, backward: bool) -> tuple[float, int, int]:
+        """Mean loss of ``batch``, how many targets it averaged over, how many of them
+        the model predicted (0 where that has no meaning)."""
+        raise NotImplementedError  # pragma: no cover
 
-    def batches_per_epoch(self) -> int:
-        return len(self.batcher)
+    def metrics(self, loss: float, hits: float, count: float) -> dict[str, float]:
+        """What the task shows beside the mean loss over a split."""
+        return {}
 
-    def at_epoch_start(self) -> bool:
-        return self.batcher.batch == 0
-
-    def train_batches(self) -> Iterator:
-        return self.batcher.epoch_batches()
-
-    def snapshot(self):
-        return self.batcher.state_dict()
-
-    def rollback(self, snapshot) -> None:
-        self.batcher.load_state_dict(snapshot)
-
-    def evaluate(self, model, split: str) -> float:
-        """Mean loss over ``split`` (weighted by each batch's count)."""
+    def measure(self, model: Model, split: str) -> dict[str, float]:
+        """Mean loss over ``split`` (weighted by each batch's count) and the task's
+        metrics, in eval mode."""
         batcher = PaddedBatcher(self.splits[split], self.batch_size, shuffle=False)
-        was_training = model.training
-        model.eval()
         total = count = hits = 0.0
-        try:
+        with eval_mode(model):
             for batch in batcher.epoch_batches():
                 loss, n, correct = self.batch_loss(model, batch, backward=False)
                 total += loss * n
                 count += n
                 hits += correct
-        finally:
-            model.train(was_training)
-        self.last_accuracy = hits / count  # classify, tag: share of labels predicted
-        return total / count
+        return {"loss": total / count, **self.metrics(total / count, hits, count)}
 
-    def train_step(self, model, batch) -> tuple[float, int]:
-        loss, n, _ = self.batch_loss(model, batch, backward=True)
+    def train_step(self, model: Model, batch: Batch) -> tuple[float, int]:
+        loss, _, _ = self.batch_loss(model, batch, backward=True)
         return loss, int(batch[1].sum())
-
-    def metrics(self, loss: float) -> dict[str, float]:
-        return {}
 
     def describe_loss(self, loss: float) -> str:
         return f"loss {loss:.4f}"
@@ -120,7 +118,7 @@ class PaddedTask:
         sizes = {s: len(v) for s, v in self.splits.items()}
         return f"data: {self.kind}, examples {sizes}, batch {self.batch_size}"
 
-    def report(self, record: dict, step: int, result) -> list[str]:
+    def report(self, record: dict, step: int, best_step: int | None) -> list[str]:
         return [f"test after {step} steps: " + self.describe(record).split("| ", 1)[1]]
 
     def state_dict(self) -> dict:
@@ -137,152 +135,170 @@ class PaddedTask:
         self.batcher.load_state_dict(state["position"])
 
     def extra_state(self) -> dict:
+        """What the data decides beyond the examples (vocabulary, labels, columns): a
+        resumed run's must be the same."""
         return {}
 
 
-class ClassifyTask(PaddedTask):
-    kind = "classify"
+class LabelTask(PaddedTask):
+    """Token sequences with labels from a fixed set: a vocabulary, label names, and the
+    share of labels predicted (``accuracy``) beside the loss; the model is a
+    ``model_type`` over the vocabulary with one output per label."""
 
-    def __init__(self, settings) -> None:
-        source = split_files(settings.data, "classify", (".tsv", ".txt"))
-        if isinstance(source, Path):
-            pairs = split_examples(read_labeled(source))
-        else:
-            pairs = {s: read_labeled(p) for s, p in source.items()}
-        level = settings.level or "word"
-        self.vocab = Vocabulary.build((t for _, t in pairs["train"]), level)
-        self.labels = sorted({label for label, _ in pairs["train"]})
-        index = {label: i for i, label in enumerate(self.labels)}
-        splits = {}
-        for split, items in pairs.items():
-            unknown = sorted({label for label, _ in items} - set(index))
-            if unknown:
-                raise ValueError(f"--data: {split} split has labels {unknown} not seen in train")
-            splits[split] = [
-                Example(self.vocab.encode(text), index[label]) for label, text in items
-            ]
-        super().__init__(splits, settings.batch_size, settings.seed)
+    model_type: type[Model]
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        labels: list[str],
+        splits: dict[str, list[Example]],
+        batch_size: int,
+        seed: int,
+    ) -> None:
+        super().__init__(splits, batch_size, seed)
+        self.vocab, self.labels = vocab, labels
 
     def extra_state(self) -> dict:
         return {"vocab": self.vocab.to_dict(), "labels": self.labels}
 
-    def build_model(self, settings, rng, init):
-        from ..models import SequenceClassifier
+    def metrics(self, loss: float, hits: float, count: float) -> dict[str, float]:
+        return {"accuracy": hits / count}
 
-        return SequenceClassifier(
+    def model_options(self, settings: TrainSettings) -> dict:
+        """The model's arguments that only this task sets."""
+        return {}
+
+    def build_model(
+        self, settings: TrainSettings, rng: np.random.Generator, init_range: float | None
+    ) -> Model:
+        return self.model_type(
             len(self.vocab),
             settings.embed,
             settings.hidden,
             len(self.labels),
             settings.layers,
-            bool(settings.bidirectional),
-            settings.pooling,
-            settings.dropout,
+            dropout=settings.dropout,
             rng=rng,
-            init_range=init,
+            init_range=init_range,
+            **self.model_options(settings),
         )
 
-    def batch_loss(self, model, batch, backward: bool):
+
+class ClassifyTask(LabelTask):
+    """One label per ``label<TAB>text`` line."""
+
+    kind = "classify"
+    model_type = SequenceClassifier
+
+    @classmethod
+    def from_settings(cls, settings: TrainSettings) -> ClassifyTask:
+        pairs = read_splits(settings.data, cls.kind, (".tsv", ".txt"), read_labeled)
+        vocab = Vocabulary.build((t for _, t in pairs["train"]), settings.level or "word")
+        labels = sorted({label for label, _ in pairs["train"]})
+        index = {label: i for i, label in enumerate(labels)}
+        splits = {}
+        for split, items in pairs.items():
+            unknown = sorted({label for label, _ in items} - set(index))
+            if unknown:
+                detail = f"{split} split has labels {unknown} not seen in train"
+                raise setting_error(ValueError, "data", detail)
+            splits[split] = [Example(vocab.encode(text), index[label]) for label, text in items]
+        return cls(vocab, labels, splits, settings.batch_size, settings.seed)
+
+    def model_options(self, settings: TrainSettings) -> dict:
+        return {"bidirectional": bool(settings.bidirectional), "pooling": settings.pooling}
+
+    def batch_loss(self, model: Model, batch: Batch, backward: bool) -> tuple[float, int, int]:
         x, lengths, y = batch
-        logits = model(x, lengths)
-        loss, dlogits = softmax_cross_entropy(logits, y)
-        if backward:
-            model.backward(dlogits)
+        loss, logits = model.loss(x, y, lengths, backward=backward)
         return float(loss), y.size, int((logits.argmax(-1) == y).sum())
 
-    def metrics(self, loss: float) -> dict[str, float]:
-        return {"accuracy": getattr(self, "last_accuracy", math.nan)}
 
+class TagTask(LabelTask):
+    """One UPOS tag per word of CoNLL-U sentences; a tag unseen in training is ``-1``,
+    left out of the loss and the accuracy like padding."""
 
-class TagTask(ClassifyTask):
     kind = "tag"
+    model_type = SequenceTagger
 
-    def __init__(self, settings) -> None:
-        source = split_files(settings.data, "tag", (".conllu",))
-        if isinstance(source, Path):
-            sentences = split_examples(read_conllu(source))
-        else:
-            sentences = {s: read_conllu(p) for s, p in source.items()}
-        self.vocab = Vocabulary.build((" ".join(w) for w, _ in sentences["train"]), "word")
-        self.labels = sorted({t for _, tags in sentences["train"] for t in tags})
-        index = {t: i for i, t in enumerate(self.labels)}
+    @classmethod
+    def from_settings(cls, settings: TrainSettings) -> TagTask:
+        sentences = read_splits(settings.data, cls.kind, (".conllu",), read_conllu)
+        vocab = Vocabulary.build((" ".join(w) for w, _ in sentences["train"]), "word")
+        labels = sorted({t for _, tags in sentences["train"] for t in tags})
+        index = {t: i for i, t in enumerate(labels)}
         splits = {}
         for split, items in sentences.items():
             splits[split] = [
                 Example(
-                    np.array([self.vocab.index.get(w, 0) for w in words], np.int64),
+                    np.array([vocab.index.get(w, 0) for w in words], np.int64),
                     np.array([index.get(t, -1) for t in tags], np.int64),
                 )
                 for words, tags in items
             ]
-        PaddedTask.__init__(self, splits, settings.batch_size, settings.seed)
+        return cls(vocab, labels, splits, settings.batch_size, settings.seed)
 
-    def build_model(self, settings, rng, init):
-        from ..models import SequenceTagger
+    def model_options(self, settings: TrainSettings) -> dict:
+        # each tag sees both sides unless the settings say otherwise
+        return {"bidirectional": settings.bidirectional is not False}
 
-        bidirectional = True if settings.bidirectional is None else bool(settings.bidirectional)
-        return SequenceTagger(
-            len(self.vocab),
-            settings.embed,
-            settings.hidden,
-            len(self.labels),
-            settings.layers,
-            bidirectional,
-            settings.dropout,
-            rng=rng,
-            init_range=init,
-        )
-
-    def batch_loss(self, model, batch, backward: bool):
+    def batch_loss(self, model: Model, batch: Batch, backward: bool) -> tuple[float, int, int]:
         x, lengths, y = batch
-        logits = model(x, lengths)
-        mask = y >= 0
-        loss, dlogits = softmax_cross_entropy(logits, np.where(mask, y, 0), mask=mask)
-        if backward:
-            model.backward(dlogits)
+        loss, logits = model.loss(x, y, lengths, backward=backward)
+        mask = tag_mask(y, lengths)
         return float(loss), int(mask.sum()), int(((logits.argmax(-1) == y) & mask).sum())
 
 
 class ForecastTask(PaddedTask):
-    """Windows of ``--window`` steps predict the next ``--horizon`` steps, on a series
-    standardised with the training split's mean and standard deviation."""
+    """Windows of ``settings.window`` steps predict the next ``settings.horizon`` steps, on
+    a series standardised with the training split's mean and standard deviation."""
 
     kind = "forecast"
 
-    def __init__(self, settings) -> None:
-        source = split_files(settings.data, "forecast", (".csv",))
-        columns = settings.columns.split(",") if settings.columns else None
-        if isinstance(source, Path):
-            values, self.columns = read_csv_series(source, columns)
-            n = values.shape[0]
-            cuts = (int(n * 0.8), int(n * 0.9))
-            series = {
-                "train": values[: cuts[0]],
-                "valid": values[cuts[0] : cuts[1]],
-                "test": values[cuts[1] :],
-            }
-        else:
-            series = {}
-            for split, path in source.items():
-                series[split], self.columns = read_csv_series(path, columns)
+    def __init__(
+        self,
+        series: dict[str, np.ndarray],
+        columns: list[str],
+        window: int,
+        horizon: int,
+        batch_size: int,
+        seed: int,
+    ) -> None:
+        """``series``: per split, the values ``(N, F)`` of the ``F`` ``columns``."""
+        self.columns, self.window, self.horizon = columns, window, horizon
         self.mean = series["train"].mean(axis=0)
         self.std = series["train"].std(axis=0) + 1e-8
-        self.window, self.horizon = settings.window, settings.horizon
         splits = {}
         for split, values in series.items():
-            x, y = windows((values - self.mean) / self.std, self.window, self.horizon)
+            x, y = windows((values - self.mean) / self.std, window, horizon)
             splits[split] = [
                 Example(x[:, w].astype(np.float32), y[:, w].astype(np.float32))
                 for w in range(x.shape[1])
             ]
-        super().__init__(splits, settings.batch_size, settings.seed)
+        super().__init__(splits, batch_size, seed)
+
+    @classmethod
+    def from_settings(cls, settings: TrainSettings) -> ForecastTask:
+        source = split_files(settings.data, cls.kind, (".csv",))
+        wanted = settings.columns.split(",") if settings.columns else None
+        if isinstance(source, Path):
+            values, columns = read_csv_series(source, wanted)
+            cuts = (int(values.shape[0] * 0.8), int(values.shape[0] * 0.9))
+            series = dict(zip(SPLITS, np.split(values, cuts)))
+        else:
+            series = {}
+            for split, path in source.items():
+                series[split], columns = read_csv_series(path, wanted)
+        return cls(
+            series, columns, settings.window, settings.horizon, settings.batch_size, settings.seed
+        )
 
     def extra_state(self) -> dict:
         return {"columns": self.columns, "window": self.window, "horizon": self.horizon}
 
-    def build_model(self, settings, rng, init):
-        from ..models import Forecaster
-
+    def build_model(
+        self, settings: TrainSettings, rng: np.random.Generator, init_range: float | None
+    ) -> Forecaster:
         return Forecaster(
             len(self.columns),
             settings.hidden,
@@ -290,24 +306,13 @@ class ForecastTask(PaddedTask):
             self.horizon,
             dropout=settings.dropout,
             rng=rng,
-            init_range=init,
+            init_range=init_range,
         )
 
-    def batch_loss(self, model, batch, backward: bool):
-        x, lengths, y = batch  # x (T, B, F) windows, y (H, B, F)
-        pred = model(x)
-        loss, dpred = mse(pred, np.transpose(y, (1, 0, 2)))
-        if backward:
-            model.backward(dpred)
+    def batch_loss(self, model: Model, batch: Batch, backward: bool) -> tuple[float, int, int]:
+        x, _, y = batch  # x (T, B, F) windows of one length, y (H, B, F)
+        loss, _ = model.loss(x, np.transpose(y, (1, 0, 2)), backward=backward)
         return float(loss), y.shape[1], 0
 
-    def metrics(self, loss: float) -> dict[str, float]:
+    def metrics(self, loss: float, hits: float, count: float) -> dict[str, float]:
         return {"rmse": math.sqrt(loss)}
-
-
-def build_labeled_task(settings):
-    """The task of ``settings.task`` (classify, tag, forecast)."""
-    tasks = {"classify": ClassifyTask, "tag": TagTask, "forecast": ForecastTask}
-    if settings.task not in tasks:
-        raise ValueError(f"--task: expected lm, classify, tag or forecast, found {settings.task!r}")
-    return tasks[settings.task](settings)

@@ -9,14 +9,19 @@ perplexity (``exp(loss)``, word level) or bits per character (``loss / ln 2``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from ..data.corpus import load_corpus
 from ..data.stream import StreamBatcher
 from ..data.vocab import Vocabulary
-from ..nn.loss import softmax_cross_entropy
+from ..models import LanguageModel, Model
+from ..models.base import eval_mode
+from .baseline import unigram_loss
 from .checkpoint import CheckpointError
+from .settings import TrainSettings, setting_error
+from .task import BatchedTask
 
 
 def metrics_of(loss: float, unit: str) -> dict[str, float]:
@@ -27,7 +32,7 @@ def metrics_of(loss: float, unit: str) -> dict[str, float]:
     return out
 
 
-class LanguageModelTask:
+class LanguageModelTask(BatchedTask):
     """Next-token prediction on ``(N,)`` id streams per split."""
 
     kind = "lm"
@@ -51,17 +56,70 @@ class LanguageModelTask:
         self.batcher = StreamBatcher(splits["train"], batch_size, bptt)
         self.carry = None
 
+    @classmethod
+    def from_settings(cls, settings: TrainSettings) -> LanguageModelTask:
+        """Corpus -> vocabulary (from the training split) -> id streams -> task."""
+        try:
+            corpus = load_corpus(settings.data)
+        except FileNotFoundError as error:
+            raise setting_error(FileNotFoundError, "data", str(error)) from None
+        level = settings.level or corpus.default_level
+        min_count = settings.min_count
+        if min_count is None:
+            min_count = 3 if level == "char" else 1
+        vocab = Vocabulary.build(
+            corpus.train, level, min_count=min_count, max_size=settings.max_vocab
+        )
+        splits = {}
+        for split in ("train", "valid", "test"):
+            ids = vocab.encode(corpus.split(split))
+            if ids.size < 2:
+                detail = f"the {split} split has {ids.size} tokens, expected >= 2"
+                raise setting_error(ValueError, "data", detail, settings.data)
+            splits[split] = ids
+        return cls(
+            vocab,
+            splits,
+            settings.batch_size,
+            settings.bptt,
+            eval_batch_size=settings.eval_batch_size,
+            eval_tokens=settings.eval_tokens,
+        )
+
+    def build_model(
+        self, settings: TrainSettings, rng: np.random.Generator, init_range: float | None
+    ) -> LanguageModel:
+        return LanguageModel(
+            len(self.vocab),
+            embed_size=settings.embed,
+            hidden_size=settings.hidden,
+            num_layers=settings.layers,
+            dropout=settings.dropout,
+            tie_weights=settings.tie_weights,
+            rng=rng,
+            init_range=init_range,
+            variational_dropout=settings.variational_dropout,
+        )
+
+    def sampler(
+        self, model: LanguageModel, settings: TrainSettings, length: int = 240
+    ) -> Callable[[int], str]:
+        """A callback printing ``length`` tokens sampled at step ``step`` (its own
+        generator, seeded by ``(seed, step)``, so sampling never moves the training RNG)."""
+        vocab, seed = self.vocab, settings.seed
+        prompt = "def " if vocab.level == "char" else ""
+        # a word model starts a new sentence: the prefix is one <eos>
+        prefix = vocab.encode(prompt) if prompt else np.array([vocab.eos_id])
+
+        def sample(step: int) -> str:
+            rng = np.random.default_rng([seed, step])
+            ids = model.sample(prefix, length, temperature=0.8, rng=rng)
+            rule = "-" * 20
+            return f"{rule} sample at step {step} {rule}\n{prompt}{vocab.decode(ids)}\n{rule * 3}"
+
+        return sample
+
     # -- position -------------------------------------------------------------------------
-    @property
-    def epoch(self) -> int:
-        return self.batcher.epoch
-
-    def batches_per_epoch(self) -> int:
-        return len(self.batcher)
-
-    def at_epoch_start(self) -> bool:
-        return self.batcher.batch == 0
-
     def train_batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if self.batcher.batch == 0:
             self.carry = None  # each epoch starts from a zero state
@@ -75,40 +133,30 @@ class LanguageModelTask:
         self.batcher.load_state_dict(position)
 
     # -- steps ----------------------------------------------------------------------------
-    def train_step(self, model, batch) -> tuple[float, int]:
-        """Forward, loss and backward of one batch ``(x (T, B), y (T, B))``; gradients
-        accumulate in the model. Returns the mean loss and the token count."""
+    def train_step(self, model: Model, batch: tuple[np.ndarray, np.ndarray]) -> tuple[float, int]:
+        """Loss and backward of one batch ``(x (T, B), y (T, B))`` from the carried state;
+        returns the mean loss and the token count."""
         x, y = batch
-        logits, self.carry = model(x, self.carry)
-        loss, dlogits = softmax_cross_entropy(logits, y)
-        model.backward(dlogits)
+        loss, self.carry = model.loss(x, y, self.carry)
         return float(loss), int(y.size)
 
-    def evaluate(self, model, split: str, limit: int | None = None) -> float:
-        """Mean loss per token over ``split`` (``valid``: a prefix of ``eval_tokens``
-        unless ``limit`` says otherwise), the state carried across the whole text."""
+    def measure(self, model: Model, split: str) -> dict[str, float]:
+        """Mean loss per token over ``split`` (``valid``: a prefix of ``eval_tokens``),
+        the state carried across the whole text, and its perplexity (and bits/char)."""
         ids = self.splits[split]
-        limit = limit if limit is not None else (self.eval_tokens if split == "valid" else None)
+        limit = self.eval_tokens if split == "valid" else None
         if limit:
             ids = ids[: limit + 1]
         batcher = StreamBatcher(ids, min(self.eval_batch_size, max(1, ids.size // 2)), self.bptt)
-        was_training = model.training
-        model.eval()
         total, count, state = 0.0, 0, None
-        try:
+        with eval_mode(model):
             for x, y in batcher.epoch_batches():
-                logits, state = model(x, state)
-                loss, _ = softmax_cross_entropy(logits, y)
+                loss, state = model.loss(x, y, state, backward=False)
                 total += float(loss) * y.size
                 count += y.size
-        finally:
-            model.train(was_training)
-        return total / count
+        return {"loss": total / count, **metrics_of(total / count, self.unit)}
 
     # -- display --------------------------------------------------------------------------
-    def metrics(self, loss: float) -> dict[str, float]:
-        return metrics_of(loss, self.unit)
-
     def describe_loss(self, loss: float) -> str:
         if self.unit == "bpc":
             return f"loss {loss:.3f} bpc {loss / math.log(2):.3f}"
@@ -120,6 +168,28 @@ class LanguageModelTask:
             f"step {record['step']} epoch {record['epoch']} | {record['split']} "
             f"loss {record['loss']:.4f} {shown} | lr {record['lr']:.4g}"
         )
+
+    def header(self) -> str:
+        sizes = {s: int(ids.size) for s, ids in self.splits.items()}
+        return (
+            f"data: {self.vocab.level}-level, vocabulary {len(self.vocab)}, tokens {sizes}; "
+            f"batch {self.batch_size} x bptt {self.bptt}, {len(self.batcher)} batches/epoch"
+        )
+
+    def report(self, record: dict, step: int, best_step: int | None) -> list[str]:
+        """The test figures beside those of the unigram baseline (token frequencies)."""
+        where = f" (parameters of step {best_step}, the best on valid)" if best_step else ""
+        baseline = unigram_loss(self.splits["train"], self.splits["test"], len(self.vocab))
+        base = metrics_of(baseline, self.unit)
+        if self.unit == "bpc":
+            return [
+                f"test bits per character: {record['bpc']:.3f}{where}",
+                f"unigram baseline:        {base['bpc']:.3f}",
+            ]
+        return [
+            f"test perplexity: {record['ppl']:.2f}{where}",
+            f"unigram baseline: {base['ppl']:.2f}",
+        ]
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -150,28 +220,3 @@ class LanguageModelTask:
         self.batcher.load_state_dict(state["position"])
         carry = state.get("carry")
         self.carry = tuple(np.asarray(a) for a in carry) if carry is not None else None
-
-    # -- reporting ------------------------------------------------------------------------
-    def header(self) -> str:
-        sizes = {s: int(ids.size) for s, ids in self.splits.items()}
-        return (
-            f"data: {self.vocab.level}-level, vocabulary {len(self.vocab)}, tokens {sizes}; "
-            f"batch {self.batch_size} x bptt {self.bptt}, {len(self.batcher)} batches/epoch"
-        )
-
-    def report(self, record: dict, step: int, result) -> list[str]:
-        return [self.describe(record)]
-
-    def test_lines(self, record: dict, baseline_loss: float, best_step: int | None) -> list[str]:
-        """The final figures beside the unigram baseline's."""
-        where = f" (parameters of step {best_step}, the best on valid)" if best_step else ""
-        base = metrics_of(baseline_loss, self.unit)
-        if self.unit == "bpc":
-            return [
-                f"test bits per character: {record['bpc']:.3f}{where}",
-                f"unigram baseline:        {base['bpc']:.3f}",
-            ]
-        return [
-            f"test perplexity: {record['ppl']:.2f}{where}",
-            f"unigram baseline: {base['ppl']:.2f}",
-        ]

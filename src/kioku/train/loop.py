@@ -1,6 +1,6 @@
 """The training loop: steps, periodic evaluation, checkpoints, early stopping, Ctrl-C.
 
-The loop is task-agnostic: a task (:mod:`kioku.train.tasks`) supplies batches, one
+The loop is task-agnostic: a task (:class:`kioku.train.task.Task`) supplies batches, one
 training step's loss and gradients, evaluation on a split and its own resumable state
 (data position, recurrent state carried across batches). Everything that decides a
 future step is in the checkpoint, so stopping and resuming changes nothing: the losses
@@ -12,23 +12,24 @@ loop then saves a checkpoint and returns with ``interrupted`` set.
 
 from __future__ import annotations
 
-import math
 import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
 from ..nn.module import Module
 from . import rngstate
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, resolve, save_checkpoint
 from .clip import clip_grad_norm
 from .progress import Progress
 from .runlog import RunLog
 from .schedule import ReduceOnPlateau, StepDecay
+from .task import Task
 
 
 @dataclass
@@ -46,7 +47,6 @@ class LoopConfig:
     sample_every: int = 0
     keep: int = 2
     progress: bool = True
-    seed: int = 0
     max_time: float | None = None  # seconds of this session
 
 
@@ -73,15 +73,14 @@ class Trainer:
     def __init__(
         self,
         model: Module,
-        task,
+        task: Task,
         optimizer,
         schedule=None,
         config: LoopConfig | None = None,
         out_dir: str | Path | None = None,
         meta: dict | None = None,
         on_sample: Callable[[int], str] | None = None,
-        clip_fn: Callable | None = None,
-        stream=None,
+        stream: TextIO | None = None,
     ) -> None:
         self.model = model
         self.task = task
@@ -91,7 +90,6 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.meta = meta or {}
         self.on_sample = on_sample
-        self.clip_fn = clip_fn or clip_grad_norm
         self.stream = stream  # evaluation lines and samples (default: stdout)
         self.log = RunLog(self.out_dir / "log.jsonl" if self.out_dir else None)
         self.step = 0
@@ -186,24 +184,23 @@ class Trainer:
 
     def evaluate(self, split: str = "valid") -> dict:
         """Evaluate on ``split``; returns the log record (also written to the log)."""
-        loss = self.task.evaluate(self.model, split)
-        record = {"step": self.step, "epoch": self.task.epoch, "split": split, "loss": loss}
-        record.update(self.task.metrics(loss))
+        record = {"step": self.step, "epoch": self.task.epoch, "split": split}
+        record.update(self.task.measure(self.model, split))
         record["lr"] = float(self.optimizer.lr)
         record["elapsed"] = round(self.elapsed_before + self._session_time(), 3)
         return record
 
     def _periodic_eval(
-        self, result: LoopResult, progress: Progress, recent: list[float], lr: float | None = None
+        self, result: LoopResult, progress: Progress, lr: float | None = None
     ) -> bool:
         """Evaluate, log, checkpoint, apply plateau schedules; True to stop early. ``lr``:
         the rate the last steps used, if a schedule has changed it since."""
         record = self.evaluate("valid")
         if lr is not None:
             record["lr"] = lr
-        if recent:
-            record["train_loss"] = float(np.mean(recent))
-            recent.clear()
+        if self.recent:
+            record["train_loss"] = float(np.mean(self.recent))
+            self.recent.clear()
         improved = self.best_valid is None or record["loss"] < self.best_valid
         if improved:
             self.best_valid, self.bad_evals = record["loss"], 0
@@ -230,52 +227,15 @@ class Trainer:
 
     def run(self) -> LoopResult:
         """Train until ``max_steps``/``epochs``/early stop/Ctrl-C; returns what happened."""
-        c = self.config
         self._started = time.perf_counter()
         result = LoopResult(step=self.step, epoch=self.task.epoch, best_valid=self.best_valid)
-        progress = Progress(self.total_steps(), self.step, c.progress, out=self.stream)
+        progress = Progress(self.total_steps(), self.step, self.config.progress, out=self.stream)
         previous_handler = self._install_sigint()
-        recent = self.recent
         try:
             while not self._done() and not result.stopped_early:
-                batches = self.task.train_batches()
-                while True:
-                    # position, carried state and dropout RNG before this batch
-                    snapshot = self.task.snapshot(), rngstate.collect(self.model)
-                    batch = next(batches, None)
-                    if batch is None:
-                        break
-                    try:
-                        self.model.zero_grad()
-                        loss, tokens = self.task.train_step(self.model, batch)
-                        if c.clip:
-                            self.clip_fn(self.model.parameters(), c.clip)
-                        self.optimizer.step()
-                    except KeyboardInterrupt:
-                        self.task.rollback(snapshot[0])
-                        rngstate.restore(self.model, snapshot[1], "snapshot")
-                        raise
-                    self.step += 1
-                    result.losses.append(loss)
-                    recent.append(loss)
-                    progress.update(1, tokens, self.task.describe_loss(loss))
-                    if c.sample_every and self.on_sample and self.step % c.sample_every == 0:
-                        progress.write(self.on_sample(self.step))
-                    if c.eval_every and self.step % c.eval_every == 0:
-                        if self._periodic_eval(result, progress, recent):
-                            result.stopped_early = True
-                    if self._stop_requested:
-                        raise KeyboardInterrupt
-                    if result.stopped_early or self._step_bound_reached():
-                        break
+                self._run_epoch(result, progress)
                 if self.task.at_epoch_start():  # an epoch just ended
-                    lr_used = float(self.optimizer.lr)
-                    if isinstance(self.schedule, StepDecay):
-                        self.schedule.step()  # before the checkpoint the eval saves
-                    if c.eval_at_epoch_end and not result.stopped_early:
-                        if not (c.eval_every and self.step % c.eval_every == 0):
-                            if self._periodic_eval(result, progress, recent, lr_used):
-                                result.stopped_early = True
+                    self._end_epoch(result, progress)
         except KeyboardInterrupt:
             result.interrupted = True
             progress.write(f"interrupted at step {self.step}: saving a checkpoint")
@@ -284,6 +244,70 @@ class Trainer:
             progress.close()
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
+        self._final_checkpoint(result)
+        result.step, result.epoch, result.best_valid = self.step, self.task.epoch, self.best_valid
+        result.elapsed = self.elapsed_before + self._session_time()
+        return result
+
+    def _run_epoch(self, result: LoopResult, progress: Progress) -> None:
+        """Steps of the current epoch until it ends, a bound is reached or training stops
+        early; a Ctrl-C requested during a step is raised after it."""
+        batches = self.task.train_batches()
+        while True:
+            # position, carried state and dropout RNG before this batch
+            snapshot = self.task.snapshot(), rngstate.collect(self.model)
+            batch = next(batches, None)
+            if batch is None:
+                return
+            loss, tokens = self._train_step(batch, snapshot)
+            self._after_step(result, progress, loss, tokens)
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            if result.stopped_early or self._step_bound_reached():
+                return
+
+    def _train_step(self, batch: tuple, snapshot: tuple) -> tuple[float, int]:
+        """Gradients, clipping and the update of one batch. A Ctrl-C inside it puts the
+        ``snapshot`` taken before the batch back, so the checkpoint resumes at this batch."""
+        try:
+            self.model.zero_grad()
+            loss, tokens = self.task.train_step(self.model, batch)
+            if self.config.clip:
+                clip_grad_norm(self.model.parameters(), self.config.clip)
+            self.optimizer.step()
+        except KeyboardInterrupt:
+            self.task.rollback(snapshot[0])
+            rngstate.restore(self.model, snapshot[1], "snapshot")
+            raise
+        return loss, tokens
+
+    def _after_step(self, result: LoopResult, progress: Progress, loss: float, tokens: int) -> None:
+        """Count the step, show it, and sample or evaluate when their turn comes."""
+        c = self.config
+        self.step += 1
+        result.losses.append(loss)
+        self.recent.append(loss)
+        progress.update(1, tokens, self.task.describe_loss(loss))
+        if c.sample_every and self.on_sample and self.step % c.sample_every == 0:
+            progress.write(self.on_sample(self.step))
+        if c.eval_every and self.step % c.eval_every == 0:
+            if self._periodic_eval(result, progress):
+                result.stopped_early = True
+
+    def _end_epoch(self, result: LoopResult, progress: Progress) -> None:
+        """Per-epoch decay, then the epoch's evaluation unless this step had one."""
+        c = self.config
+        lr_used = float(self.optimizer.lr)
+        if isinstance(self.schedule, StepDecay):
+            self.schedule.step()  # before the checkpoint the eval saves
+        evaluated_now = c.eval_every and self.step % c.eval_every == 0
+        if c.eval_at_epoch_end and not result.stopped_early and not evaluated_now:
+            if self._periodic_eval(result, progress, lr_used):
+                result.stopped_early = True
+
+    def _final_checkpoint(self, result: LoopResult) -> None:
+        """A checkpoint of the last step if the run took steps that none saved; a resumed
+        run that had nothing left to do reports the checkpoint it started from."""
         steps_taken = bool(result.losses)
         if (
             not result.interrupted
@@ -292,15 +316,10 @@ class Trainer:
         ):
             result.checkpoint = self.save() or result.checkpoint
         if result.checkpoint is None and self.out_dir is not None:
-            from .checkpoint import resolve
-
-            try:  # nothing to do (a finished run resumed): report its checkpoint
+            try:
                 result.checkpoint = resolve(self.out_dir)
             except FileNotFoundError:
                 result.checkpoint = self.save()
-        result.step, result.epoch, result.best_valid = self.step, self.task.epoch, self.best_valid
-        result.elapsed = self.elapsed_before + self._session_time()
-        return result
 
 
 def _step_of(checkpoint: Path) -> int:
@@ -308,8 +327,3 @@ def _step_of(checkpoint: Path) -> int:
         return int(checkpoint.name.split("-")[1].split(".")[0])
     except (IndexError, ValueError):
         return -1
-
-
-def perplexity(loss: float) -> float:
-    """``exp(loss)`` for a mean cross-entropy in nats (``inf`` past overflow)."""
-    return math.exp(loss) if loss < 700 else math.inf

@@ -1,0 +1,200 @@
+"""What a training run is asked to do: one typed record, and the presets it starts from.
+
+The command line fills a :class:`TrainSettings` from its flags (a flag ``--batch-size``
+is the field ``batch_size``); scripts build one directly. Errors about a setting carry
+the field's name in ``error.setting`` so that a front end can name it its own way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..models.pooling import POOLINGS
+from .optim import OPTIMIZERS
+
+_NO_VALUE = object()
+
+# keys that older runs saved beside the settings (argparse's own), not settings
+_LEGACY_KEYS = frozenset({"command", "resume"})
+
+
+def setting_error(
+    kind: type[Exception], setting: str, detail: str, value: object = _NO_VALUE
+) -> Exception:
+    """An exception of ``kind`` about the field ``setting`` (and its ``value``, shown when
+    given): ``str()`` reads ``"setting value: detail"``; ``setting``, ``shown_value``
+    (``None`` when not given) and ``detail`` stay on it as attributes."""
+    shown_value = None if value is _NO_VALUE else str(value)
+    error = kind(f"{setting if shown_value is None else f'{setting} {shown_value}'}: {detail}")
+    error.setting, error.shown_value, error.detail = setting, shown_value, detail
+    return error
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Every choice of a run. ``None`` means "not bounded" for ``max_steps``, ``epochs``
+    and ``max_time``, "the data's own" for ``level``, "the task's default" for
+    ``min_count`` and ``bidirectional``. The defaults are the character-level language
+    model on Python's standard library (:data:`CHAR_LM`)."""
+
+    # what to learn and where to write it
+    task: str = "lm"
+    data: str = "stdlib"
+    level: str | None = None
+    out: str | None = None
+    # how long
+    max_steps: int | None = 2400
+    epochs: int | None = None
+    max_time: float | None = None
+    # the model
+    seed: int = 0
+    hidden: int = 256
+    layers: int = 2
+    embed: int = 64
+    dropout: float = 0.0
+    variational_dropout: bool = False
+    init_range: float = 0.0
+    tie_weights: bool = False
+    bidirectional: bool | None = None
+    pooling: str = "last"
+    # batches
+    bptt: int | None = 64
+    batch_size: int = 32
+    min_count: int | None = None
+    max_vocab: int | None = None
+    window: int = 32
+    horizon: int = 1
+    columns: str | None = None
+    # the optimizer and its schedule
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    clip: float | None = 1.0
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    lr_decay: float | None = None
+    decay_start: int | None = None
+    plateau: bool = False
+    # evaluation, checkpoints and output
+    eval_every: int = 200
+    eval_tokens: int | None = 20000
+    eval_batch_size: int = 10
+    patience: int = 0
+    sample_every: int = 400
+    keep: int = 2
+    no_progress: bool = False
+
+    def __post_init__(self) -> None:
+        for name in _COUNTS:
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and value >= 1):
+                raise setting_error(ValueError, name, f"expected an integer >= 1, found {value!r}")
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                detail = (
+                    f"expected one of {sorted(map(str, choices))}, found {getattr(self, name)!r}"
+                )
+                raise setting_error(ValueError, name, detail)
+        if not 0.0 <= self.dropout < 1.0:
+            raise setting_error(ValueError, "dropout", f"expected [0, 1), found {self.dropout}")
+        if not self.lr > 0:
+            raise setting_error(ValueError, "lr", f"expected a number > 0, found {self.lr}")
+
+    def replace(self, **changes: Any) -> TrainSettings:
+        """A copy with ``changes``; an unknown name is a ``TypeError`` naming it."""
+        _check_names(changes, "changes")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-able dict (what checkpoints keep under ``meta.settings``)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainSettings:
+        """Settings from :meth:`to_dict`'s dict (missing fields take their defaults; the
+        argparse keys that older checkpoints saved beside them are ignored)."""
+        if not isinstance(values, Mapping):
+            raise TypeError(f"settings: expected a dict, found {type(values).__name__}")
+        values = {k: v for k, v in values.items() if k not in _LEGACY_KEYS}
+        _check_names(values, "settings")
+        return cls(**values)
+
+
+# sizes, each at least one (or None where the field allows it)
+_COUNTS = ("hidden", "layers", "embed", "bptt", "batch_size", "window", "horizon", "max_vocab")
+_CHOICES = {"level": (None, "char", "word"), "optimizer": tuple(OPTIMIZERS), "pooling": POOLINGS}
+
+
+def _check_names(values: Mapping[str, Any], name: str) -> None:
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainSettings)})
+    if unknown:
+        raise TypeError(f"{name}: expected fields of TrainSettings, found unknown {unknown}")
+
+
+CHAR_LM = TrainSettings()
+"""The default run: a 2x256 character LSTM on Python's stdlib, Adam, ~10 minutes."""
+
+# runs counted in epochs, evaluated at each epoch's end on all of valid, no samples
+_BY_EPOCH = dict(max_steps=None, eval_every=0, sample_every=0, eval_tokens=None)
+
+PTB_SMALL = TrainSettings(
+    data="ptb",
+    embed=200,
+    hidden=200,
+    bptt=20,
+    batch_size=20,
+    optimizer="sgd",
+    # Zaremba et al. 2014 "small": lr 1 and clip 5 on the loss summed over T=20 steps are
+    # lr 20 and clip 5/20 on the per-token mean loss used here.
+    lr=20.0,
+    clip=0.25,
+    epochs=13,
+    init_range=0.1,
+    lr_decay=0.5,
+    decay_start=4,
+    **_BY_EPOCH,
+)
+"""Word level, the "small" model of Zaremba et al. (2014); also any word-level run."""
+
+CLASSIFY = TrainSettings(
+    task="classify", hidden=64, layers=1, bptt=None, clip=5.0, epochs=10, **_BY_EPOCH
+)
+"""One label per ``label<TAB>text`` line; the tag and forecast presets differ only in task."""
+
+TAG = CLASSIFY.replace(task="tag")
+FORECAST = CLASSIFY.replace(task="forecast")
+
+PRESETS: dict[str, TrainSettings] = {
+    "char-lm": CHAR_LM,
+    "ptb-small": PTB_SMALL,
+    "classify": CLASSIFY,
+    "tag": TAG,
+    "forecast": FORECAST,
+}
+
+
+def preset_for(task: str = "lm", data: str = "stdlib", level: str | None = None) -> TrainSettings:
+    """The preset a run of ``task`` on ``data`` at ``level`` starts from."""
+    if task != "lm":
+        return PRESETS.get(task, CLASSIFY)
+    if data == "ptb" or level == "word":
+        return PTB_SMALL
+    return CHAR_LM
+
+
+def resolve(given: Mapping[str, Any], saved: Mapping[str, Any] | None = None) -> TrainSettings:
+    """Settings from the fields a user ``given`` explicitly, over a resumed run's
+    ``saved`` settings if there are any, else over the preset of their task and data;
+    ``out`` defaults to ``runs/<name of the data>``."""
+    if saved is not None:
+        return TrainSettings.from_dict(saved).replace(**given)
+    data = given.get("data", "stdlib")
+    settings = preset_for(given.get("task", "lm"), data, given.get("level"))
+    settings = settings.replace(**{"data": data, **given})
+    if settings.out is None:
+        settings = settings.replace(out=str(Path("runs") / (Path(str(data)).stem or "run")))
+    return settings
