@@ -14,7 +14,6 @@ import pytest
 from kioku.cli import main
 from kioku.cli.train_cmd import flag_message
 from kioku.models import Forecaster, LanguageModel, SequenceClassifier, SequenceTagger
-from kioku.models.base import eval_mode
 from kioku.train import TASKS, Task, TrainSettings
 from kioku.train.settings import CHAR_LM, CLASSIFY, PTB_SMALL, resolve
 
@@ -141,12 +140,12 @@ def test_model_config_is_the_signature():
 
 def test_eval_mode_restores_the_mode_after_an_error():
     model = LanguageModel(5, 2, 2, 1, dropout=0.5, rng=0)
-    with pytest.raises(RuntimeError), eval_mode(model):
+    with pytest.raises(RuntimeError), model.eval_mode():
         assert not model.training and not model.lstm.training
         raise RuntimeError("inside")
     assert model.training and model.lstm.training
     model.eval()
-    with eval_mode(model):
+    with model.eval_mode():
         pass
     assert not model.training
     assert dataclasses.is_dataclass(TrainSettings)

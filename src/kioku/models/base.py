@@ -9,8 +9,7 @@ with optional ``lengths (B,)`` for padded batches (packed-sequence semantics).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,18 +20,6 @@ from ..nn.lstm import LSTM
 from ..nn.module import Module, check_dtype
 
 State = tuple[np.ndarray, np.ndarray]
-
-
-@contextmanager
-def eval_mode(module: Module) -> Iterator[Module]:
-    """``module`` in evaluation mode inside the block, its previous mode restored after
-    (also when the block raises)."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)
 
 
 def _jsonable(value: Any) -> Any:

@@ -7,7 +7,7 @@ import numpy as np
 from ..nn.linear import Linear
 from ..nn.loss import softmax_cross_entropy
 from ..nn.module import as_rng
-from .base import RecurrentEncoder, eval_mode
+from .base import RecurrentEncoder
 from .pooling import Pooling
 
 
@@ -81,5 +81,5 @@ class SequenceClassifier(RecurrentEncoder):
 
     def predict(self, inputs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """Most likely class per sequence, ``(B,)``, computed in eval mode."""
-        with eval_mode(self):
+        with self.eval_mode():
             return self.forward(inputs, lengths).argmax(axis=-1)

@@ -14,7 +14,7 @@ from ..nn.embedding import check_token_ids
 from ..nn.linear import Linear
 from ..nn.loss import softmax_cross_entropy
 from ..nn.module import as_rng
-from .base import RecurrentTrunk, State, eval_mode
+from .base import RecurrentTrunk, State
 
 
 class LanguageModel(RecurrentTrunk):
@@ -123,7 +123,7 @@ class LanguageModel(RecurrentTrunk):
             raise ValueError(f"top_k: expected None or an integer >= 1, found {top_k}")
         rng = as_rng(rng)
         out = np.empty(int(n), np.int64)
-        with eval_mode(self):
+        with self.eval_mode():
             logits, state = self.forward(prefix[:, None])
             last = logits[-1, 0]
             for i in range(int(n)):

@@ -8,7 +8,7 @@ from ..functional.sequence import length_mask
 from ..nn.linear import Linear
 from ..nn.loss import softmax_cross_entropy
 from ..nn.module import as_rng
-from .base import RecurrentEncoder, eval_mode
+from .base import RecurrentEncoder
 
 
 class SequenceTagger(RecurrentEncoder):
@@ -81,7 +81,7 @@ class SequenceTagger(RecurrentEncoder):
 
     def predict(self, inputs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """Most likely tag per token, ``(T, B)``, computed in eval mode (padding: -1)."""
-        with eval_mode(self):
+        with self.eval_mode():
             tags = self.forward(inputs, lengths).argmax(axis=-1)
         mask = length_mask(lengths, *tags.shape)
         return tags if mask is None else np.where(mask, tags, -1)

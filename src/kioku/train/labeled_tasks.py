@@ -19,7 +19,6 @@ from ..data.padded import Example, PaddedBatcher
 from ..data.timeseries import read_csv_series, windows
 from ..data.vocab import Vocabulary
 from ..models import Forecaster, Model, SequenceClassifier, SequenceTagger
-from ..models.base import eval_mode
 from ..models.tagger import tag_mask
 from .checkpoint import CheckpointError
 from .settings import TrainSettings, setting_error
@@ -92,7 +91,7 @@ class PaddedTask(BatchedTask):
         metrics, in eval mode."""
         batcher = PaddedBatcher(self.splits[split], self.batch_size, shuffle=False)
         total = count = hits = 0.0
-        with eval_mode(model):
+        with model.eval_mode():
             for batch in batcher.epoch_batches():
                 loss, n, correct = self.batch_loss(model, batch, backward=False)
                 total += loss * n

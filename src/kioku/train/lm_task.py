@@ -17,7 +17,6 @@ from ..data.corpus import load_corpus
 from ..data.stream import StreamBatcher
 from ..data.vocab import Vocabulary
 from ..models import LanguageModel, Model
-from ..models.base import eval_mode
 from .baseline import unigram_loss
 from .checkpoint import CheckpointError
 from .settings import TrainSettings, setting_error
@@ -149,7 +148,7 @@ class LanguageModelTask(BatchedTask):
             ids = ids[: limit + 1]
         batcher = StreamBatcher(ids, min(self.eval_batch_size, max(1, ids.size // 2)), self.bptt)
         total, count, state = 0.0, 0, None
-        with eval_mode(model):
+        with model.eval_mode():
             for x, y in batcher.epoch_batches():
                 loss, state = model.loss(x, y, state, backward=False)
                 total += float(loss) * y.size
