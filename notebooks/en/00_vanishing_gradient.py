@@ -70,10 +70,11 @@ print("target:", round(float(target[0]), 3))
 # shrinks (or grows) geometrically. The LSTM has a second path, the memory cell `c`, along
 # which one step back is only an element-wise product with the forget gate:
 #
-# $$\frac{\partial L}{\partial c_{t-1}} \ni f_t \odot \frac{\partial L}{\partial c_t}.$$
+# $$\frac{\partial L}{\partial c_{t-1}} = f_t \odot \frac{\partial L}{\partial c_t} + \cdots$$
 #
-# No weight matrix, no squashing slope: when the network learns to keep `f` near 1, the
-# gradient passes through many steps almost untouched.
+# (the dots are the paths through the gates and `h`). No weight matrix, no squashing
+# slope: when the network learns to keep `f` near 1, the gradient passes through many
+# steps almost untouched.
 #
 # First, untrained networks at `T = 100` (the RNN has 64 units, the LSTM 32 cells: about
 # 4.5k recurrent parameters each). `gradient_curves` records the norms with

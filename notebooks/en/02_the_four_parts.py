@@ -181,9 +181,10 @@ new_cell = forget * c_prev + input_gate * candidate
 check("cell", new_cell, record.cell[:, 0])
 
 # %% [markdown]
-# Follow the same cell through its first two lines: the forget gate shuts at the line
-# end, the input gate opens and writes the candidate, and between line ends the cell adds
-# a little at every character.
+# Follow the same cell through the first two lines: at the line end the forget gate
+# shuts and the cell falls back to about 0; along the next line the input gate lets a
+# share of the candidate in at each character, so the cell moves step by step like a
+# counter of the position in the line.
 
 # %%
 first_lines = text.index("\n", text.index("\n") + 1) + 1
@@ -222,8 +223,8 @@ hidden = output_gate * np.tanh(new_cell)
 check("hidden state", hidden, record.hidden[:, 0])
 
 # %% [markdown]
-# The cell can hold large numbers; the hidden state is always between -1 and 1, and the output gate
-# decides when the count is shown. Over the whole first layer:
+# The cell can hold large numbers; the hidden state is always between -1 and 1, and the
+# output gate decides when a cell's content is shown. Over the whole first layer:
 
 # %%
 o = record.output_gate[:, 0]
