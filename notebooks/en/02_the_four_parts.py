@@ -202,7 +202,7 @@ ax.grid(alpha=0.3)
 ax.legend(ncol=4, fontsize=8)
 plt.show()
 print(f"correlation of cell {cell} with the position in the line: {r[cell]:+.2f}")
-activation_text(list(text), c[:, cell], title=f"cell c of cell {cell}")
+activation_text(list(text), c[:, cell], title=f"cell state c of cell {cell}")
 
 # %% [markdown]
 # ## 2.4 The output gate
