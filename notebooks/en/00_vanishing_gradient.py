@@ -94,9 +94,9 @@ for kind, curves in at_init.items():
 # %% [markdown]
 # Even untrained, the gradient that reaches step 0 is many orders of magnitude larger in
 # the LSTM than in the RNN. But it still decays: an untrained forget gate sits near
-# `sigmoid(1) = 0.73` (kioku starts the forget bias at 1), and `0.73 ** 100` is tiny. The
-# gate has to *learn* to stay open. So we train both networks (Adam, a few hundred
-# updates of 64 sequences) at `T = 40`.
+# `sigmoid(1) = 0.73` (this LSTM starts its forget bias at 1, `unit_forget_bias=True`),
+# and `0.73 ** 100` is tiny. The gate has to *learn* to stay open. So we train both
+# networks (Adam, a few hundred updates of 64 sequences) at `T = 40`.
 
 # %%
 T_TRAIN, UPDATES = 40, 600

@@ -107,8 +107,8 @@ assert (np.abs(record.candidate) < 1).all()  # the candidate is a tanh: between 
 # changes the weights. To see what training does to them we train a small character
 # language model (2 layers of 64 cells) on the source code of Python's standard library,
 # the text every Python install carries. The training code is in `notebooks/course.py`;
-# the model is trained once (about half a minute) and then loaded from a cache by the
-# other notebooks.
+# the model is trained once (about half a minute on a quiet machine) and then loaded
+# from a cache by the other notebooks.
 
 # %%
 model, vocab, summary = char_model()
