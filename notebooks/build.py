@@ -21,8 +21,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def sources() -> list[Path]:
-    """Every notebook source: ``notebooks/<language>/*.py``."""
-    return sorted(HERE.glob("*/*.py"))
+    """Every notebook source: ``notebooks/<language>/*.py`` (hidden folders skipped)."""
+    return sorted(p for p in HERE.glob("*/*.py") if not p.parent.name.startswith("."))
 
 
 def render(source: Path) -> str:
