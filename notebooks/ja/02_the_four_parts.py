@@ -1,0 +1,256 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. LSTMの構造: 4つの部品
+#
+# LSTMの1時刻分の計算は、入力 `x_t`、1つ前の隠れ状態 `h_{t-1}`、1つ前の記憶セル `c_{t-1}`
+# から4つの値を求め、それらを組み合わせるというものです。
+#
+# $$
+# \begin{aligned}
+# f_t &= \sigma(x_t W_{xf} + h_{t-1} W_{hf} + b_f) && \text{2.1 forget gate} \\
+# i_t &= \sigma(x_t W_{xi} + h_{t-1} W_{hi} + b_i) && \text{2.2 input gate} \\
+# g_t &= \tanh(x_t W_{xg} + h_{t-1} W_{hg} + b_g) && \text{2.3 new memory (candidate)} \\
+# c_t &= f_t \odot c_{t-1} + i_t \odot g_t && \text{2.3 new cell} \\
+# o_t &= \sigma(x_t W_{xo} + h_{t-1} W_{ho} + b_o) && \text{2.4 output gate} \\
+# h_t &= o_t \odot \tanh(c_t) && \text{2.4 hidden state}
+# \end{aligned}
+# $$
+#
+# `σ` はsigmoid関数、`⊙` は要素ごとの積(アダマール積)です。このノートブックでは部品ごとに、
+# それを計算している `kioku.functional.lstm_forward` の行を示し、学習済みの文字単位モデルの
+# 重みからNumPyで手計算して、kiokuの結果と一致することを確かめます。そのうえで、その部品が
+# 学習済みモデルの中で何をしているかを図にします。
+
+# %%
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("KIOKU_KERNELS", "reference")  # NumPyの参照実装で動かす
+sys.path.insert(0, str(Path.cwd().parent))  # notebooks/ (course.py の置き場所)
+# %matplotlib inline
+
+import matplotlib.pyplot as plt
+import numpy as np
+from course import SNIPPET, char_model, show_source, sigmoid
+
+import kioku
+import kioku.inspect
+from kioku.functional import lstm_forward
+from kioku.inspect.plots import activation_text
+
+model, vocab, _ = char_model()
+text = SNIPPET
+tokens = vocab.encode(text)[:, None]  # (T, 1)
+with kioku.inspect.trace(model) as tr:
+    model(tokens)
+record = tr.get(layer=0)  # LSTMの1層目。配列はどれも (T, 1, H)
+print(text)
+
+# %% [markdown]
+# ## 手計算の準備
+#
+# 1層目が読むのは文字の埋め込みベクトルです。kiokuの重みはPyTorchと同じ並びで、4つの部品の
+# 重みが1つの行列 `weight_ih (4H, I)`(と `weight_hh (4H, H)`)に、input、forget、候補、
+# outputの順で積み重なっています。各時刻に入ってくる状態は、1つ前の時刻が出した状態です
+# (最初の時刻の前はゼロ)。
+
+# %%
+x = model.embedding(tokens)[:, 0].astype(np.float64)  # (T, I)
+p = {k: v.astype(np.float64) for k, v in model.lstm.params.items()}
+H = model.lstm.hidden_size
+W_x = dict(zip("ifgo", np.split(p["weight_ih_l0"], 4)))  # それぞれ (H, I)
+W_h = dict(zip("ifgo", np.split(p["weight_hh_l0"], 4)))  # それぞれ (H, H)
+b = dict(zip("ifgo", np.split(p["bias_ih_l0"] + p["bias_hh_l0"], 4)))  # それぞれ (H,)
+h_prev = np.vstack([np.zeros(H), record.hidden[:-1, 0]])  # (T, H): h_{t-1}
+c_prev = np.vstack([np.zeros(H), record.cell[:-1, 0]])  # (T, H): c_{t-1}
+
+
+def pre_activation(gate):
+    """全時刻の x_t W_x + h_{t-1} W_h + b: (T, H)。"""
+    return x @ W_x[gate].T + h_prev @ W_h[gate].T + b[gate]
+
+
+def check(name, by_hand, from_kioku):
+    """手計算(float64)とkioku(float32)の差を、値の大きさに対する比で確かめる
+    (記憶セルは1よりずっと大きな値を持つことがあり、そこではfloat32の桁が減るため)。"""
+    error = np.max(np.abs(by_hand - from_kioku) / (1 + np.abs(by_hand)))
+    print(f"{name}: 最大の相対誤差 {error:.1e}")
+    assert error < 1e-5
+
+
+# %% [markdown]
+# kiokuでは、4つの部品の活性化前の値が2つの行列積から出てきます。1つは全時刻の入力を
+# まとめて、時間のループの前に一度だけ計算するもの、もう1つは時刻ごとに `h_{t-1}` に掛けるもの
+# です。
+
+# %%
+show_source(lstm_forward, "gates = (x.reshape", "gates += bias")
+show_source(lstm_forward, "np.matmul(h_prev, w_hh_t", "a += recurrent")
+
+# %% [markdown]
+# ## 2.1 forgetゲート
+#
+# $$f_t = \sigma(x_t W_{xf} + h_{t-1} W_{hf} + b_f)$$
+#
+# LSTMのforgetゲートは、長期記憶から不要な情報を忘れるための制御を行います。入力は
+# 現在の入力 `x_t` と、前の時刻の隠れ状態 `h_{t-1}` です。`W_xf` は現在の入力に、`W_hf` は
+# 前の時刻の隠れ状態に適用されるゲートの重み行列で、`b_f` はバイアスです。重み付けされた
+# 入力とバイアスの合計がsigmoid関数を通るため、`f_t` の各要素は0から1の値をとります。1に近ければ
+# セルは中身を保ち、0に近ければ消し去ります。kiokuでは、積み重なった活性化前の値の
+# `H:2H` 行がforgetゲートです。
+
+# %%
+show_source(lstm_forward, "input_gate, forget_gate = (", "        )")
+show_source(lstm_forward, "np.multiply(forget_gate, c_prev")
+forget = sigmoid(pre_activation("f"))
+check("forgetゲート", forget, record.forget_gate[:, 0])
+
+# %% [markdown]
+# 学習済みのモデルは何を忘れることを覚えたのでしょうか。1層目のセルのうち、行末(文字
+# `\n`)でforgetゲートが閉じる(平均0.2未満になる)ものを数え、その中から、中身が行内の位置に
+# いちばんよく連動しているセルを選びます(`kioku.inspect.correlations`)。このノートブックでは、
+# 以降このセルを追いかけます。
+
+# %%
+newline = np.array([ch == "\n" for ch in text])
+f = record.forget_gate[:, 0]  # (T, H)
+closers = np.flatnonzero(f[newline].mean(axis=0) < 0.2)
+position = kioku.inspect.get_feature("line_position")(text)  # (T,)
+r = kioku.inspect.correlations(record.cell[:, 0], position)  # (H,)
+cell = int(closers[np.argmax(np.abs(r[closers]))])
+print(f"{H} 個のセルのうち {closers.size} 個が行末で忘れる。以下ではセル {cell} を追う")
+print(
+    f"セル {cell}: forgetゲートの平均は行末で {f[newline, cell].mean():.2f}、"
+    f"それ以外で {f[~newline, cell].mean():.2f}"
+)
+assert closers.size >= 5 and abs(r[cell]) > 0.5
+activation_text(list(text), f[:, cell], title=f"forget gate of cell {cell} (blue: forgets)")
+
+# %% [markdown]
+# 青いところでゲートが閉じています。このセルは行末(⏎)が来るたびに、それまでの中身を
+# 捨てています。
+#
+# ## 2.2 inputゲート
+#
+# $$i_t = \sigma(x_t W_{xi} + h_{t-1} W_{hi} + b_i)$$
+#
+# 新しい情報を記憶に追加するとき、何も考えずに追加するのではなく、追加する情報として
+# どれだけ価値があるかを判断したうえで選びます。その判断をするのがinputゲートです。
+# セルに実際に入るのは、候補 `g_t`(2.3)をinputゲートで重み付けした `i_t ⊙ g_t` です。
+# 式の形はforgetゲートと同じで、重みだけが別です(`0:H` 行)。
+
+# %%
+show_source(lstm_forward, "input_gate, forget_gate = (", "sigmoid(a[:, :H]")
+show_source(lstm_forward, "np.multiply(input_gate, candidate")
+input_gate = sigmoid(pre_activation("i"))
+check("inputゲート", input_gate, record.input_gate[:, 0])
+
+# %%
+i = record.input_gate[:, 0]
+g = record.candidate[:, 0]
+print(f"セル {cell}: inputゲートの平均 {i[:, cell].mean():.2f}。書き込まれる量 i ⊙ g:")
+activation_text(list(text), (i * g)[:, cell], title=f"i ⊙ g of cell {cell} (what is written)")
+
+# %% [markdown]
+# ## 2.3 新しい記憶セル
+#
+# $$g_t = \tanh(x_t W_{xg} + h_{t-1} W_{hg} + b_g), \qquad c_t = f_t \odot c_{t-1} + i_t \odot g_t$$
+#
+# 記憶セルはLSTMの長期記憶です。古くなった記憶を削除し、新しい情報を追加することで、
+# 適切な長期記憶を保ちます。具体的には次の順に計算されます。
+#
+# 1. inputゲートの計算: 現在の入力 `x_t` と前の隠れ状態 `h_{t-1}` から、inputゲート `i_t` が
+#    sigmoid関数で計算されます。同時に、tanh関数で新しい候補 `g_t`(-1から1の値)が作られます。
+# 2. セル状態の更新: inputゲートと候補がアダマール積 `i_t ⊙ g_t` で組み合わされます。また、
+#    forgetゲートによって前のセル状態が `f_t ⊙ c_{t-1}` に更新されます。
+# 3. 最終的なセル状態: 更新された前のセル状態と、新しく作られた情報が足し合わされ、
+#    新しいセル状態 `c_t` になります。
+
+# %%
+show_source(lstm_forward, "candidate = tanh(")
+show_source(lstm_forward, "np.multiply(forget_gate, c_prev", "c_next += new_info")
+candidate = np.tanh(pre_activation("g"))
+check("候補 g", candidate, record.candidate[:, 0])
+new_cell = forget * c_prev + input_gate * candidate
+check("記憶セル c", new_cell, record.cell[:, 0])
+
+# %% [markdown]
+# 同じセルを最初の2行にわたって追ってみます。行末でforgetゲートが閉じ、セルはほぼ0に
+# 戻ります。次の行では1文字ごとにinputゲートが候補の一部を通すので、セルは一歩ずつ動き、
+# 行内の位置を数えるカウンタのように振る舞います。
+
+# %%
+first_lines = text.index("\n", text.index("\n") + 1) + 1
+steps = np.arange(first_lines)
+c = record.cell[:, 0]
+fig, ax = plt.subplots(figsize=(12, 3.6))
+ax.plot(steps, f[:first_lines, cell], label="forget gate f")
+ax.plot(steps, i[:first_lines, cell], label="input gate i")
+ax.plot(steps, g[:first_lines, cell], label="candidate g")
+ax.plot(steps, c[:first_lines, cell], "k", lw=2, label="cell c")
+ax.set_xticks(steps, [{"\n": "⏎", " ": "·"}.get(ch, ch) for ch in text[:first_lines]])
+ax.tick_params(axis="x", labelsize=7)
+ax.set_title(f"cell {cell} of the first layer, step by step")
+ax.grid(alpha=0.3)
+ax.legend(ncol=4, fontsize=8)
+plt.show()
+print(f"セル {cell} と行内の位置との相関: {r[cell]:+.2f}")
+activation_text(list(text), c[:, cell], title=f"cell state c of cell {cell}")
+
+# %% [markdown]
+# ## 2.4 outputゲート
+#
+# $$o_t = \sigma(x_t W_{xo} + h_{t-1} W_{ho} + b_o), \qquad h_t = o_t \odot \tanh(c_t)$$
+#
+# outputゲートは隠れ状態を作るのに使われます。更新された記憶セル `c_t` をtanh関数に通し、
+# その各要素について「次の時刻の隠れ状態としてどれだけ重要か」をoutputゲートが調整します。
+# outputゲートの開き具合も、ほかのゲートと同じく入力 `x_t` と前の状態 `h_{t-1}` から求めます。
+# sigmoid関数による出力 `o_t` と、tanh関数によるセル状態の出力を掛け合わせたものが、
+# 新しい隠れ状態 `h_t` です。
+
+# %%
+show_source(lstm_forward, "output_gate = sigmoid(")
+show_source(lstm_forward, "tanh(c_next, tanh_c[t])", "np.multiply(output_gate, tanh_c[t]")
+output_gate = sigmoid(pre_activation("o"))
+check("outputゲート", output_gate, record.output_gate[:, 0])
+hidden = output_gate * np.tanh(new_cell)
+check("隠れ状態 h", hidden, record.hidden[:, 0])
+
+# %% [markdown]
+# 記憶セルは大きな値を持てますが、隠れ状態は必ず-1から1の間に収まります。セルの中身を
+# いつ外に見せるかを決めるのはoutputゲートです。1層目のセル全体で見てみましょう。
+
+# %%
+o = record.output_gate[:, 0]
+print(f"|c| の最大 {np.abs(c).max():.1f}、|h| の最大 {np.abs(record.hidden).max():.2f}")
+fig, axes = plt.subplots(3, 1, figsize=(12, 6), sharex=True)
+for ax, values, name, cmap in (
+    (axes[0], np.tanh(c), "tanh(c)", "RdBu_r"),
+    (axes[1], o, "output gate o", "viridis"),
+    (axes[2], record.hidden[:, 0], "h = o ⊙ tanh(c)", "RdBu_r"),
+):
+    low = 0 if name.startswith("output") else -1
+    image = ax.imshow(
+        values[:first_lines].T, aspect="auto", cmap=cmap, vmin=low, vmax=1, interpolation="nearest"
+    )
+    ax.set_ylabel(f"{name}\ncell")
+    fig.colorbar(image, ax=ax, pad=0.01)
+axes[2].set_xticks(steps, [{"\n": "⏎", " ": "·"}.get(ch, ch) for ch in text[:first_lines]])
+axes[2].tick_params(axis="x", labelsize=7)
+plt.show()
+
+# %% [markdown]
+# `o` が0に近い(暗い)ところでは、セルは中身を内に秘めたままです。1に近いところでは、
+# `h` に `tanh(c)` がそのまま現れます。4つの部品はどれも、手計算とkiokuの結果がfloat32の
+# 丸め誤差の範囲で一致しました。最後のノートブックでは、層を積み重ね、系列を両方向から
+# 読んでみます。
