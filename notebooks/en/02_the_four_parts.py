@@ -26,7 +26,7 @@
 # $$
 #
 # `σ` is the sigmoid, `⊙` the element-wise (Hadamard) product. For each part this notebook
-# shows the lines of `kioku.functional.lstm_forward` that compute it, recomputes it by hand
+# shows the lines of `kioku.functional.lstm_step` that compute it, recomputes it by hand
 # with NumPy from the weights of the trained character model, checks that both agree, and
 # draws what the part does in that model.
 
@@ -45,7 +45,7 @@ from course import SNIPPET, char_model, show_source, sigmoid
 
 import kioku
 import kioku.inspect
-from kioku.functional import lstm_forward
+from kioku.functional.lstm import lstm_forward, lstm_step
 from kioku.inspect.plots import activation_text
 
 model, vocab, _ = char_model()
@@ -90,11 +90,15 @@ def check(name, by_hand, from_kioku):
 
 # %% [markdown]
 # In kioku all four pre-activations come out of two matrix products: one for the inputs
-# of every step at once, before the time loop, and one per step for `h_{t-1}`:
+# of every step at once, before the time loop, and one per step for `h_{t-1}`.
+# One step's work is `lstm_step`. The `hooks` in it are where the variants (peepholes,
+# layer normalisation, ...) plug in; for the plain LSTM `hooks.activate(GATE, ...)` is
+# just the sigmoid, and `hooks.activate(CANDIDATE, ...)` and `hooks.activate(CELL, ...)`
+# just tanh:
 
 # %%
-show_source(lstm_forward, "gates = (x.reshape", "gates += bias")
-show_source(lstm_forward, "np.matmul(h_prev, w_hh_t", "a += recurrent")
+show_source(lstm_forward, "preact = (x.reshape", "preact += bias")
+show_source(lstm_step, "recurrent = np.matmul(", "preact += recurrent")
 
 # %% [markdown]
 # ## 2.1 The forget gate
@@ -108,8 +112,8 @@ show_source(lstm_forward, "np.matmul(h_prev, w_hh_t", "a += recurrent")
 # 0 it wipes it. In kioku (rows `H:2H` of the stacked pre-activations):
 
 # %%
-show_source(lstm_forward, "input_gate, forget_gate = (", "        )")
-show_source(lstm_forward, "np.multiply(forget_gate, c_prev")
+show_source(lstm_step, "forget_gate = hooks.forget(")
+show_source(lstm_step, "cell = np.multiply(forget_gate, c_prev")
 forget = sigmoid(pre_activation("f"))
 check("forget gate", forget, record.forget_gate[:, 0])
 
@@ -147,8 +151,8 @@ activation_text(list(text), f[:, cell], title=f"forget gate of cell {cell} (blue
 # `0:H`):
 
 # %%
-show_source(lstm_forward, "input_gate, forget_gate = (", "sigmoid(a[:, :H]")
-show_source(lstm_forward, "np.multiply(input_gate, candidate")
+show_source(lstm_step, "input_gate = hooks.activate(")
+show_source(lstm_step, "cell += np.multiply(input_gate, candidate")
 input_gate = sigmoid(pre_activation("i"))
 check("input gate", input_gate, record.input_gate[:, 0])
 
@@ -173,8 +177,8 @@ activation_text(list(text), (i * g)[:, cell], title=f"i ⊙ g of cell {cell} (wh
 # 4. the sum of the two is the new cell `c_t`.
 
 # %%
-show_source(lstm_forward, "candidate = tanh(")
-show_source(lstm_forward, "np.multiply(forget_gate, c_prev", "c_next += new_info")
+show_source(lstm_step, "candidate = hooks.activate(")
+show_source(lstm_step, "cell = np.multiply(forget_gate, c_prev", "cell += np.multiply(input_gate")
 candidate = np.tanh(pre_activation("g"))
 check("candidate", candidate, record.candidate[:, 0])
 new_cell = forget * c_prev + input_gate * candidate
@@ -215,8 +219,8 @@ activation_text(list(text), c[:, cell], title=f"cell state c of cell {cell}")
 # above get to see. The product of the two is `h_t`.
 
 # %%
-show_source(lstm_forward, "output_gate = sigmoid(")
-show_source(lstm_forward, "tanh(c_next, tanh_c[t])", "np.multiply(output_gate, tanh_c[t]")
+show_source(lstm_step, "output_gate = hooks.activate(")
+show_source(lstm_step, "tanh_c = hooks.activate(CELL", "np.multiply(output_gate, tanh_c")
 output_gate = sigmoid(pre_activation("o"))
 check("output gate", output_gate, record.output_gate[:, 0])
 hidden = output_gate * np.tanh(new_cell)

@@ -26,7 +26,7 @@
 # $$
 #
 # `σ` はsigmoid関数、`⊙` は要素ごとの積(アダマール積)です。このノートブックでは部品ごとに、
-# それを計算している `kioku.functional.lstm_forward` の行を示し、学習済みの文字単位モデルの
+# それを計算している `kioku.functional.lstm_step` の行を示し、学習済みの文字単位モデルの
 # 重みからNumPyで手計算して、kiokuの結果と一致することを確かめます。そのうえで、その部品が
 # 学習済みモデルの中で何をしているかを図にします。
 
@@ -45,7 +45,7 @@ from course import SNIPPET, char_model, show_source, sigmoid
 
 import kioku
 import kioku.inspect
-from kioku.functional import lstm_forward
+from kioku.functional.lstm import lstm_forward, lstm_step
 from kioku.inspect.plots import activation_text
 
 model, vocab, _ = char_model()
@@ -91,11 +91,14 @@ def check(name, by_hand, from_kioku):
 # %% [markdown]
 # kiokuでは、4つの部品の活性化前の値が2つの行列積から出てきます。1つは全時刻の入力を
 # まとめて、時間のループの前に一度だけ計算するもの、もう1つは時刻ごとに `h_{t-1}` に掛けるもの
-# です。
+# です。1時刻分の計算は `lstm_step` にまとまっています。そこに出てくる `hooks` は、のぞき穴
+# (peephole) や層正規化などの変種を差し込むための口で、普通のLSTMでは
+# `hooks.activate(GATE, ...)` はシグモイド、`hooks.activate(CANDIDATE, ...)` と
+# `hooks.activate(CELL, ...)` は tanh をそのまま計算するだけです。
 
 # %%
-show_source(lstm_forward, "gates = (x.reshape", "gates += bias")
-show_source(lstm_forward, "np.matmul(h_prev, w_hh_t", "a += recurrent")
+show_source(lstm_forward, "preact = (x.reshape", "preact += bias")
+show_source(lstm_step, "recurrent = np.matmul(", "preact += recurrent")
 
 # %% [markdown]
 # ## 2.1 forgetゲート
@@ -110,8 +113,8 @@ show_source(lstm_forward, "np.matmul(h_prev, w_hh_t", "a += recurrent")
 # `H:2H` 行がforgetゲートです。
 
 # %%
-show_source(lstm_forward, "input_gate, forget_gate = (", "        )")
-show_source(lstm_forward, "np.multiply(forget_gate, c_prev")
+show_source(lstm_step, "forget_gate = hooks.forget(")
+show_source(lstm_step, "cell = np.multiply(forget_gate, c_prev")
 forget = sigmoid(pre_activation("f"))
 check("forgetゲート", forget, record.forget_gate[:, 0])
 
@@ -150,8 +153,8 @@ activation_text(list(text), f[:, cell], title=f"forget gate of cell {cell} (blue
 # 式の形はforgetゲートと同じで、重みだけが別です(`0:H` 行)。
 
 # %%
-show_source(lstm_forward, "input_gate, forget_gate = (", "sigmoid(a[:, :H]")
-show_source(lstm_forward, "np.multiply(input_gate, candidate")
+show_source(lstm_step, "input_gate = hooks.activate(")
+show_source(lstm_step, "cell += np.multiply(input_gate, candidate")
 input_gate = sigmoid(pre_activation("i"))
 check("inputゲート", input_gate, record.input_gate[:, 0])
 
@@ -177,8 +180,8 @@ activation_text(list(text), (i * g)[:, cell], title=f"i ⊙ g of cell {cell} (wh
 #    新しいセル状態 `c_t` になります。
 
 # %%
-show_source(lstm_forward, "candidate = tanh(")
-show_source(lstm_forward, "np.multiply(forget_gate, c_prev", "c_next += new_info")
+show_source(lstm_step, "candidate = hooks.activate(")
+show_source(lstm_step, "cell = np.multiply(forget_gate, c_prev", "cell += np.multiply(input_gate")
 candidate = np.tanh(pre_activation("g"))
 check("候補 g", candidate, record.candidate[:, 0])
 new_cell = forget * c_prev + input_gate * candidate
@@ -219,8 +222,8 @@ activation_text(list(text), c[:, cell], title=f"cell state c of cell {cell}")
 # 新しい隠れ状態 `h_t` です。
 
 # %%
-show_source(lstm_forward, "output_gate = sigmoid(")
-show_source(lstm_forward, "tanh(c_next, tanh_c[t])", "np.multiply(output_gate, tanh_c[t]")
+show_source(lstm_step, "output_gate = hooks.activate(")
+show_source(lstm_step, "tanh_c = hooks.activate(CELL", "np.multiply(output_gate, tanh_c")
 output_gate = sigmoid(pre_activation("o"))
 check("outputゲート", output_gate, record.output_gate[:, 0])
 hidden = output_gate * np.tanh(new_cell)
