@@ -105,12 +105,13 @@ class LSTM(RecurrentStack):
         if hooks is None:
             forward = kernels.backend().lstm_forward
             y, h_n, c_n, cache = forward(
-                x, weight_ih, weight_hh, bias, h0, c0, lengths, bool(direction), weight_hr
-            )
+                x, weight_ih, weight_hh, bias, h0, c0, lengths, bool(direction), weight_hr,
+                self.keep_cache,
+            )  # fmt: skip
         else:  # only the reference step has hooks
             y, h_n, c_n, cache = functional.lstm_forward(
                 x, weight_ih, weight_hh, bias, h0, c0, lengths, bool(direction), weight_hr,
-                hooks=hooks,
+                self.keep_cache, hooks=hooks,
             )  # fmt: skip
         return y, (h_n, c_n), cache
 

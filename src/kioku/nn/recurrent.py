@@ -35,7 +35,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..kernels._threads import plan, run_directions
 from .checks import check_float_array, check_positive_int, check_shape
+from .grad_mode import is_grad_enabled
 from .hooks import HookHandle, add_hook
 from .module import Module, as_rng, check_dtype
 
@@ -81,18 +83,28 @@ class RecurrentStack(Module):
         self._forward_hooks: dict = {}
         self._backward_hooks: dict = {}
         self._state_grads: tuple[np.ndarray, ...] | None = None
+        # whether forward_direction asks its backend for a cache (False under no_grad())
+        self.keep_cache = True
+        self._ran_without_grad = False
 
-    def add_direction_params(self, shapes: Callable[[int], dict[str, tuple[int, ...]]]) -> None:
+    def add_direction_params(
+        self,
+        shapes: Callable[[int], dict[str, tuple[int, ...]]],
+        fixed: Callable[[str, tuple[int, ...]], np.ndarray | None] | None = None,
+    ) -> None:
         """Register, for every layer and direction in PyTorch's order, the parameters
         ``shapes(layer)`` names (``{"weight_ih": (4H, I), ...}``, suffix added), each drawn
-        from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch initialises them."""
+        from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch initialises them, except those for which
+        ``fixed(name, shape)`` returns an initial value (nothing is drawn for them)."""
         bound = 1.0 / np.sqrt(self.hidden_size)
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
                 sfx = self.suffix(layer, direction)
                 for name, shape in shapes(layer).items():
-                    value = self.rng.uniform(-bound, bound, shape).astype(self.dtype)
-                    self.add_param(name + sfx, value)
+                    value = None if fixed is None else fixed(name, shape)
+                    if value is None:
+                        value = self.rng.uniform(-bound, bound, shape)
+                    self.add_param(name + sfx, np.asarray(value, self.dtype))
 
     def config(self) -> dict:
         """The constructor's arguments as a JSON-able dict (without ``rng``), read from the
@@ -159,6 +171,16 @@ class RecurrentStack(Module):
     def suffix(layer: int, direction: int) -> str:
         """PyTorch's parameter-name suffix, e.g. ``_l1_reverse``."""
         return f"_l{layer}" + ("_reverse" if direction else "")
+
+    def step_flops(self, batch: int) -> float:
+        """Recurrent flops of one step of one direction over ``batch`` sequences (what
+        :func:`~kioku.kernels._threads.plan` weighs): ``8 B H P`` for the LSTM's four gates."""
+        return 8.0 * batch * self.hidden_size * self.output_size
+
+    def _directions_in_parallel(self, batch: int) -> bool:
+        if self.num_directions == 1:
+            return False
+        return plan(batch, self.step_flops(batch), 2).parallel_directions
 
     # -- per-direction methods, for subclasses ----------------------------------
     def forward_direction(self, x, layer, direction, state, lengths):  # pragma: no cover
@@ -261,15 +283,21 @@ class RecurrentStack(Module):
             length_mask(lengths, T, B)  # validates before anything runs
         initial = self._stacked_state(state, B, unbatched, "state")
         self.caches, self._run = [], None  # let the previous run's buffers go first
+        grad = is_grad_enabled()  # read here: the directions may run on other threads
+        self._ran_without_grad = not grad
+        self.keep_cache = grad or bool(self._forward_hooks)  # a forward hook reads the cache
+        parallel = self._directions_in_parallel(B)
         caches, outputs_per_layer, masks, finals = [], [], [], []
         layer_input = x
         for layer in range(self.num_layers):
+
+            def direction_task(direction: int, layer: int = layer, inputs=layer_input):
+                start = initial[layer * self.num_directions + direction]
+                return lambda: self.forward_direction(inputs, layer, direction, start, lengths)
+
+            tasks = [direction_task(d) for d in range(self.num_directions)]
             outputs, layer_caches = [], []
-            for direction in range(self.num_directions):
-                index = layer * self.num_directions + direction
-                y, final, cache = self.forward_direction(
-                    layer_input, layer, direction, initial[index], lengths
-                )
+            for direction, (y, final, cache) in enumerate(run_directions(tasks, parallel)):
                 for hook in list(self._forward_hooks.values()):
                     hook(self, layer, direction, cache)
                 outputs.append(y)
@@ -285,14 +313,15 @@ class RecurrentStack(Module):
                 layer_input = layer_input * mask
             else:
                 masks.append(None)
-        self.caches = caches
-        self._run = {
-            "outputs": outputs_per_layer,
-            "masks": masks,
-            "shape": layer_input.shape,
-            "unbatched": unbatched,
-            "batch": B,
-        }
+        if grad:
+            self.caches = caches
+            self._run = {
+                "outputs": outputs_per_layer,
+                "masks": masks,
+                "shape": layer_input.shape,
+                "unbatched": unbatched,
+                "batch": B,
+            }
         stacked = tuple(np.stack([f[i] for f in finals]) for i in range(len(self.state_sizes)))
         y = layer_input
         if unbatched:
@@ -306,6 +335,11 @@ class RecurrentStack(Module):
         initial-state gradient tuple (shaped like the state). Parameter gradients are
         added into ``self.grads``."""
         if self._run is None:
+            if self._ran_without_grad:
+                raise RuntimeError(
+                    "backward: the last forward ran inside kioku.nn.no_grad() and kept no "
+                    "cache for a backward; run the forward outside no_grad() to backpropagate"
+                )
             raise RuntimeError("backward: call the layer forward first")
         run = self._run
         unbatched, B = run["unbatched"], run["batch"]
@@ -322,6 +356,7 @@ class RecurrentStack(Module):
                 dy = dy.transpose(1, 0, 2)
         dfinal = self._stacked_state(dstate, B, unbatched, "dstate")
         dinitial = [None] * (self.num_layers * self.num_directions)
+        parallel = not self._backward_hooks and self._directions_in_parallel(B)
         dmerged = np.ascontiguousarray(dy)
         dx = None
         for layer in reversed(range(self.num_layers)):
@@ -329,11 +364,10 @@ class RecurrentStack(Module):
             if mask is not None:
                 dmerged = dmerged * mask
             douts = self._split(dmerged, run["outputs"][layer])
-            dx = None
-            for direction in range(self.num_directions):
+
+            def direction_task(direction: int, layer: int = layer, douts=douts):
                 index = layer * self.num_directions + direction
-                self._state_grads = None
-                dx_dir, dstart = self.backward_direction(
+                return lambda: self.backward_direction(
                     douts[direction],
                     self.caches[layer][direction],
                     layer,
@@ -341,7 +375,15 @@ class RecurrentStack(Module):
                     dfinal[index],
                     need_dx or layer > 0,
                 )
-                dinitial[index] = dstart
+
+            tasks = [direction_task(d) for d in range(self.num_directions)]
+            dx = None
+            if parallel:  # backward hooks make it sequential: they share _state_grads
+                results = run_directions(tasks, True)
+            for direction, task in enumerate(tasks):
+                self._state_grads = None
+                dx_dir, dstart = results[direction] if parallel else task()
+                dinitial[layer * self.num_directions + direction] = dstart
                 if self._state_grads is not None:
                     for hook in list(self._backward_hooks.values()):
                         hook(self, layer, direction, self._state_grads)
