@@ -219,7 +219,7 @@ class RecurrentStack(Module):
         """Per (layer, direction) initial-state tuples from the user's stacked state."""
         count = self.num_layers * self.num_directions
         if state is None:
-            return [tuple(None for _ in self.state_sizes)] * count
+            return [(None,) * len(self.state_names)] * count
         parts = state if len(self.state_sizes) > 1 else (state,)
         if not isinstance(parts, (tuple, list)) or len(parts) != len(self.state_sizes):
             raise ValueError(
@@ -265,6 +265,9 @@ class RecurrentStack(Module):
             return [half, half]
         return [dmerged * outputs[1], dmerged * outputs[0]]
 
+    def _forward_task(self, x, layer, direction, state, lengths) -> Callable[[], tuple]:
+        return lambda: self.forward_direction(x, layer, direction, state, lengths)
+
     def run(self, x: object, state: object = None, lengths: object = None):
         """Forward over ``x``; returns ``y`` and the stacked final-state tuple.
 
@@ -290,16 +293,21 @@ class RecurrentStack(Module):
         caches, outputs_per_layer, masks, finals = [], [], [], []
         layer_input = x
         for layer in range(self.num_layers):
-
-            def direction_task(direction: int, layer: int = layer, inputs=layer_input):
-                start = initial[layer * self.num_directions + direction]
-                return lambda: self.forward_direction(inputs, layer, direction, start, lengths)
-
-            tasks = [direction_task(d) for d in range(self.num_directions)]
+            if self.num_directions == 1:  # no tasks to build: this call may be a single step
+                ran = [self.forward_direction(layer_input, layer, 0, initial[layer], lengths)]
+            else:
+                ran = run_directions(
+                    [
+                        self._forward_task(layer_input, layer, d, initial[2 * layer + d], lengths)
+                        for d in (0, 1)
+                    ],
+                    parallel,
+                )
             outputs, layer_caches = [], []
-            for direction, (y, final, cache) in enumerate(run_directions(tasks, parallel)):
-                for hook in list(self._forward_hooks.values()):
-                    hook(self, layer, direction, cache)
+            for direction, (y, final, cache) in enumerate(ran):
+                if self._forward_hooks:
+                    for hook in list(self._forward_hooks.values()):
+                        hook(self, layer, direction, cache)
                 outputs.append(y)
                 layer_caches.append(cache)
                 finals.append(final)
@@ -322,7 +330,10 @@ class RecurrentStack(Module):
                 "unbatched": unbatched,
                 "batch": B,
             }
-        stacked = tuple(np.stack([f[i] for f in finals]) for i in range(len(self.state_sizes)))
+        if len(finals) == 1:  # a view: each final state is a fresh array of the direction's
+            stacked = tuple(part[None] for part in finals[0])
+        else:
+            stacked = tuple(np.stack(parts) for parts in zip(*finals))
         y = layer_input
         if unbatched:
             return y[:, 0, :], tuple(s[:, 0, :] for s in stacked)
