@@ -84,3 +84,19 @@ def test_small_layers_stay_on_one_thread(monkeypatch):
     monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
     layer = kioku.nn.LSTM(3, 4, bidirectional=True, rng=0)
     assert not layer._directions_in_parallel(1)
+
+
+def test_variant_drawing_masks_keeps_directions_in_turn(monkeypatch):
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
+    x = np.random.default_rng(4).standard_normal((5, 16, 6)).astype(np.float32)
+
+    def run(**variants):
+        layer = kioku.nn.LSTMVariant(6, 48, bidirectional=True, rng=9, **variants)
+        return layer, layer(x)[0]
+
+    layer, y = run(zoneout=(0.2, 0.1))
+    assert not layer._directions_in_parallel(16)  # masks drawn in a fixed order
+    np.testing.assert_array_equal(run(zoneout=(0.2, 0.1))[1], y)
+    assert not run(recurrent_dropout=0.3)[0]._directions_in_parallel(16)
+    layer.eval()
+    assert layer._directions_in_parallel(16)  # eval mode draws nothing

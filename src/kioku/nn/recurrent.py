@@ -184,8 +184,13 @@ class RecurrentStack(Module):
         :func:`~kioku.kernels._threads.plan` weighs): ``8 B H P`` for the LSTM's four gates."""
         return 8.0 * batch * self.hidden_size * self.output_size
 
+    def directions_independent(self) -> bool:
+        """Whether the two directions of a layer may run at the same time: ``False`` where
+        they draw from the layer's one generator (the draws must keep their order)."""
+        return True
+
     def _directions_in_parallel(self, batch: int) -> bool:
-        if self.num_directions == 1:
+        if self.num_directions == 1 or not self.directions_independent():
             return False
         return plan(batch, self.step_flops(batch), 2).parallel_directions
 
