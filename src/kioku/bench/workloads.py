@@ -111,11 +111,10 @@ def kioku_train(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray) -> Ca
 
 
 def no_grad() -> contextlib.AbstractContextManager:
-    """``kioku.nn.no_grad()``: forwards inside it keep no cache for a backward (a plain
-    context where the nn layer does not have it yet)."""
+    """``kioku.nn.no_grad()``: forwards inside it keep no cache for a backward."""
     from .. import nn
 
-    return getattr(nn, "no_grad", contextlib.nullcontext)()
+    return nn.no_grad()
 
 
 def kioku_infer(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray):

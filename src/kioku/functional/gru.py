@@ -104,13 +104,16 @@ def gru_forward(
     lengths: np.ndarray | None = None,
     reverse: bool = False,
     reset_after: bool = True,
-) -> tuple[np.ndarray, np.ndarray, GRUCache]:
+    keep_cache: bool = True,
+) -> tuple[np.ndarray, np.ndarray, GRUCache | None]:
     """Run one GRU direction over ``x (T, B, I)`` from ``h0 (B, H)`` (zeros if ``None``).
 
     ``weight_ih (3H, I)``, ``weight_hh (3H, H)``, ``bias_ih``/``bias_hh (3H,)`` or
     ``None``; ``lengths (B,)`` with packed-sequence semantics (outputs past a length are
     zero, the final state is the state at the last valid step, ``reverse`` starts
-    there). Returns ``y (T, B, H)``, ``h_n (B, H)`` and the cache.
+    there). Returns ``y (T, B, H)``, ``h_n (B, H)`` and the cache; with
+    ``keep_cache=False`` ``None`` in its place, and only two state slots (trading roles
+    every step) and one step's ``recurrent_n`` kept.
     """
     T, B, I = x.shape
     H = weight_hh.shape[1]
@@ -121,23 +124,25 @@ def gru_forward(
     if folded is not None:
         gates += folded
     b_hn = bias_hh[2 * H :] if reset_after and bias_hh is not None else None
-    h_state = np.empty((T + 1, B, H), dtype)
-    h_state[T * r] = 0 if h0 is None else h0
-    recurrent_n = np.empty((T, B, H), dtype)
+    h_state = np.empty((T + 1 if keep_cache else 2, B, H), dtype)
+    h_state[T * r if keep_cache else 0] = 0 if h0 is None else h0
+    recurrent_n = np.empty((T if keep_cache else 1, B, H), dtype)
     mask = length_mask(lengths, T, B)
     y = np.empty((T, B, H), dtype)
     recurrent = np.empty((B, 3 * H), dtype)
     w_rz_t, w_n_t = weight_hh[: 2 * H].T, weight_hh[2 * H :].T
 
-    for t in step_order(T, reverse):
-        h_prev, h_next = h_state[t + r], h_state[t + 1 - r]
+    for s, t in enumerate(step_order(T, reverse)):
+        slot_in, slot_out = (t + r, t + 1 - r) if keep_cache else (s % 2, 1 - s % 2)
+        h_prev, h_next = h_state[slot_in], h_state[slot_out]
         a = gates[t]
+        n_input = recurrent_n[t if keep_cache else 0]
         if reset_after:
             np.matmul(h_prev, weight_hh.T, out=recurrent)
             a[:, : 2 * H] += recurrent[:, : 2 * H]
-            np.copyto(recurrent_n[t], recurrent[:, 2 * H :])
+            np.copyto(n_input, recurrent[:, 2 * H :])
             if b_hn is not None:
-                recurrent_n[t] += b_hn
+                n_input += b_hn
         else:
             np.matmul(h_prev, w_rz_t, out=recurrent[:, : 2 * H])
             a[:, : 2 * H] += recurrent[:, : 2 * H]
@@ -145,10 +150,10 @@ def gru_forward(
         update_gate = sigmoid(a[:, H : 2 * H], a[:, H : 2 * H])
         new_state = a[:, 2 * H :]
         if reset_after:  # n = tanh(x W_in + b_in + r * (h W_hn + b_hn))
-            np.multiply(reset_gate, recurrent_n[t], out=recurrent[:, 2 * H :])
+            np.multiply(reset_gate, n_input, out=recurrent[:, 2 * H :])
         else:  # n = tanh(x W_in + b_in + (r * h) W_hn + b_hn)
-            np.multiply(reset_gate, h_prev, out=recurrent_n[t])
-            np.matmul(recurrent_n[t], w_n_t, out=recurrent[:, 2 * H :])
+            np.multiply(reset_gate, h_prev, out=n_input)
+            np.matmul(n_input, w_n_t, out=recurrent[:, 2 * H :])
         new_state += recurrent[:, 2 * H :]
         tanh(new_state, new_state)
         np.subtract(h_prev, new_state, out=h_next)  # h' = n + z * (h - n)
@@ -160,6 +165,8 @@ def gru_forward(
             np.copyto(h_next, h_prev, where=~mask[t, :, None])
             np.multiply(h_next, mask[t, :, None], out=y[t])
 
+    if not keep_cache:
+        return y, h_state[T % 2].copy(), None
     cache = GRUCache(
         x, weight_ih, weight_hh, gates, h_state, recurrent_n, mask, bool(reverse), reset_after
     )

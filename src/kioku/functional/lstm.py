@@ -234,9 +234,10 @@ def lstm_forward(
     lengths: np.ndarray | None = None,
     reverse: bool = False,
     weight_hr: np.ndarray | None = None,
+    keep_cache: bool = True,
     *,
     hooks: LSTMHooks | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, LSTMCache]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, LSTMCache | None]:
     """Run one LSTM direction over ``x (T, B, I)``.
 
     ``h0 (B, P)`` and ``c0 (B, H)`` default to zeros; ``lengths (B,)`` gives each
@@ -244,7 +245,10 @@ def lstm_forward(
     zero, the final state is the state at the last valid step, and ``reverse`` starts
     at that step). ``hooks`` turns the step into a variant (see
     :mod:`kioku.functional.lstm_variants`). Returns ``y (T, B, P)``, ``h_n (B, P)``,
-    ``c_n (B, H)`` and the cache.
+    ``c_n (B, H)`` and the cache. With ``keep_cache=False`` the cache is ``None`` and
+    the plain step keeps only the current state (two slots, no per-step gates, cells
+    or hidden states beyond ``y``); a variant's step runs as usual and its cache is
+    dropped on return.
     """
     T, B, I = x.shape
     H = weight_ih.shape[0] // 4
@@ -257,6 +261,9 @@ def lstm_forward(
     run.normalize_input(preact)
     if bias is not None:
         preact += bias
+    mask = length_mask(lengths, T, B)
+    if not keep_cache and hooks is None:
+        return _infer(x, weight_ih, weight_hh, weight_hr, preact, h0, c0, mask, reverse)
     h_state = np.empty((T + 1, B, P), dtype)
     c_state = np.empty((T + 1, B, H), dtype)
     h_state[T * r] = 0 if h0 is None else h0
@@ -268,7 +275,7 @@ def lstm_forward(
         c_state=c_state,
         tanh_c=np.empty((T, B, H), dtype),
         hidden=np.empty((T, B, H), dtype) if weight_hr is not None else None,
-        mask=length_mask(lengths, T, B),
+        mask=mask,
         reverse=reverse,
         preact=preact if run.keeps_preact else None,
         hooks=None if hooks is None else run,
@@ -289,7 +296,41 @@ def lstm_forward(
             np.multiply(h_next, mask[t, :, None], out=y[t])
 
     final = T * (1 - r)
-    return y, h_state[final].copy(), c_state[final].copy(), cache
+    return y, h_state[final].copy(), c_state[final].copy(), cache if keep_cache else None
+
+
+def _infer(x, weight_ih, weight_hh, weight_hr, preact, h0, c0, mask, reverse):
+    """:func:`lstm_forward` without a cache: the same :func:`lstm_step` on two state
+    slots that trade roles every step (a step read as forward reads slot 0 and writes
+    slot 1, read as reverse the other way), so nothing grows with ``T`` but ``y``."""
+    T, B, _ = preact.shape
+    H = preact.shape[2] // 4
+    P = weight_hh.shape[1]
+    dtype = preact.dtype
+    h_slots, c_slots = np.empty((2, B, P), dtype), np.empty((2, B, H), dtype)
+    h_slots[0] = 0 if h0 is None else h0
+    c_slots[0] = 0 if c0 is None else c0
+    tanh_c = np.empty((1, B, H), dtype)
+    hidden = np.empty((1, B, H), dtype) if weight_hr is not None else None
+    work = ForwardBuffers(np.empty((B, 4 * H), dtype), np.empty((B, H), dtype))
+    y = np.empty((T, B, P), dtype)
+    for s, t in enumerate(step_order(T, reverse)):
+        flip = s % 2
+        step = LSTMCache(
+            x, weight_ih, weight_hh, weight_hr, preact[t : t + 1], h_slots, c_slots, tanh_c,
+            hidden, None, bool(flip),
+        )  # fmt: skip
+        lstm_step(step, 0, PLAIN, work)
+        h_next, c_next = h_slots[1 - flip], c_slots[1 - flip]
+        if mask is None:
+            y[t] = h_next
+        else:
+            finished = ~mask[t, :, None]  # past its length a sequence keeps its state
+            np.copyto(c_next, c_slots[flip], where=finished)
+            np.copyto(h_next, h_slots[flip], where=finished)
+            np.multiply(h_next, mask[t, :, None], out=y[t])
+    final = T % 2
+    return y, h_slots[final].copy(), c_slots[final].copy(), None
 
 
 def lstm_backward(

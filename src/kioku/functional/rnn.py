@@ -62,22 +62,27 @@ def rnn_forward(
     lengths: np.ndarray | None = None,
     reverse: bool = False,
     nonlinearity: str = "tanh",
-) -> tuple[np.ndarray, np.ndarray, RNNCache]:
+    keep_cache: bool = True,
+) -> tuple[np.ndarray, np.ndarray, RNNCache | None]:
     """Run one RNN direction over ``x (T, B, I)`` from ``h0 (B, H)``; returns
-    ``y (T, B, H)``, ``h_n (B, H)`` and the cache. Lengths as for the LSTM."""
+    ``y (T, B, H)``, ``h_n (B, H)`` and the cache. Lengths as for the LSTM. With
+    ``keep_cache=False`` the cache is ``None`` and only two state slots are kept,
+    which trade roles every step."""
     T, B, I = x.shape
     H = weight_ih.shape[0]
     r = int(reverse)
     pre = (x.reshape(T * B, I) @ weight_ih.T).reshape(T, B, H)
     if bias is not None:
         pre += bias
-    h_state = np.empty((T + 1, B, H), x.dtype)
-    h_state[T * r] = 0 if h0 is None else h0
+    h_state = np.empty((T + 1 if keep_cache else 2, B, H), x.dtype)
+    first = T * r if keep_cache else 0
+    h_state[first] = 0 if h0 is None else h0
     mask = length_mask(lengths, T, B)
     y = np.empty((T, B, H), x.dtype)
     recurrent = np.empty((B, H), x.dtype)
-    for t in step_order(T, reverse):
-        h_prev, h_next = h_state[t + r], h_state[t + 1 - r]
+    for s, t in enumerate(step_order(T, reverse)):
+        slot_in, slot_out = (t + r, t + 1 - r) if keep_cache else (s % 2, 1 - s % 2)
+        h_prev, h_next = h_state[slot_in], h_state[slot_out]
         np.matmul(h_prev, weight_hh.T, out=recurrent)
         np.add(pre[t], recurrent, out=h_next)
         if nonlinearity == "tanh":
@@ -89,6 +94,8 @@ def rnn_forward(
         else:
             np.copyto(h_next, h_prev, where=~mask[t, :, None])
             np.multiply(h_next, mask[t, :, None], out=y[t])
+    if not keep_cache:
+        return y, h_state[T % 2].copy(), None
     cache = RNNCache(x, weight_ih, weight_hh, h_state, mask, reverse, nonlinearity)
     return y, h_state[T * (1 - r)].copy(), cache
 

@@ -160,7 +160,8 @@ def slstm_forward(
     lengths: np.ndarray | None = None,
     reverse: bool = False,
     forget_gate: str = "sigmoid",
-) -> tuple[np.ndarray, SLSTMState, SLSTMCache]:
+    keep_cache: bool = True,
+) -> tuple[np.ndarray, SLSTMState, SLSTMCache | None]:
     """Run one sLSTM direction over ``x (T, B, I)``.
 
     ``state`` is ``(h0, c0, n0, m0)``, each ``(B, H)`` or ``None`` (zeros); ``lengths
@@ -168,7 +169,8 @@ def slstm_forward(
     the length are zero, the final state is the state at the last valid step, and
     ``reverse`` starts at that step). ``forget_gate`` is ``"sigmoid"`` or ``"exp"``.
     Returns ``y (T, B, H)``, the final ``(h_n, c_n, n_n, m_n)`` (each ``(B, H)``) and
-    the cache.
+    the cache; with ``keep_cache=False`` ``None`` in its place, and only two slots of
+    each state (trading roles every step) and one step's gates kept.
     """
     _check_forget_gate(forget_gate)
     T, B, I = x.shape
@@ -180,11 +182,10 @@ def slstm_forward(
     pre = (x.reshape(T * B, I) @ weight_ih.T).reshape(T, B, 4 * H)
     if bias is not None:
         pre += bias
-    states = [np.empty((T + 1, B, H), dtype) for _ in range(4)]
-    h_state, c_state, n_state, m_state = states
+    states = [np.empty((T + 1 if keep_cache else 2, B, H), dtype) for _ in range(4)]
     for slots, start in zip(states, state or (None,) * 4):
-        slots[T * r] = 0 if start is None else start
-    gates = np.empty_like(pre)
+        slots[T * r if keep_cache else 0] = 0 if start is None else start
+    gates = np.empty_like(pre) if keep_cache else np.empty((1, B, 4 * H), dtype)
     mask = length_mask(lengths, T, B)
     y = np.empty((T, B, H), dtype)
     kernel = recurrent_kernel.reshape(K, D, 4 * D)
@@ -193,16 +194,18 @@ def slstm_forward(
     input_gate, forget_gate_value = np.empty((B, H), dtype), np.empty((B, H), dtype)
     new_info = np.empty((B, H), dtype)
 
-    for t in step_order(T, reverse):
-        h_prev, c_prev, n_prev, m_prev = (s[t + r] for s in states)
-        h_next, c_next, n_next, m_next = (s[t + 1 - r] for s in states)
+    for step, t in enumerate(step_order(T, reverse)):
+        slot_in, slot_out = (t + r, t + 1 - r) if keep_cache else (step % 2, 1 - step % 2)
+        h_prev, c_prev, n_prev, m_prev = (s[slot_in] for s in states)
+        h_next, c_next, n_next, m_next = (s[slot_out] for s in states)
         a = pre[t]
         # (ĩ, f̃, z̃, õ) += h R, head by head, added straight into the (gate, head, unit) layout
         np.matmul(h_prev.reshape(B, K, D).transpose(1, 0, 2), kernel, out=recurrent)
         a_by_head = a.reshape(B, 4, K, D)
         a_by_head += recurrent.reshape(K, B, 4, D).transpose(1, 2, 0, 3)
         i_raw, f_raw, z_raw, o_raw = (a[:, g * H : (g + 1) * H] for g in range(4))
-        exp_i, exp_f, z, o = (gates[t, :, g * H : (g + 1) * H] for g in range(4))
+        gate_row = gates[t if keep_cache else 0]
+        exp_i, exp_f, z, o = (gate_row[:, g * H : (g + 1) * H] for g in range(4))
         _log_forget(f_raw, forget_gate, log_f_m)  # log f + m
         log_f_m += m_prev
         np.maximum(i_raw, log_f_m, out=m_next)  # m' = max(ĩ, log f + m)
@@ -231,6 +234,8 @@ def slstm_forward(
             np.copyto(m_next, m_prev, where=finished)
             np.multiply(h_next, mask[t, :, None], out=y[t])
 
+    if not keep_cache:
+        return y, tuple(s[T % 2].copy() for s in states), None
     cache = SLSTMCache(
         x, weight_ih, recurrent_kernel, pre, gates, *states, mask, reverse, forget_gate
     )
@@ -243,12 +248,15 @@ def slstm_backward(
     cache: SLSTMCache,
     dstate: tuple[np.ndarray | None, ...] | None = None,
     need_dx: bool = True,
+    traces: tuple[np.ndarray, ...] | None = None,
 ) -> SLSTMGrads:
     """Backprop through time for one direction.
 
     ``dy (T, B, H)`` is the gradient of the loss for the outputs; ``dstate`` the
     gradients ``(dh_n, dc_n, dn_n, dm_n)`` for the final state, each ``(B, H)`` or
-    ``None`` (zeros).
+    ``None`` (zeros). ``traces``, when given, is four ``(T, B, H)`` arrays that receive
+    dL/dh_t, dL/dc_t, dL/dn_t and dL/dm_t of every step (the total gradient reaching
+    each state leaving step ``t``).
     """
     x, pre, gates, mask = cache.x, cache.pre, cache.gates, cache.mask
     T, B, I = x.shape
@@ -317,6 +325,9 @@ def slstm_backward(
             d_forget *= _clip_slope(exp_f, slope)  # f' = min(exp(log f + m - m'), 1)
             np.subtract(dm, d_input, out=dm_step)  # m' enters both exponents with a minus
             dm_step -= d_forget
+            if traces is not None:
+                for trace, step_grad in zip(traces, (dh_step, dc_step, dn_step, dm_step)):
+                    trace[t] = step_grad
 
             _log_forget(f_raw, cache.forget_gate_kind, log_f_m)  # m' = max(ĩ, log f + m)
             log_f_m += m_prev

@@ -67,7 +67,7 @@ def cell_search(
     tr: Trace,
     feature: str | Callable[[str], np.ndarray] | np.ndarray,
     text: str | None = None,
-    quantity: str = "c",
+    quantity: str | None = None,
     batch_index: int = 0,
     top: int = 10,
 ) -> list[CellMatch]:
@@ -76,20 +76,23 @@ def cell_search(
 
     ``feature`` is a built-in name (see :data:`~kioku.inspect.features.FEATURES`), a
     callable ``text -> (T,)`` or an array ``(T,)``; ``T`` is the number of traced steps
-    (for a character model run on ``text``, ``T = len(text)``). Returns the ``top`` best.
+    (for a character model run on ``text``, ``T = len(text)``). ``quantity`` is a short
+    or long name of the traced cells' quantities; the default is the memory: ``c`` where
+    the cell has one (LSTM, sLSTM), else ``h`` (GRU, RNN). Returns the ``top`` best.
     """
     matches: list[CellMatch] = []
     values = None
     for module, layer, direction in tr.keys():
         rec = tr.joined(layer, direction, module)
-        acts = rec.get(quantity)
+        name = quantity or ("c" if "c" in rec.values else "h")
+        acts = rec.get(name)
         if not 0 <= batch_index < acts.shape[1]:
             raise ValueError(f"batch_index: expected 0..{acts.shape[1] - 1}, found {batch_index}")
         if values is None:
             values = feature_values(feature, text, acts.shape[0])
         r = correlations(acts[:, batch_index, :], values)
         matches += [
-            CellMatch(module, layer, direction, quantity, int(k), float(r[k]))
+            CellMatch(module, layer, direction, rec.quantity(name).short, int(k), float(r[k]))
             for k in range(r.size)
         ]
     matches.sort(key=lambda m: -abs(m.correlation))

@@ -3,7 +3,8 @@
 ``dL/dh_t`` and ``dL/dc_t`` are the total gradients reaching the hidden state and the
 memory cell leaving step ``t`` (what the backward pass carries back through time). A
 simple RNN's ``|dL/dh_t|`` shrinks geometrically as ``t`` moves away from the loss; the
-LSTM's cell path keeps it (the seed's 勾配消失 and its cure).
+LSTM's cell path keeps it (the seed's 勾配消失 and its cure). Every recurrent layer is
+covered: LSTM (h, c), RNN and GRU (h), sLSTM (h, c, n, m).
 """
 
 from __future__ import annotations
@@ -14,20 +15,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..nn import LSTM, RNN, Module
+from ..nn import Module
+from ..nn.recurrent import RecurrentStack
 from .modules import recurrent_layers
 
 
 @dataclass
 class StateGradients:
     """One direction of one layer after one backward: ``dh (T, B, P)`` = dL/dh_t and,
-    for an LSTM, ``dc (T, B, H)`` = dL/dc_t (``None`` for an RNN)."""
+    for a cell with a memory cell (LSTM, sLSTM), ``dc (T, B, H)`` = dL/dc_t (``None`` for
+    an RNN or GRU); ``states`` every state component's gradient by the layer's
+    ``state_names`` (an sLSTM's ``h, c, n, m``), each ``(T, B, S)``."""
 
     module: str
     layer: int
     direction: int
     dh: np.ndarray
     dc: np.ndarray | None
+    states: dict[str, np.ndarray] | None = None
 
     @property
     def dh_norm(self) -> np.ndarray:
@@ -52,22 +57,24 @@ def _recorder(name: str, into: list[StateGradients]):
     """A backward hook that appends each direction's state gradients to ``into``."""
 
     def hook(module, layer: int, direction: int, state_grads: tuple[np.ndarray, ...]) -> None:
-        dh, dc = state_grads if len(state_grads) == 2 else (state_grads[0], None)
-        into.append(StateGradients(name, layer, direction, dh, dc))
+        states = dict(zip(module.state_names, state_grads, strict=True))
+        record = StateGradients(name, layer, direction, states["h"], states.get("c"), states)
+        into.append(record)
 
     return hook
 
 
 @contextlib.contextmanager
 def record_gradients(model: Module) -> Iterator[list[StateGradients]]:
-    """Record dL/dh_t (and dL/dc_t) of every LSTM and RNN inside ``model`` for every
-    backward run inside the ``with`` block; yields the (growing) list of records."""
+    """Record dL/dh_t (and dL/dc_t, ...) of every recurrent layer (LSTM, RNN, GRU, SLSTM)
+    inside ``model`` for every backward run inside the ``with`` block; yields the
+    (growing) list of records."""
     records: list[StateGradients] = []
     layers = recurrent_layers(model)
     if not layers:
         raise ValueError(
-            f"model: expected a module containing a kioku.nn.LSTM or RNN, found none in "
-            f"{type(model).__name__}"
+            "model: expected a module containing a kioku.nn.LSTM, RNN, GRU or SLSTM, found "
+            f"none in {type(model).__name__}"
         )
     seen: set[int] = set()
     with contextlib.ExitStack() as hooks:
@@ -79,19 +86,22 @@ def record_gradients(model: Module) -> Iterator[list[StateGradients]]:
 
 
 def gradient_flow(
-    layer: LSTM | RNN,
+    layer: RecurrentStack,
     x: np.ndarray,
     dy_last: np.ndarray | None = None,
 ) -> list[StateGradients]:
-    """One forward and one backward of a bare LSTM or RNN with the loss on the last step.
+    """One forward and one backward of a bare recurrent layer (LSTM, RNN, GRU, SLSTM) with
+    the loss on the last step.
 
     ``x (T, B, I)`` (layout as the layer takes it); the loss is ``L = sum(dy_last * y_T)``
     with ``y_T (B, D*P)`` the output of the last step (``dy_last`` defaults to ones), so
     the records show how the gradient of a loss at the end reaches each earlier step.
     Parameter gradients are added into ``layer.grads`` as by any backward.
     """
-    if not isinstance(layer, (LSTM, RNN)):
-        raise TypeError(f"layer: expected kioku.nn.LSTM or RNN, found {type(layer).__name__}")
+    if not isinstance(layer, RecurrentStack):
+        raise TypeError(
+            f"layer: expected a kioku.nn.LSTM, RNN, GRU or SLSTM, found {type(layer).__name__}"
+        )
     out = layer(x)
     y = out[0]
     dy = np.zeros_like(y)

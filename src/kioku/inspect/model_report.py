@@ -149,11 +149,12 @@ def inspect_model(
     span = min(window, len(tokens))
     for module, layer, direction in tr.keys():
         rec = tr.get(layer, direction, module)
-        values = rec.cell[:span, 0, :]
+        memory = "c" if "c" in rec.values else "h"  # a GRU's memory is its hidden state
+        values = rec.get(memory)[:span, 0, :]
         chosen = np.argsort(-values.std(axis=0))[:cells]  # the most active cells
         name = f"gates_l{layer}" + ("_reverse" if direction else "")
         fig = plots.gate_heatmap(
-            _window(rec, span),
+            rec.window(span),
             tokens[:span],
             cells=sorted(chosen.tolist()),
             title=f"layer {layer}{' reverse' if direction else ''}: first {span} tokens, "
@@ -162,8 +163,7 @@ def inspect_model(
         show(
             name,
             fig,
-            f"Input, forget, candidate, output gate and cell: layer "
-            f"{layer}{' (reverse)' if direction else ''}.",
+            f"{_shown(rec)}: layer {layer}{' (reverse)' if direction else ''}.",
         )
 
     report.heading("Gate saturation (Karpathy et al. 2015)")
@@ -194,12 +194,15 @@ def inspect_model(
             )
             best = matches[0]
             rec = tr.joined(best.layer, best.direction, best.module)
-            report.paragraph(f"Cell {best.cell} of layer {best.layer} (c, red > 0 > blue):")
-            report.raw(activation_html(tokens[:600], rec.cell[:600, 0, best.cell]))
+            unit = rec.get(best.quantity)[:, 0, best.cell]
+            report.paragraph(
+                f"Cell {best.cell} of layer {best.layer} ({best.quantity}, red > 0 > blue):"
+            )
+            report.raw(activation_html(tokens[:600], unit[:600]))
             if vocab.level == "char":
                 fig = plots.activation_text(
                     tokens,
-                    rec.cell[:, 0, best.cell],
+                    unit,
                     f"{name}: layer {best.layer} cell {best.cell} (r = {best.correlation:.2f})",
                 )
                 show(f"cell_{name}", fig)  # a file only: the page has the HTML version
@@ -224,15 +227,9 @@ def inspect_model(
     return summary
 
 
-def _window(rec, span: int):
-    """``rec`` cut to its first ``span`` steps (for the heatmaps)."""
-    from dataclasses import replace
-
-    return replace(
-        rec,
-        **{
-            name: getattr(rec, name)[:span]
-            for name in ("input_gate", "forget_gate", "candidate", "output_gate", "cell", "hidden")
-        },
-        mask=None if rec.mask is None else rec.mask[:span],
-    )
+def _shown(rec) -> str:
+    """The heatmap's quantities in words, by the cell's own names: "Input gate, forget
+    gate, candidate, output gate and cell" for an LSTM."""
+    labels = [q.label for q in rec.quantities if q.short != "h"] or ["hidden"]
+    text = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    return text[0].upper() + text[1:]

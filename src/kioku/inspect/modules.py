@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..nn import LSTM, RNN, Module
+from ..nn import GRU, LSTM, RNN, SLSTM, Module
 
 
 def named_modules(model: Module, prefix: str = "") -> Iterator[tuple[str, Module]]:
@@ -17,7 +17,8 @@ def named_modules(model: Module, prefix: str = "") -> Iterator[tuple[str, Module
 
 
 def recurrent_layers(
-    model: Module, kinds: tuple[type, ...] = (LSTM, RNN)
+    model: Module, kinds: tuple[type, ...] = (LSTM, RNN, GRU, SLSTM)
 ) -> list[tuple[str, Module]]:
-    """``(name, layer)`` of every LSTM (and RNN, by default) in ``model``, in walk order."""
+    """``(name, layer)`` of every recurrent layer of ``kinds`` (by default LSTM and its
+    variants, RNN, GRU, SLSTM) in ``model``, in walk order."""
     return [(name, m) for name, m in named_modules(model) if isinstance(m, kinds)]

@@ -42,35 +42,32 @@ def gate_heatmap(
     tokens: Sequence[str],
     batch_index: int = 0,
     cells: Sequence[int] | None = None,
-    quantities: str = "ifgoc",
+    quantities: str | Sequence[str] | None = None,
     title: str | None = None,
 ):
-    """Heatmaps of the chosen quantities (default i, f, g, o, c) of one direction:
-    cells on the vertical axis, steps on the horizontal one labelled by ``tokens`` (one
-    per step: ``len(tokens) == T``). ``cells`` defaults to every cell up to 32."""
+    """Heatmaps of the chosen quantities of one direction (short names; default every
+    quantity of the cell but ``h``: an LSTM's i, f, g, o, c, a GRU's r, z, n, an sLSTM's
+    i, f, z, o, c, n, m), each labelled by the cell's own name for it: units on the
+    vertical axis, steps on the horizontal one labelled by ``tokens`` (one per step:
+    ``len(tokens) == T``). ``cells`` defaults to every unit up to 32."""
     T = record.steps
     if len(tokens) != T:
         raise ValueError(f"tokens: expected {T} tokens (one per traced step), found {len(tokens)}")
-    H = record.cell.shape[2]
+    if quantities is None:
+        quantities = [q.short for q in record.quantities if q.short != "h"] or ["h"]
+    chosen = [record.quantity(q) for q in quantities]  # ValueError names an unknown one
+    H = record.get(chosen[0].short).shape[2]
     cells = list(range(min(H, 32))) if cells is None else list(cells)
-    names = {
-        "i": "input gate",
-        "f": "forget gate",
-        "g": "candidate",
-        "o": "output gate",
-        "c": "cell",
-        "h": "hidden",
-    }
-    fig = _figure(max(6.0, 0.14 * T + 1.5), 1.0 + 0.9 * len(quantities) * max(1, len(cells) / 12))
-    axes = fig.subplots(len(quantities), 1, squeeze=False)[:, 0]
-    for ax, q in zip(axes, quantities):
-        values = record.get(q)[:, batch_index, :][:, cells].T
-        if q in "ifo":
+    fig = _figure(max(6.0, 0.14 * T + 1.5), 1.0 + 0.9 * len(chosen) * max(1, len(cells) / 12))
+    axes = fig.subplots(len(chosen), 1, squeeze=False)[:, 0]
+    for ax, q in zip(axes, chosen):
+        values = record.get(q.short)[:, batch_index, :][:, cells].T
+        if q.scale == "gate":
             image = ax.imshow(
                 values, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest"
             )
         else:
-            bound = max(float(np.abs(values).max()), 1e-6) if q == "c" else 1.0
+            bound = max(float(np.abs(values).max()), 1e-6) if q.scale == "free" else 1.0
             image = ax.imshow(
                 values,
                 aspect="auto",
@@ -79,17 +76,18 @@ def gate_heatmap(
                 vmax=bound,
                 interpolation="nearest",
             )
-        ax.set_ylabel(f"{names[q]}\ncell", fontsize=8)
+        ax.set_ylabel(f"{q.label}\nunit", fontsize=8)
         ax.set_yticks(range(len(cells)))
         ax.set_yticklabels([str(c) for c in cells], fontsize=5)
         ax.set_xticks(range(T))
-        if q == quantities[-1]:  # tokens under the last panel only: labels are slow to lay out
+        if q is chosen[-1]:  # tokens under the last panel only: labels are slow to lay out
             ax.set_xticklabels([token_label(t) for t in tokens], fontsize=6, family="monospace")
         else:
             ax.set_xticklabels([])
         fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
+    kind = record.cell_type.lower()
     axes[0].set_title(
-        title or f"{record.module or 'lstm'} layer {record.layer} direction {record.direction}"
+        title or f"{record.module or kind} layer {record.layer} direction {record.direction}"
     )
     return fig
 

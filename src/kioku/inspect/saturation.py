@@ -10,7 +10,7 @@ import numpy as np
 
 from .trace import Trace
 
-GATES = {"input": "input_gate", "forget": "forget_gate", "output": "output_gate"}
+GATES = {"input": "input_gate", "forget": "forget_gate", "output": "output_gate"}  # LSTM's
 
 
 @dataclass
@@ -39,18 +39,22 @@ class Saturation:
 
 
 def gate_saturation(tr: Trace, low: float = 0.1, high: float = 0.9) -> list[Saturation]:
-    """Saturation of the input, forget and output gates of every traced (module, layer,
-    direction), steps past a sequence's length excluded."""
+    """Saturation of the gates (quantities in 0..1: an LSTM's or sLSTM's input, forget
+    and output gates, a GRU's reset and update gates) of every traced (module, layer,
+    direction), steps past a sequence's length excluded. ``gate`` is the gate's label
+    without " gate" (``"forget"``, ``"reset"``)."""
     if not 0 <= low < high <= 1:
         raise ValueError(f"low, high: expected 0 <= low < high <= 1, found {low}, {high}")
     results = []
     for module, layer, direction in tr.keys():
         records = tr.select(layer, direction, module)
-        for gate, attr in GATES.items():
+        gates = [q for q in records[0].quantities if q.scale == "gate"]
+        for quantity in gates:
+            gate = quantity.label.removesuffix(" gate")
             below = above = 0
             count = 0
             for rec in records:
-                values = getattr(rec, attr)
+                values = rec.get(quantity.short)
                 valid = (
                     np.ones(values.shape[:2], bool) if rec.mask is None else rec.mask.astype(bool)
                 )

@@ -33,7 +33,7 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def gru_forward_loop(
     gates, w_main, w_main_t, w_n, w_n_t, b_hn, h_state, recurrent_n, rec, rec_n, y,
-    lengths, reverse, reset_after, b0, b1, tiled,
+    lengths, reverse, reset_after, b0, b1, tiled, lean,
 ):  # fmt: skip
     """Run the recurrence in place on rows ``b0:b1``. ``gates (T, B, 3H)`` holds the input
     projection plus :func:`~kioku.functional.gru.input_bias` on entry and the activated
@@ -42,19 +42,23 @@ def gru_forward_loop(
     ``(2H, H)``, ``rec (B, 2H)``, ``w_n (H, H)`` the n rows and ``rec_n (B, H)`` scratch.
     ``*_t`` are C-contiguous transposes (dummies where :func:`step_gemm` does not read
     them). Fills ``h_state (T+1, B, H)`` from slot ``T * reverse``, ``recurrent_n`` and
-    ``y (T, B, H)``."""
+    ``y (T, B, H)``; ``lean`` (inference): ``h_state (2, B, H)`` from slot 0, its two slots
+    trading roles every step, and ``recurrent_n (1, B, H)`` one step's scratch."""
     T, _, G = gates.shape
     H = G // 3
     r = 1 if reverse else 0
     zero = y.dtype.type(0)
     for s in range(T):
         t = T - 1 - s if reverse else s
-        h_prev, h_next = h_state[t + r], h_state[t + 1 - r]
+        if lean:
+            h_prev, h_next, rn_t = h_state[s % 2], h_state[1 - s % 2], recurrent_n[0]
+        else:
+            h_prev, h_next, rn_t = h_state[t + r], h_state[t + 1 - r], recurrent_n[t]
         a = gates[t]
         step_gemm(h_prev[b0:b1], w_main, w_main_t, rec[b0:b1], 0.0, tiled)
         if reset_after:
             for b in range(b0, b1):
-                row, rc, hp, hn, u = a[b], rec[b], h_prev[b], recurrent_n[t, b], h_next[b]
+                row, rc, hp, hn, u = a[b], rec[b], h_prev[b], rn_t[b], h_next[b]
                 for j in range(H):
                     reset = fast_sigmoid(row[j] + rc[j])
                     update = fast_sigmoid(row[H + j] + rc[H + j])
@@ -65,13 +69,13 @@ def gru_forward_loop(
                     u[j] = new + update * (hp[j] - new)
         else:
             for b in range(b0, b1):
-                row, rc, hp, rh = a[b], rec[b], h_prev[b], recurrent_n[t, b]
+                row, rc, hp, rh = a[b], rec[b], h_prev[b], rn_t[b]
                 for j in range(H):
                     reset = fast_sigmoid(row[j] + rc[j])
                     row[j] = reset
                     row[H + j] = fast_sigmoid(row[H + j] + rc[H + j])
                     rh[j] = reset * hp[j]
-            step_gemm(recurrent_n[t, b0:b1], w_n, w_n_t, rec_n[b0:b1], 0.0, tiled)
+            step_gemm(rn_t[b0:b1], w_n, w_n_t, rec_n[b0:b1], 0.0, tiled)
             for b in range(b0, b1):
                 row, rn, hp, u = a[b], rec_n[b], h_prev[b], h_next[b]
                 for j in range(H):
@@ -217,17 +221,20 @@ def gru_forward(
     lengths: np.ndarray | None = None,
     reverse: bool = False,
     reset_after: bool = True,
-) -> tuple[np.ndarray, np.ndarray, GRUCache]:
+    keep_cache: bool = True,
+) -> tuple[np.ndarray, np.ndarray, GRUCache | None]:
     """Run one GRU direction over ``x (T, B, I)``: see :func:`kioku.functional.gru_forward`.
 
     ``weight_ih (3H, I)``, ``weight_hh (3H, H)``, ``bias_ih``/``bias_hh (3H,)``,
-    ``h0 (B, H)``, ``lengths (B,)``. Returns ``y (T, B, H)``, ``h_n (B, H)`` and the cache.
+    ``h0 (B, H)``, ``lengths (B,)``. Returns ``y (T, B, H)``, ``h_n (B, H)`` and the cache;
+    with ``keep_cache=False`` ``None`` in its place and a loop on two state slots.
     """
     dtype = _compiled_dtype(x, weight_ih, weight_hh, bias_ih, bias_hh, h0)
     if dtype is None or x.ndim != 3:
         return functional.gru_forward(
-            x, weight_ih, weight_hh, bias_ih, bias_hh, h0, lengths, reverse, reset_after
-        )
+            x, weight_ih, weight_hh, bias_ih, bias_hh, h0, lengths, reverse, reset_after,
+            keep_cache,
+        )  # fmt: skip
     T, B, I = x.shape
     H = weight_hh.shape[1]
     for name, array, shape in (
@@ -254,9 +261,9 @@ def gru_forward(
     if reset_after and bias_hh is not None:
         b_hn[:] = bias_hh[2 * H :]
     r = int(bool(reverse))
-    h_state = np.empty((T + 1, B, H), dtype)
-    h_state[T * r] = 0 if h0 is None else h0
-    recurrent_n = np.empty((T, B, H), dtype)
+    h_state = np.empty((T + 1 if keep_cache else 2, B, H), dtype)
+    h_state[T * r if keep_cache else 0] = 0 if h0 is None else h0
+    recurrent_n = np.empty((T if keep_cache else 1, B, H), dtype)
     rec = np.empty((B, 3 * H if reset_after else 2 * H), dtype)
     rec_n = np.empty((B, H), dtype)
     y = np.empty((T, B, H), dtype)
@@ -275,9 +282,12 @@ def gru_forward(
         gru_forward_loop(
             gates, w_main, w_main_t, w_n, w_n_t, b_hn, h_state, recurrent_n, rec, rec_n, y,
             steps, bool(reverse), bool(reset_after), rows.start, rows.stop, tiled,
+            not keep_cache,
         )  # fmt: skip
 
     _in_phases(parts, project, loop)
+    if not keep_cache:
+        return y, h_state[T % 2].copy(), None
     cache = GRUCache(
         x, weight_ih, weight_hh, gates, h_state, recurrent_n, mask, bool(reverse), reset_after
     )

@@ -4,6 +4,7 @@ that own parameters (PyTorch's names), gradients and the train/eval mode."""
 from .cell import LSTMCell
 from .dropout import Dropout
 from .embedding import Embedding
+from .grad_mode import is_grad_enabled, no_grad
 from .gru import GRU, GRUCell
 from .hooks import HookHandle
 from .linear import Linear
@@ -31,6 +32,8 @@ __all__ = [
     "Linear",
     "MSELoss",
     "Module",
+    "is_grad_enabled",
     "mse",
+    "no_grad",
     "softmax_cross_entropy",
 ]

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import functional
 from .checks import check_float_array, check_positive_int, check_shape
+from .grad_mode import is_grad_enabled
 from .module import Module, as_rng, check_dtype
 
 
@@ -72,9 +73,11 @@ class LSTMCell(Module):
         p = self.params
         bias = p["bias_ih"] + p["bias_hh"] if self.bias else None
         _, h, c, cache = functional.lstm_forward(
-            batch[None], p["weight_ih"], p["weight_hh"], bias, h0, c0
-        )
-        self._stack.append((cache, unbatched))
+            batch[None], p["weight_ih"], p["weight_hh"], bias, h0, c0,
+            keep_cache=is_grad_enabled(),
+        )  # fmt: skip
+        if cache is not None:  # under no_grad() nothing is kept for a backward
+            self._stack.append((cache, unbatched))
         return (h[0], c[0]) if unbatched else (h, c)
 
     forward = __call__
@@ -83,7 +86,10 @@ class LSTMCell(Module):
         """Undo the latest forward: ``dh``, ``dc`` shaped like its ``h'``, ``c'`` (``dc``
         may be ``None``). Returns ``dx`` and ``(dh, dc)`` for the step's inputs."""
         if not self._stack:
-            raise RuntimeError("backward: no forward left to undo (call the cell first)")
+            raise RuntimeError(
+                "backward: no forward left to undo (call the cell first, outside "
+                "kioku.nn.no_grad(), whose forwards keep nothing)"
+            )
         cache, unbatched = self._stack[-1]
         B = cache.x.shape[1]
         expected = (self.hidden_size,) if unbatched else (B, self.hidden_size)

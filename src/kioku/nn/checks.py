@@ -18,6 +18,8 @@ def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
 def check_float_array(name: str, value: object, dtype: np.dtype) -> np.ndarray:
     """``value`` as an ndarray of exactly ``dtype`` (the module's); ``TypeError`` for a
     non-floating array or another float dtype (kioku never mixes precisions silently)."""
+    if type(value) is np.ndarray and value.dtype == dtype:  # the common case, checked first
+        return value
     array = np.asarray(value)
     if not np.issubdtype(array.dtype, np.floating):
         raise TypeError(

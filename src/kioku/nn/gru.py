@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import functional, kernels
 from .checks import check_float_array, check_positive_int, check_shape
+from .grad_mode import is_grad_enabled
 from .module import Module, as_rng, check_dtype
 from .recurrent import RecurrentStack
 
@@ -73,33 +74,19 @@ class GRU(RecurrentStack):
             raise TypeError(f"reset_after: expected a bool, found {type(reset_after).__name__}")
         self.bias = bool(bias)
         self.reset_after = bool(reset_after)
-        H = self.hidden_size
-        for layer in range(self.num_layers):
-            for direction in range(self.num_directions):
-                sfx = self.suffix(layer, direction)
-                shapes = {
-                    f"weight_ih{sfx}": (3 * H, self.layer_input_size(layer)),
-                    f"weight_hh{sfx}": (3 * H, H),
-                }
-                if self.bias:
-                    shapes[f"bias_ih{sfx}"] = (3 * H,)
-                    shapes[f"bias_hh{sfx}"] = (3 * H,)
-                _init_params(self, self.rng, shapes, self.dtype)
+        self.add_direction_params(self._shapes)
 
-    def config(self) -> dict:
-        """The constructor's arguments as a JSON-able dict (without ``rng``)."""
-        return {
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "num_layers": self.num_layers,
-            "bias": self.bias,
-            "batch_first": self.batch_first,
-            "dropout": self.dropout,
-            "bidirectional": self.bidirectional,
-            "merge_mode": self.merge_mode,
-            "reset_after": self.reset_after,
-            "dtype": self.dtype.name,
-        }
+    def _shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
+        """The parameters of one direction of ``layer``, as ``torch.nn.GRU`` has them."""
+        H = self.hidden_size
+        shapes = {"weight_ih": (3 * H, self.layer_input_size(layer)), "weight_hh": (3 * H, H)}
+        if self.bias:
+            shapes.update(bias_ih=(3 * H,), bias_hh=(3 * H,))
+        return shapes
+
+    def step_flops(self, batch: int) -> float:
+        """``6 B H H``: the recurrent products of the three gates."""
+        return 6.0 * batch * self.hidden_size * self.hidden_size
 
     def _biases(self, sfx: str) -> tuple[np.ndarray | None, np.ndarray | None]:
         if not self.bias:
@@ -127,6 +114,7 @@ class GRU(RecurrentStack):
             lengths,
             bool(direction),
             self.reset_after,
+            self.keep_cache,
         )
         return y, (h_n,), cache
 
@@ -141,11 +129,8 @@ class GRU(RecurrentStack):
     ) -> tuple[np.ndarray | None, tuple[np.ndarray]]:
         """Backward of one direction: ``dy (T, B, H)``, ``dstate = (dh_n (B, H) or None,)``;
         adds the parameter gradients into ``self.grads`` and returns ``dx (T, B, I)`` (or
-        ``None``) and ``(dh0 (B, H),)``."""
-        trace = None
-        if self.state_grads is not None:
-            trace = np.empty(dy.shape[:2] + (self.hidden_size,), self.dtype)
-            self.state_grads[layer][direction] = trace
+        ``None``) and ``(dh0 (B, H),)``; dL/dh_t goes to the backward hooks."""
+        (trace,) = self.state_grad_buffers(*dy.shape[:2]) or (None,)
         grads = gru_kernels().gru_backward(dy, cache, dstate[0], need_dx, trace)
         sfx = self.suffix(layer, direction)
         g = self.grads
@@ -155,8 +140,6 @@ class GRU(RecurrentStack):
             g[f"bias_ih{sfx}"] += grads.dbias_ih
             g[f"bias_hh{sfx}"] += grads.dbias_hh
         return grads.dx, (grads.dh0,)
-
-    state_grads: list[list[np.ndarray]] | None = None
 
     def __call__(
         self, x: np.ndarray, h0: np.ndarray | None = None, lengths: object = None
@@ -172,14 +155,10 @@ class GRU(RecurrentStack):
         dy: np.ndarray,
         dh_n: np.ndarray | None = None,
         need_dx: bool = True,
-        record_state_grads: bool = False,
     ) -> tuple[np.ndarray | None, np.ndarray]:
         """Backward of the last forward: returns ``dx`` shaped like ``x`` and ``dh0``
-        shaped like ``h0``. With ``record_state_grads``, ``self.state_grads[layer][direction]``
-        receives dL/dh_t ``(T, B, H)`` for every step."""
-        self.state_grads = None
-        if record_state_grads:
-            self.state_grads = [[None] * self.num_directions for _ in range(self.num_layers)]
+        shaped like ``h0``. Backward hooks (:meth:`register_backward_hook`) receive
+        ``(dL/dh_t (T, B, H),)``."""
         dx, (dh0,) = self.run_backward(dy, dh_n, need_dx)
         return dx, dh0
 
@@ -248,8 +227,10 @@ class GRUCell(Module):
             *biases,
             h,
             reset_after=self.reset_after,
+            keep_cache=is_grad_enabled(),
         )
-        self._stack.append((cache, unbatched))
+        if cache is not None:  # under no_grad() nothing is kept for a backward
+            self._stack.append((cache, unbatched))
         return h_next[0] if unbatched else h_next
 
     forward = __call__
@@ -258,7 +239,10 @@ class GRUCell(Module):
         """Undo the latest forward: ``dh`` shaped like its ``h'``. Returns ``dx`` and
         ``dh`` for the step's inputs."""
         if not self._stack:
-            raise RuntimeError("backward: no forward left to undo (call the cell first)")
+            raise RuntimeError(
+                "backward: no forward left to undo (call the cell first, outside "
+                "kioku.nn.no_grad(), whose forwards keep nothing)"
+            )
         cache, unbatched = self._stack[-1]
         B = cache.x.shape[1]
         dh = check_float_array("dh", dh, self.dtype)

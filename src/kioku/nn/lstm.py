@@ -57,6 +57,7 @@ class LSTM(RecurrentStack):
             )
         self.bias = bool(bias)
         self.unit_forget_bias = bool(unit_forget_bias)
+        self._weight_names: dict[tuple[int, int], tuple[str, ...]] = {}
         self.add_direction_params(self._plain_shapes)
         if self.bias and self.unit_forget_bias:
             H = self.hidden_size
@@ -85,10 +86,16 @@ class LSTM(RecurrentStack):
         return (self.output_size, self.hidden_size)
 
     def _weights(self, layer: int, direction: int):
-        sfx = self.suffix(layer, direction)
+        names = self._weight_names.get((layer, direction))
+        if names is None:  # formatted once: a batch-1 step costs a few microseconds in all
+            sfx = self.suffix(layer, direction)
+            names = tuple(f"{k}{sfx}" for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            names += (f"weight_hr{sfx}",)
+            self._weight_names[(layer, direction)] = names
+        w_ih, w_hh, b_ih, b_hh, w_hr = names
         p = self.params
-        bias = p[f"bias_ih{sfx}"] + p[f"bias_hh{sfx}"] if self.bias else None
-        return p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"], bias, p.get(f"weight_hr{sfx}")
+        bias = p[b_ih] + p[b_hh] if self.bias else None
+        return p[w_ih], p[w_hh], bias, p.get(w_hr)
 
     def step_hooks(self, layer: int, direction: int, steps: int, batch: int) -> LSTMHooks | None:
         """The hooks one direction's step runs with; ``None`` (the plain LSTM, on the
@@ -105,12 +112,13 @@ class LSTM(RecurrentStack):
         if hooks is None:
             forward = kernels.backend().lstm_forward
             y, h_n, c_n, cache = forward(
-                x, weight_ih, weight_hh, bias, h0, c0, lengths, bool(direction), weight_hr
-            )
+                x, weight_ih, weight_hh, bias, h0, c0, lengths, bool(direction), weight_hr,
+                self.keep_cache,
+            )  # fmt: skip
         else:  # only the reference step has hooks
             y, h_n, c_n, cache = functional.lstm_forward(
                 x, weight_ih, weight_hh, bias, h0, c0, lengths, bool(direction), weight_hr,
-                hooks=hooks,
+                self.keep_cache, hooks=hooks,
             )  # fmt: skip
         return y, (h_n, c_n), cache
 

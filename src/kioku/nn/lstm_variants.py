@@ -98,6 +98,11 @@ class LSTMVariant(LSTM):
             else [list(a) for triple in self.activations for a in triple],
         }
 
+    def directions_independent(self) -> bool:
+        """``False`` while training draws zoneout or recurrent-dropout masks, one direction
+        after the other, from the layer's generator."""
+        return not (self.training and (any(self.zoneout) or self.recurrent_dropout))
+
     def step_hooks(self, layer: int, direction: int, steps: int, batch: int) -> VariantHooks | None:
         """This direction's variants, in train mode with fresh zoneout and dropout masks
         (``None``, the plain step, when every variant is off)."""

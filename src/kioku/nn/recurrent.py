@@ -8,15 +8,20 @@ one layer runs forward and backward; states are tuples of arrays (``(h, c)`` or 
 Adding a recurrent cell takes four files:
 
 1. ``functional/<cell>.py``: ``<cell>_forward(x (T, B, I), weights..., state...,
-   lengths, reverse) -> (y (T, B, P), final state..., cache)`` and ``<cell>_backward(dy,
+   lengths, reverse, ..., keep_cache=True) -> (y (T, B, P), final state..., cache)``
+   (``None`` for the cache and only the current state kept with ``keep_cache=False``)
+   and ``<cell>_backward(dy,
    cache, dstate..., need_dx, *traces)`` returning a NamedTuple of gradients with ``dx``
    and the initial-state gradients; the traces, when given, receive dL/d(state) of every
    step. Use :mod:`kioku.functional.sequence` for step order and length masks.
 2. ``nn/<cell>.py``: a :class:`RecurrentStack` subclass that sets ``state_names`` (and
-   ``state_sizes`` / ``output_size`` if not ``(hidden_size,)``), registers its parameters
-   per ``suffix(layer, direction)`` in ``__init__``, and implements
+   ``state_sizes`` / ``output_size`` if not ``(hidden_size,)``, ``step_flops`` if its
+   recurrence is not the LSTM's ``8 B H P``), registers its parameters with
+   :meth:`add_direction_params` in ``__init__`` (keeping each constructor argument as the
+   attribute of the same name, which :meth:`config` reads), and implements
    ``forward_direction(x, layer, direction, state, lengths) -> (y, final_state_tuple,
-   cache)`` and ``backward_direction(dy, cache, layer, direction, dstate, need_dx) ->
+   cache)``, which passes ``self.keep_cache`` to the functional forward, and
+   ``backward_direction(dy, cache, layer, direction, dstate, need_dx) ->
    (dx, initial_state_grad_tuple)``, which adds parameter gradients into ``self.grads``
    and passes ``self.state_grad_buffers(T, B)`` (``None`` or one ``(T, B, S)`` array per
    state) to the functional backward as its traces. Its ``__call__``/``backward`` call
@@ -24,8 +29,10 @@ Adding a recurrent cell takes four files:
 3. optionally ``kernels/``: faster functions with the same contract.
 4. its tests (gradient check against central differences, parity with a peer).
 
-Forward and backward hooks (:meth:`register_forward_hook`, :meth:`register_backward_hook`)
-then work for the new cell without further code.
+Forward and backward hooks (:meth:`register_forward_hook`, :meth:`register_backward_hook`),
+:func:`~kioku.nn.no_grad` and running the two directions side by side (when
+:func:`~kioku.kernels._threads.plan` says so) then work for the new cell without
+further code; :mod:`kioku.inspect` needs its quantities named in ``inspect/trace.py``.
 """
 
 from __future__ import annotations
@@ -35,7 +42,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..kernels._threads import plan, run_directions
 from .checks import check_float_array, check_positive_int, check_shape
+from .grad_mode import is_grad_enabled
 from .hooks import HookHandle, add_hook
 from .module import Module, as_rng, check_dtype
 
@@ -81,18 +90,28 @@ class RecurrentStack(Module):
         self._forward_hooks: dict = {}
         self._backward_hooks: dict = {}
         self._state_grads: tuple[np.ndarray, ...] | None = None
+        # whether forward_direction asks its backend for a cache (False under no_grad())
+        self.keep_cache = True
+        self._ran_without_grad = False
 
-    def add_direction_params(self, shapes: Callable[[int], dict[str, tuple[int, ...]]]) -> None:
+    def add_direction_params(
+        self,
+        shapes: Callable[[int], dict[str, tuple[int, ...]]],
+        fixed: Callable[[str, tuple[int, ...]], np.ndarray | None] | None = None,
+    ) -> None:
         """Register, for every layer and direction in PyTorch's order, the parameters
         ``shapes(layer)`` names (``{"weight_ih": (4H, I), ...}``, suffix added), each drawn
-        from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch initialises them."""
+        from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch initialises them, except those for which
+        ``fixed(name, shape)`` returns an initial value (nothing is drawn for them)."""
         bound = 1.0 / np.sqrt(self.hidden_size)
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
                 sfx = self.suffix(layer, direction)
                 for name, shape in shapes(layer).items():
-                    value = self.rng.uniform(-bound, bound, shape).astype(self.dtype)
-                    self.add_param(name + sfx, value)
+                    value = None if fixed is None else fixed(name, shape)
+                    if value is None:
+                        value = self.rng.uniform(-bound, bound, shape)
+                    self.add_param(name + sfx, np.asarray(value, self.dtype))
 
     def config(self) -> dict:
         """The constructor's arguments as a JSON-able dict (without ``rng``), read from the
@@ -160,6 +179,21 @@ class RecurrentStack(Module):
         """PyTorch's parameter-name suffix, e.g. ``_l1_reverse``."""
         return f"_l{layer}" + ("_reverse" if direction else "")
 
+    def step_flops(self, batch: int) -> float:
+        """Recurrent flops of one step of one direction over ``batch`` sequences (what
+        :func:`~kioku.kernels._threads.plan` weighs): ``8 B H P`` for the LSTM's four gates."""
+        return 8.0 * batch * self.hidden_size * self.output_size
+
+    def directions_independent(self) -> bool:
+        """Whether the two directions of a layer may run at the same time: ``False`` where
+        they draw from the layer's one generator (the draws must keep their order)."""
+        return True
+
+    def _directions_in_parallel(self, batch: int) -> bool:
+        if self.num_directions == 1 or not self.directions_independent():
+            return False
+        return plan(batch, self.step_flops(batch), 2).parallel_directions
+
     # -- per-direction methods, for subclasses ----------------------------------
     def forward_direction(self, x, layer, direction, state, lengths):  # pragma: no cover
         """Run one direction: ``x (T, B, I)``, ``state`` a tuple of ``(B, S)`` arrays.
@@ -197,7 +231,7 @@ class RecurrentStack(Module):
         """Per (layer, direction) initial-state tuples from the user's stacked state."""
         count = self.num_layers * self.num_directions
         if state is None:
-            return [tuple(None for _ in self.state_sizes)] * count
+            return [(None,) * len(self.state_names)] * count
         parts = state if len(self.state_sizes) > 1 else (state,)
         if not isinstance(parts, (tuple, list)) or len(parts) != len(self.state_sizes):
             raise ValueError(
@@ -243,6 +277,9 @@ class RecurrentStack(Module):
             return [half, half]
         return [dmerged * outputs[1], dmerged * outputs[0]]
 
+    def _forward_task(self, x, layer, direction, state, lengths) -> Callable[[], tuple]:
+        return lambda: self.forward_direction(x, layer, direction, state, lengths)
+
     def run(self, x: object, state: object = None, lengths: object = None):
         """Forward over ``x``; returns ``y`` and the stacked final-state tuple.
 
@@ -261,17 +298,28 @@ class RecurrentStack(Module):
             length_mask(lengths, T, B)  # validates before anything runs
         initial = self._stacked_state(state, B, unbatched, "state")
         self.caches, self._run = [], None  # let the previous run's buffers go first
+        grad = is_grad_enabled()  # read here: the directions may run on other threads
+        self._ran_without_grad = not grad
+        self.keep_cache = grad or bool(self._forward_hooks)  # a forward hook reads the cache
+        parallel = self._directions_in_parallel(B)
         caches, outputs_per_layer, masks, finals = [], [], [], []
         layer_input = x
         for layer in range(self.num_layers):
-            outputs, layer_caches = [], []
-            for direction in range(self.num_directions):
-                index = layer * self.num_directions + direction
-                y, final, cache = self.forward_direction(
-                    layer_input, layer, direction, initial[index], lengths
+            if self.num_directions == 1:  # no tasks to build: this call may be a single step
+                ran = [self.forward_direction(layer_input, layer, 0, initial[layer], lengths)]
+            else:
+                ran = run_directions(
+                    [
+                        self._forward_task(layer_input, layer, d, initial[2 * layer + d], lengths)
+                        for d in (0, 1)
+                    ],
+                    parallel,
                 )
-                for hook in list(self._forward_hooks.values()):
-                    hook(self, layer, direction, cache)
+            outputs, layer_caches = [], []
+            for direction, (y, final, cache) in enumerate(ran):
+                if self._forward_hooks:
+                    for hook in list(self._forward_hooks.values()):
+                        hook(self, layer, direction, cache)
                 outputs.append(y)
                 layer_caches.append(cache)
                 finals.append(final)
@@ -285,15 +333,19 @@ class RecurrentStack(Module):
                 layer_input = layer_input * mask
             else:
                 masks.append(None)
-        self.caches = caches
-        self._run = {
-            "outputs": outputs_per_layer,
-            "masks": masks,
-            "shape": layer_input.shape,
-            "unbatched": unbatched,
-            "batch": B,
-        }
-        stacked = tuple(np.stack([f[i] for f in finals]) for i in range(len(self.state_sizes)))
+        if grad:
+            self.caches = caches
+            self._run = {
+                "outputs": outputs_per_layer,
+                "masks": masks,
+                "shape": layer_input.shape,
+                "unbatched": unbatched,
+                "batch": B,
+            }
+        if len(finals) == 1:  # a view: each final state is a fresh array of the direction's
+            stacked = tuple(part[None] for part in finals[0])
+        else:
+            stacked = tuple(np.stack(parts) for parts in zip(*finals))
         y = layer_input
         if unbatched:
             return y[:, 0, :], tuple(s[:, 0, :] for s in stacked)
@@ -306,6 +358,11 @@ class RecurrentStack(Module):
         initial-state gradient tuple (shaped like the state). Parameter gradients are
         added into ``self.grads``."""
         if self._run is None:
+            if self._ran_without_grad:
+                raise RuntimeError(
+                    "backward: the last forward ran inside kioku.nn.no_grad() and kept no "
+                    "cache for a backward; run the forward outside no_grad() to backpropagate"
+                )
             raise RuntimeError("backward: call the layer forward first")
         run = self._run
         unbatched, B = run["unbatched"], run["batch"]
@@ -322,6 +379,7 @@ class RecurrentStack(Module):
                 dy = dy.transpose(1, 0, 2)
         dfinal = self._stacked_state(dstate, B, unbatched, "dstate")
         dinitial = [None] * (self.num_layers * self.num_directions)
+        parallel = not self._backward_hooks and self._directions_in_parallel(B)
         dmerged = np.ascontiguousarray(dy)
         dx = None
         for layer in reversed(range(self.num_layers)):
@@ -329,11 +387,10 @@ class RecurrentStack(Module):
             if mask is not None:
                 dmerged = dmerged * mask
             douts = self._split(dmerged, run["outputs"][layer])
-            dx = None
-            for direction in range(self.num_directions):
+
+            def direction_task(direction: int, layer: int = layer, douts=douts):
                 index = layer * self.num_directions + direction
-                self._state_grads = None
-                dx_dir, dstart = self.backward_direction(
+                return lambda: self.backward_direction(
                     douts[direction],
                     self.caches[layer][direction],
                     layer,
@@ -341,7 +398,15 @@ class RecurrentStack(Module):
                     dfinal[index],
                     need_dx or layer > 0,
                 )
-                dinitial[index] = dstart
+
+            tasks = [direction_task(d) for d in range(self.num_directions)]
+            dx = None
+            if parallel:  # backward hooks make it sequential: they share _state_grads
+                results = run_directions(tasks, True)
+            for direction, task in enumerate(tasks):
+                self._state_grads = None
+                dx_dir, dstart = results[direction] if parallel else task()
+                dinitial[layer * self.num_directions + direction] = dstart
                 if self._state_grads is not None:
                     for hook in list(self._backward_hooks.values()):
                         hook(self, layer, direction, self._state_grads)

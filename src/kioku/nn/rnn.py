@@ -51,6 +51,10 @@ class RNN(RecurrentStack):
             shapes.update(bias_ih=(H,), bias_hh=(H,))
         return shapes
 
+    def step_flops(self, batch: int) -> float:
+        """``2 B H H``: one recurrent product a step."""
+        return 2.0 * batch * self.hidden_size * self.hidden_size
+
     def forward_direction(self, x, layer, direction, state, lengths):
         sfx = self.suffix(layer, direction)
         p = self.params
@@ -64,6 +68,7 @@ class RNN(RecurrentStack):
             lengths,
             bool(direction),
             self.nonlinearity,
+            self.keep_cache,
         )
         return y, (h_n,), cache
 

@@ -70,41 +70,37 @@ class SLSTM(RecurrentStack):
             )
         self.forget_gate = forget_gate
         self.bias = bool(bias)
+        self.add_direction_params(self._shapes, self._small_init_bias)
+
+    def _shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
+        """The parameters of one direction of ``layer``, in ``xlstm``'s layout."""
         H, K = self.hidden_size, self.num_heads
         head = H // K
-        bound = 1.0 / np.sqrt(H)
-        for layer in range(self.num_layers):
-            for direction in range(self.num_directions):
-                sfx = self.suffix(layer, direction)
-                for name, shape in (
-                    (f"weight_ih{sfx}", (4 * H, self.layer_input_size(layer))),
-                    (f"recurrent_kernel{sfx}", (K, head, 4, head)),
-                ):
-                    self.add_param(name, self.rng.uniform(-bound, bound, shape).astype(self.dtype))
-                if self.bias:
-                    bias_value = np.zeros((K, 4, head), self.dtype)
-                    bias_value[:, 1] = np.linspace(3.0, 6.0, head)
-                    self.add_param(f"bias{sfx}", bias_value)
+        shapes = {
+            "weight_ih": (4 * H, self.layer_input_size(layer)),
+            "recurrent_kernel": (K, head, 4, head),
+        }
+        if self.bias:
+            shapes["bias"] = (K, 4, head)
+        return shapes
+
+    @staticmethod
+    def _small_init_bias(name: str, shape: tuple[int, ...]) -> np.ndarray | None:
+        """``xlstm``'s ``"small_init"`` bias (nothing drawn): zero but the forget gate's,
+        spaced from 3 to 6 over each head's units; ``None`` for the drawn weights."""
+        if name != "bias":
+            return None
+        value = np.zeros(shape)
+        value[:, 1] = np.linspace(3.0, 6.0, shape[2])
+        return value
 
     @property
     def state_sizes(self) -> tuple[int, ...]:
         return (self.hidden_size,) * 4
 
-    def config(self) -> dict:
-        """The constructor's arguments as a JSON-able dict (without ``rng``)."""
-        return {
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "num_heads": self.num_heads,
-            "num_layers": self.num_layers,
-            "bias": self.bias,
-            "batch_first": self.batch_first,
-            "dropout": self.dropout,
-            "bidirectional": self.bidirectional,
-            "merge_mode": self.merge_mode,
-            "forget_gate": self.forget_gate,
-            "dtype": self.dtype.name,
-        }
+    def step_flops(self, batch: int) -> float:
+        """``8 B H D_h``: the four gates' recurrence, block-diagonal over heads."""
+        return 8.0 * batch * self.hidden_size * (self.hidden_size // self.num_heads)
 
     def forward_direction(self, x, layer, direction, state, lengths):
         sfx = self.suffix(layer, direction)
@@ -121,11 +117,13 @@ class SLSTM(RecurrentStack):
             lengths,
             bool(direction),
             self.forget_gate,
+            self.keep_cache,
         )
         return y, final, cache
 
     def backward_direction(self, dy, cache, layer, direction, dstate, need_dx):
-        grads = slstm_backward(dy, cache, dstate, need_dx)
+        traces = self.state_grad_buffers(*dy.shape[:2])  # for the backward hooks
+        grads = slstm_backward(dy, cache, dstate, need_dx, traces)
         sfx = self.suffix(layer, direction)
         g = self.grads
         g[f"weight_ih{sfx}"] += grads.dweight_ih
@@ -148,5 +146,6 @@ class SLSTM(RecurrentStack):
     ) -> tuple[np.ndarray | None, tuple[np.ndarray, ...]]:
         """Backward of the last forward: ``dy`` shaped like ``y``; ``dstate = (dh_n, dc_n,
         dn_n, dm_n)`` (any may be ``None``). Returns ``dx`` shaped like ``x`` and
-        ``(dh0, dc0, dn0, dm0)``."""
+        ``(dh0, dc0, dn0, dm0)``. Backward hooks (:meth:`register_backward_hook`) receive
+        dL/dh_t, dL/dc_t, dL/dn_t, dL/dm_t, each ``(T, B, H)``."""
         return self.run_backward(dy, dstate, need_dx)
