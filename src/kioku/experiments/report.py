@@ -48,9 +48,13 @@ def figures(results: dict) -> dict[str, object]:
                 [h["accuracy"] for h in r["history"]],
             )
             for r in adding["runs"]
+            if r["T"] == adding["gradient_T"]  # one length: 20 curves would not read
         }
         figs["adding_accuracy"] = plots.line_plot(
-            series, "update", "fraction correct (|error| < 0.04)", "Adding problem: test accuracy"
+            series,
+            "update",
+            "fraction correct (|error| < 0.04)",
+            f"Adding problem, T = {adding['gradient_T']}: test accuracy during training",
         )
     if "forgetting" in results:
         variants = results["forgetting"]["variants"]
@@ -119,7 +123,7 @@ def write_report(results: dict, out: Path) -> Path:
             "sequences)."
         )
         report.figure(figs["adding_accuracy_by_length"], "Test accuracy at each length.")
-        report.figure(figs["adding_accuracy"], "Test accuracy during training.")
+        report.figure(figs["adding_accuracy"], "Test accuracy during training, longest T.")
         report.figure(
             figs["adding_input_gradient"],
             "Norm of the gradient of the final loss reaching the input of each step (log "
