@@ -125,6 +125,12 @@ def test_cli_cell_flags_and_their_errors(tmp_path, capsys):
     assert "invalid choice: 'rnn'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="cell"):
         TrainSettings(cell="transformer")
+    with pytest.raises(ValueError, match="heads: expected 1 or"):
+        TrainSettings(cell="slstm", heads=None)
+    assert TrainSettings(cell="slstm", hidden=12, heads=3).cell_options() == {
+        "cell": "slstm",
+        "num_heads": 3,
+    }
     assert TrainSettings.from_dict({"hidden": 8}).cell == "lstm"  # settings saved before cells
     assert main([*argv, "--out", str(tmp_path / "d"), "--cell", "gru"]) == 0
     assert "'cell': 'gru'" in capsys.readouterr().out  # the model line shows its config

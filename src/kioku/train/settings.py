@@ -106,7 +106,9 @@ class TrainSettings:
             raise setting_error(ValueError, "dropout", f"expected [0, 1), found {self.dropout}")
         if not self.lr > 0:
             raise setting_error(ValueError, "lr", f"expected a number > 0, found {self.lr}")
-        if self.heads != 1 and (self.cell != "slstm" or self.hidden % self.heads):
+        if self.heads != 1 and (
+            self.cell != "slstm" or not isinstance(self.heads, int) or self.hidden % self.heads
+        ):
             detail = f"expected 1 or (cell slstm) a divisor of hidden {self.hidden}, found "
             raise setting_error(ValueError, "heads", detail + f"{self.heads} (cell {self.cell})")
 
