@@ -356,3 +356,101 @@ def test_tagger_loss_skips_negative_tags_and_backward_false_adds_nothing():
     assert len(counted) == 6 and np.isclose(loss, expected, rtol=1e-6)
     again, _ = tagger.loss(x, tags, lengths)
     assert again == loss and any(grad.any() for _, _, grad in tagger.named_parameters())
+
+
+# -- the GRU and sLSTM cells in every model ------------------------------------------
+
+OTHER_CELLS = [dict(cell="gru"), dict(cell="slstm", num_heads=2)]
+
+
+@pytest.mark.parametrize("cell", OTHER_CELLS, ids=lambda c: c["cell"])
+def test_language_model_gradients_with_other_cells(cell):
+    rng = np.random.default_rng(10)
+    model = LanguageModel(
+        7, 4, 4, num_layers=2, dropout=0.2, tie_weights=True, dtype=np.float64, rng=11, **cell
+    )
+    # a state the model reached itself: the sLSTM's normaliser n must stay positive
+    with model.eval_mode():
+        _, state = model(rng.integers(0, 7, (3, 2)))
+    assert len(state) == {"gru": 1, "slstm": 4}[cell["cell"]]
+    tokens, targets = rng.integers(0, 7, (4, 2)), rng.integers(0, 7, (4, 2))
+
+    def run():
+        logits, _ = model(tokens, state)
+        return softmax_cross_entropy(logits, targets)
+
+    check_model_gradients(model, run, model.backward)
+
+
+@pytest.mark.parametrize("cell", OTHER_CELLS, ids=lambda c: c["cell"])
+def test_tagger_gradients_with_other_cells(cell):
+    rng = np.random.default_rng(12)
+    model = SequenceTagger(6, 3, 4, num_tags=3, dropout=0.2, dtype=np.float64, rng=13, **cell)
+    lengths = np.array([4, 2, 3])
+    tokens, tags = rng.integers(0, 6, (4, 3)), rng.integers(0, 3, (4, 3))
+    mask = np.arange(4)[:, None] < lengths
+
+    def run():
+        return softmax_cross_entropy(model(tokens, lengths), tags, mask=mask)
+
+    check_model_gradients(model, run, model.backward)
+
+
+@pytest.mark.parametrize("cell", OTHER_CELLS, ids=lambda c: c["cell"])
+def test_classifier_and_forecaster_gradients_with_other_cells(cell):
+    rng = np.random.default_rng(14)
+    classifier = SequenceClassifier(
+        input_size=2, hidden_size=4, num_classes=3, pooling="max", bidirectional=True,
+        dtype=np.float64, rng=15, **cell,
+    )  # fmt: skip
+    x, lengths, labels = rng.standard_normal((4, 2, 2)), np.array([4, 3]), np.array([2, 0])
+    check_model_gradients(
+        classifier,
+        lambda: softmax_cross_entropy(classifier(x, lengths), labels),
+        classifier.backward,
+        x,
+    )
+    forecaster = Forecaster(2, 4, num_layers=2, horizon=2, dtype=np.float64, rng=16, **cell)
+    target = rng.standard_normal((2, 2, 2))
+    check_model_gradients(
+        forecaster, lambda: mse(forecaster(x, lengths), target), forecaster.backward, x
+    )
+
+
+def test_cell_choice_round_trips_and_bad_cells_are_named():
+    for cls, args in [
+        (LanguageModel, (9,)),
+        (SequenceClassifier, (9,)),
+        (SequenceTagger, (9,)),
+        (Forecaster, (3,)),
+    ]:
+        for cell, layer_name, heads in [
+            ("lstm", "LSTM", 1),
+            ("gru", "GRU", 1),
+            ("slstm", "SLSTM", 4),
+        ]:
+            model = cls(*args, hidden_size=8, cell=cell, num_heads=heads, rng=0)
+            assert type(model.recurrent).__name__ == layer_name
+            assert getattr(model, cell) is model.recurrent
+            assert all(
+                name.split(".")[0] != "lstm" or cell == "lstm" for name in model.state_dict()
+            )
+            config = json.loads(json.dumps(model.config()))
+            assert config["cell"] == cell and config["num_heads"] == heads
+            rebuilt = cls.from_config(config)
+            assert rebuilt.state_dict().keys() == model.state_dict().keys()
+        old = {k: v for k, v in model.config().items() if k not in ("cell", "num_heads")}
+        assert cls.from_config(old).cell == "lstm"  # configs from before the cells
+    with pytest.raises(ValueError, match="cell: expected one of lstm, gru, slstm, found 'rnn'"):
+        LanguageModel(9, cell="rnn")
+    with pytest.raises(ValueError, match="num_heads: only the slstm cell has heads"):
+        SequenceTagger(9, cell="gru", num_heads=2)
+    with pytest.raises(ValueError, match="num_heads: expected a divisor of hidden_size 8"):
+        Forecaster(3, 8, cell="slstm", num_heads=3)
+    with pytest.raises(ValueError, match="proj_size: only the lstm cell has a projection"):
+        LanguageModel(9, 4, 6, proj_size=4, cell="slstm")
+    with pytest.raises(TypeError, match="num_heads: expected an integer, found float"):
+        LanguageModel(9, cell="slstm", num_heads=2.0)
+    gru = LanguageModel(9, 4, 6, num_layers=1, cell="gru", rng=0)
+    with pytest.raises(ValueError, match=r"state: expected a tuple \(h,\) for the gru cell"):
+        gru(np.zeros((2, 1), int), np.zeros((1, 1, 6), np.float32))

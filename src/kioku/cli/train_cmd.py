@@ -22,6 +22,7 @@ HELP = "Train a model (no argument: a character LSTM on Python's standard librar
 
 # fmt: off
 SIZE_FLAGS = [
+    ("--heads", int, "sLSTM heads, each a block of the recurrence (must divide --hidden)"),
     ("--seed", int, "seed of initialisation, dropout and shuffling (default 0)"),
     ("--hidden", int, "LSTM cells per layer"),
     ("--layers", int, "stacked LSTM layers"),
@@ -81,6 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             a(flag, action="store_const", const=True, help=text)
         else:
             a(flag, type=kind, help=text)
+    a("--cell", choices=["lstm", "gru", "slstm"], help="the recurrent cell (default: lstm)")
     a("--optimizer", choices=["sgd", "adam", "adamw"], help="default: adam (ptb: sgd)")
     a("--pooling", choices=["last", "mean", "max"])
     a("--columns", help="comma-separated CSV columns for forecast (default: all)")

@@ -1,7 +1,7 @@
 """The seed's claims as fixed-seed experiments: (a) vanishing gradients on the adding
-problem, (b) forgetting on a continual stream, (c) depth on a character language model,
-(d) direction on tagging. :func:`run_experiments` runs them and writes ``results.json``
-and ``report.html``."""
+problem (simple RNN, GRU, LSTM, sLSTM), (b) forgetting on a continual stream, (c) depth
+on a character language model, (d) direction on tagging. :func:`run_experiments` runs
+them and writes ``results.json`` and ``report.html``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,15 @@ def claims(results: dict) -> dict[str, bool]:
         out["LSTM solves the adding problem at T=50 (>= 95% correct)"] = best[("lstm", 50)] >= 0.95
         if ("lstm", 100) in best:
             out["LSTM >= 95% correct at T=100"] = best[("lstm", 100)] >= 0.95
+        longest = max(r["T"] for r in results["adding"]["runs"])
+        reach = {
+            r["model"]: r.get("dx_step0") for r in results["adding"]["runs"] if r["T"] == longest
+        }
+        if all(reach.get(kind) is not None for kind in ("rnn", "gru", "lstm", "slstm")):
+            out[
+                f"at T={longest} the gradient reaching step 0 is >= 1000x the RNN's "
+                "for the GRU, LSTM and sLSTM"
+            ] = all(reach[kind] >= 1000 * reach["rnn"] for kind in ("gru", "lstm", "slstm"))
     if "direction" in results:
         gen = results["direction"]["generated"]["models"]
         out["bidirectional tagger beats unidirectional on later-decided tags"] = (

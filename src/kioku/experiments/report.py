@@ -15,14 +15,32 @@ def figures(results: dict) -> dict[str, object]:
     figs = {}
     if "adding" in results:
         adding = results["adding"]
-        curves = {f"{label} ‖dL/dh_t‖": c["dh"] for label, c in adding["gradients"].items()}
+        gradients = adding["gradients"]
+        curves = {f"{label} ‖dL/dh_t‖": c["dh"] for label, c in gradients.items() if "dh" in c}
         curves.update(
-            {f"{label} ‖dL/dc_t‖": c["dc"] for label, c in adding["gradients"].items() if "dc" in c}
+            {f"{label} ‖dL/dc_t‖": c["dc"] for label, c in gradients.items() if "dc" in c}
         )
         figs["adding_gradient_flow"] = plots.gradient_flow_plot(
             curves,
             f"Adding problem, T = {adding['gradient_T']}: gradient of the final loss at step t",
             "gradient norm (mean over 256 sequences)",
+        )
+        figs["adding_input_gradient"] = plots.gradient_flow_plot(
+            {label: c["dx"] for label, c in gradients.items() if "dx" in c},
+            f"Adding problem, T = {adding['gradient_T']}: gradient reaching the input of step t",
+            "‖dL/dx_t‖ (mean over 256 sequences)",
+        )
+        by_kind: dict[str, tuple[list, list]] = {}
+        for r in adding["runs"]:
+            xs, ys = by_kind.setdefault(r["model"], ([], []))
+            xs.append(r["T"])
+            ys.append(r["test_accuracy"])
+        figs["adding_accuracy_by_length"] = plots.line_plot(
+            by_kind,
+            "sequence length T",
+            "fraction correct (|error| < 0.04)",
+            "Adding problem: the four cells against T",
+            markers=True,
         )
         series = {
             f"{r['model']} T={r['T']}": (
@@ -30,9 +48,13 @@ def figures(results: dict) -> dict[str, object]:
                 [h["accuracy"] for h in r["history"]],
             )
             for r in adding["runs"]
+            if r["T"] == adding["gradient_T"]  # one length: 20 curves would not read
         }
         figs["adding_accuracy"] = plots.line_plot(
-            series, "update", "fraction correct (|error| < 0.04)", "Adding problem: test accuracy"
+            series,
+            "update",
+            "fraction correct (|error| < 0.04)",
+            f"Adding problem, T = {adding['gradient_T']}: test accuracy during training",
         )
     if "forgetting" in results:
         variants = results["forgetting"]["variants"]
@@ -81,7 +103,7 @@ def write_report(results: dict, out: Path) -> Path:
             f"{adding['runs'][0]['baseline_accuracy']:.0%})."
         )
         report.table(
-            ["model", "T", "parameters", "updates", "test correct", "seconds"],
+            ["model", "T", "parameters", "updates", "test correct", "‖dL/dx_0‖", "seconds"],
             [
                 [
                     r["model"],
@@ -89,12 +111,24 @@ def write_report(results: dict, out: Path) -> Path:
                     r["parameters"],
                     r["updates"],
                     r["test_accuracy"],
+                    r.get("dx_step0", float("nan")),
                     r["seconds"],
                 ]
                 for r in adding["runs"]
             ],
         )
-        report.figure(figs["adding_accuracy"], "Test accuracy during training.")
+        report.paragraph(
+            "‖dL/dx_0‖: the gradient of the final loss (MSE over 256 sequences) reaching the "
+            "input of the first step, after training (L2 over the two inputs, mean over the "
+            "sequences)."
+        )
+        report.figure(figs["adding_accuracy_by_length"], "Test accuracy at each length.")
+        report.figure(figs["adding_accuracy"], "Test accuracy during training, longest T.")
+        report.figure(
+            figs["adding_input_gradient"],
+            "Norm of the gradient of the final loss reaching the input of each step (log "
+            "scale), for every cell: the RNN's dies away from the end, the gated cells keep it.",
+        )
         report.figure(
             figs["adding_gradient_flow"],
             "Norm of the gradient of the final loss reaching the state of each step "

@@ -1,6 +1,8 @@
 """What the models share: configs read back from the constructor's signature, uniform
 initialisation, evaluation mode as a ``with`` block, and the recurrent encoder (token
-ids through an embedding, or float features) -> LSTM.
+ids through an embedding, or float features) -> a recurrent layer of the chosen
+``cell``: ``"lstm"`` (:class:`~kioku.nn.LSTM`), ``"gru"`` (:class:`~kioku.nn.GRU`) or
+``"slstm"`` (:class:`~kioku.nn.SLSTM`, with ``num_heads``).
 
 Every model takes time-major input: token ids ``(T, B)`` or features ``(T, B, I)``,
 with optional ``lengths (B,)`` for padded batches (packed-sequence semantics).
@@ -16,10 +18,60 @@ import numpy as np
 
 from ..nn.dropout import Dropout
 from ..nn.embedding import Embedding, check_token_ids
+from ..nn.gru import GRU
 from ..nn.lstm import LSTM
 from ..nn.module import Module, check_dtype
+from ..nn.recurrent import RecurrentStack
+from ..nn.slstm import SLSTM
 
-State = tuple[np.ndarray, np.ndarray]
+State = tuple[np.ndarray, ...]
+"""A recurrent layer's stacked state, one ``(L*D, B, S)`` array per component: ``(h, c)``
+for the LSTM, ``(h,)`` for the GRU, ``(h, c, n, m)`` for the sLSTM."""
+
+CELLS = ("lstm", "gru", "slstm")
+"""The ``cell`` a model's recurrent layer can be; the layer is the model's child of that
+name (``model.lstm``, ``model.gru``, ``model.slstm``), so an LSTM model's parameters keep
+the names they had before the other cells existed (``lstm.weight_ih_l0``, ...)."""
+
+
+def check_cell(cell: object, num_heads: object, proj_size: object = 0) -> None:
+    """``ValueError``/``TypeError`` naming the argument unless ``cell`` is one of
+    :data:`CELLS`, ``num_heads`` is 1 or (for ``"slstm"``) a positive integer, and
+    ``proj_size`` is 0 for any cell but ``"lstm"``."""
+    if cell not in CELLS:
+        raise ValueError(f"cell: expected one of {', '.join(CELLS)}, found {cell!r}")
+    if isinstance(num_heads, bool) or not isinstance(num_heads, (int, np.integer)):
+        raise TypeError(f"num_heads: expected an integer, found {type(num_heads).__name__}")
+    if cell != "slstm" and num_heads != 1:
+        raise ValueError(f"num_heads: only the slstm cell has heads, found {num_heads} for {cell}")
+    if cell != "lstm" and proj_size:
+        raise ValueError(
+            f"proj_size: only the lstm cell has a projection, found {proj_size} for {cell}"
+        )
+
+
+def recurrent_layer(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int,
+    bidirectional: bool,
+    dropout: float,
+    dtype: np.dtype,
+    rng: np.random.Generator,
+    proj_size: int = 0,
+    num_heads: int = 1,
+) -> RecurrentStack:
+    """A fresh stacked layer of ``cell`` (see :data:`CELLS`), time-major, dropout between
+    its layers; it maps ``x (T, B, input_size)`` to ``y (T, B, D * (proj_size or
+    hidden_size))``."""
+    check_cell(cell, num_heads, proj_size)
+    common = dict(dropout=dropout, bidirectional=bidirectional, dtype=dtype, rng=rng)
+    if cell == "gru":
+        return GRU(input_size, hidden_size, num_layers, **common)
+    if cell == "slstm":
+        return SLSTM(input_size, hidden_size, num_heads, num_layers, **common)
+    return LSTM(input_size, hidden_size, num_layers, proj_size=proj_size, **common)
 
 
 def _jsonable(value: Any) -> Any:
@@ -84,9 +136,15 @@ class Model(Module):
 
 
 class RecurrentTrunk(Model):
-    """Inputs -> (embedding) -> dropout -> LSTM -> dropout, the trunk of every model.
-    Children: ``embedding`` (token inputs only), ``input_dropout``, ``lstm``,
-    ``output_dropout``; ``encoded_size`` is the width of its output."""
+    """Inputs -> (embedding) -> dropout -> recurrent layer -> dropout, the trunk of every
+    model. Children: ``embedding`` (token inputs only), ``input_dropout``, the recurrent
+    layer named by its cell (``lstm``, ``gru`` or ``slstm``; :attr:`recurrent` whichever
+    it is), ``output_dropout``; ``encoded_size`` is the width of its output."""
+
+    @property
+    def recurrent(self) -> RecurrentStack:
+        """The model's recurrent layer (``LSTM``, ``GRU`` or ``SLSTM``, as ``cell`` says)."""
+        return self._children[self.cell]
 
     def _build_encoder(
         self,
@@ -102,7 +160,10 @@ class RecurrentTrunk(Model):
         rng: np.random.Generator,
         proj_size: int = 0,
         variational_dropout: bool = False,
+        cell: str = "lstm",
+        num_heads: int = 1,
     ) -> None:
+        check_cell(cell, num_heads, proj_size)
         if (vocab_size is None) == (input_size is None):
             raise ValueError(
                 "vocab_size, input_size: expected exactly one (token ids or float features), "
@@ -113,28 +174,43 @@ class RecurrentTrunk(Model):
         self.hidden_size, self.num_layers, self.proj_size = hidden_size, num_layers, proj_size
         self.bidirectional, self.dropout = bool(bidirectional), dropout
         self.padding_idx, self.variational_dropout = padding_idx, bool(variational_dropout)
+        self.cell, self.num_heads = cell, int(num_heads)
         if vocab_size is not None:
             self.add_module(
                 "embedding", Embedding(vocab_size, embed_size, padding_idx, self.dtype, rng)
             )
-            lstm_input = embed_size
+            layer_input = embed_size
         else:
             self.embedding = None
-            lstm_input = input_size
+            layer_input = input_size
         self.add_module("input_dropout", Dropout(dropout, variational_dropout, rng))
-        lstm = LSTM(
-            lstm_input,
+        layer = recurrent_layer(
+            cell,
+            layer_input,
             hidden_size,
             num_layers,
-            dropout=dropout,
-            bidirectional=bidirectional,
+            bidirectional,
+            dropout,
+            self.dtype,
+            rng,
             proj_size=proj_size,
-            dtype=self.dtype,
-            rng=rng,
+            num_heads=num_heads,
         )
-        self.add_module("lstm", lstm)
+        self.add_module(cell, layer)
         self.add_module("output_dropout", Dropout(dropout, variational_dropout, rng))
         self.encoded_size = (proj_size or hidden_size) * (2 if bidirectional else 1)
+
+    def _unwrap(self, state: State | None) -> State | np.ndarray | None:
+        """A model's state is a tuple for every cell; a one-component layer (the GRU) takes
+        its ``h`` bare, and gives it back as ``(h,)``."""
+        if state is None or len(self.recurrent.state_sizes) > 1:
+            return state
+        if not isinstance(state, (tuple, list)) or len(state) != 1:
+            raise ValueError(
+                f"state: expected a tuple (h,) for the {self.cell} cell, "
+                f"found {type(state).__name__}"
+            )
+        return state[0]
 
     def _check_inputs(self, inputs: np.ndarray, name: str) -> np.ndarray:
         inputs = np.asarray(inputs)
@@ -155,12 +231,13 @@ class RecurrentTrunk(Model):
         state: State | None,
         name: str,
     ) -> tuple[np.ndarray, State]:
-        """``inputs (T, B)`` ids or ``(T, B, I)`` features, ``lengths (B,)``, the LSTM's
-        initial ``state`` -> ``y (T, B, D*P)`` (zero past each length) and the final
-        state ``(h (L*D, B, P), c (L*D, B, H))``; ``name`` is what errors call ``inputs``."""
+        """``inputs (T, B)`` ids or ``(T, B, I)`` features, ``lengths (B,)``, the recurrent
+        layer's initial ``state`` (see :data:`State`) -> ``y (T, B, D*P)`` (zero past
+        each length) and the final state (for the LSTM ``(h (L*D, B, P), c (L*D, B,
+        H))``); ``name`` is what errors call ``inputs``."""
         inputs = self._check_inputs(inputs, name)
         x = self.embedding(inputs) if self.embedding is not None else inputs
-        y, state = self.lstm(self.input_dropout(x), state, lengths)
+        y, state = self.recurrent.run(self.input_dropout(x), self._unwrap(state), lengths)
         return self.output_dropout(y), state
 
     def _trunk_backward(
@@ -169,7 +246,8 @@ class RecurrentTrunk(Model):
         """``dy (T, B, D*P)`` (and the final state's gradient) -> the gradient of float
         inputs (``None`` for token ids) and of the initial state; adds every parameter
         gradient."""
-        dx, dstate0 = self.lstm.backward(self.output_dropout.backward(dy), dstate, need_dx=True)
+        dy = self.output_dropout.backward(dy)
+        dx, dstate0 = self.recurrent.run_backward(dy, self._unwrap(dstate), True)
         dx = self.input_dropout.backward(dx)
         if self.embedding is not None:
             self.embedding.backward(dx)

@@ -13,8 +13,10 @@ from .pooling import Pooling
 
 class SequenceClassifier(RecurrentEncoder):
     """Token ids ``(T, B)`` (give ``vocab_size``) or features ``(T, B, I)`` (give
-    ``input_size``) -> LSTM (optionally bidirectional) -> pooling over each sequence's
-    valid steps (``"last"``, ``"mean"`` or ``"max"``) -> linear -> ``logits (B, C)``.
+    ``input_size``) -> recurrent layer (optionally bidirectional) -> pooling over each
+    sequence's valid steps (``"last"``, ``"mean"`` or ``"max"``) -> linear ->
+    ``logits (B, C)``. The layer's ``cell`` is ``"lstm"``, ``"gru"`` or ``"slstm"``
+    (with ``num_heads``).
     """
 
     def __init__(
@@ -32,6 +34,8 @@ class SequenceClassifier(RecurrentEncoder):
         dtype: np.dtype | type = np.float32,
         rng: np.random.Generator | int | None = None,
         init_range: float | None = None,
+        cell: str = "lstm",
+        num_heads: int = 1,
     ) -> None:
         super().__init__()
         if int(num_classes) < 2:
@@ -50,6 +54,8 @@ class SequenceClassifier(RecurrentEncoder):
             padding_idx,
             dtype,
             rng,
+            cell=cell,
+            num_heads=num_heads,
         )
         self.add_module(
             "classifier", Linear(self.encoded_size, num_classes, dtype=self.dtype, rng=rng)

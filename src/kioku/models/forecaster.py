@@ -12,7 +12,8 @@ from .pooling import Pooling
 
 
 class Forecaster(RecurrentEncoder):
-    """A window ``x (T, B, I)`` -> LSTM -> the last valid step's output -> linear ->
+    """A window ``x (T, B, I)`` -> recurrent layer (``cell`` ``"lstm"``, ``"gru"`` or
+    ``"slstm"`` with ``num_heads``) -> the last valid step's output -> linear ->
     ``predictions (B, horizon, O)``, the next ``horizon`` steps of ``O`` series
     (``output_size``, default ``input_size``). Direct multi-step regression.
     """
@@ -28,6 +29,8 @@ class Forecaster(RecurrentEncoder):
         dtype: np.dtype | type = np.float32,
         rng: np.random.Generator | int | None = None,
         init_range: float | None = None,
+        cell: str = "lstm",
+        num_heads: int = 1,
     ) -> None:
         super().__init__()
         if int(horizon) < 1:
@@ -36,7 +39,18 @@ class Forecaster(RecurrentEncoder):
         self.horizon = int(horizon)
         self.output_size = int(output_size or input_size)
         self._build_encoder(
-            None, input_size, 0, hidden_size, num_layers, False, dropout, None, dtype, rng
+            None,
+            input_size,
+            0,
+            hidden_size,
+            num_layers,
+            False,
+            dropout,
+            None,
+            dtype,
+            rng,
+            cell=cell,
+            num_heads=num_heads,
         )
         self.pool = Pooling("last")
         self.add_module(

@@ -1,4 +1,5 @@
-"""The LSTM language model: embedding -> dropout -> LSTM stack -> dropout -> linear.
+"""The language model: embedding -> dropout -> LSTM (or GRU, sLSTM) stack -> dropout ->
+linear.
 
 Zaremba et al. (2014) in NumPy: ``init_range`` draws every parameter from
 U(-r, r) (their 0.1), ``tie_weights`` shares the embedding with the output layer
@@ -20,8 +21,9 @@ from .base import RecurrentTrunk, State
 class LanguageModel(RecurrentTrunk):
     """Next-token logits for time-major token ids.
 
-    ``logits (T, B, V), state = model(tokens (T, B), state=None)`` where
-    ``state = (h (L, B, P), c (L, B, H))`` is the LSTM's (carry it across batches for
+    ``logits (T, B, V), state = model(tokens (T, B), state=None)`` where ``state`` is the
+    recurrent layer's, ``(h (L, B, P), c (L, B, H))`` for the LSTM (``(h,)`` for
+    ``cell="gru"``, ``(h, c, n, m)`` for ``cell="slstm"``; carry it across batches for
     truncated BPTT); ``model.backward(dlogits (T, B, V))`` adds every gradient.
     """
 
@@ -38,6 +40,8 @@ class LanguageModel(RecurrentTrunk):
         rng: np.random.Generator | int | None = None,
         init_range: float | None = None,
         variational_dropout: bool = False,
+        cell: str = "lstm",
+        num_heads: int = 1,
     ) -> None:
         super().__init__()
         rng = as_rng(rng)
@@ -61,6 +65,8 @@ class LanguageModel(RecurrentTrunk):
             rng,
             proj_size=proj_size,
             variational_dropout=variational_dropout,
+            cell=cell,
+            num_heads=num_heads,
         )
         tied = self.embedding if tie_weights else None
         self.add_module(
@@ -69,9 +75,13 @@ class LanguageModel(RecurrentTrunk):
         self._initialise(init_range, rng)
 
     def init_state(self, batch_size: int) -> State:
-        """Zero state ``(h (L, B, P), c (L, B, H))``."""
-        L, P, H = self.lstm.num_layers, self.lstm.output_size, self.lstm.hidden_size
-        return np.zeros((L, batch_size, P), self.dtype), np.zeros((L, batch_size, H), self.dtype)
+        """Zero state, one ``(L, B, S)`` array per component of the cell's state: ``(h (L,
+        B, P), c (L, B, H))`` for the LSTM, ``(h,)`` for the GRU, ``(h, c, n, m)`` (each
+        ``(L, B, H)``) for the sLSTM."""
+        layer = self.recurrent
+        return tuple(
+            np.zeros((layer.num_layers, batch_size, size), self.dtype) for size in layer.state_sizes
+        )
 
     def forward(self, tokens: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:
         """``tokens (T, B)`` ints in ``0..V-1`` -> ``logits (T, B, V)`` and the final state."""

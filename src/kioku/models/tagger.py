@@ -12,8 +12,9 @@ from .base import RecurrentEncoder
 
 
 class SequenceTagger(RecurrentEncoder):
-    """Token ids ``(T, B)`` (or features ``(T, B, I)`` with ``input_size``) -> LSTM,
-    bidirectional by default so each tag sees both sides -> linear -> ``logits (T, B, K)``.
+    """Token ids ``(T, B)`` (or features ``(T, B, I)`` with ``input_size``) -> recurrent
+    layer (``cell`` ``"lstm"``, ``"gru"`` or ``"slstm"`` with ``num_heads``), bidirectional
+    by default so each tag sees both sides -> linear -> ``logits (T, B, K)``.
     Padding steps (past ``lengths``) do not count in the loss.
     """
 
@@ -31,6 +32,8 @@ class SequenceTagger(RecurrentEncoder):
         dtype: np.dtype | type = np.float32,
         rng: np.random.Generator | int | None = None,
         init_range: float | None = None,
+        cell: str = "lstm",
+        num_heads: int = 1,
     ) -> None:
         super().__init__()
         if int(num_tags) < 1:
@@ -48,6 +51,8 @@ class SequenceTagger(RecurrentEncoder):
             padding_idx,
             dtype,
             rng,
+            cell=cell,
+            num_heads=num_heads,
         )
         self.add_module("tagger", Linear(self.encoded_size, num_tags, dtype=self.dtype, rng=rng))
         self._initialise(init_range, rng)

@@ -179,6 +179,7 @@ class LabelTask(PaddedTask):
             dropout=settings.dropout,
             rng=rng,
             init_range=init_range,
+            **settings.cell_options(),
             **self.model_options(settings),
         )
 
@@ -306,6 +307,7 @@ class ForecastTask(PaddedTask):
             dropout=settings.dropout,
             rng=rng,
             init_range=init_range,
+            **settings.cell_options(),
         )
 
     def batch_loss(self, model: Model, batch: Batch, backward: bool) -> tuple[float, int, int]:

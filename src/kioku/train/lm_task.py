@@ -98,6 +98,7 @@ class LanguageModelTask(BatchedTask):
             rng=rng,
             init_range=init_range,
             variational_dropout=settings.variational_dropout,
+            **settings.cell_options(),
         )
 
     def sampler(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..models.base import CELLS
 from ..models.pooling import POOLINGS
 from .optim import OPTIMIZERS
 
@@ -51,6 +52,8 @@ class TrainSettings:
     epochs: int | None = None
     max_time: float | None = None
     # the model
+    cell: str = "lstm"
+    heads: int = 1
     seed: int = 0
     hidden: int = 256
     layers: int = 2
@@ -103,6 +106,16 @@ class TrainSettings:
             raise setting_error(ValueError, "dropout", f"expected [0, 1), found {self.dropout}")
         if not self.lr > 0:
             raise setting_error(ValueError, "lr", f"expected a number > 0, found {self.lr}")
+        if self.heads != 1 and (
+            self.cell != "slstm" or not isinstance(self.heads, int) or self.hidden % self.heads
+        ):
+            detail = f"expected 1 or (cell slstm) a divisor of hidden {self.hidden}, found "
+            raise setting_error(ValueError, "heads", detail + f"{self.heads} (cell {self.cell})")
+
+    def cell_options(self) -> dict[str, Any]:
+        """The model arguments that choose its recurrent cell: ``cell`` and (for the
+        sLSTM) ``num_heads``."""
+        return {"cell": self.cell, "num_heads": self.heads}
 
     def replace(self, **changes: Any) -> TrainSettings:
         """A copy with ``changes``; an unknown name is a ``TypeError`` naming it."""
@@ -125,8 +138,23 @@ class TrainSettings:
 
 
 # sizes, each at least one (or None where the field allows it)
-_COUNTS = ("hidden", "layers", "embed", "bptt", "batch_size", "window", "horizon", "max_vocab")
-_CHOICES = {"level": (None, "char", "word"), "optimizer": tuple(OPTIMIZERS), "pooling": POOLINGS}
+_COUNTS = (
+    "heads",
+    "hidden",
+    "layers",
+    "embed",
+    "bptt",
+    "batch_size",
+    "window",
+    "horizon",
+    "max_vocab",
+)
+_CHOICES = {
+    "cell": CELLS,
+    "level": (None, "char", "word"),
+    "optimizer": tuple(OPTIMIZERS),
+    "pooling": POOLINGS,
+}
 
 
 def _check_names(values: Mapping[str, Any], name: str) -> None:
