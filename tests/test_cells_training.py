@@ -148,3 +148,12 @@ def test_old_checkpoints_without_a_cell_load_as_lstms(tmp_path, name, monkeypatc
     assert model.cell == "lstm" and type(model.recurrent).__name__ == "LSTM"
     assert model.recurrent is model.lstm
     assert all(not k.startswith(("gru.", "slstm.")) for k in model.state_dict())
+
+
+def test_onnx_export_of_a_gru_model_names_the_cell():
+    from kioku.interop import to_onnx
+    from kioku.models import LanguageModel
+
+    model = LanguageModel(7, 4, 6, 1, cell="gru", rng=0)
+    with pytest.raises(TypeError, match="cell 'gru'"):
+        to_onnx(model)

@@ -40,6 +40,12 @@ def model_graph(model: object, sequence_lens: bool, initial_state: bool) -> Onnx
     """
     from ..models import LanguageModel, SequenceTagger
 
+    cell = getattr(model, "cell", "lstm")
+    if isinstance(model, (LanguageModel, SequenceTagger)) and cell != "lstm":
+        raise TypeError(
+            f"model: ONNX export of a whole model expected cell 'lstm', found cell {cell!r} "
+            "(export a kioku.nn.GRU layer with to_onnx_gru)"
+        )
     if isinstance(model, LanguageModel):
         lstm = model.lstm
         L, H = lstm.num_layers * lstm.num_directions, lstm.hidden_size
