@@ -240,6 +240,25 @@ def test_a_failing_rank_ends_every_rank_and_keeps_the_checkpoint(tmp_path, kind)
     assert load(Path(spec["result"]))["losses"].size == 5
 
 
+@needs_mpi
+def test_kioku_train_under_mpiexec_reports_and_writes_once(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text(TEXT * 3)
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(SRC), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    flags = "--max-steps 12 --eval-every 6 --hidden 16 --embed 8 --batch-size 6 --bptt 16"
+    command = [mpiexec(), "-n", "2", sys.executable, "-m", "kioku", "train", "--data"]
+    command += [str(text), "--out", str(out), *flags.split(), "--no-progress", "--dropout", "0.1"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("model: LanguageModel") == 1
+    assert done.stdout.count("data parallel: 2 ranks, allreduce") == 1
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["split"]) for r in records] == [(6, "valid"), (12, "valid"), (12, "test")]
+    assert all(r["ranks"] == 2 and r["allreduce_ms_per_step"] > 0 for r in records)
+    assert json.loads((out / "latest.json").read_text())["step"] == 12
+
+
 # -- pieces, in one process ------------------------------------------------------------
 def test_without_mpiexec_nothing_changes(monkeypatch):
     for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"):

@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -89,8 +89,8 @@ class Trainer:
         task.parallel = self.parallel
         self._run_dir = Path(out_dir) if out_dir is not None else None  # rank 0's, on all
         if not self.parallel.is_root:
-            out_dir, config = None, replace(config or LoopConfig(), progress=False)
-            on_sample, stream = None, quiet_unless_root(self.parallel, stream)
+            out_dir, on_sample = None, None
+            stream = quiet_unless_root(self.parallel, stream)
         self.model = model
         self.task = task
         self.optimizer = optimizer
@@ -247,7 +247,8 @@ class Trainer:
         """Train until ``max_steps``/``epochs``/early stop/Ctrl-C; returns what happened."""
         self._started = time.perf_counter()
         result = LoopResult(step=self.step, epoch=self.task.epoch, best_valid=self.best_valid)
-        progress = Progress(self.total_steps(), self.step, self.config.progress, out=self.stream)
+        shown = self.config.progress and self.parallel.is_root
+        progress = Progress(self.total_steps(), self.step, shown, out=self.stream)
         previous_handler = self._install_sigint()
         self.parallel.broadcast_parameters(self.model)
         try:
