@@ -109,8 +109,9 @@ def install_abort_on_error(comm: Communicator) -> None:
     previous = sys.excepthook
 
     def hook(kind, value, tb) -> None:
-        if issubclass(kind, KeyboardInterrupt):
+        if issubclass(kind, KeyboardInterrupt):  # a second Ctrl-C: no traceback needed
             previous(kind, value, tb)
+            comm.abort(130)
         text = "".join(traceback.format_exception(kind, value, tb))
         sys.stderr.write("".join(f"rank {comm.rank}: {line}\n" for line in text.splitlines()))
         sys.stderr.flush()
