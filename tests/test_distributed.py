@@ -59,8 +59,8 @@ def build(spec: dict):
     """Task, model, optimizer and trainer of one run of ``spec``."""
     from kioku.data import Vocabulary
     from kioku.data.padded import Example
-    from kioku.models import LanguageModel, SequenceClassifier
-    from kioku.train.labeled_tasks import ClassifyTask
+    from kioku.models import LanguageModel, SequenceClassifier, SequenceTagger
+    from kioku.train.labeled_tasks import ClassifyTask, TagTask
     from kioku.train.lm_task import LanguageModelTask
     from kioku.train.loop import LoopConfig, Trainer
     from kioku.train.optim import Adam
@@ -80,12 +80,20 @@ def build(spec: dict):
             examples = []
             for _ in range(n):
                 words = rng.choice(WORDS, rng.integers(2, 9))
-                examples.append(Example(vocab.encode(" ".join(words)), int("cat" in words)))
+                ids = np.array([vocab.index[w] for w in words], np.int64)
+                # tags: the word's length class; -1 (left out of the loss) for "the"
+                tags = np.array([-1 if w == "the" else min(len(w), 4) - 1 for w in words])
+                label = int("cat" in words) if spec["task"] == "classify" else tags
+                examples.append(Example(ids, label))
             splits[split] = examples
-        task = ClassifyTask(vocab, ["0", "1"], splits, spec["batch"], seed=3)
-        model = SequenceClassifier(
-            len(vocab), 8, 12, 2, 2, bidirectional=True, dropout=0.3, dtype=dtype, rng=0
-        )
+        if spec["task"] == "classify":
+            task = ClassifyTask(vocab, ["0", "1"], splits, spec["batch"], seed=3)
+            model = SequenceClassifier(
+                len(vocab), 8, 12, 2, 2, bidirectional=True, dropout=0.3, dtype=dtype, rng=0
+            )
+        else:
+            task = TagTask(vocab, ["1", "2", "3", "4"], splits, spec["batch"], seed=3)
+            model = SequenceTagger(len(vocab), 8, 12, 4, 1, dropout=0.3, dtype=dtype, rng=0)
     optimizer = Adam(model.parameters(), lr=0.01)
     config = LoopConfig(max_steps=spec["steps"], eval_every=10, clip=1.0, progress=False)
     out = spec.get("out")
@@ -171,7 +179,7 @@ TOLERANCE = {"float64": 1e-6, "float32": 1e-4}
 @needs_mpi
 @pytest.mark.parametrize(
     "task, dtype, batch",
-    [("lm", "float64", 5), ("lm", "float32", 4), ("classify", "float64", 7)],
+    [("lm", "float64", 5), ("lm", "float32", 4), ("classify", "float64", 7), ("tag", "float64", 6)],
 )
 def test_two_ranks_equal_one_process(tmp_path, task, dtype, batch):
     spec = {"task": task, "dtype": dtype, "batch": batch, "steps": 50}
