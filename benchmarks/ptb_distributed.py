@@ -38,6 +38,8 @@ def main() -> None:
     settings = train_cmd.resolve_settings(parser.parse_args(["--data", "ptb"]))
     task = build_task(settings)
     model = build_model(settings, task)
+    parallel = DataParallel()
+    parallel.bind_gradients(model)  # as kioku train does: no copy into the Allreduce buffer
     optimizer = build_optimizer(settings, model)
     config = LoopConfig(
         max_steps=args.warmup,
@@ -47,7 +49,6 @@ def main() -> None:
         clip=settings.clip,
         progress=False,
     )
-    parallel = DataParallel()
     schedule = build_schedule(settings, optimizer)
     trainer = Trainer(model, task, optimizer, schedule, config, parallel=parallel)
     if args.warmup:

@@ -152,6 +152,31 @@ class DataParallel:
         self.allreduce_seconds = 0.0
         self.steps = 0
         self._buffer: np.ndarray | None = None
+        self._bound: tuple[Module, list[np.ndarray]] | None = None  # see bind_gradients
+
+    def bind_gradients(self, model: Module) -> None:
+        """Make every gradient of ``model`` a view into the head of one flat buffer, so
+        that :meth:`reduce` scales and reduces them where they are, with no copy in or
+        out. Call it before building the optimizer (which holds the gradient arrays);
+        gradients of mixed dtypes stay as they are."""
+        if not self.active:
+            return
+        grads = [g for _, g in params_and_grads(model)]
+        if len({g.dtype for g in grads}) != 1:
+            return
+        total = sum(g.size for g in grads)
+        arena = np.zeros(total + _SPARE, dtype=grads[0].dtype)
+        views, offset = {}, 0
+        for g in grads:
+            view = arena[offset : offset + g.size].reshape(g.shape)
+            view[...] = g
+            views[id(g)] = view
+            offset += g.size
+        for module in _modules(model):
+            for name, grad in module.grads.items():
+                module.grads[name] = views[id(grad)]
+        self._buffer = arena
+        self._bound = (model, [g for _, g in params_and_grads(model)])
 
     @property
     def active(self) -> bool:
@@ -199,24 +224,35 @@ class DataParallel:
         if not self.active:
             return loss, tokens, np.asarray(extra, dtype=np.float64)
         grads = [g for _, g in params_and_grads(model)]
-        dtype = np.result_type(*grads) if grads else np.float64
-        size = sum(g.size for g in grads) + 2 + len(extra)
-        if self._buffer is None or self._buffer.size != size or self._buffer.dtype != dtype:
-            self._buffer = np.empty(size, dtype=dtype)
-        buffer, offset = self._buffer, 0
-        for g in grads:
-            np.multiply(g.ravel(), self.share, out=buffer[offset : offset + g.size])
-            offset += g.size
-        buffer[offset:] = (loss * self.share, tokens, *extra)
+        count = sum(g.size for g in grads)
+        size = count + 2 + len(extra)
+        bound = self._bound is not None and self._bound[0] is model and len(extra) <= _SPARE - 2
+        if bound:  # the gradients already are the buffer's head (if nothing rebound them)
+            bound = len(grads) == len(self._bound[1]) and all(
+                g is mine for g, mine in zip(grads, self._bound[1])
+            )
+        if bound:
+            buffer = self._buffer[:size]
+            buffer[:count] *= self.share
+        else:
+            dtype = np.result_type(*grads) if grads else np.float64
+            if self._buffer is None or self._buffer.size != size or self._buffer.dtype != dtype:
+                self._buffer, self._bound = np.empty(size, dtype=dtype), None
+            buffer, offset = self._buffer, 0
+            for g in grads:
+                np.multiply(g.ravel(), self.share, out=buffer[offset : offset + g.size])
+                offset += g.size
+        buffer[count:] = (loss * self.share, tokens, *extra)
         started = time.perf_counter()
         self.comm.allreduce(buffer)
         self.allreduce_seconds += time.perf_counter() - started
         self.steps += 1
-        offset = 0
-        for g in grads:
-            g[...] = buffer[offset : offset + g.size].reshape(g.shape)
-            offset += g.size
-        tail = buffer[offset:].astype(np.float64)
+        if not bound:
+            offset = 0
+            for g in grads:
+                g[...] = buffer[offset : offset + g.size].reshape(g.shape)
+                offset += g.size
+        tail = buffer[count:].astype(np.float64)
         return float(tail[0]), int(round(tail[1])), tail[2:]
 
     def sum(self, values: list[float] | tuple[float, ...]) -> list[float]:
@@ -266,6 +302,16 @@ class DataParallel:
             "allreduce_s": round(self.allreduce_seconds, 4),
             "allreduce_ms_per_step": round(per_step, 3),
         }
+
+
+_SPARE = 8  # buffer slots after the gradients: loss, tokens and the trainer's flags
+
+
+def _modules(module: Module) -> Iterator[Module]:
+    """``module`` and every module below it."""
+    yield module
+    for child in module._children.values():
+        yield from _modules(child)
 
 
 def params_and_grads(model: Module, grads: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:

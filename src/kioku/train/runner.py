@@ -61,6 +61,7 @@ def build_trainer(
             detail = "holds a run already; resume it or choose another out folder"
             raise setting_error(FileExistsError, "out", detail, out_dir)
         model = build_model(settings, task)
+    parallel.bind_gradients(model)  # before the optimizer takes the gradient arrays
     optimizer = build_optimizer(settings, model)
     schedule = build_schedule(settings, optimizer)
     meta = {"settings": settings.to_dict()}
