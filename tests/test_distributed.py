@@ -284,6 +284,24 @@ def test_without_mpiexec_nothing_changes(monkeypatch):
         assert communicator().size == 1
 
 
+def test_a_task_that_does_not_split_its_batches_is_refused_under_mpi():
+    from kioku.models import LanguageModel
+    from kioku.train.loop import Trainer
+    from kioku.train.optim import SGD
+
+    class TwoRanks(Communicator):
+        size = 2
+
+    class WholeBatchTask:  # a task of the protocol that knows nothing of ranks
+        epoch = 0
+
+    model = LanguageModel(5, 4, 4, 1, rng=0)
+    with pytest.raises(ValueError, match="task: expected a task that splits its batches"):
+        Trainer(
+            model, WholeBatchTask(), SGD(model.parameters(), 0.1), parallel=DataParallel(TwoRanks())
+        )
+
+
 def test_shard_range_covers_the_batch_once():
     for total in range(0, 12):
         for size in range(1, 5):

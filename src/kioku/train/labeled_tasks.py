@@ -71,6 +71,7 @@ class PaddedTask(BatchedTask):
     task says how a batch goes through the model in :meth:`batch_loss`."""
 
     kind = "padded"
+    data_parallel = True  # train_step and measure take this rank's examples
 
     def __init__(self, splits: dict[str, list[Example]], batch_size: int, seed: int) -> None:
         self.splits = splits

@@ -36,6 +36,7 @@ class LanguageModelTask(BatchedTask):
     """Next-token prediction on ``(N,)`` id streams per split."""
 
     kind = "lm"
+    data_parallel = True  # train_step and measure take this rank's streams
 
     def __init__(
         self,

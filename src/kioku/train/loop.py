@@ -86,6 +86,12 @@ class Trainer:
     ) -> None:
         # data-parallel rank (default: one process); rank 0 alone writes files and shows
         self.parallel = parallel if parallel is not None else DataParallel(Communicator())
+        if self.parallel.active and not getattr(task, "data_parallel", False):
+            raise ValueError(
+                "task: expected a task that splits its batches across ranks under mpiexec, "
+                f"found {type(task).__name__}, which would count every gradient "
+                f"{self.parallel.size} times"
+            )
         task.parallel = self.parallel
         self._run_dir = Path(out_dir) if out_dir is not None else None  # rank 0's, on all
         if not self.parallel.is_root:
