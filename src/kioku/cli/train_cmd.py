@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     """Build (or resume) a run, train it, report the test figures. Bad data, settings or
     checkpoints print one line naming the file and field, and return 1."""
     from ..train.checkpoint import CheckpointError
+    from ..train.distributed import communicator
 
     try:
         return _run(args)
@@ -129,14 +130,19 @@ def run(args: argparse.Namespace) -> int:
         TypeError,
         ImportError,
     ) as error:
-        print(f"kioku train: {flag_message(error)}", file=sys.stderr)
+        comm = communicator()
+        prefix = f"kioku train (rank {comm.rank})" if comm.size > 1 else "kioku train"
+        print(f"{prefix}: {flag_message(error)}", file=sys.stderr, flush=True)
+        if comm.size > 1:  # the other ranks may wait in a collective: end them all
+            comm.abort(1)
         return 1
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..train.distributed import DataParallel, quiet_unless_root
     from ..train.runner import train_run
 
-    out = sys.stdout
+    out = quiet_unless_root(DataParallel(), sys.stdout)  # rank 0 alone reports
     resume = args.resume
     settings, saved_state, directory = None, None, None
     if resume:
@@ -170,6 +176,14 @@ def _run(args: argparse.Namespace) -> int:
         return 130
     for line in summary["report"]:
         print(line, file=out)
+    if "parallel" in summary:
+        p, steps = summary["parallel"], max(len(summary["losses"]), 1)
+        share = p["allreduce_s"] / max(summary["elapsed"], 1e-9)
+        print(
+            f"data parallel: {p['ranks']} ranks, allreduce {p['allreduce_ms_per_step']:.2f} ms "
+            f"per step over {steps} steps ({100 * share:.1f}% of the run's time)",
+            file=out,
+        )
     print(
         f"wall time: {wall:.0f} s ({wall / 60:.1f} min); checkpoint: {summary['checkpoint']}",
         file=out,

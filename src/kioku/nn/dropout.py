@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .batch_shard import batch_random
 from .module import Module, as_rng
 
 
@@ -35,7 +36,8 @@ class Dropout(Module):
             self.mask = None
             return x
         shape = (1,) + x.shape[1:] if self.variational and x.ndim >= 3 else x.shape
-        keep = self.rng.random(shape) >= self.p
+        # time-major (T, B, F): the batch is axis 1; (B, F): axis 0
+        keep = batch_random(self.rng, shape, 1 if x.ndim >= 3 else 0) >= self.p
         self.mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.p)
         return x * self.mask
 

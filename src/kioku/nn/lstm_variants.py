@@ -6,6 +6,7 @@ import numpy as np
 
 from ..functional import LayerNormParams, LSTMGrads, VariantHooks
 from ..functional.onnx_activations import DEFAULT_ACTIVATIONS, Activation, activation
+from .batch_shard import batch_random
 from .lstm import LSTM
 
 
@@ -114,11 +115,11 @@ class LSTMVariant(LSTM):
         recurrent_mask = None
         if self.training:
             if z_h:
-                z_h = (self.rng.random((steps, batch, P)) < z_h).astype(self.dtype)
+                z_h = (batch_random(self.rng, (steps, batch, P), 1) < z_h).astype(self.dtype)
             if z_c:
-                z_c = (self.rng.random((steps, batch, H)) < z_c).astype(self.dtype)
+                z_c = (batch_random(self.rng, (steps, batch, H), 1) < z_c).astype(self.dtype)
             if self.recurrent_dropout:
-                keep = self.rng.random((batch, P)) >= self.recurrent_dropout
+                keep = batch_random(self.rng, (batch, P), 0) >= self.recurrent_dropout
                 scale = self.dtype.type(1 - self.recurrent_dropout)
                 recurrent_mask = keep.astype(self.dtype) / scale
         norms = None

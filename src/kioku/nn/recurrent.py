@@ -43,6 +43,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..kernels._threads import plan, run_directions
+from .batch_shard import batch_random
 from .checks import check_float_array, check_positive_int, check_shape
 from .grad_mode import is_grad_enabled
 from .hooks import HookHandle, add_hook
@@ -327,7 +328,7 @@ class RecurrentStack(Module):
             outputs_per_layer.append(outputs)
             layer_input = self._merge(outputs)
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
-                keep = self.rng.random(layer_input.shape) >= self.dropout
+                keep = batch_random(self.rng, layer_input.shape, 1) >= self.dropout
                 mask = keep.astype(self.dtype) / self.dtype.type(1 - self.dropout)
                 masks.append(mask)
                 layer_input = layer_input * mask

@@ -71,6 +71,7 @@ class PaddedTask(BatchedTask):
     task says how a batch goes through the model in :meth:`batch_loss`."""
 
     kind = "padded"
+    data_parallel = True  # train_step and measure take this rank's examples
 
     def __init__(self, splits: dict[str, list[Example]], batch_size: int, seed: int) -> None:
         self.splits = splits
@@ -91,17 +92,35 @@ class PaddedTask(BatchedTask):
         metrics, in eval mode."""
         batcher = PaddedBatcher(self.splits[split], self.batch_size, shuffle=False)
         total = count = hits = 0.0
+        parallel = self.parallel  # each rank measures its share of every batch
         with model.eval_mode():
             for batch in batcher.epoch_batches():
-                loss, n, correct = self.batch_loss(model, batch, backward=False)
+                examples = len(batch[1])
+                if not parallel.bounds(examples)[2]:
+                    continue
+                local = parallel.local(batch, examples)
+                loss, n, correct = self.batch_loss(model, local, backward=False)
                 total += loss * n
                 count += n
                 hits += correct
+        total, count, hits = parallel.sum([total, count, hits])
         return {"loss": total / count, **self.metrics(total / count, hits, count)}
 
     def train_step(self, model: Model, batch: Batch) -> tuple[float, int]:
-        loss, _, _ = self.batch_loss(model, batch, backward=True)
-        return loss, int(batch[1].sum())
+        parallel = self.parallel
+        if not parallel.active:
+            loss, _, _ = self.batch_loss(model, batch, backward=True)
+            return loss, int(batch[1].sum())
+        examples = len(batch[1])
+        with parallel.shard(examples) as (_, _, weight):
+            local = parallel.local(batch, examples)
+            loss, n, _ = self.batch_loss(model, local, backward=True)
+        parallel.share = weight * n / max(self.loss_count(batch), 1)
+        return loss, int(weight * local[1].sum())
+
+    def loss_count(self, batch: Batch) -> int:
+        """How many targets the mean loss of ``batch`` averages over."""
+        return len(batch[1])
 
     def describe_loss(self, loss: float) -> str:
         return f"loss {loss:.4f}"
@@ -247,6 +266,10 @@ class TagTask(LabelTask):
         loss, logits = model.loss(x, y, lengths, backward=backward)
         mask = tag_mask(y, lengths)
         return float(loss), int(mask.sum()), int(((logits.argmax(-1) == y) & mask).sum())
+
+    def loss_count(self, batch: Batch) -> int:
+        x, lengths, y = batch
+        return int(tag_mask(y, lengths).sum())
 
 
 class ForecastTask(PaddedTask):

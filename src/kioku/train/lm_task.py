@@ -19,6 +19,7 @@ from ..data.vocab import Vocabulary
 from ..models import LanguageModel, Model
 from .baseline import unigram_loss
 from .checkpoint import CheckpointError
+from .distributed import take
 from .settings import TrainSettings, setting_error
 from .task import BatchedTask
 
@@ -35,6 +36,7 @@ class LanguageModelTask(BatchedTask):
     """Next-token prediction on ``(N,)`` id streams per split."""
 
     kind = "lm"
+    data_parallel = True  # train_step and measure take this rank's streams
 
     def __init__(
         self,
@@ -137,8 +139,27 @@ class LanguageModelTask(BatchedTask):
         """Loss and backward of one batch ``(x (T, B), y (T, B))`` from the carried state;
         returns the mean loss and the token count."""
         x, y = batch
-        loss, self.carry = model.loss(x, y, self.carry)
-        return float(loss), int(y.size)
+        parallel = self.parallel
+        if not parallel.active:
+            loss, self.carry = model.loss(x, y, self.carry)
+            return float(loss), int(y.size)
+        # this rank's streams; self.carry keeps the global (L, B, H) shape, this rank's
+        # columns current (the others' are gathered only when a checkpoint needs them)
+        streams = x.shape[1]
+        with parallel.shard(streams) as (start, stop, weight):
+            carry = None if self.carry is None else tuple(take(a, start, stop) for a in self.carry)
+            x_local, y_local = parallel.local(batch, streams)
+            loss, carry = model.loss(x_local, y_local, carry)
+        parallel.share = weight * y_local.size / y.size
+        if self.carry is None:
+            self.carry = tuple(
+                np.zeros(a.shape[:1] + (streams,) + a.shape[2:], a.dtype) for a in carry
+            )
+        if weight:  # new arrays: a snapshot taken before this batch keeps the old ones
+            self.carry = tuple(whole.copy() for whole in self.carry)
+            for whole, mine in zip(self.carry, carry):
+                whole[:, start:stop] = mine
+        return float(loss), int(weight * y_local.size)
 
     def measure(self, model: Model, split: str) -> dict[str, float]:
         """Mean loss per token over ``split`` (``valid``: a prefix of ``eval_tokens``),
@@ -149,11 +170,17 @@ class LanguageModelTask(BatchedTask):
             ids = ids[: limit + 1]
         batcher = StreamBatcher(ids, min(self.eval_batch_size, max(1, ids.size // 2)), self.bptt)
         total, count, state = 0.0, 0, None
+        parallel = self.parallel  # each rank carries its own streams through the text
+        start, stop, weight = parallel.bounds(batcher.batch_size)
         with model.eval_mode():
             for x, y in batcher.epoch_batches():
+                if not weight:
+                    continue
+                x, y = parallel.local((x, y), batcher.batch_size)
                 loss, state = model.loss(x, y, state, backward=False)
                 total += float(loss) * y.size
                 count += y.size
+        total, count = parallel.sum([total, count])
         return {"loss": total / count, **metrics_of(total / count, self.unit)}
 
     # -- display --------------------------------------------------------------------------
@@ -200,8 +227,18 @@ class LanguageModelTask(BatchedTask):
             "bptt": self.bptt,
             "unit": self.unit,
             "position": self.batcher.state_dict(),
-            "carry": list(self.carry) if self.carry is not None else None,
+            "carry": self._gathered_carry(),
         }
+
+    def _gathered_carry(self) -> list[np.ndarray] | None:
+        """The carried state of every stream (collective under data parallelism)."""
+        if self.carry is None:
+            return None
+        if not self.parallel.active:
+            return list(self.carry)
+        streams = self.carry[0].shape[1]
+        start, stop, _ = self.parallel.bounds(streams)
+        return [self.parallel.gather_batch(a[:, start:stop], streams) for a in self.carry]
 
     def load_state_dict(self, state: dict, source: str) -> None:
         """Restore position and carried state; the vocabulary and batch shape must be

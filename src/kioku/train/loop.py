@@ -26,6 +26,7 @@ from ..nn.module import Module
 from . import rngstate
 from .checkpoint import CheckpointError, load_checkpoint, resolve, save_checkpoint
 from .clip import clip_grad_norm
+from .distributed import Communicator, DataParallel, quiet_unless_root
 from .progress import Progress
 from .runlog import RunLog
 from .schedule import ReduceOnPlateau, StepDecay
@@ -81,7 +82,21 @@ class Trainer:
         meta: dict | None = None,
         on_sample: Callable[[int], str] | None = None,
         stream: TextIO | None = None,
+        parallel: DataParallel | None = None,
     ) -> None:
+        # data-parallel rank (default: one process); rank 0 alone writes files and shows
+        self.parallel = parallel if parallel is not None else DataParallel(Communicator())
+        if self.parallel.active and not getattr(task, "data_parallel", False):
+            raise ValueError(
+                "task: expected a task that splits its batches across ranks under mpiexec, "
+                f"found {type(task).__name__}, which would count every gradient "
+                f"{self.parallel.size} times"
+            )
+        task.parallel = self.parallel
+        self._run_dir = Path(out_dir) if out_dir is not None else None  # rank 0's, on all
+        if not self.parallel.is_root:
+            out_dir, on_sample = None, None
+            stream = quiet_unless_root(self.parallel, stream)
         self.model = model
         self.task = task
         self.optimizer = optimizer
@@ -98,6 +113,8 @@ class Trainer:
         self.recent: list[float] = []  # training losses since the last evaluation
         self.elapsed_before = 0.0
         self._stop_requested = False
+        self._shared_time = 0.0  # rank 0's session time at the last step, on every rank
+        self._stop_agreed = False  # any rank's Ctrl-C, as of the last step's allreduce
 
     # -- state --------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -149,28 +166,33 @@ class Trainer:
         return directory
 
     def save(self, best: bool = False) -> Path | None:
-        if self.out_dir is None:
+        if self._run_dir is None:
             return None
-        return save_checkpoint(
-            self.out_dir, self.state_dict(), self.step, best=best, keep=self.config.keep
-        )
+        state = self.state_dict()  # collective: every rank's share of the carried state
+        if self.out_dir is None:  # not rank 0: the checkpoint rank 0 writes
+            return self._run_dir / f"ckpt-{self.step:09d}"
+        return save_checkpoint(self.out_dir, state, self.step, best=best, keep=self.config.keep)
 
     # -- the loop -----------------------------------------------------------------------
     def _session_time(self) -> float:
         return time.perf_counter() - self._started if hasattr(self, "_started") else 0.0
+
+    def _time_used(self) -> float:
+        # ranks stop on rank 0's clock, shared by each step's allreduce, all at one step
+        return self._shared_time if self.parallel.active else self._session_time()
 
     def _done(self) -> bool:
         c = self.config
         return (
             (c.max_steps is not None and self.step >= c.max_steps)
             or (c.epochs is not None and self.task.epoch >= c.epochs)
-            or (c.max_time is not None and self._session_time() >= c.max_time)
+            or (c.max_time is not None and self._time_used() >= c.max_time)
         )
 
     def _step_bound_reached(self) -> bool:
         c = self.config
         return (c.max_steps is not None and self.step >= c.max_steps) or (
-            c.max_time is not None and self._session_time() >= c.max_time
+            c.max_time is not None and self._time_used() >= c.max_time
         )
 
     def total_steps(self) -> int:
@@ -188,6 +210,8 @@ class Trainer:
         record.update(self.task.measure(self.model, split))
         record["lr"] = float(self.optimizer.lr)
         record["elapsed"] = round(self.elapsed_before + self._session_time(), 3)
+        if self.parallel.active:
+            record.update(self.parallel.report())
         return record
 
     def _periodic_eval(
@@ -229,8 +253,10 @@ class Trainer:
         """Train until ``max_steps``/``epochs``/early stop/Ctrl-C; returns what happened."""
         self._started = time.perf_counter()
         result = LoopResult(step=self.step, epoch=self.task.epoch, best_valid=self.best_valid)
-        progress = Progress(self.total_steps(), self.step, self.config.progress, out=self.stream)
+        shown = self.config.progress and self.parallel.is_root
+        progress = Progress(self.total_steps(), self.step, shown, out=self.stream)
         previous_handler = self._install_sigint()
+        self.parallel.broadcast_parameters(self.model)
         try:
             while not self._done() and not result.stopped_early:
                 self._run_epoch(result, progress)
@@ -261,7 +287,7 @@ class Trainer:
                 return
             loss, tokens = self._train_step(batch, snapshot)
             self._after_step(result, progress, loss, tokens)
-            if self._stop_requested:
+            if self._stop_agreed if self.parallel.active else self._stop_requested:
                 raise KeyboardInterrupt
             if result.stopped_early or self._step_bound_reached():
                 return
@@ -272,6 +298,8 @@ class Trainer:
         try:
             self.model.zero_grad()
             loss, tokens = self.task.train_step(self.model, batch)
+            if self.parallel.active:
+                loss, tokens = self._reduce(loss, tokens)
             if self.config.clip:
                 clip_grad_norm(self.model.parameters(), self.config.clip)
             self.optimizer.step()
@@ -279,6 +307,17 @@ class Trainer:
             self.task.rollback(snapshot[0])
             rngstate.restore(self.model, snapshot[1], "snapshot")
             raise
+        return loss, tokens
+
+    def _reduce(self, loss: float, tokens: int) -> tuple[float, int]:
+        """Sum gradients, loss and tokens over ranks in one Allreduce that also carries
+        rank 0's clock and any rank's Ctrl-C, so that every rank stops at the same step."""
+        clock = self._session_time() if self.parallel.is_root else 0.0
+        loss, tokens, (stop, clock) = self.parallel.reduce(
+            self.model, loss, tokens, (float(self._stop_requested), clock)
+        )
+        self._shared_time = float(clock)
+        self._stop_agreed = bool(stop)
         return loss, tokens
 
     def _after_step(self, result: LoopResult, progress: Progress, loss: float, tokens: int) -> None:

@@ -14,6 +14,7 @@ from typing import TextIO
 
 from ..data.atomic import read_json
 from .checkpoint import load_checkpoint
+from .distributed import DataParallel, quiet_unless_root
 from .loop import LoopConfig, Trainer
 from .restore import build_model as restore_model
 from .restore import load_params
@@ -44,7 +45,10 @@ def build_trainer(
 ) -> Trainer:
     """Task, model, optimizer and schedule of ``settings`` in a trainer writing to
     ``settings.out``: fresh (announced on ``stream``; an ``out`` that holds a run is
-    refused), or restored from ``saved_state``, a checkpoint read from ``saved_source``."""
+    refused), or restored from ``saved_state``, a checkpoint read from ``saved_source``.
+    Under ``mpiexec`` the trainer is this rank's part of a data-parallel run."""
+    parallel = DataParallel()
+    stream = quiet_unless_root(parallel, stream)
     if settings.out is None:
         raise setting_error(ValueError, "out", "expected a run folder, found None")
     task = build_task(settings)
@@ -57,12 +61,22 @@ def build_trainer(
             detail = "holds a run already; resume it or choose another out folder"
             raise setting_error(FileExistsError, "out", detail, out_dir)
         model = build_model(settings, task)
+    parallel.bind_gradients(model)  # before the optimizer takes the gradient arrays
     optimizer = build_optimizer(settings, model)
     schedule = build_schedule(settings, optimizer)
     meta = {"settings": settings.to_dict()}
     on_sample = task.sampler(model, settings)
     trainer = Trainer(
-        model, task, optimizer, schedule, loop_config(settings), out_dir, meta, on_sample, stream
+        model,
+        task,
+        optimizer,
+        schedule,
+        loop_config(settings),
+        out_dir,
+        meta,
+        on_sample,
+        stream,
+        parallel,
     )
     if saved_state is not None:
         trainer.load_state_dict(saved_state, source)
@@ -99,6 +113,8 @@ def train_run(
         "elapsed": result.elapsed,
         "report": [],
     }
+    if trainer.parallel.active:
+        summary["parallel"] = trainer.parallel.report()
     if not result.interrupted:
         summary.update(evaluate_best(trainer))
     return summary
@@ -107,12 +123,14 @@ def train_run(
 def evaluate_best(trainer: Trainer) -> dict:
     """The best checkpoint's parameters (the last ones if none validated) on the test
     split, logged; returns ``test``, ``test_loss`` and the ``report`` lines."""
-    best = trainer.out_dir / "best.json"
     best_step = None
-    if best.is_file():
-        best_state, _ = load_checkpoint(trainer.out_dir, which="best")
-        load_params(trainer.model, best_state, str(best))
-        best_step = int(read_json(best)["step"])
+    if trainer.out_dir is not None:  # rank 0; the others receive its parameters
+        best = trainer.out_dir / "best.json"
+        if best.is_file():
+            best_state, _ = load_checkpoint(trainer.out_dir, which="best")
+            load_params(trainer.model, best_state, str(best))
+            best_step = int(read_json(best)["step"])
+    trainer.parallel.broadcast_parameters(trainer.model)
     record = trainer.evaluate("test")
     trainer.log.write(record)
     report = trainer.task.report(record, trainer.step, best_step)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from ..models import Model
+from .distributed import SINGLE_PROCESS, DataParallel
 from .settings import TrainSettings
 
 
@@ -81,6 +82,7 @@ class BatchedTask:
 
     kind: ClassVar[str]
     batcher: Any  # StreamBatcher or PaddedBatcher: epoch, batch, epoch_batches, state
+    parallel: DataParallel = SINGLE_PROCESS  # this rank's part of each batch (the trainer's)
 
     @property
     def epoch(self) -> int:
