@@ -19,12 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..train.checkpoint import CheckpointError
     from ..train.evaluation import describe_checkpoint
+    from . import one_line
 
     try:
         info = describe_checkpoint(args.checkpoint, args.which)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
-        print(f"kioku info: {error}", file=sys.stderr)
-        return 1
+        print(f"kioku info: {one_line(error)}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(info, sort_keys=True, default=str))
         return 0

@@ -28,18 +28,19 @@ def run(args: argparse.Namespace) -> int:
 
     from ..train.checkpoint import CheckpointError
     from ..train.restore import load_model
+    from . import one_line
 
     try:
         model, state, vocab, directory = load_model(args.checkpoint, args.which)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
-        print(f"kioku sample: {error}", file=sys.stderr)
-        return 1
+        print(f"kioku sample: {one_line(error)}", file=sys.stderr)
+        return 2
     if vocab is None or not hasattr(model, "sample"):
         print(
             f"kioku sample: {directory} holds a {type(model).__name__}, not a language model",
             file=sys.stderr,
         )
-        return 1
+        return 2
     prefix = args.prefix if args.prefix is not None else ("def " if vocab.level == "char" else "")
     ids = vocab.encode(prefix)
     if vocab.level == "word" and ids.size:
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         out = model.sample(ids, args.length, args.temperature, args.top_k, args.seed)
     except ValueError as error:
-        print(f"kioku sample: {error}", file=sys.stderr)
+        print(f"kioku sample: {one_line(error)}", file=sys.stderr)
         return 2
     joiner = "" if vocab.level == "char" or not prefix else " "
     print(prefix + joiner + vocab.decode(out))

@@ -113,7 +113,7 @@ def flag_message(error: Exception) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Build (or resume) a run, train it, report the test figures. Bad data, settings or
-    checkpoints print one line naming the file and field, and return 1."""
+    checkpoints print one line naming the file and field (or the flag), and return 2."""
     from ..train.checkpoint import CheckpointError
 
     try:
@@ -127,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
         TypeError,
         ImportError,
     ) as error:
-        print(f"kioku train: {flag_message(error)}", file=sys.stderr)
-        return 1
+        print(f"kioku train: {' '.join(flag_message(error).split())}", file=sys.stderr)
+        return 2
 
 
 def _run(args: argparse.Namespace) -> int:
