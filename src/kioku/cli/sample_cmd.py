@@ -35,9 +35,16 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, FileNotFoundError, ValueError) as error:
         print(f"kioku sample: {one_line(error)}", file=sys.stderr)
         return 2
-    if vocab is None or not hasattr(model, "sample"):
+    if not hasattr(model, "sample"):
         print(
             f"kioku sample: {directory} holds a {type(model).__name__}, not a language model",
+            file=sys.stderr,
+        )
+        return 2
+    if vocab is None:
+        print(
+            f"kioku sample: {directory / 'checkpoint.json'}: key 'state.task.vocab' missing "
+            "(expected the language model's vocabulary)",
             file=sys.stderr,
         )
         return 2

@@ -139,6 +139,7 @@ def _run(args: argparse.Namespace) -> int:
     settings, saved_state, directory = None, None, None
     if resume:
         from ..train.checkpoint import load_checkpoint
+        from ..train.restore import saved_settings
 
         folder = (
             Path(args.out if resume is True else resume)
@@ -152,6 +153,7 @@ def _run(args: argparse.Namespace) -> int:
             )
             return 2
         saved_state, directory = load_checkpoint(folder)
+        saved_settings(saved_state, str(directory / "checkpoint.json"))  # names the key
         saved = dict(saved_state.get("meta", {}).get("settings", {}))
         saved["out"] = str(folder)
         settings = resolve_settings(args, saved)

@@ -103,6 +103,10 @@ class TrainSettings:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise setting_error(TypeError, name, f"expected text, found {value!r}")
+        if self.task == "lm" and self.bptt is None:  # the other tasks take whole sequences
+            raise setting_error(
+                ValueError, "bptt", "expected an integer >= 1 for task lm, found None"
+            )
         for name, choices in _CHOICES.items():
             if getattr(self, name) not in choices:
                 detail = (
@@ -156,8 +160,13 @@ _RANGES: dict[str, tuple[type, float, float, bool, bool]] = {
 }  # fmt: skip
 _FLAGS = ("variational_dropout", "tie_weights", "bidirectional", "nesterov", "plateau",
           "no_progress")  # fmt: skip
-_TEXTS = ("task", "data", "out", "columns")
-_CHOICES = {"level": (None, "char", "word"), "optimizer": tuple(OPTIMIZERS), "pooling": POOLINGS}
+_TEXTS = ("data", "out", "columns")
+_CHOICES = {
+    "task": ("lm", "classify", "tag", "forecast"),
+    "level": (None, "char", "word"),
+    "optimizer": tuple(OPTIMIZERS),
+    "pooling": POOLINGS,
+}
 _NULLABLE = frozenset(f.name for f in dataclasses.fields(TrainSettings) if "None" in str(f.type))
 
 
