@@ -120,8 +120,7 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
     except (
         CheckpointError,
-        FileExistsError,
-        FileNotFoundError,
+        OSError,
         RuntimeError,
         ValueError,
         TypeError,

@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +113,16 @@ def decode_tensors(data: bytes, fmt: str, source: str) -> dict[str, np.ndarray]:
         raise CheckpointError(f"{source}: unreadable tensor file ({error})") from None
 
 
+# seconds to pause before each file of a checkpoint: only the crash-safety test sets it,
+# so that its kills land inside checkpoint writes
+_PAUSE_ENV = "KIOKU_TEST_CHECKPOINT_PAUSE"
+
+
 def _write_file(path: Path, data: bytes) -> None:
     """Write and fsync one file (inside the temporary checkpoint directory)."""
+    pause = float(os.environ.get(_PAUSE_ENV) or 0)
+    if pause > 0:
+        time.sleep(pause)
     with open(path, "wb") as handle:
         handle.write(data)
         handle.flush()
@@ -163,6 +172,26 @@ def save_checkpoint(
         write_json_atomic(out_dir / BEST, pointer)
     prune(out_dir, keep)
     return final
+
+
+def remove_leftovers(out_dir: str | os.PathLike) -> list[str]:
+    """Delete what an interrupted write left in run folder ``out_dir``: temporary
+    checkpoint folders and the temporary files of atomic writes (pointers, log). Call
+    it only while holding the folder's lock (:mod:`kioku.train.lock`): another live
+    writer's temporaries look the same. Returns the names removed."""
+    out_dir = Path(out_dir)
+    removed = []
+    if not out_dir.is_dir():
+        return removed
+    for path in sorted(out_dir.iterdir()):
+        if path.name.startswith(".tmp-ckpt-") and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file():
+            path.unlink()
+        else:
+            continue
+        removed.append(path.name)
+    return removed
 
 
 def prune(out_dir: Path, keep: int) -> None:
@@ -286,7 +315,7 @@ RUN_FIELDS: dict[str, object] = {
     "meta": dict,
     "meta.settings": dict,
 }
-_OPTIONAL = frozenset({"schedule", "task.vocab", "task.carry", "recent_losses"})
+_OPTIONAL = frozenset({"schedule", "task.vocab", "task.carry", "recent_losses", "meta.settings"})
 
 
 def _describe(kind: object) -> str:
