@@ -31,6 +31,12 @@ def run(args: argparse.Namespace) -> int:
     from ..train.checkpoint import CheckpointError
     from ..train.restore import load_model
 
+    if args.max_tokens < 1:  # a negative count would slice tokens off the end instead
+        print(
+            f"kioku inspect: --max-tokens: expected an integer >= 1, found {args.max_tokens}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         from ..inspect.features import get_feature
 
