@@ -340,3 +340,24 @@ def test_corrupt_onnx_and_safetensors_files_are_named(tmp_path, cut):
     with pytest.raises(ValueError) as info:
         load_torch_safetensors(st_path)
     assert str(info.value).startswith(f"{st_path}: not a readable safetensors file")
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["sample", "RUN", "--temperature", "-1"], "--temperature: expected a number >= 0"),
+        (["sample", "RUN", "--top-k", "0"], "--top-k: expected an integer >= 1, found 0"),
+        (["sample", "RUN", "--length", "0"], "--length: expected an integer >= 1, found 0"),
+        (["info", "NOPE"], "NOPE: no checkpoint (checkpoint.json or latest.json) found"),
+        (["eval", "NOPE"], "NOPE: no checkpoint (checkpoint.json or latest.json) found"),
+        (["train", "--resume", "NOPE"], "NOPE: no checkpoint"),
+        (["train", "--out", "/proc/kioku-run"], "--out /proc/kioku-run: cannot create or write"),
+        (["train", "--data", "NOPE", "--out", "OUT"], "--data: NOPE: no such file or directory"),
+    ],
+)
+def test_other_bad_input_gets_one_line_and_status_2(tmp_path, trained, capsys, argv, line):
+    names = {"RUN": str(trained), "NOPE": str(tmp_path / "nope"), "OUT": str(tmp_path / "o")}
+    argv = [names.get(a, a) for a in argv]
+    line = line.replace("NOPE", names["NOPE"])
+    assert main([*argv, "--no-progress"] if argv[0] == "train" else argv) == 2
+    assert line in one_error_line(capsys, argv[0])

@@ -112,7 +112,7 @@ class RunLock:
                 pass  # not empty: the run wrote something
 
     def __enter__(self) -> RunLock:
-        return self.acquire()
+        return self if self.held else self.acquire()
 
     def __exit__(
         self,

@@ -14,7 +14,7 @@ from typing import TextIO
 
 from ..data.atomic import read_json
 from .checkpoint import load_checkpoint, remove_leftovers
-from .lock import RunLock
+from .lock import RunLock, RunLockedError
 from .loop import LoopConfig, Trainer
 from .restore import build_model as restore_model
 from .restore import load_params
@@ -93,7 +93,15 @@ def train_run(
     out = Path(settings.out)
     if out.exists() and not out.is_dir():  # now, not at the first save an epoch later
         raise setting_error(NotADirectoryError, "out", "expected a run folder, found a file", out)
-    with RunLock(out):  # one writer per folder; then its leftovers are safe to delete
+    lock = RunLock(out)
+    try:
+        lock.acquire()  # one writer per folder; then its leftovers are safe to delete
+    except RunLockedError:
+        raise
+    except OSError as error:
+        detail = f"cannot create or write the run folder ({error.strerror or error})"
+        raise setting_error(ValueError, "out", detail, out) from None
+    with lock:
         leftovers = remove_leftovers(out)
         if leftovers:
             print(f"removed what an interrupted write left: {', '.join(leftovers)}", file=stream)
