@@ -345,13 +345,14 @@ def check_run_state(state: Any, source: str) -> None:
     """Refuse a run checkpoint's ``state`` whose fields (:data:`RUN_FIELDS`) are missing
     or of the wrong type, with a ``CheckpointError`` naming ``source`` and the key.
 
-    A state with a ``task`` or ``meta`` field is a run's, and then every field is
-    required (the optional ones aside); in any other state only the fields present are
-    checked, so that other trees can still be saved and loaded.
+    A state with a ``meta`` field, or with both ``optimizer`` and ``task``, is a run's,
+    and then every field is required (the optional ones aside); in any other state (a
+    model and its vocabulary, say) only the fields present are checked, so that other
+    trees can still be saved and loaded.
     """
     if not isinstance(state, dict):
         raise CheckpointError(f"{source}: field 'state': expected an object")
-    is_run = "task" in state or "meta" in state
+    is_run = "meta" in state or ("optimizer" in state and "task" in state)
     for dotted, kind in RUN_FIELDS.items():
         parent, _, name = dotted.rpartition(".")
         holder = state
