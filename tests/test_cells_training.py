@@ -116,9 +116,9 @@ def test_cli_cell_flags_and_their_errors(tmp_path, capsys):
     data = str(FIXTURES / "data" / "labels.tsv")
     argv = ["train", "--task", "classify", "--data", data, "--hidden", "8", "--embed", "4"]
     argv += ["--max-steps", "2", "--no-progress"]
-    assert main([*argv, "--out", str(tmp_path / "a"), "--cell", "slstm", "--heads", "3"]) == 1
+    assert main([*argv, "--out", str(tmp_path / "a"), "--cell", "slstm", "--heads", "3"]) == 2
     assert "--heads: expected 1 or (cell slstm) a divisor of hidden 8" in capsys.readouterr().err
-    assert main([*argv, "--out", str(tmp_path / "b"), "--cell", "gru", "--heads", "2"]) == 1
+    assert main([*argv, "--out", str(tmp_path / "b"), "--cell", "gru", "--heads", "2"]) == 2
     assert "found 2 (cell gru)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*argv, "--out", str(tmp_path / "c"), "--cell", "rnn"])

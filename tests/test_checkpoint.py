@@ -168,3 +168,100 @@ def test_parameters_of_another_shape_are_refused_untouched(tmp_path):
     same = LSTM(3, 4, num_layers=2, rng=1)
     load_params(same, state, source)
     assert_same_tree(same.state_dict(), state["model"]["params"])
+
+
+# -- a run folder: its lock, its leftovers, its log --------------------------------------
+def test_lock_holds_refuses_and_is_taken_over_when_stale(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from kioku.train.lock import LOCK_NAME, RunLock, RunLockedError
+
+    folder = tmp_path / "run"
+    with RunLock(folder) as lock:
+        holder = (folder / LOCK_NAME).read_text().split()
+        assert lock.held and int(holder[0]) == os.getpid()
+        with pytest.raises(
+            RunLockedError, match=f"in use by another kioku run .process {os.getpid()}"
+        ):
+            RunLock(folder).acquire()
+        (folder / "latest.json").write_text("{}")
+    assert not (folder / LOCK_NAME).exists() and (folder / "latest.json").exists()
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # its pid is now free: a lock naming it is stale
+    for stale in (f"{child.pid} {os.uname().nodename}\n", "", "garbage"):
+        (folder / LOCK_NAME).write_text(stale)
+        with RunLock(folder):
+            assert (folder / LOCK_NAME).read_text().split()[0] == str(os.getpid())
+        assert not (folder / LOCK_NAME).exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["latest.json"]  # no temporaries
+
+
+def test_lock_leaves_no_folder_behind_and_refuses_a_file(tmp_path):
+    from kioku.train.lock import RunLock
+
+    with RunLock(tmp_path / "new" / "run"):
+        pass
+    assert not (tmp_path / "new" / "run").exists()  # made by the lock, empty: removed
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="expected a run folder, found a file"):
+        RunLock(tmp_path / "file").acquire()
+
+
+def test_remove_leftovers_deletes_only_temporaries(tmp_path):
+    state = make_state()
+    save_checkpoint(tmp_path, state, 3)
+    (tmp_path / ".tmp-ckpt-x1").mkdir()
+    (tmp_path / ".tmp-ckpt-x1" / "checkpoint.json").write_text("{")
+    (tmp_path / ".latest.json.abc.tmp").write_text("")
+    (tmp_path / ".hidden-note").write_text("mine")
+    (tmp_path / "notes.tmp").write_text("mine")
+    before = {p.name for p in tmp_path.iterdir()}
+    assert ckpt.remove_leftovers(tmp_path) == [".latest.json.abc.tmp", ".tmp-ckpt-x1"]
+    assert {p.name for p in tmp_path.iterdir()} == before - {".latest.json.abc.tmp", ".tmp-ckpt-x1"}
+    assert load_checkpoint(tmp_path)[0]["step"] == 7
+
+
+def test_run_state_fields_are_checked_on_load(tmp_path):
+    state = make_state()
+    state.update(task={"kind": "lm", "position": {"epoch": 0, "batch": 2}}, epoch=0, meta={})
+    state.update(bad_evals=0, elapsed=1.0, recent_losses=[1.0])
+    save_checkpoint(tmp_path, state, 1)
+    assert load_checkpoint(tmp_path)[0]["task"]["position"]["batch"] == 2
+    for key, value, words in [
+        ("step", True, "key 'state.step': expected an integer >= 0, found True"),
+        ("elapsed", "1", "key 'state.elapsed': expected an integer or a number, found '1'"),
+        ("epoch", None, "key 'state.epoch' missing"),
+    ]:
+        damaged = dict(state)
+        if value is None:
+            del damaged[key]
+        else:
+            damaged[key] = value
+        folder = tmp_path / key
+        save_checkpoint(folder, damaged, 1)
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(folder)
+        assert str(info.value) == f"{next(folder.glob('ckpt-*'))}/checkpoint.json: {words}"
+
+
+def test_run_log_refuses_a_symlink_and_reads_up_to_a_cut_line(tmp_path):
+    from kioku.train.runlog import RunLog
+
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("keep\n")
+    (tmp_path / "log.jsonl").symlink_to(target)
+    with pytest.raises(ValueError, match="log.jsonl: expected the run's own log file"):
+        RunLog(tmp_path / "log.jsonl").write({"step": 1})
+    assert target.read_text() == "keep\n"
+    log = RunLog(tmp_path / "real.jsonl")
+    log.write({"step": 1})
+    log.write({"step": 2})
+    with open(log.path, "a") as handle:
+        handle.write('{"step": 3, "lo')
+    with pytest.warns(UserWarning, match=r"real.jsonl: line 3 is cut short .* the 2 records"):
+        assert log.read() == [{"step": 1}, {"step": 2}]
+    log.truncate_after(5)  # a resumed run drops the cut line
+    assert log.read() == [{"step": 1}, {"step": 2}]

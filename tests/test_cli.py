@@ -95,7 +95,7 @@ def test_training_twice_in_one_folder_is_refused(tmp_path, text_file, capsys):
     ]
     assert main(argv) == 0
     before = files_of(tmp_path / "r")
-    assert main(argv) == 1
+    assert main(argv) == 2
     assert "holds a run already" in capsys.readouterr().err
     assert files_of(tmp_path / "r") == before
 
@@ -103,15 +103,15 @@ def test_training_twice_in_one_folder_is_refused(tmp_path, text_file, capsys):
 def test_bad_data_files_are_named(tmp_path, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    assert main(["train", "--data", str(empty), "--out", str(tmp_path / "a"), *SMALL]) == 1
+    assert main(["train", "--data", str(empty), "--out", str(tmp_path / "a"), *SMALL]) == 2
     assert "empty.txt: empty file" in capsys.readouterr().err
     binary = tmp_path / "model.bin"
     binary.write_bytes(bytes(range(256)) * 4)
-    assert main(["train", "--data", str(binary), "--out", str(tmp_path / "b"), *SMALL]) == 1
+    assert main(["train", "--data", str(binary), "--out", str(tmp_path / "b"), *SMALL]) == 2
     assert "model.bin: binary file" in capsys.readouterr().err
     csv = tmp_path / "series.csv"
     csv.write_text("a,b\n1,2\n3,x\n" + "".join(f"{i},{i}\n" for i in range(50)))
-    assert train(tmp_path / "c", "--task", "forecast", "--data", str(csv)) == 1
+    assert train(tmp_path / "c", "--task", "forecast", "--data", str(csv)) == 2
     assert "series.csv: line 3, column 2 ('b')" in capsys.readouterr().err
     assert not any((tmp_path / name).exists() for name in "abc")
 
@@ -124,7 +124,7 @@ def test_resume_with_other_data_and_broken_checkpoints(tmp_path, text_file, caps
     before = files_of(run)
     other = tmp_path / "other.txt"
     other.write_text("completely different characters: QZJ!?\n" * 50)
-    assert main(["train", "--resume", str(run), "--data", str(other), "--max-steps", "4"]) == 1
+    assert main(["train", "--resume", str(run), "--data", str(other), "--max-steps", "4"]) == 2
     err = capsys.readouterr().err
     assert "checkpoint.json: vocabulary field 'tokens" in err
     assert files_of(run) == before
@@ -132,9 +132,9 @@ def test_resume_with_other_data_and_broken_checkpoints(tmp_path, text_file, caps
     tensors = next(run.glob("ckpt-*/tensors.*"))
     tensors.write_bytes(tensors.read_bytes()[:100])
     for command in (["eval", str(run)], ["info", str(run)], ["sample", str(run)]):
-        assert main(command) == 1
+        assert main(command) == 2
         assert f"{tensors.name}: truncated" in capsys.readouterr().err
-    assert main(["train", "--resume", str(run), "--max-steps", "4"]) == 1
+    assert main(["train", "--resume", str(run), "--max-steps", "4"]) == 2
     assert f"{tensors.name}: truncated" in capsys.readouterr().err
 
 
@@ -179,7 +179,7 @@ def test_classify_tag_forecast_runs(tmp_path, capsys):
     argv = ["--task", "forecast", "--data", str(csv), "--window", "8", "--horizon", "2"]
     assert train(tmp_path / "fc", *argv, "--max-steps", "4") == 0
     assert "rmse" in capsys.readouterr().out
-    assert main(["sample", str(tmp_path / "fc")]) == 1
+    assert main(["sample", str(tmp_path / "fc")]) == 2
     assert "not a language model" in capsys.readouterr().err
 
 

@@ -215,3 +215,38 @@ def test_labeled_reader_names_line(tmp_path):
         read_labeled(path)
     path.write_text("pos\tgood film\nneg\tbad film\n")
     assert read_labeled(path) == [("pos", "good film"), ("neg", "bad film")]
+
+
+def test_csv_series_refuses_non_finite_values_and_too_few_rows(tmp_path):
+    from kioku.data.timeseries import read_csv_series
+
+    path = tmp_path / "s.csv"
+    path.write_text("a,b\n1,2\n3,inf\n")
+    with pytest.raises(ValueError, match=r"s.csv: line 3, column 2 \('b'\): expected a finite"):
+        read_csv_series(path)
+    path.write_text("a,b\n1,2\n3,4\n")
+    values, names = read_csv_series(path, min_rows=2)
+    assert names == ["a", "b"] and np.array_equal(values, [[1, 2], [3, 4]])
+    with pytest.raises(ValueError, match=r"s.csv: expected at least 3 data rows \(why\), found 2"):
+        read_csv_series(path, min_rows=3, why="why")
+
+
+def test_data_position_refuses_bad_fields():
+    from kioku.data.position import EpochPosition
+
+    class Four(EpochPosition):
+        def __len__(self) -> int:
+            return 4
+
+    position = Four()
+    position.load_state_dict({"epoch": 2, "batch": 3})
+    for state, words in [
+        ({"epoch": 2}, "field 'batch': expected an integer >= 0, found None"),
+        ({"epoch": -1, "batch": 0}, "field 'epoch': expected an integer >= 0, found -1"),
+        ({"epoch": 0, "batch": "1"}, "field 'batch': expected an integer >= 0, found '1'"),
+        ({"epoch": 0, "batch": 5}, "batch 5 outside 0..4"),
+        ([1, 2], "field 'epoch'"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            position.load_state_dict(state)
+        assert (position.epoch, position.batch) == (2, 3)  # unchanged

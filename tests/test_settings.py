@@ -94,13 +94,13 @@ def test_bad_settings_name_the_field_and_the_flag(change, flag, words):
 
 def test_the_command_names_flags_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--dropout", "1.0", "--out", str(out), "--no-progress"]) == 1
+    assert main(["train", "--dropout", "1.0", "--out", str(out), "--no-progress"]) == 2
     assert "kioku train: --dropout: expected [0, 1), found 1.0" in capsys.readouterr().err
     argv = ["train", "--task", "classify", "--out", str(out), "--no-progress"]
-    assert main(argv) == 1
+    assert main(argv) == 2
     assert "kioku train: --data: task classify needs a file or folder" in capsys.readouterr().err
     missing = tmp_path / "nope.txt"
-    assert main(["train", "--data", str(missing), "--out", str(out)]) == 1
+    assert main(["train", "--data", str(missing), "--out", str(out)]) == 2
     assert f"kioku train: --data: {missing}: no such file" in capsys.readouterr().err
     assert not out.exists()
 

@@ -40,14 +40,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What bad input or a damaged file raises (the documented error types of the library):
+# the command answers them with one line and exit status 2, never a traceback.
+USER_ERRORS = (ValueError, TypeError, OSError, ImportError)
+
+
+def one_line(error: BaseException) -> str:
+    """``error``'s message on one line (foreign libraries' messages span several)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit status."""
+    """Entry point of the console script; returns the exit status (2: bad input)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 2
-    return int(args._run(args) or 0)
+    try:
+        return int(args._run(args) or 0)
+    except USER_ERRORS as error:
+        print(f"kioku {args.command}: {one_line(error)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -26,12 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..train.checkpoint import CheckpointError
     from ..train.evaluation import evaluate_checkpoint
+    from . import one_line
 
     try:
         record = evaluate_checkpoint(args.checkpoint, args.split, args.which, args.data)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
-        print(f"kioku eval: {error}", file=sys.stderr)
-        return 1
+        print(f"kioku eval: {one_line(error)}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(record, sort_keys=True))
         return 0

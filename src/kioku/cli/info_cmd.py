@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
 HELP = "Describe a checkpoint: configuration, sizes, training state."
 
@@ -19,12 +20,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..train.checkpoint import CheckpointError
     from ..train.evaluation import describe_checkpoint
+    from . import one_line
 
     try:
-        info = describe_checkpoint(args.checkpoint, args.which)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            info = describe_checkpoint(args.checkpoint, args.which)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
-        print(f"kioku info: {error}", file=sys.stderr)
-        return 1
+        print(f"kioku info: {one_line(error)}", file=sys.stderr)
+        return 2
+    for warning in caught:  # e.g. a log whose last line a kill cut short
+        print(f"kioku info: warning: {warning.message}", file=sys.stderr)
     if args.json:
         print(json.dumps(info, sort_keys=True, default=str))
         return 0

@@ -4,6 +4,7 @@ what a trained model's gates and cells do on a text."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 HELP = "Write an HTML report of what a model's gates and cells do on a text."
@@ -31,6 +32,15 @@ def run(args: argparse.Namespace) -> int:
     from ..train.checkpoint import CheckpointError
     from ..train.restore import load_model
 
+    if args.max_tokens < 1:  # a negative count would slice tokens off the end instead
+        print(
+            f"kioku inspect: --max-tokens: expected an integer >= 1, found {args.max_tokens}",
+            file=sys.stderr,
+        )
+        return 2
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        print(f"kioku inspect: --out {args.out}: expected a folder, found a file", file=sys.stderr)
+        return 2
     try:
         from ..inspect.features import get_feature
 

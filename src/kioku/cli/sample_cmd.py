@@ -24,35 +24,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
     import numpy as np
 
     from ..train.checkpoint import CheckpointError
     from ..train.restore import load_model
+    from . import one_line
 
+    for flag, value, ok, expected in (
+        ("--length", args.length, args.length >= 1, "an integer >= 1"),
+        ("--temperature", args.temperature, 0 <= args.temperature < math.inf, "a number >= 0"),
+        ("--top-k", args.top_k, args.top_k is None or args.top_k >= 1, "an integer >= 1"),
+    ):  # fmt: skip
+        if not ok:  # before loading: the flag's name, not the sampler's parameter
+            print(f"kioku sample: {flag}: expected {expected}, found {value}", file=sys.stderr)
+            return 2
     try:
         model, state, vocab, directory = load_model(args.checkpoint, args.which)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
-        print(f"kioku sample: {error}", file=sys.stderr)
-        return 1
-    if vocab is None or not hasattr(model, "sample"):
+        print(f"kioku sample: {one_line(error)}", file=sys.stderr)
+        return 2
+    if not hasattr(model, "sample"):
         print(
             f"kioku sample: {directory} holds a {type(model).__name__}, not a language model",
             file=sys.stderr,
         )
-        return 1
+        return 2
+    if vocab is None:
+        print(
+            f"kioku sample: {directory / 'checkpoint.json'}: key 'state.task.vocab' missing "
+            "(expected the language model's vocabulary)",
+            file=sys.stderr,
+        )
+        return 2
     prefix = args.prefix if args.prefix is not None else ("def " if vocab.level == "char" else "")
     ids = vocab.encode(prefix)
     if vocab.level == "word" and ids.size:
         ids = ids[:-1]  # no <eos> after the prompt: continue the sentence
     if ids.size == 0:
         ids = np.array([vocab.eos_id])
-    if args.length < 1:
-        print(f"kioku sample: --length: expected >= 1, found {args.length}", file=sys.stderr)
-        return 2
     try:
         out = model.sample(ids, args.length, args.temperature, args.top_k, args.seed)
     except ValueError as error:
-        print(f"kioku sample: {error}", file=sys.stderr)
+        print(f"kioku sample: {one_line(error)}", file=sys.stderr)
         return 2
     joiner = "" if vocab.level == "char" or not prefix else " "
     print(prefix + joiner + vocab.decode(out))

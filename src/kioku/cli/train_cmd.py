@@ -115,7 +115,7 @@ def flag_message(error: Exception) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Build (or resume) a run, train it, report the test figures. Bad data, settings or
-    checkpoints print one line naming the file and field, and return 1."""
+    checkpoints print one line naming the file and field (or the flag), and return 2."""
     from ..train.checkpoint import CheckpointError
     from ..train.distributed import communicator
 
@@ -123,8 +123,7 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
     except (
         CheckpointError,
-        FileExistsError,
-        FileNotFoundError,
+        OSError,
         RuntimeError,
         ValueError,
         TypeError,
@@ -132,10 +131,10 @@ def run(args: argparse.Namespace) -> int:
     ) as error:
         comm = communicator()
         prefix = f"kioku train (rank {comm.rank})" if comm.size > 1 else "kioku train"
-        print(f"{prefix}: {flag_message(error)}", file=sys.stderr, flush=True)
+        print(f"{prefix}: {' '.join(flag_message(error).split())}", file=sys.stderr, flush=True)
         if comm.size > 1:  # the other ranks may wait in a collective: end them all
-            comm.abort(1)
-        return 1
+            comm.abort(2)
+        return 2
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -147,6 +146,7 @@ def _run(args: argparse.Namespace) -> int:
     settings, saved_state, directory = None, None, None
     if resume:
         from ..train.checkpoint import load_checkpoint
+        from ..train.restore import saved_settings
 
         folder = (
             Path(args.out if resume is True else resume)
@@ -160,6 +160,7 @@ def _run(args: argparse.Namespace) -> int:
             )
             return 2
         saved_state, directory = load_checkpoint(folder)
+        saved_settings(saved_state, str(directory / "checkpoint.json"))  # names the key
         saved = dict(saved_state.get("meta", {}).get("settings", {}))
         saved["out"] = str(folder)
         settings = resolve_settings(args, saved)

@@ -42,7 +42,13 @@ class EpochPosition:
         return {"epoch": self.epoch, "batch": self.batch}
 
     def load_state_dict(self, state: dict) -> None:
-        epoch, batch = int(state["epoch"]), int(state["batch"])
+        for name in ("epoch", "batch"):
+            value = state.get(name) if isinstance(state, dict) else None
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(
+                    f"data position: field {name!r}: expected an integer >= 0, found {value!r}"
+                )
+        epoch, batch = state["epoch"], state["batch"]
         if not 0 <= batch <= len(self):
             raise ValueError(f"data position: batch {batch} outside 0..{len(self)}")
         self.epoch, self.batch = epoch, batch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 from pathlib import Path
 
@@ -12,16 +13,23 @@ from .text import read_text
 
 
 def read_csv_series(
-    path: str | os.PathLike, columns: list[str] | None = None
+    path: str | os.PathLike,
+    columns: list[str] | None = None,
+    min_rows: int = 1,
+    why: str = "",
 ) -> tuple[np.ndarray, list[str]]:
     """Numeric columns of a CSV file with a header row: ``(values (N, F) float64, names)``.
 
-    ``columns`` picks columns by name (default: all). A non-numeric cell is a
-    ``ValueError`` naming the file, the line and the column.
+    ``columns`` picks columns by name (default: all). A non-numeric cell, NaN or an
+    infinity is a ``ValueError`` naming the file, the line and the column; so is a file
+    of fewer than ``min_rows`` data rows (naming the file, and ``why`` that many).
     """
     path = Path(path)
     text = read_text(path)
-    rows = list(csv.reader(text.splitlines()))
+    try:
+        rows = list(csv.reader(text.splitlines()))
+    except csv.Error as error:
+        raise ValueError(f"{path}: not CSV ({error})") from None
     header = [h.strip() for h in rows[0]]
     names = columns or header
     missing = [c for c in names if c not in header]
@@ -37,15 +45,23 @@ def read_csv_series(
         record = []
         for j in picks:
             try:
-                record.append(float(row[j]))
+                value = float(row[j])
             except ValueError:
+                value = math.nan
+            if not math.isfinite(value):  # NaN/inf would train into NaN checkpoints
                 raise ValueError(
-                    f"{path}: line {line}, column {j + 1} ({header[j]!r}): expected a number, "
-                    f"found {row[j]!r}"
-                ) from None
+                    f"{path}: line {line}, column {j + 1} ({header[j]!r}): expected a finite "
+                    f"number, found {row[j]!r}"
+                )
+            record.append(value)
         values.append(record)
     if not values:
         raise ValueError(f"{path}: no data rows (expected a header and numeric rows)")
+    if len(values) < min_rows:
+        reason = f" ({why})" if why else ""
+        raise ValueError(
+            f"{path}: expected at least {min_rows} data rows{reason}, found {len(values)}"
+        )
     return np.array(values, dtype=np.float64), names
 
 

@@ -4,6 +4,8 @@ slicing a stacked state)."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
@@ -111,3 +113,47 @@ class OnnxGraphBuilder:
         )
         model.ir_version = min(model.ir_version, 8)
         return model
+
+
+def load_onnx_file(path: str | os.PathLike):
+    """``onnx.load`` of ``path``; a missing, truncated or corrupt file is a ``ValueError``
+    naming the file (not the protobuf library's message alone)."""
+    onnx = require_onnx()
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file (expected an ONNX model)")
+    try:
+        model = onnx.load(path)
+    except Exception as error:  # protobuf's DecodeError and friends
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise ValueError(f"{path}: not a readable ONNX model ({message})") from None
+    if not model.graph.node:
+        raise ValueError(f"{path}: not a readable ONNX model (its graph has no node)")
+    return model
+
+
+def check_recurrent_weights(
+    name: str, W: np.ndarray, R: np.ndarray, gates: int, directions: int, hidden_size: object
+) -> int:
+    """The hidden size of an ONNX recurrent node's ``W (D, gates*H, I)`` and
+    ``R (D, gates*H, H)``; ``ValueError`` naming node ``name`` when their shapes
+    disagree with each other, with the directions, or with the ``hidden_size``
+    attribute."""
+    W, R = np.asarray(W), np.asarray(R)
+    if R.ndim != 3 or R.shape[0] != directions or R.shape[1] != gates * R.shape[2]:
+        raise ValueError(
+            f"node {name!r}: input 'R': expected shape ({directions}, {gates}*H, H), "
+            f"found {R.shape}"
+        )
+    H = R.shape[2]
+    if W.ndim != 3 or W.shape[:2] != (directions, gates * H):
+        raise ValueError(
+            f"node {name!r}: input 'W': expected shape ({directions}, {gates * H}, I), "
+            f"found {W.shape}"
+        )
+    if hidden_size is not None and hidden_size != H:
+        raise ValueError(
+            f"node {name!r}: attribute 'hidden_size': expected {H} (R's last axis), "
+            f"found {hidden_size!r}"
+        )
+    return H

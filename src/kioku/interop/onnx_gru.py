@@ -21,7 +21,12 @@ import numpy as np
 from .. import functional
 from ..nn import GRU
 from .keras_gru import swap_gates
-from .onnx_graph import OnnxGraphBuilder, require_onnx
+from .onnx_graph import (
+    OnnxGraphBuilder,
+    check_recurrent_weights,
+    load_onnx_file,
+    require_onnx,
+)
 from .onnx_io import _constant_value, _to_array, save_model
 
 GRU_INPUTS = ("X", "W", "R", "B", "sequence_lens", "initial_h")
@@ -207,9 +212,7 @@ class OnnxGRU:
             x = x.transpose(1, 0, 2)
         x = np.ascontiguousarray(x)
         W, R, bias = get("W"), get("R"), get("B")
-        H = R.shape[-1]
-        if self.hidden_size is not None and self.hidden_size != H:
-            self._refuse("hidden_size", f"{H} (R's last axis)", self.hidden_size)
+        check_recurrent_weights(self.name, W, R, 3, self.num_directions, self.hidden_size)
         lengths = get("sequence_lens")
         h0_all = get("initial_h")
         if self.layout == 1 and h0_all is not None:
@@ -248,6 +251,8 @@ class OnnxGRU:
             if self.inputs[key] and self.inputs[key] not in self.constants:
                 raise ValueError(f"{key}: expected a constant (initializer) for to_gru")
         W, R = self.constants[self.inputs["W"]], self.constants[self.inputs["R"]]
+        # the same check as run(): a hidden_size attribute that disagrees is refused
+        check_recurrent_weights(self.name, W, R, 3, self.num_directions, self.hidden_size)
         bias = self.constants.get(self.inputs["B"]) if self.inputs["B"] else None
         gru = GRU(
             W.shape[-1], R.shape[-1], bias=bias is not None,
@@ -271,7 +276,11 @@ def from_onnx_gru(path_or_model: object) -> OnnxGRU:
     raises ``ValueError`` naming the node and it."""
     onnx = require_onnx()
     if isinstance(path_or_model, (str, os.PathLike)):
-        model = onnx.load(os.fspath(path_or_model))
+        model = load_onnx_file(path_or_model)
+        try:
+            return OnnxGRU(model)
+        except (ValueError, TypeError) as error:  # name the file the node came from
+            raise type(error)(f"{os.fspath(path_or_model)}: {error}") from None
     elif isinstance(path_or_model, onnx.ModelProto):
         model = path_or_model
     else:

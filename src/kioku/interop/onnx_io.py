@@ -23,7 +23,12 @@ from ..functional.onnx_activations import (
 )
 from ..nn import LSTM
 from ..nn.lstm_variants import make_lstm, variants_of
-from .onnx_graph import OnnxGraphBuilder, require_onnx
+from .onnx_graph import (
+    OnnxGraphBuilder,
+    check_recurrent_weights,
+    load_onnx_file,
+    require_onnx,
+)
 
 KIOKU_TO_ONNX_GATES = (0, 3, 1, 2)  # ONNX block k is kioku block KIOKU_TO_ONNX_GATES[k]
 ONNX_TO_KIOKU_GATES = (0, 2, 3, 1)
@@ -288,9 +293,7 @@ class OnnxLSTM:
         x = np.ascontiguousarray(x)
         T, B, _ = x.shape
         W, R, bias, peep = get("W"), get("R"), get("B"), get("P")
-        H = R.shape[-1]
-        if self.hidden_size is not None and self.hidden_size != H:
-            self._refuse("hidden_size", f"{H} (R's last axis)", self.hidden_size)
+        check_recurrent_weights(self.name, W, R, 4, self.num_directions, self.hidden_size)
         lengths = get("sequence_lens")
         h0_all, c0_all = get("initial_h"), get("initial_c")
         if self.layout == 1:
@@ -333,6 +336,8 @@ class OnnxLSTM:
             if self.inputs[key] and self.inputs[key] not in self.constants:
                 raise ValueError(f"{key}: expected a constant (initializer) for to_lstm")
         W, R = self.constants[self.inputs["W"]], self.constants[self.inputs["R"]]
+        # the same check as run(): a hidden_size attribute that disagrees is refused
+        check_recurrent_weights(self.name, W, R, 4, self.num_directions, self.hidden_size)
         bias = self.constants.get(self.inputs["B"]) if self.inputs["B"] else None
         peep = self.constants.get(self.inputs["P"]) if self.inputs["P"] else None
         H = R.shape[-1]
@@ -388,7 +393,11 @@ def from_onnx(path_or_model: object) -> OnnxLSTM:
     an unsupported op or attribute value raises ``ValueError`` naming the node and it."""
     onnx = require_onnx()
     if isinstance(path_or_model, (str, os.PathLike)):
-        model = onnx.load(os.fspath(path_or_model))
+        model = load_onnx_file(path_or_model)
+        try:
+            return OnnxLSTM(model)
+        except (ValueError, TypeError) as error:  # name the file the node came from
+            raise type(error)(f"{os.fspath(path_or_model)}: {error}") from None
     elif isinstance(path_or_model, onnx.ModelProto):
         model = path_or_model
     else:

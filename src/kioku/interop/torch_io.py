@@ -180,7 +180,13 @@ def load_torch_safetensors(path: str | os.PathLike, prefix: str = "") -> dict[st
         ) from error
     if not os.path.isfile(path):
         raise ValueError(f"path: expected a safetensors file, found nothing at {os.fspath(path)!r}")
-    arrays = load_file(os.fspath(path))
+    try:
+        arrays = load_file(os.fspath(path))
+    except Exception as error:  # safetensors' SafetensorError and friends
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise ValueError(
+            f"{os.fspath(path)}: not a readable safetensors file ({message})"
+        ) from None
     if prefix:
         arrays = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
         if not arrays:

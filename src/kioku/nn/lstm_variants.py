@@ -161,11 +161,12 @@ def _parse_activations(activations, num_directions: int) -> list[tuple[Activatio
             f"(f, g, h per direction), found {activations!r}"
         )
     parsed = []
-    for entry in activations:
-        if isinstance(entry, str):
-            parsed.append(activation(entry))
-        elif isinstance(entry, (list, tuple)) and len(entry) in (1, 2, 3):
-            parsed.append(activation(*entry))
+    for index, entry in enumerate(activations):
+        if isinstance(entry, str) or (isinstance(entry, (list, tuple)) and len(entry) in (1, 2, 3)):
+            try:  # the message names the argument the user gave, not the inner one
+                parsed.append(activation(entry) if isinstance(entry, str) else activation(*entry))
+            except (ValueError, TypeError) as error:
+                raise type(error)(f"activations[{index}]: {error}") from None
         else:
             raise ValueError(
                 f"activations: expected a name or (name, alpha, beta), found {entry!r}"

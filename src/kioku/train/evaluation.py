@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 
 from .checkpoint import CheckpointError, field, load_checkpoint, resolve
-from .restore import build_model, load_params
+from .restore import build_model, load_params, saved_settings
 from .runlog import RunLog
-from .settings import TrainSettings
 
 
 def evaluate_checkpoint(
@@ -19,10 +18,7 @@ def evaluate_checkpoint(
 
     state, directory = load_checkpoint(path, which)
     source = str(directory / "checkpoint.json")
-    try:
-        settings = TrainSettings.from_dict(field(state, "meta.settings", source, dict))
-    except TypeError as error:
-        raise CheckpointError(f"{source}: field 'meta.settings': {error}") from None
+    settings = saved_settings(state, source)
     # all of the split, not the training-time prefix
     settings = settings.replace(eval_tokens=None, data=settings.data if data is None else data)
     task = build_task(settings)

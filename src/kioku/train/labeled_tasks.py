@@ -272,6 +272,12 @@ class TagTask(LabelTask):
         return int(tag_mask(y, lengths).sum())
 
 
+def split_sizes(rows: int) -> tuple[int, int, int]:
+    """Rows of train, valid and test when one file of ``rows`` is split 80/10/10."""
+    cuts = (int(rows * 0.8), int(rows * 0.9))
+    return cuts[0], cuts[1] - cuts[0], rows - cuts[1]
+
+
 class ForecastTask(PaddedTask):
     """Windows of ``settings.window`` steps predict the next ``settings.horizon`` steps, on
     a series standardised with the training split's mean and standard deviation."""
@@ -304,14 +310,18 @@ class ForecastTask(PaddedTask):
     def from_settings(cls, settings: TrainSettings) -> ForecastTask:
         source = split_files(settings.data, cls.kind, (".csv",))
         wanted = settings.columns.split(",") if settings.columns else None
+        steps = settings.window + settings.horizon  # one window, at least, in every split
         if isinstance(source, Path):
-            values, columns = read_csv_series(source, wanted)
+            need = next(n for n in range(steps, 100 * steps) if min(split_sizes(n)) >= steps)
+            why = f"a window of {steps} steps in each of train, valid, test: 80/10/10"
+            values, columns = read_csv_series(source, wanted, need, why)
             cuts = (int(values.shape[0] * 0.8), int(values.shape[0] * 0.9))
             series = dict(zip(SPLITS, np.split(values, cuts)))
         else:
             series = {}
             for split, path in source.items():
-                series[split], columns = read_csv_series(path, wanted)
+                why = f"one window of --window + --horizon = {steps} steps"
+                series[split], columns = read_csv_series(path, wanted, steps, why)
         return cls(
             series, columns, settings.window, settings.horizon, settings.batch_size, settings.seed
         )

@@ -115,6 +115,8 @@ class Optimizer:
             raise KeyError(
                 f"state['hyperparams']: expected keys {sorted(own)}, found {sorted(hyper)}"
             )
+        for name, value in hyper.items():
+            _check_hyperparam(name, value, own[name])
         step = state.get("step")
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
             raise ValueError(f"state['step']: expected an integer >= 0, found {step!r}")
@@ -133,10 +135,35 @@ class Optimizer:
                     f"state['arrays'][{key!r}]: expected shape {expected}, found {array.shape}"
                 )
             new_buffers[name][int(index)] = array.astype(self.params[int(index)].dtype, copy=True)
+        for name, buffers in new_buffers.items():
+            if any(b is None for b in buffers) and any(b is not None for b in buffers):
+                index = next(i for i, b in enumerate(buffers) if b is None)
+                raise KeyError(f"state['arrays'][{f'{name}.{index}'!r}]: missing")
         for name, value in hyper.items():
             setattr(self, name, tuple(value) if isinstance(value, list) else value)
         self.step_count = int(step)
         self.buffers = new_buffers
+
+
+def _check_hyperparam(name: str, value: Any, own: Any) -> None:
+    """Refuse a saved hyperparameter unlike the optimizer's own: a number for a number,
+    a flag for a flag, a list of as many numbers for a tuple."""
+
+    def is_number(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    if isinstance(own, bool):
+        ok, expected = isinstance(value, bool), "true or false"
+    elif is_number(own):
+        ok, expected = is_number(value), "a number"
+    elif isinstance(own, (tuple, list)):
+        ok = isinstance(value, (list, tuple)) and len(value) == len(own)
+        ok = ok and all(is_number(x) for x in value)
+        expected = f"a list of {len(own)} numbers"
+    else:
+        return
+    if not ok:
+        raise ValueError(f"state['hyperparams'][{name!r}]: expected {expected}, found {value!r}")
 
 
 class SGD(Optimizer):

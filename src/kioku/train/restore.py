@@ -10,6 +10,21 @@ import numpy as np
 from ..data.vocab import Vocabulary
 from ..nn.module import Module
 from .checkpoint import CheckpointError, field, load_checkpoint
+from .settings import TrainSettings
+
+
+def saved_settings(state: dict, source: str) -> TrainSettings:
+    """The run settings a checkpoint keeps under ``meta.settings``; a missing or bad
+    field is a ``CheckpointError`` naming ``source`` and the key (not a flag: the user
+    typed none of them)."""
+    values = field(state, "meta.settings", source, dict)
+    try:
+        return TrainSettings.from_dict(values)
+    except (TypeError, ValueError) as error:
+        setting = getattr(error, "setting", None)
+        key = "meta.settings" if setting is None else f"meta.settings.{setting}"
+        detail = getattr(error, "detail", None) or str(error)
+        raise CheckpointError(f"{source}: key 'state.{key}': {detail}") from None
 
 
 def build_model(state: dict, source: str) -> Module:

@@ -26,7 +26,10 @@ def set_state(rng: np.random.Generator, state: dict, source: str = "rng") -> Non
     if not isinstance(state, dict) or state.get("bit_generator") != expected:
         found = state.get("bit_generator") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"{source}: expected a {expected} state, found {found}")
-    rng.bit_generator.state = state
+    try:
+        rng.bit_generator.state = state
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"{source}: not a valid {expected} state ({error!r})") from None
 
 
 def module_generators(

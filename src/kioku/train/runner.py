@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TextIO
 
 from ..data.atomic import read_json
-from .checkpoint import load_checkpoint
-from .distributed import DataParallel, quiet_unless_root
+from .checkpoint import load_checkpoint, remove_leftovers
+from .distributed import DataParallel, communicator, quiet_unless_root
+from .lock import RunLock, RunLockedError
 from .loop import LoopConfig, Trainer
 from .restore import build_model as restore_model
 from .restore import load_params
@@ -101,6 +102,31 @@ def train_run(
     then test the parameters that validated best. Returns a summary dict (figures,
     report lines)."""
     stream = stream or sys.stdout
+    if settings.out is None:
+        raise setting_error(ValueError, "out", "expected a run folder, found None")
+    out = Path(settings.out)
+    if out.exists() and not out.is_dir():  # now, not at the first save an epoch later
+        raise setting_error(NotADirectoryError, "out", "expected a run folder, found a file", out)
+    if communicator().rank != 0:  # under mpiexec rank 0 alone writes, so it alone locks
+        return _train_run(settings, saved_state, stream, saved_source)
+    lock = RunLock(out)
+    try:
+        lock.acquire()  # one writer per folder; then its leftovers are safe to delete
+    except RunLockedError:
+        raise
+    except OSError as error:
+        detail = f"cannot create or write the run folder ({error.strerror or error})"
+        raise setting_error(ValueError, "out", detail, out) from None
+    with lock:
+        leftovers = remove_leftovers(out)
+        if leftovers:
+            print(f"removed what an interrupted write left: {', '.join(leftovers)}", file=stream)
+        return _train_run(settings, saved_state, stream, saved_source)
+
+
+def _train_run(
+    settings: TrainSettings, saved_state: dict | None, stream: TextIO, saved_source: str | None
+) -> dict:
     trainer = build_trainer(settings, saved_state, stream, saved_source)
     result = trainer.run()
     summary = {

@@ -8,6 +8,7 @@ the field's name in ``error.setting`` so that a front end can name it its own wa
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,22 +93,34 @@ class TrainSettings:
     no_progress: bool = False
 
     def __post_init__(self) -> None:
-        for name in _COUNTS:
+        for name, (kind, low, high, closed_low, closed_high) in _RANGES.items():
+            _check_number(name, getattr(self, name), kind, low, high, closed_low, closed_high)
+        for name in _FLAGS:
+            if not isinstance(getattr(self, name), bool) and not (
+                name == "bidirectional" and self.bidirectional is None
+            ):
+                raise setting_error(
+                    TypeError, name, f"expected true or false, found {getattr(self, name)!r}"
+                )
+        for name in _TEXTS:
             value = getattr(self, name)
-            if value is not None and not (isinstance(value, int) and value >= 1):
-                raise setting_error(ValueError, name, f"expected an integer >= 1, found {value!r}")
+            if value is not None and not isinstance(value, str):
+                raise setting_error(TypeError, name, f"expected text, found {value!r}")
+        if self.task == "lm" and self.bptt is None:  # the other tasks take whole sequences
+            raise setting_error(
+                ValueError, "bptt", "expected an integer >= 1 for task lm, found None"
+            )
         for name, choices in _CHOICES.items():
             if getattr(self, name) not in choices:
                 detail = (
                     f"expected one of {sorted(map(str, choices))}, found {getattr(self, name)!r}"
                 )
                 raise setting_error(ValueError, name, detail)
-        if not 0.0 <= self.dropout < 1.0:
-            raise setting_error(ValueError, "dropout", f"expected [0, 1), found {self.dropout}")
-        if not self.lr > 0:
-            raise setting_error(ValueError, "lr", f"expected a number > 0, found {self.lr}")
         if self.heads != 1 and (
-            self.cell != "slstm" or not isinstance(self.heads, int) or self.hidden % self.heads
+            self.cell != "slstm"
+            or not isinstance(self.heads, int)
+            or self.heads < 1
+            or self.hidden % self.heads
         ):
             detail = f"expected 1 or (cell slstm) a divisor of hidden {self.hidden}, found "
             raise setting_error(ValueError, "heads", detail + f"{self.heads} (cell {self.cell})")
@@ -137,24 +150,68 @@ class TrainSettings:
         return cls(**values)
 
 
-# sizes, each at least one (or None where the field allows it)
-_COUNTS = (
-    "heads",
-    "hidden",
-    "layers",
-    "embed",
-    "bptt",
-    "batch_size",
-    "window",
-    "horizon",
-    "max_vocab",
-)
+_INF = float("inf")
+# field: (int or float, low, high, low included, high included); None passes where the
+# field's type allows it (it means "not bounded" or "the default")
+_RANGES: dict[str, tuple[type, float, float, bool, bool]] = {
+    **{
+        name: (int, 1, _INF, True, False)
+        for name in (
+            "hidden", "layers", "embed", "bptt", "batch_size", "window", "horizon",
+            "max_vocab", "max_steps", "epochs", "min_count", "eval_tokens", "eval_batch_size",
+        )
+    },
+    **{
+        name: (int, 0, _INF, True, False)
+        for name in ("seed", "decay_start", "eval_every", "patience", "sample_every", "keep")
+    },
+    "max_time": (float, 0, _INF, False, False),
+    "dropout": (float, 0, 1, True, False),
+    "init_range": (float, 0, _INF, True, False),
+    "lr": (float, 0, _INF, False, False),
+    "clip": (float, 0, _INF, True, False),
+    "momentum": (float, 0, 1, True, False),
+    "weight_decay": (float, 0, _INF, True, False),
+    "lr_decay": (float, 0, 1, False, True),
+}  # fmt: skip
+_FLAGS = ("variational_dropout", "tie_weights", "bidirectional", "nesterov", "plateau",
+          "no_progress")  # fmt: skip
+_TEXTS = ("data", "out", "columns")
 _CHOICES = {
+    "task": ("lm", "classify", "tag", "forecast"),
     "cell": CELLS,
     "level": (None, "char", "word"),
     "optimizer": tuple(OPTIMIZERS),
     "pooling": POOLINGS,
 }
+_NULLABLE = frozenset(f.name for f in dataclasses.fields(TrainSettings) if "None" in str(f.type))
+
+
+def _check_number(
+    name: str, value: Any, kind: type, low: float, high: float, closed_low: bool, closed_high: bool
+) -> None:
+    """Refuse ``value`` for the field ``name`` unless it is a ``kind`` in the range."""
+    if value is None and name in _NULLABLE:
+        return
+    left, right = "[" if closed_low else "(", "]" if closed_high else ")"
+    what = "an integer" if kind is int else "a number"
+    if low == 0 and high == _INF:
+        expected = f"{what} {'>=' if closed_low else '>'} 0"
+    elif high == _INF:
+        expected = f"{what} >= {low:g}"
+    else:
+        expected = f"{left}{low:g}, {high:g}{right}"
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int and not isinstance(value, int):
+        numeric = False
+    if not numeric:  # ValueError too: a flag's value, however typed, is out of its range
+        raise setting_error(ValueError, name, f"expected {expected}, found {value!r}")
+    if not (
+        math.isfinite(value)
+        and (low <= value if closed_low else low < value)
+        and (value <= high if closed_high else value < high)
+    ):
+        raise setting_error(ValueError, name, f"expected {expected}, found {value!r}")
 
 
 def _check_names(values: Mapping[str, Any], name: str) -> None:
