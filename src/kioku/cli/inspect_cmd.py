@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .options import add_which
+
 HELP = "Write an HTML report of what a model's gates and cells do on a text."
 
 
@@ -21,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "inside_string, bracket_depth, indentation, line_position, in_comment",
     )
     parser.add_argument("--max-tokens", type=int, default=2000, help="tokens traced (2000)")
-    parser.add_argument("--which", choices=("latest", "best"), default="latest")
+    add_which(parser)
     parser.add_argument("--svg", action="store_true", help="also write each figure as SVG")
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .options import add_which
+
 HELP = "Write an interactive HTML page of a model's gates and cells on a text."
 
 
@@ -26,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--window", type=int, default=5, help="steps on each side of a selected span (5)"
     )
-    parser.add_argument("--which", choices=("latest", "best"), default="latest")
+    add_which(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..data.atomic import read_json
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, resolve
 from .loop import LoopConfig, Trainer
 from .restore import build_model as restore_model
 from .restore import load_params
@@ -109,6 +109,7 @@ def evaluate_best(trainer: Trainer) -> dict:
     split, logged; returns ``test``, ``test_loss`` and the ``report`` lines."""
     best = trainer.out_dir / "best.json"
     best_step = None
+    tested = resolve(trainer.out_dir, "best")
     if best.is_file():
         best_state, _ = load_checkpoint(trainer.out_dir, which="best")
         load_params(trainer.model, best_state, str(best))
@@ -118,4 +119,11 @@ def evaluate_best(trainer: Trainer) -> dict:
     report = trainer.task.report(record, trainer.step, best_step)
     if not math.isfinite(record["loss"]):
         report.append("test loss is not finite: training diverged")
-    return {"test_loss": record["loss"], "test": record, "report": report}
+    which = "best on valid" if best_step else "the latest: none was validated"
+    report.append(f"test figures from checkpoint {tested} ({which})")
+    return {
+        "test_loss": record["loss"],
+        "test": record,
+        "report": report,
+        "tested_checkpoint": str(tested),
+    }
