@@ -10,7 +10,7 @@ from .linear import Linear
 from .loss import CrossEntropyLoss, MSELoss, mse, softmax_cross_entropy
 from .lstm import LSTM
 from .lstm_variants import LSTMVariant
-from .module import Module
+from .module import Module, Parameter
 from .recurrent import MERGE_MODES
 from .rnn import RNN
 from .slstm import SLSTM
@@ -31,6 +31,7 @@ __all__ = [
     "Linear",
     "MSELoss",
     "Module",
+    "Parameter",
     "mse",
     "softmax_cross_entropy",
 ]
