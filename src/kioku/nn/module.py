@@ -69,8 +69,8 @@ def _checks_backward(function):
         if not pending and not isinstance(self.__dict__.get("_stack"), list):
             raise RuntimeError(
                 f"{type(self).__name__}.backward: expected a forward since the last backward, "
-                "found none (a second backward would add the same gradients again; run the "
-                "forward again first)"
+                "found none: run the forward first (a second backward would add the same "
+                "gradients again)"
             )
         out = function(self, *args, **kwargs)
         self.__dict__["_forward_pending"] = False
