@@ -44,6 +44,7 @@ def test_classifier_labels_texts_batched_or_one(trained):
     assert labels == classifier.predict(texts, batch_size=200)  # batching changes nothing
     assert np.mean(np.array(labels) == gold) > 0.9  # the words decide the label
     assert classifier.predict(texts[0]) == labels[0]
+    assert classifier.predict_proba(texts[0]).shape == (1, 2)
     probs = classifier.predict_proba(texts[:5])
     assert probs.shape == (5, 2) and np.allclose(probs.sum(1), 1)
     with pytest.raises(TypeError, match=r"texts\[1\]: expected str, found int"):
@@ -70,6 +71,8 @@ def test_tagger_tags_words_one_per_word(trained):
     assert tagger.predict(" ".join(words[0])) == tags[0]
     with pytest.raises(ValueError, match=r"sentences\[0\]: expected at least one word"):
         tagger.predict([""])
+    with pytest.raises(TypeError, match=r"sentences\[1\]: expected a str or a list of words"):
+        tagger.predict(["the cat", 7])
 
 
 def test_language_model_scores_texts(trained):

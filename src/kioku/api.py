@@ -111,8 +111,11 @@ class Predictor:
 
     # -- tasks ----------------------------------------------------------------------------
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Class probabilities ``(B, C)`` of ``texts`` (columns in :attr:`labels` order)."""
+        """Class probabilities ``(B, C)`` of ``texts`` (columns in :attr:`labels` order);
+        one text gives ``(1, C)``."""
         self._need("classify")
+        if isinstance(texts, str):
+            texts = [texts]
         ids = [self.vocab.encode(_text(t, "texts", i)) for i, t in enumerate(texts)]
         for i, seq in enumerate(ids):
             if seq.size == 0:
@@ -127,7 +130,17 @@ class Predictor:
         self._need("tag")
         single = isinstance(sentences, str)
         items = [sentences] if single else list(sentences)
-        words = [s.split() if isinstance(s, str) else list(s) for s in items]
+        words = []
+        for i, sentence in enumerate(items):
+            if isinstance(sentence, str):
+                words.append(sentence.split())
+            elif isinstance(sentence, Sequence) and all(isinstance(w, str) for w in sentence):
+                words.append(list(sentence))
+            else:
+                raise TypeError(
+                    f"sentences[{i}]: expected a str or a list of words (str), "
+                    f"found {type(sentence).__name__}"
+                )
         for i, sentence in enumerate(words):
             if not sentence:
                 raise ValueError(f"sentences[{i}]: expected at least one word, found none")
