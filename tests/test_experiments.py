@@ -253,7 +253,9 @@ def test_quick_mode_claims_and_report(quick_results):
     page = Page()
     page.feed((out / "report.html").read_text())
     page.close()
-    assert len(page.images) == 6
+    assert len(page.images) == 7  # adding (4), forgetting, depth, direction
+    html = (out / "report.html").read_text()
+    assert "only the later words tell the fruit from the company" in html  # each study explained
     for src in page.images:
         image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
         image.load()

@@ -38,6 +38,7 @@ def test_embedding_accumulates_and_matches_torch():
     dy = np.random.default_rng(4).standard_normal((4, 6, 5))
     emb(ids)
     emb.backward(dy)
+    emb(ids)  # a backward needs its own forward
     emb.backward(dy)
     ref = torch.nn.Embedding(11, 5).double()
     ref.weight.data = torch.from_numpy(emb.params["weight"].copy())

@@ -123,3 +123,79 @@ def test_forward_and_backward_hooks_see_every_direction_until_removed():
     np.testing.assert_allclose(dx_again, dx, rtol=0, atol=1e-12)  # hooks change nothing
     with pytest.raises(TypeError, match="hook: expected a callable"):
         lstm.register_forward_hook(3)
+
+
+class Scaled(kioku.nn.Module):
+    """A custom model as the docs write it: children and a parameter by assignment, and
+    a hand-written backward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = kioku.nn.LSTM(3, 4, rng=0, dtype=np.float64)
+        self.scale = kioku.nn.Parameter(np.full(4, 2.0))
+
+    def forward(self, x):
+        self.y, _ = self.lstm(x)
+        return self.y * self.scale
+
+    def backward(self, dout):
+        self.grads["scale"] += (dout * self.y).sum(axis=(0, 1))
+        dx, _ = self.lstm.backward(dout * self.scale)
+        return dx
+
+
+def test_assigning_registers_modules_and_parameters():
+    from gradcheck import numeric_grad, rel_error
+
+    from kioku.train.optim import SGD
+
+    model = Scaled()
+    names = [name for name, _, _ in model.named_parameters()]
+    assert names == ["scale", *(f"lstm.{k}" for k in model.lstm.params)]
+    assert model.scale is model.params["scale"] and model._children == {"lstm": model.lstm}
+    assert model.state_dict().keys() == set(names)
+    model.eval()
+    assert model.lstm.training is False
+
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    probe = np.random.default_rng(1).standard_normal((5, 2, 4))
+    model(x)
+    model.backward(probe)
+    for name, value, grad in model.named_parameters():
+        numeric = numeric_grad(lambda: float((model(x) * probe).sum()), value)
+        assert rel_error(grad, numeric) < 1e-6, name
+
+    SGD(model.parameters(), lr=0.1)  # the optimizer finds them
+    model.lstm = None  # replacing a child with something else unregisters it
+    assert [name for name, _, _ in model.named_parameters()] == ["scale"]
+
+
+def test_assigning_before_init_and_non_float_parameters_are_refused():
+    class Early(kioku.nn.Module):
+        def __init__(self):
+            self.lstm = kioku.nn.LSTM(2, 2)
+
+    with pytest.raises(RuntimeError, match=r"Early.lstm: expected Module.__init__\(\) to have"):
+        Early()
+    with pytest.raises(TypeError, match=r"dtype: expected float32 or float64, found int64"):
+        kioku.nn.Parameter(np.arange(3))
+
+
+def test_backward_without_a_new_forward_is_refused():
+    model = Scaled()
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    dout = np.ones((5, 2, 4))
+    model(x)
+    model.backward(dout)
+    before = {name: grad.copy() for name, _, grad in model.named_parameters()}
+    with pytest.raises(RuntimeError, match=r"Scaled.backward: expected a forward since the last"):
+        model.backward(dout)
+    after = {name: grad for name, _, grad in model.named_parameters()}
+    assert all(np.array_equal(before[k], after[k]) for k in before)  # nothing added
+    lstm = kioku.nn.LSTM(3, 4, rng=0)
+    lstm(x.astype(np.float32))
+    lstm.backward(dout.astype(np.float32))
+    with pytest.raises(RuntimeError, match=r"LSTM.backward: expected a forward"):
+        lstm.backward(dout.astype(np.float32))
+    model(x)
+    model.backward(dout)  # a new forward allows the next backward

@@ -1,7 +1,20 @@
-"""kioku (記憶, "memory"): LSTMs in NumPy, forward and backward by hand."""
+"""kioku (記憶, "memory"): LSTMs in NumPy, forward and backward by hand.
+
+``kioku.load(path)`` reads what ``kioku train`` wrote and returns a predictor
+(:mod:`kioku.api`); it is imported on first use so that ``import kioku`` stays light.
+"""
 
 from . import functional, kernels, nn
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "functional", "kernels", "nn"]
+__all__ = ["__version__", "functional", "kernels", "load", "nn"]
+
+
+def __getattr__(name: str):
+    # the API pulls in models and training code: load it when first asked for
+    if name in ("load", "Predictor", "TokenScores"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'kioku' has no attribute {name!r}")

@@ -10,7 +10,8 @@ import sys
 
 COMMANDS = {
     "train": "Train a model (no argument: a character LSTM on Python's standard library).",
-    "eval": "Evaluate a checkpoint on a data split.",
+    "eval": "Evaluate a checkpoint on a split of its data or on any file of its task.",
+    "predict": "Predict with a trained model: next-token bits, labels, tags or forecasts.",
     "sample": "Generate text from a language-model checkpoint.",
     "info": "Describe a checkpoint: configuration, sizes, training state.",
     "inspect": "Write an HTML report of what a model's gates and cells do on a text.",
@@ -25,7 +26,10 @@ def _command_module(name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
     parser = argparse.ArgumentParser(prog="kioku", description="LSTMs in NumPy.")
+    parser.add_argument("--version", action="version", version=f"kioku {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         try:

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="two small shapes, 3 short repeats, no memory runs (~1 minute)",
+        help="two small shapes, 3 short repeats, no memory runs, ~1 minute (default: off)",
     )
     parser.add_argument(
         "--out",
@@ -32,14 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="interleaved repeats per library (default 5; 3 with --quick)",
     )
     parser.add_argument(
-        "--no-memory", action="store_true", help="skip the training peak-memory subprocesses"
+        "--no-memory",
+        action="store_true",
+        help="skip the training peak-memory subprocesses (default: run them)",
     )
     parser.add_argument(
         "--quiet-gflops",
         type=float,
         default=None,
         help="this machine's sgemm rate when idle (GFLOP/s): a run whose sgemm falls "
-        "under 75%% of it is not valid",
+        "under 75%% of it is not valid (default: none, validity not judged)",
     )
 
 

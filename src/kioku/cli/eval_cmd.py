@@ -1,4 +1,4 @@
-"""``kioku eval``: evaluate a checkpoint on a split of its data (or of other data)."""
+"""``kioku eval``: score a checkpoint on a split of its data, or on any file of its task."""
 
 from __future__ import annotations
 
@@ -6,21 +6,38 @@ import argparse
 import json
 import sys
 
-HELP = "Evaluate a checkpoint on a data split."
+from .options import CHECKPOINT_HELP, add_which
+
+HELP = "Evaluate a checkpoint on a split of its data or on any file of its task."
+
+# figures shown after the loss, in this order, where the task gives them
+SHOWN = (
+    "bpc",
+    "ppl",
+    "accuracy",
+    "majority_accuracy",
+    "rmse",
+    "rmse_units",
+    "naive_rmse_units",
+    "seasonal_naive_rmse_units",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument
-    a("checkpoint", help="a run folder (its latest or best checkpoint) or a checkpoint folder")
-    a("--split", choices=["train", "valid", "test"], default="test")
+    a("checkpoint", help=CHECKPOINT_HELP)
     a(
-        "--which",
-        choices=["latest", "best"],
-        default="best",
-        help="in a run folder: which checkpoint (default best, else latest)",
+        "--split",
+        choices=["train", "valid", "test"],
+        help="the split of the run's data, or of a --data folder (default: test)",
     )
-    a("--data", help="evaluate on other data (same vocabulary required)")
-    a("--json", action="store_true", help="print the result as one JSON object")
+    add_which(parser)
+    a(
+        "--data",
+        help="score this file whole (a folder: its --split file) with the checkpoint's "
+        "vocabulary, labels and scaling; unknown tokens become <unk> (default: the run's data)",
+    )
+    a("--json", action="store_true", help="print the result as one JSON object (default: text)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,10 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record, sort_keys=True))
         return 0
-    print(f"checkpoint: {record['checkpoint']} (step {record['step']})")
     shown = [f"loss {record['loss']:.4f}"]
-    for key in ("bpc", "ppl", "accuracy", "rmse"):
-        if key in record:
-            shown.append(f"{key} {record[key]:.4f}")
+    shown += [f"{key} {record[key]:.4f}" for key in SHOWN if key in record]
     print(f"{record['split']} ({record['data']}): " + ", ".join(shown))
+    print(f"checkpoint: {record['checkpoint']} (step {record['step']})")
     return 0

@@ -9,14 +9,22 @@ HELP = "Run the seed's claims as fixed-seed experiments and write a report."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="folder for report.html, results.json, PNGs")
-    parser.add_argument("--quick", action="store_true", help="small budgets (a few minutes)")
-    parser.add_argument("--conllu", default=None, help="a CoNLL-U file for the direction study")
+    parser.add_argument(
+        "--out", required=True, help="folder for report.html, results.json, PNGs (required)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small budgets, a few minutes (default: full budgets)"
+    )
+    parser.add_argument(
+        "--conllu",
+        default=None,
+        help="a CoNLL-U file for the direction study (default: generated sentences only)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--only",
         default=None,
-        help="comma-separated subset of adding,forgetting,depth,direction",
+        help="comma-separated subset of adding,forgetting,depth,direction (default: all)",
     )
 
 

@@ -7,14 +7,16 @@ import json
 import sys
 import warnings
 
+from .options import CHECKPOINT_HELP, add_which
+
 HELP = "Describe a checkpoint: configuration, sizes, training state."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument
-    a("checkpoint", help="a run folder or a checkpoint folder")
-    a("--which", choices=["latest", "best"], default="latest")
-    a("--json", action="store_true", help="print one JSON object")
+    a("checkpoint", help=CHECKPOINT_HELP)
+    add_which(parser)
+    a("--json", action="store_true", help="print one JSON object (default: text)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,13 +7,19 @@ import argparse
 import os
 import sys
 
+from .options import add_which
+
 HELP = "Write an HTML report of what a model's gates and cells do on a text."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a run folder or checkpoint directory of kioku train")
-    parser.add_argument("--text", required=True, help="UTF-8 text file to run the model on")
-    parser.add_argument("--out", required=True, help="folder for report.html and the figures")
+    parser.add_argument(
+        "--text", required=True, help="UTF-8 text file to run the model on (required)"
+    )
+    parser.add_argument(
+        "--out", required=True, help="folder for report.html and the figures (required)"
+    )
     parser.add_argument(
         "--feature",
         action="append",
@@ -21,9 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="built-in feature for cell search (repeatable; default: all for char models): "
         "inside_string, bracket_depth, indentation, line_position, in_comment",
     )
-    parser.add_argument("--max-tokens", type=int, default=2000, help="tokens traced (2000)")
-    parser.add_argument("--which", choices=("latest", "best"), default="latest")
-    parser.add_argument("--svg", action="store_true", help="also write each figure as SVG")
+    parser.add_argument(
+        "--max-tokens", type=int, default=2000, help="tokens traced (default: 2000)"
+    )
+    add_which(parser)
+    parser.add_argument(
+        "--svg", action="store_true", help="also write each figure as SVG (default: PNG only)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,22 +5,59 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .options import CHECKPOINT_HELP, add_which
+
 HELP = "Generate text from a language-model checkpoint."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument
-    a("checkpoint", help="a run folder or a checkpoint folder")
+    a("checkpoint", help=CHECKPOINT_HELP)
     a(
         "--prefix",
         default=None,
-        help="text to continue (default: 'def ' for characters, a new sentence for words)",
+        help="text to continue; every character (or word) must be in the vocabulary "
+        "(default: 'def ' for characters, a new sentence for words)",
     )
-    a("--length", type=int, default=400, help="tokens to generate (default 400)")
-    a("--temperature", type=float, default=0.8)
-    a("--top-k", type=int, default=None)
-    a("--seed", type=int, default=0)
-    a("--which", choices=["latest", "best"], default="best")
+    a("--length", type=int, default=400, help="tokens to generate (default: 400)")
+    a(
+        "--temperature",
+        type=float,
+        default=0.8,
+        help="divides the logits: lower is safer, 0 always takes the most likely (default: 0.8)",
+    )
+    a(
+        "--top-k",
+        type=int,
+        default=None,
+        help="draw only among the k most likely tokens (default: all)",
+    )
+    a(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the draws; the same seed repeats a sample (default: a fresh one, "
+        "printed on standard error)",
+    )
+    add_which(parser)
+
+
+def unknown_prefix(prefix: str, vocab) -> str | None:
+    """A message naming the first token of ``prefix`` that ``vocab`` lacks, with its
+    position, or ``None`` when every token is known."""
+    from ..data.vocab import EOS, tokenize
+
+    position = 0
+    for token in tokenize(prefix, vocab.level):
+        if token == EOS:
+            continue
+        if vocab.level == "word":
+            position = prefix.index(token, position)
+        if token not in vocab.index:
+            where = f"character {position}" if vocab.level == "char" else f"offset {position}"
+            return f"--prefix: {token!r} at {where} is not in the model's vocabulary"
+        position += len(token)
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,13 +96,21 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     prefix = args.prefix if args.prefix is not None else ("def " if vocab.level == "char" else "")
+    problem = unknown_prefix(prefix, vocab)
+    if problem:
+        print(f"kioku sample: {problem}", file=sys.stderr)
+        return 2
     ids = vocab.encode(prefix)
     if vocab.level == "word" and ids.size:
         ids = ids[:-1]  # no <eos> after the prompt: continue the sentence
     if ids.size == 0:
         ids = np.array([vocab.eos_id])
+    seed = args.seed
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % 2**31)
+        print(f"seed {seed} (repeat this sample with --seed {seed})", file=sys.stderr)
     try:
-        out = model.sample(ids, args.length, args.temperature, args.top_k, args.seed)
+        out = model.sample(ids, args.length, args.temperature, args.top_k, seed)
     except ValueError as error:
         print(f"kioku sample: {one_line(error)}", file=sys.stderr)
         return 2

@@ -1,9 +1,11 @@
 """``kioku train``: train a model; with no argument, a character LSTM on Python's stdlib.
 
-Flags left out take the preset of the data: the default corpus (character level,
-Adam, about 10 minutes on 2 cores), ``--data ptb`` (word level, the "small" model of
-Zaremba et al. 2014), or a user's text file/folder (character level). ``--resume``
-continues the run in ``--out`` exactly where its last checkpoint stopped.
+Flags left out take the preset of the task and data: the default corpus (character
+level, Adam, about 10 minutes on 2 cores), ``--data ptb`` (word level, the "small" model
+of Zaremba et al. 2014), a user's text (the character preset, at ``--level`` if given),
+or the classify/tag/forecast preset. A flag given always wins; one that the task does
+not read, or that a resumed run cannot change, is refused. ``--resume`` continues the
+run in ``--out`` exactly where its last checkpoint stopped.
 """
 
 from __future__ import annotations
@@ -20,73 +22,153 @@ if TYPE_CHECKING:  # the training package loads only when the command runs
 
 HELP = "Train a model (no argument: a character LSTM on Python's standard library)."
 
+EXAMPLES = """examples:
+  kioku train                                    character LSTM on Python's stdlib (~10 min)
+  kioku train --data ptb                         Zaremba et al.'s small PTB model
+  kioku train --data book.txt --level word --hidden 128 --max-steps 2000
+  kioku train --task classify --data reviews.tsv --epochs 5
+  kioku train --task tag --data UD_English-EWT/ --min-count 2
+  kioku train --task forecast --data sales.csv --columns units --window 28 --horizon 7
+  kioku train --resume runs/book --max-steps 4000  (a resumed run keeps its model and data)
+
+Given flags always win over the preset; a stopping flag (--max-steps, --epochs,
+--max-time) replaces the preset's stopping rule. A flag that the task does not read
+is refused. The run's best checkpoint on validation is what eval, predict, sample,
+info, inspect and kioku.load() use.
+"""
+
 # fmt: off
-SIZE_FLAGS = [
-    ("--heads", int, "sLSTM heads, each a block of the recurrence (must divide --hidden)"),
-    ("--seed", int, "seed of initialisation, dropout and shuffling (default 0)"),
-    ("--hidden", int, "LSTM cells per layer"),
-    ("--layers", int, "stacked LSTM layers"),
-    ("--embed", int, "embedding size"),
-    ("--bptt", int, "steps per truncated-BPTT batch (lm)"),
-    ("--batch-size", int, "sequences per batch"),
-    ("--lr", float, "learning rate"),
-    ("--clip", float, "global gradient-norm clip (0: none)"),
-    ("--dropout", float, "dropout on embeddings, between layers and before the output"),
-    ("--variational-dropout", bool, "one dropout mask per sequence, reused at every step"),
-    ("--init-range", float, "parameters from U(-r, r) (0: the layers' own init)"),
-    ("--lr-decay", float, "multiply lr by this each epoch from --decay-start (or on plateau)"),
-    ("--decay-start", int, "epochs at full lr before --lr-decay applies"),
-    ("--plateau", bool, "decay lr when validation loss stops improving"),
-    ("--momentum", float, "SGD momentum"),
-    ("--nesterov", bool, "Nesterov momentum"),
-    ("--weight-decay", float, "L2 (sgd, adam) or decoupled (adamw) weight decay"),
-    ("--tie-weights", bool, "share the embedding with the output layer (needs embed == hidden)"),
-    ("--eval-every", int, "evaluate on valid every N steps (0: at epoch ends)"),
-    ("--eval-tokens", int, "periodic evaluations use this many valid tokens (final: all)"),
-    ("--eval-batch-size", int, "streams when evaluating a language model"),
-    ("--patience", int, "stop after N evaluations without improvement (0: never)"),
-    ("--sample-every", int, "print a sample every N steps (lm)"),
-    ("--keep", int, "checkpoints kept besides the best"),
-    ("--min-count", int, "rarer tokens become <unk> (default: 3 chars, 1 word)"),
-    ("--max-vocab", int, "vocabulary size cap"),
-    ("--bidirectional", bool, "bidirectional LSTM (classify; tag is bidirectional anyway)"),
-    ("--window", int, "input steps per forecast window"),
-    ("--horizon", int, "steps to forecast"),
-]
+GROUPS = {
+    "data": [
+        ("--min-count", int, "rarer tokens become <unk>", "char 3, word 1"),
+        ("--max-vocab", int, "vocabulary size cap, <unk> and <eos> included", "none"),
+        ("--columns", str, "comma-separated CSV columns to forecast", "all but a time index"),
+        ("--window", int, "input steps per forecast window", None),
+        ("--horizon", int, "steps to forecast", None),
+        ("--bptt", int, "steps per truncated-BPTT batch", None),
+        ("--batch-size", int, "sequences per batch", None),
+    ],
+    "model": [
+        ("--cell", ["lstm", "gru", "slstm"], "the recurrent cell", "lstm"),
+        ("--heads", int, "sLSTM heads, each a block of the recurrence (divides --hidden)", "1"),
+        ("--hidden", int, "cells per layer", None),
+        ("--layers", int, "stacked recurrent layers", None),
+        ("--embed", int, "embedding size", None),
+        ("--dropout", float, "dropout on embeddings, between layers and before the output", None),
+        ("--variational-dropout", bool, "one dropout mask per sequence, reused at every step",
+         None),
+        ("--init-range", float, "parameters from U(-r, r) (0: the layers' own init)", None),
+        ("--tie-weights", bool, "share the embedding with the output layer (embed == hidden)",
+         None),
+        ("--bidirectional", bool, "bidirectional recurrent layers", "classify off, tag on"),
+        ("--pooling", ["last", "mean", "max"], "how a sequence becomes one vector", None),
+        ("--seed", int, "seed of initialisation, dropout and shuffling", None),
+    ],
+    "optimisation": [
+        ("--optimizer", ["sgd", "adam", "adamw"], "the optimizer", None),
+        ("--lr", float, "learning rate", None),
+        ("--clip", float, "global gradient-norm clip (0: none)", None),
+        ("--momentum", float, "SGD momentum", None),
+        ("--nesterov", bool, "Nesterov momentum", None),
+        ("--weight-decay", float, "L2 (sgd, adam) or decoupled (adamw) weight decay", None),
+        ("--lr-decay", float, "multiply lr by this each epoch from --decay-start (or on plateau)",
+         None),
+        ("--decay-start", int, "epochs at full lr before --lr-decay applies", None),
+        ("--plateau", bool, "decay lr when validation loss stops improving", None),
+        ("--max-steps", int, "stop after this many optimizer steps in total", None),
+        ("--epochs", int, "stop after this many epochs", None),
+        ("--max-time", float, "stop after this many seconds of this session", None),
+    ],
+    "evaluation": [
+        ("--eval-every", int, "evaluate on valid every N steps (0: at epoch ends)", None),
+        ("--eval-tokens", int, "periodic evaluations use this many valid tokens (final: all)",
+         None),
+        ("--eval-batch-size", int, "streams when evaluating a language model", None),
+        ("--patience", int, "stop after N evaluations without improvement (0: never)", None),
+    ],
+    "output": [
+        ("--keep", int, "checkpoints kept besides the best", None),
+        ("--sample-every", int, "print a sample every N steps (0: never)", None),
+    ],
+}
 # fmt: on
 
 
+def preset_default(flag: str) -> str:
+    """The default of ``flag`` as the presets give it: one value, or each preset's
+    (only the presets of tasks that read it)."""
+    from ..train.settings import PRESETS, TASK_FIELDS
+
+    name = flag[2:].replace("-", "_")
+    tasks = TASK_FIELDS.get(name)
+    values: dict[str, list[str]] = {}
+    for preset, settings in PRESETS.items():
+        if tasks is not None and settings.task not in tasks:
+            continue
+        value = getattr(settings, name)
+        shown = (
+            "none"
+            if value is None
+            else "off"
+            if value is False
+            else "on"
+            if value is True
+            else str(value)
+        )
+        values.setdefault(shown, []).append(preset)
+    if len(values) == 1:
+        return next(iter(values))
+    return ", ".join(f"{'/'.join(presets)} {value}" for value, presets in values.items())
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``kioku train``; ``None`` defaults are filled from the data's preset."""
-    a = parser.add_argument
-    a(
+    """The flags of ``kioku train`` in five groups; defaults come from the preset of the
+    task and data (shown per preset in ``--help``), a given flag always wins."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EXAMPLES
+    data = parser.add_argument_group("data")
+    data.add_argument(
         "--data",
-        help="stdlib (default), ptb, or a text file / folder (csv for forecast, "
-        "label<TAB>text lines for classify, CoNLL-U for tag)",
+        help="stdlib, ptb, or a file / folder (train, valid or dev, test): text for lm, "
+        "label<TAB>text lines for classify, CoNLL-U for tag, CSV for forecast "
+        "(default: stdlib)",
     )
-    a("--task", choices=["lm", "classify", "tag", "forecast"], help="default: lm")
-    a("--level", choices=["char", "word"], help="tokens for lm (default: the data's)")
-    a("--out", help="run folder for checkpoints and log.jsonl (default: runs/<data>)")
-    a(
+    data.add_argument(
+        "--task", choices=["lm", "classify", "tag", "forecast"], help="what to learn (default: lm)"
+    )
+    data.add_argument(
+        "--level", choices=["char", "word"], help="tokens for lm and classify (default: the data's)"
+    )
+    groups = {"data": data}
+    for title in ("model", "optimisation", "evaluation", "output"):
+        groups[title] = parser.add_argument_group(title)
+    output = groups["output"]
+    output.add_argument(
+        "--out", help="run folder for checkpoints and log.jsonl (default: runs/<data>)"
+    )
+    output.add_argument(
         "--resume",
         nargs="?",
         const=True,
         metavar="DIR",
-        help="continue the run in DIR (default: --out) from its latest checkpoint",
+        help="continue the run in DIR (default: --out) from its latest checkpoint; "
+        "only stopping, evaluation and output flags may change",
     )
-    a("--max-steps", type=int, help="stop after this many optimizer steps in total")
-    a("--epochs", type=int, help="stop after this many epochs")
-    a("--max-time", type=float, help="stop after this many seconds of this session")
-    for flag, kind, text in SIZE_FLAGS:
-        if kind is bool:
-            a(flag, action="store_const", const=True, help=text)
-        else:
-            a(flag, type=kind, help=text)
-    a("--cell", choices=["lstm", "gru", "slstm"], help="the recurrent cell (default: lstm)")
-    a("--optimizer", choices=["sgd", "adam", "adamw"], help="default: adam (ptb: sgd)")
-    a("--pooling", choices=["last", "mean", "max"])
-    a("--columns", help="comma-separated CSV columns for forecast (default: all)")
-    a("--no-progress", action="store_true", help="no progress bar or progress lines")
+    output.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar or progress lines (default: off)",
+    )
+    for title, flags in GROUPS.items():
+        group = groups[title]
+        for flag, kind, text, default in flags:
+            help_text = f"{text} (default: {default or preset_default(flag)})"
+            if kind is bool:
+                group.add_argument(flag, action="store_const", const=True, help=help_text)
+            elif isinstance(kind, list):
+                group.add_argument(flag, choices=kind, help=help_text)
+            else:
+                group.add_argument(flag, type=kind, help=help_text)
 
 
 def resolve_settings(args: argparse.Namespace, saved: dict | None = None) -> TrainSettings:
@@ -185,8 +267,10 @@ def _run(args: argparse.Namespace) -> int:
             f"per step over {steps} steps ({100 * share:.1f}% of the run's time)",
             file=out,
         )
+    print(f"wall time: {wall:.0f} s ({wall / 60:.1f} min)", file=out)
     print(
-        f"wall time: {wall:.0f} s ({wall / 60:.1f} min); checkpoint: {summary['checkpoint']}",
+        f"checkpoint: {summary['tested_checkpoint']} (the one eval, predict, sample, info, "
+        "inspect and kioku.load use)",
         file=out,
     )
     return 0 if math.isfinite(summary.get("test_loss", 0.0)) else 1

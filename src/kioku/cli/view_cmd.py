@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .options import add_which
+
 HELP = "Write an interactive HTML page of a model's gates and cells on a text."
 
 
@@ -14,19 +16,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..inspect.view import MAX_VIEW_TOKENS
 
     parser.add_argument("checkpoint", help="a run folder or checkpoint directory of kioku train")
-    parser.add_argument("--text", required=True, help="UTF-8 text file to run the model on")
-    parser.add_argument("--out", required=True, help="the HTML file to write (e.g. view.html)")
+    parser.add_argument(
+        "--text", required=True, help="UTF-8 text file to run the model on (required)"
+    )
+    parser.add_argument(
+        "--out", required=True, help="the HTML file to write, e.g. view.html (required)"
+    )
     parser.add_argument(
         "--max-tokens",
         type=int,
         default=1000,
-        help=f"tokens traced, 1..{MAX_VIEW_TOKENS} (1000); the page holds about 16 bytes per "
-        "token, cell, layer and direction",
+        help=f"tokens traced, 1..{MAX_VIEW_TOKENS} (default: 1000); the page holds about "
+        "16 bytes per token, cell, layer and direction",
     )
     parser.add_argument(
-        "--window", type=int, default=5, help="steps on each side of a selected span (5)"
+        "--window", type=int, default=5, help="steps on each side of a selected span (default: 5)"
     )
-    parser.add_argument("--which", choices=("latest", "best"), default="latest")
+    add_which(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -65,6 +65,43 @@ def read_csv_series(
     return np.array(values, dtype=np.float64), names
 
 
+INDEX_NAMES = frozenset(
+    {"t", "time", "date", "datetime", "timestamp", "index", "idx", "step", "day", "month", "year"}
+)
+"""Header names taken for a time index, not a series to forecast."""
+
+
+def index_columns(path: str | os.PathLike) -> dict[str, str]:
+    """The columns of a CSV file that index time rather than measure something, each
+    with the reason: a name in :data:`INDEX_NAMES`, no cell a number (dates, names), or
+    the integers counting up by one from the first row. A column with some numbers and
+    a bad cell stays, for the reader to name that cell."""
+    path = Path(path)
+    rows = [r for r in csv.reader(read_text(path).splitlines()) if any(c.strip() for c in r)]
+    if not rows:
+        return {}
+    header = [h.strip() for h in rows[0]]
+    found = {}
+    for j, name in enumerate(header):
+        cells = [r[j].strip() for r in rows[1:] if j < len(r)]
+        if name.lower() in INDEX_NAMES:
+            found[name] = "its name says it indexes time"
+            continue
+        numbers = []
+        for cell in cells:
+            try:
+                numbers.append(float(cell))
+            except ValueError:
+                pass
+        if not numbers and cells:
+            found[name] = "none of its cells is a number"
+        elif len(numbers) == len(cells) > 2 and np.array_equal(
+            numbers, numbers[0] + np.arange(len(numbers))
+        ):
+            found[name] = "it counts rows"
+    return found
+
+
 def windows(series: np.ndarray, input_len: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """All sliding windows of ``series (N, F)``: inputs ``(T, W, F)`` and the following
     ``horizon`` steps ``(H, W, F)``, time-major, ``W = N - T - H + 1`` windows."""

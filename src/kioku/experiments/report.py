@@ -78,7 +78,63 @@ def figures(results: dict) -> dict[str, object]:
             "Character LM on the stdlib corpus: depth",
             markers=True,
         )
+    if "direction" in results:
+        groups = {
+            "ambiguous words\n(generated)": {
+                k: v["ambiguous_word_accuracy"]
+                for k, v in results["direction"]["generated"]["models"].items()
+            },
+            "all tokens\n(generated)": {
+                k: v["token_accuracy"]
+                for k, v in results["direction"]["generated"]["models"].items()
+            },
+        }
+        if "conllu" in results["direction"]:
+            groups["UPOS tags\n(treebank)"] = {
+                k: v["token_accuracy"] for k, v in results["direction"]["conllu"]["models"].items()
+            }
+        figs["direction_accuracy"] = plots.bar_plot(
+            groups, "fraction correct on test", "Tagging: one direction against two"
+        )
     return figs
+
+
+# what each study asks, how, and what the seed claims; shown above its figures
+ABOUT = {
+    "adding": (
+        "The seed's first claim: a simple RNN's gradient vanishes over long spans, the "
+        "LSTM's cell keeps it. Task: read T steps of (a value, a marker), two of them "
+        "marked, and give a number set by the two marked values after the last step. "
+        "The first figure shows test accuracy during training for each model and "
+        "length; the second the size of the gradient of the final loss reaching each "
+        "step. The claim holds where the LSTM learns at lengths where the RNN stays at "
+        "the constant guess and its gradient reaches the early steps."
+    ),
+    "forgetting": (
+        "The forget gate's claim: without it (f = 1, the original 1997 LSTM) the cell "
+        "grows without bound on a stream that is never reset; with it the cell stays "
+        "bounded (Gers, Schmidhuber & Cummins 2000). Task: a stream of segments, each "
+        "storing one symbol and asking for it at its end, with the state never reset. "
+        "The figure shows the mean |c| along the stream for each variant (log scale); "
+        "the claim holds where the learned forget gate keeps it flat and the open one "
+        "lets it climb."
+    ),
+    "depth": (
+        "The stacking claim: more layers model text better, at more cost. Task: the "
+        "character language model on the stdlib corpus with 1, 2 and 3 layers at the "
+        "same number of updates. The figure shows validation bits per character against "
+        "the number of parameters; lower is better."
+    ),
+    "direction": (
+        "The bidirectional claim, with the seed's own example: in 'Apple is something "
+        "that I like to eat' only the later words tell the fruit from the company. Task: "
+        "tag generated sentences whose ambiguous first word takes the sense of a context "
+        "word that comes later (and, when given, UPOS tags of a treebank). The figure "
+        "shows the share of ambiguous words, and of all tokens, tagged right by a "
+        "one-directional and a bidirectional tagger. The claim holds where the "
+        "bidirectional tagger gets the ambiguous words right far more often."
+    ),
+}
 
 
 def write_report(results: dict, out: Path) -> Path:
@@ -97,6 +153,7 @@ def write_report(results: dict, out: Path) -> Path:
     if "adding" in results:
         adding = results["adding"]
         report.heading("(a) Vanishing gradients: the adding problem")
+        report.paragraph(ABOUT["adding"])
         report.paragraph(
             "Target 0.5 + (X1 + X2) / 4; a sequence is correct when |error| < 0.04 "
             f"(predicting 0.5 always is right for about "
@@ -136,6 +193,7 @@ def write_report(results: dict, out: Path) -> Path:
         )
     if "forgetting" in results:
         report.heading("(b) Forgetting on a continual stream")
+        report.paragraph(ABOUT["forgetting"])
         variants = results["forgetting"]["variants"]
         report.table(
             [
@@ -161,6 +219,7 @@ def write_report(results: dict, out: Path) -> Path:
         report.figure(figs["forgetting_cell"], "Mean |c| along the stream (log scale).")
     if "depth" in results:
         report.heading("(c) Depth: character language model")
+        report.paragraph(ABOUT["depth"])
         report.table(
             ["layers", "parameters", "updates", "train bits/char", "valid bits/char", "seconds"],
             [
@@ -178,6 +237,7 @@ def write_report(results: dict, out: Path) -> Path:
         report.figure(figs["depth_bits"], "Validation bits per character against size.")
     if "direction" in results:
         report.heading("(d) Direction: tags decided by later words")
+        report.paragraph(ABOUT["direction"])
         gen = results["direction"]["generated"]["models"]
         report.table(
             ["tagger", "ambiguous words correct", "all tokens correct", "seconds"],
@@ -196,4 +256,8 @@ def write_report(results: dict, out: Path) -> Path:
                 ["tagger", "tags correct", "seconds"],
                 [[k, v["token_accuracy"], v["seconds"]] for k, v in tb["models"].items()],
             )
+        report.figure(
+            figs["direction_accuracy"],
+            "Share tagged right on the test sentences, per tagger.",
+        )
     return report.write(out / "report.html")

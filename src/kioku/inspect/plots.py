@@ -58,7 +58,8 @@ def gate_heatmap(
     chosen = [record.quantity(q) for q in quantities]  # ValueError names an unknown one
     H = record.get(chosen[0].short).shape[2]
     cells = list(range(min(H, 32))) if cells is None else list(cells)
-    fig = _figure(max(6.0, 0.14 * T + 1.5), 1.0 + 0.9 * len(chosen) * max(1, len(cells) / 12))
+    # rows and tokens sized for 8-point labels, readable at normal zoom
+    fig = _figure(max(6.0, 0.16 * T + 1.5), 1.0 + len(chosen) * max(0.9, 0.16 * len(cells)))
     axes = fig.subplots(len(chosen), 1, squeeze=False)[:, 0]
     for ax, q in zip(axes, chosen):
         values = record.get(q.short)[:, batch_index, :][:, cells].T
@@ -76,12 +77,12 @@ def gate_heatmap(
                 vmax=bound,
                 interpolation="nearest",
             )
-        ax.set_ylabel(f"{q.label}\nunit", fontsize=8)
+        ax.set_ylabel(f"{q.label}\ncell", fontsize=9)
         ax.set_yticks(range(len(cells)))
-        ax.set_yticklabels([str(c) for c in cells], fontsize=5)
+        ax.set_yticklabels([str(c) for c in cells], fontsize=8)
         ax.set_xticks(range(T))
         if q is chosen[-1]:  # tokens under the last panel only: labels are slow to lay out
-            ax.set_xticklabels([token_label(t) for t in tokens], fontsize=6, family="monospace")
+            ax.set_xticklabels([token_label(t) for t in tokens], fontsize=8, family="monospace")
         else:
             ax.set_xticklabels([])
         fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
@@ -158,6 +159,25 @@ def line_plot(
     return fig
 
 
+def bar_plot(groups: Mapping[str, Mapping[str, float]], ylabel: str, title: str):
+    """Grouped bars: ``groups[group][bar] = height``, each bar labelled with its value."""
+    fig = _figure(6.5, 3.6)
+    ax = fig.subplots()
+    names = list(dict.fromkeys(bar for bars in groups.values() for bar in bars))
+    width = 0.8 / max(1, len(names))
+    for k, name in enumerate(names):
+        xs = [g + (k - (len(names) - 1) / 2) * width for g in range(len(groups))]
+        heights = [bars.get(name, np.nan) for bars in groups.values()]
+        drawn = ax.bar(xs, heights, width, label=name)
+        ax.bar_label(drawn, fmt="%.3f", fontsize=8)
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(list(groups))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
 def activation_text(
     tokens: Sequence[str],
     values: np.ndarray,
@@ -169,7 +189,8 @@ def activation_text(
     """Character text coloured by ``values (T,)`` (one per token): red above the mean
     of the values shown, blue below, full colour at ``scale`` from it (default: the
     largest distance). The picture version of :func:`~kioku.inspect.report.activation_html`
-    for places that show images but not HTML. Lines split at newline tokens."""
+    for places that show images but not HTML. Lines split at newline tokens, and lines
+    longer than ``max_columns`` wrap at a space; ``max_lines`` ends at a line's end."""
     values = np.asarray(values, np.float64)
     if values.shape != (len(tokens),):
         raise ValueError(f"values: expected shape ({len(tokens)},), found {values.shape}")
@@ -180,7 +201,7 @@ def activation_text(
             rows.append([])
         else:
             rows[-1].append((token, value))
-    rows = [row[:max_columns] for row in rows[:max_lines]]
+    rows = [part for row in rows for part in wrap_at_words(row, max_columns)][:max_lines]
     width = max(1, max(len(row) for row in rows))
     grid = np.full((len(rows), width), np.nan)
     for r, row in enumerate(rows):
@@ -210,6 +231,19 @@ def activation_text(
     if title:
         ax.set_title(title, fontsize=9)
     return fig
+
+
+def wrap_at_words(row: list, width: int) -> list[list]:
+    """``row`` of ``(token, value)`` pairs in pieces of at most ``width``, each broken
+    after the last blank token that fits (mid-word only where a word is longer)."""
+    pieces = []
+    while len(row) > width:
+        blanks = [i for i, (token, _) in enumerate(row[:width]) if not token.strip()]
+        cut = blanks[-1] + 1 if blanks else width
+        pieces.append(row[:cut])
+        row = row[cut:]
+    pieces.append(row)
+    return pieces
 
 
 def figure_bytes(fig, fmt: str = "png") -> bytes:

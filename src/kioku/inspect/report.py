@@ -14,14 +14,15 @@ import numpy as np
 from ..data.atomic import write_text_atomic
 from .plots import figure_bytes
 
+# wide figures scroll rather than shrink, so that their labels keep their size
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; }
 table { border-collapse: collapse; margin: 1em 0; }
 td, th { border: 1px solid #bbb; padding: 3px 8px; text-align: right; }
 th { background: #eee; }
 pre.act { white-space: pre-wrap; font-family: monospace; line-height: 1.5; }
-figure { margin: 1em 0; } figcaption { font-size: 0.9em; color: #444; }
-img { max-width: 100%; }
+figure { margin: 1em 0; overflow-x: auto; } figcaption { font-size: 0.9em; color: #444; }
+img { max-width: none; }
 """
 
 

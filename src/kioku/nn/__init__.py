@@ -11,7 +11,7 @@ from .linear import Linear
 from .loss import CrossEntropyLoss, MSELoss, mse, softmax_cross_entropy
 from .lstm import LSTM
 from .lstm_variants import LSTMVariant
-from .module import Module
+from .module import Module, Parameter
 from .recurrent import MERGE_MODES
 from .rnn import RNN
 from .slstm import SLSTM
@@ -33,6 +33,7 @@ __all__ = [
     "MSELoss",
     "Module",
     "is_grad_enabled",
+    "Parameter",
     "mse",
     "no_grad",
     "softmax_cross_entropy",

@@ -4,11 +4,17 @@ A module owns ``params`` and ``grads`` (same keys, same shapes) and may hold chi
 modules; names of a child's parameters are prefixed with the child's name and a dot,
 as in PyTorch's ``state_dict``. Parameter arrays are updated in place (optimizers and
 ``load_state_dict`` write into them), so references to them stay valid.
+
+As in PyTorch, assigning registers: ``self.lstm = LSTM(...)`` makes ``lstm`` a child,
+``self.scale = Parameter(np.ones(4))`` a parameter (the attribute holds the array).
+A ``backward`` without a forward since the last one is a ``RuntimeError``: it would
+add the same gradients twice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Mapping
 
 import numpy as np
@@ -29,14 +35,92 @@ def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
+class Parameter:
+    """Marks an array to register as a parameter when assigned to a module's attribute:
+    ``self.weight = Parameter(np.zeros((4, 3)))``. The attribute then holds the array
+    itself (``float32`` or ``float64``), and ``params``/``grads`` hold it under its name."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        data = np.asarray(data)
+        check_dtype(data.dtype)
+        self.data = data
+
+
+def _marks_forward(function):
+    """``function`` (a forward), noting on the module that a backward may follow."""
+
+    @functools.wraps(function)
+    def forward(self, *args, **kwargs):
+        out = function(self, *args, **kwargs)
+        self.__dict__["_forward_pending"] = True
+        return out
+
+    forward._kioku_forward = True
+    return forward
+
+
+def _checks_backward(function):
+    """``function`` (a backward), refused unless a forward ran since the last backward.
+    Modules that keep a stack of forwards (``_stack``, the cells) check it themselves."""
+
+    @functools.wraps(function)
+    def backward(self, *args, **kwargs):
+        pending = self.__dict__.get("_forward_pending", False)
+        if not pending and not isinstance(self.__dict__.get("_stack"), list):
+            raise RuntimeError(
+                f"{type(self).__name__}.backward: expected a forward since the last backward, "
+                "found none: run the forward first (a second backward would add the same "
+                "gradients again)"
+            )
+        out = function(self, *args, **kwargs)
+        self.__dict__["_forward_pending"] = False
+        return out
+
+    backward._kioku_backward = True
+    return backward
+
+
 class Module:
-    """Named parameters and gradients, children, and the train/eval flag."""
+    """Named parameters and gradients, children, and the train/eval flag. Assigning a
+    :class:`Module` or a :class:`Parameter` to an attribute registers it."""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "__call__"):
+            function = cls.__dict__.get(name)
+            if callable(function) and not hasattr(function, "_kioku_forward"):
+                setattr(cls, name, _marks_forward(function))
+        function = cls.__dict__.get("backward")
+        if callable(function) and not hasattr(function, "_kioku_backward"):
+            cls.backward = _checks_backward(function)
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.training = True
         self._children: dict[str, Module] = {}
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, (Module, Parameter)) and "_children" not in self.__dict__:
+            raise RuntimeError(
+                f"{type(self).__name__}.{name}: expected Module.__init__() to have run before "
+                "a module or parameter is assigned, found it not run (call super().__init__())"
+            )
+        if isinstance(value, Parameter):
+            value = self.add_param(name, value.data)
+        elif isinstance(value, Module):
+            self._children[name] = value
+        elif name in self.__dict__.get("_children", {}):
+            del self._children[name]  # replaced by something that is not a module
+        object.__setattr__(self, name, value)
+
+    def __call__(self, *args, **kwargs):
+        """``self.forward(...)``, as in PyTorch (layers define ``__call__`` themselves)."""
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        """What the module computes; a subclass defines it (and ``backward``)."""
+        raise NotImplementedError(f"{type(self).__name__}.forward: not defined")
 
     # -- structure ---------------------------------------------------------------
     def add_param(self, name: str, value: np.ndarray) -> np.ndarray:
@@ -46,8 +130,8 @@ class Module:
         return value
 
     def add_module(self, name: str, module: Module) -> Module:
-        """Register a child whose parameters appear as ``name.<param>``."""
-        self._children[name] = module
+        """Register a child whose parameters appear as ``name.<param>`` (what
+        ``self.name = module`` does too)."""
         setattr(self, name, module)
         return module
 

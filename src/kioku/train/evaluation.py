@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from .checkpoint import CheckpointError, field, load_checkpoint, resolve
 from .restore import build_model, load_params, saved_settings
@@ -10,32 +11,63 @@ from .runlog import RunLog
 
 
 def evaluate_checkpoint(
-    path: str | os.PathLike, split: str = "test", which: str = "best", data: str | None = None
+    path: str | os.PathLike,
+    split: str | None = None,
+    which: str = "best",
+    data: str | os.PathLike | None = None,
 ) -> dict:
-    """Loss and metrics of a checkpoint's model on ``split`` of its data (or ``data``);
-    a vocabulary that does not match the checkpoint's is an error naming the file."""
-    from .setup import build_task
+    """Loss and metrics of a checkpoint's model: on ``split`` (default ``test``) of its
+    own data (``data`` omitted, or the run's own with a ``split``), or on the whole of the
+    file ``data`` (split ``"all"``; a folder: its ``split`` file) read with the
+    checkpoint's vocabulary, labels and scaling, unknown tokens becoming ``<unk>``."""
+    from .setup import TASKS, build_task
 
     state, directory = load_checkpoint(path, which)
     source = str(directory / "checkpoint.json")
     settings = saved_settings(state, source)
-    # all of the split, not the training-time prefix
-    settings = settings.replace(eval_tokens=None, data=settings.data if data is None else data)
-    task = build_task(settings)
-    task.load_state_dict(field(state, "task", source, dict), source)
+    task_state = field(state, "task", source, dict)
     model = build_model(state, source)
     load_params(model, state, source)
-    record = {
-        "checkpoint": str(directory),
-        "step": state["step"],
-        "split": split,
-        "data": settings.data,
-    }
+    if data is None or (split is not None and _same_path(data, settings.data)):
+        split = split or "test"
+        # all of the split, not the training-time prefix
+        task = build_task(settings.replace(eval_tokens=None))
+        task.load_state_dict(task_state, source)
+        shown = settings.data
+    else:
+        file = data_file(data, settings.task, split)
+        split = "all"
+        task = TASKS[settings.task].on_file(task_state, file, settings.batch_size, source)
+        shown = str(file)
+    record = {"checkpoint": str(directory), "step": state["step"], "split": split, "data": shown}
     record.update(task.measure(model, split))
     return record
 
 
-def describe_checkpoint(path: str | os.PathLike, which: str = "latest") -> dict:
+def _same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def data_file(data: str | os.PathLike, task: str, split: str | None) -> Path:
+    """The one file ``kioku eval --data`` scores: ``data`` itself, or a folder's file for
+    ``split`` (default ``test``)."""
+    from .labeled_tasks import find_split_file
+
+    path = Path(data)
+    if path.is_dir():
+        suffixes = {"classify": (".tsv", ".txt"), "tag": (".conllu",), "forecast": (".csv",)}
+        found = find_split_file(path, split or "test", suffixes.get(task, (".txt",)))
+        if found is None:
+            raise FileNotFoundError(f"{path}: no {split or 'test'} file for task {task}")
+        return found
+    if split is not None:
+        raise ValueError(f"--split {split}: a file given with --data is scored whole")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    return path
+
+
+def describe_checkpoint(path: str | os.PathLike, which: str = "best") -> dict:
     """A JSON-able summary of a checkpoint (and the tail of its run's log)."""
     directory = resolve(path, which)
     state, _ = load_checkpoint(directory)

@@ -1,14 +1,14 @@
 """Classification, tagging and forecasting tasks: padded batches, no carried state.
 
 Data: ``classify`` reads ``label<TAB>text`` lines, ``tag`` reads CoNLL-U (UPOS tags),
-``forecast`` reads a CSV of numbers. ``settings.data`` is one file (examples split
-deterministically: every 10th to valid, the next to test; series split 80/10/10 in
-time) or a folder with ``train``/``valid``/``test`` files of that kind.
+``forecast`` (:mod:`kioku.train.forecast_task`) reads a CSV of numbers.
+``settings.data`` is one file (examples split deterministically: every 10th to valid,
+the next to test; series split 80/10/10 in time) or a folder with ``train``/``valid``
+(or ``dev``)/``test`` files of that kind.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,8 @@ import numpy as np
 from ..data.conllu_io import read_conllu
 from ..data.labeled import read_labeled
 from ..data.padded import Example, PaddedBatcher
-from ..data.timeseries import read_csv_series, windows
 from ..data.vocab import Vocabulary
-from ..models import Forecaster, Model, SequenceClassifier, SequenceTagger
+from ..models import Model, SequenceClassifier, SequenceTagger
 from ..models.tagger import tag_mask
 from .checkpoint import CheckpointError
 from .settings import TrainSettings, setting_error
@@ -28,8 +27,32 @@ SPLITS = ("train", "valid", "test")
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray]  # x (T, B[, F]), lengths (B,), y
 
 
+SPLIT_NAMES = {"train": ("train",), "valid": ("valid", "dev"), "test": ("test",)}
+"""The names a folder's split files may take: ``dev`` is the validation split of UD
+treebanks (``en_ewt-ud-dev.conllu``)."""
+
+
+def find_split_file(folder: Path, split: str, suffixes: tuple[str, ...]) -> Path | None:
+    """``folder``'s file for ``split``: ``valid.tsv`` / ``dev.tsv`` exactly, else the one
+    file ending in ``-dev.conllu`` or ``_dev.conllu`` (a UD treebank's naming)."""
+    for name in SPLIT_NAMES[split]:
+        for suffix in suffixes:
+            if (folder / f"{name}{suffix}").is_file():
+                return folder / f"{name}{suffix}"
+    hits = sorted(
+        p
+        for name in SPLIT_NAMES[split]
+        for suffix in suffixes
+        for sep in "-_"
+        for p in folder.glob(f"*{sep}{name}{suffix}")
+        if p.is_file()
+    )
+    return hits[0] if len(hits) == 1 else None
+
+
 def split_files(data: str | None, task: str, suffixes: tuple[str, ...]) -> dict[str, Path] | Path:
-    """A folder's ``train/valid/test`` files, or the single file ``data``."""
+    """A folder's ``train/valid/test`` files (``dev`` for ``valid`` too), or the single
+    file ``data``."""
     if data in (None, "stdlib", "ptb"):
         detail = f"task {task} needs a file or folder, found {data!r}"
         raise setting_error(ValueError, "data", detail)
@@ -37,12 +60,12 @@ def split_files(data: str | None, task: str, suffixes: tuple[str, ...]) -> dict[
     if path.is_dir():
         found = {}
         for split in SPLITS:
-            options = [path / f"{split}{suffix}" for suffix in suffixes]
-            hits = [p for p in options if p.is_file()]
-            if not hits:
-                detail = f"no {' or '.join(map(str, options))}"
+            hit = find_split_file(path, split, suffixes)
+            if hit is None:
+                options = [f"{n}{s}" for n in SPLIT_NAMES[split] for s in suffixes]
+                detail = f"no {' or '.join(options)} (nor one *-{split}{suffixes[0]}) in {path}"
                 raise setting_error(FileNotFoundError, "data", detail, path)
-            found[split] = hits[0]
+            found[split] = hit
         return found
     if not path.is_file():
         raise setting_error(FileNotFoundError, "data", f"{path}: no such file or directory")
@@ -137,7 +160,9 @@ class PaddedTask(BatchedTask):
         return f"data: {self.kind}, examples {sizes}, batch {self.batch_size}"
 
     def report(self, record: dict, step: int, best_step: int | None) -> list[str]:
-        return [f"test after {step} steps: " + self.describe(record).split("| ", 1)[1]]
+        where = f" (parameters of step {best_step}, the best on valid)" if best_step else ""
+        figures = self.describe(record).split("| ", 1)[1]
+        return [f"test after {step} steps{where}: {figures}"]
 
     def state_dict(self) -> dict:
         return {"kind": self.kind, **self.extra_state(), "position": self.batcher.state_dict()}
@@ -182,6 +207,63 @@ class LabelTask(PaddedTask):
     def metrics(self, loss: float, hits: float, count: float) -> dict[str, float]:
         return {"accuracy": hits / count}
 
+    def targets(self, example: Example) -> np.ndarray:
+        """The label ids of ``example`` that count (unseen tags, ``-1``, do not)."""
+        y = np.atleast_1d(example.label)
+        return y[y >= 0]
+
+    def majority_label(self) -> str:
+        """The training split's most frequent label (kept in the checkpoint, so that a
+        file scored later is compared with the same baseline)."""
+        if getattr(self, "_majority", None) in self.labels:
+            return self._majority
+        train = np.concatenate([self.targets(e) for e in self.splits["train"]])
+        return self.labels[int(np.bincount(train, minlength=len(self.labels)).argmax())]
+
+    def measure(self, model: Model, split: str) -> dict[str, float]:
+        """The loss and accuracy, and beside them ``majority_accuracy``: that of always
+        answering the training split's most frequent label."""
+        record = super().measure(model, split)
+        label = self.labels.index(self.majority_label())
+        scored = np.concatenate([self.targets(e) for e in self.splits[split]])
+        record["majority_accuracy"] = float((scored == label).mean()) if scored.size else 0.0
+        return record
+
+    def report(self, record: dict, step: int, best_step: int | None) -> list[str]:
+        return [
+            *super().report(record, step, best_step),
+            f"majority-class baseline ({self.majority_label()!r} always): "
+            f"accuracy {record['majority_accuracy']:.4f}",
+        ]
+
+    def state_dict(self) -> dict:
+        # kept for later baselines, not compared on resume (older runs lack it)
+        return {**super().state_dict(), "majority": self.majority_label()}
+
+    @classmethod
+    def read_file(cls, path: Path) -> list:
+        """The items of one data file of this task."""
+        raise NotImplementedError  # pragma: no cover
+
+    @classmethod
+    def on_file(cls, state: dict, path: Path, batch_size: int, source: str) -> LabelTask:
+        """The whole of ``path`` as split ``"all"``, encoded with a checkpoint's
+        vocabulary and labels (``state``, its ``task`` field read from ``source``):
+        unknown words become ``<unk>``."""
+        vocab = Vocabulary.from_dict(state.get("vocab"), f"{source}: field 'task.vocab'")
+        labels = state.get("labels")
+        if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+            raise CheckpointError(f"{source}: field 'task.labels': expected a list of names")
+        examples = cls.encode(vocab, labels, cls.read_file(path), path)
+        task = cls(vocab, labels, {"train": examples, "all": examples}, batch_size, 0)
+        task._majority = state.get("majority")
+        return task
+
+    @classmethod
+    def encode(cls, vocab: Vocabulary, labels: list[str], items: list, path: object) -> list:
+        """``items`` of :meth:`read_file` as examples over ``vocab`` and ``labels``."""
+        raise NotImplementedError  # pragma: no cover
+
     def model_options(self, settings: TrainSettings) -> dict:
         """The model's arguments that only this task sets."""
         return {}
@@ -212,17 +294,34 @@ class ClassifyTask(LabelTask):
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> ClassifyTask:
         pairs = read_splits(settings.data, cls.kind, (".tsv", ".txt"), read_labeled)
-        vocab = Vocabulary.build((t for _, t in pairs["train"]), settings.level or "word")
+        vocab = Vocabulary.build(
+            (t for _, t in pairs["train"]),
+            settings.level or "word",
+            min_count=settings.min_count or 1,
+            max_size=settings.max_vocab,
+        )
         labels = sorted({label for label, _ in pairs["train"]})
-        index = {label: i for i, label in enumerate(labels)}
         splits = {}
         for split, items in pairs.items():
-            unknown = sorted({label for label, _ in items} - set(index))
-            if unknown:
-                detail = f"{split} split has labels {unknown} not seen in train"
-                raise setting_error(ValueError, "data", detail)
-            splits[split] = [Example(vocab.encode(text), index[label]) for label, text in items]
+            try:
+                splits[split] = cls.encode(vocab, labels, items, f"{split} split")
+            except ValueError as error:
+                raise setting_error(ValueError, "data", str(error)) from None
         return cls(vocab, labels, splits, settings.batch_size, settings.seed)
+
+    @classmethod
+    def read_file(cls, path: Path) -> list[tuple[str, str]]:
+        return read_labeled(path)
+
+    @classmethod
+    def encode(
+        cls, vocab: Vocabulary, labels: list[str], items: list[tuple[str, str]], path: object
+    ) -> list[Example]:
+        index = {label: i for i, label in enumerate(labels)}
+        unknown = sorted({label for label, _ in items} - set(index))
+        if unknown:
+            raise ValueError(f"{path} has labels {unknown} not seen in train ({labels})")
+        return [Example(vocab.encode(text), index[label]) for label, text in items]
 
     def model_options(self, settings: TrainSettings) -> dict:
         return {"bidirectional": bool(settings.bidirectional), "pooling": settings.pooling}
@@ -243,19 +342,40 @@ class TagTask(LabelTask):
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> TagTask:
         sentences = read_splits(settings.data, cls.kind, (".conllu",), read_conllu)
-        vocab = Vocabulary.build((" ".join(w) for w, _ in sentences["train"]), "word")
+        # words rarer than min_count become <unk> in training, so <unk> is trained for
+        # the words a test sentence brings that training never saw
+        vocab = Vocabulary.build(
+            (" ".join(w) for w, _ in sentences["train"]),
+            "word",
+            min_count=settings.min_count or 1,
+            max_size=settings.max_vocab,
+        )
         labels = sorted({t for _, tags in sentences["train"] for t in tags})
-        index = {t: i for i, t in enumerate(labels)}
-        splits = {}
-        for split, items in sentences.items():
-            splits[split] = [
-                Example(
-                    np.array([vocab.index.get(w, 0) for w in words], np.int64),
-                    np.array([index.get(t, -1) for t in tags], np.int64),
-                )
-                for words, tags in items
-            ]
+        splits = {
+            split: cls.encode(vocab, labels, items, split) for split, items in sentences.items()
+        }
         return cls(vocab, labels, splits, settings.batch_size, settings.seed)
+
+    @classmethod
+    def read_file(cls, path: Path) -> list[tuple[list[str], list[str]]]:
+        return read_conllu(path)
+
+    @classmethod
+    def encode(
+        cls,
+        vocab: Vocabulary,
+        labels: list[str],
+        items: list[tuple[list[str], list[str]]],
+        path: object,
+    ) -> list[Example]:
+        index = {t: i for i, t in enumerate(labels)}
+        return [
+            Example(
+                np.array([vocab.index.get(w, vocab.unk_id) for w in words], np.int64),
+                np.array([index.get(t, -1) for t in tags], np.int64),
+            )
+            for words, tags in items
+        ]
 
     def model_options(self, settings: TrainSettings) -> dict:
         # each tag sees both sides unless the settings say otherwise
@@ -270,83 +390,3 @@ class TagTask(LabelTask):
     def loss_count(self, batch: Batch) -> int:
         x, lengths, y = batch
         return int(tag_mask(y, lengths).sum())
-
-
-def split_sizes(rows: int) -> tuple[int, int, int]:
-    """Rows of train, valid and test when one file of ``rows`` is split 80/10/10."""
-    cuts = (int(rows * 0.8), int(rows * 0.9))
-    return cuts[0], cuts[1] - cuts[0], rows - cuts[1]
-
-
-class ForecastTask(PaddedTask):
-    """Windows of ``settings.window`` steps predict the next ``settings.horizon`` steps, on
-    a series standardised with the training split's mean and standard deviation."""
-
-    kind = "forecast"
-
-    def __init__(
-        self,
-        series: dict[str, np.ndarray],
-        columns: list[str],
-        window: int,
-        horizon: int,
-        batch_size: int,
-        seed: int,
-    ) -> None:
-        """``series``: per split, the values ``(N, F)`` of the ``F`` ``columns``."""
-        self.columns, self.window, self.horizon = columns, window, horizon
-        self.mean = series["train"].mean(axis=0)
-        self.std = series["train"].std(axis=0) + 1e-8
-        splits = {}
-        for split, values in series.items():
-            x, y = windows((values - self.mean) / self.std, window, horizon)
-            splits[split] = [
-                Example(x[:, w].astype(np.float32), y[:, w].astype(np.float32))
-                for w in range(x.shape[1])
-            ]
-        super().__init__(splits, batch_size, seed)
-
-    @classmethod
-    def from_settings(cls, settings: TrainSettings) -> ForecastTask:
-        source = split_files(settings.data, cls.kind, (".csv",))
-        wanted = settings.columns.split(",") if settings.columns else None
-        steps = settings.window + settings.horizon  # one window, at least, in every split
-        if isinstance(source, Path):
-            need = next(n for n in range(steps, 100 * steps) if min(split_sizes(n)) >= steps)
-            why = f"a window of {steps} steps in each of train, valid, test: 80/10/10"
-            values, columns = read_csv_series(source, wanted, need, why)
-            cuts = (int(values.shape[0] * 0.8), int(values.shape[0] * 0.9))
-            series = dict(zip(SPLITS, np.split(values, cuts)))
-        else:
-            series = {}
-            for split, path in source.items():
-                why = f"one window of --window + --horizon = {steps} steps"
-                series[split], columns = read_csv_series(path, wanted, steps, why)
-        return cls(
-            series, columns, settings.window, settings.horizon, settings.batch_size, settings.seed
-        )
-
-    def extra_state(self) -> dict:
-        return {"columns": self.columns, "window": self.window, "horizon": self.horizon}
-
-    def build_model(
-        self, settings: TrainSettings, rng: np.random.Generator, init_range: float | None
-    ) -> Forecaster:
-        return Forecaster(
-            len(self.columns),
-            settings.hidden,
-            settings.layers,
-            self.horizon,
-            dropout=settings.dropout,
-            rng=rng,
-            init_range=init_range,
-            **settings.cell_options(),
-        )
-
-    def batch_loss(self, model: Model, batch: Batch, backward: bool) -> tuple[float, int, int]:
-        x, _, y = batch  # x (T, B, F) windows of one length, y (H, B, F)
-        loss, _ = model.loss(x, np.transpose(y, (1, 0, 2)), backward=backward)
-        return float(loss), y.shape[1], 0
-
-    def metrics(self, loss: float, hits: float, count: float) -> dict[str, float]:
-        return {"rmse": math.sqrt(loss)}

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 
 from ..data.corpus import load_corpus
 from ..data.stream import StreamBatcher
+from ..data.text import read_text
 from ..data.vocab import Vocabulary
 from ..models import LanguageModel, Model
 from .baseline import unigram_loss
@@ -86,6 +88,18 @@ class LanguageModelTask(BatchedTask):
             eval_batch_size=settings.eval_batch_size,
             eval_tokens=settings.eval_tokens,
         )
+
+    @classmethod
+    def on_file(cls, state: dict, path: Path, batch_size: int, source: str) -> LanguageModelTask:
+        """The whole text of ``path`` as split ``"all"``, encoded with a checkpoint's
+        vocabulary (``state``, its ``task`` field read from ``source``): unknown tokens
+        become ``<unk>``."""
+        vocab = Vocabulary.from_dict(state.get("vocab"), f"{source}: field 'task.vocab'")
+        ids = vocab.encode(read_text(path))
+        if ids.size < 2:
+            raise ValueError(f"{path}: {ids.size} tokens, expected at least 2")
+        bptt = state.get("bptt") if isinstance(state.get("bptt"), int) else 64
+        return cls(vocab, {"train": ids, "all": ids}, 1, bptt, eval_batch_size=batch_size)
 
     def build_model(
         self, settings: TrainSettings, rng: np.random.Generator, init_range: float | None

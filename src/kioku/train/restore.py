@@ -66,10 +66,11 @@ def load_params(model: Module, state: dict, source: str) -> None:
 
 
 def load_model(
-    path: str | os.PathLike, which: str = "latest"
+    path: str | os.PathLike, which: str = "best"
 ) -> tuple[Module, dict, Vocabulary | None, Path]:
     """Model (eval mode), full state, vocabulary (if the task has one) and the checkpoint
-    directory from a run folder or checkpoint directory."""
+    directory from a run folder (its best checkpoint on validation, else its latest;
+    ``which="latest"``: the latest) or checkpoint directory."""
     state, directory = load_checkpoint(path, which)
     source = str(directory / "checkpoint.json")
     model = build_model(state, source)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..data.atomic import read_json
-from .checkpoint import load_checkpoint, remove_leftovers
+from .checkpoint import load_checkpoint, remove_leftovers, resolve
 from .distributed import DataParallel, communicator, quiet_unless_root
 from .lock import RunLock, RunLockedError
 from .loop import LoopConfig, Trainer
@@ -150,7 +150,9 @@ def evaluate_best(trainer: Trainer) -> dict:
     """The best checkpoint's parameters (the last ones if none validated) on the test
     split, logged; returns ``test``, ``test_loss`` and the ``report`` lines."""
     best_step = None
+    tested = None
     if trainer.out_dir is not None:  # rank 0; the others receive its parameters
+        tested = resolve(trainer.out_dir, "best")
         best = trainer.out_dir / "best.json"
         if best.is_file():
             best_state, _ = load_checkpoint(trainer.out_dir, which="best")
@@ -162,4 +164,11 @@ def evaluate_best(trainer: Trainer) -> dict:
     report = trainer.task.report(record, trainer.step, best_step)
     if not math.isfinite(record["loss"]):
         report.append("test loss is not finite: training diverged")
-    return {"test_loss": record["loss"], "test": record, "report": report}
+    which = "best on valid" if best_step else "the latest: none was validated"
+    report.append(f"test figures from checkpoint {tested} ({which})")
+    return {
+        "test_loss": record["loss"],
+        "test": record,
+        "report": report,
+        "tested_checkpoint": str(tested),
+    }

@@ -243,7 +243,7 @@ PTB_SMALL = TrainSettings(
     decay_start=4,
     **_BY_EPOCH,
 )
-"""Word level, the "small" model of Zaremba et al. (2014); also any word-level run."""
+"""Word level, the "small" model of Zaremba et al. (2014), for ``--data ptb``."""
 
 CLASSIFY = TrainSettings(
     task="classify", hidden=64, layers=1, bptt=None, clip=5.0, epochs=10, **_BY_EPOCH
@@ -263,23 +263,83 @@ PRESETS: dict[str, TrainSettings] = {
 
 
 def preset_for(task: str = "lm", data: str = "stdlib", level: str | None = None) -> TrainSettings:
-    """The preset a run of ``task`` on ``data`` at ``level`` starts from."""
+    """The preset a run of ``task`` on ``data`` at ``level`` starts from. Only the Penn
+    Treebank itself takes :data:`PTB_SMALL`: its SGD at learning rate 20 suits that
+    corpus, not a user's word-level text, which starts from :data:`CHAR_LM`."""
     if task != "lm":
         return PRESETS.get(task, CLASSIFY)
-    if data == "ptb" or level == "word":
-        return PTB_SMALL
-    return CHAR_LM
+    return PTB_SMALL if data == "ptb" else CHAR_LM
+
+
+STOPPING = ("max_steps", "epochs", "max_time")
+"""The limits that end a run: a user who gives one replaces the preset's, so that
+``--max-steps 200`` is never cut short by a preset's ``epochs``."""
+
+TASK_FIELDS: dict[str, tuple[str, ...]] = {
+    "bptt": ("lm",),
+    "eval_tokens": ("lm",),
+    "eval_batch_size": ("lm",),
+    "sample_every": ("lm",),
+    "tie_weights": ("lm",),
+    "variational_dropout": ("lm",),
+    "level": ("lm", "classify"),
+    "embed": ("lm", "classify", "tag"),
+    "min_count": ("lm", "classify", "tag"),
+    "max_vocab": ("lm", "classify", "tag"),
+    "bidirectional": ("classify", "tag"),
+    "pooling": ("classify",),
+    "window": ("forecast",),
+    "horizon": ("forecast",),
+    "columns": ("forecast",),
+}
+"""The fields that only some tasks read; given for another task they are refused."""
+
+RESUMABLE = frozenset(
+    {"out", "max_time", "eval_every", "eval_tokens", "eval_batch_size", "patience"}
+    | {"sample_every", "keep", "no_progress", *STOPPING}
+)
+"""What a resumed run may change: how long it goes on, how often it evaluates and what it
+prints. Everything else made the model, the data or the optimizer's state it resumes."""
+
+
+def check_applies(given: Mapping[str, Any], task: str) -> None:
+    """Refuse a field of ``given`` that ``task`` does not read (``ValueError`` naming it),
+    rather than accept it and ignore it."""
+    for name, tasks in TASK_FIELDS.items():
+        if name in given and task not in tasks:
+            detail = f"applies to task {' or '.join(tasks)}, not to task {task}"
+            raise setting_error(ValueError, name, detail, given[name])
+
+
+def _stopping(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The stopping limits ``given`` implies: those given, the others unbounded."""
+    if not any(name in given for name in STOPPING):
+        return {}
+    return {name: given.get(name) for name in STOPPING}
 
 
 def resolve(given: Mapping[str, Any], saved: Mapping[str, Any] | None = None) -> TrainSettings:
     """Settings from the fields a user ``given`` explicitly, over a resumed run's
     ``saved`` settings if there are any, else over the preset of their task and data;
-    ``out`` defaults to ``runs/<name of the data>``."""
+    ``out`` defaults to ``runs/<name of the data>``. A given stopping limit replaces
+    the preset's (:data:`STOPPING`); a field the task does not read, or one a resumed
+    run cannot change (anything outside :data:`RESUMABLE`) to another value, is a
+    ``ValueError`` naming it."""
     if saved is not None:
-        return TrainSettings.from_dict(saved).replace(**given)
+        base = TrainSettings.from_dict(saved)
+        for name, value in given.items():
+            if name not in RESUMABLE and getattr(base, name, value) != value:
+                detail = (
+                    f"a resumed run keeps the {name} it started with "
+                    f"({getattr(base, name)!r}); start a new run to change it"
+                )
+                raise setting_error(ValueError, name, detail, value)
+        return base.replace(**{**_stopping(given), **given})
+    task = given.get("task", "lm")
+    check_applies(given, task)
     data = given.get("data", "stdlib")
-    settings = preset_for(given.get("task", "lm"), data, given.get("level"))
-    settings = settings.replace(**{"data": data, **given})
+    settings = preset_for(task, data, given.get("level"))
+    settings = settings.replace(**{"data": data, **_stopping(given), **given})
     if settings.out is None:
         settings = settings.replace(out=str(Path("runs") / (Path(str(data)).stem or "run")))
     return settings

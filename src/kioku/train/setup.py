@@ -7,7 +7,8 @@ import numpy as np
 
 from ..models import Model
 from ..nn.module import Module
-from .labeled_tasks import ClassifyTask, ForecastTask, TagTask
+from .forecast_task import ForecastTask
+from .labeled_tasks import ClassifyTask, TagTask
 from .lm_task import LanguageModelTask
 from .optim import OPTIMIZERS, Optimizer
 from .schedule import ReduceOnPlateau, StepDecay
