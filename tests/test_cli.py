@@ -266,7 +266,7 @@ def test_version_and_every_option_has_help_with_its_default(capsys):
     text = commands["train"].format_help()
     for title in ("data:", "model:", "optimisation:", "evaluation:", "output:", "examples:"):
         assert title in text
-    assert "--hidden HIDDEN       LSTM cells per layer (default: char-lm 256" in text
+    assert "--hidden HIDDEN       cells per layer (default: char-lm 256" in text
     for name in ("eval", "sample", "info", "inspect", "view", "predict"):
         assert "default: best" in commands[name].format_help().replace("\n", " ")
 
