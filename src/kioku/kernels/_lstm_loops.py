@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._packed import MR, NR, packed_gemm
 from ._primitives import FAST_MATH, fast_sigmoid, fast_tanh, gemm, step_gemm
 
 # Numba's disk cache keys each function on its own file's timestamp only, so code
@@ -22,6 +23,18 @@ from ._primitives import FAST_MATH, fast_sigmoid, fast_tanh, gemm, step_gemm
 # fingerprint lives here: editing _primitives.py means updating this line (checked by
 # tests/test_kernels.py), which changes this file and invalidates its cache too.
 PRIMITIVES_SHA256 = "af49099f9252a0fa"
+PACKED_SHA256 = "de153838bee080b5"  # the same for _packed.py
+
+
+@njit(cache=True, nogil=True)
+def recurrent_gemm(a, b_nt, b_nn, panels, c, beta, tiled, packed, tile):
+    """``c (M, N) = a (M, K) @ B + beta * c`` for one step: with ``packed`` (float32) the
+    register-blocked kernel of :mod:`._packed` on ``panels`` (``B`` packed once per call;
+    ``tile (MR, NR)`` its scratch), otherwise :func:`step_gemm` on ``b_nt``/``b_nn``."""
+    if packed:
+        packed_gemm(a, panels, c, beta, tile)
+    else:
+        step_gemm(a, b_nt, b_nn, c, beta, tiled)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
@@ -29,6 +42,7 @@ def lstm_forward_loop(
     gates,
     weight_hh,
     weight_hh_t,
+    panels,
     weight_hr,
     weight_hr_t,
     h_state,
@@ -42,10 +56,14 @@ def lstm_forward_loop(
     b0,
     b1,
     tiled,
+    packed,
 ):
     """Run the recurrence in place. ``weight_hh (4H, P)``, ``weight_hr (P, H)`` and their
     C-contiguous transposes ``weight_hh_t``/``weight_hr_t`` (either layout may be a
-    dummy where :func:`step_gemm` does not read it; ``tiled`` as there).
+    dummy where :func:`step_gemm` does not read it; ``tiled`` as there). With ``packed``
+    (float32) the recurrent product reads only ``panels``, ``weight_hh.T`` packed by
+    :func:`kioku.kernels._packed.pack_panels`, and ``weight_hh``/``weight_hh_t`` may
+    both be dummies.
     ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry and the activated i, f, g, o on
     exit; ``h_state (T+1, B, P)``/``c_state (T+1, B, H)`` hold the initial state in slot
     ``T * reverse``; fills ``tanh_c (T, B, H)``, ``hidden (T, B, H)`` (when ``project``)
@@ -56,12 +74,15 @@ def lstm_forward_loop(
     P = h_state.shape[2]
     r = 1 if reverse else 0
     zero = y.dtype.type(0)
+    tile = np.empty((MR, NR), y.dtype)  # per thread: the packed kernel's partial panel
     for s in range(T):
         t = T - 1 - s if reverse else s
         h_prev, c_prev = h_state[t + r], c_state[t + r]
         h_next, c_next = h_state[t + 1 - r], c_state[t + 1 - r]
         a = gates[t]
-        step_gemm(h_prev[b0:b1], weight_hh, weight_hh_t, a[b0:b1], 1.0, tiled)
+        recurrent_gemm(
+            h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
+        )
         unprojected = hidden[t] if project else h_next
         tc_t = tanh_c[t]
         for b in range(b0, b1):
@@ -99,6 +120,7 @@ def lstm_infer_loop(
     gates,
     weight_hh,
     weight_hh_t,
+    panels,
     weight_hr,
     weight_hr_t,
     h_a,
@@ -113,6 +135,7 @@ def lstm_infer_loop(
     b0,
     b1,
     tiled,
+    packed,
 ):
     """The recurrence for inference: keeps only the state the next step needs.
 
@@ -123,12 +146,13 @@ def lstm_infer_loop(
     ``o * tanh(c)`` (unused without projection). Fills ``y (T, B, P)``. With ``direct``
     (no projection, every sequence ``T`` long) each step's hidden state is written
     straight into ``y[t]`` and read back from there, no copy; otherwise ``h_a``/``h_b``
-    alternate. Rows past their length keep their state. Weights as in
-    :func:`lstm_forward_loop`; only rows ``b0:b1``."""
+    alternate. Rows past their length keep their state. Weights, ``panels`` and
+    ``packed`` as in :func:`lstm_forward_loop`; only rows ``b0:b1``."""
     T, _, G = gates.shape
     H = G // 4
     P = y.shape[2]
     zero = y.dtype.type(0)
+    tile = np.empty((MR, NR), y.dtype)  # per thread: the packed kernel's partial panel
     h_prev = h_a
     in_a = True
     for s in range(T):
@@ -140,7 +164,9 @@ def lstm_infer_loop(
         else:
             h_next = h_a
         a = gates[t]
-        step_gemm(h_prev[b0:b1], weight_hh, weight_hh_t, a[b0:b1], 1.0, tiled)
+        recurrent_gemm(
+            h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
+        )
         target = unprojected if project else h_next
         for b in range(b0, b1):
             if t >= lengths[b]:
@@ -181,6 +207,7 @@ def lstm_backward_loop(
     tanh_c,
     weight_hh,
     weight_hh_t,
+    panels,
     weight_hr,
     weight_hr_t,
     dgates,
@@ -196,6 +223,7 @@ def lstm_backward_loop(
     b0,
     b1,
     tiled,
+    packed,
 ):
     """Backprop through time in place. Reads ``dy (T, B, P)``, the forward's ``gates``,
     ``c_state``, ``tanh_c``; writes ``dgates (T, B, 4H)`` (zero at masked steps) and
@@ -203,13 +231,15 @@ def lstm_backward_loop(
     ``project``). ``dh (B, P)``/``dc (B, H)`` hold the final state's gradient on entry
     and the initial state's on exit. ``dh_step``, ``d_hidden``, ``dh_rec`` are scratch
     (``d_hidden`` may be ``dh_step`` without projection). Weights and their transposes
-    as in :func:`lstm_forward_loop`. Only rows ``b0:b1``."""
+    as in :func:`lstm_forward_loop`, except that ``panels`` packs ``weight_hh`` itself
+    (``dh = dgates @ weight_hh``). Only rows ``b0:b1``."""
     T, _, G = dgates.shape
     H = G // 4
     P = dh.shape[1]
     r = 1 if reverse else 0
     one = dy.dtype.type(1)
     zero = dy.dtype.type(0)
+    tile = np.empty((MR, NR), dy.dtype)  # per thread: the packed kernel's partial panel
     for s in range(T):
         t = s if reverse else T - 1 - s
         for b in range(b0, b1):
@@ -243,7 +273,8 @@ def lstm_backward_loop(
                 drow[2 * H + j] = dcs * i * (one - g * g)
                 drow[3 * H + j] = dhj * th * o * (one - o)
                 dcb[j] = dcs * f
-        step_gemm(dgates[t, b0:b1], weight_hh_t, weight_hh, dh_rec[b0:b1], 0.0, tiled)
+        dg = dgates[t, b0:b1]
+        recurrent_gemm(dg, weight_hh_t, weight_hh, panels, dh_rec[b0:b1], 0.0, tiled, packed, tile)
         for b in range(b0, b1):
             if t < lengths[b]:
                 for p in range(P):

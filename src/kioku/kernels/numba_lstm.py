@@ -25,6 +25,7 @@ from ._lstm_loops import (
     project_inputs,
     weight_gradients,
 )
+from ._packed import pack_panels, panels_shape
 from ._primitives import L2_BYTES, SMALL_ROWS
 from ._threads import batch_slices, run_parts
 
@@ -157,7 +158,14 @@ def lstm_forward(
     x2 = np.ascontiguousarray(x).reshape(T * B, I)
     w_ih = np.ascontiguousarray(weight_ih)
     w_hh = np.ascontiguousarray(weight_hh)
-    w_hh_t = w_hh if small or tiled else np.ascontiguousarray(weight_hh.T)
+    packed = dtype == np.float32
+    if packed:  # the recurrent product reads weight_hh.T packed once, nothing else
+        panels = np.empty(panels_shape(P, 4 * H), dtype)
+        pack_panels(w_hh.T, panels)
+        w_hh_t = w_hh
+    else:
+        panels = np.empty((0, 0, 0), dtype)
+        w_hh_t = w_hh if small or tiled else np.ascontiguousarray(weight_hh.T)
     w_hr = np.ascontiguousarray(weight_hr) if project else w_hh
     w_hr_t = w_hr if small or not project else np.ascontiguousarray(weight_hr.T)
     has_bias = bias is not None
@@ -184,6 +192,7 @@ def lstm_forward(
                 gates,
                 w_hh,
                 w_hh_t,
+                panels,
                 w_hr,
                 w_hr_t,
                 h_n,
@@ -198,6 +207,7 @@ def lstm_forward(
                 rows.start,
                 rows.stop,
                 tiled,
+                packed,
             )
 
         _in_phases(parts, projection, infer, largest_gemm)
@@ -217,6 +227,7 @@ def lstm_forward(
             gates,
             w_hh,
             w_hh_t,
+            panels,
             w_hr,
             w_hr_t,
             h_state,
@@ -230,6 +241,7 @@ def lstm_forward(
             rows.start,
             rows.stop,
             tiled,
+            packed,
         )
 
     _in_phases(parts, projection, loop, largest_gemm)
@@ -290,7 +302,14 @@ def lstm_backward(
     dh_rec = np.empty((B, P), dtype)
     w_ih = np.ascontiguousarray(cache.weight_ih)
     w_hh = np.ascontiguousarray(cache.weight_hh)
-    w_hh_t = np.ascontiguousarray(w_hh.T) if small or tiled else w_hh
+    packed = dtype == np.float32
+    if packed:  # dh = dgates @ weight_hh reads weight_hh packed once, nothing else
+        panels = np.empty(panels_shape(4 * H, P), dtype)
+        pack_panels(w_hh, panels)
+        w_hh_t = w_hh
+    else:
+        panels = np.empty((0, 0, 0), dtype)
+        w_hh_t = np.ascontiguousarray(w_hh.T) if small or tiled else w_hh
     w_hr = np.ascontiguousarray(cache.weight_hr) if project else w_hh
     w_hr_t = np.ascontiguousarray(w_hr.T) if project and small else w_hr
     # dy may be a strided view (one direction of a concatenated output): read in place
@@ -335,6 +354,7 @@ def lstm_backward(
             cache.tanh_c,
             w_hh,
             w_hh_t,
+            panels,
             w_hr,
             w_hr_t,
             dgates,
@@ -350,6 +370,7 @@ def lstm_backward(
             rows.start,
             rows.stop,
             tiled,
+            packed,
         )
 
     _in_phases(parts, loop, finish)

@@ -1,0 +1,225 @@
+"""A float32 GEMM for the per-step recurrent product, with the weights packed once per call.
+
+OpenBLAS packs its ``B`` operand into panels on every call: per time step it copies the
+whole recurrent weight matrix, which at batch 20 costs about as much as the product
+itself. Here the weights are packed once per call (:func:`pack_panels`) into panels of
+:data:`NR` columns, each panel ``(K, NR)`` contiguous, and every step streams them
+through a register-blocked micro-kernel: up to :data:`MR` rows of the left operand
+times one panel, ``MR x NR`` accumulators held in vector registers across the whole
+``K`` loop, one broadcast of ``a[r, p]`` and :data:`NR` ``/ LANES`` vector loads per
+``p``. Numba's own code generation does not keep a tile of accumulators in registers,
+so the micro-kernel is written as LLVM IR (a Numba intrinsic, compiled into its callers
+and cached with them).
+
+Everything here is float32 and reads raw addresses: callers pass C-contiguous rows
+(unit stride along the last axis), which the LSTM loops guarantee.
+"""
+
+from __future__ import annotations
+
+from llvmlite import binding as llvm_binding
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+
+def _host_has_avx512() -> bool:
+    try:
+        features = llvm_binding.get_host_cpu_features()
+        return bool(features.get("avx512f", False))
+    except RuntimeError:  # LLVM cannot tell on this host: assume the narrower vectors
+        return False
+
+
+# One vector register holds LANES float32; a panel is NR_VECS registers wide. With
+# AVX-512 (32 registers): 6 x 4 accumulators + 4 panel loads + 1 broadcast = 29. With
+# AVX2 (16 registers) half the width: the same IR, 6 x 4 accumulators of 8 lanes would
+# spill, so the panel is 2 registers there.
+LANES = 16 if _host_has_avx512() else 8
+NR_VECS = 4 if LANES == 16 else 2
+NR = LANES * NR_VECS
+MR = 6 if LANES == 16 else 4
+_ITEM = 4  # bytes per float32
+
+
+def _make_kernel(rows: int, accumulate: bool):
+    """An intrinsic ``kernel(a, lda, b, c, ldc, k)`` (addresses and element counts, all
+    int64): ``c[r, :NR] (+)= sum_p a[r, p] * b[p, :NR]`` for ``r < rows``, ``a`` rows
+    ``lda`` floats apart, ``b`` a packed panel ``(k, NR)``, ``c`` rows ``ldc`` floats
+    apart; ``k >= 1``."""
+
+    @intrinsic
+    def kernel(typingctx, a, lda, b, c, ldc, k):
+        sig = types.void(*([types.int64] * 6))
+
+        def codegen(context, builder, signature, args):
+            a_addr, lda_v, b_addr, c_addr, ldc_v, k_v = args
+            f32 = ir.FloatType()
+            i64 = ir.IntType(64)
+            vec = ir.VectorType(f32, LANES)
+            fptr = f32.as_pointer()
+            a_ptr = builder.inttoptr(a_addr, fptr)
+            b_ptr = builder.inttoptr(b_addr, fptr)
+            c_ptr = builder.inttoptr(c_addr, fptr)
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.v{LANES}f32"
+            )
+            zero = ir.Constant(vec, None)
+            splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), LANES), None)
+            undef = ir.Constant(vec, ir.Undefined)
+
+            entry = builder.block
+            loop = builder.append_basic_block("panel_loop")
+            done = builder.append_basic_block("panel_done")
+            builder.branch(loop)
+
+            builder.position_at_end(loop)
+            p = builder.phi(i64)
+            p.add_incoming(ir.Constant(i64, 0), entry)
+            accs = []
+            for _ in range(rows * NR_VECS):
+                phi = builder.phi(vec)
+                phi.add_incoming(zero, entry)
+                accs.append(phi)
+            row_b = builder.gep(b_ptr, [builder.mul(p, ir.Constant(i64, NR))])
+            panel = []
+            for j in range(NR_VECS):
+                addr = builder.gep(row_b, [ir.Constant(i64, j * LANES)])
+                panel.append(builder.load(builder.bitcast(addr, vec.as_pointer()), align=4))
+            new_accs = []
+            for r in range(rows):
+                offset = builder.add(builder.mul(ir.Constant(i64, r), lda_v), p)
+                scalar = builder.load(builder.gep(a_ptr, [offset]), align=4)
+                first = builder.insert_element(undef, scalar, ir.Constant(ir.IntType(32), 0))
+                broadcast = builder.shuffle_vector(first, undef, splat_mask)
+                for j in range(NR_VECS):
+                    new_accs.append(builder.call(fma, [broadcast, panel[j], accs[r * NR_VECS + j]]))
+            p_next = builder.add(p, ir.Constant(i64, 1))
+            p.add_incoming(p_next, loop)
+            for phi, value in zip(accs, new_accs):
+                phi.add_incoming(value, loop)
+            builder.cbranch(builder.icmp_signed("<", p_next, k_v), loop, done)
+
+            builder.position_at_end(done)
+            for r in range(rows):
+                row_c = builder.gep(c_ptr, [builder.mul(ir.Constant(i64, r), ldc_v)])
+                for j in range(NR_VECS):
+                    addr = builder.gep(row_c, [ir.Constant(i64, j * LANES)])
+                    where = builder.bitcast(addr, vec.as_pointer())
+                    value = new_accs[r * NR_VECS + j]
+                    if accumulate:
+                        value = builder.fadd(builder.load(where, align=4), value)
+                    builder.store(value, where, align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return kernel
+
+
+_SET = [_make_kernel(rows, False) for rows in range(1, MR + 1)]
+_ADD = [_make_kernel(rows, True) for rows in range(1, MR + 1)]
+_set1, _set2, _set3, _set4, _set5, _set6 = _SET + _SET[-1:] * (6 - MR)
+_add1, _add2, _add3, _add4, _add5, _add6 = _ADD + _ADD[-1:] * (6 - MR)
+
+
+@njit(cache=True, nogil=True)
+def _tile(rows, accumulate, a, lda, b, c, ldc, k):
+    # literal dispatch: each intrinsic is specialised on its row count
+    if accumulate:
+        if rows == 1:
+            _add1(a, lda, b, c, ldc, k)
+        elif rows == 2:
+            _add2(a, lda, b, c, ldc, k)
+        elif rows == 3:
+            _add3(a, lda, b, c, ldc, k)
+        elif rows == 4:
+            _add4(a, lda, b, c, ldc, k)
+        elif rows == 5:
+            _add5(a, lda, b, c, ldc, k)
+        else:
+            _add6(a, lda, b, c, ldc, k)
+    elif rows == 1:
+        _set1(a, lda, b, c, ldc, k)
+    elif rows == 2:
+        _set2(a, lda, b, c, ldc, k)
+    elif rows == 3:
+        _set3(a, lda, b, c, ldc, k)
+    elif rows == 4:
+        _set4(a, lda, b, c, ldc, k)
+    elif rows == 5:
+        _set5(a, lda, b, c, ldc, k)
+    else:
+        _set6(a, lda, b, c, ldc, k)
+
+
+def panels_shape(k: int, n: int) -> tuple[int, int, int]:
+    """Shape of the packed form of a ``(k, n)`` right operand: ``(ceil(n / NR), k, NR)``."""
+    return (-(-n // NR), k, NR)
+
+
+@njit(cache=True, nogil=True)
+def pack_panels(b, out):
+    """Pack ``b (K, N)`` (unit stride along one of its axes) into
+    ``out (ceil(N / NR), K, NR)``: ``out[q, p, v] = b[p, q * NR + v]``, zero past column
+    ``N``. Reads ``b`` along its contiguous axis: a transposed view (the forward's
+    ``weight_hh.T``) is read row by row of the underlying matrix."""
+    K, N = b.shape
+    full = N // NR
+    if b.strides[1] == b.itemsize or K == 1:
+        for q in range(full):
+            for p in range(K):
+                src, dst = b[p], out[q, p]
+                for v in range(NR):
+                    dst[v] = src[q * NR + v]
+    else:
+        for j in range(full * NR):
+            q, v = j // NR, j % NR
+            src = b[:, j]
+            for p in range(K):
+                out[q, p, v] = src[p]
+    if full < out.shape[0]:  # the last panel, zero-padded
+        out[full] = 0
+        for p in range(K):
+            for j in range(full * NR, N):
+                out[full, p, j - full * NR] = b[p, j]
+
+
+@njit(cache=True, nogil=True)
+def packed_gemm(a, panels, c, beta, tile):
+    """``c (M, N) = a (M, K) @ B + beta * c`` (``beta`` 0 or 1), float32, with ``B (K, N)``
+    given as ``panels`` from :func:`pack_panels`. ``a`` and ``c`` have unit stride along
+    their rows; ``tile (MR, NR)`` is scratch for the last, partial panel. Rows go in
+    blocks of at most :data:`MR`, as even as possible (20 rows: 4 x 5, not 3 x 6 + 2)."""
+    M, K = a.shape
+    N = c.shape[1]
+    if M == 0 or N == 0:
+        return
+    if K == 0:
+        if beta == 0:
+            c[:, :] = 0
+        return
+    accumulate = beta != 0
+    lda, ldc = a.strides[0] // _ITEM, c.strides[0] // _ITEM
+    a0, c0 = a.ctypes.data, c.ctypes.data
+    t0 = tile.ctypes.data
+    blocks = -(-M // MR)
+    base, extra = M // blocks, M % blocks
+    for q in range(panels.shape[0]):
+        j0 = q * NR
+        b_addr = panels[q].ctypes.data
+        width = min(NR, N - j0)
+        i = 0
+        for block in range(blocks):
+            rows = base + 1 if block < extra else base
+            a_addr = a0 + i * lda * _ITEM
+            if width == NR:
+                _tile(rows, accumulate, a_addr, lda, b_addr, c0 + (i * ldc + j0) * _ITEM, ldc, K)
+            else:
+                _tile(rows, False, a_addr, lda, b_addr, t0, NR, K)
+                for r in range(rows):
+                    for v in range(width):
+                        value = tile[r, v]
+                        c[i + r, j0 + v] = c[i + r, j0 + v] + value if accumulate else value
+            i += rows
