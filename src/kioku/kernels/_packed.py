@@ -173,12 +173,14 @@ def pack_panels(b, out):
                 src, dst = b[p], out[q, p]
                 for v in range(NR):
                     dst[v] = src[q * NR + v]
-    else:
-        for j in range(full * NR):
-            q, v = j // NR, j % NR
-            src = b[:, j]
-            for p in range(K):
-                out[q, p, v] = src[p]
+    else:  # 16 columns of b (rows of the matrix it views) at a time, 64-byte writes
+        for q in range(full):
+            for v0 in range(0, NR, 16):
+                cols = b[:, q * NR + v0 : q * NR + v0 + 16]
+                for p in range(K):
+                    dst = out[q, p]
+                    for v in range(16):
+                        dst[v0 + v] = cols[p, v]
     if full < out.shape[0]:  # the last panel, zero-padded
         out[full] = 0
         for p in range(K):
