@@ -71,7 +71,7 @@ def _case(seed, batch, hidden, project):
         x=arr(T, batch, I, scale=1.0),
         weight_ih=arr(4 * H, I),
         weight_hh=arr(4 * H, P),
-        bias=arr(4 * H),
+        bias=arr(4 * H) if seed % 4 else None,
         h0=arr(batch, P),
         c0=arr(batch, H),
         lengths=rng.integers(1, T + 1, batch) if seed % 2 else None,
@@ -88,9 +88,12 @@ def _close(got, want, name=""):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * scale, err_msg=name)
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("seed", range(6))
-def test_lstm_float32_with_full_panels_matches_reference(seed):
-    """4H and P span several panels and a partial one; batches span several row blocks."""
+def test_lstm_float32_with_full_panels_matches_reference(monkeypatch, seed, fused):
+    """4H and P span several panels and a partial one; batches span several row blocks;
+    the input projection per step (``fused``) or as one GEMM before the loop."""
+    monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", 1 if fused else 10**9)
     batch, hidden = ((1, 40), (7, 33), (13, 20), (20, 48), (3, 70), (2 * MR + 1, 17))[seed]
     args, dy = _case(seed, batch, hidden, project=seed in (1, 4))
     y, h_n, c_n, cache = numba_lstm.lstm_forward(**args)

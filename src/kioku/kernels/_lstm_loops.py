@@ -57,29 +57,39 @@ def lstm_forward_loop(
     b1,
     tiled,
     packed,
+    x,
+    panels_ih,
+    step_bias,
+    fused,
 ):
     """Run the recurrence in place. ``weight_hh (4H, P)``, ``weight_hr (P, H)`` and their
     C-contiguous transposes ``weight_hh_t``/``weight_hr_t`` (either layout may be a
     dummy where :func:`step_gemm` does not read it; ``tiled`` as there). With ``packed``
     (float32) the recurrent product reads only ``panels``, ``weight_hh.T`` packed by
     :func:`kioku.kernels._packed.pack_panels`, and ``weight_hh``/``weight_hh_t`` may
-    both be dummies.
-    ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry and the activated i, f, g, o on
-    exit; ``h_state (T+1, B, P)``/``c_state (T+1, B, H)`` hold the initial state in slot
-    ``T * reverse``; fills ``tanh_c (T, B, H)``, ``hidden (T, B, H)`` (when ``project``)
-    and ``y (T, B, P)``. Only rows ``b0:b1`` of the batch are touched, so threads can
-    share the arrays."""
+    both be dummies. With ``fused`` (float32 only) each step also computes its own input
+    projection ``x[t] (B, I) @ weight_ih.T`` from ``panels_ih`` (``weight_ih.T`` packed)
+    into ``gates[t]`` first, and ``step_bias (4H,)`` is added in the gate pass; otherwise
+    ``x`` and ``panels_ih`` are not read and ``step_bias`` is zeros.
+    ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry (scratch with ``fused``) and the
+    activated i, f, g, o on exit; ``h_state (T+1, B, P)``/``c_state (T+1, B, H)`` hold
+    the initial state in slot ``T * reverse``; fills ``tanh_c (T, B, H)``,
+    ``hidden (T, B, H)`` (when ``project``) and ``y (T, B, P)``. Only rows ``b0:b1`` of
+    the batch are touched, so threads can share the arrays."""
     T, _, G = gates.shape
     H = G // 4
     P = h_state.shape[2]
     r = 1 if reverse else 0
     zero = y.dtype.type(0)
     tile = np.empty((MR, NR), y.dtype)  # per thread: the packed kernel's partial panel
+    sb = step_bias
     for s in range(T):
         t = T - 1 - s if reverse else s
         h_prev, c_prev = h_state[t + r], c_state[t + r]
         h_next, c_next = h_state[t + 1 - r], c_state[t + 1 - r]
         a = gates[t]
+        if fused:  # this step's input projection, from the packed input weights
+            packed_gemm(x[t, b0:b1], panels_ih, a[b0:b1], 0.0, tile)
         recurrent_gemm(
             h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
         )
@@ -88,10 +98,10 @@ def lstm_forward_loop(
         for b in range(b0, b1):
             row, cp, cn, tc, u = a[b], c_prev[b], c_next[b], tc_t[b], unprojected[b]
             for j in range(H):
-                i = fast_sigmoid(row[j])
-                f = fast_sigmoid(row[H + j])
-                g = fast_tanh(row[2 * H + j])
-                o = fast_sigmoid(row[3 * H + j])
+                i = fast_sigmoid(row[j] + sb[j])
+                f = fast_sigmoid(row[H + j] + sb[H + j])
+                g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
+                o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
                 row[j] = i
                 row[H + j] = f
                 row[2 * H + j] = g
@@ -136,6 +146,10 @@ def lstm_infer_loop(
     b1,
     tiled,
     packed,
+    x,
+    panels_ih,
+    step_bias,
+    fused,
 ):
     """The recurrence for inference: keeps only the state the next step needs.
 
@@ -146,13 +160,15 @@ def lstm_infer_loop(
     ``o * tanh(c)`` (unused without projection). Fills ``y (T, B, P)``. With ``direct``
     (no projection, every sequence ``T`` long) each step's hidden state is written
     straight into ``y[t]`` and read back from there, no copy; otherwise ``h_a``/``h_b``
-    alternate. Rows past their length keep their state. Weights, ``panels`` and
-    ``packed`` as in :func:`lstm_forward_loop`; only rows ``b0:b1``."""
+    alternate. Rows past their length keep their state. Weights, ``panels``, ``packed``,
+    ``x``, ``panels_ih``, ``step_bias`` and ``fused`` as in :func:`lstm_forward_loop`;
+    only rows ``b0:b1``."""
     T, _, G = gates.shape
     H = G // 4
     P = y.shape[2]
     zero = y.dtype.type(0)
     tile = np.empty((MR, NR), y.dtype)  # per thread: the packed kernel's partial panel
+    sb = step_bias
     h_prev = h_a
     in_a = True
     for s in range(T):
@@ -164,6 +180,8 @@ def lstm_infer_loop(
         else:
             h_next = h_a
         a = gates[t]
+        if fused:  # this step's input projection, from the packed input weights
+            packed_gemm(x[t, b0:b1], panels_ih, a[b0:b1], 0.0, tile)
         recurrent_gemm(
             h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
         )
@@ -173,10 +191,10 @@ def lstm_infer_loop(
                 continue
             row, cb, u = a[b], c[b], target[b]
             for j in range(H):
-                i = fast_sigmoid(row[j])
-                f = fast_sigmoid(row[H + j])
-                g = fast_tanh(row[2 * H + j])
-                o = fast_sigmoid(row[3 * H + j])
+                i = fast_sigmoid(row[j] + sb[j])
+                f = fast_sigmoid(row[H + j] + sb[H + j])
+                g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
+                o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
                 cj = f * cb[j] + i * g
                 cb[j] = cj
                 u[j] = o * fast_tanh(cj)

@@ -96,6 +96,14 @@ def _check_state(name: str, state: np.ndarray | None, shape: tuple[int, int]) ->
 SOLO_GEMM_MNK = 65536 * 4
 
 
+# Each step computes its own input projection (float32) from this many rows per thread,
+# when the input and recurrent weights together are at most FUSED_MAX_BYTES: every step
+# then reads both, and beyond a few MiB (H = 650: 13.6 MB) that traffic costs more than
+# the separate projection GEMM over all T * B rows.
+FUSED_MIN_ROWS = 4
+FUSED_MAX_BYTES = 8 << 20
+
+
 def _in_phases(parts: int, first, second, largest_gemm_mnk: float = np.inf) -> None:
     """``first(k)`` for every part, then ``second(k)``, each part on its own thread with
     single-threaded BLAS (OpenBLAS's own workers would keep spinning on a core after
@@ -176,8 +184,26 @@ def lstm_forward(
     parts = len(slices)
     largest_gemm = 4 * H * max(T * B * I, B * P, B * H if project else 0)
 
+    # With enough rows per thread each step projects its own inputs with the packed
+    # kernel: no separate GEMM over all T * B rows, no round trip of the projections
+    # through memory, and one more product at the packed kernel's rate.
+    fused = (
+        packed
+        and min(rows.stop - rows.start for rows in slices) >= FUSED_MIN_ROWS
+        and weight_ih.nbytes + weight_hh.nbytes <= FUSED_MAX_BYTES
+    )
+    if fused:
+        panels_ih = np.empty(panels_shape(I, 4 * H), dtype)
+        pack_panels(w_ih.T, panels_ih)
+        step_bias = b if has_bias else np.zeros(4 * H, dtype)
+    else:
+        panels_ih = panels
+        step_bias = np.zeros(4 * H, dtype)
+    x3 = x2.reshape(T, B, I)
+
     def projection(part: int) -> None:
-        project_inputs(x2, w_ih, b, has_bias, gates.reshape(T * B, 4 * H), part, parts)
+        if not fused:
+            project_inputs(x2, w_ih, b, has_bias, gates.reshape(T * B, 4 * H), part, parts)
 
     if not keep_cache:
         h_n = np.zeros((B, P), dtype) if h0 is None else np.array(np.broadcast_to(h0, (B, P)))
@@ -208,6 +234,10 @@ def lstm_forward(
                 rows.stop,
                 tiled,
                 packed,
+                x3,
+                panels_ih,
+                step_bias,
+                fused,
             )
 
         _in_phases(parts, projection, infer, largest_gemm)
@@ -242,6 +272,10 @@ def lstm_forward(
             rows.stop,
             tiled,
             packed,
+            x3,
+            panels_ih,
+            step_bias,
+            fused,
         )
 
     _in_phases(parts, projection, loop, largest_gemm)
