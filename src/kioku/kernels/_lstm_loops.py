@@ -154,8 +154,9 @@ def lstm_infer_loop(
     """The recurrence for inference: keeps only the state the next step needs.
 
     ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry (overwritten in place as
-    scratch); ``h_a (B, P)`` holds the initial hidden state on entry and the final one
-    on exit; ``h_b (B, P)`` is scratch; ``c (B, H)`` holds the initial cell and is
+    scratch); with ``fused`` it may be ``(1, B, 4H)``, one step's scratch reused by
+    every step. ``h_a (B, P)`` holds the initial hidden state on entry and the final
+    one on exit; ``h_b (B, P)`` is scratch; ``c (B, H)`` holds the initial cell and is
     updated in place to the final one; ``unprojected (B, H)`` is scratch for
     ``o * tanh(c)`` (unused without projection). Fills ``y (T, B, P)``. With ``direct``
     (no projection, every sequence ``T`` long) each step's hidden state is written
@@ -163,9 +164,11 @@ def lstm_infer_loop(
     alternate. Rows past their length keep their state. Weights, ``panels``, ``packed``,
     ``x``, ``panels_ih``, ``step_bias`` and ``fused`` as in :func:`lstm_forward_loop`;
     only rows ``b0:b1``."""
-    T, _, G = gates.shape
+    T = y.shape[0]
+    G = gates.shape[2]
     H = G // 4
     P = y.shape[2]
+    per_step = gates.shape[0] == T
     zero = y.dtype.type(0)
     tile = np.empty((MR, NR), y.dtype)  # per thread: the packed kernel's partial panel
     sb = step_bias
@@ -179,7 +182,7 @@ def lstm_infer_loop(
             h_next = h_b
         else:
             h_next = h_a
-        a = gates[t]
+        a = gates[t if per_step else 0]
         if fused:  # this step's input projection, from the packed input weights
             packed_gemm(x[t, b0:b1], panels_ih, a[b0:b1], 0.0, tile)
         recurrent_gemm(

@@ -178,7 +178,6 @@ def lstm_forward(
     w_hr_t = w_hr if small or not project else np.ascontiguousarray(weight_hr.T)
     has_bias = bias is not None
     b = np.ascontiguousarray(bias) if has_bias else np.empty(0, dtype)
-    gates = np.empty((T, B, 4 * H), dtype)
     y = np.empty((T, B, P), dtype)
     steps_left = _lengths_array(mask, T, B)
     parts = len(slices)
@@ -200,6 +199,8 @@ def lstm_forward(
         panels_ih = panels
         step_bias = np.zeros(4 * H, dtype)
     x3 = x2.reshape(T, B, I)
+    # fused inference needs one step's pre-activations at a time, not all T
+    gates = np.empty((1 if fused and not keep_cache else T, B, 4 * H), dtype)
 
     def projection(part: int) -> None:
         if not fused:
