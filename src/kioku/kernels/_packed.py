@@ -43,18 +43,19 @@ MR = 6 if LANES == 16 else 4
 _ITEM = 4  # bytes per float32
 
 
-def _make_kernel(rows: int, accumulate: bool):
-    """An intrinsic ``kernel(a, lda, b, c, ldc, k)`` (addresses and element counts, all
-    int64): ``c[r, :NR] (+)= sum_p a[r, p] * b[p, :NR]`` for ``r < rows``, ``a`` rows
-    ``lda`` floats apart, ``b`` a packed panel ``(k, NR)``, ``c`` rows ``ldc`` floats
-    apart; ``k >= 1``."""
+def _make_kernel(rows: int):
+    """An intrinsic ``kernel(a, lda, b, c, ldc, k, accumulate)`` (addresses, element
+    counts and a flag, all int64): ``c[r, :NR] = sum_p a[r, p] * b[p, :NR]`` for
+    ``r < rows``, plus the old ``c`` when ``accumulate`` is not 0; ``a`` rows ``lda``
+    floats apart, ``b`` a packed panel ``(k, NR)``, ``c`` rows ``ldc`` floats apart;
+    ``k >= 1``."""
 
     @intrinsic
-    def kernel(typingctx, a, lda, b, c, ldc, k):
-        sig = types.void(*([types.int64] * 6))
+    def kernel(typingctx, a, lda, b, c, ldc, k, accumulate):
+        sig = types.void(*([types.int64] * 7))
 
         def codegen(context, builder, signature, args):
-            a_addr, lda_v, b_addr, c_addr, ldc_v, k_v = args
+            a_addr, lda_v, b_addr, c_addr, ldc_v, k_v, accumulate_v = args
             f32 = ir.FloatType()
             i64 = ir.IntType(64)
             vec = ir.VectorType(f32, LANES)
@@ -102,15 +103,19 @@ def _make_kernel(rows: int, accumulate: bool):
             builder.cbranch(builder.icmp_signed("<", p_next, k_v), loop, done)
 
             builder.position_at_end(done)
-            for r in range(rows):
-                row_c = builder.gep(c_ptr, [builder.mul(ir.Constant(i64, r), ldc_v)])
-                for j in range(NR_VECS):
-                    addr = builder.gep(row_c, [ir.Constant(i64, j * LANES)])
-                    where = builder.bitcast(addr, vec.as_pointer())
-                    value = new_accs[r * NR_VECS + j]
-                    if accumulate:
-                        value = builder.fadd(builder.load(where, align=4), value)
-                    builder.store(value, where, align=4)
+            is_sum = builder.icmp_signed("!=", accumulate_v, ir.Constant(i64, 0))
+            with builder.if_else(is_sum) as (add, overwrite):
+                for adding in (True, False):
+                    with add if adding else overwrite:
+                        for r in range(rows):
+                            row_c = builder.gep(c_ptr, [builder.mul(ir.Constant(i64, r), ldc_v)])
+                            for j in range(NR_VECS):
+                                addr = builder.gep(row_c, [ir.Constant(i64, j * LANES)])
+                                where = builder.bitcast(addr, vec.as_pointer())
+                                value = new_accs[r * NR_VECS + j]
+                                if adding:
+                                    value = builder.fadd(builder.load(where, align=4), value)
+                                builder.store(value, where, align=4)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -118,40 +123,25 @@ def _make_kernel(rows: int, accumulate: bool):
     return kernel
 
 
-_SET = [_make_kernel(rows, False) for rows in range(1, MR + 1)]
-_ADD = [_make_kernel(rows, True) for rows in range(1, MR + 1)]
-_set1, _set2, _set3, _set4, _set5, _set6 = _SET + _SET[-1:] * (6 - MR)
-_add1, _add2, _add3, _add4, _add5, _add6 = _ADD + _ADD[-1:] * (6 - MR)
+_KERNELS = [_make_kernel(rows) for rows in range(1, MR + 1)]
+_k1, _k2, _k3, _k4, _k5, _k6 = _KERNELS + _KERNELS[-1:] * (6 - MR)
 
 
 @njit(cache=True, nogil=True)
 def _tile(rows, accumulate, a, lda, b, c, ldc, k):
     # literal dispatch: each intrinsic is specialised on its row count
-    if accumulate:
-        if rows == 1:
-            _add1(a, lda, b, c, ldc, k)
-        elif rows == 2:
-            _add2(a, lda, b, c, ldc, k)
-        elif rows == 3:
-            _add3(a, lda, b, c, ldc, k)
-        elif rows == 4:
-            _add4(a, lda, b, c, ldc, k)
-        elif rows == 5:
-            _add5(a, lda, b, c, ldc, k)
-        else:
-            _add6(a, lda, b, c, ldc, k)
-    elif rows == 1:
-        _set1(a, lda, b, c, ldc, k)
+    if rows == 1:
+        _k1(a, lda, b, c, ldc, k, accumulate)
     elif rows == 2:
-        _set2(a, lda, b, c, ldc, k)
+        _k2(a, lda, b, c, ldc, k, accumulate)
     elif rows == 3:
-        _set3(a, lda, b, c, ldc, k)
+        _k3(a, lda, b, c, ldc, k, accumulate)
     elif rows == 4:
-        _set4(a, lda, b, c, ldc, k)
+        _k4(a, lda, b, c, ldc, k, accumulate)
     elif rows == 5:
-        _set5(a, lda, b, c, ldc, k)
+        _k5(a, lda, b, c, ldc, k, accumulate)
     else:
-        _set6(a, lda, b, c, ldc, k)
+        _k6(a, lda, b, c, ldc, k, accumulate)
 
 
 def panels_shape(k: int, n: int) -> tuple[int, int, int]:
@@ -202,7 +192,7 @@ def packed_gemm(a, panels, c, beta, tile):
         if beta == 0:
             c[:, :] = 0
         return
-    accumulate = beta != 0
+    accumulate = 1 if beta != 0 else 0
     lda, ldc = a.strides[0] // _ITEM, c.strides[0] // _ITEM
     a0, c0 = a.ctypes.data, c.ctypes.data
     t0 = tile.ctypes.data
@@ -219,7 +209,7 @@ def packed_gemm(a, panels, c, beta, tile):
             if width == NR:
                 _tile(rows, accumulate, a_addr, lda, b_addr, c0 + (i * ldc + j0) * _ITEM, ldc, K)
             else:
-                _tile(rows, False, a_addr, lda, b_addr, t0, NR, K)
+                _tile(rows, 0, a_addr, lda, b_addr, t0, NR, K)
                 for r in range(rows):
                     for v in range(width):
                         value = tile[r, v]
