@@ -25,7 +25,9 @@ def test_compiled_loops_cache_tracks_packed_kernel():
     )
 
 
-@pytest.mark.parametrize("k,n", [(1, 1), (5, 3), (7, NR), (9, NR + 1), (3, 2 * NR + 5), (40, 130)])
+@pytest.mark.parametrize(
+    "k,n", [(1, 1), (5, 3), (7, NR), (9, NR + 1), (3, 2 * NR + 5), (40, 130), (64, 3 * NR)]
+)
 def test_pack_panels_layout(k, n):
     rng = np.random.default_rng(k * 1000 + n)
     w = rng.standard_normal((n, k)).astype(np.float32)  # as weight_hh (N, K)

@@ -144,6 +144,44 @@ def _tile(rows, accumulate, a, lda, b, c, ldc, k):
         _k6(a, lda, b, c, ldc, k, accumulate)
 
 
+@intrinsic
+def _transpose_block(typingctx, src, src_ld, dst, dst_ld):
+    """``dst[i, k] = src[k, i]`` for a ``LANES x LANES`` float32 block (addresses, row
+    strides in floats; all int64): LANES vector loads, log2(LANES) rounds of shuffles
+    that swap one bit of the row index with the same bit of the column index, LANES
+    vector stores."""
+    sig = types.void(*([types.int64] * 4))
+
+    def codegen(context, builder, signature, args):
+        src_addr, src_ld_v, dst_addr, dst_ld_v = args
+        f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
+        vec = ir.VectorType(f32, LANES)
+        src_ptr = builder.inttoptr(src_addr, f32.as_pointer())
+        dst_ptr = builder.inttoptr(dst_addr, f32.as_pointer())
+        rows = []
+        for i in range(LANES):
+            addr = builder.gep(src_ptr, [builder.mul(ir.Constant(i64, i), src_ld_v)])
+            rows.append(builder.load(builder.bitcast(addr, vec.as_pointer()), align=4))
+        bit = 1
+        while bit < LANES:
+            keep = [k if k & bit == 0 else LANES + (k ^ bit) for k in range(LANES)]
+            take = [k | bit if k & bit == 0 else LANES + k for k in range(LANES)]
+            for i in range(LANES):
+                if i & bit == 0:
+                    a, b = rows[i], rows[i | bit]
+                    mask_keep = ir.Constant(ir.VectorType(i32, LANES), keep)
+                    mask_take = ir.Constant(ir.VectorType(i32, LANES), take)
+                    rows[i] = builder.shuffle_vector(a, b, mask_keep)
+                    rows[i | bit] = builder.shuffle_vector(a, b, mask_take)
+            bit *= 2
+        for i in range(LANES):
+            addr = builder.gep(dst_ptr, [builder.mul(ir.Constant(i64, i), dst_ld_v)])
+            builder.store(rows[i], builder.bitcast(addr, vec.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 def panels_shape(k: int, n: int) -> tuple[int, int, int]:
     """Shape of the packed form of a ``(k, n)`` right operand: ``(ceil(n / NR), k, NR)``."""
     return (-(-n // NR), k, NR)
@@ -163,13 +201,20 @@ def pack_panels(b, out):
                 src, dst = b[p], out[q, p]
                 for v in range(NR):
                     dst[v] = src[q * NR + v]
-    else:  # 16 columns of b (rows of the matrix it views) at a time, 64-byte writes
+    else:  # a transposed view: LANES x LANES blocks transposed in registers
+        item = b.itemsize
+        src_ld = b.strides[1] // item
+        blocked = K - K % LANES if b.strides[0] == item and item == _ITEM else 0
         for q in range(full):
-            for v0 in range(0, NR, 16):
-                cols = b[:, q * NR + v0 : q * NR + v0 + 16]
-                for p in range(K):
+            for v0 in range(0, NR, LANES):
+                j = q * NR + v0
+                for p0 in range(0, blocked, LANES):
+                    src = b[p0:, j:].ctypes.data
+                    _transpose_block(src, src_ld, out[q, p0, v0:].ctypes.data, NR)
+                cols = b[:, j : j + LANES]
+                for p in range(blocked, K):
                     dst = out[q, p]
-                    for v in range(16):
+                    for v in range(LANES):
                         dst[v0 + v] = cols[p, v]
     if full < out.shape[0]:  # the last panel, zero-padded
         out[full] = 0
