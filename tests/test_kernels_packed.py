@@ -90,12 +90,14 @@ def _close(got, want, name=""):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * scale, err_msg=name)
 
 
-@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("projection", ["fused", "packed", "blas"])
 @pytest.mark.parametrize("seed", range(6))
-def test_lstm_float32_with_full_panels_matches_reference(monkeypatch, seed, fused):
+def test_lstm_float32_with_full_panels_matches_reference(monkeypatch, seed, projection):
     """4H and P span several panels and a partial one; batches span several row blocks;
-    the input projection per step (``fused``) or as one GEMM before the loop."""
-    monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", 1 if fused else 10**9)
+    the input projection per step (``fused``) or as one GEMM before the loop, by the
+    packed kernel or by BLAS."""
+    monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", 1 if projection == "fused" else 10**9)
+    monkeypatch.setattr(numba_lstm, "PACKED_PROJECTION_ROWS", 0 if projection == "blas" else 10**9)
     batch, hidden = ((1, 40), (7, 33), (13, 20), (20, 48), (3, 70), (2 * MR + 1, 17))[seed]
     args, dy = _case(seed, batch, hidden, project=seed in (1, 4))
     y, h_n, c_n, cache = numba_lstm.lstm_forward(**args)

@@ -308,14 +308,20 @@ def _share(size, part, parts):
 
 
 @njit(cache=True, nogil=True)
-def project_inputs(x2, weight_ih, bias, has_bias, gates2, part, parts):
+def project_inputs(x2, weight_ih, bias, has_bias, gates2, part, parts, panels_ih, packed):
     """``gates2 (N, 4H) = x2 (N, I) @ weight_ih (4H, I).T + bias (4H,)``: the input
     projection of every step as one GEMM; this call does share ``part`` of ``parts``
-    (rows of ``N``), so threads can split it."""
+    (rows of ``N``), so threads can split it. With ``packed`` (float32) the packed kernel
+    reads ``panels_ih``, ``weight_ih.T`` packed by
+    :func:`kioku.kernels._packed.pack_panels`; otherwise BLAS reads ``weight_ih``."""
     r0, r1 = _share(gates2.shape[0], part, parts)
     if r1 <= r0:
         return
-    gemm(False, True, x2[r0:r1], weight_ih, gates2[r0:r1], 0.0)
+    if packed:
+        tile = np.empty((MR, NR), gates2.dtype)
+        packed_gemm(x2[r0:r1], panels_ih, gates2[r0:r1], 0.0, tile)
+    else:
+        gemm(False, True, x2[r0:r1], weight_ih, gates2[r0:r1], 0.0)
     if has_bias:
         for n in range(r0, r1):
             for g in range(gates2.shape[1]):

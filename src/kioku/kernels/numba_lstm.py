@@ -102,6 +102,9 @@ SOLO_GEMM_MNK = 65536 * 4
 # the separate projection GEMM over all T * B rows.
 FUSED_MIN_ROWS = 4
 FUSED_MAX_BYTES = 8 << 20
+# Otherwise, up to this many rows (T * B) the projection GEMM before the loop also uses
+# the packed kernel: a BLAS call on so few rows does not reach its speed.
+PACKED_PROJECTION_ROWS = 256
 
 
 def _in_phases(parts: int, first, second, largest_gemm_mnk: float = np.inf) -> None:
@@ -191,12 +194,14 @@ def lstm_forward(
         and min(rows.stop - rows.start for rows in slices) >= FUSED_MIN_ROWS
         and weight_ih.nbytes + weight_hh.nbytes <= FUSED_MAX_BYTES
     )
-    if fused:
+    packed_ih = packed and (fused or T * B <= PACKED_PROJECTION_ROWS)
+    if packed_ih:
         panels_ih = np.empty(panels_shape(I, 4 * H), dtype)
         pack_panels(w_ih.T, panels_ih)
+    if fused:
         step_bias = b if has_bias else np.zeros(4 * H, dtype)
     else:
-        panels_ih = panels
+        panels_ih = panels_ih if packed_ih else panels
         step_bias = np.zeros(4 * H, dtype)
     x3 = x2.reshape(T, B, I)
     # fused inference needs one step's pre-activations at a time, not all T
@@ -204,7 +209,8 @@ def lstm_forward(
 
     def projection(part: int) -> None:
         if not fused:
-            project_inputs(x2, w_ih, b, has_bias, gates.reshape(T * B, 4 * H), part, parts)
+            gates2 = gates.reshape(T * B, 4 * H)
+            project_inputs(x2, w_ih, b, has_bias, gates2, part, parts, panels_ih, packed_ih)
 
     if not keep_cache:
         h_n = np.zeros((B, P), dtype) if h0 is None else np.array(np.broadcast_to(h0, (B, P)))
