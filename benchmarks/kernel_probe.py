@@ -10,6 +10,8 @@ interleaved (one call each per round, after a warm-up block) and the median of t
 rounds is kept. Prints, per shape of :data:`kioku.bench.workloads.SHAPES`, kioku's speed
 relative to PyTorch (training) and to ONNX Runtime (inference) as the issue's tables
 state it: the peer's CPU time per call over kioku's (above 1.0 kioku is faster).
+Inference is timed twice: through ``kioku.nn`` in eval mode inside ``no_grad()`` (as
+``kioku bench`` does) and straight on the kernels with ``keep_cache=False``.
 
 An indicative probe for tuning kernels, not a result: CPU time on a busy machine still
 suffers from shared caches and memory bandwidth, and one thread is not what users run.
@@ -56,6 +58,37 @@ def probe(fns: dict[str, Callable[[], object]], repeats: int, budget_s: float) -
     return {name: statistics.median(times) for name, times in rounds.items()}
 
 
+def kernel_infer(shape: workloads.Shape, state: dict, x) -> Callable[[], object]:
+    """The stack run straight on the kernels with ``keep_cache=False`` (what ``kioku.nn``
+    calls inside ``no_grad()`` once it passes ``keep_cache``): layer by layer, directions
+    one after the other, outputs concatenated."""
+    import numpy as np
+
+    from kioku import kernels
+
+    lstm_forward = kernels.backend().lstm_forward
+    weights = []
+    for layer in range(shape.layers):
+        for direction in range(shape.directions):
+            sfx = f"_l{layer}" + ("_reverse" if direction else "")
+            bias = state["bias_ih" + sfx] + state["bias_hh" + sfx]
+            weights.append((state["weight_ih" + sfx], state["weight_hh" + sfx], bias))
+
+    def run() -> object:
+        inputs = x
+        for layer in range(shape.layers):
+            outs = []
+            for direction in range(shape.directions):
+                w_ih, w_hh, bias = weights[layer * shape.directions + direction]
+                reverse = bool(direction)
+                y = lstm_forward(inputs, w_ih, w_hh, bias, reverse=reverse, keep_cache=False)[0]
+                outs.append(y)
+            inputs = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
+        return inputs
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -84,11 +117,13 @@ def main() -> None:
         if "infer" in what:
             fns = {
                 "kioku": workloads.kioku_infer(shape, state, x),
+                "kernel": kernel_infer(shape, state, x),
                 "ort": workloads.ort_infer(shape, state, x, threads=1),
             }
             t = probe(fns, args.repeats, args.budget)
-            ratio = t["ort"] / t["kioku"]
+            ratio, kernel = t["ort"] / t["kioku"], t["ort"] / t["kernel"]
             line += f"   infer {t['kioku'] * 1e3:8.3f} / {t['ort'] * 1e3:8.3f} = {ratio:5.2f}x"
+            line += f" (kernels, no cache: {t['kernel'] * 1e3:8.3f} = {kernel:5.2f}x)"
         print(line, flush=True)
 
 
