@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._packed import MR, NR, packed_gemm
 from ._primitives import FAST_MATH, fast_sigmoid, fast_tanh, gemm, step_gemm
 
 # Numba's disk cache keys each function on its own file's timestamp only, so code
@@ -22,6 +23,18 @@ from ._primitives import FAST_MATH, fast_sigmoid, fast_tanh, gemm, step_gemm
 # fingerprint lives here: editing _primitives.py means updating this line (checked by
 # tests/test_kernels.py), which changes this file and invalidates its cache too.
 PRIMITIVES_SHA256 = "af49099f9252a0fa"
+PACKED_SHA256 = "30e76800f77394e1"  # the same for _packed.py
+
+
+@njit(cache=True, nogil=True)
+def recurrent_gemm(a, b_nt, b_nn, panels, c, beta, tiled, packed, tile):
+    """``c (M, N) = a (M, K) @ B + beta * c`` for one step: with ``packed`` (float32) the
+    register-blocked kernel of :mod:`._packed` on ``panels`` (``B`` packed once per call;
+    ``tile (MR, NR)`` its scratch), otherwise :func:`step_gemm` on ``b_nt``/``b_nn``."""
+    if packed:
+        packed_gemm(a, panels, c, beta, tile)
+    else:
+        step_gemm(a, b_nt, b_nn, c, beta, tiled)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
@@ -29,6 +42,7 @@ def lstm_forward_loop(
     gates,
     weight_hh,
     weight_hh_t,
+    panels,
     weight_hr,
     weight_hr_t,
     h_state,
@@ -42,35 +56,52 @@ def lstm_forward_loop(
     b0,
     b1,
     tiled,
+    packed,
+    x,
+    panels_ih,
+    step_bias,
+    fused,
 ):
     """Run the recurrence in place. ``weight_hh (4H, P)``, ``weight_hr (P, H)`` and their
     C-contiguous transposes ``weight_hh_t``/``weight_hr_t`` (either layout may be a
-    dummy where :func:`step_gemm` does not read it; ``tiled`` as there).
-    ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry and the activated i, f, g, o on
-    exit; ``h_state (T+1, B, P)``/``c_state (T+1, B, H)`` hold the initial state in slot
-    ``T * reverse``; fills ``tanh_c (T, B, H)``, ``hidden (T, B, H)`` (when ``project``)
-    and ``y (T, B, P)``. Only rows ``b0:b1`` of the batch are touched, so threads can
-    share the arrays."""
+    dummy where :func:`step_gemm` does not read it; ``tiled`` as there). With ``packed``
+    (float32) the recurrent product reads only ``panels``, ``weight_hh.T`` packed by
+    :func:`kioku.kernels._packed.pack_panels`, and ``weight_hh``/``weight_hh_t`` may
+    both be dummies. With ``fused`` (float32 only) each step also computes its own input
+    projection ``x[t] (B, I) @ weight_ih.T`` from ``panels_ih`` (``weight_ih.T`` packed)
+    into ``gates[t]`` first, and ``step_bias (4H,)`` is added in the gate pass; otherwise
+    ``x`` and ``panels_ih`` are not read and ``step_bias`` is zeros.
+    ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry (scratch with ``fused``) and the
+    activated i, f, g, o on exit; ``h_state (T+1, B, P)``/``c_state (T+1, B, H)`` hold
+    the initial state in slot ``T * reverse``; fills ``tanh_c (T, B, H)``,
+    ``hidden (T, B, H)`` (when ``project``) and ``y (T, B, P)``. Only rows ``b0:b1`` of
+    the batch are touched, so threads can share the arrays."""
     T, _, G = gates.shape
     H = G // 4
     P = h_state.shape[2]
     r = 1 if reverse else 0
     zero = y.dtype.type(0)
+    tile = np.empty((MR, NR), y.dtype)  # per thread: the packed kernel's partial panel
+    sb = step_bias
     for s in range(T):
         t = T - 1 - s if reverse else s
         h_prev, c_prev = h_state[t + r], c_state[t + r]
         h_next, c_next = h_state[t + 1 - r], c_state[t + 1 - r]
         a = gates[t]
-        step_gemm(h_prev[b0:b1], weight_hh, weight_hh_t, a[b0:b1], 1.0, tiled)
+        if fused:  # this step's input projection, from the packed input weights
+            packed_gemm(x[t, b0:b1], panels_ih, a[b0:b1], 0.0, tile)
+        recurrent_gemm(
+            h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
+        )
         unprojected = hidden[t] if project else h_next
         tc_t = tanh_c[t]
         for b in range(b0, b1):
             row, cp, cn, tc, u = a[b], c_prev[b], c_next[b], tc_t[b], unprojected[b]
             for j in range(H):
-                i = fast_sigmoid(row[j])
-                f = fast_sigmoid(row[H + j])
-                g = fast_tanh(row[2 * H + j])
-                o = fast_sigmoid(row[3 * H + j])
+                i = fast_sigmoid(row[j] + sb[j])
+                f = fast_sigmoid(row[H + j] + sb[H + j])
+                g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
+                o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
                 row[j] = i
                 row[H + j] = f
                 row[2 * H + j] = g
@@ -99,6 +130,7 @@ def lstm_infer_loop(
     gates,
     weight_hh,
     weight_hh_t,
+    panels,
     weight_hr,
     weight_hr_t,
     h_a,
@@ -113,22 +145,33 @@ def lstm_infer_loop(
     b0,
     b1,
     tiled,
+    packed,
+    x,
+    panels_ih,
+    step_bias,
+    fused,
 ):
     """The recurrence for inference: keeps only the state the next step needs.
 
     ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry (overwritten in place as
-    scratch); ``h_a (B, P)`` holds the initial hidden state on entry and the final one
-    on exit; ``h_b (B, P)`` is scratch; ``c (B, H)`` holds the initial cell and is
+    scratch); with ``fused`` it may be ``(1, B, 4H)``, one step's scratch reused by
+    every step. ``h_a (B, P)`` holds the initial hidden state on entry and the final
+    one on exit; ``h_b (B, P)`` is scratch; ``c (B, H)`` holds the initial cell and is
     updated in place to the final one; ``unprojected (B, H)`` is scratch for
     ``o * tanh(c)`` (unused without projection). Fills ``y (T, B, P)``. With ``direct``
     (no projection, every sequence ``T`` long) each step's hidden state is written
     straight into ``y[t]`` and read back from there, no copy; otherwise ``h_a``/``h_b``
-    alternate. Rows past their length keep their state. Weights as in
-    :func:`lstm_forward_loop`; only rows ``b0:b1``."""
-    T, _, G = gates.shape
+    alternate. Rows past their length keep their state. Weights, ``panels``, ``packed``,
+    ``x``, ``panels_ih``, ``step_bias`` and ``fused`` as in :func:`lstm_forward_loop`;
+    only rows ``b0:b1``."""
+    T = y.shape[0]
+    G = gates.shape[2]
     H = G // 4
     P = y.shape[2]
+    per_step = gates.shape[0] == T
     zero = y.dtype.type(0)
+    tile = np.empty((MR, NR), y.dtype)  # per thread: the packed kernel's partial panel
+    sb = step_bias
     h_prev = h_a
     in_a = True
     for s in range(T):
@@ -139,18 +182,22 @@ def lstm_infer_loop(
             h_next = h_b
         else:
             h_next = h_a
-        a = gates[t]
-        step_gemm(h_prev[b0:b1], weight_hh, weight_hh_t, a[b0:b1], 1.0, tiled)
+        a = gates[t if per_step else 0]
+        if fused:  # this step's input projection, from the packed input weights
+            packed_gemm(x[t, b0:b1], panels_ih, a[b0:b1], 0.0, tile)
+        recurrent_gemm(
+            h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
+        )
         target = unprojected if project else h_next
         for b in range(b0, b1):
             if t >= lengths[b]:
                 continue
             row, cb, u = a[b], c[b], target[b]
             for j in range(H):
-                i = fast_sigmoid(row[j])
-                f = fast_sigmoid(row[H + j])
-                g = fast_tanh(row[2 * H + j])
-                o = fast_sigmoid(row[3 * H + j])
+                i = fast_sigmoid(row[j] + sb[j])
+                f = fast_sigmoid(row[H + j] + sb[H + j])
+                g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
+                o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
                 cj = f * cb[j] + i * g
                 cb[j] = cj
                 u[j] = o * fast_tanh(cj)
@@ -181,6 +228,7 @@ def lstm_backward_loop(
     tanh_c,
     weight_hh,
     weight_hh_t,
+    panels,
     weight_hr,
     weight_hr_t,
     dgates,
@@ -196,6 +244,7 @@ def lstm_backward_loop(
     b0,
     b1,
     tiled,
+    packed,
 ):
     """Backprop through time in place. Reads ``dy (T, B, P)``, the forward's ``gates``,
     ``c_state``, ``tanh_c``; writes ``dgates (T, B, 4H)`` (zero at masked steps) and
@@ -203,13 +252,15 @@ def lstm_backward_loop(
     ``project``). ``dh (B, P)``/``dc (B, H)`` hold the final state's gradient on entry
     and the initial state's on exit. ``dh_step``, ``d_hidden``, ``dh_rec`` are scratch
     (``d_hidden`` may be ``dh_step`` without projection). Weights and their transposes
-    as in :func:`lstm_forward_loop`. Only rows ``b0:b1``."""
+    as in :func:`lstm_forward_loop`, except that ``panels`` packs ``weight_hh`` itself
+    (``dh = dgates @ weight_hh``). Only rows ``b0:b1``."""
     T, _, G = dgates.shape
     H = G // 4
     P = dh.shape[1]
     r = 1 if reverse else 0
     one = dy.dtype.type(1)
     zero = dy.dtype.type(0)
+    tile = np.empty((MR, NR), dy.dtype)  # per thread: the packed kernel's partial panel
     for s in range(T):
         t = s if reverse else T - 1 - s
         for b in range(b0, b1):
@@ -243,7 +294,8 @@ def lstm_backward_loop(
                 drow[2 * H + j] = dcs * i * (one - g * g)
                 drow[3 * H + j] = dhj * th * o * (one - o)
                 dcb[j] = dcs * f
-        step_gemm(dgates[t, b0:b1], weight_hh_t, weight_hh, dh_rec[b0:b1], 0.0, tiled)
+        dg = dgates[t, b0:b1]
+        recurrent_gemm(dg, weight_hh_t, weight_hh, panels, dh_rec[b0:b1], 0.0, tiled, packed, tile)
         for b in range(b0, b1):
             if t < lengths[b]:
                 for p in range(P):
@@ -256,14 +308,20 @@ def _share(size, part, parts):
 
 
 @njit(cache=True, nogil=True)
-def project_inputs(x2, weight_ih, bias, has_bias, gates2, part, parts):
+def project_inputs(x2, weight_ih, bias, has_bias, gates2, part, parts, panels_ih, packed):
     """``gates2 (N, 4H) = x2 (N, I) @ weight_ih (4H, I).T + bias (4H,)``: the input
     projection of every step as one GEMM; this call does share ``part`` of ``parts``
-    (rows of ``N``), so threads can split it."""
+    (rows of ``N``), so threads can split it. With ``packed`` (float32) the packed kernel
+    reads ``panels_ih``, ``weight_ih.T`` packed by
+    :func:`kioku.kernels._packed.pack_panels`; otherwise BLAS reads ``weight_ih``."""
     r0, r1 = _share(gates2.shape[0], part, parts)
     if r1 <= r0:
         return
-    gemm(False, True, x2[r0:r1], weight_ih, gates2[r0:r1], 0.0)
+    if packed:
+        tile = np.empty((MR, NR), gates2.dtype)
+        packed_gemm(x2[r0:r1], panels_ih, gates2[r0:r1], 0.0, tile)
+    else:
+        gemm(False, True, x2[r0:r1], weight_ih, gates2[r0:r1], 0.0)
     if has_bias:
         for n in range(r0, r1):
             for g in range(gates2.shape[1]):

@@ -25,6 +25,7 @@ from ._lstm_loops import (
     project_inputs,
     weight_gradients,
 )
+from ._packed import pack_panels, panels_shape
 from ._primitives import L2_BYTES, SMALL_ROWS
 from ._threads import batch_slices, run_parts
 
@@ -95,6 +96,17 @@ def _check_state(name: str, state: np.ndarray | None, shape: tuple[int, int]) ->
 SOLO_GEMM_MNK = 65536 * 4
 
 
+# Each step computes its own input projection (float32) from this many rows per thread,
+# when the input and recurrent weights together are at most FUSED_MAX_BYTES: every step
+# then reads both, and beyond a few MiB (H = 650: 13.6 MB) that traffic costs more than
+# the separate projection GEMM over all T * B rows.
+FUSED_MIN_ROWS = 4
+FUSED_MAX_BYTES = 8 << 20
+# Otherwise, up to this many rows (T * B) the projection GEMM before the loop also uses
+# the packed kernel: a BLAS call on so few rows does not reach its speed.
+PACKED_PROJECTION_ROWS = 256
+
+
 def _in_phases(parts: int, first, second, largest_gemm_mnk: float = np.inf) -> None:
     """``first(k)`` for every part, then ``second(k)``, each part on its own thread with
     single-threaded BLAS (OpenBLAS's own workers would keep spinning on a core after
@@ -157,19 +169,48 @@ def lstm_forward(
     x2 = np.ascontiguousarray(x).reshape(T * B, I)
     w_ih = np.ascontiguousarray(weight_ih)
     w_hh = np.ascontiguousarray(weight_hh)
-    w_hh_t = w_hh if small or tiled else np.ascontiguousarray(weight_hh.T)
+    packed = dtype == np.float32
+    if packed:  # the recurrent product reads weight_hh.T packed once, nothing else
+        panels = np.empty(panels_shape(P, 4 * H), dtype)
+        pack_panels(w_hh.T, panels)
+        w_hh_t = w_hh
+    else:
+        panels = np.empty((0, 0, 0), dtype)
+        w_hh_t = w_hh if small or tiled else np.ascontiguousarray(weight_hh.T)
     w_hr = np.ascontiguousarray(weight_hr) if project else w_hh
     w_hr_t = w_hr if small or not project else np.ascontiguousarray(weight_hr.T)
     has_bias = bias is not None
     b = np.ascontiguousarray(bias) if has_bias else np.empty(0, dtype)
-    gates = np.empty((T, B, 4 * H), dtype)
     y = np.empty((T, B, P), dtype)
     steps_left = _lengths_array(mask, T, B)
     parts = len(slices)
     largest_gemm = 4 * H * max(T * B * I, B * P, B * H if project else 0)
 
+    # With enough rows per thread each step projects its own inputs with the packed
+    # kernel: no separate GEMM over all T * B rows, no round trip of the projections
+    # through memory, and one more product at the packed kernel's rate.
+    fused = (
+        packed
+        and min(rows.stop - rows.start for rows in slices) >= FUSED_MIN_ROWS
+        and weight_ih.nbytes + weight_hh.nbytes <= FUSED_MAX_BYTES
+    )
+    packed_ih = packed and (fused or T * B <= PACKED_PROJECTION_ROWS)
+    if packed_ih:
+        panels_ih = np.empty(panels_shape(I, 4 * H), dtype)
+        pack_panels(w_ih.T, panels_ih)
+    if fused:
+        step_bias = b if has_bias else np.zeros(4 * H, dtype)
+    else:
+        panels_ih = panels_ih if packed_ih else panels
+        step_bias = np.zeros(4 * H, dtype)
+    x3 = x2.reshape(T, B, I)
+    # fused inference needs one step's pre-activations at a time, not all T
+    gates = np.empty((1 if fused and not keep_cache else T, B, 4 * H), dtype)
+
     def projection(part: int) -> None:
-        project_inputs(x2, w_ih, b, has_bias, gates.reshape(T * B, 4 * H), part, parts)
+        if not fused:
+            gates2 = gates.reshape(T * B, 4 * H)
+            project_inputs(x2, w_ih, b, has_bias, gates2, part, parts, panels_ih, packed_ih)
 
     if not keep_cache:
         h_n = np.zeros((B, P), dtype) if h0 is None else np.array(np.broadcast_to(h0, (B, P)))
@@ -184,6 +225,7 @@ def lstm_forward(
                 gates,
                 w_hh,
                 w_hh_t,
+                panels,
                 w_hr,
                 w_hr_t,
                 h_n,
@@ -198,6 +240,11 @@ def lstm_forward(
                 rows.start,
                 rows.stop,
                 tiled,
+                packed,
+                x3,
+                panels_ih,
+                step_bias,
+                fused,
             )
 
         _in_phases(parts, projection, infer, largest_gemm)
@@ -217,6 +264,7 @@ def lstm_forward(
             gates,
             w_hh,
             w_hh_t,
+            panels,
             w_hr,
             w_hr_t,
             h_state,
@@ -230,6 +278,11 @@ def lstm_forward(
             rows.start,
             rows.stop,
             tiled,
+            packed,
+            x3,
+            panels_ih,
+            step_bias,
+            fused,
         )
 
     _in_phases(parts, projection, loop, largest_gemm)
@@ -290,7 +343,14 @@ def lstm_backward(
     dh_rec = np.empty((B, P), dtype)
     w_ih = np.ascontiguousarray(cache.weight_ih)
     w_hh = np.ascontiguousarray(cache.weight_hh)
-    w_hh_t = np.ascontiguousarray(w_hh.T) if small or tiled else w_hh
+    packed = dtype == np.float32
+    if packed:  # dh = dgates @ weight_hh reads weight_hh packed once, nothing else
+        panels = np.empty(panels_shape(4 * H, P), dtype)
+        pack_panels(w_hh, panels)
+        w_hh_t = w_hh
+    else:
+        panels = np.empty((0, 0, 0), dtype)
+        w_hh_t = np.ascontiguousarray(w_hh.T) if small or tiled else w_hh
     w_hr = np.ascontiguousarray(cache.weight_hr) if project else w_hh
     w_hr_t = np.ascontiguousarray(w_hr.T) if project and small else w_hr
     # dy may be a strided view (one direction of a concatenated output): read in place
@@ -335,6 +395,7 @@ def lstm_backward(
             cache.tanh_c,
             w_hh,
             w_hh_t,
+            panels,
             w_hr,
             w_hr_t,
             dgates,
@@ -350,6 +411,7 @@ def lstm_backward(
             rows.start,
             rows.stop,
             tiled,
+            packed,
         )
 
     _in_phases(parts, loop, finish)

@@ -1,0 +1,116 @@
+"""The packed float32 GEMM of the recurrent product (``kernels/_packed.py``) and the LSTM
+loops that use it, at sizes that cross panel and row-block boundaries."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from kioku import functional  # noqa: E402
+from kioku.kernels import _lstm_loops, _packed, numba_lstm  # noqa: E402
+
+NR, MR = _packed.NR, _packed.MR
+
+
+def test_compiled_loops_cache_tracks_packed_kernel():
+    source = Path(_packed.__file__).read_bytes()
+    assert hashlib.sha256(source).hexdigest()[:16] == _lstm_loops.PACKED_SHA256, (
+        "kernels/_packed.py changed: update PACKED_SHA256 in _lstm_loops.py, or Numba's "
+        "disk cache keeps running the loops compiled from the old kernel"
+    )
+
+
+@pytest.mark.parametrize(
+    "k,n", [(1, 1), (5, 3), (7, NR), (9, NR + 1), (3, 2 * NR + 5), (40, 130), (64, 3 * NR)]
+)
+def test_pack_panels_layout(k, n):
+    rng = np.random.default_rng(k * 1000 + n)
+    w = rng.standard_normal((n, k)).astype(np.float32)  # as weight_hh (N, K)
+    panels = -(-n // NR)
+    want = np.zeros((panels * NR, k), np.float32)
+    want[:n] = w
+    want = want.reshape(panels, NR, k).transpose(0, 2, 1)
+    for b in (w.T, np.ascontiguousarray(w.T)):  # transposed view and contiguous (K, N)
+        out = np.full(_packed.panels_shape(k, n), np.nan, np.float32)
+        _packed.pack_panels(b, out)
+        assert np.array_equal(out, want)
+
+
+@pytest.mark.parametrize("m", [1, 2, MR - 1, MR, MR + 1, 2 * MR + 1, 20, 33])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_packed_gemm_matches_float64_product(m, beta):
+    rng = np.random.default_rng(m)
+    for k, n in ((1, NR), (17, NR + 3), (64, 3 * NR), (33, 2 * NR - 1), (5, 7)):
+        wide = rng.standard_normal((m, k + 3)).astype(np.float32)
+        a = wide[:, 1 : k + 1]  # a row slice of a wider array: stride != k
+        b = rng.standard_normal((k, n)).astype(np.float32)
+        c_wide = rng.standard_normal((m, n + 2)).astype(np.float32)
+        c = c_wide[:, :n]
+        before = c_wide.copy()
+        want = a.astype(np.float64) @ b.astype(np.float64) + beta * c.astype(np.float64)
+        panels = np.empty(_packed.panels_shape(k, n), np.float32)
+        _packed.pack_panels(b, panels)
+        _packed.packed_gemm(a, panels, c, beta, np.empty((MR, NR), np.float32))
+        scale = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64) + np.abs(c)
+        assert np.all(np.abs(c - want) <= 4e-7 * (k + 2) * scale + 1e-30), (m, k, n)
+        np.testing.assert_array_equal(c_wide[:, n:], before[:, n:])  # beside c: untouched
+
+
+def _case(seed, batch, hidden, project):
+    rng = np.random.default_rng(seed)
+    T, I, H = 6, 5, hidden
+    P = H // 2 if project else H
+
+    def arr(*shape, scale=0.3):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    args = dict(
+        x=arr(T, batch, I, scale=1.0),
+        weight_ih=arr(4 * H, I),
+        weight_hh=arr(4 * H, P),
+        bias=arr(4 * H) if seed % 4 else None,
+        h0=arr(batch, P),
+        c0=arr(batch, H),
+        lengths=rng.integers(1, T + 1, batch) if seed % 2 else None,
+        reverse=bool(seed % 3 == 0),
+        weight_hr=arr(P, H) if project else None,
+    )
+    return args, arr(T, batch, P, scale=1.0)
+
+
+def _close(got, want, name=""):
+    """float32 agreement to 1e-5 relative to the array's scale (the 1e-5 absolute of
+    tests/test_kernels.py assumes values of order 1; these reach a few units)."""
+    scale = max(1.0, float(np.abs(want).max()))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("projection", ["fused", "packed", "blas"])
+@pytest.mark.parametrize("seed", range(6))
+def test_lstm_float32_with_full_panels_matches_reference(monkeypatch, seed, projection):
+    """4H and P span several panels and a partial one; batches span several row blocks;
+    the input projection per step (``fused``) or as one GEMM before the loop, by the
+    packed kernel or by BLAS."""
+    monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", 1 if projection == "fused" else 10**9)
+    monkeypatch.setattr(numba_lstm, "PACKED_PROJECTION_ROWS", 0 if projection == "blas" else 10**9)
+    batch, hidden = ((1, 40), (7, 33), (13, 20), (20, 48), (3, 70), (2 * MR + 1, 17))[seed]
+    args, dy = _case(seed, batch, hidden, project=seed in (1, 4))
+    y, h_n, c_n, cache = numba_lstm.lstm_forward(**args)
+    y_r, h_r, c_r, cache_r = functional.lstm_forward(**args)
+    for got, want in ((y, y_r), (h_n, h_r), (c_n, c_r), (cache.c_state, cache_r.c_state)):
+        _close(got, want)
+    y_i, h_i, c_i, none = numba_lstm.lstm_forward(**args, keep_cache=False)
+    assert none is None
+    for got, want in ((y_i, y_r), (h_i, h_r), (c_i, c_r)):
+        _close(got, want)
+    grads = numba_lstm.lstm_backward(dy, cache)
+    grads_r = functional.lstm_backward(dy, cache_r)
+    for name, got, want in zip(grads_r._fields, grads, grads_r):
+        assert (got is None) == (want is None), name
+        if got is not None:
+            _close(got, want, name)
