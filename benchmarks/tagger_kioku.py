@@ -52,7 +52,6 @@ def main() -> None:
         eval_at_epoch_end=False,
         clip=settings.clip,
         progress=False,
-        seed=settings.seed,
     )
     trainer = Trainer(model, task, optimizer, build_schedule(settings, optimizer), config)
     if args.warmup:

@@ -42,7 +42,7 @@ def main() -> None:
     args = arguments(__doc__.splitlines()[0], steps=200)
     with tempfile.TemporaryDirectory() as links:
         settings = tag_settings(args, links, HIDDEN, EMBED)
-        task = TagTask(settings)
+        task = TagTask.from_settings(settings)
     torch.manual_seed(0)
     model = Tagger(len(task.vocab), len(task.labels))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)

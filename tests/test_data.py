@@ -145,6 +145,13 @@ def test_corpus_from_file_and_directory(tmp_path):
     assert load_corpus(str(folder)).valid == "valid text\n"
 
 
+def test_a_folder_may_name_its_validation_split_dev(tmp_path):
+    for name in ("train", "dev", "test"):
+        (tmp_path / f"{name}.txt").write_text(f"{name} text\n")
+    corpus = load_corpus(str(tmp_path))
+    assert (corpus.train, corpus.valid, corpus.test) == ("train text\n", "dev text\n", "test text\n")
+
+
 def test_stdlib_corpus_is_a_fixed_deterministic_split():
     files = stdlib_files()
     assert files == sorted(files) and len(files) > 50

@@ -2,7 +2,8 @@
 
 A data name is ``stdlib`` (the default: Python's own source), ``ptb`` (the Penn
 Treebank, word level), a directory holding ``train.txt``/``valid.txt``/``test.txt``
-(or any text files, concatenated in sorted order and split), or a single text file
+(``dev.txt`` may stand for ``valid.txt``; or any text files, concatenated in sorted order
+and split), or a single text file
 (split 90/5/5 at line boundaries).
 """
 
@@ -40,9 +41,10 @@ def corpus_from_path(path: str | os.PathLike) -> Corpus:
     """A corpus from a text file or a directory (see the module docstring)."""
     path = Path(path)
     if path.is_dir():
-        named = [path / f"{s}.txt" for s in ("train", "valid", "test")]
-        if all(p.is_file() for p in named):
-            return Corpus(str(path), *(read_text(p) for p in named))
+        for valid in ("valid", "dev"):  # dev: the validation split's other usual name
+            named = [path / f"{s}.txt" for s in ("train", valid, "test")]
+            if all(p.is_file() for p in named):
+                return Corpus(str(path), *(read_text(p) for p in named))
         text = "".join(read_text(p) for p in text_files(path))
         return Corpus(str(path), *split_text(text))
     if not path.exists():
