@@ -149,7 +149,8 @@ def test_a_folder_may_name_its_validation_split_dev(tmp_path):
     for name in ("train", "dev", "test"):
         (tmp_path / f"{name}.txt").write_text(f"{name} text\n")
     corpus = load_corpus(str(tmp_path))
-    assert (corpus.train, corpus.valid, corpus.test) == ("train text\n", "dev text\n", "test text\n")
+    expected = ("train text\n", "dev text\n", "test text\n")
+    assert (corpus.train, corpus.valid, corpus.test) == expected
 
 
 def test_stdlib_corpus_is_a_fixed_deterministic_split():
