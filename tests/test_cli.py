@@ -276,7 +276,7 @@ def test_flags_a_task_or_a_resumed_run_does_not_read_are_refused(tmp_path, text_
     assert train(run, "--data", str(text_file), "--max-steps", "2") == 0
     capsys.readouterr()
     before = files_of(run)
-    assert main(["train", "--resume", str(run), "--hidden", "32", "--max-steps", "4"]) == 1
+    assert main(["train", "--resume", str(run), "--hidden", "32", "--max-steps", "4"]) == 2
     err = capsys.readouterr().err
     assert "--hidden 32: a resumed run keeps the hidden it started with (16)" in err
     assert files_of(run) == before
@@ -293,7 +293,7 @@ def test_flags_a_task_or_a_resumed_run_does_not_read_are_refused(tmp_path, text_
         ("--pooling", "max", "classify"),
     ]:
         argv = ["--task", "tag", "--data", str(labeled), flag] + ([value] if value else [])
-        assert main(["train", "--out", str(tmp_path / "t"), *argv]) == 1
+        assert main(["train", "--out", str(tmp_path / "t"), *argv]) == 2
         shown = f"{flag} {value}" if value else f"{flag} True"
         assert f"{shown}: applies to task {tasks}, not to task tag" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
@@ -360,7 +360,7 @@ def test_dev_split_and_ud_file_names(tmp_path, capsys):
     assert train(tmp_path / "p", "--task", "tag", "--data", str(plain), "--max-steps", "2") == 0
     capsys.readouterr()
     (plain / "dev.conllu").unlink()
-    assert train(tmp_path / "q", "--task", "tag", "--data", str(plain)) == 1
+    assert train(tmp_path / "q", "--task", "tag", "--data", str(plain)) == 2
     assert "no valid.conllu or dev.conllu" in capsys.readouterr().err
 
 

@@ -21,7 +21,7 @@ from kioku.train.lock import LOCK_NAME
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
 
-STEPS = 48
+STEPS = 96
 ARGS = ["--max-steps", str(STEPS), "--eval-every", "4", "--sample-every", "0"]
 ARGS += ["--hidden", "8", "--embed", "4", "--layers", "1", "--bptt", "8", "--batch-size", "2"]
 ARGS += ["--eval-tokens", "60", "--no-progress", "--dropout", "0.1"]
@@ -46,12 +46,15 @@ def start(data: Path, out: Path) -> subprocess.Popen:
     )
 
 
-def kill_inside_a_write(child: subprocess.Popen, out: Path, timeout: float = 20.0) -> bool:
-    """SIGKILL ``child`` as soon as a temporary checkpoint folder exists; True if it was
-    killed mid-write (False: it finished first)."""
+def kill_inside_a_write(
+    child: subprocess.Popen, out: Path, stale: set[str], timeout: float = 20.0
+) -> bool:
+    """SIGKILL ``child`` as soon as it has a temporary checkpoint folder of its own (not
+    one of the ``stale`` ones an earlier kill left); True if it was killed mid-write
+    (False: it finished first)."""
     deadline = time.monotonic() + timeout
     while child.poll() is None and time.monotonic() < deadline:
-        if any(p.name.startswith(".tmp-ckpt-") for p in out.glob(".tmp-ckpt-*")):
+        if any(p.name not in stale for p in out.glob(".tmp-ckpt-*")):
             child.send_signal(signal.SIGKILL)
             child.wait()
             return True
@@ -71,13 +74,14 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
     for kill in range(KILLS):
         if leftovers(out):
             restarts_with_leftovers += 1
+        stale = {p.name for p in out.glob(".tmp-ckpt-*")}
         child = start(data, out)
         if kill % 2 == 0:
-            inside = kill_inside_a_write(child, out)
+            inside = kill_inside_a_write(child, out, stale)
             mid_write += inside
             killed += inside
         else:
-            time.sleep(chance.uniform(0.3, 2.0))  # anywhere: importing, training, saving
+            time.sleep(chance.uniform(0.3, 1.5))  # anywhere: importing, training, saving
             killed += child.poll() is None
             child.send_signal(signal.SIGKILL)
             child.wait()

@@ -183,5 +183,5 @@ def test_eval_on_files_with_unseen_words(trained, capsys, tmp_path):
     assert record["rmse_units"] == pytest.approx(rmse, rel=1e-4)
     assert record["naive_rmse_units"] > record["seasonal_naive_rmse_units"] > 0
 
-    assert main(["eval", str(runs["tag"]), "--data", str(conllu), "--split", "valid"]) == 1
+    assert main(["eval", str(runs["tag"]), "--data", str(conllu), "--split", "valid"]) == 2
     assert "--split valid: a file given with --data is scored whole" in capsys.readouterr().err
