@@ -8,7 +8,8 @@ import pytest
 
 pytest.importorskip("numba")
 
-from kioku.kernels import _threads, numba_lstm  # noqa: E402
+import kioku  # noqa: E402
+from kioku.kernels import _blas, _threads, numba_lstm  # noqa: E402
 from kioku.kernels._threads import DIRECTIONS_MIN_FLOPS, MIN_FLOPS, MIN_ROWS, plan  # noqa: E402
 
 
@@ -140,3 +141,19 @@ def test_directions_side_by_side_give_the_same_results(monkeypatch):
         for got, want in zip(side_by_side, alone):
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     assert _threads.max_threads() == 2  # the cap ended with the call
+
+
+@pytest.mark.skipif(
+    _blas.DEFAULT_THREADS is None or _blas.DEFAULT_THREADS < 2 or _blas._set_local is None,
+    reason="needs an OpenBLAS that reports and sets its thread count, on 2 or more threads",
+)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_numpy_gets_its_blas_threads_back_after_kernel_calls(monkeypatch, bidirectional):
+    # the loops run their GEMMs on single-threaded BLAS; the caller's NumPy must not stay so
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
+    lstm = kioku.nn.LSTM(200, 200, 2, bidirectional=bidirectional, rng=0)
+    x = np.random.default_rng(0).normal(size=(20, 20, 200)).astype(np.float32)
+    y, _ = lstm(x)
+    assert _blas._get_threads() == _blas.DEFAULT_THREADS
+    lstm.backward(np.ones_like(y))
+    assert _blas._get_threads() == _blas.DEFAULT_THREADS

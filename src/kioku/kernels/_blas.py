@@ -60,6 +60,19 @@ if _set_local is not None:
     _set_local.argtypes, _set_local.restype = [ctypes.c_int], ctypes.c_int
 
 
+_get_threads = None
+for _name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+              "openblas_get_num_threads"):  # fmt: skip
+    if _lib is not None and hasattr(_lib, _name):
+        _get_threads = getattr(_lib, _name)
+        _get_threads.restype = ctypes.c_int
+        break
+
+DEFAULT_THREADS: int | None = _get_threads() if _get_threads is not None else None
+"""The thread count NumPy's BLAS had when kioku loaded: what the caller's thread gets back
+after a kernel call (``None`` where the library does not tell)."""
+
+
 def set_threads_this_thread(count: int) -> int | bool:
     """Limit BLAS calls made from the calling thread to ``count`` threads (OpenBLAS
     >= 0.3.27 ``openblas_set_num_threads_local``); returns the previous count, or

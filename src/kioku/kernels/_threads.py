@@ -15,9 +15,10 @@ the constants below (to be tuned on an idle machine; they are the only knobs).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -40,6 +41,7 @@ _pool: ThreadPoolExecutor | None = None
 _direction_pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _budget = threading.local()  # a per-thread cap, set while running one of two directions
+_depth = threading.local()  # how deep in kernel calls this thread is
 
 
 def usable_cores() -> int:
@@ -109,12 +111,25 @@ def batch_slices(batch: int, step_flops: float) -> list[slice]:
 
 
 def _single_blas_thread(task: Callable[[int], object], part: int) -> None:
-    previous = _blas.set_threads_this_thread(1)
+    _blas.set_threads_this_thread(1)
+    task(part)
+
+
+@contextlib.contextmanager
+def _caller_blas_restored() -> Iterator[None]:
+    """Give the calling thread its BLAS thread count back when its outermost kernel call
+    ends. Not "the previous count": OpenBLAS's "local" setting leaks between threads (a
+    worker's 1 was read back as the caller's previous value), which left NumPy on one
+    thread after every LSTM call; kioku's own worker threads keep their 1."""
+    depth = getattr(_depth, "value", 0)
+    _depth.value = depth + 1
     try:
-        task(part)
+        yield
     finally:
-        if previous is not False:
-            _blas.set_threads_this_thread(previous)
+        _depth.value = depth
+        own = threading.current_thread().name.startswith("kioku")
+        if depth == 0 and not own and _blas.DEFAULT_THREADS:
+            _blas.set_threads_this_thread(_blas.DEFAULT_THREADS)
 
 
 def run_parts(task: Callable[[int], object], parts: int) -> None:
@@ -122,18 +137,19 @@ def run_parts(task: Callable[[int], object], parts: int) -> None:
     threads (the compiled loops release the GIL), all with single-threaded BLAS.
     Exceptions propagate."""
     global _pool
-    if parts == 1:
+    with _caller_blas_restored():
+        if parts == 1:
+            _single_blas_thread(task, 0)
+            return
+        with _pool_lock:
+            if _pool is None or _pool._max_workers < parts - 1:
+                # room for every core: two directions running at once share this pool
+                workers = max(parts - 1, usable_cores())
+                _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kioku")
+        futures = [_pool.submit(_single_blas_thread, task, k) for k in range(1, parts)]
         _single_blas_thread(task, 0)
-        return
-    with _pool_lock:
-        if _pool is None or _pool._max_workers < parts - 1:
-            # room for every core: two directions running at once share this pool
-            workers = max(parts - 1, usable_cores())
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kioku")
-    futures = [_pool.submit(_single_blas_thread, task, k) for k in range(1, parts)]
-    _single_blas_thread(task, 0)
-    for future in futures:
-        future.result()
+        for future in futures:
+            future.result()
 
 
 def _with_cap(task: Callable[[], object], cap: int) -> object:
@@ -149,9 +165,14 @@ def run_directions(tasks: Sequence[Callable[[], object]], parallel: bool) -> lis
     direction's kernel): at the same time, each capped at half of :func:`max_threads`,
     when ``parallel`` (see :func:`plan`), else one after the other. Results in order;
     exceptions propagate. The kernels release the GIL, so the directions overlap."""
-    global _direction_pool
     if not parallel or len(tasks) == 1:
         return [task() for task in tasks]
+    with _caller_blas_restored():
+        return _run_side_by_side(tasks)
+
+
+def _run_side_by_side(tasks: Sequence[Callable[[], object]]) -> list[object]:
+    global _direction_pool
     cap = max(1, max_threads() // len(tasks))
     with _pool_lock:
         if _direction_pool is None or _direction_pool._max_workers < len(tasks) - 1:
