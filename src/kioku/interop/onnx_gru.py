@@ -24,10 +24,10 @@ from .keras_gru import swap_gates
 from .onnx_graph import (
     OnnxGraphBuilder,
     check_recurrent_weights,
-    load_onnx_file,
     require_onnx,
 )
-from .onnx_io import _constant_value, _to_array, save_model
+from .onnx_io import save_model
+from .onnx_node import OnnxRecurrentNode
 
 GRU_INPUTS = ("X", "W", "R", "B", "sequence_lens", "initial_h")
 GRU_ATTRIBUTES = (
@@ -128,7 +128,7 @@ def to_onnx_gru(
 
 
 # -- ONNX -> kioku ---------------------------------------------------------------------
-class OnnxGRU:
+class OnnxGRU(OnnxRecurrentNode):
     """An ONNX graph holding one ``GRU`` node, run by kioku.
 
     ``outputs = runner.run(feeds)`` takes the graph inputs by name (as ONNX Runtime's
@@ -137,86 +137,27 @@ class OnnxGRU:
     Constant inputs (initializers) are bound at load.
     """
 
-    def __init__(self, model) -> None:
-        graph = model.graph
-        constants = {init.name: _to_array(init) for init in graph.initializer}
-        nodes = list(graph.node)
-        for node in nodes:
-            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-                constants[node.output[0]] = _constant_value(node)
-        gru_nodes = [n for n in nodes if n.op_type != "Constant"]
-        for node in gru_nodes:
-            if node.op_type != "GRU" or node.domain not in ("", "ai.onnx"):
-                raise ValueError(
-                    f"node {node.name or node.output[0]!r}: unsupported op {node.op_type!r} "
-                    f"(from_onnx_gru runs graphs of one GRU node)"
-                )
-        if len(gru_nodes) != 1:
-            raise ValueError(f"model: expected one GRU node, found {len(gru_nodes)}")
-        self.node = node = gru_nodes[0]
-        self.name = node.name or node.output[0]
-        self._parse_attributes(node)
-        self.inputs = dict(zip(GRU_INPUTS, list(node.input) + [""] * 6))
-        self.constants = {k: v for k, v in constants.items() if k in self.inputs.values()}
-        self.input_names = [i.name for i in graph.input if i.name not in constants]
-        self.output_names = [o.name for o in graph.output]
-        self.node_outputs = dict(zip(("Y", "Y_h"), list(node.output) + ["", ""]))
-        for name in self.output_names:
-            if name not in self.node_outputs.values():
-                raise ValueError(f"model: graph output {name!r} is not an output of {self.name!r}")
+    op, loader = "GRU", "from_onnx_gru"
+    input_names_of_op = GRU_INPUTS
+    output_names_of_op = ("Y", "Y_h")
+    attributes = GRU_ATTRIBUTES
 
-    def _refuse(self, attribute: str, expected: str, found: object) -> None:
-        raise ValueError(
-            f"node {self.name!r}: attribute {attribute!r}: expected {expected}, found {found!r}"
-        )
-
-    def _parse_attributes(self, node) -> None:
-        onnx = require_onnx()
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        for name in attrs:
-            if name not in GRU_ATTRIBUTES:
-                self._refuse(name, f"one of {', '.join(GRU_ATTRIBUTES)}", name)
-        decode = lambda v: v.decode() if isinstance(v, bytes) else v  # noqa: E731
-        self.direction = decode(attrs.get("direction", "forward"))
-        if self.direction not in ("forward", "reverse", "bidirectional"):
-            self._refuse("direction", "forward, reverse or bidirectional", self.direction)
-        self.num_directions = 2 if self.direction == "bidirectional" else 1
-        self.layout = int(attrs.get("layout", 0))
-        if self.layout not in (0, 1):
-            self._refuse("layout", "0 or 1", self.layout)
+    def parse_attributes(self, attrs: dict, activations: list[str]) -> None:
         self.linear_before_reset = int(attrs.get("linear_before_reset", 0))
         if self.linear_before_reset not in (0, 1):
             self._refuse("linear_before_reset", "0 or 1", self.linear_before_reset)
         if "clip" in attrs:
             self._refuse("clip", "no clip (kioku's GRU does not clip)", attrs["clip"])
-        names = [decode(n) for n in attrs.get("activations", [])]
-        if names and names != ["Sigmoid", "Tanh"] * self.num_directions:
-            self._refuse("activations", "Sigmoid, Tanh for each direction", names)
-        self.hidden_size = attrs.get("hidden_size")
-
-    def __call__(self, **feeds: np.ndarray) -> list[np.ndarray]:
-        """``run`` with the feeds as keyword arguments."""
-        return self.run(feeds)
+        if activations and activations != ["Sigmoid", "Tanh"] * self.num_directions:
+            self._refuse("activations", "Sigmoid, Tanh for each direction", activations)
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Run the node on ``feeds`` (graph input name -> array); see the class docstring."""
-        missing = [n for n in self.input_names if n not in feeds]
-        if missing:
-            raise ValueError(f"feeds: missing graph input {missing[0]!r}")
-        values = {**self.constants, **{k: np.asarray(v) for k, v in feeds.items()}}
-        get = lambda key: values.get(self.inputs[key]) if self.inputs[key] else None  # noqa: E731
-        x = get("X")
-        if x is None or x.dtype not in (np.float32, np.float64):
-            raise TypeError(f"X: expected a float32 or float64 array, found {type(x).__name__}")
-        if self.layout == 1:
-            x = x.transpose(1, 0, 2)
-        x = np.ascontiguousarray(x)
+        get, x = self.feeds_and_input(feeds)
         W, R, bias = get("W"), get("R"), get("B")
         check_recurrent_weights(self.name, W, R, 3, self.num_directions, self.hidden_size)
         lengths = get("sequence_lens")
-        h0_all = get("initial_h")
-        if self.layout == 1 and h0_all is not None:
-            h0_all = h0_all.transpose(1, 0, 2)
+        h0_all = self.initial(get("initial_h"))
         ys, hs = [], []
         for d in range(self.num_directions):
             b_ih = b_hh = None
@@ -235,11 +176,7 @@ class OnnxGRU:
             )
             ys.append(y)
             hs.append(h_n)
-        Y, Y_h = np.stack(ys, axis=1), np.stack(hs)
-        if self.layout == 1:
-            Y, Y_h = Y.transpose(2, 0, 1, 3), Y_h.transpose(1, 0, 2)
-        results = {self.node_outputs["Y"]: Y, self.node_outputs["Y_h"]: Y_h}
-        return [results[name] for name in self.output_names]
+        return self.outputs(ys, hs)
 
     def to_gru(self) -> GRU:
         """A kioku ``GRU`` (time-major, one layer, ``reset_after = linear_before_reset``)
@@ -247,9 +184,7 @@ class OnnxGRU:
         (kioku has no reverse-only layer) or weights fed at run time."""
         if self.direction == "reverse":
             self._refuse("direction", "forward or bidirectional for a kioku GRU", "reverse")
-        for key in ("W", "R", "B"):
-            if self.inputs[key] and self.inputs[key] not in self.constants:
-                raise ValueError(f"{key}: expected a constant (initializer) for to_gru")
+        self.constant_weights(("W", "R", "B"), "to_gru")
         W, R = self.constants[self.inputs["W"]], self.constants[self.inputs["R"]]
         # the same check as run(): a hidden_size attribute that disagrees is refused
         check_recurrent_weights(self.name, W, R, 3, self.num_directions, self.hidden_size)
@@ -274,18 +209,4 @@ def from_onnx_gru(path_or_model: object) -> OnnxGRU:
     """Load an ONNX model (a path or a ``ModelProto``) holding one ``GRU`` node and return
     an :class:`OnnxGRU` that runs it with kioku; an unsupported op or attribute value
     raises ``ValueError`` naming the node and it."""
-    onnx = require_onnx()
-    if isinstance(path_or_model, (str, os.PathLike)):
-        model = load_onnx_file(path_or_model)
-        try:
-            return OnnxGRU(model)
-        except (ValueError, TypeError) as error:  # name the file the node came from
-            raise type(error)(f"{os.fspath(path_or_model)}: {error}") from None
-    elif isinstance(path_or_model, onnx.ModelProto):
-        model = path_or_model
-    else:
-        raise TypeError(
-            "path_or_model: expected a path or onnx.ModelProto, found "
-            f"{type(path_or_model).__name__}"
-        )
-    return OnnxGRU(model)
+    return OnnxGRU.load(path_or_model)

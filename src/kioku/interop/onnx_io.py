@@ -23,12 +23,8 @@ from ..functional.onnx_activations import (
 )
 from ..nn import LSTM
 from ..nn.lstm_variants import make_lstm, variants_of
-from .onnx_graph import (
-    OnnxGraphBuilder,
-    check_recurrent_weights,
-    load_onnx_file,
-    require_onnx,
-)
+from .onnx_graph import OnnxGraphBuilder, check_recurrent_weights, require_onnx
+from .onnx_node import OnnxRecurrentNode
 
 KIOKU_TO_ONNX_GATES = (0, 3, 1, 2)  # ONNX block k is kioku block KIOKU_TO_ONNX_GATES[k]
 ONNX_TO_KIOKU_GATES = (0, 2, 3, 1)
@@ -198,7 +194,7 @@ def _lstm_graph(lstm: LSTM, sequence_lens: bool, initial_state: bool) -> OnnxGra
 
 
 # -- ONNX -> kioku ---------------------------------------------------------------------
-class OnnxLSTM:
+class OnnxLSTM(OnnxRecurrentNode):
     """An ONNX graph holding one ``LSTM`` node, run by kioku.
 
     ``outputs = runner.run(feeds)`` takes the graph inputs by name (as ONNX Runtime's
@@ -207,98 +203,37 @@ class OnnxLSTM:
     graph names. Constant inputs (initializers) are bound at load.
     """
 
-    def __init__(self, model) -> None:
-        graph = model.graph
-        constants = {init.name: _to_array(init) for init in graph.initializer}
-        nodes = list(graph.node)
-        for node in nodes:
-            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-                constants[node.output[0]] = _constant_value(node)
-        lstm_nodes = [n for n in nodes if n.op_type != "Constant"]
-        for node in lstm_nodes:
-            if node.op_type != "LSTM" or node.domain not in ("", "ai.onnx"):
-                raise ValueError(
-                    f"node {node.name or node.output[0]!r}: unsupported op {node.op_type!r} "
-                    f"(from_onnx runs graphs of one LSTM node)"
-                )
-        if len(lstm_nodes) != 1:
-            raise ValueError(f"model: expected one LSTM node, found {len(lstm_nodes)}")
-        self.node = node = lstm_nodes[0]
-        self.name = node.name or node.output[0]
-        self._parse_attributes(node)
-        self.inputs = dict(zip(LSTM_INPUTS, list(node.input) + [""] * 8))
-        self.constants = {k: v for k, v in constants.items() if k in self.inputs.values()}
-        self.input_names = [i.name for i in graph.input if i.name not in constants]
-        self.output_names = [o.name for o in graph.output]
-        self.node_outputs = dict(zip(("Y", "Y_h", "Y_c"), list(node.output) + ["", "", ""]))
-        for name in self.output_names:
-            if name not in self.node_outputs.values():
-                raise ValueError(f"model: graph output {name!r} is not an output of {self.name!r}")
+    op, loader = "LSTM", "from_onnx"
+    input_names_of_op = LSTM_INPUTS
+    output_names_of_op = ("Y", "Y_h", "Y_c")
+    attributes = LSTM_ATTRIBUTES
 
-    def _refuse(self, attribute: str, expected: str, found: object) -> None:
-        raise ValueError(
-            f"node {self.name!r}: attribute {attribute!r}: expected {expected}, found {found!r}"
-        )
-
-    def _parse_attributes(self, node) -> None:
-        onnx = require_onnx()
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        for name in attrs:
-            if name not in LSTM_ATTRIBUTES:
-                self._refuse(name, f"one of {', '.join(LSTM_ATTRIBUTES)}", name)
-        decode = lambda v: v.decode() if isinstance(v, bytes) else v  # noqa: E731
-        self.direction = decode(attrs.get("direction", "forward"))
-        if self.direction not in ("forward", "reverse", "bidirectional"):
-            self._refuse("direction", "forward, reverse or bidirectional", self.direction)
-        self.num_directions = 2 if self.direction == "bidirectional" else 1
-        self.layout = int(attrs.get("layout", 0))
-        if self.layout not in (0, 1):
-            self._refuse("layout", "0 or 1", self.layout)
+    def parse_attributes(self, attrs: dict, activations: list[str]) -> None:
         self.input_forget = int(attrs.get("input_forget", 0))
         if self.input_forget not in (0, 1):
             self._refuse("input_forget", "0 or 1", self.input_forget)
         self.clip = attrs.get("clip")
         if self.clip is not None and not 0 < self.clip < np.inf:
             self._refuse("clip", "a positive number", self.clip)
-        self.hidden_size = attrs.get("hidden_size")
-        names = [decode(n) for n in attrs.get("activations", [])]
-        if names and len(names) != 3 * self.num_directions:
-            self._refuse("activations", f"{3 * self.num_directions} names", names)
+        if activations and len(activations) != 3 * self.num_directions:
+            self._refuse("activations", f"{3 * self.num_directions} names", activations)
         try:
             acts = parse_onnx_activations(
-                names, attrs.get("activation_alpha", []), attrs.get("activation_beta", [])
+                activations, attrs.get("activation_alpha", []), attrs.get("activation_beta", [])
             )
         except ValueError:
-            self._refuse("activations", f"names among {', '.join(ACTIVATION_NAMES)}", names)
+            self._refuse("activations", f"names among {', '.join(ACTIVATION_NAMES)}", activations)
         if not acts:
             acts = list(DEFAULT_ACTIVATIONS) * self.num_directions
         self.activations = [tuple(acts[3 * d : 3 * d + 3]) for d in range(self.num_directions)]
 
-    def __call__(self, **feeds: np.ndarray) -> list[np.ndarray]:
-        """``run`` with the feeds as keyword arguments."""
-        return self.run(feeds)
-
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Run the node on ``feeds`` (graph input name -> array); see the class docstring."""
-        missing = [n for n in self.input_names if n not in feeds]
-        if missing:
-            raise ValueError(f"feeds: missing graph input {missing[0]!r}")
-        values = {**self.constants, **{k: np.asarray(v) for k, v in feeds.items()}}
-        get = lambda key: values.get(self.inputs[key]) if self.inputs[key] else None  # noqa: E731
-        x = get("X")
-        if x is None or x.dtype not in (np.float32, np.float64):
-            raise TypeError(f"X: expected a float32 or float64 array, found {type(x).__name__}")
-        if self.layout == 1:
-            x = x.transpose(1, 0, 2)
-        x = np.ascontiguousarray(x)
-        T, B, _ = x.shape
+        get, x = self.feeds_and_input(feeds)
         W, R, bias, peep = get("W"), get("R"), get("B"), get("P")
         check_recurrent_weights(self.name, W, R, 4, self.num_directions, self.hidden_size)
         lengths = get("sequence_lens")
-        h0_all, c0_all = get("initial_h"), get("initial_c")
-        if self.layout == 1:
-            h0_all = None if h0_all is None else h0_all.transpose(1, 0, 2)
-            c0_all = None if c0_all is None else c0_all.transpose(1, 0, 2)
+        h0_all, c0_all = self.initial(get("initial_h")), self.initial(get("initial_c"))
         ys, hs, cs = [], [], []
         for d in range(self.num_directions):
             weights = _kioku_weights(W[d], R[d], None if bias is None else bias[d], x.dtype)
@@ -319,12 +254,7 @@ class OnnxLSTM:
             ys.append(y)
             hs.append(h_n)
             cs.append(c_n)
-        Y, Y_h, Y_c = np.stack(ys, axis=1), np.stack(hs), np.stack(cs)
-        if self.layout == 1:
-            Y, Y_h, Y_c = Y.transpose(2, 0, 1, 3), Y_h.transpose(1, 0, 2), Y_c.transpose(1, 0, 2)
-        results = {self.node_outputs["Y"]: Y, self.node_outputs["Y_h"]: Y_h}
-        results[self.node_outputs["Y_c"]] = Y_c
-        return [results[name] for name in self.output_names]
+        return self.outputs(ys, hs, cs)
 
     def to_lstm(self) -> LSTM:
         """A kioku ``LSTM`` (time-major, one layer) with this node's constant weights and
@@ -332,9 +262,7 @@ class OnnxLSTM:
         layer) or weights fed at run time."""
         if self.direction == "reverse":
             self._refuse("direction", "forward or bidirectional for a kioku LSTM", "reverse")
-        for key in ("W", "R", "B", "P"):
-            if self.inputs[key] and self.inputs[key] not in self.constants:
-                raise ValueError(f"{key}: expected a constant (initializer) for to_lstm")
+        self.constant_weights(("W", "R", "B", "P"), "to_lstm")
         W, R = self.constants[self.inputs["W"]], self.constants[self.inputs["R"]]
         # the same check as run(): a hidden_size attribute that disagrees is refused
         check_recurrent_weights(self.name, W, R, 4, self.num_directions, self.hidden_size)
@@ -370,39 +298,9 @@ def _kioku_weights(W, R, bias, dtype):
     return weight_ih, weight_hh, reorder_blocks(wb + rb, ONNX_TO_KIOKU_GATES).astype(dtype)
 
 
-def _to_array(tensor) -> np.ndarray:
-    from onnx import numpy_helper
-
-    return numpy_helper.to_array(tensor)
-
-
-def _constant_value(node) -> np.ndarray:
-    for attribute in node.attribute:
-        if attribute.name == "value":
-            return _to_array(attribute.t)
-    raise ValueError(
-        f"node {node.name or node.output[0]!r}: attribute of Constant: expected 'value', "
-        f"found {[a.name for a in node.attribute]}"
-    )
-
-
 def from_onnx(path_or_model: object) -> OnnxLSTM:
     """Load an ONNX model (a path or a ``ModelProto``) holding one ``LSTM`` node and return
     an :class:`OnnxLSTM` that runs it with kioku. Every attribute of the operator is
     supported (direction, activations with alpha and beta, clip, input_forget, layout);
     an unsupported op or attribute value raises ``ValueError`` naming the node and it."""
-    onnx = require_onnx()
-    if isinstance(path_or_model, (str, os.PathLike)):
-        model = load_onnx_file(path_or_model)
-        try:
-            return OnnxLSTM(model)
-        except (ValueError, TypeError) as error:  # name the file the node came from
-            raise type(error)(f"{os.fspath(path_or_model)}: {error}") from None
-    elif isinstance(path_or_model, onnx.ModelProto):
-        model = path_or_model
-    else:
-        raise TypeError(
-            "path_or_model: expected a path or onnx.ModelProto, found "
-            f"{type(path_or_model).__name__}"
-        )
-    return OnnxLSTM(model)
+    return OnnxLSTM.load(path_or_model)
