@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn import GRU
+from .keras_io import KerasRecurrent
 
 KIOKU_TO_KERAS_GATES = (1, 0, 2)  # r, z, n <-> z, r, h; its own inverse
 _MERGE_FROM_KERAS = {"concat": "concat", "sum": "sum", "mul": "mul", "ave": "mean", None: "concat"}
@@ -37,58 +38,13 @@ def swap_gates(array: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.concatenate([blocks[i] for i in KIOKU_TO_KERAS_GATES], axis=axis)
 
 
-class KerasGRU:
-    """A kioku ``GRU`` called the way Keras calls the layer it came from.
+class KerasGRU(KerasRecurrent):
+    """A kioku ``GRU`` called as Keras calls its ``GRU`` (see
+    :class:`~kioku.interop.keras_io.KerasRecurrent`): state ``[h]`` per direction."""
 
-    ``outputs = layer(x (B, T, I), initial_state=None)`` returns what Keras returns: the
-    sequence ``(B, T, D*H or H)`` with ``return_sequences`` else the last output; with
-    ``return_state`` a list ``[output, h]`` (``[output, h_fw, h_bw]`` for Bidirectional),
-    each state ``(B, H)``. ``merge_mode=None`` (Bidirectional) returns the two
-    directions' outputs as a list. ``initial_state`` is ``[h]`` (or ``[h_fw, h_bw]``).
-    """
-
-    def __init__(
-        self,
-        gru: GRU,
-        go_backwards: bool = False,
-        return_sequences: bool = False,
-        return_state: bool = False,
-        merge_mode: str | None = "concat",
-    ) -> None:
-        self.gru = gru
-        self.go_backwards = bool(go_backwards)
-        self.return_sequences = bool(return_sequences)
-        self.return_state = bool(return_state)
-        self.merge_mode = merge_mode  # Keras' name; None keeps the directions apart
-
-    def __call__(self, x: np.ndarray, initial_state: list | None = None):
-        gru = self.gru
-        x = np.asarray(x)
-        if self.go_backwards:
-            x = x[:, ::-1]
-        h0 = None
-        if initial_state is not None:
-            parts = [np.asarray(s, gru.dtype) for s in initial_state]
-            if len(parts) != gru.num_directions:
-                raise ValueError(
-                    f"initial_state: expected {gru.num_directions} arrays (h per direction), "
-                    f"found {len(parts)}"
-                )
-            h0 = np.stack(parts)
-        y, h_n = gru(np.ascontiguousarray(x), h0)
-        if gru.num_directions == 1:
-            output = y if self.return_sequences else h_n[0]
-            return [output, h_n[0]] if self.return_state else output
-        H = gru.hidden_size
-        if self.merge_mode is None:
-            output = [y[..., :H], y[..., H:]] if self.return_sequences else [h_n[0], h_n[1]]
-        elif self.return_sequences:
-            output = y
-        else:
-            output = gru._merge([h_n[0][None], h_n[1][None]])[0]
-        if not self.return_state:
-            return output
-        return (output if isinstance(output, list) else [output]) + [h_n[0], h_n[1]]
+    @property
+    def gru(self) -> GRU:
+        return self.layer
 
 
 def _gru_options(config: dict, ignore_dropout: bool) -> dict:

@@ -14,6 +14,7 @@ import numpy as np
 from ..functional.onnx_activations import Activation, activation
 from ..nn import LSTM
 from ..nn.lstm_variants import make_lstm, variants_of
+from ..nn.recurrent import RecurrentStack
 
 # Keras activation name -> kioku activation
 _KERAS_ACTIVATIONS = {
@@ -38,59 +39,75 @@ def _require_keras():
     return keras
 
 
-class KerasLSTM:
-    """A kioku ``LSTM`` called the way Keras calls the layer it came from.
+class KerasRecurrent:
+    """A kioku recurrent layer called the way Keras calls the layer it came from.
 
     ``outputs = layer(x (B, T, I), initial_state=None)`` returns what Keras returns: the
     sequence ``(B, T, D*H or H)`` with ``return_sequences`` else the last output ``(B, ...)``;
-    with ``return_state`` a list ``[output, h, c]`` (``[output, h_fw, c_fw, h_bw, c_bw]``
-    for Bidirectional). ``merge_mode=None`` (Bidirectional) returns the two directions'
-    outputs as a list. ``initial_state`` is ``[h, c]`` (or four arrays), each ``(B, H)``.
+    with ``return_state`` a list of the output and the final states, each ``(B, H)``, per
+    direction in the layer's state order (``[output, h, c]`` for an LSTM, ``[output, h]``
+    for a GRU; forward direction first for Bidirectional). ``merge_mode=None``
+    (Bidirectional) returns the two directions' outputs as a list. ``initial_state``
+    takes the states in the same order.
     """
 
     def __init__(
         self,
-        lstm: LSTM,
+        layer: RecurrentStack,
         go_backwards: bool = False,
         return_sequences: bool = False,
         return_state: bool = False,
         merge_mode: str | None = "concat",
     ) -> None:
-        self.lstm = lstm
+        self.layer = layer
         self.go_backwards = bool(go_backwards)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.merge_mode = merge_mode  # Keras' name; None keeps the directions apart
 
     def __call__(self, x: np.ndarray, initial_state: list | None = None):
-        lstm = self.lstm
+        layer = self.layer
+        names = layer.state_names
+        n, D = len(names), layer.num_directions
         x = np.asarray(x)
         if self.go_backwards:
             x = x[:, ::-1]
         state = None
         if initial_state is not None:
-            parts = [np.asarray(s, lstm.dtype) for s in initial_state]
-            if len(parts) != 2 * lstm.num_directions:
+            parts = [np.asarray(s, layer.dtype) for s in initial_state]
+            if len(parts) != n * D:
                 raise ValueError(
-                    f"initial_state: expected {2 * lstm.num_directions} arrays (h, c per "
+                    f"initial_state: expected {n * D} arrays ({', '.join(names)} per "
                     f"direction), found {len(parts)}"
                 )
-            state = (np.stack(parts[0::2]), np.stack(parts[1::2]))
-        y, (h_n, c_n) = lstm(np.ascontiguousarray(x), state)
-        if lstm.num_directions == 1:
+            stacked = tuple(np.stack(parts[k::n]) for k in range(n))
+            state = stacked if n > 1 else stacked[0]
+        y, final = layer(np.ascontiguousarray(x), state)
+        finals = final if n > 1 else (final,)
+        h_n = finals[0]
+        if D == 1:
             output = y if self.return_sequences else h_n[0]
-            return [output, h_n[0], c_n[0]] if self.return_state else output
-        H = lstm.hidden_size
+            return [output, *(f[0] for f in finals)] if self.return_state else output
+        H = layer.hidden_size
         if self.merge_mode is None:
             output = [y[..., :H], y[..., H:]] if self.return_sequences else [h_n[0], h_n[1]]
         elif self.return_sequences:
             output = y
         else:
-            output = _merge(h_n[0], h_n[1], lstm.merge_mode)
+            output = _merge(h_n[0], h_n[1], layer.merge_mode)
         if not self.return_state:
             return output
-        states = [h_n[0], c_n[0], h_n[1], c_n[1]]
+        states = [f[d] for d in range(D) for f in finals]
         return (output if isinstance(output, list) else [output]) + states
+
+
+class KerasLSTM(KerasRecurrent):
+    """A kioku ``LSTM`` called as Keras calls its ``LSTM`` (see :class:`KerasRecurrent`):
+    states ``[h, c]`` per direction."""
+
+    @property
+    def lstm(self) -> LSTM:
+        return self.layer
 
 
 def _merge(forward: np.ndarray, backward: np.ndarray, mode: str) -> np.ndarray:
