@@ -7,6 +7,7 @@ faster implementations of the same contract; :mod:`kioku.nn` wraps both.
 from .activations import sigmoid, tanh
 from .gru import GRUCache, GRUGrads, gru_backward, gru_forward
 from .lstm import LSTMCache, LSTMGrads, lstm_backward, lstm_forward
+from .merge import MERGE_MODES, merge_directions, merge_directions_backward
 from .rnn import NONLINEARITIES, RNNCache, RNNGrads, rnn_backward, rnn_forward
 from .sequence import length_mask, step_order
 
@@ -48,3 +49,4 @@ __all__ += [
 from .slstm import FORGET_GATES, SLSTMCache, SLSTMGrads, slstm_backward, slstm_forward  # noqa: E402
 
 __all__ += ["FORGET_GATES", "SLSTMCache", "SLSTMGrads", "slstm_backward", "slstm_forward"]
+__all__ += ["MERGE_MODES", "merge_directions", "merge_directions_backward"]

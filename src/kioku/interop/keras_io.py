@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..functional.merge import merge_directions
 from ..functional.onnx_activations import Activation, activation
 from ..nn import LSTM
 from ..nn.lstm_variants import make_lstm, variants_of
@@ -94,7 +95,7 @@ class KerasRecurrent:
         elif self.return_sequences:
             output = y
         else:
-            output = _merge(h_n[0], h_n[1], layer.merge_mode)
+            output = merge_directions(h_n[0], h_n[1], layer.merge_mode)
         if not self.return_state:
             return output
         states = [f[d] for d in range(D) for f in finals]
@@ -108,16 +109,6 @@ class KerasLSTM(KerasRecurrent):
     @property
     def lstm(self) -> LSTM:
         return self.layer
-
-
-def _merge(forward: np.ndarray, backward: np.ndarray, mode: str) -> np.ndarray:
-    if mode == "concat":
-        return np.concatenate([forward, backward], axis=-1)
-    if mode == "sum":
-        return forward + backward
-    if mode == "mean":
-        return (forward + backward) * forward.dtype.type(0.5)
-    return forward * backward
 
 
 def _keras_activation(name: object, argument: str) -> Activation:

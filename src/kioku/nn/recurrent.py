@@ -42,14 +42,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..functional.merge import MERGE_MODES, merge_directions, merge_directions_backward
 from ..kernels._threads import plan, run_directions
 from .batch_shard import batch_random
 from .checks import check_float_array, check_positive_int, check_shape
 from .grad_mode import is_grad_enabled
 from .hooks import HookHandle, add_hook
 from .module import Module, as_rng, check_dtype
-
-MERGE_MODES = ("concat", "sum", "mean", "mul")
 
 
 class RecurrentStack(Module):
@@ -251,32 +250,12 @@ class RecurrentStack(Module):
         return [tuple(None if a is None else a[i] for a in arrays) for i in range(count)]
 
     def _merge(self, outputs: list[np.ndarray]) -> np.ndarray:
-        if len(outputs) == 1:
-            return outputs[0]
-        forward, backward = outputs
-        if self.merge_mode == "concat":
-            return np.concatenate(outputs, axis=2)
-        if self.merge_mode == "sum":
-            return forward + backward
-        if self.merge_mode == "mean":
-            return (forward + backward) * self.dtype.type(0.5)
-        return forward * backward
+        return outputs[0] if len(outputs) == 1 else merge_directions(*outputs, self.merge_mode)
 
     def _split(self, dmerged: np.ndarray, outputs: list[np.ndarray]) -> list[np.ndarray]:
         if len(outputs) == 1:
             return [dmerged]
-        size = self.output_size
-        if self.merge_mode == "concat":
-            return [
-                np.ascontiguousarray(dmerged[:, :, :size]),
-                np.ascontiguousarray(dmerged[:, :, size:]),
-            ]
-        if self.merge_mode == "sum":
-            return [dmerged, dmerged]
-        if self.merge_mode == "mean":
-            half = dmerged * self.dtype.type(0.5)
-            return [half, half]
-        return [dmerged * outputs[1], dmerged * outputs[0]]
+        return list(merge_directions_backward(dmerged, *outputs, self.merge_mode))
 
     def _forward_task(self, x, layer, direction, state, lengths) -> Callable[[], tuple]:
         return lambda: self.forward_direction(x, layer, direction, state, lengths)
