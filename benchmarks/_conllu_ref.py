@@ -8,6 +8,7 @@ skipped).
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,15 @@ import numpy as np
 
 from kioku.data.conllu_io import read_conllu
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ud-gum"
+# whole_task.py's data root (KIOKU_BENCH_DATA, else ../shared/data beside the repository)
+DATA = (
+    Path(
+        os.environ.get(
+            "KIOKU_BENCH_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+        )
+    )
+    / "ud-gum"
+)
 PAD, UNK = 0, 1  # ids of <pad> and <unk> in both the word and the character vocabulary
 MAX_CHARS = 30  # longer words are cut: their characters past this do not reach the tagger
 Sentence = tuple[list[str], list[str]]

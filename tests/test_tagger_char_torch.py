@@ -217,3 +217,8 @@ def test_bad_flags_name_the_flag(treebank: Path):
             timeout=120,
         )
         assert done.returncode == 2 and text in done.stderr
+
+
+def test_missing_data_folder_skips_saying_so(tmp_path: Path, capsys):
+    assert ref.main(["--data", str(tmp_path / "absent"), "--idle-seconds", "0.1"]) == 0
+    assert capsys.readouterr().out.startswith(f"skipped: {tmp_path / 'absent'} not found")
