@@ -81,11 +81,11 @@ def tag_scores(sentences: list[Sentence], predicted: list[list[str]], seen: set[
 
 
 class Data:
-    """The splits as id arrays; ``counts``, ``words`` and ``chars``: the training split's
-    word counts, word ids and character ids (each with <pad> and <unk>); ``tags``: the
-    tags of all splits, sorted; ``char_table`` (forms, MAX_CHARS) and ``char_lengths``
-    (forms,): the character ids of every form of every split (row 0: the padding form,
-    one <pad>)."""
+    """The splits as id arrays; ``counts``, ``words`` and ``chars``: the training
+    split's word counts, word ids and character ids (each with <pad> and <unk>);
+    ``tags``: the training split's tags, sorted (another split's tag unseen there has
+    id -1); ``char_table`` (forms, MAX_CHARS) and ``char_lengths`` (forms,): the
+    character ids of every form of every split (row 0: the padding form, one <pad>)."""
 
     def __init__(self, splits: dict[str, list[Sentence]]) -> None:
         train = splits["train"]
@@ -93,7 +93,7 @@ class Data:
         self.words = {"<pad>": PAD, "<unk>": UNK} | {w: i + 2 for i, w in enumerate(self.counts)}
         chars = sorted({c for w in self.counts for c in w[:MAX_CHARS]})
         self.chars = {"<pad>": PAD, "<unk>": UNK} | {c: i + 2 for i, c in enumerate(chars)}
-        self.tags = sorted({t for sents in splits.values() for _, tags in sents for t in tags})
+        self.tags = sorted({t for _, tags in train for t in tags})
         forms = {"": 0}
         for sents in splits.values():
             for words, _ in sents:
@@ -111,7 +111,7 @@ class Data:
                 (
                     np.array([self.words.get(w, UNK) for w in words]),
                     np.array([forms[w] for w in words]),
-                    np.array([tag_id[t] for t in tags]),
+                    np.array([tag_id.get(t, -1) for t in tags]),
                 )
                 for words, tags in sents
             ]

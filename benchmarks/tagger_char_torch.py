@@ -1,8 +1,10 @@
 """Word and character BiLSTM part-of-speech tagger in PyTorch: the reference for kioku's
 character tagger (``kioku train --task tag``), for accuracy and for speed.
 
-    python benchmarks/tagger_char_torch.py [--data DIR] [--epochs 30] [--max-minutes 15]
+    python benchmarks/tagger_char_torch.py [--data DIR] [--epochs 30] [--max-minutes 14]
         [--threads N] [--out FILE.json] [model and optimizer flags, see --help]
+
+The defaults are kioku's ``tag`` preset (``kioku.train.settings.TAG``), flag for flag.
 
 The model of Plank, Soegaard and Goldberg (2016) with the character encoder of Lample
 et al. (2016): each token is its word embedding joined to the final forward and backward
@@ -59,7 +61,8 @@ class CharWordTagger(torch.nn.Module):
             bidirectional=True,
         )
         self.output = torch.nn.Linear(2 * args.hidden, len(data.tags))
-        self.embed_dropout = torch.nn.Dropout(args.embed_dropout)
+        embed_dropout = args.dropout if args.embed_dropout is None else args.embed_dropout
+        self.embed_dropout = torch.nn.Dropout(embed_dropout)
         self.dropout = torch.nn.Dropout(args.dropout)
         # buffers, not parameters: the character spelling of every form, and each word's
         # chance of being replaced by <unk> in training (none for <pad> and <unk>)
@@ -120,8 +123,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         ("--char-hidden", int, 50, "character BiLSTM cells per direction"),
         ("--hidden", int, 100, "word BiLSTM cells per direction"),
         ("--layers", int, 2, "stacked word BiLSTM layers"),
-        ("--dropout", float, 0.33, "dropout between the layers and before the output"),
-        ("--embed-dropout", float, 0.33, "dropout on the joined embeddings"),
+        ("--dropout", float, 0.25, "dropout between the layers and before the output"),
+        ("--embed-dropout", float, None, "dropout on the joined embeddings (None: --dropout)"),
         ("--word-dropout", float, 0.25, "alpha of word dropout to <unk> (0: off)"),
         ("--lr", float, 1e-3, "learning rate"),
         ("--lr-decay", float, None, "multiply lr by this each epoch from --decay-start"),
@@ -129,8 +132,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         ("--clip", float, 5.0, "global gradient-norm clip (0: none)"),
         ("--batch-size", int, 32, "sentences per batch"),
         ("--epochs", int, 30, "most epochs"),
-        ("--patience", int, 5, "stop after N epochs without a better dev accuracy (0: never)"),
-        ("--max-minutes", float, 15.0, "stop training after this much wall time"),
+        ("--patience", int, 3, "stop after N epochs without a better dev accuracy (0: never)"),
+        ("--max-minutes", float, 14.0, "stop training after this much wall time"),
         ("--seed", int, 0, "seed of the initialisation, the shuffling and the dropout"),
         ("--threads", int, CORES, "torch threads (default all cores)"),
         ("--idle-seconds", float, load.BEFORE_S, "window of the core-usage probe before/after"),
@@ -142,7 +145,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     for names, good, expected in (
         (("embed", "char_embed", "char_hidden", "hidden", "layers"), lambda v: v >= 1, ">= 1"),
         (("batch_size", "epochs", "threads"), lambda v: v >= 1, ">= 1"),
-        (("dropout", "embed_dropout"), lambda v: 0 <= v < 1, "a number in [0, 1)"),
+        (("dropout", "embed_dropout"), lambda v: v is None or 0 <= v < 1, "a number in [0, 1)"),
         (("word_dropout", "clip", "patience", "decay_start"), lambda v: v >= 0, ">= 0"),
         (("lr", "max_minutes", "idle_seconds"), lambda v: v > 0, "> 0"),
         (("lr_decay",), lambda v: v is None or 0 < v <= 1, "a number in (0, 1]"),

@@ -117,12 +117,13 @@ def test_data_vocabularies_skip_ranges_and_cap_words(treebank: Path):
     long = ud.Data(
         {
             "train": [(["x" * 40, "ab"], ["X", "Y"])],
-            "dev": [(["ac"], ["Y"])],
+            "dev": [(["ac"], ["Z"])],
             "test": [(["ab", "ab", "x"], ["Y", "Y", "X"])],
         }
     )
     assert list(long.char_lengths) == [1, ud.MAX_CHARS, 2, 2, 1]  # pad, xxx.., ab, ac, x
     assert list(long.char_table[3, :3]) == [long.chars["a"], ud.UNK, ud.PAD]  # "c" unseen
+    assert long.tags == ["X", "Y"] and next(long.batches("dev", 1))[2].tolist() == [[-1]]
     words, forms, tags, lengths = next(long.batches("test", 2))
     assert words.tolist() == [[long.words["ab"]], [long.words["ab"]], [ud.UNK]]
     assert forms[:, 0].tolist() == [2, 2, 4] and tags[:, 0].tolist() == [1, 1, 0]
@@ -145,6 +146,12 @@ def test_char_encoder_equals_each_word_alone(treebank: Path):
             h = model.char_lstm.hidden_size
             alone = torch.cat([y[-1, 0, :h], y[0, 0, h:]])
             torch.testing.assert_close(batched[t, b], alone, rtol=1e-5, atol=1e-6)
+
+
+def test_embed_dropout_defaults_to_dropout(treebank: Path):
+    assert _model(treebank, "--dropout", "0.4")[0].embed_dropout.p == 0.4
+    model = _model(treebank, "--dropout", "0.4", "--embed-dropout", "0.1")[0]
+    assert (model.embed_dropout.p, model.dropout.p, model.lstm.dropout) == (0.1, 0.4, 0.4)
 
 
 def test_word_dropout_chance_follows_counts(treebank: Path):
