@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from types import ModuleType
 
 from .. import functional
+from ._weights_epoch import weights_changed
+
+__all__ = ["available", "backend", "backend_name", "use", "weights_changed"]
 
 _BACKENDS = {"reference": "kioku.functional"}
 _FAST_ORDER: list[str] = []  # fast backends, best first; each registers itself below

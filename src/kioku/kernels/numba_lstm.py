@@ -25,7 +25,7 @@ from ._lstm_loops import (
     project_inputs,
     weight_gradients,
 )
-from ._packed import pack_panels, panels_shape
+from ._pack_cache import packed as packed_weights
 from ._primitives import L2_BYTES, SMALL_ROWS
 from ._threads import batch_slices, run_parts
 
@@ -132,6 +132,7 @@ def lstm_forward(
     reverse: bool = False,
     weight_hr: np.ndarray | None = None,
     keep_cache: bool = True,
+    reuse_packs: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, LSTMCache | None]:
     """Run one LSTM direction over ``x (T, B, I)``: see :func:`kioku.functional.lstm_forward`.
 
@@ -139,7 +140,9 @@ def lstm_forward(
     ``c0 (B, H)``, ``lengths (B,)``, ``weight_hr (P, H)``. Returns ``y (T, B, P)``,
     ``h_n (B, P)``, ``c_n (B, H)`` and the cache; with ``keep_cache=False`` ``None`` in
     place of the cache, and a loop that keeps only the current state (no per-step
-    gates, cells or hidden states beyond the output ``y``).
+    gates, cells or hidden states beyond the output ``y``). With ``reuse_packs`` and
+    ``keep_cache=False`` the packed float32 weights are kept for the next call while the
+    weights stay unchanged (:mod:`kioku.kernels._pack_cache`: what the nn layers do).
     """
     dtype = _compiled_dtype(x, weight_ih, weight_hh, bias, h0, c0, weight_hr)
     if dtype is None or x.ndim != 3:
@@ -170,9 +173,9 @@ def lstm_forward(
     w_ih = np.ascontiguousarray(weight_ih)
     w_hh = np.ascontiguousarray(weight_hh)
     packed = dtype == np.float32
+    reuse = reuse_packs and not keep_cache
     if packed:  # the recurrent product reads weight_hh.T packed once, nothing else
-        panels = np.empty(panels_shape(P, 4 * H), dtype)
-        pack_panels(w_hh.T, panels)
+        panels = packed_weights(w_hh, True, reuse)
         w_hh_t = w_hh
     else:
         panels = np.empty((0, 0, 0), dtype)
@@ -196,8 +199,7 @@ def lstm_forward(
     )
     packed_ih = packed and (fused or T * B <= PACKED_PROJECTION_ROWS)
     if packed_ih:
-        panels_ih = np.empty(panels_shape(I, 4 * H), dtype)
-        pack_panels(w_ih.T, panels_ih)
+        panels_ih = packed_weights(w_ih, True, reuse)
     if fused:
         step_bias = b if has_bias else np.zeros(4 * H, dtype)
     else:
@@ -345,8 +347,7 @@ def lstm_backward(
     w_hh = np.ascontiguousarray(cache.weight_hh)
     packed = dtype == np.float32
     if packed:  # dh = dgates @ weight_hh reads weight_hh packed once, nothing else
-        panels = np.empty(panels_shape(4 * H, P), dtype)
-        pack_panels(w_hh, panels)
+        panels = packed_weights(w_hh, False, False)
         w_hh_t = w_hh
     else:
         panels = np.empty((0, 0, 0), dtype)
