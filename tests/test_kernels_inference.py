@@ -155,7 +155,7 @@ def test_inference_keeps_no_per_step_state():
 
 @pytest.mark.parametrize("solo", [0, 1 << 60])
 def test_blas_pinned_or_not_gives_the_same_results(monkeypatch, solo):
-    monkeypatch.setattr(numba_lstm, "SOLO_GEMM_MNK", solo)  # 0: always pin BLAS to one thread
+    monkeypatch.setattr(_threads, "SOLO_GEMM_MNK", solo)  # 0: always pin BLAS to one thread
     monkeypatch.setenv("KIOKU_NUM_THREADS", "1")
     for seed in range(6):
         check_inference(make_args(900 + seed))

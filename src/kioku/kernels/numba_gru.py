@@ -19,7 +19,7 @@ from .. import functional
 from ..functional import GRUCache, GRUGrads, length_mask
 from ..functional.gru import input_bias
 from ._primitives import FAST_MATH, L2_BYTES, SMALL_ROWS, fast_sigmoid, fast_tanh, step_gemm
-from ._threads import batch_slices, run_parts
+from ._threads import batch_slices, in_phases
 
 __all__ = ["gru_backward", "gru_forward"]
 
@@ -196,17 +196,6 @@ def _recurrent_weights(weight_hh: np.ndarray, reset_after: bool, transposes: boo
     return main, main_t, w_n, main_t if reset_after else np.ascontiguousarray(w_n.T)
 
 
-def _in_phases(parts: int, first, second) -> None:
-    """``first(k)`` for every part, then ``second(k)``, each part on its own thread with
-    single-threaded BLAS. Every GEMM of a call runs inside: switching OpenBLAS between
-    its own threads and one thread around every call cost ~18 ms a call here (loaded machine)."""
-    if parts == 1:
-        run_parts(lambda part: (first(part), second(part)), 1)
-    else:
-        run_parts(first, parts)
-        run_parts(second, parts)
-
-
 def _lengths(mask: np.ndarray | None, T: int, B: int) -> np.ndarray:
     return np.full(B, T, np.int64) if mask is None else mask.sum(axis=0).astype(np.int64)
 
@@ -285,7 +274,7 @@ def gru_forward(
             not keep_cache,
         )  # fmt: skip
 
-    _in_phases(parts, project, loop)
+    in_phases(parts, project, loop)
     if not keep_cache:
         return y, h_state[T % 2].copy(), None
     cache = GRUCache(
@@ -354,7 +343,7 @@ def gru_backward(
             dweight_hh[: 2 * H] = flat_rec[:, : 2 * H].T @ h_in
             dweight_hh[2 * H :] = flat_rec[:, 2 * H :].T @ cache.recurrent_n.reshape(T * B, H)
 
-    _in_phases(len(slices), loop, finish)
+    in_phases(len(slices), loop, finish)
     # float64 sums: no drift over T * B rows
     dbias_ih = d_input.reshape(T * B, 3 * H).sum(axis=0, dtype=np.float64).astype(dtype)
     dbias_hh = d_recurrent.reshape(T * B, 3 * H).sum(axis=0, dtype=np.float64).astype(dtype)

@@ -27,7 +27,7 @@ from ._lstm_loops import (
 )
 from ._pack_cache import packed as packed_weights
 from ._primitives import L2_BYTES, SMALL_ROWS
-from ._threads import batch_slices, run_parts
+from ._threads import batch_slices, in_phases
 
 __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
 
@@ -90,12 +90,6 @@ def _check_state(name: str, state: np.ndarray | None, shape: tuple[int, int]) ->
         raise ValueError(f"{name}: expected shape {shape}, found {np.shape(state)}")
 
 
-# OpenBLAS runs a GEMM with M * N * K below 65536 * GEMM_MULTITHREAD_THRESHOLD (4 by
-# default; interface/gemm.c) on the calling thread anyway, so calls whose GEMMs are all
-# that small skip the two library calls that pin BLAS to one thread.
-SOLO_GEMM_MNK = 65536 * 4
-
-
 # Each step computes its own input projection (float32) from this many rows per thread,
 # when the input and recurrent weights together are at most FUSED_MAX_BYTES: every step
 # then reads both, and beyond a few MiB (H = 650: 13.6 MB) that traffic costs more than
@@ -105,20 +99,6 @@ FUSED_MAX_BYTES = 8 << 20
 # Otherwise, up to this many rows (T * B) the projection GEMM before the loop also uses
 # the packed kernel: a BLAS call on so few rows does not reach its speed.
 PACKED_PROJECTION_ROWS = 256
-
-
-def _in_phases(parts: int, first, second, largest_gemm_mnk: float = np.inf) -> None:
-    """``first(k)`` for every part, then ``second(k)``, each part on its own thread with
-    single-threaded BLAS (OpenBLAS's own workers would keep spinning on a core after
-    their call and steal it from the loops)."""
-    if parts == 1 and largest_gemm_mnk < SOLO_GEMM_MNK:
-        first(0)
-        second(0)
-    elif parts == 1:
-        run_parts(lambda part: (first(part), second(part)), 1)
-    else:
-        run_parts(first, parts)
-        run_parts(second, parts)
 
 
 def lstm_forward(
@@ -166,7 +146,8 @@ def lstm_forward(
     _check_state("h0", h0, (B, P))
     _check_state("c0", c0, (B, H))
     slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
-    small = max(rows.stop - rows.start for rows in slices) <= SMALL_ROWS
+    most_rows = max(rows.stop - rows.start for rows in slices)
+    small = most_rows <= SMALL_ROWS
     tiled = weight_hh.nbytes > L2_BYTES
 
     x2 = np.ascontiguousarray(x).reshape(T * B, I)
@@ -187,7 +168,6 @@ def lstm_forward(
     y = np.empty((T, B, P), dtype)
     steps_left = _lengths_array(mask, T, B)
     parts = len(slices)
-    largest_gemm = 4 * H * max(T * B * I, B * P, B * H if project else 0)
 
     # With enough rows per thread each step projects its own inputs with the packed
     # kernel: no separate GEMM over all T * B rows, no round trip of the projections
@@ -205,6 +185,11 @@ def lstm_forward(
     else:
         panels_ih = panels_ih if packed_ih else panels
         step_bias = np.zeros(4 * H, dtype)
+    blas_mnk = max(  # the largest GEMM left to BLAS: the loops' own products are not
+        0 if packed_ih else T * B * I * 4 * H,
+        0 if packed or small or tiled else most_rows * P * 4 * H,
+        most_rows * H * P if project and not small else 0,
+    )
     x3 = x2.reshape(T, B, I)
     # fused inference needs one step's pre-activations at a time, not all T
     gates = np.empty((1 if fused and not keep_cache else T, B, 4 * H), dtype)
@@ -249,7 +234,7 @@ def lstm_forward(
                 fused,
             )
 
-        _in_phases(parts, projection, infer, largest_gemm)
+        in_phases(parts, projection, infer, blas_mnk)
         return y, h_n, c_n, None
 
     h_state = np.empty((T + 1, B, P), dtype)
@@ -287,7 +272,7 @@ def lstm_forward(
             fused,
         )
 
-    _in_phases(parts, projection, loop, largest_gemm)
+    in_phases(parts, projection, loop, blas_mnk)
     cache = LSTMCache(
         x,
         weight_ih,
@@ -415,5 +400,5 @@ def lstm_backward(
             packed,
         )
 
-    _in_phases(parts, loop, finish)
+    in_phases(parts, loop, finish)
     return LSTMGrads(dx, dweight_ih, dweight_hh, dbias, dweight_hr, dh, dc)
