@@ -107,6 +107,8 @@ def plan(
 def batch_slices(batch: int, step_flops: float) -> list[slice]:
     """Split ``batch`` rows into contiguous slices, one per thread :func:`plan` chooses."""
     threads = plan(batch, step_flops).batch_threads
+    if threads == 1:
+        return [slice(0, batch)]
     bounds = [round(k * batch / threads) for k in range(threads + 1)]
     return [slice(bounds[k], bounds[k + 1]) for k in range(threads)]
 
