@@ -39,29 +39,9 @@ def recurrent_gemm(a, b_nt, b_nn, panels, c, beta, tiled, packed, tile):
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def lstm_forward_loop(
-    gates,
-    weight_hh,
-    weight_hh_t,
-    panels,
-    weight_hr,
-    weight_hr_t,
-    h_state,
-    c_state,
-    tanh_c,
-    hidden,
-    y,
-    lengths,
-    reverse,
-    project,
-    b0,
-    b1,
-    tiled,
-    packed,
-    x,
-    panels_ih,
-    step_bias,
-    fused,
-):
+    gates, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, h_state, c_state, tanh_c, hidden,
+    y, lengths, reverse, project, b0, b1, tiled, packed, x, panels_ih, step_bias, fused,
+):  # fmt: skip
     """Run the recurrence in place. ``weight_hh (4H, P)``, ``weight_hr (P, H)`` and their
     C-contiguous transposes ``weight_hh_t``/``weight_hr_t`` (either layout may be a
     dummy where :func:`step_gemm` does not read it; ``tiled`` as there). With ``packed``
@@ -127,30 +107,9 @@ def lstm_forward_loop(
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def lstm_infer_loop(
-    gates,
-    weight_hh,
-    weight_hh_t,
-    panels,
-    weight_hr,
-    weight_hr_t,
-    h_a,
-    h_b,
-    c,
-    unprojected,
-    y,
-    lengths,
-    reverse,
-    project,
-    direct,
-    b0,
-    b1,
-    tiled,
-    packed,
-    x,
-    panels_ih,
-    step_bias,
-    fused,
-):
+    gates, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, h_a, h_b, c, unprojected, y,
+    lengths, reverse, project, direct, b0, b1, tiled, packed, x, panels_ih, step_bias, fused,
+):  # fmt: skip
     """The recurrence for inference: keeps only the state the next step needs.
 
     ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry (overwritten in place as
@@ -222,30 +181,9 @@ def lstm_infer_loop(
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def lstm_backward_loop(
-    dy,
-    gates,
-    c_state,
-    tanh_c,
-    weight_hh,
-    weight_hh_t,
-    panels,
-    weight_hr,
-    weight_hr_t,
-    dgates,
-    dh,
-    dc,
-    dh_out,
-    dh_step,
-    d_hidden,
-    dh_rec,
-    lengths,
-    reverse,
-    project,
-    b0,
-    b1,
-    tiled,
-    packed,
-):
+    dy, gates, c_state, tanh_c, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, dgates, dh,
+    dc, dh_out, dh_step, d_hidden, dh_rec, lengths, reverse, project, b0, b1, tiled, packed,
+):  # fmt: skip
     """Backprop through time in place. Reads ``dy (T, B, P)``, the forward's ``gates``,
     ``c_state``, ``tanh_c``; writes ``dgates (T, B, 4H)`` (zero at masked steps) and
     ``dh_out (T, B, P)`` (the gradient reaching each projected output, when
@@ -330,22 +268,9 @@ def project_inputs(x2, weight_ih, bias, has_bias, gates2, part, parts, panels_ih
 
 @njit(cache=True, nogil=True)
 def weight_gradients(
-    dgates2,
-    x2,
-    h_in2,
-    weight_ih,
-    need_dx,
-    dx2,
-    dw_ih,
-    dw_hh,
-    dbias,
-    project,
-    dh_out2,
-    hidden2,
-    dw_hr,
-    part,
-    parts,
-):
+    dgates2, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, project, dh_out2, hidden2,
+    dw_hr, part, parts,
+):  # fmt: skip
     """The GEMMs after the backward loop, over all ``N = T * B`` rows at once:
     ``dx2 (N, I)`` (when ``need_dx``), ``dw_ih (4H, I)``, ``dw_hh (4H, P)``, ``dbias (4H,)``
     and, when ``project``, ``dw_hr (P, H) = dh_out2 (N, P).T @ hidden2 (N, H)``. This
