@@ -16,13 +16,13 @@ import numpy as np
 from numba import njit
 
 from ._packed import MR, NR, packed_gemm
-from ._primitives import FAST_MATH, fast_sigmoid, fast_tanh, gemm, step_gemm
+from ._primitives import FAST_MATH, emit_step, fast_sigmoid, fast_tanh, gemm, step_gemm
 
 # Numba's disk cache keys each function on its own file's timestamp only, so code
 # compiled here from _primitives.py would go stale when only that file changes. Its
 # fingerprint lives here: editing _primitives.py means updating this line (checked by
 # tests/test_kernels.py), which changes this file and invalidates its cache too.
-PRIMITIVES_SHA256 = "af49099f9252a0fa"
+PRIMITIVES_SHA256 = "a22062598416666e"
 PACKED_SHA256 = "30e76800f77394e1"  # the same for _packed.py
 
 
@@ -58,9 +58,7 @@ def lstm_forward_loop(
     the batch are touched, so threads can share the arrays."""
     T, _, G = gates.shape
     H = G // 4
-    P = h_state.shape[2]
     r = 1 if reverse else 0
-    zero = y.dtype.type(0)
     tile = np.empty((MR, NR), y.dtype)  # per thread: the packed kernel's partial panel
     sb = step_bias
     for s in range(T):
@@ -93,14 +91,9 @@ def lstm_forward_loop(
                 u[j] = o * th
         if project:
             step_gemm(unprojected[b0:b1], weight_hr, weight_hr_t, h_next[b0:b1], 0.0, False)
+        emit_step(y[t], h_next, h_prev, lengths, t, b0, b1)
         for b in range(b0, b1):
-            if t < lengths[b]:
-                for p in range(P):
-                    y[t, b, p] = h_next[b, p]
-            else:  # past its length a sequence keeps its state and outputs zeros
-                for p in range(P):
-                    h_next[b, p] = h_prev[b, p]
-                    y[t, b, p] = zero
+            if t >= lengths[b]:  # past its length a sequence keeps its cell too
                 for j in range(H):
                     c_next[b, j] = c_prev[b, j]
 
@@ -128,7 +121,6 @@ def lstm_infer_loop(
     H = G // 4
     P = y.shape[2]
     per_step = gates.shape[0] == T
-    zero = y.dtype.type(0)
     tile = np.empty((MR, NR), y.dtype)  # per thread: the packed kernel's partial panel
     sb = step_bias
     h_prev = h_a
@@ -163,14 +155,7 @@ def lstm_infer_loop(
         if project:
             step_gemm(unprojected[b0:b1], weight_hr, weight_hr_t, h_next[b0:b1], 0.0, False)
         if not direct:
-            for b in range(b0, b1):
-                if t < lengths[b]:
-                    for p in range(P):
-                        y[t, b, p] = h_next[b, p]
-                else:  # past its length a sequence keeps its state and outputs zeros
-                    for p in range(P):
-                        h_next[b, p] = h_prev[b, p]
-                        y[t, b, p] = zero
+            emit_step(y[t], h_next, h_prev, lengths, t, b0, b1)
         h_prev = h_next
         in_a = not in_a
     if direct or not in_a:  # the final state is elsewhere: bring it to h_a
