@@ -219,11 +219,8 @@ def _tile4_gemm_nt(a, b, c, beta):
 def _tile8_gemm_nt(a, b, c, beta):
     """8 rows of ``a`` times 2 rows of ``b`` per pass: each row of ``b`` (read from L3
     when the weights miss L2) serves 8 rows of ``a``."""
-    m, k = a.shape
-    n = b.shape[0]
-    zero = c.dtype.type(0)
-    m8 = m - m % 8
-    n2 = n - n % 2
+    (m, k), n, zero = a.shape, b.shape[0], c.dtype.type(0)
+    m8, n2 = m - m % 8, n - n % 2
     for i in range(0, m8, 8):
         for j in range(0, n2, 2):
             b0, b1 = b[j], b[j + 1]
