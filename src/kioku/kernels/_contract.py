@@ -33,6 +33,9 @@ def steps_per_sequence(mask: np.ndarray | None, steps: int, batch: int) -> np.nd
 
 def check_shape(name: str, array: np.ndarray | None, *shapes: tuple[int, ...]) -> None:
     """``ValueError`` naming ``name`` unless ``array`` is ``None`` or has one of ``shapes``."""
-    if array is not None and np.shape(array) not in shapes:
+    if array is None:
+        return
+    found = array.shape if isinstance(array, np.ndarray) else np.shape(array)
+    if found not in shapes:
         expected = " or ".join(str(shape) for shape in shapes)
-        raise ValueError(f"{name}: expected shape {expected}, found {np.shape(array)}")
+        raise ValueError(f"{name}: expected shape {expected}, found {found}")

@@ -77,7 +77,7 @@ def lstm_forward(
     check_shape("h0", h0, (B, P), (P,))
     check_shape("c0", c0, (B, H), (H,))
     slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
-    most_rows = max(rows.stop - rows.start for rows in slices)
+    most_rows = -(-B // len(slices))  # the slices differ by one row at most
     small = most_rows <= SMALL_ROWS
     tiled = weight_hh.nbytes > L2_BYTES
 
@@ -105,7 +105,7 @@ def lstm_forward(
     # through memory, and one more product at the packed kernel's rate.
     fused = (
         packed
-        and min(rows.stop - rows.start for rows in slices) >= FUSED_MIN_ROWS
+        and B // len(slices) >= FUSED_MIN_ROWS
         and weight_ih.nbytes + weight_hh.nbytes <= FUSED_MAX_BYTES
     )
     packed_ih = packed and (fused or T * B <= PACKED_PROJECTION_ROWS)
