@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("numba")
 
 from kioku import kernels, nn  # noqa: E402
-from kioku.kernels import _pack_cache  # noqa: E402
+from kioku.kernels import _pack_cache, _weights_epoch  # noqa: E402
 from kioku.train import SGD, Adam, AdamW  # noqa: E402
 from kioku.train.distributed import Communicator, DataParallel  # noqa: E402
 from kioku.train.restore import load_params  # noqa: E402
@@ -143,12 +143,19 @@ PATHS = {
 }
 
 
+# paths of kioku's API: each must announce its write itself, not rely on the sample
+ANNOUNCED = {"sgd", "adam", "adamw", "load_state_dict", "checkpoint_restore", "mpi_broadcast"}
+
+
 @pytest.mark.parametrize("path", sorted(PATHS))
 def test_a_write_through_each_path_is_used_by_the_next_forward(path, x):
     layer = make_layer(0)
     infer(layer, x)
     before = infer(layer, x)  # a packed copy is kept now
+    epoch = _weights_epoch.epoch()
     PATHS[path](layer)
+    if path in ANNOUNCED:
+        assert _weights_epoch.epoch() > epoch, f"{path} wrote weights without saying so"
     after = infer(layer, x)
     assert not np.array_equal(before, after), "the write changed nothing"
     assert np.array_equal(after, fresh_output(layer, x))
@@ -186,3 +193,22 @@ def test_sample_covers_the_array_and_a_moved_array_repacks():
     copy = weight.copy()  # same values elsewhere: only the address tells
     assert _pack_cache._sample_or_pack(copy.T, sample, address, panels, False)
     assert not _pack_cache._sample_or_pack(copy.T, sample, address, panels, False)
+
+
+def test_layers_loaded_from_torch_one_after_another_use_their_own_weights(x):
+    # each loader builds a new layer: ids and addresses of the freed arrays come back,
+    # the kept packs of the freed ones must not
+    torch = pytest.importorskip("torch")
+    from kioku.interop import from_torch
+
+    for seed in range(4):
+        torch.manual_seed(seed)
+        module = torch.nn.LSTM(**CONFIG).eval()
+        layer = from_torch(module).eval()
+        infer(layer, x)
+        got = infer(layer, x)
+        with torch.no_grad():
+            want = module(torch.from_numpy(x))[0].numpy()
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        assert np.array_equal(got, fresh_output(layer, x))
+        del layer, module

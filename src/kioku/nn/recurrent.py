@@ -278,9 +278,8 @@ class RecurrentStack(Module):
             length_mask(lengths, T, B)  # validates before anything runs
         initial = self._stacked_state(state, B, unbatched, "state")
         grad = is_grad_enabled()  # read here: the directions may run on other threads
-        # the previous run's buffers go first; one update, not four Module.__setattr__
-        # calls (they count at batch 1); a forward hook reads the cache
-        keep = grad or bool(self._forward_hooks)
+        keep = grad or bool(self._forward_hooks)  # a forward hook reads the cache
+        # the previous run's buffers go first, in one update (four __setattr__ at batch 1)
         self.__dict__.update(caches=[], _run=None, _ran_without_grad=not grad, keep_cache=keep)
         parallel = self._directions_in_parallel(B)
         caches, outputs_per_layer, masks, finals = [], [], [], []
