@@ -9,16 +9,21 @@ import numpy as np
 from gradcheck import numeric_grad, rel_error
 
 
-def lstm_direction_case(seed: int, dtype=None, batch=None, steps=None):
+def lstm_direction_case(seed: int, dtype=None, batch=None, steps=None, lengths=None, project=None):
     """Random arguments of one LSTM direction (``functional.lstm_forward``'s keywords),
     the gradients for its backward, and the dtype: directions, lengths, initial state,
-    projection and bias each on or off at random."""
+    projection and bias each on or off at random (``lengths``/``project`` True or False
+    force theirs)."""
     rng = np.random.default_rng(seed)
     dtype = dtype or (np.float32, np.float64)[seed % 2]
     T = steps or int(rng.choice([1, 2, 5, 7]))
     B = batch or int(rng.choice([1, 2, 3, 9]))
     I, H = int(rng.integers(1, 6)), int(rng.integers(1, 9))
-    P = int(rng.integers(1, H + 1)) if rng.random() < 0.4 else None
+    if project is None:
+        project = rng.random() < 0.4
+    P = int(rng.integers(1, H + 1)) if project else None
+    if lengths is None:
+        lengths = rng.random() < 0.5
 
     def arr(*shape, scale=0.5):
         return (rng.standard_normal(shape) * scale).astype(dtype)
@@ -30,7 +35,7 @@ def lstm_direction_case(seed: int, dtype=None, batch=None, steps=None):
         bias=arr(4 * H) if rng.random() < 0.8 else None,
         h0=arr(B, P or H) if rng.random() < 0.5 else None,
         c0=arr(B, H) if rng.random() < 0.5 else None,
-        lengths=rng.integers(1, T + 1, B) if rng.random() < 0.5 else None,
+        lengths=rng.integers(1, T + 1, B) if lengths else None,
         reverse=bool(rng.random() < 0.5),
         weight_hr=arr(P, H) if P else None,
     )

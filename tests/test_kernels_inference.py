@@ -9,6 +9,8 @@ import pytest
 
 pytest.importorskip("numba")
 
+from cases import lstm_direction_case  # noqa: E402
+
 from kioku import functional  # noqa: E402
 from kioku.kernels import _threads, numba_lstm  # noqa: E402
 
@@ -16,32 +18,8 @@ TOL = {np.float32: 1e-5, np.float64: 1e-10}
 
 
 def make_args(seed, dtype=None, batch=None, steps=None, lengths=None, project=None):
-    """Random arguments of one direction: lengths, initial state, projection, bias."""
-    rng = np.random.default_rng(seed)
-    dtype = dtype or (np.float32, np.float64)[seed % 2]
-    T = steps or int(rng.choice([1, 2, 5, 7]))
-    B = batch or int(rng.choice([1, 2, 3, 9]))
-    I, H = int(rng.integers(1, 6)), int(rng.integers(1, 9))
-    if project is None:
-        project = rng.random() < 0.4
-    P = int(rng.integers(1, H + 1)) if project else None
-
-    def arr(*shape, scale=0.5):
-        return (rng.standard_normal(shape) * scale).astype(dtype)
-
-    if lengths is None:
-        lengths = rng.random() < 0.5
-    return dict(
-        x=arr(T, B, I, scale=1.0),
-        weight_ih=arr(4 * H, I),
-        weight_hh=arr(4 * H, P or H),
-        bias=arr(4 * H) if rng.random() < 0.8 else None,
-        h0=arr(B, P or H) if rng.random() < 0.5 else None,
-        c0=arr(B, H) if rng.random() < 0.5 else None,
-        lengths=rng.integers(1, T + 1, B) if lengths else None,
-        reverse=bool(rng.random() < 0.5),
-        weight_hr=arr(P, H) if P else None,
-    )
+    """Random arguments of one direction (:func:`cases.lstm_direction_case`'s)."""
+    return lstm_direction_case(seed, dtype, batch, steps, lengths, project)[0]
 
 
 def check_inference(args):
@@ -155,7 +133,7 @@ def test_inference_keeps_no_per_step_state():
 
 @pytest.mark.parametrize("solo", [0, 1 << 60])
 def test_blas_pinned_or_not_gives_the_same_results(monkeypatch, solo):
-    monkeypatch.setattr(numba_lstm, "SOLO_GEMM_MNK", solo)  # 0: always pin BLAS to one thread
+    monkeypatch.setattr(_threads, "SOLO_GEMM_MNK", solo)  # 0: always pin BLAS to one thread
     monkeypatch.setenv("KIOKU_NUM_THREADS", "1")
     for seed in range(6):
         check_inference(make_args(900 + seed))

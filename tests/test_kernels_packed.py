@@ -61,6 +61,29 @@ def test_packed_gemm_matches_float64_product(m, beta):
         np.testing.assert_array_equal(c_wide[:, n:], before[:, n:])  # beside c: untouched
 
 
+@pytest.mark.parametrize("full", [1, 2, MR - 1, MR, MR + 1, 2 * MR + 2])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_one_row_against_many_panels_sums_as_every_row_does(full, beta):
+    # a single row takes up to MR panels per pass; its sums must be bit for bit those of
+    # the same row inside a larger block (so results never depend on the batch split)
+    rng = np.random.default_rng(full)
+    k, n = 37, full * NR + 5
+    a = rng.standard_normal((MR, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c0 = rng.standard_normal((MR, n)).astype(np.float32)
+    panels = np.empty(_packed.panels_shape(k, n), np.float32)
+    _packed.pack_panels(b, panels)
+    tile = np.empty((MR, NR), np.float32)
+    block = c0.copy()
+    _packed.packed_gemm(a, panels, block, beta, tile)
+    for r in range(MR):
+        row = c0[r : r + 1].copy()
+        _packed.packed_gemm(a[r : r + 1], panels, row, beta, tile)
+        assert np.array_equal(row[0], block[r]), (full, r)
+    want = a.astype(np.float64) @ b.astype(np.float64) + beta * c0.astype(np.float64)
+    np.testing.assert_allclose(block, want, rtol=0, atol=1e-4)
+
+
 def _case(seed, batch, hidden, project):
     rng = np.random.default_rng(seed)
     T, I, H = 6, 5, hidden

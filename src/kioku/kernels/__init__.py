@@ -15,11 +15,15 @@ from collections.abc import Iterator
 from types import ModuleType
 
 from .. import functional
+from ._weights_epoch import weights_changed
+
+__all__ = ["available", "backend", "backend_name", "use", "weights_changed"]
 
 _BACKENDS = {"reference": "kioku.functional"}
 _FAST_ORDER: list[str] = []  # fast backends, best first; each registers itself below
 _forced: list[str] = []
 _importable: dict[str, bool] = {}  # whether a backend's module imports; fixed per process
+_auto: list[str] = []  # what ``auto`` means here, once known
 
 
 def _register(name: str, module_path: str) -> None:
@@ -46,8 +50,10 @@ def backend_name() -> str:
     """The backend a call made now would use."""
     choice = _forced[-1] if _forced else os.environ.get("KIOKU_KERNELS", "auto")
     if choice == "auto":
-        fast = available()
-        return fast[1] if len(fast) > 1 else "reference"
+        if not _auto:  # which backends import is fixed per process
+            fast = available()
+            _auto.append(fast[1] if len(fast) > 1 else "reference")
+        return _auto[0]
     if choice not in _BACKENDS:
         raise ValueError(
             f"KIOKU_KERNELS: expected one of auto, {', '.join(_BACKENDS)}, found {choice!r}"

@@ -16,14 +16,14 @@ import numpy as np
 from numba import njit
 
 from ._packed import MR, NR, packed_gemm
-from ._primitives import FAST_MATH, fast_sigmoid, fast_tanh, gemm, step_gemm
+from ._primitives import FAST_MATH, emit_step, fast_sigmoid, fast_tanh, gemm, step_gemm
 
 # Numba's disk cache keys each function on its own file's timestamp only, so code
 # compiled here from _primitives.py would go stale when only that file changes. Its
 # fingerprint lives here: editing _primitives.py means updating this line (checked by
 # tests/test_kernels.py), which changes this file and invalidates its cache too.
-PRIMITIVES_SHA256 = "af49099f9252a0fa"
-PACKED_SHA256 = "30e76800f77394e1"  # the same for _packed.py
+PRIMITIVES_SHA256 = "ace89b54a1805eaa"
+PACKED_SHA256 = "d5e492af761f865b"  # the same for _packed.py
 
 
 @njit(cache=True, nogil=True)
@@ -39,29 +39,9 @@ def recurrent_gemm(a, b_nt, b_nn, panels, c, beta, tiled, packed, tile):
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def lstm_forward_loop(
-    gates,
-    weight_hh,
-    weight_hh_t,
-    panels,
-    weight_hr,
-    weight_hr_t,
-    h_state,
-    c_state,
-    tanh_c,
-    hidden,
-    y,
-    lengths,
-    reverse,
-    project,
-    b0,
-    b1,
-    tiled,
-    packed,
-    x,
-    panels_ih,
-    step_bias,
-    fused,
-):
+    gates, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, h_state, c_state, tanh_c, hidden,
+    y, lengths, reverse, project, b0, b1, tiled, packed, x, panels_ih, step_bias, fused,
+):  # fmt: skip
     """Run the recurrence in place. ``weight_hh (4H, P)``, ``weight_hr (P, H)`` and their
     C-contiguous transposes ``weight_hh_t``/``weight_hr_t`` (either layout may be a
     dummy where :func:`step_gemm` does not read it; ``tiled`` as there). With ``packed``
@@ -78,9 +58,7 @@ def lstm_forward_loop(
     the batch are touched, so threads can share the arrays."""
     T, _, G = gates.shape
     H = G // 4
-    P = h_state.shape[2]
     r = 1 if reverse else 0
-    zero = y.dtype.type(0)
     tile = np.empty((MR, NR), y.dtype)  # per thread: the packed kernel's partial panel
     sb = step_bias
     for s in range(T):
@@ -113,44 +91,18 @@ def lstm_forward_loop(
                 u[j] = o * th
         if project:
             step_gemm(unprojected[b0:b1], weight_hr, weight_hr_t, h_next[b0:b1], 0.0, False)
+        emit_step(y[t], h_next, h_prev, lengths, t, b0, b1)
         for b in range(b0, b1):
-            if t < lengths[b]:
-                for p in range(P):
-                    y[t, b, p] = h_next[b, p]
-            else:  # past its length a sequence keeps its state and outputs zeros
-                for p in range(P):
-                    h_next[b, p] = h_prev[b, p]
-                    y[t, b, p] = zero
+            if t >= lengths[b]:  # past its length a sequence keeps its cell too
                 for j in range(H):
                     c_next[b, j] = c_prev[b, j]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def lstm_infer_loop(
-    gates,
-    weight_hh,
-    weight_hh_t,
-    panels,
-    weight_hr,
-    weight_hr_t,
-    h_a,
-    h_b,
-    c,
-    unprojected,
-    y,
-    lengths,
-    reverse,
-    project,
-    direct,
-    b0,
-    b1,
-    tiled,
-    packed,
-    x,
-    panels_ih,
-    step_bias,
-    fused,
-):
+    gates, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, h_a, h_b, c, unprojected, y,
+    lengths, reverse, project, direct, b0, b1, tiled, packed, x, panels_ih, step_bias, fused,
+):  # fmt: skip
     """The recurrence for inference: keeps only the state the next step needs.
 
     ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry (overwritten in place as
@@ -167,9 +119,7 @@ def lstm_infer_loop(
     T = y.shape[0]
     G = gates.shape[2]
     H = G // 4
-    P = y.shape[2]
     per_step = gates.shape[0] == T
-    zero = y.dtype.type(0)
     tile = np.empty((MR, NR), y.dtype)  # per thread: the packed kernel's partial panel
     sb = step_bias
     h_prev = h_a
@@ -204,48 +154,18 @@ def lstm_infer_loop(
         if project:
             step_gemm(unprojected[b0:b1], weight_hr, weight_hr_t, h_next[b0:b1], 0.0, False)
         if not direct:
-            for b in range(b0, b1):
-                if t < lengths[b]:
-                    for p in range(P):
-                        y[t, b, p] = h_next[b, p]
-                else:  # past its length a sequence keeps its state and outputs zeros
-                    for p in range(P):
-                        h_next[b, p] = h_prev[b, p]
-                        y[t, b, p] = zero
+            emit_step(y[t], h_next, h_prev, lengths, t, b0, b1)
         h_prev = h_next
         in_a = not in_a
     if direct or not in_a:  # the final state is elsewhere: bring it to h_a
-        for b in range(b0, b1):
-            for p in range(P):
-                h_a[b, p] = h_prev[b, p]
+        h_a[b0:b1] = h_prev[b0:b1]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def lstm_backward_loop(
-    dy,
-    gates,
-    c_state,
-    tanh_c,
-    weight_hh,
-    weight_hh_t,
-    panels,
-    weight_hr,
-    weight_hr_t,
-    dgates,
-    dh,
-    dc,
-    dh_out,
-    dh_step,
-    d_hidden,
-    dh_rec,
-    lengths,
-    reverse,
-    project,
-    b0,
-    b1,
-    tiled,
-    packed,
-):
+    dy, gates, c_state, tanh_c, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, dgates, dh,
+    dc, dh_out, dh_step, d_hidden, dh_rec, lengths, reverse, project, b0, b1, tiled, packed,
+):  # fmt: skip
     """Backprop through time in place. Reads ``dy (T, B, P)``, the forward's ``gates``,
     ``c_state``, ``tanh_c``; writes ``dgates (T, B, 4H)`` (zero at masked steps) and
     ``dh_out (T, B, P)`` (the gradient reaching each projected output, when
@@ -330,22 +250,9 @@ def project_inputs(x2, weight_ih, bias, has_bias, gates2, part, parts, panels_ih
 
 @njit(cache=True, nogil=True)
 def weight_gradients(
-    dgates2,
-    x2,
-    h_in2,
-    weight_ih,
-    need_dx,
-    dx2,
-    dw_ih,
-    dw_hh,
-    dbias,
-    project,
-    dh_out2,
-    hidden2,
-    dw_hr,
-    part,
-    parts,
-):
+    dgates2, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, project, dh_out2, hidden2,
+    dw_hr, part, parts,
+):  # fmt: skip
     """The GEMMs after the backward loop, over all ``N = T * B`` rows at once:
     ``dx2 (N, I)`` (when ``need_dx``), ``dw_ih (4H, I)``, ``dw_hh (4H, P)``, ``dbias (4H,)``
     and, when ``project``, ``dw_hr (P, H) = dh_out2 (N, P).T @ hidden2 (N, H)``. This

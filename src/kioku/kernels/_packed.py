@@ -43,19 +43,21 @@ MR = 6 if LANES == 16 else 4
 _ITEM = 4  # bytes per float32
 
 
-def _make_kernel(rows: int):
-    """An intrinsic ``kernel(a, lda, b, c, ldc, k, accumulate)`` (addresses, element
-    counts and a flag, all int64): ``c[r, :NR] = sum_p a[r, p] * b[p, :NR]`` for
-    ``r < rows``, plus the old ``c`` when ``accumulate`` is not 0; ``a`` rows ``lda``
-    floats apart, ``b`` a packed panel ``(k, NR)``, ``c`` rows ``ldc`` floats apart;
-    ``k >= 1``."""
+def _make_kernel(rows: int, panels: int = 1):
+    """An intrinsic ``kernel(a, lda, b, c, ldc, k, accumulate, panel_stride)`` (addresses,
+    element counts and a flag, all int64): ``c[r, :panels * NR] = sum_p a[r, p] *
+    B[p, :panels * NR]`` for ``r < rows``, plus the old ``c`` when ``accumulate`` is not
+    0; ``a`` rows ``lda`` floats apart, ``B`` ``panels`` packed panels ``(k, NR)``, the
+    first at ``b`` and each ``panel_stride`` floats after the one before, ``c`` rows ``ldc``
+    floats apart; ``k >= 1``. Every element is summed over ``p`` in order, whatever
+    ``rows`` and ``panels``: the results do not depend on how a product is tiled."""
 
     @intrinsic
-    def kernel(typingctx, a, lda, b, c, ldc, k, accumulate):
-        sig = types.void(*([types.int64] * 7))
+    def kernel(typingctx, a, lda, b, c, ldc, k, accumulate, panel_stride):
+        sig = types.void(*([types.int64] * 8))
 
         def codegen(context, builder, signature, args):
-            a_addr, lda_v, b_addr, c_addr, ldc_v, k_v, accumulate_v = args
+            a_addr, lda_v, b_addr, c_addr, ldc_v, k_v, accumulate_v, stride_v = args
             f32 = ir.FloatType()
             i64 = ir.IntType(64)
             vec = ir.VectorType(f32, LANES)
@@ -69,6 +71,7 @@ def _make_kernel(rows: int):
             zero = ir.Constant(vec, None)
             splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), LANES), None)
             undef = ir.Constant(vec, ir.Undefined)
+            width = panels * NR_VECS  # vectors of one row of accumulators
 
             entry = builder.block
             loop = builder.append_basic_block("panel_loop")
@@ -79,23 +82,27 @@ def _make_kernel(rows: int):
             p = builder.phi(i64)
             p.add_incoming(ir.Constant(i64, 0), entry)
             accs = []
-            for _ in range(rows * NR_VECS):
+            for _ in range(rows * width):
                 phi = builder.phi(vec)
                 phi.add_incoming(zero, entry)
                 accs.append(phi)
-            row_b = builder.gep(b_ptr, [builder.mul(p, ir.Constant(i64, NR))])
-            panel = []
-            for j in range(NR_VECS):
-                addr = builder.gep(row_b, [ir.Constant(i64, j * LANES)])
-                panel.append(builder.load(builder.bitcast(addr, vec.as_pointer()), align=4))
+            loads = []
+            for q in range(panels):
+                start = builder.add(
+                    builder.mul(ir.Constant(i64, q), stride_v), builder.mul(p, ir.Constant(i64, NR))
+                )
+                row_b = builder.gep(b_ptr, [start])
+                for j in range(NR_VECS):
+                    addr = builder.gep(row_b, [ir.Constant(i64, j * LANES)])
+                    loads.append(builder.load(builder.bitcast(addr, vec.as_pointer()), align=4))
             new_accs = []
             for r in range(rows):
                 offset = builder.add(builder.mul(ir.Constant(i64, r), lda_v), p)
                 scalar = builder.load(builder.gep(a_ptr, [offset]), align=4)
                 first = builder.insert_element(undef, scalar, ir.Constant(ir.IntType(32), 0))
                 broadcast = builder.shuffle_vector(first, undef, splat_mask)
-                for j in range(NR_VECS):
-                    new_accs.append(builder.call(fma, [broadcast, panel[j], accs[r * NR_VECS + j]]))
+                for j in range(width):
+                    new_accs.append(builder.call(fma, [broadcast, loads[j], accs[r * width + j]]))
             p_next = builder.add(p, ir.Constant(i64, 1))
             p.add_incoming(p_next, loop)
             for phi, value in zip(accs, new_accs):
@@ -109,10 +116,10 @@ def _make_kernel(rows: int):
                     with add if adding else overwrite:
                         for r in range(rows):
                             row_c = builder.gep(c_ptr, [builder.mul(ir.Constant(i64, r), ldc_v)])
-                            for j in range(NR_VECS):
+                            for j in range(width):
                                 addr = builder.gep(row_c, [ir.Constant(i64, j * LANES)])
                                 where = builder.bitcast(addr, vec.as_pointer())
-                                value = new_accs[r * NR_VECS + j]
+                                value = new_accs[r * width + j]
                                 if adding:
                                     value = builder.fadd(builder.load(where, align=4), value)
                                 builder.store(value, where, align=4)
@@ -125,23 +132,42 @@ def _make_kernel(rows: int):
 
 _KERNELS = [_make_kernel(rows) for rows in range(1, MR + 1)]
 _k1, _k2, _k3, _k4, _k5, _k6 = _KERNELS + _KERNELS[-1:] * (6 - MR)
+# One row against several panels at once: a single row has too few accumulators per
+# panel (NR_VECS) to hide the FMA latency, MR panels side by side have as many as MR rows.
+_ROW_KERNELS = [_make_kernel(1, panels) for panels in range(2, MR + 1)]
+_p2, _p3, _p4, _p5, _p6 = _ROW_KERNELS + _ROW_KERNELS[-1:] * (6 - MR)
 
 
 @njit(cache=True, nogil=True)
 def _tile(rows, accumulate, a, lda, b, c, ldc, k):
     # literal dispatch: each intrinsic is specialised on its row count
     if rows == 1:
-        _k1(a, lda, b, c, ldc, k, accumulate)
+        _k1(a, lda, b, c, ldc, k, accumulate, 0)
     elif rows == 2:
-        _k2(a, lda, b, c, ldc, k, accumulate)
+        _k2(a, lda, b, c, ldc, k, accumulate, 0)
     elif rows == 3:
-        _k3(a, lda, b, c, ldc, k, accumulate)
+        _k3(a, lda, b, c, ldc, k, accumulate, 0)
     elif rows == 4:
-        _k4(a, lda, b, c, ldc, k, accumulate)
+        _k4(a, lda, b, c, ldc, k, accumulate, 0)
     elif rows == 5:
-        _k5(a, lda, b, c, ldc, k, accumulate)
+        _k5(a, lda, b, c, ldc, k, accumulate, 0)
     else:
-        _k6(a, lda, b, c, ldc, k, accumulate)
+        _k6(a, lda, b, c, ldc, k, accumulate, 0)
+
+
+@njit(cache=True, nogil=True)
+def _row_panels(count, accumulate, a, b, stride, c, k):
+    # one row times ``count`` (2..MR) full panels ``stride`` floats apart
+    if count == 2:
+        _p2(a, 0, b, c, 0, k, accumulate, stride)
+    elif count == 3:
+        _p3(a, 0, b, c, 0, k, accumulate, stride)
+    elif count == 4:
+        _p4(a, 0, b, c, 0, k, accumulate, stride)
+    elif count == 5:
+        _p5(a, 0, b, c, 0, k, accumulate, stride)
+    else:
+        _p6(a, 0, b, c, 0, k, accumulate, stride)
 
 
 @intrinsic
@@ -228,7 +254,8 @@ def packed_gemm(a, panels, c, beta, tile):
     """``c (M, N) = a (M, K) @ B + beta * c`` (``beta`` 0 or 1), float32, with ``B (K, N)``
     given as ``panels`` from :func:`pack_panels`. ``a`` and ``c`` have unit stride along
     their rows; ``tile (MR, NR)`` is scratch for the last, partial panel. Rows go in
-    blocks of at most :data:`MR`, as even as possible (20 rows: 4 x 5, not 3 x 6 + 2)."""
+    blocks of at most :data:`MR`, as even as possible (20 rows: 4 x 5, not 3 x 6 + 2); a
+    single row goes against up to :data:`MR` panels at once."""
     M, K = a.shape
     N = c.shape[1]
     if M == 0 or N == 0:
@@ -243,7 +270,15 @@ def packed_gemm(a, panels, c, beta, tile):
     t0 = tile.ctypes.data
     blocks = -(-M // MR)
     base, extra = M // blocks, M % blocks
-    for q in range(panels.shape[0]):
+    first = 0  # panels done by the one-row pass
+    if M == 1:  # up to MR full panels per pass, to have enough accumulators in flight
+        full, stride = N // NR, panels.strides[0] // _ITEM
+        while first + 1 < full:
+            count = min(MR, full - first)
+            b_addr, c_addr = panels[first].ctypes.data, c0 + first * NR * _ITEM
+            _row_panels(count, accumulate, a0, b_addr, stride, c_addr, K)
+            first += count
+    for q in range(first, panels.shape[0]):
         j0 = q * NR
         b_addr = panels[q].ctypes.data
         width = min(NR, N - j0)

@@ -170,61 +170,45 @@ def _dot2_gemm_nt(a, b, c, beta):
         _dot_gemm_nt(a[m2:], b, c[m2:], beta)
 
 
+@njit(inline="always")
+def _col4(a, i, p):
+    """``a[i:i + 4, p]`` as a tuple (held in registers)."""
+    return (a[i, p], a[i + 1, p], a[i + 2, p], a[i + 3, p])
+
+
+@njit(inline="always")
+def _fma4(s, x, w):
+    """``s + x * w`` for the 4-tuples ``s`` (accumulators) and ``x``, one ``w``."""
+    return (s[0] + x[0] * w, s[1] + x[1] * w, s[2] + x[2] * w, s[3] + x[3] * w)
+
+
+@njit(inline="always")
+def _finish4(s, c, i, j, beta):
+    """``c[i:i + 4, j] = s (+ c[i:i + 4, j] when beta)``, the old ``c`` added last."""
+    for r in range(4):
+        c[i + r, j] = s[r] + c[i + r, j] if beta != 0 else s[r]
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def _tile4_gemm_nt(a, b, c, beta):
+    """4 rows of ``a`` times 4 rows of ``b`` per pass, 16 accumulators in registers."""
     m, k = a.shape
     n = b.shape[0]
     zero = c.dtype.type(0)
     m4 = m - m % 4
     n4 = n - n % 4
     for i in range(0, m4, 4):
-        a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
         for j in range(0, n4, 4):
             b0, b1, b2, b3 = b[j], b[j + 1], b[j + 2], b[j + 3]
-            s00 = s01 = s02 = s03 = zero
-            s10 = s11 = s12 = s13 = zero
-            s20 = s21 = s22 = s23 = zero
-            s30 = s31 = s32 = s33 = zero
+            s0 = s1 = s2 = s3 = (zero, zero, zero, zero)  # column j + q of rows i..i+3
             for p in range(k):
-                x0, x1, x2, x3 = a0[p], a1[p], a2[p], a3[p]
-                w0, w1, w2, w3 = b0[p], b1[p], b2[p], b3[p]
-                s00 += x0 * w0
-                s01 += x0 * w1
-                s02 += x0 * w2
-                s03 += x0 * w3
-                s10 += x1 * w0
-                s11 += x1 * w1
-                s12 += x1 * w2
-                s13 += x1 * w3
-                s20 += x2 * w0
-                s21 += x2 * w1
-                s22 += x2 * w2
-                s23 += x2 * w3
-                s30 += x3 * w0
-                s31 += x3 * w1
-                s32 += x3 * w2
-                s33 += x3 * w3
-            if beta != 0:
-                s00 += c[i, j]
-                s01 += c[i, j + 1]
-                s02 += c[i, j + 2]
-                s03 += c[i, j + 3]
-                s10 += c[i + 1, j]
-                s11 += c[i + 1, j + 1]
-                s12 += c[i + 1, j + 2]
-                s13 += c[i + 1, j + 3]
-                s20 += c[i + 2, j]
-                s21 += c[i + 2, j + 1]
-                s22 += c[i + 2, j + 2]
-                s23 += c[i + 2, j + 3]
-                s30 += c[i + 3, j]
-                s31 += c[i + 3, j + 1]
-                s32 += c[i + 3, j + 2]
-                s33 += c[i + 3, j + 3]
-            c[i, j], c[i, j + 1], c[i, j + 2], c[i, j + 3] = s00, s01, s02, s03
-            c[i + 1, j], c[i + 1, j + 1], c[i + 1, j + 2], c[i + 1, j + 3] = s10, s11, s12, s13
-            c[i + 2, j], c[i + 2, j + 1], c[i + 2, j + 2], c[i + 2, j + 3] = s20, s21, s22, s23
-            c[i + 3, j], c[i + 3, j + 1], c[i + 3, j + 2], c[i + 3, j + 3] = s30, s31, s32, s33
+                x = _col4(a, i, p)
+                s0, s1 = _fma4(s0, x, b0[p]), _fma4(s1, x, b1[p])
+                s2, s3 = _fma4(s2, x, b2[p]), _fma4(s3, x, b3[p])
+            _finish4(s0, c, i, j, beta)
+            _finish4(s1, c, i, j + 1, beta)
+            _finish4(s2, c, i, j + 2, beta)
+            _finish4(s3, c, i, j + 3, beta)
         if n4 < n:
             _dot_gemm_nt(a[i : i + 4], b[n4:], c[i : i + 4, n4:], beta)
     if m4 < m:
@@ -233,77 +217,43 @@ def _tile4_gemm_nt(a, b, c, beta):
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def _tile8_gemm_nt(a, b, c, beta):
-    m, k = a.shape
-    n = b.shape[0]
-    zero = c.dtype.type(0)
-    m8 = m - m % 8
-    n2 = n - n % 2
+    """8 rows of ``a`` times 2 rows of ``b`` per pass: each row of ``b`` (read from L3
+    when the weights miss L2) serves 8 rows of ``a``."""
+    (m, k), n, zero = a.shape, b.shape[0], c.dtype.type(0)
+    m8, n2 = m - m % 8, n - n % 2
     for i in range(0, m8, 8):
-        a0, a1, a2, a3, a4, a5, a6, a7 = (
-            a[i],
-            a[i + 1],
-            a[i + 2],
-            a[i + 3],
-            a[i + 4],
-            a[i + 5],
-            a[i + 6],
-            a[i + 7],
-        )
         for j in range(0, n2, 2):
             b0, b1 = b[j], b[j + 1]
-            s00 = s10 = s20 = s30 = s40 = s50 = s60 = s70 = zero
-            s01 = s11 = s21 = s31 = s41 = s51 = s61 = s71 = zero
+            # u: rows i..i+3, v: rows i+4..i+7; 0 and 1: columns j and j + 1
+            u0 = u1 = v0 = v1 = (zero, zero, zero, zero)
             for p in range(k):
-                w0, w1 = b0[p], b1[p]
-                x = a0[p]
-                s00 += x * w0
-                s01 += x * w1
-                x = a1[p]
-                s10 += x * w0
-                s11 += x * w1
-                x = a2[p]
-                s20 += x * w0
-                s21 += x * w1
-                x = a3[p]
-                s30 += x * w0
-                s31 += x * w1
-                x = a4[p]
-                s40 += x * w0
-                s41 += x * w1
-                x = a5[p]
-                s50 += x * w0
-                s51 += x * w1
-                x = a6[p]
-                s60 += x * w0
-                s61 += x * w1
-                x = a7[p]
-                s70 += x * w0
-                s71 += x * w1
-            if beta != 0:
-                s00 += c[i, j]
-                s01 += c[i, j + 1]
-                s10 += c[i + 1, j]
-                s11 += c[i + 1, j + 1]
-                s20 += c[i + 2, j]
-                s21 += c[i + 2, j + 1]
-                s30 += c[i + 3, j]
-                s31 += c[i + 3, j + 1]
-                s40 += c[i + 4, j]
-                s41 += c[i + 4, j + 1]
-                s50 += c[i + 5, j]
-                s51 += c[i + 5, j + 1]
-                s60 += c[i + 6, j]
-                s61 += c[i + 6, j + 1]
-                s70 += c[i + 7, j]
-                s71 += c[i + 7, j + 1]
-            c[i, j], c[i, j + 1], c[i + 1, j], c[i + 1, j + 1] = s00, s01, s10, s11
-            c[i + 2, j], c[i + 2, j + 1], c[i + 3, j], c[i + 3, j + 1] = s20, s21, s30, s31
-            c[i + 4, j], c[i + 4, j + 1], c[i + 5, j], c[i + 5, j + 1] = s40, s41, s50, s51
-            c[i + 6, j], c[i + 6, j + 1], c[i + 7, j], c[i + 7, j + 1] = s60, s61, s70, s71
+                xu, xv, w0, w1 = _col4(a, i, p), _col4(a, i + 4, p), b0[p], b1[p]
+                u0, u1 = _fma4(u0, xu, w0), _fma4(u1, xu, w1)
+                v0, v1 = _fma4(v0, xv, w0), _fma4(v1, xv, w1)
+            _finish4(u0, c, i, j, beta)
+            _finish4(u1, c, i, j + 1, beta)
+            _finish4(v0, c, i + 4, j, beta)
+            _finish4(v1, c, i + 4, j + 1, beta)
         if n2 < n:
             _dot_gemm_nt(a[i : i + 8], b[n2:], c[i : i + 8, n2:], beta)
     if m8 < m:
         _tile4_gemm_nt(a[m8:], b, c[m8:], beta)
+
+
+@njit(cache=True, nogil=True)
+def emit_step(y_t, h_next, h_prev, lengths, t, b0, b1):
+    """Rows ``b0:b1`` of step ``t``'s output ``y_t (B, P)``: ``h_next (B, P)`` for the
+    sequences still running; past its length a sequence keeps its state (``h_next``
+    takes ``h_prev``) and outputs zeros."""
+    zero = y_t.dtype.type(0)
+    for b in range(b0, b1):
+        if t < lengths[b]:
+            for p in range(y_t.shape[1]):
+                y_t[b, p] = h_next[b, p]
+        else:
+            for p in range(y_t.shape[1]):
+                h_next[b, p] = h_prev[b, p]
+                y_t[b, p] = zero
 
 
 @njit(cache=True, nogil=True)

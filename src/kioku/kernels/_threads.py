@@ -16,6 +16,7 @@ the constants below (to be tuned on an idle machine; they are the only knobs).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -106,6 +107,8 @@ def plan(
 def batch_slices(batch: int, step_flops: float) -> list[slice]:
     """Split ``batch`` rows into contiguous slices, one per thread :func:`plan` chooses."""
     threads = plan(batch, step_flops).batch_threads
+    if threads == 1:
+        return [slice(0, batch)]
     bounds = [round(k * batch / threads) for k in range(threads + 1)]
     return [slice(bounds[k], bounds[k + 1]) for k in range(threads)]
 
@@ -132,24 +135,57 @@ def _caller_blas_restored() -> Iterator[None]:
             _blas.set_threads_this_thread(_blas.DEFAULT_THREADS)
 
 
-def run_parts(task: Callable[[int], object], parts: int) -> None:
+def run_parts(task: Callable[[int], object], parts: int, single_blas: bool = True) -> None:
     """Run ``task(k)`` for ``k`` in ``range(parts)``: part 0 here, the others on worker
-    threads (the compiled loops release the GIL), all with single-threaded BLAS.
-    Exceptions propagate."""
+    threads (the compiled loops release the GIL), with single-threaded BLAS when
+    ``single_blas`` (else BLAS left as it is: for tasks whose GEMMs OpenBLAS would run
+    on the calling thread anyway). Exceptions propagate."""
     global _pool
-    with _caller_blas_restored():
+    if parts == 1 and not single_blas:
+        task(0)
+        return
+    guard = _caller_blas_restored() if single_blas else contextlib.nullcontext()
+    run = functools.partial(_single_blas_thread, task) if single_blas else task
+    with guard:
         if parts == 1:
-            _single_blas_thread(task, 0)
+            run(0)
             return
         with _pool_lock:
             if _pool is None or _pool._max_workers < parts - 1:
                 # room for every core: two directions running at once share this pool
                 workers = max(parts - 1, usable_cores())
                 _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kioku")
-        futures = [_pool.submit(_single_blas_thread, task, k) for k in range(1, parts)]
-        _single_blas_thread(task, 0)
+        futures = [_pool.submit(run, k) for k in range(1, parts)]
+        run(0)
         for future in futures:
             future.result()
+
+
+# OpenBLAS runs a GEMM with M * N * K up to 65536 * GEMM_MULTITHREAD_THRESHOLD (4 by
+# default; interface/gemm.c) on the calling thread whatever its thread count, so a call
+# whose BLAS GEMMs are all that small leaves the count alone: each switch is a global
+# change in OpenBLAS (its "thread-local" count leaks between threads), and switching
+# back and forth around every call measurably slowed the NumPy GEMMs between calls.
+SOLO_GEMM_MNK = 65536 * 4
+
+
+def in_phases(
+    parts: int,
+    first: Callable[[int], object],
+    second: Callable[[int], object],
+    blas_mnk: float = float("inf"),
+) -> None:
+    """``first(k)`` for every part, then ``second(k)``, each part on its own thread (one
+    :func:`run_parts` per phase, or both phases in one task with one part).
+    ``blas_mnk``: ``M * N * K`` of the largest BLAS GEMM the phases make (0 if none);
+    at least :data:`SOLO_GEMM_MNK` and BLAS is held to one thread per part (OpenBLAS's own
+    workers would keep spinning on a core after their call and steal it from the loops)."""
+    single_blas = blas_mnk > SOLO_GEMM_MNK
+    if parts == 1:
+        run_parts(lambda part: (first(part), second(part)), 1, single_blas)
+    else:
+        run_parts(first, parts, single_blas)
+        run_parts(second, parts, single_blas)
 
 
 def _with_cap(task: Callable[[], object], cap: int) -> object:

@@ -18,16 +18,23 @@ from numba import njit
 from .. import functional
 from ..functional import GRUCache, GRUGrads, length_mask
 from ..functional.gru import input_bias
-from ._primitives import FAST_MATH, L2_BYTES, SMALL_ROWS, fast_sigmoid, fast_tanh, step_gemm
-from ._threads import batch_slices, run_parts
+from ._contract import check_shape, compiled_dtype, steps_per_sequence
+from ._primitives import (
+    FAST_MATH,
+    L2_BYTES,
+    SMALL_ROWS,
+    emit_step,
+    fast_sigmoid,
+    fast_tanh,
+    step_gemm,
+)
+from ._threads import batch_slices, in_phases
 
 __all__ = ["gru_backward", "gru_forward"]
 
 # Numba's disk cache keys on this file's timestamp only; this must change whenever
 # _primitives.py does (same fingerprint as kernels/_lstm_loops.py).
-PRIMITIVES_SHA256 = "af49099f9252a0fa"
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+PRIMITIVES_SHA256 = "ace89b54a1805eaa"
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
@@ -47,7 +54,6 @@ def gru_forward_loop(
     T, _, G = gates.shape
     H = G // 3
     r = 1 if reverse else 0
-    zero = y.dtype.type(0)
     for s in range(T):
         t = T - 1 - s if reverse else s
         if lean:
@@ -82,14 +88,7 @@ def gru_forward_loop(
                     new = fast_tanh(row[2 * H + j] + rn[j])
                     row[2 * H + j] = new
                     u[j] = new + row[H + j] * (hp[j] - new)
-        for b in range(b0, b1):
-            if t < lengths[b]:
-                for j in range(H):
-                    y[t, b, j] = h_next[b, j]
-            else:  # past its length a sequence keeps its state and outputs zeros
-                for j in range(H):
-                    h_next[b, j] = h_prev[b, j]
-                    y[t, b, j] = zero
+        emit_step(y[t], h_next, h_prev, lengths, t, b0, b1)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
@@ -166,22 +165,6 @@ def gru_backward_loop(
                     dh[b, j] = dh_rec[b, j] + direct[b, j]
 
 
-def _compiled_dtype(*arrays: np.ndarray | None) -> np.dtype | None:
-    """The common float dtype of ``arrays`` when the compiled loops handle them."""
-    dtype = arrays[0].dtype if isinstance(arrays[0], np.ndarray) else None
-    if dtype not in _FLOATS:
-        return None
-    for array in arrays[1:]:
-        if array is not None and (not isinstance(array, np.ndarray) or array.dtype != dtype):
-            return None
-    return dtype
-
-
-def _check(name: str, array: np.ndarray | None, shape: tuple[int, ...]) -> None:
-    if array is not None and np.shape(array) != shape:  # the loops do not check bounds
-        raise ValueError(f"{name}: expected shape {shape}, found {np.shape(array)}")
-
-
 def _recurrent_weights(weight_hh: np.ndarray, reset_after: bool, transposes: bool):
     """``(w_main, w_main_t, w_n, w_n_t)``: the rows of ``weight_hh`` each step multiplies
     (all of them, or r, z and then n without ``reset_after``), C-contiguous, and their
@@ -196,40 +179,19 @@ def _recurrent_weights(weight_hh: np.ndarray, reset_after: bool, transposes: boo
     return main, main_t, w_n, main_t if reset_after else np.ascontiguousarray(w_n.T)
 
 
-def _in_phases(parts: int, first, second) -> None:
-    """``first(k)`` for every part, then ``second(k)``, each part on its own thread with
-    single-threaded BLAS. Every GEMM of a call runs inside: switching OpenBLAS between
-    its own threads and one thread around every call cost ~18 ms a call here (loaded machine)."""
-    if parts == 1:
-        run_parts(lambda part: (first(part), second(part)), 1)
-    else:
-        run_parts(first, parts)
-        run_parts(second, parts)
-
-
-def _lengths(mask: np.ndarray | None, T: int, B: int) -> np.ndarray:
-    return np.full(B, T, np.int64) if mask is None else mask.sum(axis=0).astype(np.int64)
-
-
 def gru_forward(
-    x: np.ndarray,
-    weight_ih: np.ndarray,
-    weight_hh: np.ndarray,
-    bias_ih: np.ndarray | None = None,
-    bias_hh: np.ndarray | None = None,
-    h0: np.ndarray | None = None,
-    lengths: np.ndarray | None = None,
-    reverse: bool = False,
-    reset_after: bool = True,
-    keep_cache: bool = True,
-) -> tuple[np.ndarray, np.ndarray, GRUCache | None]:
+    x: np.ndarray, weight_ih: np.ndarray, weight_hh: np.ndarray,
+    bias_ih: np.ndarray | None = None, bias_hh: np.ndarray | None = None,
+    h0: np.ndarray | None = None, lengths: np.ndarray | None = None, reverse: bool = False,
+    reset_after: bool = True, keep_cache: bool = True,
+) -> tuple[np.ndarray, np.ndarray, GRUCache | None]:  # fmt: skip
     """Run one GRU direction over ``x (T, B, I)``: see :func:`kioku.functional.gru_forward`.
 
     ``weight_ih (3H, I)``, ``weight_hh (3H, H)``, ``bias_ih``/``bias_hh (3H,)``,
     ``h0 (B, H)``, ``lengths (B,)``. Returns ``y (T, B, H)``, ``h_n (B, H)`` and the cache;
     with ``keep_cache=False`` ``None`` in its place and a loop on two state slots.
     """
-    dtype = _compiled_dtype(x, weight_ih, weight_hh, bias_ih, bias_hh, h0)
+    dtype = compiled_dtype(x, weight_ih, weight_hh, bias_ih, bias_hh, h0)
     if dtype is None or x.ndim != 3:
         return functional.gru_forward(
             x, weight_ih, weight_hh, bias_ih, bias_hh, h0, lengths, reverse, reset_after,
@@ -244,7 +206,7 @@ def gru_forward(
         ("bias_hh", bias_hh, (3 * H,)),
         ("h0", h0, (B, H)),
     ):
-        _check(name, array, shape)
+        check_shape(name, array, shape)
     mask = length_mask(lengths, T, B)
     slices = batch_slices(B, 6.0 * B * H * H)
     small = max(rows.stop - rows.start for rows in slices) <= SMALL_ROWS
@@ -267,7 +229,7 @@ def gru_forward(
     rec = np.empty((B, 3 * H if reset_after else 2 * H), dtype)
     rec_n = np.empty((B, H), dtype)
     y = np.empty((T, B, H), dtype)
-    steps = _lengths(mask, T, B)
+    steps = steps_per_sequence(mask, T, B)
 
     parts = len(slices)
 
@@ -285,22 +247,18 @@ def gru_forward(
             not keep_cache,
         )  # fmt: skip
 
-    _in_phases(parts, project, loop)
+    in_phases(parts, project, loop)
+    h_n = h_state[T * (1 - r) if keep_cache else T % 2].copy()  # lean: slots trade roles
     if not keep_cache:
-        return y, h_state[T % 2].copy(), None
-    cache = GRUCache(
-        x, weight_ih, weight_hh, gates, h_state, recurrent_n, mask, bool(reverse), reset_after
-    )
-    return y, h_state[T * (1 - r)].copy(), cache
+        return y, h_n, None
+    fields = (x, weight_ih, weight_hh, gates, h_state, recurrent_n, mask, bool(reverse))
+    return y, h_n, GRUCache(*fields, reset_after)
 
 
 def gru_backward(
-    dy: np.ndarray,
-    cache: GRUCache,
-    dh_n: np.ndarray | None = None,
-    need_dx: bool = True,
+    dy: np.ndarray, cache: GRUCache, dh_n: np.ndarray | None = None, need_dx: bool = True,
     dh_trace: np.ndarray | None = None,
-) -> GRUGrads:
+) -> GRUGrads:  # fmt: skip
     """Backprop through time for one direction: see :func:`kioku.functional.gru_backward`.
 
     ``dy (T, B, H)``, ``dh_n (B, H)``; returns :class:`GRUGrads` (``dx (T, B, I)``,
@@ -308,15 +266,15 @@ def gru_backward(
     ``dh0 (B, H)``). Calls with ``dh_trace`` run the reference.
     """
     x = cache.x
-    dtype = _compiled_dtype(x, dy, cache.gates)
+    dtype = compiled_dtype(x, dy, cache.gates)
     if dtype is None or dh_trace is not None:
         return functional.gru_backward(dy, cache, dh_n, need_dx, dh_trace)
     T, B, I = x.shape
     H = cache.h_state.shape[2]
     dh = np.zeros((B, H), dtype) if dh_n is None else np.array(dh_n, dtype)
-    _check("dy", dy, (T, B, H))
+    check_shape("dy", dy, (T, B, H))
     dy = np.ascontiguousarray(dy)
-    _check("dh_n", dh, (B, H))
+    check_shape("dh_n", dh, (B, H))
     slices = batch_slices(B, 6.0 * B * H * H)
     small = max(rows.stop - rows.start for rows in slices) <= SMALL_ROWS
     tiled = cache.weight_hh.nbytes > L2_BYTES
@@ -327,7 +285,7 @@ def gru_backward(
     d_recurrent = np.empty_like(cache.gates)
     dh_step, direct, dh_rec, d_new, d_rh = (np.empty((B, H), dtype) for _ in range(5))
     d_rz = np.empty((B, 2 * H), dtype)
-    steps = _lengths(cache.mask, T, B)
+    steps = steps_per_sequence(cache.mask, T, B)
 
     def loop(part: int) -> None:
         rows = slices[part]
@@ -354,7 +312,7 @@ def gru_backward(
             dweight_hh[: 2 * H] = flat_rec[:, : 2 * H].T @ h_in
             dweight_hh[2 * H :] = flat_rec[:, 2 * H :].T @ cache.recurrent_n.reshape(T * B, H)
 
-    _in_phases(len(slices), loop, finish)
+    in_phases(len(slices), loop, finish)
     # float64 sums: no drift over T * B rows
     dbias_ih = d_input.reshape(T * B, 3 * H).sum(axis=0, dtype=np.float64).astype(dtype)
     dbias_hh = d_recurrent.reshape(T * B, 3 * H).sum(axis=0, dtype=np.float64).astype(dtype)

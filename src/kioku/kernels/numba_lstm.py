@@ -6,18 +6,17 @@ absolute error below 4e-7). Around the compiled loops: the input projection of a
 steps is one GEMM before the loop and the weight gradients are GEMMs after it.
 Calls the loops do not cover fall back to the reference: mixed or non-float dtypes,
 and backward calls that ask for ``dh_trace``/``dc_trace``. The RNN functions are the
-reference ones. The JIT is cached on disk (``cache=True``), so only the first call
-on a machine pays the compilation.
+reference ones (imported from it). The JIT is cached on disk (``cache=True``), so only
+the first call on a machine pays the compilation.
 """
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from .. import functional
-from ..functional import LSTMCache, LSTMGrads, RNNCache, length_mask, rnn_backward
+from ..functional import LSTMCache, LSTMGrads, length_mask, rnn_backward, rnn_forward
+from ._contract import check_shape, compiled_dtype, steps_per_sequence
 from ._lstm_loops import (
     lstm_backward_loop,
     lstm_forward_loop,
@@ -25,75 +24,11 @@ from ._lstm_loops import (
     project_inputs,
     weight_gradients,
 )
-from ._packed import pack_panels, panels_shape
+from ._pack_cache import packed as packed_weights
 from ._primitives import L2_BYTES, SMALL_ROWS
-from ._threads import batch_slices, run_parts
+from ._threads import batch_slices, in_phases
 
 __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-# The reference gains ``keep_cache`` on another branch; until then, drop its cache here.
-_REFERENCE_KEEP_CACHE = {
-    name: "keep_cache" in inspect.signature(getattr(functional, name)).parameters
-    for name in ("lstm_forward", "rnn_forward")
-}
-
-
-def _reference(name: str, args: tuple, keep_cache: bool) -> tuple:
-    fn = getattr(functional, name)
-    if _REFERENCE_KEEP_CACHE[name]:
-        return fn(*args, keep_cache=keep_cache)
-    out = fn(*args)
-    return out if keep_cache else (*out[:-1], None)
-
-
-def rnn_forward(
-    x: np.ndarray,
-    weight_ih: np.ndarray,
-    weight_hh: np.ndarray,
-    bias: np.ndarray | None = None,
-    h0: np.ndarray | None = None,
-    lengths: np.ndarray | None = None,
-    reverse: bool = False,
-    nonlinearity: str = "tanh",
-    keep_cache: bool = True,
-) -> tuple[np.ndarray, np.ndarray, RNNCache | None]:
-    """One RNN direction: :func:`kioku.functional.rnn_forward` (the reference itself).
-    ``x (T, B, I)``, ``weight_ih (H, I)``, ``weight_hh (H, H)``, ``bias (H,)``,
-    ``h0 (B, H)``, ``lengths (B,)``; returns ``y (T, B, H)``, ``h_n (B, H)`` and the
-    cache, or ``None`` in its place with ``keep_cache=False``."""
-    args = (x, weight_ih, weight_hh, bias, h0, lengths, reverse, nonlinearity)
-    return _reference("rnn_forward", args, keep_cache)
-
-
-def _compiled_dtype(*arrays: np.ndarray | None) -> np.dtype | None:
-    """The common float dtype of ``arrays`` when the compiled path handles them."""
-    dtype = arrays[0].dtype if isinstance(arrays[0], np.ndarray) else None
-    if dtype not in _FLOATS:
-        return None
-    for array in arrays[1:]:
-        if array is not None and (not isinstance(array, np.ndarray) or array.dtype != dtype):
-            return None
-    return dtype
-
-
-def _lengths_array(mask: np.ndarray | None, steps: int, batch: int) -> np.ndarray:
-    if mask is None:
-        lengths = np.empty(batch, np.int64)
-        lengths.fill(steps)  # a third of np.full's cost, which counts at batch 1
-        return lengths
-    return mask.sum(axis=0).astype(np.int64)
-
-
-def _check_state(name: str, state: np.ndarray | None, shape: tuple[int, int]) -> None:
-    if state is not None and np.shape(state) not in (shape, shape[1:]):
-        raise ValueError(f"{name}: expected shape {shape}, found {np.shape(state)}")
-
-
-# OpenBLAS runs a GEMM with M * N * K below 65536 * GEMM_MULTITHREAD_THRESHOLD (4 by
-# default; interface/gemm.c) on the calling thread anyway, so calls whose GEMMs are all
-# that small skip the two library calls that pin BLAS to one thread.
-SOLO_GEMM_MNK = 65536 * 4
 
 
 # Each step computes its own input projection (float32) from this many rows per thread,
@@ -103,76 +38,56 @@ SOLO_GEMM_MNK = 65536 * 4
 FUSED_MIN_ROWS = 4
 FUSED_MAX_BYTES = 8 << 20
 # Otherwise, up to this many rows (T * B) the projection GEMM before the loop also uses
-# the packed kernel: a BLAS call on so few rows does not reach its speed.
-PACKED_PROJECTION_ROWS = 256
-
-
-def _in_phases(parts: int, first, second, largest_gemm_mnk: float = np.inf) -> None:
-    """``first(k)`` for every part, then ``second(k)``, each part on its own thread with
-    single-threaded BLAS (OpenBLAS's own workers would keep spinning on a core after
-    their call and steal it from the loops)."""
-    if parts == 1 and largest_gemm_mnk < SOLO_GEMM_MNK:
-        first(0)
-        second(0)
-    elif parts == 1:
-        run_parts(lambda part: (first(part), second(part)), 1)
-    else:
-        run_parts(first, parts)
-        run_parts(second, parts)
+# the packed kernel. In-process A/B of CPU time, one thread, inference: packed 3-9 %
+# faster at 600-700 rows (H = 128, 650), 2 % at 2,000, OpenBLAS 4-5 % faster at 3,200
+# and 6,400 rows (H = 650), where its blocking of the left operand pays off.
+PACKED_PROJECTION_ROWS = 2048
 
 
 def lstm_forward(
-    x: np.ndarray,
-    weight_ih: np.ndarray,
-    weight_hh: np.ndarray,
-    bias: np.ndarray | None = None,
-    h0: np.ndarray | None = None,
-    c0: np.ndarray | None = None,
-    lengths: np.ndarray | None = None,
-    reverse: bool = False,
-    weight_hr: np.ndarray | None = None,
-    keep_cache: bool = True,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, LSTMCache | None]:
+    x: np.ndarray, weight_ih: np.ndarray, weight_hh: np.ndarray, bias: np.ndarray | None = None,
+    h0: np.ndarray | None = None, c0: np.ndarray | None = None,
+    lengths: np.ndarray | None = None, reverse: bool = False,
+    weight_hr: np.ndarray | None = None, keep_cache: bool = True, reuse_packs: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, LSTMCache | None]:  # fmt: skip
     """Run one LSTM direction over ``x (T, B, I)``: see :func:`kioku.functional.lstm_forward`.
 
     ``weight_ih (4H, I)``, ``weight_hh (4H, P)``, ``bias (4H,)``, ``h0 (B, P)``,
     ``c0 (B, H)``, ``lengths (B,)``, ``weight_hr (P, H)``. Returns ``y (T, B, P)``,
     ``h_n (B, P)``, ``c_n (B, H)`` and the cache; with ``keep_cache=False`` ``None`` in
     place of the cache, and a loop that keeps only the current state (no per-step
-    gates, cells or hidden states beyond the output ``y``).
+    gates, cells or hidden states beyond the output ``y``). With ``reuse_packs`` and
+    ``keep_cache=False`` the packed float32 weights are kept for the next call while the
+    weights stay unchanged (:mod:`kioku.kernels._pack_cache`: what the nn layers do).
     """
-    dtype = _compiled_dtype(x, weight_ih, weight_hh, bias, h0, c0, weight_hr)
+    dtype = compiled_dtype(x, weight_ih, weight_hh, bias, h0, c0, weight_hr)
     if dtype is None or x.ndim != 3:
         args = (x, weight_ih, weight_hh, bias, h0, c0, lengths, reverse, weight_hr)
-        return _reference("lstm_forward", args, keep_cache)
+        return functional.lstm_forward(*args, keep_cache)
     T, B, I = x.shape
     H = weight_ih.shape[0] // 4
     P = weight_hr.shape[0] if weight_hr is not None else H
     r = int(bool(reverse))
     project = weight_hr is not None
     mask = length_mask(lengths, T, B)
-    shapes_in = (("weight_hh", weight_hh, (4 * H, P)), ("bias", bias, (4 * H,)))
-    for name, array, shape in shapes_in:  # the compiled loop does not check bounds
-        if array is not None and array.shape != shape:
-            raise ValueError(f"{name}: expected shape {shape}, found {array.shape}")
-    if weight_ih.shape != (4 * H, I) or (project and weight_hr.shape != (P, H)):
-        raise ValueError(
-            f"weight_ih/weight_hr: expected shapes {(4 * H, I)}/{(P, H)}, found "
-            f"{weight_ih.shape}/{None if weight_hr is None else weight_hr.shape}"
-        )
-    _check_state("h0", h0, (B, P))
-    _check_state("c0", c0, (B, H))
+    check_shape("weight_ih", weight_ih, (4 * H, I))
+    check_shape("weight_hh", weight_hh, (4 * H, P))
+    check_shape("bias", bias, (4 * H,))
+    check_shape("weight_hr", weight_hr, (P, H))
+    check_shape("h0", h0, (B, P), (P,))
+    check_shape("c0", c0, (B, H), (H,))
     slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
-    small = max(rows.stop - rows.start for rows in slices) <= SMALL_ROWS
+    most_rows = -(-B // len(slices))  # the slices differ by one row at most
+    small = most_rows <= SMALL_ROWS
     tiled = weight_hh.nbytes > L2_BYTES
 
     x2 = np.ascontiguousarray(x).reshape(T * B, I)
     w_ih = np.ascontiguousarray(weight_ih)
     w_hh = np.ascontiguousarray(weight_hh)
     packed = dtype == np.float32
+    reuse = reuse_packs and not keep_cache
     if packed:  # the recurrent product reads weight_hh.T packed once, nothing else
-        panels = np.empty(panels_shape(P, 4 * H), dtype)
-        pack_panels(w_hh.T, panels)
+        panels = packed_weights(w_hh, True, reuse)
         w_hh_t = w_hh
     else:
         panels = np.empty((0, 0, 0), dtype)
@@ -182,30 +97,36 @@ def lstm_forward(
     has_bias = bias is not None
     b = np.ascontiguousarray(bias) if has_bias else np.empty(0, dtype)
     y = np.empty((T, B, P), dtype)
-    steps_left = _lengths_array(mask, T, B)
+    steps_left = steps_per_sequence(mask, T, B)
     parts = len(slices)
-    largest_gemm = 4 * H * max(T * B * I, B * P, B * H if project else 0)
 
     # With enough rows per thread each step projects its own inputs with the packed
     # kernel: no separate GEMM over all T * B rows, no round trip of the projections
     # through memory, and one more product at the packed kernel's rate.
     fused = (
         packed
-        and min(rows.stop - rows.start for rows in slices) >= FUSED_MIN_ROWS
+        and B // len(slices) >= FUSED_MIN_ROWS
         and weight_ih.nbytes + weight_hh.nbytes <= FUSED_MAX_BYTES
     )
     packed_ih = packed and (fused or T * B <= PACKED_PROJECTION_ROWS)
     if packed_ih:
-        panels_ih = np.empty(panels_shape(I, 4 * H), dtype)
-        pack_panels(w_ih.T, panels_ih)
+        panels_ih = packed_weights(w_ih, True, reuse)
     if fused:
         step_bias = b if has_bias else np.zeros(4 * H, dtype)
     else:
         panels_ih = panels_ih if packed_ih else panels
         step_bias = np.zeros(4 * H, dtype)
+    blas_mnk = max(  # the largest GEMM left to BLAS: the loops' own products are not
+        0 if packed_ih else T * B * I * 4 * H,
+        0 if packed or small or tiled else most_rows * P * 4 * H,
+        most_rows * H * P if project and not small else 0,
+    )
     x3 = x2.reshape(T, B, I)
     # fused inference needs one step's pre-activations at a time, not all T
     gates = np.empty((1 if fused and not keep_cache else T, B, 4 * H), dtype)
+
+    weights = (gates, w_hh, w_hh_t, panels, w_hr, w_hr_t)  # what every loop reads first
+    step_inputs = (x3, panels_ih, step_bias, fused)
 
     def projection(part: int) -> None:
         if not fused:
@@ -222,32 +143,11 @@ def lstm_forward(
         def infer(part: int) -> None:
             rows = slices[part]
             lstm_infer_loop(
-                gates,
-                w_hh,
-                w_hh_t,
-                panels,
-                w_hr,
-                w_hr_t,
-                h_n,
-                h_scratch,
-                c_n,
-                unprojected,
-                y,
-                steps_left,
-                bool(reverse),
-                project,
-                direct,
-                rows.start,
-                rows.stop,
-                tiled,
-                packed,
-                x3,
-                panels_ih,
-                step_bias,
-                fused,
-            )
+                *weights, h_n, h_scratch, c_n, unprojected, y, steps_left, bool(reverse), project,
+                direct, rows.start, rows.stop, tiled, packed, *step_inputs,
+            )  # fmt: skip
 
-        _in_phases(parts, projection, infer, largest_gemm)
+        in_phases(parts, projection, infer, blas_mnk)
         return y, h_n, c_n, None
 
     h_state = np.empty((T + 1, B, P), dtype)
@@ -261,57 +161,24 @@ def lstm_forward(
     def loop(part: int) -> None:
         rows = slices[part]
         lstm_forward_loop(
-            gates,
-            w_hh,
-            w_hh_t,
-            panels,
-            w_hr,
-            w_hr_t,
-            h_state,
-            c_state,
-            tanh_c,
-            hid,
-            y,
-            steps_left,
-            bool(reverse),
-            project,
-            rows.start,
-            rows.stop,
-            tiled,
-            packed,
-            x3,
-            panels_ih,
-            step_bias,
-            fused,
-        )
+            *weights, h_state, c_state, tanh_c, hid, y, steps_left, bool(reverse), project,
+            rows.start, rows.stop, tiled, packed, *step_inputs,
+        )  # fmt: skip
 
-    _in_phases(parts, projection, loop, largest_gemm)
+    in_phases(parts, projection, loop, blas_mnk)
     cache = LSTMCache(
-        x,
-        weight_ih,
-        weight_hh,
-        weight_hr,
-        gates,
-        h_state,
-        c_state,
-        tanh_c,
-        hidden,
-        mask,
+        x, weight_ih, weight_hh, weight_hr, gates, h_state, c_state, tanh_c, hidden, mask,
         bool(reverse),
-    )
+    )  # fmt: skip
     final = T * (1 - r)
     return y, h_state[final].copy(), c_state[final].copy(), cache
 
 
 def lstm_backward(
-    dy: np.ndarray,
-    cache: LSTMCache,
-    dh_n: np.ndarray | None = None,
-    dc_n: np.ndarray | None = None,
-    need_dx: bool = True,
-    dh_trace: np.ndarray | None = None,
-    dc_trace: np.ndarray | None = None,
-) -> LSTMGrads:
+    dy: np.ndarray, cache: LSTMCache, dh_n: np.ndarray | None = None,
+    dc_n: np.ndarray | None = None, need_dx: bool = True,
+    dh_trace: np.ndarray | None = None, dc_trace: np.ndarray | None = None,
+) -> LSTMGrads:  # fmt: skip
     """Backprop through time for one direction: see :func:`kioku.functional.lstm_backward`.
 
     ``dy (T, B, P)``, ``dh_n (B, P)``, ``dc_n (B, H)``; returns :class:`LSTMGrads`
@@ -320,7 +187,7 @@ def lstm_backward(
     ``dh_trace``/``dc_trace`` run the reference.
     """
     x = cache.x
-    dtype = _compiled_dtype(x, dy, cache.gates)
+    dtype = compiled_dtype(x, dy, cache.gates)
     if dtype is None or dh_trace is not None or dc_trace is not None:
         return functional.lstm_backward(dy, cache, dh_n, dc_n, need_dx, dh_trace, dc_trace)
     T, B, I = x.shape
@@ -334,9 +201,9 @@ def lstm_backward(
     dgates = np.empty_like(cache.gates)
     dh = np.zeros((B, P), dtype) if dh_n is None else np.array(dh_n, dtype)
     dc = np.zeros((B, H), dtype) if dc_n is None else np.array(dc_n, dtype)
-    for name, array, shape in (("dy", dy, (T, B, P)), ("dh_n", dh, (B, P)), ("dc_n", dc, (B, H))):
-        if array.shape != shape:  # the compiled loop does not check bounds
-            raise ValueError(f"{name}: expected shape {shape}, found {array.shape}")
+    check_shape("dy", dy, (T, B, P))
+    check_shape("dh_n", dh, (B, P))
+    check_shape("dc_n", dc, (B, H))
     dh_out = np.empty((T, B, P), dtype) if project else dgates
     dh_step = np.empty((B, P), dtype)
     d_hidden = np.empty((B, H), dtype) if project else dh_step
@@ -345,8 +212,7 @@ def lstm_backward(
     w_hh = np.ascontiguousarray(cache.weight_hh)
     packed = dtype == np.float32
     if packed:  # dh = dgates @ weight_hh reads weight_hh packed once, nothing else
-        panels = np.empty(panels_shape(4 * H, P), dtype)
-        pack_panels(w_hh, panels)
+        panels = packed_weights(w_hh, False, False)
         w_hh_t = w_hh
     else:
         panels = np.empty((0, 0, 0), dtype)
@@ -354,7 +220,7 @@ def lstm_backward(
     w_hr = np.ascontiguousarray(cache.weight_hr) if project else w_hh
     w_hr_t = np.ascontiguousarray(w_hr.T) if project and small else w_hr
     # dy may be a strided view (one direction of a concatenated output): read in place
-    steps_left = _lengths_array(cache.mask, T, B)
+    steps_left = steps_per_sequence(cache.mask, T, B)
 
     x2 = np.ascontiguousarray(x).reshape(T * B, I)
     h_in2 = cache.h_in.reshape(T * B, P)
@@ -369,50 +235,19 @@ def lstm_backward(
 
     def finish(part: int) -> None:
         weight_gradients(
-            dgates.reshape(T * B, 4 * H),
-            x2,
-            h_in2,
-            w_ih,
-            need_dx,
-            (dx if need_dx else dgates).reshape(T * B, -1),
-            dweight_ih,
-            dweight_hh,
-            dbias,
-            project,
-            dh_out.reshape(T * B, -1),
-            hidden2,
-            dweight_hr if project else dweight_hh,
-            part,
-            parts,
-        )
+            dgates.reshape(T * B, 4 * H), x2, h_in2, w_ih, need_dx,
+            (dx if need_dx else dgates).reshape(T * B, -1), dweight_ih, dweight_hh, dbias,
+            project, dh_out.reshape(T * B, -1), hidden2, dweight_hr if project else dweight_hh,
+            part, parts,
+        )  # fmt: skip
 
     def loop(part: int) -> None:
         rows = slices[part]
         lstm_backward_loop(
-            dy,
-            cache.gates,
-            cache.c_state,
-            cache.tanh_c,
-            w_hh,
-            w_hh_t,
-            panels,
-            w_hr,
-            w_hr_t,
-            dgates,
-            dh,
-            dc,
-            dh_out,
-            dh_step,
-            d_hidden,
-            dh_rec,
-            steps_left,
-            cache.reverse,
-            project,
-            rows.start,
-            rows.stop,
-            tiled,
-            packed,
-        )
+            dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, w_hh_t, panels, w_hr, w_hr_t,
+            dgates, dh, dc, dh_out, dh_step, d_hidden, dh_rec, steps_left, cache.reverse,
+            project, rows.start, rows.stop, tiled, packed,
+        )  # fmt: skip
 
-    _in_phases(parts, loop, finish)
+    in_phases(parts, loop, finish)
     return LSTMGrads(dx, dweight_ih, dweight_hh, dbias, dweight_hr, dh, dc)

@@ -110,11 +110,12 @@ class LSTM(RecurrentStack):
         h0, c0 = state
         hooks = self.step_hooks(layer, direction, *x.shape[:2])
         if hooks is None:
-            forward = kernels.backend().lstm_forward
-            y, h_n, c_n, cache = forward(
-                x, weight_ih, weight_hh, bias, h0, c0, lengths, bool(direction), weight_hr,
-                self.keep_cache,
-            )  # fmt: skip
+            backend = kernels.backend()
+            args = (x, weight_ih, weight_hh, bias, h0, c0, lengths, bool(direction), weight_hr)
+            if backend is functional:
+                y, h_n, c_n, cache = backend.lstm_forward(*args, self.keep_cache)
+            else:  # inference keeps the packed weights for the next call
+                y, h_n, c_n, cache = backend.lstm_forward(*args, self.keep_cache, reuse_packs=True)
         else:  # only the reference step has hooks
             y, h_n, c_n, cache = functional.lstm_forward(
                 x, weight_ih, weight_hh, bias, h0, c0, lengths, bool(direction), weight_hr,

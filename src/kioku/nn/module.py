@@ -19,6 +19,8 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
+from ..kernels._weights_epoch import weights_changed
+
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
@@ -224,3 +226,11 @@ class Module:
             arrays[name] = array
         for name, array in arrays.items():
             own[name][...] = array
+        weights_changed()
+
+    def weights_changed(self) -> None:
+        """Say that parameter arrays were written in place by code other than kioku's
+        optimizers and :meth:`load_state_dict` (which say it themselves), so the next
+        forward repacks them instead of reusing a packed copy kept from an earlier
+        inference call."""
+        weights_changed()

@@ -277,10 +277,10 @@ class RecurrentStack(Module):
 
             length_mask(lengths, T, B)  # validates before anything runs
         initial = self._stacked_state(state, B, unbatched, "state")
-        self.caches, self._run = [], None  # let the previous run's buffers go first
         grad = is_grad_enabled()  # read here: the directions may run on other threads
-        self._ran_without_grad = not grad
-        self.keep_cache = grad or bool(self._forward_hooks)  # a forward hook reads the cache
+        keep = grad or bool(self._forward_hooks)  # a forward hook reads the cache
+        # the previous run's buffers go first, in one update (four __setattr__ at batch 1)
+        self.__dict__.update(caches=[], _run=None, _ran_without_grad=not grad, keep_cache=keep)
         parallel = self._directions_in_parallel(B)
         caches, outputs_per_layer, masks, finals = [], [], [], []
         layer_input = x

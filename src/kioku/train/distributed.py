@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels import weights_changed
 from ..nn.batch_shard import batch_shard
 from ..nn.module import Module
 
@@ -276,6 +277,7 @@ class DataParallel:
             for a in group:
                 a[...] = flat[offset : offset + a.size].reshape(a.shape)
                 offset += a.size
+        weights_changed()
 
     def gather_batch(self, local: np.ndarray, total: int) -> np.ndarray:
         """The global ``(T, total, ...)`` array whose slices the ranks hold as ``local``

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels import weights_changed
+
 
 def unique_pairs(params: Any) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(parameter, gradient)`` pairs from a module or an iterable of pairs, each
@@ -215,6 +217,7 @@ class SGD(Optimizer):
                     buffers[i] += (1 - self.dampening) * g
                 g = g + self.momentum * buffers[i] if self.nesterov else buffers[i]
             param -= self.lr * g
+        weights_changed()
         self.step_count += 1
 
 
@@ -277,6 +280,7 @@ class Adam(Optimizer):
             denom = np.sqrt(v) / bias_correction2_sqrt
             denom += self.eps
             param -= step_size * (m / denom)
+        weights_changed()
 
 
 class AdamW(Adam):

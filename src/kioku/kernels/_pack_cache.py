@@ -1,0 +1,105 @@
+"""Packed float32 weights kept across inference calls while the weights stay unchanged.
+
+Packing the recurrent weights costs a read and a write of the whole matrix per call
+(0.39 ms at H = 650); ONNX Runtime packs once per session. kioku's parameters are plain
+arrays written in place, so a packed copy is reused only when all of these hold:
+
+1. the same array object (a weak reference: a new array with a recycled ``id`` does
+   not match), with the same shape and strides, its data at the same address;
+2. no weight was written through kioku's API since it was packed: every such path
+   (optimizer steps, ``Module.load_state_dict`` and what is built on it: interop
+   loaders, checkpoint restore; the MPI parameter broadcast) calls
+   :func:`~kioku.kernels.weights_changed`, which moves one global counter on and so
+   makes every packed copy stale at once;
+3. a sample of :data:`SAMPLES` elements evenly spread over the array (the first and
+   the last among them) still equals the sample taken when it was packed: a guard
+   against in-place writes by user code that did not say so, checked inside the same
+   compiled call that would otherwise pack.
+
+Code that writes into a parameter array by other means must call
+:func:`~kioku.kernels.weights_changed` (or ``Module.weights_changed()``) before the
+next forward; the sample catches most such writes, not all. Only the nn layers'
+inference calls (``keep_cache=False``) reuse packed copies: a training step changes
+the weights anyway.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+from numba import njit
+
+from . import _weights_epoch
+from ._packed import pack_panels, panels_shape
+
+# _sample_or_pack compiles pack_panels into this file's disk cache, which Numba keys on
+# this file's timestamp only: the fingerprint of _packed.py (as in _lstm_loops.py,
+# checked by tests/test_kernels_pack_cache.py) makes an edit there change this file.
+PACKED_SHA256 = "d5e492af761f865b"
+SAMPLES = 64
+# Weights with fewer elements are packed afresh on every call: packing them costs less
+# than checking a kept copy (under a microsecond at 32 x 8).
+MIN_ELEMENTS = 4096
+
+# (id(array), transposed) -> (weak reference, shape, strides, epoch, sample, address, panels)
+_entries: dict[tuple[int, bool], tuple] = {}
+
+
+@njit(cache=True, nogil=True)
+def _sample_or_pack(source, sample, address, panels, repack):
+    """Pack ``source (K, N)`` into ``panels``, take its sample and its address when
+    ``repack``, when the sample differs from ``sample (SAMPLES,)`` or when its data moved
+    from ``address[0]``; returns whether it packed."""
+    K, N = source.shape
+    last = K * N - 1
+    count = sample.shape[0]
+    repack = repack or source.ctypes.data != address[0]
+    if not repack:
+        for s in range(count):
+            flat = s * last // (count - 1)  # the first and the last element among them
+            if source[flat // N, flat % N] != sample[s]:  # NaN differs too: repacks
+                repack = True
+                break
+    if repack:
+        pack_panels(source, panels)
+        for s in range(count):
+            flat = s * last // (count - 1)
+            sample[s] = source[flat // N, flat % N]
+        address[0] = source.ctypes.data
+    return repack
+
+
+def _forget(key: tuple[int, bool]) -> None:
+    _entries.pop(key, None)
+
+
+def packed(weight: np.ndarray, transposed: bool, reuse: bool) -> np.ndarray:
+    """``weight`` (C-contiguous float32 ``(N, K)``) packed as :func:`pack_panels` packs
+    ``weight.T`` (``transposed``) or ``weight``; the copy kept from an earlier call when
+    ``reuse`` and the rules of this module say it is still current, else a fresh one
+    (kept for the next call when ``reuse``)."""
+    source = weight.T if transposed else weight
+    if not reuse or weight.size < MIN_ELEMENTS:
+        panels = np.empty(panels_shape(*source.shape), weight.dtype)
+        pack_panels(source, panels)
+        return panels
+    key = (id(weight), transposed)
+    entry = _entries.get(key)
+    epoch = _weights_epoch._epoch
+    if (
+        entry is not None
+        and entry[0]() is weight
+        and entry[1] == weight.shape
+        and entry[2] == weight.strides
+        and entry[3] == epoch
+    ):
+        _sample_or_pack(source, entry[4], entry[5], entry[6], False)
+        return entry[6]
+    panels = np.empty(panels_shape(*source.shape), weight.dtype)
+    sample = np.empty(SAMPLES, weight.dtype)
+    address = np.zeros(1, np.int64)
+    _sample_or_pack(source, sample, address, panels, True)
+    ref = weakref.ref(weight, lambda _, key=key: _forget(key))
+    _entries[key] = (ref, weight.shape, weight.strides, epoch, sample, address, panels)
+    return panels

@@ -1,0 +1,214 @@
+"""Packed weights kept across inference calls: reused while unchanged, never stale
+after a write through kioku's API (each path compared bit for bit with a fresh layer)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from kioku import kernels, nn  # noqa: E402
+from kioku.kernels import _pack_cache, _weights_epoch  # noqa: E402
+from kioku.train import SGD, Adam, AdamW  # noqa: E402
+from kioku.train.distributed import Communicator, DataParallel  # noqa: E402
+from kioku.train.restore import load_params  # noqa: E402
+
+CONFIG = dict(input_size=40, hidden_size=48, num_layers=2, bidirectional=True)
+
+
+def make_layer(seed: int) -> nn.LSTM:
+    layer = nn.LSTM(**CONFIG, rng=seed)
+    layer.eval()
+    return layer
+
+
+def infer(layer: nn.LSTM, x: np.ndarray) -> np.ndarray:
+    with kernels.use("numba"), nn.no_grad():
+        return layer(x)[0]
+
+
+def fresh_output(layer: nn.LSTM, x: np.ndarray) -> np.ndarray:
+    """What a new layer holding ``layer``'s current weights computes."""
+    twin = make_layer(99)
+    twin.load_state_dict(layer.state_dict())
+    return infer(twin, x)
+
+
+@pytest.fixture
+def x() -> np.ndarray:
+    return np.random.default_rng(1).standard_normal((6, 5, 40)).astype(np.float32)
+
+
+def test_packed_fingerprint_matches_packed_py():
+    source = Path(_pack_cache.__file__).with_name("_packed.py").read_bytes()
+    assert hashlib.sha256(source).hexdigest()[:16] == _pack_cache.PACKED_SHA256, (
+        "kernels/_packed.py changed: update PACKED_SHA256 in _pack_cache.py (and _lstm_loops.py)"
+    )
+
+
+def test_weights_are_large_enough_to_be_kept():
+    layer = make_layer(0)
+    assert layer.params["weight_hh_l0"].size >= _pack_cache.MIN_ELEMENTS
+    assert layer.params["weight_ih_l0"].size >= _pack_cache.MIN_ELEMENTS
+
+
+def test_unchanged_weights_reuse_the_packed_copy(x):
+    layer = make_layer(0)
+    first = infer(layer, x)
+    weight = layer.params["weight_hh_l0"]
+    panels = _pack_cache._entries[(id(weight), True)][6]
+    second = infer(layer, x)
+    assert _pack_cache._entries[(id(weight), True)][6] is panels
+    assert np.array_equal(first, second)
+    assert np.array_equal(second, fresh_output(layer, x))
+
+
+def _random_grads(layer: nn.LSTM) -> None:
+    rng = np.random.default_rng(5)
+    for _, _, grad in layer.named_parameters():
+        grad[...] = rng.standard_normal(grad.shape).astype(grad.dtype)
+
+
+def _sgd(layer):
+    _random_grads(layer)
+    SGD(layer.parameters(), lr=0.1, momentum=0.9).step()
+
+
+def _adam(layer):
+    _random_grads(layer)
+    Adam(layer.parameters(), lr=0.01).step()
+
+
+def _adamw(layer):
+    _random_grads(layer)
+    AdamW(layer.parameters(), lr=0.01).step()
+
+
+def _load_state_dict(layer):
+    layer.load_state_dict(make_layer(7).state_dict())
+
+
+def _checkpoint_restore(layer):
+    load_params(layer, {"model": {"params": make_layer(8).state_dict()}}, "checkpoint.json")
+
+
+class _Broadcast(Communicator):
+    """Two ranks; the broadcast hands out rank 0's (another layer's) parameters."""
+
+    size = 2
+
+    def __init__(self, root: np.ndarray) -> None:
+        self.root = root
+
+    def broadcast(self, buffer: np.ndarray) -> None:
+        buffer[...] = self.root
+
+
+def _mpi_broadcast(layer):
+    source = make_layer(9)
+    flat = np.concatenate([p.ravel() for _, p, _ in source.named_parameters()])
+    DataParallel(_Broadcast(flat)).broadcast_parameters(layer)
+
+
+def _one_element_then_weights_changed(layer):
+    weight = layer.params["weight_hh_l0"]
+    weight[1, 1] += 0.5  # not one of the sampled elements: only the call below tells
+    layer.weights_changed()
+
+
+def _whole_array_in_place_unannounced(layer):
+    weight = layer.params["weight_hh_l0"]
+    weight[...] = np.random.default_rng(3).standard_normal(weight.shape) * 0.1
+
+
+def _array_replaced(layer):
+    weight = layer.params["weight_hh_l0_reverse"]
+    layer.params["weight_hh_l0_reverse"] = (weight * 1.5).astype(weight.dtype)
+
+
+PATHS = {
+    "sgd": _sgd,
+    "adam": _adam,
+    "adamw": _adamw,
+    "load_state_dict": _load_state_dict,
+    "checkpoint_restore": _checkpoint_restore,
+    "mpi_broadcast": _mpi_broadcast,
+    "weights_changed": _one_element_then_weights_changed,
+    "unannounced_full_write": _whole_array_in_place_unannounced,
+    "array_replaced": _array_replaced,
+}
+
+
+# paths of kioku's API: each must announce its write itself, not rely on the sample
+ANNOUNCED = {"sgd", "adam", "adamw", "load_state_dict", "checkpoint_restore", "mpi_broadcast"}
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_a_write_through_each_path_is_used_by_the_next_forward(path, x):
+    layer = make_layer(0)
+    infer(layer, x)
+    before = infer(layer, x)  # a packed copy is kept now
+    epoch = _weights_epoch.epoch()
+    PATHS[path](layer)
+    if path in ANNOUNCED:
+        assert _weights_epoch.epoch() > epoch, f"{path} wrote weights without saying so"
+    after = infer(layer, x)
+    assert not np.array_equal(before, after), "the write changed nothing"
+    assert np.array_equal(after, fresh_output(layer, x))
+
+
+def test_training_calls_do_not_keep_packed_copies(x):
+    layer = make_layer(0)
+    layer.train()
+    _pack_cache._entries.clear()
+    with kernels.use("numba"):
+        layer(x)
+    assert not _pack_cache._entries
+
+
+def test_a_dead_array_leaves_no_entry(x):
+    layer = make_layer(0)
+    infer(layer, x)
+    key = (id(layer.params["weight_hh_l0"]), True)
+    assert key in _pack_cache._entries
+    del layer
+    assert key not in _pack_cache._entries
+
+
+def test_sample_covers_the_array_and_a_moved_array_repacks():
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((192, 48)).astype(np.float32)
+    sample = np.empty(_pack_cache.SAMPLES, np.float32)
+    address = np.zeros(1, np.int64)
+    panels = np.empty(_pack_cache.panels_shape(48, 192), np.float32)
+    assert _pack_cache._sample_or_pack(weight.T, sample, address, panels, True)
+    assert not _pack_cache._sample_or_pack(weight.T, sample, address, panels, False)
+    weight.T[-1, -1] += 1  # the first and last elements are sampled
+    assert _pack_cache._sample_or_pack(weight.T, sample, address, panels, False)
+    assert np.array_equal(panels[2, :, 63], weight.T[:, -1])
+    copy = weight.copy()  # same values elsewhere: only the address tells
+    assert _pack_cache._sample_or_pack(copy.T, sample, address, panels, False)
+    assert not _pack_cache._sample_or_pack(copy.T, sample, address, panels, False)
+
+
+def test_layers_loaded_from_torch_one_after_another_use_their_own_weights(x):
+    # each loader builds a new layer: ids and addresses of the freed arrays come back,
+    # the kept packs of the freed ones must not
+    torch = pytest.importorskip("torch")
+    from kioku.interop import from_torch
+
+    for seed in range(4):
+        torch.manual_seed(seed)
+        module = torch.nn.LSTM(**CONFIG).eval()
+        layer = from_torch(module).eval()
+        infer(layer, x)
+        got = infer(layer, x)
+        with torch.no_grad():
+            want = module(torch.from_numpy(x))[0].numpy()
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        assert np.array_equal(got, fresh_output(layer, x))
+        del layer, module
