@@ -16,6 +16,7 @@ from ..functional.onnx_activations import Activation, activation
 from ..nn import LSTM
 from ..nn.lstm_variants import make_lstm, variants_of
 from ..nn.recurrent import RecurrentStack
+from .optional import require
 
 # Keras activation name -> kioku activation
 _KERAS_ACTIVATIONS = {
@@ -33,11 +34,7 @@ _MERGE_TO_KERAS = {"concat": "concat", "sum": "sum", "mul": "mul", "mean": "ave"
 
 
 def _require_keras(functions: str = "from_keras/to_keras"):
-    try:
-        import keras
-    except ImportError as error:  # pragma: no cover - keras is a test dependency
-        raise ImportError(f"{functions} need Keras 3: pip install keras") from error
-    return keras
+    return require("keras", functions, "Keras 3", "keras")
 
 
 def keras_directions(layer, cell: type) -> tuple[list, str | None, bool]:
