@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cases import check_dropout_gradients, check_layer_gradients, layer_case
 from gradcheck import numeric_grad, rel_error
 
 import kioku
@@ -35,58 +36,21 @@ def test_gru_gradients_match_central_differences(
     layers, bidir, bias, use_lengths, use_state, merge, reset_after
 ):
     rng = np.random.default_rng(layers * 100 + bidir * 10 + reset_after)
-    T, B, I, H = 5, 3, 3, 4
-    gru = kioku.nn.GRU(
-        I,
-        H,
-        layers,
-        bias=bias,
-        bidirectional=bidir,
-        merge_mode=merge,
-        reset_after=reset_after,
-        dtype=np.float64,
-        rng=rng,
-    )
+    B, H = 3, 4
+    gru, x, lengths = layer_case(
+        kioku.nn.GRU, rng, H, use_lengths, num_layers=layers, bias=bias,
+        bidirectional=bidir, merge_mode=merge, reset_after=reset_after,
+    )  # fmt: skip
     D = 2 if bidir else 1
-    x = rng.normal(size=(T, B, I))
-    lengths = np.array([5, 2, 1]) if use_lengths else None
     h0 = rng.normal(size=(layers * D, B, H)) if use_state else None
-    y, h = gru(x, h0, lengths)
-    wy, wh = rng.normal(size=y.shape), rng.normal(size=h.shape)
-
-    def loss() -> float:
-        y, h = gru(x, h0, lengths)
-        return float((y * wy).sum() + (h * wh).sum())
-
-    loss()
-    gru.zero_grad()
-    dx, dh0 = gru.backward(wy, wh)
-    worst = 0.0
-    for name, param in gru.params.items():
-        err = rel_error(gru.grads[name], numeric_grad(loss, param))
-        assert err <= TOL, f"{name}: relative error {err:.2e}"
-        worst = max(worst, err)
-    assert rel_error(dx, numeric_grad(loss, x)) <= TOL
-    if use_state:
-        assert rel_error(dh0, numeric_grad(loss, h0)) <= TOL
+    check_layer_gradients(gru, rng, x, h0, lengths, TOL)
 
 
 def test_gru_gradients_with_dropout_between_layers():
     rng = np.random.default_rng(5)
     gru = kioku.nn.GRU(3, 4, 3, dropout=0.4, bidirectional=True, dtype=np.float64, rng=1)
     x = rng.normal(size=(4, 2, 3))
-    wy = rng.normal(size=(4, 2, 8))
-
-    def loss() -> float:
-        gru.rng = np.random.default_rng(99)  # the same masks on every run
-        return float((gru(x)[0] * wy).sum())
-
-    loss()
-    gru.zero_grad()
-    dx, _ = gru.backward(wy)
-    for name, param in gru.params.items():
-        assert rel_error(gru.grads[name], numeric_grad(loss, param)) <= TOL, name
-    assert rel_error(dx, numeric_grad(loss, x)) <= TOL
+    check_dropout_gradients(gru, x, rng.normal(size=(4, 2, 8)), TOL)
 
 
 @pytest.mark.parametrize("reset_after", [True, False])
