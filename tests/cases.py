@@ -1,8 +1,10 @@
-"""Shared by the tests: random cases of one LSTM direction, closeness checks, and the
-central-difference check of a whole layer's backward."""
+"""Shared by the tests: random cases of one LSTM direction and of a float64 layer,
+closeness checks, the central-difference checks of a whole layer's backward (with and
+without dropout between layers), and the peak memory of a call."""
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
@@ -158,3 +160,13 @@ def layer_case(
         prepare(layer, rng)
     x = rng.normal(size=(5, 3, 3))
     return layer, x, (np.array([5, 2, 1]) if use_lengths else None)
+
+
+def peak_bytes(fn: Callable[[], object]) -> int:
+    """The peak of the memory that Python allocations held (tracemalloc) while ``fn()`` ran."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
