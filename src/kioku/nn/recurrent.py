@@ -37,7 +37,6 @@ further code; :mod:`kioku.inspect` needs its quantities named in ``inspect/trace
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 
 import numpy as np
@@ -48,7 +47,7 @@ from .batch_shard import batch_random
 from .checks import check_float_array, check_positive_int, check_shape
 from .grad_mode import is_grad_enabled
 from .hooks import HookHandle, add_hook
-from .module import Module, as_rng, check_dtype
+from .module import Module, as_rng, check_dtype, config_from_signatures
 
 
 class RecurrentStack(Module):
@@ -116,17 +115,7 @@ class RecurrentStack(Module):
     def config(self) -> dict:
         """The constructor's arguments as a JSON-able dict (without ``rng``), read from the
         signatures of the constructors, each from the attribute of the same name."""
-        names: list[str] = []
-        for cls in reversed(type(self).__mro__):
-            init = cls.__dict__.get("__init__")
-            if init is None or not issubclass(cls, RecurrentStack) or cls is RecurrentStack:
-                continue
-            for param in list(inspect.signature(init).parameters.values())[1:]:
-                named = param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
-                if named and param.name != "rng" and param.name not in names:
-                    names.append(param.name)
-        values = {name: getattr(self, name) for name in names}
-        return {k: v.name if isinstance(v, np.dtype) else v for k, v in values.items()}
+        return config_from_signatures(self, RecurrentStack)
 
     # -- hooks -------------------------------------------------------------------
     def register_forward_hook(self, hook) -> HookHandle:

@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import kernels
 from ..functional import NONLINEARITIES
+from .gates import add_gate_grads, gate_shapes
 from .recurrent import RecurrentStack
 
 
@@ -45,11 +46,7 @@ class RNN(RecurrentStack):
 
     def _shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
         """The parameters of one direction of ``layer``, as ``torch.nn.RNN`` has them."""
-        H = self.hidden_size
-        shapes = {"weight_ih": (H, self.layer_input_size(layer)), "weight_hh": (H, H)}
-        if self.bias:
-            shapes.update(bias_ih=(H,), bias_hh=(H,))
-        return shapes
+        return gate_shapes(1, self.hidden_size, self.layer_input_size(layer), self.bias)
 
     def step_flops(self, batch: int) -> float:
         """``2 B H H``: one recurrent product a step."""
@@ -76,12 +73,7 @@ class RNN(RecurrentStack):
         traces = self.state_grad_buffers(*dy.shape[:2]) or (None,)
         grads = kernels.backend().rnn_backward(dy, cache, dstate[0], need_dx, *traces)
         sfx = self.suffix(layer, direction)
-        g = self.grads
-        g[f"weight_ih{sfx}"] += grads.dweight_ih
-        g[f"weight_hh{sfx}"] += grads.dweight_hh
-        if self.bias:
-            g[f"bias_ih{sfx}"] += grads.dbias
-            g[f"bias_hh{sfx}"] += grads.dbias
+        add_gate_grads(self, sfx, grads, grads.dbias, grads.dbias)
         return grads.dx, (grads.dh0,)
 
     def __call__(self, x, h0=None, lengths=None):
