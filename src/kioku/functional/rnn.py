@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import tanh
-from .sequence import entering, leaving, length_mask, step_order
+from .sequence import StepStates, length_mask, step_order
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -31,15 +31,8 @@ class RNNCache:
     reverse: bool
     nonlinearity: str
 
-    @property
-    def h_in(self) -> np.ndarray:
-        """``(T, B, H)``: the state entering each step, time-indexed."""
-        return entering(self.h_state, self.reverse)
-
-    @property
-    def h_out(self) -> np.ndarray:
-        """``(T, B, H)``: the state leaving each step, time-indexed."""
-        return leaving(self.h_state, self.reverse)
+    h_in = StepStates("h_state", "entering", "``(T, B, H)``: the state entering each step.")
+    h_out = StepStates("h_state", "leaving", "``(T, B, H)``: the state leaving each step.")
 
 
 class RNNGrads(NamedTuple):

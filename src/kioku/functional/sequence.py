@@ -28,6 +28,26 @@ def leaving(slots: np.ndarray, reverse: bool) -> np.ndarray:
     return slots[r : r + slots.shape[0] - 1]
 
 
+class StepStates:
+    """A cache's attribute: the states of its slots field ``(T+1, B, S)`` (in step order)
+    seen time-indexed as ``(T, B, S)``, those entering each step or those leaving it
+    (:func:`entering`, :func:`leaving`, with the cache's ``reverse``)."""
+
+    def __init__(self, field: str, when: str, doc: str) -> None:
+        if when not in ("entering", "leaving"):
+            raise ValueError(f"when: expected 'entering' or 'leaving', found {when!r}")
+        self.field, self.view, self.__doc__ = (
+            field,
+            entering if when == "entering" else leaving,
+            doc,
+        )
+
+    def __get__(self, cache: object, owner: type | None = None) -> np.ndarray:
+        if cache is None:
+            return self
+        return self.view(getattr(cache, self.field), cache.reverse)
+
+
 def length_mask(lengths: np.ndarray | None, num_steps: int, batch: int) -> np.ndarray | None:
     """Boolean ``(T, B)`` mask, True where step ``t`` is inside sequence ``b`` (``t < lengths[b]``).
 
