@@ -36,11 +36,8 @@ class StepStates:
     def __init__(self, field: str, when: str, doc: str) -> None:
         if when not in ("entering", "leaving"):
             raise ValueError(f"when: expected 'entering' or 'leaving', found {when!r}")
-        self.field, self.view, self.__doc__ = (
-            field,
-            entering if when == "entering" else leaving,
-            doc,
-        )
+        self.field, self.__doc__ = field, doc
+        self.view = entering if when == "entering" else leaving
 
     def __get__(self, cache: object, owner: type | None = None) -> np.ndarray:
         if cache is None:

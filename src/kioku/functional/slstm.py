@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import sigmoid, tanh
-from .sequence import length_mask, step_order
+from .sequence import StepStates, length_mask, step_order
 
 FORGET_GATES = ("sigmoid", "exp")
 
@@ -68,34 +68,11 @@ class SLSTMCache:
     reverse: bool
     forget_gate_kind: str
 
-    def _slots(self, state: np.ndarray, leaving: bool) -> np.ndarray:
-        r = int(self.reverse) ^ int(leaving)
-        return state[r : r + self.x.shape[0]]
-
-    @property
-    def h_in(self) -> np.ndarray:
-        """``(T, B, H)``: the hidden state entering each step, time-indexed."""
-        return self._slots(self.h_state, False)
-
-    @property
-    def h_out(self) -> np.ndarray:
-        """``(T, B, H)``: the hidden state leaving each step, time-indexed."""
-        return self._slots(self.h_state, True)
-
-    @property
-    def c_out(self) -> np.ndarray:
-        """``(T, B, H)``: the cell leaving each step."""
-        return self._slots(self.c_state, True)
-
-    @property
-    def n_out(self) -> np.ndarray:
-        """``(T, B, H)``: the normaliser leaving each step."""
-        return self._slots(self.n_state, True)
-
-    @property
-    def m_out(self) -> np.ndarray:
-        """``(T, B, H)``: the stabiliser leaving each step."""
-        return self._slots(self.m_state, True)
+    h_in = StepStates("h_state", "entering", "``(T, B, H)``: the hidden state entering each step.")
+    h_out = StepStates("h_state", "leaving", "``(T, B, H)``: the hidden state leaving each step.")
+    c_out = StepStates("c_state", "leaving", "``(T, B, H)``: the cell leaving each step.")
+    n_out = StepStates("n_state", "leaving", "``(T, B, H)``: the normaliser leaving each step.")
+    m_out = StepStates("m_state", "leaving", "``(T, B, H)``: the stabiliser leaving each step.")
 
     @property
     def input_gate(self) -> np.ndarray:
