@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import functional, kernels
 from .cell import RecurrentCell
-from .gates import add_gate_grads, gate_shapes
+from .gates import add_gate_grads
 from .grad_mode import is_grad_enabled
 from .recurrent import RecurrentStack
 
@@ -38,6 +38,8 @@ class GRU(RecurrentStack):
     (``(r * h) W_hn``, Cho et al. 2014, Keras ``reset_after=False``, ONNX
     ``linear_before_reset=0``) instead of PyTorch's ``r * (h W_hn + b_hn)``.
     """
+
+    gates = 3  # r, z, n
 
     def __init__(
         self,
@@ -68,15 +70,7 @@ class GRU(RecurrentStack):
             raise TypeError(f"reset_after: expected a bool, found {type(reset_after).__name__}")
         self.bias = bool(bias)
         self.reset_after = bool(reset_after)
-        self.add_direction_params(self._shapes)
-
-    def _shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
-        """The parameters of one direction of ``layer``, as ``torch.nn.GRU`` has them."""
-        return gate_shapes(3, self.hidden_size, self.layer_input_size(layer), self.bias)
-
-    def step_flops(self, batch: int) -> float:
-        """``6 B H H``: the recurrent products of the three gates."""
-        return 6.0 * batch * self.hidden_size * self.hidden_size
+        self.add_direction_params(self.gate_param_shapes)
 
     def _biases(self, sfx: str) -> tuple[np.ndarray | None, np.ndarray | None]:
         if not self.bias:

@@ -7,7 +7,7 @@ import numpy as np
 from .. import functional, kernels
 from ..functional import LSTMGrads, LSTMHooks
 from .checks import check_positive_int
-from .gates import add_gate_grads, gate_shapes
+from .gates import add_gate_grads
 from .recurrent import RecurrentStack
 
 
@@ -70,10 +70,9 @@ class LSTM(RecurrentStack):
 
     def _plain_shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
         """The parameters of one direction of ``layer``, as ``torch.nn.LSTM`` has them."""
-        H, P = self.hidden_size, self.output_size
-        shapes = gate_shapes(4, H, self.layer_input_size(layer), self.bias, P)
+        shapes = self.gate_param_shapes(layer)
         if self.proj_size:
-            shapes["weight_hr"] = (P, H)
+            shapes["weight_hr"] = (self.output_size, self.hidden_size)
         return shapes
 
     @property

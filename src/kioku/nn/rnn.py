@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import kernels
 from ..functional import NONLINEARITIES
-from .gates import add_gate_grads, gate_shapes
+from .gates import add_gate_grads
 from .recurrent import RecurrentStack
 
 
@@ -17,6 +17,8 @@ class RNN(RecurrentStack):
     ``batch_first``; unbatched ``(T, I)``), ``h0 (L*D, B, H)``; ``y (T, B, D*H)``,
     ``h_n (L*D, B, H)``. ``dx, dh0 = rnn.backward(dy, dh_n=None)``.
     """
+
+    gates = 1  # one block: the tanh (or ReLU) of the sum
 
     def __init__(
         self,
@@ -42,15 +44,7 @@ class RNN(RecurrentStack):
             )
         self.nonlinearity = nonlinearity
         self.bias = bool(bias)
-        self.add_direction_params(self._shapes)
-
-    def _shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
-        """The parameters of one direction of ``layer``, as ``torch.nn.RNN`` has them."""
-        return gate_shapes(1, self.hidden_size, self.layer_input_size(layer), self.bias)
-
-    def step_flops(self, batch: int) -> float:
-        """``2 B H H``: one recurrent product a step."""
-        return 2.0 * batch * self.hidden_size * self.hidden_size
+        self.add_direction_params(self.gate_param_shapes)
 
     def forward_direction(self, x, layer, direction, state, lengths):
         sfx = self.suffix(layer, direction)
