@@ -28,11 +28,11 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import sigmoid, tanh
-from .sequence import length_mask, step_order
+from .sequence import HiddenSteps, length_mask, step_order
 
 
 @dataclass
-class GRUCache:
+class GRUCache(HiddenSteps):
     """What the forward keeps for the backward (and for inspection).
 
     ``gates (T, B, 3H)`` activated r, z, n; ``h_state (T+1, B, H)`` in the slot layout
@@ -50,18 +50,6 @@ class GRUCache:
     mask: np.ndarray | None
     reverse: bool
     reset_after: bool
-
-    @property
-    def h_in(self) -> np.ndarray:
-        """``(T, B, H)``: the state entering each step, time-indexed."""
-        r = int(self.reverse)
-        return self.h_state[r : r + self.x.shape[0]]
-
-    @property
-    def h_out(self) -> np.ndarray:
-        """``(T, B, H)``: the state leaving each step, time-indexed."""
-        r = 1 - int(self.reverse)
-        return self.h_state[r : r + self.x.shape[0]]
 
 
 class GRUGrads(NamedTuple):

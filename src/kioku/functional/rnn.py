@@ -14,13 +14,13 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import tanh
-from .sequence import StepStates, length_mask, step_order
+from .sequence import HiddenSteps, length_mask, step_order
 
 NONLINEARITIES = ("tanh", "relu")
 
 
 @dataclass
-class RNNCache:
+class RNNCache(HiddenSteps):
     """``h_state (T+1, B, H)`` in the slot layout of :mod:`kioku.functional.sequence`."""
 
     x: np.ndarray
@@ -30,9 +30,6 @@ class RNNCache:
     mask: np.ndarray | None
     reverse: bool
     nonlinearity: str
-
-    h_in = StepStates("h_state", "entering", "``(T, B, H)``: the state entering each step.")
-    h_out = StepStates("h_state", "leaving", "``(T, B, H)``: the state leaving each step.")
 
 
 class RNNGrads(NamedTuple):

@@ -45,6 +45,15 @@ class StepStates:
         return self.view(getattr(cache, self.field), cache.reverse)
 
 
+class HiddenSteps:
+    """Base of a cache whose ``h_state (T+1, B, S)`` holds the hidden state in step order
+    (``S``: ``H``, or ``P`` with a projection) and which has ``reverse``: the views of it
+    that every cell's cache offers."""
+
+    h_in = StepStates("h_state", "entering", "``(T, B, S)``: the hidden state entering each step.")
+    h_out = StepStates("h_state", "leaving", "``(T, B, S)``: the hidden state leaving each step.")
+
+
 def length_mask(lengths: np.ndarray | None, num_steps: int, batch: int) -> np.ndarray | None:
     """Boolean ``(T, B)`` mask, True where step ``t`` is inside sequence ``b`` (``t < lengths[b]``).
 

@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import sigmoid, tanh
-from .sequence import StepStates, length_mask, step_order
+from .sequence import HiddenSteps, StepStates, length_mask, step_order
 
 FORGET_GATES = ("sigmoid", "exp")
 
@@ -46,7 +46,7 @@ SLSTMState = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass
-class SLSTMCache:
+class SLSTMCache(HiddenSteps):
     """What the forward keeps for the backward (and for inspection).
 
     ``pre (T, B, 4H)`` raw pre-activations ĩ, f̃, z̃, õ (recurrence included);
@@ -68,8 +68,6 @@ class SLSTMCache:
     reverse: bool
     forget_gate_kind: str
 
-    h_in = StepStates("h_state", "entering", "``(T, B, H)``: the hidden state entering each step.")
-    h_out = StepStates("h_state", "leaving", "``(T, B, H)``: the hidden state leaving each step.")
     c_out = StepStates("c_state", "leaving", "``(T, B, H)``: the cell leaving each step.")
     n_out = StepStates("n_state", "leaving", "``(T, B, H)``: the normaliser leaving each step.")
     m_out = StepStates("m_state", "leaving", "``(T, B, H)``: the stabiliser leaving each step.")
