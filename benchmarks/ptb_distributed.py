@@ -14,51 +14,29 @@ repeated after a barrier (the communication itself).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
 
 import numpy as np
-from whole_task import arguments, data_folder
+from whole_task import arguments, ptb_settings, timed_run, warmed_trainer
 
-from kioku.cli import train_cmd
 from kioku.kernels import _threads
 from kioku.train.distributed import DataParallel, params_and_grads
-from kioku.train.loop import LoopConfig, Trainer
-from kioku.train.setup import build_model, build_optimizer, build_schedule, build_task
+from kioku.train.setup import build_model, build_task
 
 
 def main() -> None:
     args = arguments(__doc__.splitlines()[0], steps=200)
-    data_folder(args, "ptb", ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"))
-    os.environ["KIOKU_DATA"] = args.data_root  # kioku reads <KIOKU_DATA>/ptb/ptb.*.txt
-    parser = argparse.ArgumentParser()
-    train_cmd.add_arguments(parser)
-    settings = train_cmd.resolve_settings(parser.parse_args(["--data", "ptb"]))
+    settings = ptb_settings(args)
     task = build_task(settings)
     model = build_model(settings, task)
     parallel = DataParallel()
     parallel.bind_gradients(model)  # as kioku train does: no copy into the Allreduce buffer
-    optimizer = build_optimizer(settings, model)
-    config = LoopConfig(
-        max_steps=args.warmup,
-        epochs=settings.epochs,
-        eval_every=0,
-        eval_at_epoch_end=False,
-        clip=settings.clip,
-        progress=False,
-    )
-    schedule = build_schedule(settings, optimizer)
-    trainer = Trainer(model, task, optimizer, schedule, config, parallel=parallel)
-    if args.warmup:
-        trainer.run()
+    trainer = warmed_trainer(args, settings, model, task, parallel)
     parallel.allreduce_seconds, parallel.steps = 0.0, 0
-    config.max_steps = args.warmup + args.steps
     parallel.barrier()
-    start = time.perf_counter()
-    trainer.run()
-    seconds = time.perf_counter() - start
+    seconds = timed_run(trainer)
     in_steps = parallel.allreduce_seconds
     # the same buffer reduced alone: the communication without the wait for the other rank
     floats = sum(g.size for _, g in params_and_grads(model)) + 4

@@ -11,43 +11,18 @@ checkpoint or progress output inside the timed steps). Prints tokens per second 
 
 from __future__ import annotations
 
-import argparse
-import os
-import time
+from whole_task import arguments, ptb_settings, report, timed_run, warmed_trainer
 
-from whole_task import arguments, data_folder, report
-
-from kioku.cli import train_cmd
 from kioku.kernels import _threads
-from kioku.train.loop import LoopConfig, Trainer
-from kioku.train.setup import build_model, build_optimizer, build_schedule, build_task
+from kioku.train.setup import build_model, build_task
 
 
 def main() -> None:
     args = arguments(__doc__.splitlines()[0], steps=600)
-    data_folder(args, "ptb", ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"))
-    os.environ["KIOKU_DATA"] = args.data_root  # kioku reads <KIOKU_DATA>/ptb/ptb.*.txt
-    parser = argparse.ArgumentParser()
-    train_cmd.add_arguments(parser)
-    settings = train_cmd.resolve_settings(parser.parse_args(["--data", "ptb"]))
+    settings = ptb_settings(args)
     task = build_task(settings)
     model = build_model(settings, task)
-    optimizer = build_optimizer(settings, model)
-    config = LoopConfig(
-        max_steps=args.warmup,
-        epochs=settings.epochs,
-        eval_every=0,
-        eval_at_epoch_end=False,
-        clip=settings.clip,
-        progress=False,
-    )
-    trainer = Trainer(model, task, optimizer, build_schedule(settings, optimizer), config)
-    if args.warmup:
-        trainer.run()
-    config.max_steps = args.warmup + args.steps
-    start = time.perf_counter()
-    trainer.run()
-    seconds = time.perf_counter() - start
+    seconds = timed_run(warmed_trainer(args, settings, model, task))
     count = args.steps * settings.bptt * settings.batch_size
     report("ptb", "kioku", args.steps, seconds, "tokens", count, model.num_parameters(),
            _threads.max_threads())  # fmt: skip

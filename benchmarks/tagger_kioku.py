@@ -12,13 +12,11 @@ steps). Prints sentences per second; compare with ``benchmarks/tagger_torch.py``
 from __future__ import annotations
 
 import tempfile
-import time
 
-from whole_task import arguments, report, tag_settings
+from whole_task import arguments, report, tag_settings, timed_run, warmed_trainer
 
 from kioku.kernels import _threads
-from kioku.train.loop import LoopConfig, Trainer
-from kioku.train.setup import build_model, build_optimizer, build_schedule, build_task
+from kioku.train.setup import build_model, build_task
 
 HIDDEN = EMBED = 100
 
@@ -44,23 +42,9 @@ def main() -> None:
         settings = tag_settings(args, links, HIDDEN, EMBED)
         task = CountingTask(build_task(settings))
     model = build_model(settings, task.task)
-    optimizer = build_optimizer(settings, model)
-    config = LoopConfig(
-        max_steps=args.warmup,
-        epochs=settings.epochs,
-        eval_every=0,
-        eval_at_epoch_end=False,
-        clip=settings.clip,
-        progress=False,
-    )
-    trainer = Trainer(model, task, optimizer, build_schedule(settings, optimizer), config)
-    if args.warmup:
-        trainer.run()
-    config.max_steps = args.warmup + args.steps
+    trainer = warmed_trainer(args, settings, model, task)
     task.sentences = 0
-    start = time.perf_counter()
-    trainer.run()
-    seconds = time.perf_counter() - start
+    seconds = timed_run(trainer)
     report("tagger", "kioku", args.steps, seconds, "sentences", task.sentences,
            model.num_parameters(), _threads.max_threads())  # fmt: skip
 

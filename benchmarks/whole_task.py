@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 DATA_ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -58,12 +59,56 @@ def tag_settings(args: argparse.Namespace, link_dir: str, hidden: int, embed: in
     """``kioku train --task tag`` settings on UD English-GUM with the sizes given, its
     ``dev.conllu`` presented as the ``valid`` split kioku's folder layout expects
     (symlinks in ``link_dir``)."""
-    from kioku.cli import train_cmd
-
     folder = data_folder(args, "ud-gum", ("train.conllu", "dev.conllu", "test.conllu"))
     for split, name in (("train", "train"), ("valid", "dev"), ("test", "test")):
         os.symlink((folder / f"{name}.conllu").resolve(), Path(link_dir) / f"{split}.conllu")
+    flags = ["--task", "tag", "--data", link_dir, "--hidden", str(hidden), "--embed", str(embed)]
+    return train_settings(flags)
+
+
+def ptb_settings(args: argparse.Namespace):
+    """``kioku train --data ptb`` settings (the preset of Zaremba et al.'s "small" model),
+    with ``KIOKU_DATA`` pointing at the data root, whose ``ptb/ptb.*.txt`` kioku reads."""
+    data_folder(args, "ptb", ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"))
+    os.environ["KIOKU_DATA"] = args.data_root
+    return train_settings(["--data", "ptb"])
+
+
+def train_settings(flags: list[str]):
+    """The settings ``kioku train`` resolves from the command-line ``flags``."""
+    from kioku.cli import train_cmd
+
     parser = argparse.ArgumentParser()
     train_cmd.add_arguments(parser)
-    flags = ["--task", "tag", "--data", link_dir, "--hidden", str(hidden), "--embed", str(embed)]
     return train_cmd.resolve_settings(parser.parse_args(flags))
+
+
+def warmed_trainer(args: argparse.Namespace, settings, model, task, parallel=None):
+    """kioku's :class:`~kioku.train.loop.Trainer` of ``model`` on ``task`` with the
+    optimizer and schedule of ``settings`` (no evaluation, sampling or progress output),
+    its ``args.warmup`` steps already run and set to run ``args.steps`` more."""
+    from kioku.train.loop import LoopConfig, Trainer
+    from kioku.train.setup import build_optimizer, build_schedule
+
+    optimizer = build_optimizer(settings, model)
+    config = LoopConfig(
+        max_steps=args.warmup,
+        epochs=settings.epochs,
+        eval_every=0,
+        eval_at_epoch_end=False,
+        clip=settings.clip,
+        progress=False,
+    )
+    schedule = build_schedule(settings, optimizer)
+    trainer = Trainer(model, task, optimizer, schedule, config, parallel=parallel)
+    if args.warmup:
+        trainer.run()
+    config.max_steps = args.warmup + args.steps
+    return trainer
+
+
+def timed_run(trainer) -> float:
+    """Seconds that ``trainer.run()`` takes."""
+    start = time.perf_counter()
+    trainer.run()
+    return time.perf_counter() - start

@@ -1,8 +1,10 @@
-"""Shared by the tests: random cases of one LSTM direction, closeness checks, and the
-central-difference check of a whole layer's backward."""
+"""Shared by the tests: random cases of one LSTM direction and of a float64 layer,
+closeness checks, the central-difference checks of a whole layer's backward (with and
+without dropout between layers), and the peak memory of a call."""
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
@@ -104,3 +106,72 @@ def check_gradients(
 def parameter_pairs(module, skip: Callable[[str], bool] = lambda name: False) -> dict:
     """``{name: (parameter, gradient)}`` of ``module`` for :func:`check_gradients`."""
     return {name: (p, g) for name, p, g in module.named_parameters() if not skip(name)}
+
+
+def normal_like(outputs, rng: np.random.Generator):
+    """Standard normal draws shaped and nested like ``outputs`` (drawn in flattened order)."""
+    if isinstance(outputs, np.ndarray):
+        return rng.normal(size=outputs.shape)
+    return tuple(normal_like(part, rng) for part in outputs)
+
+
+def check_layer_gradients(
+    layer, rng: np.random.Generator, x: np.ndarray, state=None, lengths=None, tol: float = 1e-6
+) -> None:
+    """A recurrent layer's backward against central differences: for the loss
+    ``L = sum(outputs * w)`` over everything ``layer(x (T, B, I), state, lengths)``
+    returns (``w`` random, drawn from ``rng``), every parameter's gradient, ``dx`` and,
+    when ``state`` is given, the gradient of each of its arrays."""
+    weights = normal_like(layer(x, state, lengths), rng)
+    loss = weighted_loss(lambda: layer(x, state, lengths), flatten(weights))
+    loss()
+    layer.zero_grad()
+    dx, dstate = layer.backward(*weights)
+    analytic = {**parameter_pairs(layer), "x": (x, dx)}
+    if state is not None:
+        for k, pair in enumerate(zip(flatten(state), flatten(dstate), strict=True)):
+            analytic[f"state[{k}]"] = pair
+    check_gradients(loss, analytic, tol)
+
+
+def check_dropout_gradients(layer, x: np.ndarray, wy: np.ndarray, tol: float = 1e-6) -> None:
+    """As :func:`check_layer_gradients` for ``L = sum(y * wy)`` of a layer that drops
+    out between its layers: its generator is reset before every forward, so that every
+    evaluation draws the same masks."""
+
+    def loss() -> float:
+        layer.rng = np.random.default_rng(99)
+        return float((layer(x)[0] * wy).sum())
+
+    loss()
+    layer.zero_grad()
+    dx, _ = layer.backward(wy)
+    check_gradients(loss, {**parameter_pairs(layer), "x": (x, dx)}, tol)
+
+
+def layer_case(
+    layer_type,
+    rng: np.random.Generator,
+    hidden_size: int,
+    use_lengths: bool,
+    prepare=None,
+    **options,
+):
+    """A float64 ``layer_type(3, hidden_size, **options)`` (``prepare(layer, rng)`` run on
+    it when given) and a batch for it: ``x (5, 3, 3)`` and ``lengths`` (5, 2, 1) with
+    ``use_lengths``, else ``None``; everything drawn from ``rng``."""
+    layer = layer_type(3, hidden_size, dtype=np.float64, rng=rng, **options)
+    if prepare is not None:
+        prepare(layer, rng)
+    x = rng.normal(size=(5, 3, 3))
+    return layer, x, (np.array([5, 2, 1]) if use_lengths else None)
+
+
+def peak_bytes(fn: Callable[[], object]) -> int:
+    """The peak of the memory that Python allocations held (tracemalloc) while ``fn()`` ran."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

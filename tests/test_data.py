@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,14 @@ from kioku.data import (
     windows,
 )
 from kioku.data.stdlib import split_of, stdlib_corpus, stdlib_files
+
+
+def _refused(path: Path, text: str, read, match: str) -> None:
+    """A file of ``text`` at ``path`` makes ``read(path)`` raise a ``ValueError`` whose
+    message matches ``match`` (the file's name, the line, what was expected)."""
+    path.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read(path)
 
 
 def test_char_vocabulary_round_trip_and_order(tmp_path):
@@ -49,15 +58,14 @@ def test_word_vocabulary_eos_min_count_and_max_size():
 
 def test_vocabulary_load_errors_name_file_and_field(tmp_path):
     bad = tmp_path / "v.json"
-    bad.write_text('{"level": "char", "tokens": ["a"]}')
-    with pytest.raises(ValueError, match=r"v\.json.*start with"):
-        Vocabulary.load(bad)
-    bad.write_text('{"level": "char",\n "tokens": [1, }')
-    with pytest.raises(ValueError, match=r"v\.json: invalid JSON at line 2"):
-        Vocabulary.load(bad)
-    bad.write_text('{"level": "char"}')
-    with pytest.raises(ValueError, match=r"field 'tokens'"):
-        Vocabulary.load(bad)
+    _refused(bad, '{"level": "char", "tokens": ["a"]}', Vocabulary.load, r"v\.json.*start with")
+    _refused(
+        bad,
+        '{"level": "char",\n "tokens": [1, }',
+        Vocabulary.load,
+        r"v\.json: invalid JSON at line 2",
+    )
+    _refused(bad, '{"level": "char"}', Vocabulary.load, r"field 'tokens'")
     a, b = Vocabulary.build("abc"), Vocabulary.build("abd")
     with pytest.raises(ValueError, match=r"ckpt: vocabulary field 'tokens\[4\]'"):
         a.check_same(b, "ckpt")
@@ -117,9 +125,7 @@ def test_pad_batch_and_padded_batcher_resume():
 
 def test_read_text_refuses_empty_and_binary_files(tmp_path):
     empty = tmp_path / "empty.txt"
-    empty.write_text("  \n")
-    with pytest.raises(ValueError, match=r"empty\.txt: empty file"):
-        read_text(empty)
+    _refused(empty, "  \n", read_text, r"empty\.txt: empty file")
     binary = tmp_path / "blob.bin"
     binary.write_bytes(b"line one\nline two\x00\x01\x02")
     with pytest.raises(ValueError, match=r"blob\.bin: binary file \(NUL byte at line 2"):
@@ -194,9 +200,12 @@ def test_csv_series_and_windows(tmp_path):
     x, y = windows(values, 2, 1)
     assert x.shape == (2, 2, 2) and y.shape == (1, 2, 2)
     np.testing.assert_array_equal(y[0, :, 0], [3.5, 4.5])
-    path.write_text("t,a\n0,1\n1,oops\n")
-    with pytest.raises(ValueError, match=r"series\.csv: line 3, column 2 \('a'\).*'oops'"):
-        read_csv_series(path)
+    _refused(
+        path,
+        "t,a\n0,1\n1,oops\n",
+        read_csv_series,
+        r"series\.csv: line 3, column 2 \('a'\).*'oops'",
+    )
 
 
 def test_conllu_reader(tmp_path):
@@ -211,16 +220,19 @@ def test_conllu_reader(tmp_path):
     good.write_text("\n".join(rows) + "\n")
     assert read_conllu(good) == [(["Apple", "is", "red"], ["PROPN", "AUX", "ADJ"])]
     bad = tmp_path / "bad.conllu"
-    bad.write_text("\n".join(rows[:2] + ["2\tis\tbe"]) + "\n\n")
-    with pytest.raises(ValueError, match=r"bad\.conllu: invalid CoNLL-U at line 3"):
-        read_conllu(bad)
+    _refused(
+        bad,
+        "\n".join(rows[:2] + ["2\tis\tbe"]) + "\n\n",
+        read_conllu,
+        r"bad\.conllu: invalid CoNLL-U at line 3",
+    )
 
 
 def test_labeled_reader_names_line(tmp_path):
     path = tmp_path / "labels.tsv"
-    path.write_text("pos\tgood film\nneg\tbad film\nno tab here\n")
-    with pytest.raises(ValueError, match=r"labels\.tsv: line 3"):
-        read_labeled(path)
+    _refused(
+        path, "pos\tgood film\nneg\tbad film\nno tab here\n", read_labeled, r"labels\.tsv: line 3"
+    )
     path.write_text("pos\tgood film\nneg\tbad film\n")
     assert read_labeled(path) == [("pos", "good film"), ("neg", "bad film")]
 
@@ -229,9 +241,12 @@ def test_csv_series_refuses_non_finite_values_and_too_few_rows(tmp_path):
     from kioku.data.timeseries import read_csv_series
 
     path = tmp_path / "s.csv"
-    path.write_text("a,b\n1,2\n3,inf\n")
-    with pytest.raises(ValueError, match=r"s.csv: line 3, column 2 \('b'\): expected a finite"):
-        read_csv_series(path)
+    _refused(
+        path,
+        "a,b\n1,2\n3,inf\n",
+        read_csv_series,
+        r"s.csv: line 3, column 2 \('b'\): expected a finite",
+    )
     path.write_text("a,b\n1,2\n3,4\n")
     values, names = read_csv_series(path, min_rows=2)
     assert names == ["a", "b"] and np.array_equal(values, [[1, 2], [3, 4]])

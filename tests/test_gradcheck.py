@@ -7,7 +7,14 @@ import itertools
 
 import numpy as np
 import pytest
-from cases import check_gradients, parameter_pairs, weighted_loss
+from cases import (
+    check_dropout_gradients,
+    check_gradients,
+    check_layer_gradients,
+    layer_case,
+    parameter_pairs,
+    weighted_loss,
+)
 
 import kioku
 from kioku import functional
@@ -34,51 +41,23 @@ def test_lstm_gradients_match_central_differences(
     layers, bidir, bias, proj, use_lengths, use_state, merge
 ):
     rng = np.random.default_rng(layers * 100 + bidir * 10 + proj)
-    T, B, I, H = 5, 3, 3, 4
-    lstm = kioku.nn.LSTM(
-        I,
-        H,
-        layers,
-        bias=bias,
-        bidirectional=bidir,
-        proj_size=proj,
-        merge_mode=merge,
-        dtype=np.float64,
-        rng=rng,
-    )
+    B, H = 3, 4
+    lstm, x, lengths = layer_case(
+        kioku.nn.LSTM, rng, H, use_lengths, num_layers=layers, bias=bias,
+        bidirectional=bidir, proj_size=proj, merge_mode=merge,
+    )  # fmt: skip
     D, P = (2 if bidir else 1), (proj or H)
-    x = rng.normal(size=(T, B, I))
-    lengths = np.array([5, 2, 1]) if use_lengths else None
     state = None
     if use_state:
         state = (rng.normal(size=(layers * D, B, P)), rng.normal(size=(layers * D, B, H)))
-    y, (h, c) = lstm(x, state, lengths)
-    wy, wh, wc = (rng.normal(size=a.shape) for a in (y, h, c))
-    loss = weighted_loss(lambda: lstm(x, state, lengths), (wy, wh, wc))
-
-    loss()
-    lstm.zero_grad()
-    dx, (dh0, dc0) = lstm.backward(wy, (wh, wc))
-    analytic = {**parameter_pairs(lstm), "x": (x, dx)}
-    if use_state:
-        analytic.update(h0=(state[0], dh0), c0=(state[1], dc0))
-    check_gradients(loss, analytic, TOL)
+    check_layer_gradients(lstm, rng, x, state, lengths, TOL)
 
 
 def test_lstm_gradients_with_dropout_between_layers():
     rng = np.random.default_rng(5)
     lstm = kioku.nn.LSTM(3, 4, 3, dropout=0.4, bidirectional=True, dtype=np.float64, rng=1)
     x = rng.normal(size=(4, 2, 3))
-    wy = rng.normal(size=(4, 2, 8))
-
-    def loss() -> float:
-        lstm.rng = np.random.default_rng(99)  # the same masks on every run
-        return float((lstm(x)[0] * wy).sum())
-
-    loss()
-    lstm.zero_grad()
-    dx, _ = lstm.backward(wy)
-    check_gradients(loss, {**parameter_pairs(lstm), "x": (x, dx)}, TOL)
+    check_dropout_gradients(lstm, x, rng.normal(size=(4, 2, 8)), TOL)
 
 
 @pytest.mark.parametrize("bidir,use_lengths", list(itertools.product([False, True], repeat=2)))
@@ -90,14 +69,7 @@ def test_rnn_gradients_match_central_differences(bidir, use_lengths):
     D = 2 if bidir else 1
     h0 = rng.normal(size=(2 * D, B, H))
     lengths = np.array([1, 5, 3]) if use_lengths else None
-    y, h = rnn(x, h0, lengths)
-    wy, wh = rng.normal(size=y.shape), rng.normal(size=h.shape)
-    loss = weighted_loss(lambda: rnn(x, h0, lengths), (wy, wh))
-
-    loss()
-    rnn.zero_grad()
-    dx, dh0 = rnn.backward(wy, wh)
-    check_gradients(loss, {**parameter_pairs(rnn), "x": (x, dx), "h0": (h0, dh0)}, TOL)
+    check_layer_gradients(rnn, rng, x, h0, lengths, TOL)
 
 
 def test_relu_rnn_gradients():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cases import check_dropout_gradients, check_layer_gradients, layer_case
 from gradcheck import numeric_grad, rel_error
 
 import kioku
@@ -35,58 +36,21 @@ def test_gru_gradients_match_central_differences(
     layers, bidir, bias, use_lengths, use_state, merge, reset_after
 ):
     rng = np.random.default_rng(layers * 100 + bidir * 10 + reset_after)
-    T, B, I, H = 5, 3, 3, 4
-    gru = kioku.nn.GRU(
-        I,
-        H,
-        layers,
-        bias=bias,
-        bidirectional=bidir,
-        merge_mode=merge,
-        reset_after=reset_after,
-        dtype=np.float64,
-        rng=rng,
-    )
+    B, H = 3, 4
+    gru, x, lengths = layer_case(
+        kioku.nn.GRU, rng, H, use_lengths, num_layers=layers, bias=bias,
+        bidirectional=bidir, merge_mode=merge, reset_after=reset_after,
+    )  # fmt: skip
     D = 2 if bidir else 1
-    x = rng.normal(size=(T, B, I))
-    lengths = np.array([5, 2, 1]) if use_lengths else None
     h0 = rng.normal(size=(layers * D, B, H)) if use_state else None
-    y, h = gru(x, h0, lengths)
-    wy, wh = rng.normal(size=y.shape), rng.normal(size=h.shape)
-
-    def loss() -> float:
-        y, h = gru(x, h0, lengths)
-        return float((y * wy).sum() + (h * wh).sum())
-
-    loss()
-    gru.zero_grad()
-    dx, dh0 = gru.backward(wy, wh)
-    worst = 0.0
-    for name, param in gru.params.items():
-        err = rel_error(gru.grads[name], numeric_grad(loss, param))
-        assert err <= TOL, f"{name}: relative error {err:.2e}"
-        worst = max(worst, err)
-    assert rel_error(dx, numeric_grad(loss, x)) <= TOL
-    if use_state:
-        assert rel_error(dh0, numeric_grad(loss, h0)) <= TOL
+    check_layer_gradients(gru, rng, x, h0, lengths, TOL)
 
 
 def test_gru_gradients_with_dropout_between_layers():
     rng = np.random.default_rng(5)
     gru = kioku.nn.GRU(3, 4, 3, dropout=0.4, bidirectional=True, dtype=np.float64, rng=1)
     x = rng.normal(size=(4, 2, 3))
-    wy = rng.normal(size=(4, 2, 8))
-
-    def loss() -> float:
-        gru.rng = np.random.default_rng(99)  # the same masks on every run
-        return float((gru(x)[0] * wy).sum())
-
-    loss()
-    gru.zero_grad()
-    dx, _ = gru.backward(wy)
-    for name, param in gru.params.items():
-        assert rel_error(gru.grads[name], numeric_grad(loss, param)) <= TOL, name
-    assert rel_error(dx, numeric_grad(loss, x)) <= TOL
+    check_dropout_gradients(gru, x, rng.normal(size=(4, 2, 8)), TOL)
 
 
 @pytest.mark.parametrize("reset_after", [True, False])
@@ -143,84 +107,14 @@ def test_functional_state_trace_is_the_gradient_of_the_states():
 
 # -- parity with PyTorch ------------------------------------------------------------------
 torch = pytest.importorskip("torch", reason="torch==2.13.0 is the parity reference (test extra)")
-pack = torch.nn.utils.rnn.pack_padded_sequence
-unpack = torch.nn.utils.rnn.pad_packed_sequence
-
-
-def _load(module: kioku.nn.Module, peer) -> None:
-    module.load_state_dict({k: v.detach().numpy() for k, v in peer.state_dict().items()})
-
-
-def _close(name: str, ours: np.ndarray, theirs) -> float:
-    theirs = theirs.detach().numpy()
-    assert ours.shape == theirs.shape, f"{name}: shape {ours.shape} vs torch {theirs.shape}"
-    diff = float(np.abs(ours - theirs).max()) if ours.size else 0.0
-    assert diff <= ATOL, f"{name}: max |difference| {diff:.2e}"
-    return diff
-
-
-def _random_config(seed: int) -> dict:
-    r = np.random.default_rng(seed)
-    return {
-        "input_size": int(r.integers(1, 16)),
-        "hidden_size": int(r.integers(1, 24)),
-        "num_layers": int(r.integers(1, 4)),
-        "bias": bool(r.random() < 0.8),
-        "batch_first": bool(r.random() < 0.5),
-        "bidirectional": bool(r.random() < 0.5),
-        "T": int(r.integers(1, 12)),
-        "B": int(r.integers(1, 6)),
-        "lengths": bool(r.random() < 0.5),
-        "state": bool(r.random() < 0.5),
-    }
-
-
-def run_pair(cfg: dict, seed: int) -> float:
-    """Forward and backward through torch.nn.GRU and kioku's; the largest difference."""
-    torch.manual_seed(seed)
-    r = np.random.default_rng(seed)
-    T, B = cfg["T"], cfg["B"]
-    args = {
-        k: cfg[k]
-        for k in ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "bidirectional")
-    }
-    peer, ours = torch.nn.GRU(**args), kioku.nn.GRU(**args)
-    _load(ours, peer)
-    D, H = (2 if cfg["bidirectional"] else 1), cfg["hidden_size"]
-    shape = (B, T, cfg["input_size"]) if cfg["batch_first"] else (T, B, cfg["input_size"])
-    x = r.normal(size=shape).astype(np.float32)
-    lengths = None
-    if cfg["lengths"]:
-        lengths = r.integers(1, T + 1, size=B)
-        lengths[r.integers(B)] = T  # pad_packed_sequence keeps T only if some sequence has it
-    h0 = r.normal(size=(cfg["num_layers"] * D, B, H)).astype(np.float32) if cfg["state"] else None
-
-    x_t = torch.tensor(x, requires_grad=True)
-    h0_t = None if h0 is None else torch.tensor(h0, requires_grad=True)
-    inp = x_t
-    if lengths is not None:
-        inp = pack(x_t, torch.tensor(lengths), batch_first=cfg["batch_first"], enforce_sorted=False)
-    out_t, h_n_t = peer(inp, h0_t)
-    if lengths is not None:
-        out_t, _ = unpack(out_t, batch_first=cfg["batch_first"], total_length=T)
-
-    out, h_n = ours(x, h0, lengths)
-    worst = max(_close("y", out, out_t), _close("h_n", h_n, h_n_t))
-    dy = r.normal(size=out.shape).astype(np.float32)
-    dh_n = r.normal(size=h_n.shape).astype(np.float32)
-    ((out_t * torch.tensor(dy)).sum() + (h_n_t * torch.tensor(dh_n)).sum()).backward()
-    dx, dh0 = ours.backward(dy, dh_n)
-    worst = max(worst, _close("dx", dx, x_t.grad))
-    if h0_t is not None:
-        worst = max(worst, _close("dh0", dh0, h0_t.grad))
-    for name, param in peer.named_parameters():
-        worst = max(worst, _close(f"grad {name}", ours.grads[name], param.grad))
-    return worst
+from torch_pairs import close as _close  # noqa: E402
+from torch_pairs import load as _load  # noqa: E402
+from torch_pairs import random_config, run_edge, run_pair  # noqa: E402
 
 
 @pytest.mark.parametrize("seed", range(36))
 def test_gru_matches_torch_on_random_configurations(seed):
-    run_pair(_random_config(seed), seed)
+    run_pair(random_config(seed), seed, kind="gru")
 
 
 @pytest.mark.parametrize(
@@ -228,32 +122,7 @@ def test_gru_matches_torch_on_random_configurations(seed):
 )
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_gru_edge_cases_match_torch(T, B, lengths, bidirectional):
-    cfg = dict(
-        input_size=3, hidden_size=5, num_layers=2, bias=True, batch_first=False,
-        bidirectional=bidirectional, T=T, B=B, lengths=False, state=False,
-    )  # fmt: skip
-    if lengths is None:
-        run_pair(cfg, 0)
-        return
-    torch.manual_seed(0)
-    peer = torch.nn.GRU(3, 5, 2, bidirectional=bidirectional)
-    ours = kioku.nn.GRU(3, 5, 2, bidirectional=bidirectional)
-    _load(ours, peer)
-    x = np.random.default_rng(0).normal(size=(T, B, 3)).astype(np.float32)
-    lens = np.full(B, T) if lengths == "full" else np.array([1, T])
-    x_t = torch.tensor(x, requires_grad=True)
-    out_t, h_t = peer(pack(x_t, torch.tensor(lens), enforce_sorted=False))
-    out_t, _ = unpack(out_t, total_length=T)
-    out, h = ours(x, lengths=lens)
-    _close("y", out, out_t)
-    _close("h_n", h, h_t)
-    out_t.sum().backward()
-    dx, _ = ours.backward(np.ones_like(out))
-    _close("dx", dx, x_t.grad)
-    for name, p in peer.named_parameters():
-        _close(name, ours.grads[name], p.grad)
-    if lengths == "1,T":
-        assert np.all(out[1:, 0] == 0), "outputs past a sequence's length are zero"
+    run_edge("gru", T, B, lengths, bidirectional)
 
 
 def test_unbatched_gru_matches_torch():

@@ -12,24 +12,14 @@ import zlib
 
 import numpy as np
 import pytest
+from keras_cases import CALL_CASES, compare, compare_call, converted, to_numpy
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import kioku  # noqa: E402
 from kioku.nn import GRU  # noqa: E402
 
-TOL = dict(rtol=1e-5, atol=1e-5)
 B, T, I, H = 3, 6, 4, 5
-
-
-def _compare(found, expected):
-    if isinstance(expected, list):
-        assert isinstance(found, list) and len(found) == len(expected)
-        for f, e in zip(found, expected):
-            _compare(f, e)
-        return
-    assert found.shape == expected.shape
-    np.testing.assert_allclose(found, expected, **TOL)
 
 
 # -- Keras -------------------------------------------------------------------------------
@@ -40,25 +30,8 @@ def _keras():
     return pytest.importorskip("keras")
 
 
-def _numpy(keras, outputs):
-    if isinstance(outputs, (list, tuple)):
-        return [_numpy(keras, o) for o in outputs]
-    return keras.ops.convert_to_numpy(outputs)
-
-
-def _randomise(layer, rng):
-    layer.set_weights(
-        [rng.uniform(-0.5, 0.5, w.shape).astype(w.dtype) for w in layer.get_weights()]
-    )
-
-
 GRU_CASES = {
-    "sequences": dict(return_sequences=True),
-    "last output": dict(),
-    "go_backwards sequences state": dict(
-        go_backwards=True, return_sequences=True, return_state=True
-    ),
-    "go_backwards last": dict(go_backwards=True),
+    **CALL_CASES,
     "no bias, state": dict(use_bias=False, return_state=True),
 }
 
@@ -72,14 +45,11 @@ def test_gru_layer_matches_keras(case, reset_after):
 
     rng = np.random.default_rng(zlib.crc32(case.encode()) + reset_after)
     layer = keras.layers.GRU(H, reset_after=reset_after, **GRU_CASES[case])
-    layer.build((None, None, I))
-    _randomise(layer, rng)
-    x = rng.standard_normal((B, T, I)).astype(np.float32)
-    ours = from_keras_gru(layer)
+    ours, x = converted(layer, from_keras_gru, rng, (B, T, I))
     assert ours.gru.reset_after == reset_after
-    _compare(ours(x), _numpy(keras, layer(x)))
+    compare_call(keras, ours, layer, x)
     state = [rng.standard_normal((B, H)).astype(np.float32)]
-    _compare(ours(x, initial_state=state), _numpy(keras, layer(x, initial_state=state)))
+    compare_call(keras, ours, layer, x, initial_state=state)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -97,12 +67,9 @@ def test_bidirectional_gru_matches_keras(merge_mode, return_sequences, reset_aft
         ),
         merge_mode=merge_mode,
     )
-    layer.build((None, None, I))
-    _randomise(layer, rng)
-    x = rng.standard_normal((B, T, I)).astype(np.float32)
-    ours = from_keras_gru(layer)
+    ours, x = converted(layer, from_keras_gru, rng, (B, T, I))
     assert ours.gru.bidirectional
-    _compare(ours(x), _numpy(keras, layer(x)))
+    compare_call(keras, ours, layer, x)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -112,12 +79,9 @@ def test_float64_keras_gru():
 
     rng = np.random.default_rng(3)
     layer = keras.layers.GRU(H, return_sequences=True, dtype="float64")
-    layer.build((None, None, I))
-    _randomise(layer, rng)
-    x = rng.standard_normal((B, T, I))
-    ours = from_keras_gru(layer)
+    ours, x = converted(layer, from_keras_gru, rng, (B, T, I), np.float64)
     assert ours.gru.dtype == np.float64
-    _compare(ours(x), _numpy(keras, layer(x)))
+    compare_call(keras, ours, layer, x)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -140,7 +104,7 @@ def test_kioku_to_keras_gru_and_back(config):
     x = np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32)
     y, h_n = ours(x.transpose(1, 0, 2))
     expected = [y.transpose(1, 0, 2)] + list(h_n)
-    _compare(_numpy(keras, layer(x)), expected)
+    compare(to_numpy(keras, layer(x)), expected)
     back = from_keras_gru(layer)
     for name, value in ours.params.items():
         if not ours.reset_after and name.startswith("bias"):
@@ -272,7 +236,7 @@ def test_onnx_gru_node_matches_onnxruntime(case, linear_before_reset):
     else:
         expected = _session(ort, model).run(None, feeds)
     found = from_onnx_gru(model).run(feeds)
-    _compare(found, expected)
+    compare(found, expected)
     if spec.get("lens"):
         Y = found[0] if not spec.get("layout") else found[0].transpose(1, 2, 0, 3)
         for b, length in enumerate(feeds["sequence_lens"]):
@@ -331,7 +295,7 @@ def test_exported_gru_runs_in_onnxruntime_like_kioku(case, tmp_path):
     h0 = rng.standard_normal((gru.num_layers * gru.num_directions, B, H)).astype(np.float32)
     y_ort, h_ort = _session(ort, model).run(None, {"input": x, "sequence_lens": lengths, "h0": h0})
     y, h_n = gru(x, h0, lengths)
-    _compare([y_ort, h_ort], [y, h_n])
+    compare([y_ort, h_ort], [y, h_n])
 
 
 @pytest.mark.parametrize("reset_after", [True, False])

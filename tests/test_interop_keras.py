@@ -9,6 +9,7 @@ import zlib
 
 import numpy as np
 import pytest
+from keras_cases import CALL_CASES, TOL, compare_call, converted, to_numpy
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 if os.environ["KERAS_BACKEND"] != "torch":  # pragma: no cover
@@ -20,39 +21,11 @@ from kioku.interop import from_keras, to_keras  # noqa: E402
 from kioku.nn import LSTMVariant  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras' own __array__
-TOL = dict(rtol=1e-5, atol=1e-5)
 B, T, I, H = 3, 6, 4, 5
 
 
-def _numpy(outputs):
-    if isinstance(outputs, (list, tuple)):
-        return [_numpy(o) for o in outputs]
-    return keras.ops.convert_to_numpy(outputs)
-
-
-def _randomise(layer, rng):
-    layer.set_weights(
-        [rng.uniform(-0.5, 0.5, w.shape).astype(w.dtype) for w in layer.get_weights()]
-    )
-
-
-def _compare(found, expected):
-    if isinstance(expected, list):
-        assert isinstance(found, list) and len(found) == len(expected)
-        for f, e in zip(found, expected):
-            _compare(f, e)
-        return
-    assert found.shape == expected.shape
-    np.testing.assert_allclose(found, expected, **TOL)
-
-
 LSTM_CASES = {
-    "sequences": dict(return_sequences=True),
-    "last output": dict(),
-    "go_backwards sequences state": dict(
-        go_backwards=True, return_sequences=True, return_state=True
-    ),
-    "go_backwards last": dict(go_backwards=True),
+    **CALL_CASES,
     "no bias, state": dict(use_bias=False, return_state=True),
     "hard_sigmoid relu": dict(
         recurrent_activation="hard_sigmoid", activation="relu", return_sequences=True
@@ -64,13 +37,10 @@ LSTM_CASES = {
 def test_lstm_layer_matches_keras(case):
     rng = np.random.default_rng(zlib.crc32(case.encode()))
     layer = keras.layers.LSTM(H, **LSTM_CASES[case])
-    layer.build((None, None, I))
-    _randomise(layer, rng)
-    x = rng.standard_normal((B, T, I)).astype(np.float32)
-    ours = from_keras(layer)
-    _compare(ours(x), _numpy(layer(x)))
+    ours, x = converted(layer, from_keras, rng, (B, T, I))
+    compare_call(keras, ours, layer, x)
     state = [rng.standard_normal((B, H)).astype(np.float32) for _ in range(2)]
-    _compare(ours(x, initial_state=state), _numpy(layer(x, initial_state=state)))
+    compare_call(keras, ours, layer, x, initial_state=state)
 
 
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
@@ -81,23 +51,17 @@ def test_bidirectional_matches_keras(merge_mode, return_sequences):
         keras.layers.LSTM(H, return_sequences=return_sequences, return_state=True),
         merge_mode=merge_mode,
     )
-    layer.build((None, None, I))
-    _randomise(layer, rng)
-    x = rng.standard_normal((B, T, I)).astype(np.float32)
-    ours = from_keras(layer)
+    ours, x = converted(layer, from_keras, rng, (B, T, I))
     assert ours.lstm.bidirectional
-    _compare(ours(x), _numpy(layer(x)))
+    compare_call(keras, ours, layer, x)
 
 
 def test_float64_layer():
     rng = np.random.default_rng(3)
     layer = keras.layers.LSTM(H, return_sequences=True, dtype="float64")
-    layer.build((None, None, I))
-    _randomise(layer, rng)
-    x = rng.standard_normal((B, T, I))
-    ours = from_keras(layer)
+    ours, x = converted(layer, from_keras, rng, (B, T, I), np.float64)
     assert ours.lstm.dtype == np.float64
-    _compare(ours(x), _numpy(layer(x)))
+    compare_call(keras, ours, layer, x)
 
 
 @pytest.mark.parametrize(
@@ -130,7 +94,7 @@ def test_kioku_to_keras_to_kioku_keeps_weights(config):
         np.testing.assert_array_equal(a, b)  # Keras -> kioku -> Keras is exact
     x = np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32)
     y, (h, c) = kioku(x.transpose(1, 0, 2))
-    outputs = _numpy(layer(x))
+    outputs = to_numpy(keras, layer(x))
     np.testing.assert_allclose(outputs[0], y.transpose(1, 0, 2), **TOL)
     np.testing.assert_allclose(outputs[1], h[0], **TOL)
 

@@ -130,17 +130,25 @@ def test_classifier_on_features_gradients_include_inputs():
     )
 
 
-def test_tagger_gradients_with_padding():
-    rng = np.random.default_rng(5)
-    model = SequenceTagger(6, 3, 3, num_tags=4, dropout=0.2, dtype=np.float64, rng=6)
+def _check_tagger_gradients(seed: int, hidden_size: int, num_tags: int, **cell) -> None:
+    """A float64 tagger (vocabulary 6, embedding 3, dropout) on a padded batch of three
+    sentences (lengths 4, 2, 3): the masked loss's gradients against central differences."""
+    rng = np.random.default_rng(seed)
+    model = SequenceTagger(
+        6, 3, hidden_size, num_tags=num_tags, dropout=0.2, dtype=np.float64, rng=seed + 1, **cell
+    )
     lengths = np.array([4, 2, 3])
-    tokens, tags = rng.integers(0, 6, (4, 3)), rng.integers(0, 4, (4, 3))
+    tokens, tags = rng.integers(0, 6, (4, 3)), rng.integers(0, num_tags, (4, 3))
     mask = np.arange(4)[:, None] < lengths
 
     def run():
         return softmax_cross_entropy(model(tokens, lengths), tags, mask=mask)
 
     check_model_gradients(model, run, model.backward)
+
+
+def test_tagger_gradients_with_padding():
+    _check_tagger_gradients(5, hidden_size=3, num_tags=4)
 
 
 def test_forecaster_gradients_include_inputs():
@@ -384,16 +392,7 @@ def test_language_model_gradients_with_other_cells(cell):
 
 @pytest.mark.parametrize("cell", OTHER_CELLS, ids=lambda c: c["cell"])
 def test_tagger_gradients_with_other_cells(cell):
-    rng = np.random.default_rng(12)
-    model = SequenceTagger(6, 3, 4, num_tags=3, dropout=0.2, dtype=np.float64, rng=13, **cell)
-    lengths = np.array([4, 2, 3])
-    tokens, tags = rng.integers(0, 6, (4, 3)), rng.integers(0, 3, (4, 3))
-    mask = np.arange(4)[:, None] < lengths
-
-    def run():
-        return softmax_cross_entropy(model(tokens, lengths), tags, mask=mask)
-
-    check_model_gradients(model, run, model.backward)
+    _check_tagger_gradients(12, hidden_size=4, num_tags=3, **cell)
 
 
 @pytest.mark.parametrize("cell", OTHER_CELLS, ids=lambda c: c["cell"])

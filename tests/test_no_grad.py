@@ -6,10 +6,10 @@ refused, the mode nests and is per thread)."""
 from __future__ import annotations
 
 import threading
-import tracemalloc
 
 import numpy as np
 import pytest
+from cases import peak_bytes
 
 import kioku
 from kioku import functional
@@ -115,15 +115,6 @@ def test_slstm_forward_without_cache_equals_forward_with_it(seed, forget_gate):
     _same(got, want)
 
 
-def _peak(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.parametrize("cell", ["lstm", "rnn", "gru", "slstm"])
 def test_forward_without_cache_peaks_lower(cell):
     rng = np.random.default_rng(0)
@@ -136,8 +127,8 @@ def test_forward_without_cache_peaks_lower(cell):
     else:
         w_hh = rng.standard_normal((rows * H, H)) * 0.1
     forward = getattr(functional, f"{cell}_forward")
-    with_cache = _peak(lambda: forward(x, w_ih, w_hh))
-    without = _peak(lambda: forward(x, w_ih, w_hh, keep_cache=False))
+    with_cache = peak_bytes(lambda: forward(x, w_ih, w_hh))
+    without = peak_bytes(lambda: forward(x, w_ih, w_hh, keep_cache=False))
     # what both keep: the input projection (T, B, rows H) and y (T, B, H)
     shared = (rows + 1) * T * B * H * 8
     assert without < shared + 64 * 1024 < with_cache

@@ -1,7 +1,7 @@
 """The course notebooks (notebooks/ja, notebooks/en): each one runs from top to bottom
 without an error in a fresh kernel of this Python, and the committed files stay
-reviewable: no outputs, and each .ipynb is exactly what notebooks/build.py makes of its
-paired jupytext source (.py, percent format)."""
+reviewable: no outputs, and each .ipynb is exactly what notebooks/build.py makes, in its
+language, of the chapter's one source (notebooks/src/*.py, jupytext percent format)."""
 
 from __future__ import annotations
 
@@ -56,17 +56,73 @@ def _build_module():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_notebook_is_built_from_its_jupytext_source(path: Path):
-    source = path.with_suffix(".py")
+    source = REPO / "notebooks" / "src" / path.with_suffix(".py").name
     assert source.is_file(), f"{source} (the reviewable source of {path.name}) is missing"
-    expected = _build_module().render(source)
+    expected = _build_module().render(source, path.parent.name)
     assert path.read_text(encoding="utf-8") == expected, (
-        f"{path.name} is not what {source.name} gives: run `python notebooks/build.py`"
+        f"{path.parent.name}/{path.name} is not what src/{source.name} gives: "
+        "run `python notebooks/build.py`"
     )
 
 
-def test_every_source_has_its_notebook():
-    sources = _build_module().sources()
-    assert [s.with_suffix(".ipynb") for s in sources] == NOTEBOOKS
+def test_every_source_has_its_notebook_in_every_language():
+    targets = [path for path, _ in _build_module().targets()]
+    assert sorted(targets) == NOTEBOOKS
+
+
+_SOURCE = """\
+# %% [markdown] lang="en"
+# # Title
+
+# %% [markdown] lang="ja"
+# # 題名
+
+# %% [markdown]
+# `shared`
+
+# %%
+x = 1
+# [en]
+print("one", x)  # why, in English
+# [ja]
+print("いち", x)  # 理由
+# [end]
+if x:
+    # [en]
+    y = "yes"
+    # [ja]
+    y = "はい"
+    # [end]
+    print(y)
+"""
+
+
+@pytest.mark.parametrize(
+    ("lang", "title", "code"),
+    [
+        (
+            "en",
+            "# Title",
+            'x = 1\nprint("one", x)  # why, in English\nif x:\n    y = "yes"\n    print(y)',
+        ),
+        ("ja", "# 題名", 'x = 1\nprint("いち", x)  # 理由\nif x:\n    y = "はい"\n    print(y)'),
+    ],
+)
+def test_a_source_gives_each_language_its_prose_and_lines(tmp_path, lang, title, code):
+    source = tmp_path / "00_x.py"
+    source.write_text(_SOURCE, encoding="utf-8")
+    nb = json.loads(_build_module().render(source, lang))
+    cells = [(c["cell_type"], "".join(c["source"]), c["metadata"]) for c in nb["cells"]]
+    assert cells == [("markdown", title, {}), ("markdown", "`shared`", {}), ("code", code, {})]
+
+
+def test_a_code_cell_left_inside_a_language_block_is_refused(tmp_path):
+    source = tmp_path / "00_x.py"
+    source.write_text("# %%\nx = 1\n# [en]\nprint(x)\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"\[en\]"):
+        _build_module().render(source, "en")
+    with pytest.raises(ValueError, match="lang"):
+        _build_module().render(source, "fr")
 
 
 @pytest.fixture(scope="session")

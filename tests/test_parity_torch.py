@@ -6,110 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cases import max_abs_diff
 
 import kioku
 
 torch = pytest.importorskip("torch", reason="torch==2.13.0 is the parity reference (test extra)")
-pack = torch.nn.utils.rnn.pack_padded_sequence
-unpack = torch.nn.utils.rnn.pad_packed_sequence
-
-ATOL = 1e-5
-
-
-def _load(module: kioku.nn.Module, peer: torch.nn.Module) -> None:
-    module.load_state_dict({k: v.detach().numpy() for k, v in peer.state_dict().items()})
-
-
-def _close(name: str, ours: np.ndarray, theirs: torch.Tensor) -> float:
-    return max_abs_diff(name, ours, theirs.detach().numpy(), ATOL)
+from torch_pairs import close as _close  # noqa: E402
+from torch_pairs import load as _load  # noqa: E402
+from torch_pairs import random_config, run_edge, run_pair  # noqa: E402
 
 
 def _random_config(seed: int) -> dict:
-    r = np.random.default_rng(seed)
-    hidden = int(r.integers(2, 24))
-    return {
-        "input_size": int(r.integers(1, 16)),
-        "hidden_size": hidden,
-        "num_layers": int(r.integers(1, 4)),
-        "bias": bool(r.random() < 0.8),
-        "batch_first": bool(r.random() < 0.5),
-        "bidirectional": bool(r.random() < 0.5),
-        "proj_size": int(r.integers(1, hidden)) if r.random() < 0.3 and hidden > 1 else 0,
-        "T": int(r.integers(1, 12)),
-        "B": int(r.integers(1, 6)),
-        "lengths": bool(r.random() < 0.5),
-        "state": bool(r.random() < 0.5),
-    }
-
-
-def run_pair(cfg: dict, seed: int, kind: str = "lstm") -> float:
-    """Forward and backward through torch and kioku; returns the largest difference."""
-    torch.manual_seed(seed)
-    r = np.random.default_rng(seed)
-    T, B = cfg["T"], cfg["B"]
-    layer_args = {
-        k: cfg[k]
-        for k in ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "bidirectional")
-    }
-    if kind == "lstm":
-        peer = torch.nn.LSTM(**layer_args, proj_size=cfg["proj_size"])
-        ours = kioku.nn.LSTM(**layer_args, proj_size=cfg["proj_size"])
-    else:
-        peer = torch.nn.RNN(**layer_args, nonlinearity=cfg.get("nonlinearity", "tanh"))
-        ours = kioku.nn.RNN(**layer_args, nonlinearity=cfg.get("nonlinearity", "tanh"))
-    _load(ours, peer)
-    D = 2 if cfg["bidirectional"] else 1
-    H = cfg["hidden_size"]
-    P = (cfg.get("proj_size") if kind == "lstm" else 0) or H
-    shape = (B, T, cfg["input_size"]) if cfg["batch_first"] else (T, B, cfg["input_size"])
-    x_np = r.normal(size=shape).astype(np.float32)
-    lengths = None
-    if cfg["lengths"]:
-        lengths = r.integers(1, T + 1, size=B)
-        lengths[r.integers(B)] = T  # pad_packed_sequence keeps T only if some sequence has it
-    state_np = None
-    if cfg["state"]:
-        h0 = r.normal(size=(cfg["num_layers"] * D, B, P)).astype(np.float32)
-        c0 = r.normal(size=(cfg["num_layers"] * D, B, H)).astype(np.float32)
-        state_np = (h0, c0) if kind == "lstm" else h0
-
-    x_t = torch.tensor(x_np, requires_grad=True)
-    state_t = None
-    if state_np is not None:
-        if kind == "lstm":
-            state_t = tuple(torch.tensor(s, requires_grad=True) for s in state_np)
-        else:
-            state_t = torch.tensor(state_np, requires_grad=True)
-    inp = x_t
-    if lengths is not None:
-        inp = pack(x_t, torch.tensor(lengths), batch_first=cfg["batch_first"], enforce_sorted=False)
-    out_t, final_t = peer(inp, state_t)
-    if lengths is not None:
-        out_t, _ = unpack(out_t, batch_first=cfg["batch_first"], total_length=T)
-    finals_t = final_t if kind == "lstm" else (final_t,)
-
-    out, final = ours(x_np, state_np, lengths)
-    finals = final if kind == "lstm" else (final,)
-    worst = _close("y", out, out_t)
-    for name, a, b in zip("hc", finals, finals_t):
-        worst = max(worst, _close(f"{name}_n", a, b))
-
-    dy = r.normal(size=out.shape).astype(np.float32)
-    dfinal = [r.normal(size=f.shape).astype(np.float32) for f in finals]
-    loss = (out_t * torch.tensor(dy)).sum()
-    for f_t, d in zip(finals_t, dfinal):
-        loss = loss + (f_t * torch.tensor(d)).sum()
-    loss.backward()
-    dx, dstart = ours.backward(dy, tuple(dfinal) if kind == "lstm" else dfinal[0])
-    dstarts = dstart if kind == "lstm" else (dstart,)
-    worst = max(worst, _close("dx", dx, x_t.grad))
-    if state_t is not None:
-        for name, a, b in zip("hc", dstarts, state_t if kind == "lstm" else (state_t,)):
-            worst = max(worst, _close(f"d{name}0", a, b.grad))
-    for name, param in peer.named_parameters():
-        worst = max(worst, _close(f"grad {name}", ours.grads[name], param.grad))
-    return worst
+    return random_config(seed, projection=True)
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -125,46 +32,18 @@ def test_rnn_matches_torch_on_random_configurations(seed):
 
 
 EDGE = {
-    "T=1": {"T": 1, "B": 3, "lengths": False},
-    "B=1": {"T": 6, "B": 1, "lengths": False},
-    "T=1,B=1": {"T": 1, "B": 1, "lengths": False},
-    "all lengths T": {"T": 5, "B": 3, "lengths": "full"},
-    "length 1 beside T": {"T": 7, "B": 2, "lengths": "1,T"},
+    "T=1": (1, 3, None),
+    "B=1": (6, 1, None),
+    "T=1,B=1": (1, 1, None),
+    "all lengths T": (5, 3, "full"),
+    "length 1 beside T": (7, 2, "1,T"),
 }
 
 
 @pytest.mark.parametrize("case", list(EDGE))
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_edge_cases(case, bidirectional):
-    spec = EDGE[case]
-    T, B = spec["T"], spec["B"]
-    torch.manual_seed(0)
-    r = np.random.default_rng(0)
-    peer = torch.nn.LSTM(3, 5, 2, bidirectional=bidirectional)
-    ours = kioku.nn.LSTM(3, 5, 2, bidirectional=bidirectional)
-    _load(ours, peer)
-    x = r.normal(size=(T, B, 3)).astype(np.float32)
-    lengths = None
-    if spec["lengths"] == "full":
-        lengths = np.full(B, T)
-    elif spec["lengths"] == "1,T":
-        lengths = np.array([1, T])
-    x_t = torch.tensor(x, requires_grad=True)
-    inp = x_t if lengths is None else pack(x_t, torch.tensor(lengths), enforce_sorted=False)
-    out_t, (h_t, c_t) = peer(inp)
-    if lengths is not None:
-        out_t, _ = unpack(out_t, total_length=T)
-    out, (h, c) = ours(x, lengths=lengths)
-    for name, a, b in (("y", out, out_t), ("h_n", h, h_t), ("c_n", c, c_t)):
-        _close(name, a, b)
-    dy = r.normal(size=out.shape).astype(np.float32)
-    (out_t * torch.tensor(dy)).sum().backward()
-    dx, _ = ours.backward(dy)
-    _close("dx", dx, x_t.grad)
-    for name, p in peer.named_parameters():
-        _close(name, ours.grads[name], p.grad)
-    if lengths is not None and spec["lengths"] == "1,T":
-        assert np.all(out[1:, 0] == 0), "outputs past a sequence's length are zero"
+    run_edge("lstm", *EDGE[case], bidirectional)
 
 
 def test_unbatched_input_matches_torch():

@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from cases import check_dropout_gradients, check_layer_gradients, layer_case
 from gradcheck import numeric_grad, rel_error
 
 import kioku
@@ -44,6 +45,18 @@ def _state(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.ndarray
     return rng.normal(size=shape), n0 * rng.uniform(-1, 1, shape), n0, rng.normal(size=shape)
 
 
+def _functional_case(
+    rng: np.random.Generator, T: int, B: int, I: int, K: int, D: int, kernel_scale: float
+) -> tuple[np.ndarray, ...]:
+    """Random arguments of ``slstm_forward`` with K heads of D cells each (H = K*D):
+    ``weight_ih (4H, I)``, ``recurrent_kernel (K, D, 4, D)``, ``bias (4H,)`` and
+    ``x (T, B, I)``."""
+    H = K * D
+    weight_ih = rng.normal(size=(4 * H, I))
+    kernel = rng.normal(scale=kernel_scale, size=(K, D, 4, D))
+    return weight_ih, kernel, rng.normal(size=4 * H), rng.normal(size=(T, B, I))
+
+
 @pytest.mark.parametrize(
     "heads,hidden,forget,layers,bidir,bias,use_lengths,use_state,merge", CONFIGS
 )
@@ -51,43 +64,14 @@ def test_slstm_gradients_match_central_differences(
     heads, hidden, forget, layers, bidir, bias, use_lengths, use_state, merge
 ):
     rng = np.random.default_rng(heads * 100 + layers * 10 + hidden)
-    T, B, I = 5, 3, 3
-    slstm = kioku.nn.SLSTM(
-        I,
-        hidden,
-        num_heads=heads,
-        num_layers=layers,
-        bias=bias,
-        bidirectional=bidir,
-        merge_mode=merge,
-        forget_gate=forget,
-        dtype=np.float64,
-        rng=rng,
-    )
-    _randomise(slstm, rng)
+    B = 3
+    slstm, x, lengths = layer_case(
+        kioku.nn.SLSTM, rng, hidden, use_lengths, _randomise, num_heads=heads,
+        num_layers=layers, bias=bias, bidirectional=bidir, merge_mode=merge, forget_gate=forget,
+    )  # fmt: skip
     D = 2 if bidir else 1
-    x = rng.normal(size=(T, B, I))
-    lengths = np.array([5, 2, 1]) if use_lengths else None
     state = _state(rng, (layers * D, B, hidden)) if use_state else None
-    y, finals = slstm(x, state, lengths)
-    wy = rng.normal(size=y.shape)
-    wf = tuple(rng.normal(size=f.shape) for f in finals)
-
-    def loss() -> float:
-        y, finals = slstm(x, state, lengths)
-        return float((y * wy).sum() + sum((f * w).sum() for f, w in zip(finals, wf)))
-
-    loss()
-    slstm.zero_grad()
-    dx, dstate = slstm.backward(wy, wf)
-    for name, param in slstm.params.items():
-        err = rel_error(slstm.grads[name], numeric_grad(loss, param))
-        assert err <= TOL, f"{name}: relative error {err:.2e}"
-    assert rel_error(dx, numeric_grad(loss, x)) <= TOL
-    if use_state:
-        for label, d, s in zip("hcnm", dstate, state):
-            err = rel_error(d, numeric_grad(loss, s))
-            assert err <= TOL, f"d{label}0: relative error {err:.2e}"
+    check_layer_gradients(slstm, rng, x, state, lengths, TOL)
 
 
 def test_gradients_from_a_zero_normaliser_with_a_given_cell():
@@ -96,10 +80,7 @@ def test_gradients_from_a_zero_normaliser_with_a_given_cell():
     rng = np.random.default_rng(11)
     T, B, I, K, D = 4, 6, 2, 2, 2
     H = K * D
-    weight_ih = rng.normal(size=(4 * H, I))
-    kernel = rng.normal(scale=0.7, size=(K, D, 4, D))
-    bias = rng.normal(size=4 * H)
-    x = rng.normal(size=(T, B, I))
+    weight_ih, kernel, bias, x = _functional_case(rng, T, B, I, K, D, kernel_scale=0.7)
     h0, c0, m0 = rng.normal(size=(B, H)), rng.normal(size=(B, H)), rng.normal(size=(B, H))
     n0 = np.zeros((B, H))
     _, _, cache = slstm_forward(x, weight_ih, kernel, bias, (h0, c0, n0, m0))
@@ -132,18 +113,7 @@ def test_slstm_gradients_with_dropout_between_layers():
     )
     _randomise(slstm, rng)
     x = rng.normal(size=(4, 2, 3))
-    wy = rng.normal(size=(4, 2, 8))
-
-    def loss() -> float:
-        slstm.rng = np.random.default_rng(99)  # the same masks on every run
-        return float((slstm(x)[0] * wy).sum())
-
-    loss()
-    slstm.zero_grad()
-    dx, _ = slstm.backward(wy)
-    for name, param in slstm.params.items():
-        assert rel_error(slstm.grads[name], numeric_grad(loss, param)) <= TOL, name
-    assert rel_error(dx, numeric_grad(loss, x)) <= TOL
+    check_dropout_gradients(slstm, x, rng.normal(size=(4, 2, 8)), TOL)
 
 
 @pytest.mark.parametrize("forget", ["sigmoid", "exp"])
@@ -153,10 +123,7 @@ def test_stabilised_recurrence_equals_the_unstabilised_equations(forget):
     rng = np.random.default_rng(2)
     T, B, I, K, D = 6, 3, 2, 2, 3
     H = K * D
-    weight_ih = rng.normal(size=(4 * H, I))
-    kernel = rng.normal(scale=0.5, size=(K, D, 4, D))
-    bias = rng.normal(size=4 * H)
-    x = rng.normal(size=(T, B, I))
+    weight_ih, kernel, bias, x = _functional_case(rng, T, B, I, K, D, kernel_scale=0.5)
     for state in (None, _state(rng, (B, H))):
         y, (h_n, c_n, n_n, m_n), _ = slstm_forward(
             x, weight_ih, kernel, bias, state, forget_gate=forget

@@ -7,19 +7,13 @@ import argparse
 import os
 import sys
 
-from .options import add_which
+from .options import add_text_run, add_which, load_text_model
 
 HELP = "Write an HTML report of what a model's gates and cells do on a text."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="a run folder or checkpoint directory of kioku train")
-    parser.add_argument(
-        "--text", required=True, help="UTF-8 text file to run the model on (required)"
-    )
-    parser.add_argument(
-        "--out", required=True, help="folder for report.html and the figures (required)"
-    )
+    add_text_run(parser, "folder for report.html and the figures (required)")
     parser.add_argument(
         "--feature",
         action="append",
@@ -39,8 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data.text import read_text
     from ..inspect.model_report import inspect_model
-    from ..train.checkpoint import CheckpointError
-    from ..train.restore import load_model
 
     if args.max_tokens < 1:  # a negative count would slice tokens off the end instead
         print(
@@ -56,16 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
         for name in args.feature or []:
             get_feature(name)
-        try:
-            model, _, vocab, directory = load_model(args.checkpoint, args.which)
-        except (CheckpointError, FileNotFoundError, KeyError) as error:
-            raise ValueError(
-                f"CHECKPOINT: {args.checkpoint} is not a readable kioku checkpoint ({error})"
-            ) from None
-        if vocab is None:
-            raise ValueError(
-                f"CHECKPOINT: {directory} holds no vocabulary (expected a model trained on text)"
-            )
+        model, _, vocab, directory = load_text_model(args.checkpoint, args.which)
         text = read_text(args.text)
         inspect_model(
             model,

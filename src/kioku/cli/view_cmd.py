@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import add_which
+from .options import add_text_run, add_which, load_text_model
 
 HELP = "Write an interactive HTML page of a model's gates and cells on a text."
 
@@ -15,13 +15,7 @@ HELP = "Write an interactive HTML page of a model's gates and cells on a text."
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..inspect.view import MAX_VIEW_TOKENS
 
-    parser.add_argument("checkpoint", help="a run folder or checkpoint directory of kioku train")
-    parser.add_argument(
-        "--text", required=True, help="UTF-8 text file to run the model on (required)"
-    )
-    parser.add_argument(
-        "--out", required=True, help="the HTML file to write, e.g. view.html (required)"
-    )
+    add_text_run(parser, "the HTML file to write, e.g. view.html (required)")
     parser.add_argument(
         "--max-tokens",
         type=int,
@@ -38,20 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data.text import read_text
     from ..inspect.view import write_view
-    from ..train.checkpoint import CheckpointError
-    from ..train.restore import load_model
 
     try:
-        try:
-            model, state, vocab, directory = load_model(args.checkpoint, args.which)
-        except (CheckpointError, FileNotFoundError, KeyError) as error:
-            raise ValueError(
-                f"CHECKPOINT: {args.checkpoint} is not a readable kioku checkpoint ({error})"
-            ) from None
-        if vocab is None:
-            raise ValueError(
-                f"CHECKPOINT: {directory} holds no vocabulary (expected a model trained on text)"
-            )
+        model, state, vocab, directory = load_text_model(args.checkpoint, args.which)
         labels = state.get("task", {}).get("labels")
         summary = write_view(
             model,

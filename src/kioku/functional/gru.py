@@ -28,11 +28,11 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import sigmoid, tanh
-from .sequence import length_mask, step_order
+from .sequence import HiddenSteps, final_slot, length_mask, state_slots, step_order, step_slots
 
 
 @dataclass
-class GRUCache:
+class GRUCache(HiddenSteps):
     """What the forward keeps for the backward (and for inspection).
 
     ``gates (T, B, 3H)`` activated r, z, n; ``h_state (T+1, B, H)`` in the slot layout
@@ -50,18 +50,6 @@ class GRUCache:
     mask: np.ndarray | None
     reverse: bool
     reset_after: bool
-
-    @property
-    def h_in(self) -> np.ndarray:
-        """``(T, B, H)``: the state entering each step, time-indexed."""
-        r = int(self.reverse)
-        return self.h_state[r : r + self.x.shape[0]]
-
-    @property
-    def h_out(self) -> np.ndarray:
-        """``(T, B, H)``: the state leaving each step, time-indexed."""
-        r = 1 - int(self.reverse)
-        return self.h_state[r : r + self.x.shape[0]]
 
 
 class GRUGrads(NamedTuple):
@@ -118,14 +106,12 @@ def gru_forward(
     T, B, I = x.shape
     H = weight_hh.shape[1]
     dtype = x.dtype
-    r = int(reverse)
     gates = (x.reshape(T * B, I) @ weight_ih.T).reshape(T, B, 3 * H)
     folded = input_bias(bias_ih, bias_hh, reset_after, H)
     if folded is not None:
         gates += folded
     b_hn = bias_hh[2 * H :] if reset_after and bias_hh is not None else None
-    h_state = np.empty((T + 1 if keep_cache else 2, B, H), dtype)
-    h_state[T * r if keep_cache else 0] = 0 if h0 is None else h0
+    h_state = state_slots(h0, T, (B, H), dtype, reverse, keep_cache)
     recurrent_n = np.empty((T if keep_cache else 1, B, H), dtype)
     mask = length_mask(lengths, T, B)
     y = np.empty((T, B, H), dtype)
@@ -133,7 +119,7 @@ def gru_forward(
     w_rz_t, w_n_t = weight_hh[: 2 * H].T, weight_hh[2 * H :].T
 
     for s, t in enumerate(step_order(T, reverse)):
-        slot_in, slot_out = (t + r, t + 1 - r) if keep_cache else (s % 2, 1 - s % 2)
+        slot_in, slot_out = step_slots(s, t, reverse, keep_cache)
         h_prev, h_next = h_state[slot_in], h_state[slot_out]
         a = gates[t]
         n_input = recurrent_n[t if keep_cache else 0]
@@ -165,12 +151,13 @@ def gru_forward(
             np.copyto(h_next, h_prev, where=~mask[t, :, None])
             np.multiply(h_next, mask[t, :, None], out=y[t])
 
+    h_n = h_state[final_slot(T, reverse, keep_cache)].copy()
     if not keep_cache:
-        return y, h_state[T % 2].copy(), None
+        return y, h_n, None
     cache = GRUCache(
         x, weight_ih, weight_hh, gates, h_state, recurrent_n, mask, bool(reverse), reset_after
     )
-    return y, h_state[T * (1 - r)].copy(), cache
+    return y, h_n, cache
 
 
 def gru_backward(

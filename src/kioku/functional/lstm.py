@@ -29,11 +29,11 @@ from typing import NamedTuple
 import numpy as np
 
 from .lstm_hooks import CANDIDATE, CELL, GATE, PLAIN, LSTMHooks, split_gates
-from .sequence import entering, leaving, length_mask, step_order
+from .sequence import HiddenSteps, StepStates, length_mask, step_order
 
 
 @dataclass
-class LSTMCache:
+class LSTMCache(HiddenSteps):
     """What the forward keeps for the backward (and for inspection).
 
     ``gates (T, B, 4H)`` activated i, f, g, o; ``h_state (T+1, B, P)`` and
@@ -72,25 +72,8 @@ class LSTMCache:
         activated values); hooks with ``keeps_preact`` keep the two apart."""
         return self.gates if self.preact is None else self.preact
 
-    @property
-    def h_in(self) -> np.ndarray:
-        """``(T, B, P)``: the hidden state entering each step, time-indexed."""
-        return entering(self.h_state, self.reverse)
-
-    @property
-    def c_in(self) -> np.ndarray:
-        """``(T, B, H)``: the cell entering each step, time-indexed."""
-        return entering(self.c_state, self.reverse)
-
-    @property
-    def c_out(self) -> np.ndarray:
-        """``(T, B, H)``: the cell leaving each step, time-indexed."""
-        return leaving(self.c_state, self.reverse)
-
-    @property
-    def h_out(self) -> np.ndarray:
-        """``(T, B, P)``: the hidden state leaving each step, time-indexed."""
-        return leaving(self.h_state, self.reverse)
+    c_in = StepStates("c_state", "entering", "``(T, B, H)``: the cell entering each step.")
+    c_out = StepStates("c_state", "leaving", "``(T, B, H)``: the cell leaving each step.")
 
 
 class LSTMGrads(NamedTuple):

@@ -14,13 +14,13 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import tanh
-from .sequence import entering, leaving, length_mask, step_order
+from .sequence import HiddenSteps, final_slot, length_mask, state_slots, step_order, step_slots
 
 NONLINEARITIES = ("tanh", "relu")
 
 
 @dataclass
-class RNNCache:
+class RNNCache(HiddenSteps):
     """``h_state (T+1, B, H)`` in the slot layout of :mod:`kioku.functional.sequence`."""
 
     x: np.ndarray
@@ -30,16 +30,6 @@ class RNNCache:
     mask: np.ndarray | None
     reverse: bool
     nonlinearity: str
-
-    @property
-    def h_in(self) -> np.ndarray:
-        """``(T, B, H)``: the state entering each step, time-indexed."""
-        return entering(self.h_state, self.reverse)
-
-    @property
-    def h_out(self) -> np.ndarray:
-        """``(T, B, H)``: the state leaving each step, time-indexed."""
-        return leaving(self.h_state, self.reverse)
 
 
 class RNNGrads(NamedTuple):
@@ -70,18 +60,15 @@ def rnn_forward(
     which trade roles every step."""
     T, B, I = x.shape
     H = weight_ih.shape[0]
-    r = int(reverse)
     pre = (x.reshape(T * B, I) @ weight_ih.T).reshape(T, B, H)
     if bias is not None:
         pre += bias
-    h_state = np.empty((T + 1 if keep_cache else 2, B, H), x.dtype)
-    first = T * r if keep_cache else 0
-    h_state[first] = 0 if h0 is None else h0
+    h_state = state_slots(h0, T, (B, H), x.dtype, reverse, keep_cache)
     mask = length_mask(lengths, T, B)
     y = np.empty((T, B, H), x.dtype)
     recurrent = np.empty((B, H), x.dtype)
     for s, t in enumerate(step_order(T, reverse)):
-        slot_in, slot_out = (t + r, t + 1 - r) if keep_cache else (s % 2, 1 - s % 2)
+        slot_in, slot_out = step_slots(s, t, reverse, keep_cache)
         h_prev, h_next = h_state[slot_in], h_state[slot_out]
         np.matmul(h_prev, weight_hh.T, out=recurrent)
         np.add(pre[t], recurrent, out=h_next)
@@ -94,10 +81,10 @@ def rnn_forward(
         else:
             np.copyto(h_next, h_prev, where=~mask[t, :, None])
             np.multiply(h_next, mask[t, :, None], out=y[t])
+    h_n = h_state[final_slot(T, reverse, keep_cache)].copy()
     if not keep_cache:
-        return y, h_state[T % 2].copy(), None
-    cache = RNNCache(x, weight_ih, weight_hh, h_state, mask, reverse, nonlinearity)
-    return y, h_state[T * (1 - r)].copy(), cache
+        return y, h_n, None
+    return y, h_n, RNNCache(x, weight_ih, weight_hh, h_state, mask, reverse, nonlinearity)
 
 
 def rnn_backward(

@@ -38,7 +38,15 @@ from typing import NamedTuple
 import numpy as np
 
 from .activations import sigmoid, tanh
-from .sequence import length_mask, step_order
+from .sequence import (
+    HiddenSteps,
+    StepStates,
+    final_slot,
+    length_mask,
+    state_slots,
+    step_order,
+    step_slots,
+)
 
 FORGET_GATES = ("sigmoid", "exp")
 
@@ -46,7 +54,7 @@ SLSTMState = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass
-class SLSTMCache:
+class SLSTMCache(HiddenSteps):
     """What the forward keeps for the backward (and for inspection).
 
     ``pre (T, B, 4H)`` raw pre-activations ĩ, f̃, z̃, õ (recurrence included);
@@ -68,34 +76,9 @@ class SLSTMCache:
     reverse: bool
     forget_gate_kind: str
 
-    def _slots(self, state: np.ndarray, leaving: bool) -> np.ndarray:
-        r = int(self.reverse) ^ int(leaving)
-        return state[r : r + self.x.shape[0]]
-
-    @property
-    def h_in(self) -> np.ndarray:
-        """``(T, B, H)``: the hidden state entering each step, time-indexed."""
-        return self._slots(self.h_state, False)
-
-    @property
-    def h_out(self) -> np.ndarray:
-        """``(T, B, H)``: the hidden state leaving each step, time-indexed."""
-        return self._slots(self.h_state, True)
-
-    @property
-    def c_out(self) -> np.ndarray:
-        """``(T, B, H)``: the cell leaving each step."""
-        return self._slots(self.c_state, True)
-
-    @property
-    def n_out(self) -> np.ndarray:
-        """``(T, B, H)``: the normaliser leaving each step."""
-        return self._slots(self.n_state, True)
-
-    @property
-    def m_out(self) -> np.ndarray:
-        """``(T, B, H)``: the stabiliser leaving each step."""
-        return self._slots(self.m_state, True)
+    c_out = StepStates("c_state", "leaving", "``(T, B, H)``: the cell leaving each step.")
+    n_out = StepStates("n_state", "leaving", "``(T, B, H)``: the normaliser leaving each step.")
+    m_out = StepStates("m_state", "leaving", "``(T, B, H)``: the stabiliser leaving each step.")
 
     @property
     def input_gate(self) -> np.ndarray:
@@ -177,14 +160,11 @@ def slstm_forward(
     K, D = recurrent_kernel.shape[0], recurrent_kernel.shape[1]
     H = K * D
     dtype = x.dtype
-    r = int(reverse)
 
     pre = (x.reshape(T * B, I) @ weight_ih.T).reshape(T, B, 4 * H)
     if bias is not None:
         pre += bias
-    states = [np.empty((T + 1 if keep_cache else 2, B, H), dtype) for _ in range(4)]
-    for slots, start in zip(states, state or (None,) * 4):
-        slots[T * r if keep_cache else 0] = 0 if start is None else start
+    states = [state_slots(s, T, (B, H), dtype, reverse, keep_cache) for s in state or (None,) * 4]
     gates = np.empty_like(pre) if keep_cache else np.empty((1, B, 4 * H), dtype)
     mask = length_mask(lengths, T, B)
     y = np.empty((T, B, H), dtype)
@@ -195,7 +175,7 @@ def slstm_forward(
     new_info = np.empty((B, H), dtype)
 
     for step, t in enumerate(step_order(T, reverse)):
-        slot_in, slot_out = (t + r, t + 1 - r) if keep_cache else (step % 2, 1 - step % 2)
+        slot_in, slot_out = step_slots(step, t, reverse, keep_cache)
         h_prev, c_prev, n_prev, m_prev = (s[slot_in] for s in states)
         h_next, c_next, n_next, m_next = (s[slot_out] for s in states)
         a = pre[t]
@@ -234,13 +214,13 @@ def slstm_forward(
             np.copyto(m_next, m_prev, where=finished)
             np.multiply(h_next, mask[t, :, None], out=y[t])
 
+    final = tuple(s[final_slot(T, reverse, keep_cache)].copy() for s in states)
     if not keep_cache:
-        return y, tuple(s[T % 2].copy() for s in states), None
+        return y, final, None
     cache = SLSTMCache(
         x, weight_ih, recurrent_kernel, pre, gates, *states, mask, reverse, forget_gate
     )
-    final = T * (1 - r)
-    return y, tuple(s[final].copy() for s in states), cache
+    return y, final, cache
 
 
 def slstm_backward(

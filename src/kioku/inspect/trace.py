@@ -40,15 +40,23 @@ def _quantities(*rows: tuple[str, str, str, str]) -> tuple[Quantity, ...]:
     return tuple(Quantity(*row) for row in rows)
 
 
-# per cell type, in the order its functional computes them
-CELL_QUANTITIES: dict[str, tuple[Quantity, ...]] = {
-    "LSTM": _quantities(
+def _lstm_like(candidate: tuple[str, ...], *after: tuple[str, ...]) -> tuple[Quantity, ...]:
+    """The LSTM's gates and cell, under the names the LSTM and the sLSTM share, with the
+    cell's ``candidate`` input between f and o, then the quantities ``after`` them."""
+    return _quantities(
         ("i", "input_gate", "input gate", "gate"),
         ("f", "forget_gate", "forget gate", "gate"),
-        ("g", "candidate", "candidate", "signed"),
+        candidate,
         ("o", "output_gate", "output gate", "gate"),
         ("c", "cell", "cell", "free"),
-        ("h", "hidden", "hidden", "signed"),
+        *after,
+    )
+
+
+# per cell type, in the order its functional computes them
+CELL_QUANTITIES: dict[str, tuple[Quantity, ...]] = {
+    "LSTM": _lstm_like(
+        ("g", "candidate", "candidate", "signed"), ("h", "hidden", "hidden", "signed")
     ),
     "GRU": _quantities(
         ("r", "reset_gate", "reset gate", "gate"),
@@ -56,12 +64,8 @@ CELL_QUANTITIES: dict[str, tuple[Quantity, ...]] = {
         ("n", "new_state", "new state", "signed"),
         ("h", "hidden", "hidden", "signed"),
     ),
-    "SLSTM": _quantities(
-        ("i", "input_gate", "input gate", "gate"),
-        ("f", "forget_gate", "forget gate", "gate"),
+    "SLSTM": _lstm_like(
         ("z", "cell_input", "cell input", "signed"),
-        ("o", "output_gate", "output gate", "gate"),
-        ("c", "cell", "cell", "free"),
         ("n", "normalizer", "normalizer", "free"),
         ("m", "stabilizer", "stabilizer", "free"),
         ("h", "hidden", "hidden", "free"),

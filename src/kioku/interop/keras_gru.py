@@ -16,19 +16,21 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn import GRU
-from .keras_io import KerasRecurrent
+from . import keras_io
+from .keras_io import (
+    _MERGE_FROM_KERAS,
+    KerasRecurrent,
+    build_keras,
+    keras_call_options,
+    keras_directions,
+    keras_weights,
+)
 
 KIOKU_TO_KERAS_GATES = (1, 0, 2)  # r, z, n <-> z, r, h; its own inverse
-_MERGE_FROM_KERAS = {"concat": "concat", "sum": "sum", "mul": "mul", "ave": "mean", None: "concat"}
-_MERGE_TO_KERAS = {"concat": "concat", "sum": "sum", "mul": "mul", "mean": "ave"}
 
 
 def _require_keras():
-    try:
-        import keras
-    except ImportError as error:  # pragma: no cover - keras is a test dependency
-        raise ImportError("from_keras_gru/to_keras_gru need Keras 3: pip install keras") from error
-    return keras
+    return keras_io._require_keras("from_keras_gru/to_keras_gru")
 
 
 def swap_gates(array: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -72,30 +74,7 @@ def from_keras_gru(layer, ignore_dropout: bool = False) -> KerasGRU:
     """Wrap the weights and options of a built Keras 3 ``GRU`` or ``Bidirectional(GRU)`` in
     a :class:`KerasGRU` (its ``.gru`` is a ``batch_first`` kioku ``GRU``, with
     ``reset_after`` as the Keras layer's)."""
-    keras = _require_keras()
-    if isinstance(layer, keras.layers.Bidirectional):
-        forward, backward = layer.forward_layer, layer.backward_layer
-        for part in (forward, backward):
-            if not isinstance(part, keras.layers.GRU):
-                raise TypeError(
-                    "layer: expected Bidirectional(GRU), found "
-                    f"Bidirectional({type(part).__name__})"
-                )
-        if forward.go_backwards or not backward.go_backwards:
-            raise ValueError("layer: expected the forward layer to read forwards, found otherwise")
-        directions, merge_mode, go_backwards = [forward, backward], layer.merge_mode, False
-        if merge_mode not in _MERGE_FROM_KERAS:
-            raise ValueError(
-                f"merge_mode: expected concat, sum, mul, ave or None, found {merge_mode!r}"
-            )
-    elif isinstance(layer, keras.layers.GRU):
-        directions, merge_mode, go_backwards = [layer], "concat", layer.go_backwards
-    else:
-        raise TypeError(
-            f"layer: expected keras.layers.GRU or Bidirectional, found {type(layer).__name__}"
-        )
-    if not layer.built:
-        raise ValueError("layer: expected a built layer (call it once or build it), found unbuilt")
+    directions, merge_mode, go_backwards = keras_directions(layer, _require_keras().layers.GRU)
     config = directions[0].get_config()
     kernel = directions[0].get_weights()[0]
     gru = GRU(
@@ -107,11 +86,7 @@ def from_keras_gru(layer, ignore_dropout: bool = False) -> KerasGRU:
     H = gru.hidden_size
     bias_shape = (2, 3 * H) if gru.reset_after else (3 * H,)
     expected = [(gru.input_size, 3 * H), (H, 3 * H)] + ([bias_shape] if gru.bias else [])
-    for d, part in enumerate(directions):
-        weights = part.get_weights()
-        found = [w.shape for w in weights]
-        if found != expected:
-            raise ValueError(f"layer weights: expected shapes {expected}, found {found}")
+    for d, weights in enumerate(keras_weights(directions, expected)):
         sfx = gru.suffix(0, d)
         gru.params[f"weight_ih{sfx}"][...] = swap_gates(weights[0].T)
         gru.params[f"weight_hh{sfx}"][...] = swap_gates(weights[1].T)
@@ -134,14 +109,10 @@ def to_keras_gru(
     the weights of a one-layer kioku ``GRU`` and its ``reset_after``; a :class:`KerasGRU`
     brings its own call options. Stacked layers are refused (Keras stacks layers)."""
     keras = _require_keras()
-    merge_mode = None
-    if isinstance(module, KerasGRU):
-        return_sequences, return_state = module.return_sequences, module.return_state
-        go_backwards, merge_mode, module = module.go_backwards, module.merge_mode, module.gru
-    elif isinstance(module, GRU):
-        merge_mode = _MERGE_TO_KERAS[module.merge_mode]
-    else:
-        raise TypeError(f"module: expected kioku.nn.GRU or KerasGRU, found {type(module).__name__}")
+    module, call, merge_mode = keras_call_options(
+        module, GRU, KerasGRU, (return_sequences, return_state, go_backwards)
+    )
+    return_sequences, return_state, go_backwards = call
     if module.num_layers != 1:
         raise ValueError(
             f"num_layers: a Keras GRU layer has one layer, found {module.num_layers} "
@@ -156,21 +127,15 @@ def to_keras_gru(
             go_backwards=backwards, dtype=dtype,
         )  # fmt: skip
 
-    if module.num_directions == 2:
-        layer = keras.layers.Bidirectional(make(False), merge_mode=merge_mode, dtype=dtype)
-    else:
-        layer = make(go_backwards)
-    layer.build((None, None, module.input_size))
-    weights = []
-    for d in range(module.num_directions):
-        sfx = module.suffix(0, d)
+    def direction_weights(sfx: str) -> list[np.ndarray]:
         p = module.params
-        weights += [swap_gates(p[f"weight_ih{sfx}"]).T, swap_gates(p[f"weight_hh{sfx}"]).T]
+        weights = [swap_gates(p[f"weight_ih{sfx}"]).T, swap_gates(p[f"weight_hh{sfx}"]).T]
         if module.bias and module.reset_after:
             weights.append(
                 np.stack([swap_gates(p[f"bias_ih{sfx}"]), swap_gates(p[f"bias_hh{sfx}"])])
             )
         elif module.bias:
             weights.append(swap_gates(p[f"bias_ih{sfx}"] + p[f"bias_hh{sfx}"]))
-    layer.set_weights(weights)
-    return layer
+        return weights
+
+    return build_keras(module, make, go_backwards, merge_mode, direction_weights)

@@ -16,6 +16,7 @@ from ..functional.onnx_activations import Activation, activation
 from ..nn import LSTM
 from ..nn.lstm_variants import make_lstm, variants_of
 from ..nn.recurrent import RecurrentStack
+from .optional import require
 
 # Keras activation name -> kioku activation
 _KERAS_ACTIVATIONS = {
@@ -32,12 +33,86 @@ _MERGE_FROM_KERAS = {"concat": "concat", "sum": "sum", "mul": "mul", "ave": "mea
 _MERGE_TO_KERAS = {"concat": "concat", "sum": "sum", "mul": "mul", "mean": "ave"}
 
 
-def _require_keras():
-    try:
-        import keras
-    except ImportError as error:  # pragma: no cover - keras is a test dependency
-        raise ImportError("from_keras/to_keras need Keras 3: pip install keras") from error
-    return keras
+def _require_keras(functions: str = "from_keras/to_keras"):
+    return require("keras", functions, "Keras 3", "keras")
+
+
+def keras_directions(layer, cell: type) -> tuple[list, str | None, bool]:
+    """The Keras layer of each direction of ``layer`` (a built ``cell``, e.g.
+    ``keras.layers.LSTM``, or ``Bidirectional(cell)``; forward first), its Keras merge
+    mode (``"concat"`` for a one-direction layer) and its ``go_backwards``."""
+    keras = _require_keras()
+    name = cell.__name__
+    if isinstance(layer, keras.layers.Bidirectional):
+        forward, backward = layer.forward_layer, layer.backward_layer
+        for part in (forward, backward):
+            if not isinstance(part, cell):
+                raise TypeError(
+                    f"layer: expected Bidirectional({name}), found "
+                    f"Bidirectional({type(part).__name__})"
+                )
+        if forward.go_backwards or not backward.go_backwards:
+            raise ValueError("layer: expected the forward layer to read forwards, found otherwise")
+        directions, merge_mode, go_backwards = [forward, backward], layer.merge_mode, False
+        if merge_mode not in _MERGE_FROM_KERAS:
+            raise ValueError(
+                f"merge_mode: expected concat, sum, mul, ave or None, found {merge_mode!r}"
+            )
+    elif isinstance(layer, cell):
+        directions, merge_mode, go_backwards = [layer], "concat", layer.go_backwards
+    else:
+        raise TypeError(
+            f"layer: expected keras.layers.{name} or Bidirectional, found {type(layer).__name__}"
+        )
+    if not layer.built:
+        raise ValueError("layer: expected a built layer (call it once or build it), found unbuilt")
+    return directions, merge_mode, go_backwards
+
+
+def keras_weights(directions: list, expected: list[tuple[int, ...]]) -> list[list[np.ndarray]]:
+    """The weights of each direction's Keras layer, checked against the ``expected``
+    shapes (the same for every direction)."""
+    weights = [part.get_weights() for part in directions]
+    for found in ([w.shape for w in each] for each in weights):
+        if found != expected:
+            raise ValueError(f"layer weights: expected shapes {expected}, found {found}")
+    return weights
+
+
+def keras_call_options(
+    module, layer_type: type, wrapper_type: type, call: tuple[bool, bool, bool]
+) -> tuple[object, tuple[bool, bool, bool], str]:
+    """The kioku layer inside ``module`` (a ``layer_type`` or a ``wrapper_type`` around
+    one), the call options ``(return_sequences, return_state, go_backwards)`` to build the
+    Keras layer with (a wrapper brings its own, else ``call``) and the Keras merge mode."""
+    if isinstance(module, wrapper_type):
+        options = (module.return_sequences, module.return_state, module.go_backwards)
+        return module.layer, options, module.merge_mode
+    if isinstance(module, layer_type):
+        return module, call, _MERGE_TO_KERAS[module.merge_mode]
+    raise TypeError(
+        f"module: expected kioku.nn.{layer_type.__name__} or {wrapper_type.__name__}, "
+        f"found {type(module).__name__}"
+    )
+
+
+def build_keras(module, make, go_backwards: bool, merge_mode: str | None, direction_weights):
+    """The built Keras layer for ``module`` (a one-layer kioku recurrent layer):
+    ``make(go_backwards)`` makes the Keras layer of one direction, ``Bidirectional`` joins
+    two, and ``direction_weights(suffix)`` lists the Keras weights of the direction whose
+    kioku parameters end in ``suffix``."""
+    keras = _require_keras()
+    if module.num_directions == 2:
+        layer = keras.layers.Bidirectional(
+            make(False), merge_mode=merge_mode, dtype=module.dtype.name
+        )
+    else:
+        layer = make(go_backwards)
+    layer.build((None, None, module.input_size))
+    layer.set_weights(
+        [w for d in range(module.num_directions) for w in direction_weights(module.suffix(0, d))]
+    )
+    return layer
 
 
 class KerasRecurrent:
@@ -145,31 +220,7 @@ def _lstm_options(config: dict, ignore_dropout: bool) -> dict:
 def from_keras(layer, ignore_dropout: bool = False) -> KerasLSTM:
     """Wrap the weights and options of a built Keras 3 ``LSTM`` or ``Bidirectional(LSTM)``
     in a :class:`KerasLSTM` (its ``.lstm`` is a ``batch_first`` kioku ``LSTM``)."""
-    keras = _require_keras()
-    if isinstance(layer, keras.layers.Bidirectional):
-        forward, backward = layer.forward_layer, layer.backward_layer
-        for part in (forward, backward):
-            if not isinstance(part, keras.layers.LSTM):
-                raise TypeError(
-                    "layer: expected Bidirectional(LSTM), found "
-                    f"Bidirectional({type(part).__name__})"
-                )
-        if forward.go_backwards or not backward.go_backwards:
-            raise ValueError("layer: expected the forward layer to read forwards, found otherwise")
-        directions, merge_mode = [forward, backward], layer.merge_mode
-        if merge_mode not in _MERGE_FROM_KERAS:
-            raise ValueError(
-                f"merge_mode: expected concat, sum, mul, ave or None, found {merge_mode!r}"
-            )
-        go_backwards = False
-    elif isinstance(layer, keras.layers.LSTM):
-        directions, merge_mode, go_backwards = [layer], "concat", layer.go_backwards
-    else:
-        raise TypeError(
-            f"layer: expected keras.layers.LSTM or Bidirectional, found {type(layer).__name__}"
-        )
-    if not layer.built:
-        raise ValueError("layer: expected a built layer (call it once or build it), found unbuilt")
+    directions, merge_mode, go_backwards = keras_directions(layer, _require_keras().layers.LSTM)
     config = directions[0].get_config()
     kernel = directions[0].get_weights()[0]
     dtype = np.float64 if kernel.dtype == np.float64 else np.float32
@@ -179,12 +230,8 @@ def from_keras(layer, ignore_dropout: bool = False) -> KerasLSTM:
         dtype=dtype, **_lstm_options(config, ignore_dropout),
     )  # fmt: skip
     H = lstm.hidden_size
-    for d, part in enumerate(directions):
-        weights = part.get_weights()
-        expected = [(lstm.input_size, 4 * H), (H, 4 * H)] + ([(4 * H,)] if lstm.bias else [])
-        found = [w.shape for w in weights]
-        if found != expected:
-            raise ValueError(f"layer weights: expected shapes {expected}, found {found}")
+    expected = [(lstm.input_size, 4 * H), (H, 4 * H)] + ([(4 * H,)] if lstm.bias else [])
+    for d, weights in enumerate(keras_weights(directions, expected)):
         sfx = lstm.suffix(0, d)
         lstm.params[f"weight_ih{sfx}"][...] = weights[0].T
         lstm.params[f"weight_hh{sfx}"][...] = weights[1].T
@@ -207,16 +254,10 @@ def to_keras(
     call options. Options Keras lacks (projection, stacked layers, peepholes, ...) are
     refused naming them."""
     keras = _require_keras()
-    merge_mode = None
-    if isinstance(module, KerasLSTM):
-        return_sequences, return_state = module.return_sequences, module.return_state
-        go_backwards, merge_mode, module = module.go_backwards, module.merge_mode, module.lstm
-    elif isinstance(module, LSTM):
-        merge_mode = _MERGE_TO_KERAS[module.merge_mode]
-    else:
-        raise TypeError(
-            f"module: expected kioku.nn.LSTM or KerasLSTM, found {type(module).__name__}"
-        )
+    module, call, merge_mode = keras_call_options(
+        module, LSTM, KerasLSTM, (return_sequences, return_state, go_backwards)
+    )
+    return_sequences, return_state, go_backwards = call
     variants = variants_of(module)
     refused = {
         "num_layers": module.num_layers != 1,
@@ -251,17 +292,9 @@ def to_keras(
             go_backwards=backwards, dtype=dtype,
         )  # fmt: skip
 
-    if module.num_directions == 2:
-        layer = keras.layers.Bidirectional(make(False), merge_mode=merge_mode, dtype=dtype)
-    else:
-        layer = make(go_backwards)
-    layer.build((None, None, module.input_size))
-    weights = []
-    for d in range(module.num_directions):
-        sfx = module.suffix(0, d)
+    def direction_weights(sfx: str) -> list[np.ndarray]:
         p = module.params
-        weights += [p[f"weight_ih{sfx}"].T, p[f"weight_hh{sfx}"].T]
-        if module.bias:
-            weights.append(p[f"bias_ih{sfx}"] + p[f"bias_hh{sfx}"])
-    layer.set_weights(weights)
-    return layer
+        weights = [p[f"weight_ih{sfx}"].T, p[f"weight_hh{sfx}"].T]
+        return weights + ([p[f"bias_ih{sfx}"] + p[f"bias_hh{sfx}"]] if module.bias else [])
+
+    return build_keras(module, make, go_backwards, merge_mode, direction_weights)

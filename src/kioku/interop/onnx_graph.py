@@ -8,16 +8,12 @@ import os
 
 import numpy as np
 
+from .optional import require
+
 
 def require_onnx():
     """The ``onnx`` module, or ``ImportError`` saying how to install it."""
-    try:
-        import onnx
-    except ImportError as error:  # pragma: no cover - onnx is a test dependency
-        raise ImportError(
-            "ONNX export and import need onnx: pip install 'kioku-lstm[onnx]'"
-        ) from error
-    return onnx
+    return require("onnx", "ONNX export and import", "onnx", "'kioku-lstm[onnx]'")
 
 
 class OnnxGraphBuilder:
@@ -66,6 +62,44 @@ class OnnxGraphBuilder:
     def concat(self, xs: list[str], axis: int, name: str) -> str:
         self.node("Concat", xs, [name], name=name, axis=axis)
         return name
+
+    def stack_layers(self, names: list[str], name: str) -> str:
+        """The final states of each layer, ``(D, B, H)`` each, as one ``(L*D, B, H)``."""
+        return self.concat(names, 0, name) if len(names) > 1 else names[0]
+
+    def recurrent_inputs(
+        self,
+        module,
+        layer: int,
+        x: str,
+        reorder,
+        sequence_lens: str | None,
+        states: tuple[str | None, ...],
+        name: str,
+    ) -> list[str]:
+        """The inputs ``X, W, R, B, sequence_lens, initial states`` of the ONNX recurrent
+        node for ``layer`` of the kioku ``module`` (``""`` for each one left out):
+        ``reorder(array)`` takes the gate blocks of a kioku weight or bias in ONNX's order,
+        and each of ``states`` (``(L*D, B, H)`` or ``None``) is sliced to the layer's."""
+        D, p = module.num_directions, module.params
+        sfx = [module.suffix(layer, d) for d in range(D)]
+        W = np.stack([reorder(p[f"weight_ih{s}"]) for s in sfx])
+        R = np.stack([reorder(p[f"weight_hh{s}"]) for s in sfx])
+        inputs = [x, self.constant(f"{name}_W", W), self.constant(f"{name}_R", R)]
+        if module.bias:
+            biases = [
+                np.concatenate([reorder(p[f"bias_ih{s}"]), reorder(p[f"bias_hh{s}"])]) for s in sfx
+            ]
+            inputs.append(self.constant(f"{name}_B", np.stack(biases)))
+        else:
+            inputs.append("")
+        inputs.append(sequence_lens or "")
+        for state in states:
+            if state is None:
+                inputs.append("")
+            else:
+                inputs.append(self.slice0(state, layer * D, (layer + 1) * D, f"{name}_{state}"))
+        return inputs
 
     def slice0(self, x: str, start: int, end: int, name: str) -> str:
         """``x[start:end]`` along axis 0."""

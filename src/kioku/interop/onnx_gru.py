@@ -27,19 +27,10 @@ from .onnx_graph import (
     require_onnx,
 )
 from .onnx_io import save_model
-from .onnx_node import OnnxRecurrentNode
+from .onnx_node import RECURRENT_ATTRIBUTES, RECURRENT_INPUTS, OnnxRecurrentNode
 
-GRU_INPUTS = ("X", "W", "R", "B", "sequence_lens", "initial_h")
-GRU_ATTRIBUTES = (
-    "activation_alpha",
-    "activation_beta",
-    "activations",
-    "clip",
-    "direction",
-    "hidden_size",
-    "layout",
-    "linear_before_reset",
-)
+GRU_INPUTS = RECURRENT_INPUTS
+GRU_ATTRIBUTES = tuple(sorted(RECURRENT_ATTRIBUTES + ("linear_before_reset",)))
 
 
 # -- kioku -> ONNX ---------------------------------------------------------------------
@@ -55,27 +46,12 @@ def add_gru_stack(
     layer (``bidirectional`` for both directions) and the merge of the directions.
     Returns the names of ``y (T, B, D*H or H)`` and ``h_n (L*D, B, H)``."""
     D, H = gru.num_directions, gru.hidden_size
-    p = gru.params
     h_names = []
     for layer in range(gru.num_layers):
-        sfx = [gru.suffix(layer, d) for d in range(D)]
         name = f"{prefix}_l{layer}"
-        W = np.stack([swap_gates(p[f"weight_ih{s}"]) for s in sfx])
-        R = np.stack([swap_gates(p[f"weight_hh{s}"]) for s in sfx])
-        inputs = [x, graph.constant(f"{name}_W", W), graph.constant(f"{name}_R", R)]
-        if gru.bias:
-            B = np.stack(
-                [
-                    np.concatenate([swap_gates(p[f"bias_ih{s}"]), swap_gates(p[f"bias_hh{s}"])])
-                    for s in sfx
-                ]
-            )
-            inputs.append(graph.constant(f"{name}_B", B))
-        else:
-            inputs.append("")
-        inputs.append(sequence_lens or "")
-        if initial_h is not None:
-            inputs.append(graph.slice0(initial_h, layer * D, (layer + 1) * D, f"{name}_h0"))
+        inputs = graph.recurrent_inputs(
+            gru, layer, x, swap_gates, sequence_lens, (initial_h,), name
+        )
         while inputs and inputs[-1] == "":
             inputs.pop()
         y, y_h = f"{name}_Y", f"{name}_Y_h"
@@ -86,8 +62,7 @@ def add_gru_stack(
         )  # fmt: skip
         h_names.append(y_h)
         x = graph.merge_directions(y, D, gru.merge_mode, f"{name}_merged")
-    h_n = graph.concat(h_names, 0, f"{prefix}_h_n") if len(h_names) > 1 else h_names[0]
-    return x, h_n
+    return x, graph.stack_layers(h_names, f"{prefix}_h_n")
 
 
 def to_onnx_gru(

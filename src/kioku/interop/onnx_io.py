@@ -24,22 +24,13 @@ from ..functional.onnx_activations import (
 from ..nn import LSTM
 from ..nn.lstm_variants import make_lstm, variants_of
 from .onnx_graph import OnnxGraphBuilder, check_recurrent_weights, require_onnx
-from .onnx_node import OnnxRecurrentNode
+from .onnx_node import RECURRENT_ATTRIBUTES, RECURRENT_INPUTS, OnnxRecurrentNode
 
 KIOKU_TO_ONNX_GATES = (0, 3, 1, 2)  # ONNX block k is kioku block KIOKU_TO_ONNX_GATES[k]
 ONNX_TO_KIOKU_GATES = (0, 2, 3, 1)
 PEEPHOLE_ORDER = (0, 2, 1)  # [i, f, o] <-> [i, o, f], its own inverse
-LSTM_INPUTS = ("X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P")
-LSTM_ATTRIBUTES = (
-    "activation_alpha",
-    "activation_beta",
-    "activations",
-    "clip",
-    "direction",
-    "hidden_size",
-    "input_forget",
-    "layout",
-)
+LSTM_INPUTS = RECURRENT_INPUTS + ("initial_c", "P")
+LSTM_ATTRIBUTES = tuple(sorted(RECURRENT_ATTRIBUTES + ("input_forget",)))
 
 
 def reorder_blocks(array: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
@@ -64,33 +55,15 @@ def add_lstm_stack(
     D, H = lstm.num_directions, lstm.hidden_size
     p = lstm.params
     h_names, c_names = [], []
+
+    def reorder(array: np.ndarray) -> np.ndarray:
+        return reorder_blocks(array, KIOKU_TO_ONNX_GATES)
+
     for layer in range(lstm.num_layers):
         sfx = [lstm.suffix(layer, d) for d in range(D)]
         name = f"{prefix}_l{layer}"
-        W = np.stack([reorder_blocks(p[f"weight_ih{s}"], KIOKU_TO_ONNX_GATES) for s in sfx])
-        R = np.stack([reorder_blocks(p[f"weight_hh{s}"], KIOKU_TO_ONNX_GATES) for s in sfx])
-        inputs = [x, graph.constant(f"{name}_W", W), graph.constant(f"{name}_R", R)]
-        if lstm.bias:
-            B = np.stack(
-                [
-                    np.concatenate(
-                        [
-                            reorder_blocks(p[f"bias_ih{s}"], KIOKU_TO_ONNX_GATES),
-                            reorder_blocks(p[f"bias_hh{s}"], KIOKU_TO_ONNX_GATES),
-                        ]
-                    )
-                    for s in sfx
-                ]
-            )
-            inputs.append(graph.constant(f"{name}_B", B))
-        else:
-            inputs.append("")
-        inputs.append(sequence_lens or "")
-        if initial_state is not None:
-            for state in initial_state:
-                inputs.append(graph.slice0(state, layer * D, (layer + 1) * D, f"{name}_{state}"))
-        else:
-            inputs += ["", ""]
+        states = (None, None) if initial_state is None else tuple(initial_state)
+        inputs = graph.recurrent_inputs(lstm, layer, x, reorder, sequence_lens, states, name)
         variants = variants_of(lstm)
         if variants["peephole"]:
             P = np.stack([reorder_blocks(p[f"weight_peephole{s}"], PEEPHOLE_ORDER) for s in sfx])
@@ -115,9 +88,8 @@ def add_lstm_stack(
         h_names.append(y_h)
         c_names.append(y_c)
         x = graph.merge_directions(y, D, lstm.merge_mode, f"{name}_merged")
-    h_n = graph.concat(h_names, 0, f"{prefix}_h_n") if len(h_names) > 1 else h_names[0]
-    c_n = graph.concat(c_names, 0, f"{prefix}_c_n") if len(c_names) > 1 else c_names[0]
-    return x, h_n, c_n
+    h_n = graph.stack_layers(h_names, f"{prefix}_h_n")
+    return x, h_n, graph.stack_layers(c_names, f"{prefix}_c_n")
 
 
 def _check_exportable(lstm: LSTM) -> None:

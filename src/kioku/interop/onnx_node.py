@@ -38,6 +38,19 @@ def _decode(value: object) -> object:
     return value.decode() if isinstance(value, bytes) else value
 
 
+# What every ONNX recurrent op (RNN, GRU, LSTM) takes; each op adds its own.
+RECURRENT_INPUTS = ("X", "W", "R", "B", "sequence_lens", "initial_h")
+RECURRENT_ATTRIBUTES = (
+    "activation_alpha",
+    "activation_beta",
+    "activations",
+    "clip",
+    "direction",
+    "hidden_size",
+    "layout",
+)
+
+
 class OnnxRecurrentNode:
     """An ONNX graph holding one recurrent node, run by kioku (see the subclasses)."""
 

@@ -15,18 +15,13 @@ import numpy as np
 
 from ..nn import LSTM, LSTMCell
 from ..nn.lstm_variants import VARIANT_DEFAULTS, variants_of
+from .optional import require
 
 _LAYER_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
 
 
 def _require_torch():
-    try:
-        import torch
-    except ImportError as error:  # pragma: no cover - torch is a test dependency
-        raise ImportError(
-            "to_torch/from_torch(module) need PyTorch: pip install 'kioku-lstm[torch]'"
-        ) from error
-    return torch
+    return require("torch", "to_torch/from_torch(module)", "PyTorch", "'kioku-lstm[torch]'")
 
 
 def _to_numpy(value: object) -> np.ndarray:

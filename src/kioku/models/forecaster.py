@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nn.checks import check_positive_int
 from ..nn.linear import Linear
 from ..nn.loss import mse
 from ..nn.module import as_rng
@@ -33,25 +34,15 @@ class Forecaster(RecurrentEncoder):
         num_heads: int = 1,
     ) -> None:
         super().__init__()
-        if int(horizon) < 1:
-            raise ValueError(f"horizon: expected >= 1, found {horizon}")
+        self.horizon = check_positive_int("horizon", horizon)
         rng = as_rng(rng)
-        self.horizon = int(horizon)
         self.output_size = int(output_size or input_size)
+        # float features, one direction, no embedding
         self._build_encoder(
-            None,
-            input_size,
-            0,
-            hidden_size,
-            num_layers,
-            False,
-            dropout,
-            None,
-            dtype,
-            rng,
-            cell=cell,
-            num_heads=num_heads,
-        )
+            vocab_size=None, input_size=input_size, embed_size=0, hidden_size=hidden_size,
+            num_layers=num_layers, bidirectional=False, dropout=dropout, padding_idx=None,
+            dtype=dtype, rng=rng, cell=cell, num_heads=num_heads,
+        )  # fmt: skip
         self.pool = Pooling("last")
         self.add_module(
             "head",

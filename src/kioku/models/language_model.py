@@ -52,22 +52,13 @@ class LanguageModel(RecurrentTrunk):
                 f"found embed_size {embed_size} and {output_size}"
             )
         self.tie_weights = bool(tie_weights)
+        # token ids, one direction, every id a word (no padding)
         self._build_encoder(
-            vocab_size,
-            None,
-            embed_size,
-            hidden_size,
-            num_layers,
-            False,
-            dropout,
-            None,
-            dtype,
-            rng,
-            proj_size=proj_size,
-            variational_dropout=variational_dropout,
-            cell=cell,
-            num_heads=num_heads,
-        )
+            vocab_size=vocab_size, input_size=None, embed_size=embed_size,
+            hidden_size=hidden_size, num_layers=num_layers, bidirectional=False, dropout=dropout,
+            padding_idx=None, dtype=dtype, rng=rng, proj_size=proj_size,
+            variational_dropout=variational_dropout, cell=cell, num_heads=num_heads,
+        )  # fmt: skip
         tied = self.embedding if tie_weights else None
         self.add_module(
             "decoder", Linear(output_size, vocab_size, dtype=self.dtype, rng=rng, tied_to=tied)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import check_positive_int
 from .module import Module, as_rng, check_dtype
 
 
@@ -48,15 +49,13 @@ class Embedding(Module):
         rng: np.random.Generator | int | None = None,
     ) -> None:
         super().__init__()
-        if int(num_embeddings) < 1:
-            raise ValueError(f"num_embeddings: expected >= 1, found {num_embeddings}")
-        if int(embedding_dim) < 1:
-            raise ValueError(f"embedding_dim: expected >= 1, found {embedding_dim}")
+        num_embeddings = check_positive_int("num_embeddings", num_embeddings)
+        embedding_dim = check_positive_int("embedding_dim", embedding_dim)
         if padding_idx is not None and not 0 <= padding_idx < num_embeddings:
             raise ValueError(
                 f"padding_idx: expected None or 0..{num_embeddings - 1}, found {padding_idx}"
             )
-        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
         self.dtype = check_dtype(dtype)
         weight = as_rng(rng).standard_normal((num_embeddings, embedding_dim)).astype(self.dtype)
@@ -91,12 +90,3 @@ class Embedding(Module):
             rows, row_sums = rows[keep], row_sums[keep]
         self.grads["weight"][rows] += row_sums  # rows are unique, so fancy += is exact
         return None
-
-    def config(self) -> dict:
-        """JSON-able constructor arguments."""
-        return {
-            "num_embeddings": self.num_embeddings,
-            "embedding_dim": self.embedding_dim,
-            "padding_idx": self.padding_idx,
-            "dtype": self.dtype.name,
-        }

@@ -9,9 +9,9 @@ from types import ModuleType
 import numpy as np
 
 from .. import functional, kernels
-from .checks import check_float_array, check_positive_int, check_shape
+from .cell import RecurrentCell
+from .gates import add_gate_grads
 from .grad_mode import is_grad_enabled
-from .module import Module, as_rng, check_dtype
 from .recurrent import RecurrentStack
 
 # backends that compile the GRU too; any other backend runs the reference GRU
@@ -22,12 +22,6 @@ def gru_kernels() -> ModuleType:
     """The module whose ``gru_forward``/``gru_backward`` a call made now should use."""
     path = _GRU_KERNELS.get(kernels.backend_name())
     return functional if path is None else importlib.import_module(path)
-
-
-def _init_params(module: Module, rng: np.random.Generator, shapes: dict, dtype: np.dtype) -> None:
-    bound = 1.0 / np.sqrt(shapes[next(iter(shapes))][0] // 3)  # PyTorch: U(-1/sqrt(H), ..)
-    for name, shape in shapes.items():
-        module.add_param(name, rng.uniform(-bound, bound, shape).astype(dtype))
 
 
 class GRU(RecurrentStack):
@@ -44,6 +38,8 @@ class GRU(RecurrentStack):
     (``(r * h) W_hn``, Cho et al. 2014, Keras ``reset_after=False``, ONNX
     ``linear_before_reset=0``) instead of PyTorch's ``r * (h W_hn + b_hn)``.
     """
+
+    gates = 3  # r, z, n
 
     def __init__(
         self,
@@ -74,19 +70,7 @@ class GRU(RecurrentStack):
             raise TypeError(f"reset_after: expected a bool, found {type(reset_after).__name__}")
         self.bias = bool(bias)
         self.reset_after = bool(reset_after)
-        self.add_direction_params(self._shapes)
-
-    def _shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
-        """The parameters of one direction of ``layer``, as ``torch.nn.GRU`` has them."""
-        H = self.hidden_size
-        shapes = {"weight_ih": (3 * H, self.layer_input_size(layer)), "weight_hh": (3 * H, H)}
-        if self.bias:
-            shapes.update(bias_ih=(3 * H,), bias_hh=(3 * H,))
-        return shapes
-
-    def step_flops(self, batch: int) -> float:
-        """``6 B H H``: the recurrent products of the three gates."""
-        return 6.0 * batch * self.hidden_size * self.hidden_size
+        self.add_direction_params(self.gate_param_shapes)
 
     def _biases(self, sfx: str) -> tuple[np.ndarray | None, np.ndarray | None]:
         if not self.bias:
@@ -133,12 +117,7 @@ class GRU(RecurrentStack):
         (trace,) = self.state_grad_buffers(*dy.shape[:2]) or (None,)
         grads = gru_kernels().gru_backward(dy, cache, dstate[0], need_dx, trace)
         sfx = self.suffix(layer, direction)
-        g = self.grads
-        g[f"weight_ih{sfx}"] += grads.dweight_ih
-        g[f"weight_hh{sfx}"] += grads.dweight_hh
-        if self.bias:
-            g[f"bias_ih{sfx}"] += grads.dbias_ih
-            g[f"bias_hh{sfx}"] += grads.dbias_hh
+        add_gate_grads(self, sfx, grads, grads.dbias_ih, grads.dbias_hh)
         return grads.dx, (grads.dh0,)
 
     def __call__(
@@ -163,7 +142,7 @@ class GRU(RecurrentStack):
         return dx, dh0
 
 
-class GRUCell(Module):
+class GRUCell(RecurrentCell):
     """One GRU step: ``h' = cell(x, h=None)`` with ``x (B, I)`` or unbatched ``(I,)``,
     ``h (B, H)`` (zeros if ``None``); parameters ``weight_ih (3H, I)``,
     ``weight_hh (3H, H)``, ``bias_ih``, ``bias_hh (3H,)`` as ``torch.nn.GRUCell``.
@@ -171,6 +150,8 @@ class GRUCell(Module):
     Each forward pushes its cache; ``dx, dh = cell.backward(dh')`` pops the latest, so a
     loop of forwards is undone by the same number of backwards in reverse.
     """
+
+    gates = 3
 
     def __init__(
         self,
@@ -181,56 +162,21 @@ class GRUCell(Module):
         dtype: np.dtype | type = np.float32,
         rng: np.random.Generator | int | None = None,
     ) -> None:
-        super().__init__()
-        self.input_size = check_positive_int("input_size", input_size)
-        self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        self.bias = bool(bias)
         self.reset_after = bool(reset_after)
-        self.dtype = check_dtype(dtype)
-        H = self.hidden_size
-        shapes = {"weight_ih": (3 * H, self.input_size), "weight_hh": (3 * H, H)}
-        if self.bias:
-            shapes.update(bias_ih=(3 * H,), bias_hh=(3 * H,))
-        _init_params(self, as_rng(rng), shapes, self.dtype)
-        self._stack: list[tuple[functional.GRUCache, bool]] = []
-
-    def config(self) -> dict:
-        """The constructor's arguments as a JSON-able dict (without ``rng``)."""
-        return {
-            "input_size": self.input_size,
-            "hidden_size": self.hidden_size,
-            "bias": self.bias,
-            "reset_after": self.reset_after,
-            "dtype": self.dtype.name,
-        }
+        super().__init__(input_size, hidden_size, bias, dtype, rng)
 
     def __call__(self, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
         """One step; returns ``h'`` shaped like ``h`` (``(B, H)`` or ``(H,)``)."""
-        x = check_float_array("x", x, self.dtype)
-        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"x: expected shape (B, {self.input_size}) or ({self.input_size},), found {x.shape}"
-            )
-        unbatched = x.ndim == 1
-        batch = x.reshape(1, -1) if unbatched else x
-        B = batch.shape[0]
+        batch, unbatched = self._batch(x)
         if h is not None:
-            h = check_float_array("h", h, self.dtype)
-            check_shape("h", h, (self.hidden_size,) if unbatched else (B, self.hidden_size))
-            h = h.reshape(B, -1)
+            h = self._state("h", h, batch.shape[0], unbatched)
         p = self.params
         biases = (p["bias_ih"], p["bias_hh"]) if self.bias else (None, None)
         _, h_next, cache = functional.gru_forward(
-            np.ascontiguousarray(batch[None]),
-            p["weight_ih"],
-            p["weight_hh"],
-            *biases,
-            h,
-            reset_after=self.reset_after,
-            keep_cache=is_grad_enabled(),
-        )
-        if cache is not None:  # under no_grad() nothing is kept for a backward
-            self._stack.append((cache, unbatched))
+            np.ascontiguousarray(batch[None]), p["weight_ih"], p["weight_hh"], *biases, h,
+            reset_after=self.reset_after, keep_cache=is_grad_enabled(),
+        )  # fmt: skip
+        self._push(cache, unbatched)
         return h_next[0] if unbatched else h_next
 
     forward = __call__
@@ -238,21 +184,9 @@ class GRUCell(Module):
     def backward(self, dh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Undo the latest forward: ``dh`` shaped like its ``h'``. Returns ``dx`` and
         ``dh`` for the step's inputs."""
-        if not self._stack:
-            raise RuntimeError(
-                "backward: no forward left to undo (call the cell first, outside "
-                "kioku.nn.no_grad(), whose forwards keep nothing)"
-            )
-        cache, unbatched = self._stack[-1]
-        B = cache.x.shape[1]
-        dh = check_float_array("dh", dh, self.dtype)
-        check_shape("dh", dh, (self.hidden_size,) if unbatched else (B, self.hidden_size))
-        self._stack.pop()
-        grads = functional.gru_backward(dh.reshape(1, B, -1), cache)
-        self.grads["weight_ih"] += grads.dweight_ih
-        self.grads["weight_hh"] += grads.dweight_hh
-        if self.bias:
-            self.grads["bias_ih"] += grads.dbias_ih
-            self.grads["bias_hh"] += grads.dbias_hh
+        cache, unbatched, B = self._latest()
+        dh = self._state("dh", dh, B, unbatched)
+        grads = functional.gru_backward(dh[None], cache)
+        self._undo(grads, grads.dbias_ih, grads.dbias_hh)
         dx = grads.dx[0]
         return (dx[0], grads.dh0[0]) if unbatched else (dx, grads.dh0)

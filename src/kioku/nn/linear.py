@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import check_positive_int
 from .embedding import Embedding
 from .module import Module, as_rng, check_dtype
 
@@ -28,11 +29,9 @@ class Linear(Module):
         tied_to: Embedding | None = None,
     ) -> None:
         super().__init__()
-        if int(in_features) < 1:
-            raise ValueError(f"in_features: expected >= 1, found {in_features}")
-        if int(out_features) < 1:
-            raise ValueError(f"out_features: expected >= 1, found {out_features}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        in_features = check_positive_int("in_features", in_features)
+        out_features = check_positive_int("out_features", out_features)
+        self.in_features, self.out_features = in_features, out_features
         self.dtype = check_dtype(dtype)
         rng = as_rng(rng)
         bound = 1.0 / np.sqrt(in_features)

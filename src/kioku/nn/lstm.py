@@ -7,6 +7,7 @@ import numpy as np
 from .. import functional, kernels
 from ..functional import LSTMGrads, LSTMHooks
 from .checks import check_positive_int
+from .gates import add_gate_grads
 from .recurrent import RecurrentStack
 
 
@@ -69,12 +70,9 @@ class LSTM(RecurrentStack):
 
     def _plain_shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
         """The parameters of one direction of ``layer``, as ``torch.nn.LSTM`` has them."""
-        H, P = self.hidden_size, self.output_size
-        shapes = {"weight_ih": (4 * H, self.layer_input_size(layer)), "weight_hh": (4 * H, P)}
-        if self.bias:
-            shapes.update(bias_ih=(4 * H,), bias_hh=(4 * H,))
+        shapes = self.gate_param_shapes(layer)
         if self.proj_size:
-            shapes["weight_hr"] = (P, H)
+            shapes["weight_hr"] = (self.output_size, self.hidden_size)
         return shapes
 
     @property
@@ -129,14 +127,9 @@ class LSTM(RecurrentStack):
         backend = kernels.backend() if cache.hooks is None else functional
         grads = backend.lstm_backward(dy, cache, dh_n, dc_n, need_dx, *traces)
         sfx = self.suffix(layer, direction)
-        g = self.grads
-        g[f"weight_ih{sfx}"] += grads.dweight_ih
-        g[f"weight_hh{sfx}"] += grads.dweight_hh
-        if self.bias:
-            g[f"bias_ih{sfx}"] += grads.dbias
-            g[f"bias_hh{sfx}"] += grads.dbias
+        add_gate_grads(self, sfx, grads, grads.dbias, grads.dbias)
         if self.proj_size:
-            g[f"weight_hr{sfx}"] += grads.dweight_hr
+            self.grads[f"weight_hr{sfx}"] += grads.dweight_hr
         self.add_extra_grads(grads, sfx)
         return grads.dx, (grads.dh0, grads.dc0)
 

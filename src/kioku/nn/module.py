@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 from collections.abc import Iterator, Mapping
 
 import numpy as np
@@ -82,6 +83,23 @@ def _checks_backward(function):
     return backward
 
 
+def config_from_signatures(module: Module, base: type) -> dict:
+    """The constructor's arguments of ``module`` as a JSON-able dict (without ``rng``),
+    read from the signatures of the constructors of its classes below ``base`` (whose
+    own arguments its subclasses repeat), each value from the attribute of the same name."""
+    names: list[str] = []
+    for cls in reversed(type(module).__mro__):
+        init = cls.__dict__.get("__init__")
+        if init is None or not issubclass(cls, base) or cls is base:
+            continue
+        for param in list(inspect.signature(init).parameters.values())[1:]:
+            named = param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
+            if named and param.name != "rng" and param.name not in names:
+                names.append(param.name)
+    values = {name: getattr(module, name) for name in names}
+    return {k: v.name if isinstance(v, np.dtype) else v for k, v in values.items()}
+
+
 class Module:
     """Named parameters and gradients, children, and the train/eval flag. Assigning a
     :class:`Module` or a :class:`Parameter` to an attribute registers it."""
@@ -123,6 +141,11 @@ class Module:
     def forward(self, *args, **kwargs):
         """What the module computes; a subclass defines it (and ``backward``)."""
         raise NotImplementedError(f"{type(self).__name__}.forward: not defined")
+
+    def config(self) -> dict:
+        """The constructor's arguments as a JSON-able dict (without ``rng``): see
+        :func:`config_from_signatures` (a module keeps each as the attribute of that name)."""
+        return config_from_signatures(self, Module)
 
     # -- structure ---------------------------------------------------------------
     def add_param(self, name: str, value: np.ndarray) -> np.ndarray:

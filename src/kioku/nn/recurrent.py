@@ -15,9 +15,10 @@ Adding a recurrent cell takes four files:
    and the initial-state gradients; the traces, when given, receive dL/d(state) of every
    step. Use :mod:`kioku.functional.sequence` for step order and length masks.
 2. ``nn/<cell>.py``: a :class:`RecurrentStack` subclass that sets ``state_names`` (and
-   ``state_sizes`` / ``output_size`` if not ``(hidden_size,)``, ``step_flops`` if its
-   recurrence is not the LSTM's ``8 B H P``), registers its parameters with
-   :meth:`add_direction_params` in ``__init__`` (keeping each constructor argument as the
+   ``state_sizes`` / ``output_size`` if not ``(hidden_size,)``) and ``gates``, its gate
+   blocks (``step_flops`` if its recurrence is not ``2 G B H P``), registers its parameters
+   with :meth:`add_direction_params` in ``__init__`` (:meth:`gate_param_shapes` where they
+   are PyTorch's ``weight_ih``, ``weight_hh`` and biases; keeping each constructor argument as the
    attribute of the same name, which :meth:`config` reads), and implements
    ``forward_direction(x, layer, direction, state, lengths) -> (y, final_state_tuple,
    cache)``, which passes ``self.keep_cache`` to the functional forward, and
@@ -37,7 +38,6 @@ further code; :mod:`kioku.inspect` needs its quantities named in ``inspect/trace
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 
 import numpy as np
@@ -46,15 +46,17 @@ from ..functional.merge import MERGE_MODES, merge_directions, merge_directions_b
 from ..kernels._threads import plan, run_directions
 from .batch_shard import batch_random
 from .checks import check_float_array, check_positive_int, check_shape
+from .gates import gate_shapes
 from .grad_mode import is_grad_enabled
 from .hooks import HookHandle, add_hook
-from .module import Module, as_rng, check_dtype
+from .module import Module, as_rng, check_dtype, config_from_signatures
 
 
 class RecurrentStack(Module):
     """Base of the multi-layer, optionally bidirectional recurrent layers."""
 
     state_names: tuple[str, ...] = ("h",)
+    gates: int = 4  # gate blocks in weight_ih and weight_hh (the LSTM's i, f, g, o)
 
     def __init__(
         self,
@@ -116,17 +118,7 @@ class RecurrentStack(Module):
     def config(self) -> dict:
         """The constructor's arguments as a JSON-able dict (without ``rng``), read from the
         signatures of the constructors, each from the attribute of the same name."""
-        names: list[str] = []
-        for cls in reversed(type(self).__mro__):
-            init = cls.__dict__.get("__init__")
-            if init is None or not issubclass(cls, RecurrentStack) or cls is RecurrentStack:
-                continue
-            for param in list(inspect.signature(init).parameters.values())[1:]:
-                named = param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD)
-                if named and param.name != "rng" and param.name not in names:
-                    names.append(param.name)
-        values = {name: getattr(self, name) for name in names}
-        return {k: v.name if isinstance(v, np.dtype) else v for k, v in values.items()}
+        return config_from_signatures(self, RecurrentStack)
 
     # -- hooks -------------------------------------------------------------------
     def register_forward_hook(self, hook) -> HookHandle:
@@ -179,10 +171,18 @@ class RecurrentStack(Module):
         """PyTorch's parameter-name suffix, e.g. ``_l1_reverse``."""
         return f"_l{layer}" + ("_reverse" if direction else "")
 
+    def gate_param_shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
+        """PyTorch's parameters of one direction of ``layer`` for ``gates`` gate blocks:
+        ``weight_ih (G*H, in)``, ``weight_hh (G*H, P)`` and, with ``bias``, the two biases."""
+        return gate_shapes(
+            self.gates, self.hidden_size, self.layer_input_size(layer), self.bias, self.output_size
+        )
+
     def step_flops(self, batch: int) -> float:
         """Recurrent flops of one step of one direction over ``batch`` sequences (what
-        :func:`~kioku.kernels._threads.plan` weighs): ``8 B H P`` for the LSTM's four gates."""
-        return 8.0 * batch * self.hidden_size * self.output_size
+        :func:`~kioku.kernels._threads.plan` weighs): ``2 G B H P`` for ``G`` gate blocks
+        (the LSTM's ``8 B H P``, the GRU's ``6 B H H``, the RNN's ``2 B H H``)."""
+        return 2.0 * self.gates * batch * self.hidden_size * self.output_size
 
     def directions_independent(self) -> bool:
         """Whether the two directions of a layer may run at the same time: ``False`` where

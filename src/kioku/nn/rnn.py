@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import kernels
 from ..functional import NONLINEARITIES
+from .gates import add_gate_grads
 from .recurrent import RecurrentStack
 
 
@@ -16,6 +17,8 @@ class RNN(RecurrentStack):
     ``batch_first``; unbatched ``(T, I)``), ``h0 (L*D, B, H)``; ``y (T, B, D*H)``,
     ``h_n (L*D, B, H)``. ``dx, dh0 = rnn.backward(dy, dh_n=None)``.
     """
+
+    gates = 1  # one block: the tanh (or ReLU) of the sum
 
     def __init__(
         self,
@@ -41,19 +44,7 @@ class RNN(RecurrentStack):
             )
         self.nonlinearity = nonlinearity
         self.bias = bool(bias)
-        self.add_direction_params(self._shapes)
-
-    def _shapes(self, layer: int) -> dict[str, tuple[int, ...]]:
-        """The parameters of one direction of ``layer``, as ``torch.nn.RNN`` has them."""
-        H = self.hidden_size
-        shapes = {"weight_ih": (H, self.layer_input_size(layer)), "weight_hh": (H, H)}
-        if self.bias:
-            shapes.update(bias_ih=(H,), bias_hh=(H,))
-        return shapes
-
-    def step_flops(self, batch: int) -> float:
-        """``2 B H H``: one recurrent product a step."""
-        return 2.0 * batch * self.hidden_size * self.hidden_size
+        self.add_direction_params(self.gate_param_shapes)
 
     def forward_direction(self, x, layer, direction, state, lengths):
         sfx = self.suffix(layer, direction)
@@ -76,12 +67,7 @@ class RNN(RecurrentStack):
         traces = self.state_grad_buffers(*dy.shape[:2]) or (None,)
         grads = kernels.backend().rnn_backward(dy, cache, dstate[0], need_dx, *traces)
         sfx = self.suffix(layer, direction)
-        g = self.grads
-        g[f"weight_ih{sfx}"] += grads.dweight_ih
-        g[f"weight_hh{sfx}"] += grads.dweight_hh
-        if self.bias:
-            g[f"bias_ih{sfx}"] += grads.dbias
-            g[f"bias_hh{sfx}"] += grads.dbias
+        add_gate_grads(self, sfx, grads, grads.dbias, grads.dbias)
         return grads.dx, (grads.dh0,)
 
     def __call__(self, x, h0=None, lengths=None):

@@ -52,6 +52,12 @@ def unique_pairs(params: Any) -> list[tuple[np.ndarray, np.ndarray]]:
     return pairs
 
 
+def attributes(owner: object, names: Iterable[str]) -> dict[str, Any]:
+    """``{name: owner.name}`` for each of ``names``, in their order: the JSON-able state
+    of an optimizer or a schedule, kept as attributes of the same names."""
+    return {name: getattr(owner, name) for name in names}
+
+
 def _check_nonnegative(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
         raise TypeError(f"{name}: expected a number, found {type(value).__name__}")
@@ -196,13 +202,7 @@ class SGD(Optimizer):
             )
 
     def hyperparams(self) -> dict[str, Any]:
-        return {
-            "lr": self.lr,
-            "momentum": self.momentum,
-            "nesterov": self.nesterov,
-            "weight_decay": self.weight_decay,
-            "dampening": self.dampening,
-        }
+        return attributes(self, ("lr", "momentum", "nesterov", "weight_decay", "dampening"))
 
     def step(self) -> None:
         """One update of every parameter."""
@@ -245,12 +245,7 @@ class Adam(Optimizer):
         self.weight_decay = _check_nonnegative("weight_decay", weight_decay)
 
     def hyperparams(self) -> dict[str, Any]:
-        return {
-            "lr": self.lr,
-            "betas": list(self.betas),
-            "eps": self.eps,
-            "weight_decay": self.weight_decay,
-        }
+        return {"betas": list(self.betas), **attributes(self, ("lr", "eps", "weight_decay"))}
 
     def step(self) -> None:
         """One update of every parameter."""

@@ -9,6 +9,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .optim import attributes
+
 
 def _check_keys(state: Mapping[str, Any], expected: dict[str, Any], owner: str) -> None:
     if set(state) != set(expected):
@@ -58,13 +60,7 @@ class StepDecay:
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state."""
-        return {
-            "gamma": self.gamma,
-            "step_size": self.step_size,
-            "start_epoch": self.start_epoch,
-            "base_lr": self.base_lr,
-            "epoch": self.epoch,
-        }
+        return attributes(self, ("gamma", "step_size", "start_epoch", "base_lr", "epoch"))
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict` and set the optimizer's rate to match it."""
@@ -84,6 +80,12 @@ class ReduceOnPlateau:
     ``cooldown`` evaluations pass before bad ones count again; the rate never goes
     below ``min_lr``, and a change smaller than ``eps`` is skipped.
     """
+
+    # the options, then what the evaluations so far left
+    _STATE = (
+        "mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr",
+        "eps", "best", "num_bad_epochs", "cooldown_counter", "last_epoch",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -153,20 +155,7 @@ class ReduceOnPlateau:
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state (``best`` is ``None`` before the first metric)."""
-        return {
-            "mode": self.mode,
-            "factor": self.factor,
-            "patience": self.patience,
-            "threshold": self.threshold,
-            "threshold_mode": self.threshold_mode,
-            "cooldown": self.cooldown,
-            "min_lr": self.min_lr,
-            "eps": self.eps,
-            "best": self.best,
-            "num_bad_epochs": self.num_bad_epochs,
-            "cooldown_counter": self.cooldown_counter,
-            "last_epoch": self.last_epoch,
-        }
+        return attributes(self, self._STATE)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict` (the optimizer's rate is restored by the optimizer)."""

@@ -1,14 +1,12 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] lang="en"
 # # 3. Beyond one layer, one direction
 #
 # **3.1** A multi-layer (stacked) LSTM: several recurrent layers on top of each other,
@@ -16,13 +14,25 @@
 # LSTM: one LSTM reads the sequence forwards, another backwards, and their states are
 # joined at every step, so that every step sees its past and its future.
 
+# %% [markdown] lang="ja"
+# # 3. 発展的なLSTM
+#
+# **3.1** 多層LSTM: 複数のリカレント層を積み重ね、各層が下の層の隠れ状態の系列を入力として
+# 受け取る構造です。**3.2** 双方向LSTM: 一方のLSTMが系列を前から、もう一方が後ろから読み、
+# 各時刻で2つの状態を結合します。これで、どの時刻も過去と未来の両方を見ることができます。
+
 # %%
 import os
 import sys
 from pathlib import Path
 
+# [en]
 os.environ.setdefault("KIOKU_KERNELS", "reference")  # the readable NumPy path
 sys.path.insert(0, str(Path.cwd().parent))  # notebooks/, for course.py
+# [ja]
+os.environ.setdefault("KIOKU_KERNELS", "reference")  # NumPyの参照実装で動かす
+sys.path.insert(0, str(Path.cwd().parent))  # notebooks/ (course.py の置き場所)
+# [end]
 # %matplotlib inline
 
 import matplotlib.pyplot as plt
@@ -36,7 +46,7 @@ from kioku.experiments.common import optimiser, update
 from kioku.experiments.direction import ambiguous_sentences, encode, tagging_vocabulary
 from kioku.models import SequenceTagger
 
-# %% [markdown]
+# %% [markdown] lang="en"
 # ## 3.1 Stacked LSTMs
 #
 # The character model of the earlier notebooks has two layers. The first reads the
@@ -45,10 +55,25 @@ from kioku.models import SequenceTagger
 # that this is all there is to it, rebuild the two layers as two separate one-layer
 # LSTMs and chain them by hand:
 
+# %% [markdown] lang="ja"
+# ## 3.1 多層LSTM
+#
+# 多層LSTM(Multi-layer LSTM、Stacked LSTMとも呼ばれます)は、複数のリカレント層を積み重ねた
+# ニューラルネットワークの構造です。これまでのノートブックで使ってきた文字単位のモデルも
+# 2層になっています。1層目は文字の埋め込みを読み、2層目は1層目の隠れ状態 `h_t` を時刻ごとに
+# 入力として受け取ります。各層は独自の重みと独自の状態 `(h, c)` を持ちます。
+#
+# 本当にそれだけなのかを確かめるために、2つの層をそれぞれ1層のLSTMとして作り直し、手で
+# つないでみます。
+
 # %%
 model, vocab, _ = char_model()
 lstm = model.lstm
+# [en]
 print(f"{lstm.num_layers} layers; h_n and c_n hold one state per layer:")
+# [ja]
+print(f"{lstm.num_layers} 層。h_n と c_n は層ごとに状態を1つずつ持つ:")
+# [end]
 x = model.embedding(vocab.encode("for line in lines:\n")[:, None])  # (T, 1, E)
 y, (h_n, c_n) = lstm(x)
 print("  y", y.shape, " h_n", h_n.shape, " c_n", c_n.shape)
@@ -58,20 +83,38 @@ for k in range(lstm.num_layers):
     single = kioku.nn.LSTM(lstm.input_size if k == 0 else lstm.hidden_size, lstm.hidden_size)
     single.load_state_dict({name: lstm.params[name[:-1] + str(k)] for name in single.params})
     layers.append(single)
+# [en]
 below, (h0, c0) = layers[0](x)  # layer 0 reads the characters
 above, (h1, c1) = layers[1](below)  # layer 1 reads layer 0's hidden states
+# [ja]
+below, (h0, c0) = layers[0](x)  # 1層目は文字を読む
+above, (h1, c1) = layers[1](below)  # 2層目は1層目の隠れ状態を読む
+# [end]
 assert np.allclose(above, y, atol=1e-6)
 assert np.allclose(np.concatenate([h0, h1]), h_n, atol=1e-6)
 assert np.allclose(np.concatenate([c0, c1]), c_n, atol=1e-6)
+# [en]
 print("two chained one-layer LSTMs == the two-layer LSTM")
+# [ja]
+print("1層のLSTMを2つつないだもの == 2層のLSTM")
+# [end]
 
-# %% [markdown]
+# %% [markdown] lang="en"
 # Because each layer works on what the layer below has already computed, the layers can
 # learn features at different levels, and a stacked LSTM can capture more complex
 # patterns than a single layer. Which of the two layers follows which property of the
 # code best? `kioku.inspect.cell_search` ranks the cells of every layer by their
 # correlation with features of the text, here on 4,000 characters of standard-library
 # code the model did not train on.
+
+# %% [markdown] lang="ja"
+# 各層は下の層がすでに計算した特徴の上で働くので、層ごとに異なるレベルの特徴を学習できます。
+# そのため多層LSTMは、単層のものより複雑なパターンを捉えることができます。
+#
+# では、コードのどの性質を、どちらの層のセルがよく追っているでしょうか。
+# `kioku.inspect.correlations` を使い、モデルが学習に使っていない標準ライブラリのコード
+# 4,000文字の上で、各層のセルとテキストの特徴(行内の位置、インデント、括弧の深さ、
+# 文字列の中かどうか)との相関を調べます。
 
 # %%
 text = stdlib_corpus(max_bytes=SETTINGS["corpus_bytes"]).valid[:4000]
@@ -84,9 +127,16 @@ for row, name in enumerate(features):
     for layer in range(lstm.num_layers):
         r = kioku.inspect.correlations(tr.get(layer=layer).cell[:, 0], values)
         best[row, layer] = np.nanmax(np.abs(r))
+    # [en]
     print(
         f"{name:14s} best |r|: " + ", ".join(f"layer {k} {v:.2f}" for k, v in enumerate(best[row]))
     )
+    # [ja]
+    print(
+        f"{name:14s} 最も相関の強いセルの |r|: "
+        + ", ".join(f"{k}層目 {v:.2f}" for k, v in enumerate(best[row], start=1))
+    )
+    # [end]
 
 fig, ax = plt.subplots(figsize=(7, 3))
 width = 0.8 / lstm.num_layers
@@ -98,7 +148,7 @@ ax.set_ylim(0, 1)
 ax.legend()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] lang="en"
 # After half a minute of training the correlations are modest; the README reports cells
 # at r = 0.76 (bracket depth) in a model trained for ten minutes. The extra layers pay off
 # in the loss too: in the depth experiment of `kioku experiments` (a character model
@@ -125,6 +175,39 @@ plt.show()
 # a company). The ambiguous word is to be tagged 1 (company) or 2 (thing), every other
 # word 0. The sentences come from `kioku.experiments.direction`.
 
+# %% [markdown] lang="ja"
+# (図の layer 0 が1層目、layer 1 が2層目です。)30秒ほどの学習では、相関はまだ控えめです。
+# READMEには、10分学習したモデルで括弧の深さに r = 0.76 で連動するセルが見つかったことが
+# 記録されています。層を重ねる効果は損失にも表れます。READMEに記録されている
+# `kioku experiments` の深さの実験(このノートブックより長く学習した文字単位モデル)では、
+# 検証データの損失が1層で2.266ビット/文字、2層で2.157、3層で2.143と下がりました。
+#
+# ## 3.2 双方向LSTM(Bidirectional LSTM)
+#
+# 通常のLSTMは系列を時間の順に読むので、各時刻で知っているのはそれより前のことだけです。
+# 後ろにある単語やフレーズの情報を取り込むことはできません。過去の情報を使って現在の出力を
+# 決めるにはこれで十分ですが、「未来」の情報は考慮に入れられません。
+#
+# テキスト処理のタスクでは、文の意味を完全に理解するために、未来の情報が過去の情報と同じくらい、
+# あるいはそれ以上に重要なことがあります。
+#
+# > **Apple** is something that I like to eat.
+#
+# 「Apple」の時点では、果物なのか会社なのかわかりません。それを決めるのは文の最後の
+# 「eat」です。双方向LSTMは、このような欠点を補うために設計されたもので、系列を時間の前後
+# 両方の方向から捉えます。具体的には、2つのLSTM層から構成されます。
+#
+# - 順方向のLSTM: 系列を通常の時間の流れに沿って(前から後ろへ)処理し、各時刻の隠れ状態を
+#   更新します。
+# - 逆方向のLSTM: 系列を逆順に(後ろから前へ)処理し、別の隠れ状態の系列を作ります。
+# - 出力の結合: 2つの層の隠れ状態を時刻ごとに結合して、最終的な出力にします。
+#
+# 例文と同じ形の文を生成して、2つのタガー(単語ごとにタグを付けるモデル)を学習させます。
+# 文の最初のほうに多義語(apple, amazon, jaguar, python, java, shell)があり、いくつかの
+# つなぎの単語のあとに、意味を決める単語が1つ来ます(物なら "eat"、"river" など、会社なら
+# "shares"、"sued" など)。多義語には1(会社)か2(物)、それ以外の単語には0のタグを付けます。
+# 文は `kioku.experiments.direction` で作ります。
+
 # %%
 TAGS = ["other", "company", "thing"]
 rng = np.random.default_rng(0)
@@ -150,12 +233,20 @@ ambiguous = (np.arange(tags.shape[0])[:, None] < lengths) & (tags > 0)
 accuracy = {}
 for name, tagger in taggers.items():
     accuracy[name] = float((tagger.predict(ids, lengths) == tags)[ambiguous].mean())
+    # [en]
     print(f"{name:14s}: {accuracy[name]:.1%} of the ambiguous words tagged right")
+    # [ja]
+    print(f"{name:14s}: 多義語の正解率 {accuracy[name]:.1%}")
+    # [end]
 assert accuracy["bidirectional"] > 0.95 and accuracy["forward only"] < 0.75
 
-# %% [markdown]
+# %% [markdown] lang="en"
 # The forward-only tagger is right about half the time: a coin toss between two senses.
 # Now the seed's sentence, and the same start with a company ending:
+
+# %% [markdown] lang="ja"
+# 順方向だけのタガー(forward only)の正解率は約半分、つまり2つの意味のどちらかを当てずっぽうで
+# 選んでいるのと同じです。では例文と、同じ書き出しで会社の意味になる文を読ませてみます。
 
 # %%
 sentences = {
@@ -165,13 +256,21 @@ sentences = {
 
 
 def token_ids(sentence):
+    # [en]
     """``(T, 1)`` word ids of one sentence (lower-cased, split at spaces)."""
+    # [ja]
+    """1文の単語ID ``(T, 1)``(小文字にして空白で区切る)。"""
+    # [end]
     tokens = sentence.lower().split()
     return encode([(tokens, [0] * len(tokens))], words)[0]
 
 
 def at_apple(tagger, sentence):
+    # [en]
     """The tagger's probabilities for the three tags at the first word."""
+    # [ja]
+    """最初の単語における3つのタグの確率。"""
+    # [end]
     logits = tagger(token_ids(sentence))[0, 0]
     p = np.exp(logits - logits.max())
     return p / p.sum()
@@ -195,7 +294,7 @@ ax.set_ylabel('P(thing) at "Apple"')
 ax.set_ylim(0, 1)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] lang="en"
 # The forward-only tagger gives *exactly* the same answer for both sentences: when it
 # reaches "Apple" it has read nothing else, so it cannot know. The bidirectional tagger
 # reads the ending through its backward LSTM and gets both right.
@@ -206,6 +305,17 @@ plt.show()
 # read the whole sentence from its end when it arrives at "Apple". And the backward
 # direction is nothing more than an LSTM with its own weights run on the reversed sequence:
 
+# %% [markdown] lang="ja"
+# 順方向だけのタガーは、2つの文に対して**まったく同じ**答えを出します。「Apple」の時点では
+# ほかに何も読んでいないので、知りようがないのです。双方向のタガーは、逆方向のLSTMで文の
+# 終わりを読んでいるので、どちらの文も正しく判定できます。
+#
+# 双方向LSTMの中を見てみましょう。各時刻の出力は `[h_順方向, h_逆方向]`、つまり2つの方向の
+# 隠れ状態を横に並べたものです。「Apple」における順方向の半分は2つの文で同じですが、逆方向の
+# 半分は異なります。逆方向のLSTMは、「Apple」にたどり着くまでに文全体を後ろから読み終えて
+# いるからです。そして逆方向のLSTMは、独自の重みを持つ普通のLSTMを、逆順にした系列に
+# 適用したものにすぎません。
+
 # %%
 bi = taggers["bidirectional"]
 H = bi.lstm.hidden_size
@@ -213,20 +323,32 @@ states = {}
 for s, text in sentences.items():
     x = bi.embedding(token_ids(text))
     y, _ = bi.lstm(x)  # (T, 1, 2H)
+    # [en]
     states[s] = y[0, 0]  # at "Apple"
+    # [ja]
+    states[s] = y[0, 0]  # 「Apple」の位置
+    # [end]
     backward = kioku.nn.LSTM(bi.lstm.input_size, H)
     backward.load_state_dict({n: bi.lstm.params[n + "_reverse"] for n in backward.params})
     y_back, _ = backward(x[::-1].copy())
     assert np.allclose(y[:, :, H:], y_back[::-1], atol=1e-6)
 forward_same = np.array_equal(states["eat"][:H], states["sued"][:H])
 backward_gap = np.abs(states["eat"][H:] - states["sued"][H:]).max()
+# [en]
 print(
     f"forward half at 'Apple' identical: {forward_same}; "
     f"backward half differs by up to {backward_gap:.2f}"
 )
+# [ja]
+print(f"「Apple」での順方向の半分は同一: {forward_same}、逆方向の半分の差は最大 {backward_gap:.2f}")
+# [end]
 assert forward_same and backward_gap > 0.1
 
-# %% [markdown]
+# %% [markdown] lang="en"
 # That is the whole idea: the forward LSTM carries the past to each step, the backward
 # LSTM carries the future, and the joined state at every word is built from the entire
 # sentence.
+
+# %% [markdown] lang="ja"
+# これが双方向LSTMの考え方のすべてです。順方向のLSTMが過去を、逆方向のLSTMが未来を各時刻へ
+# 運び、結合された状態は、どの単語においても文全体から作られています。

@@ -1,14 +1,34 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] lang="en"
+# # 2. Inside the cell: four parts
+#
+# One LSTM step, with input `x_t`, previous hidden state `h_{t-1}` and previous cell
+# `c_{t-1}`, computes four things and combines them:
+#
+# $$
+# \begin{aligned}
+# f_t &= \sigma(x_t W_{xf} + h_{t-1} W_{hf} + b_f) && \text{2.1 forget gate} \\
+# i_t &= \sigma(x_t W_{xi} + h_{t-1} W_{hi} + b_i) && \text{2.2 input gate} \\
+# g_t &= \tanh(x_t W_{xg} + h_{t-1} W_{hg} + b_g) && \text{2.3 new memory (candidate)} \\
+# c_t &= f_t \odot c_{t-1} + i_t \odot g_t && \text{2.3 the new cell} \\
+# o_t &= \sigma(x_t W_{xo} + h_{t-1} W_{ho} + b_o) && \text{2.4 output gate} \\
+# h_t &= o_t \odot \tanh(c_t) && \text{2.4 the hidden state}
+# \end{aligned}
+# $$
+#
+# `σ` is the sigmoid, `⊙` the element-wise (Hadamard) product. For each part this notebook
+# shows the lines of `kioku.functional.lstm_step` that compute it, recomputes it by hand
+# with NumPy from the weights of the trained character model, checks that both agree, and
+# draws what the part does in that model.
+
+# %% [markdown] lang="ja"
 # # 2. LSTMの構造: 4つの部品
 #
 # LSTMの1時刻分の計算は、入力 `x_t`、1つ前の隠れ状態 `h_{t-1}`、1つ前の記憶セル `c_{t-1}`
@@ -35,8 +55,13 @@ import os
 import sys
 from pathlib import Path
 
+# [en]
+os.environ.setdefault("KIOKU_KERNELS", "reference")  # the readable NumPy path
+sys.path.insert(0, str(Path.cwd().parent))  # notebooks/, for course.py
+# [ja]
 os.environ.setdefault("KIOKU_KERNELS", "reference")  # NumPyの参照実装で動かす
 sys.path.insert(0, str(Path.cwd().parent))  # notebooks/ (course.py の置き場所)
+# [end]
 # %matplotlib inline
 
 import matplotlib.pyplot as plt
@@ -53,10 +78,22 @@ text = SNIPPET
 tokens = vocab.encode(text)[:, None]  # (T, 1)
 with kioku.inspect.trace(model) as tr:
     model(tokens)
+# [en]
+record = tr.get(layer=0)  # the first LSTM layer; arrays (T, 1, H)
+# [ja]
 record = tr.get(layer=0)  # LSTMの1層目。配列はどれも (T, 1, H)
+# [end]
 print(text)
 
-# %% [markdown]
+# %% [markdown] lang="en"
+# ## Everything the step needs, by hand
+#
+# The first layer reads the character embeddings. kioku keeps PyTorch's layout: the four
+# gates' weights are stacked in one matrix `weight_ih (4H, I)` (and `weight_hh (4H, H)`)
+# in the order input, forget, candidate, output. The states entering each step are those
+# that left the step before (zeros before the first).
+
+# %% [markdown] lang="ja"
 # ## 手計算の準備
 #
 # 1層目が読むのは文字の埋め込みベクトルです。kiokuの重みはPyTorchと同じ並びで、4つの部品の
@@ -68,27 +105,54 @@ print(text)
 x = model.embedding(tokens)[:, 0].astype(np.float64)  # (T, I)
 p = {k: v.astype(np.float64) for k, v in model.lstm.params.items()}
 H = model.lstm.hidden_size
+# [en]
+W_x = dict(zip("ifgo", np.split(p["weight_ih_l0"], 4)))  # each (H, I)
+W_h = dict(zip("ifgo", np.split(p["weight_hh_l0"], 4)))  # each (H, H)
+b = dict(zip("ifgo", np.split(p["bias_ih_l0"] + p["bias_hh_l0"], 4)))  # each (H,)
+# [ja]
 W_x = dict(zip("ifgo", np.split(p["weight_ih_l0"], 4)))  # それぞれ (H, I)
 W_h = dict(zip("ifgo", np.split(p["weight_hh_l0"], 4)))  # それぞれ (H, H)
 b = dict(zip("ifgo", np.split(p["bias_ih_l0"] + p["bias_hh_l0"], 4)))  # それぞれ (H,)
+# [end]
 h_prev = np.vstack([np.zeros(H), record.hidden[:-1, 0]])  # (T, H): h_{t-1}
 c_prev = np.vstack([np.zeros(H), record.cell[:-1, 0]])  # (T, H): c_{t-1}
 
 
 def pre_activation(gate):
+    # [en]
+    """x_t W_x + h_{t-1} W_h + b for every step: (T, H)."""
+    # [ja]
     """全時刻の x_t W_x + h_{t-1} W_h + b: (T, H)。"""
+    # [end]
     return x @ W_x[gate].T + h_prev @ W_h[gate].T + b[gate]
 
 
 def check(name, by_hand, from_kioku):
+    # [en]
+    """By hand (float64) against kioku's float32 result, relative to the size of the
+    values (a cell can hold numbers far above 1, where float32 has fewer decimals)."""
+    # [ja]
     """手計算(float64)とkioku(float32)の差を、値の大きさに対する比で確かめる
     (記憶セルは1よりずっと大きな値を持つことがあり、そこではfloat32の桁が減るため)。"""
+    # [end]
     error = np.max(np.abs(by_hand - from_kioku) / (1 + np.abs(by_hand)))
+    # [en]
+    print(f"{name}: largest relative difference {error:.1e}")
+    # [ja]
     print(f"{name}: 最大の相対誤差 {error:.1e}")
+    # [end]
     assert error < 1e-5
 
 
-# %% [markdown]
+# %% [markdown] lang="en"
+# In kioku all four pre-activations come out of two matrix products: one for the inputs
+# of every step at once, before the time loop, and one per step for `h_{t-1}`.
+# One step's work is `lstm_step`. The `hooks` in it are where the variants (peepholes,
+# layer normalisation, ...) plug in; for the plain LSTM `hooks.activate(GATE, ...)` is
+# just the sigmoid, and `hooks.activate(CANDIDATE, ...)` and `hooks.activate(CELL, ...)`
+# just tanh:
+
+# %% [markdown] lang="ja"
 # kiokuでは、4つの部品の活性化前の値が2つの行列積から出てきます。1つは全時刻の入力を
 # まとめて、時間のループの前に一度だけ計算するもの、もう1つは時刻ごとに `h_{t-1}` に掛けるもの
 # です。1時刻分の計算は `lstm_step` にまとまっています。そこに出てくる `hooks` は、のぞき穴
@@ -100,7 +164,18 @@ def check(name, by_hand, from_kioku):
 show_source(lstm_forward, "preact = (x.reshape", "preact += bias")
 show_source(lstm_step, "recurrent = np.matmul(", "preact += recurrent")
 
-# %% [markdown]
+# %% [markdown] lang="en"
+# ## 2.1 The forget gate
+#
+# $$f_t = \sigma(x_t W_{xf} + h_{t-1} W_{hf} + b_f)$$
+#
+# The forget gate controls what the long-term memory lets go of. Its inputs are the
+# current input `x_t` and the previous hidden state `h_{t-1}`; `W_xf` and `W_hf` are the
+# weight matrices applied to each, `b_f` the bias. The weighted sum goes through the
+# sigmoid, so every element lies between 0 and 1: near 1 a cell keeps its content, near
+# 0 it wipes it. In kioku (rows `H:2H` of the stacked pre-activations):
+
+# %% [markdown] lang="ja"
 # ## 2.1 forgetゲート
 #
 # $$f_t = \sigma(x_t W_{xf} + h_{t-1} W_{hf} + b_f)$$
@@ -116,9 +191,19 @@ show_source(lstm_step, "recurrent = np.matmul(", "preact += recurrent")
 show_source(lstm_step, "forget_gate = hooks.forget(")
 show_source(lstm_step, "cell = np.multiply(forget_gate, c_prev")
 forget = sigmoid(pre_activation("f"))
+# [en]
+check("forget gate", forget, record.forget_gate[:, 0])
+# [ja]
 check("forgetゲート", forget, record.forget_gate[:, 0])
+# [end]
 
-# %% [markdown]
+# %% [markdown] lang="en"
+# What did the trained model learn to forget? Count the cells of the first layer whose
+# forget gate shuts (below 0.2 on average) at the end of a line, the character `\n`, and
+# among them pick the one whose content follows the position in the line most closely
+# (`kioku.inspect.correlations`); the notebook follows that cell from here on.
+
+# %% [markdown] lang="ja"
 # 学習済みのモデルは何を忘れることを覚えたのでしょうか。1層目のセルのうち、行末(文字
 # `\n`)でforgetゲートが閉じる(平均0.2未満になる)ものを数え、その中から、中身が行内の位置に
 # いちばんよく連動しているセルを選びます(`kioku.inspect.correlations`)。このノートブックでは、
@@ -131,15 +216,36 @@ closers = np.flatnonzero(f[newline].mean(axis=0) < 0.2)
 position = kioku.inspect.get_feature("line_position")(text)  # (T,)
 r = kioku.inspect.correlations(record.cell[:, 0], position)  # (H,)
 cell = int(closers[np.argmax(np.abs(r[closers]))])
+# [en]
+print(f"{closers.size} of {H} cells forget at a line end; we follow cell {cell}")
+# [ja]
 print(f"{H} 個のセルのうち {closers.size} 個が行末で忘れる。以下ではセル {cell} を追う")
+# [end]
 print(
+    # [en]
+    f"cell {cell}: forget gate {f[newline, cell].mean():.2f} on average at a line end, "
+    f"{f[~newline, cell].mean():.2f} elsewhere"
+    # [ja]
     f"セル {cell}: forgetゲートの平均は行末で {f[newline, cell].mean():.2f}、"
     f"それ以外で {f[~newline, cell].mean():.2f}"
+    # [end]
 )
 assert closers.size >= 5 and abs(r[cell]) > 0.5
 activation_text(list(text), f[:, cell], title=f"forget gate of cell {cell} (blue: forgets)")
 
-# %% [markdown]
+# %% [markdown] lang="en"
+# Blue is where the gate closes: at every line end (⏎) this cell drops what it held.
+#
+# ## 2.2 The input gate
+#
+# $$i_t = \sigma(x_t W_{xi} + h_{t-1} W_{hi} + b_i)$$
+#
+# New information is not written into the memory blindly: the input gate weighs how much
+# each new piece is worth adding, so what enters the cell is `i_t ⊙ g_t`, the candidate
+# `g_t` (2.3) scaled by the gate. Same form as the forget gate, its own weights (rows
+# `0:H`):
+
+# %% [markdown] lang="ja"
 # 青いところでゲートが閉じています。このセルは行末(⏎)が来るたびに、それまでの中身を
 # 捨てています。
 #
@@ -156,15 +262,37 @@ activation_text(list(text), f[:, cell], title=f"forget gate of cell {cell} (blue
 show_source(lstm_step, "input_gate = hooks.activate(")
 show_source(lstm_step, "cell += np.multiply(input_gate, candidate")
 input_gate = sigmoid(pre_activation("i"))
+# [en]
+check("input gate", input_gate, record.input_gate[:, 0])
+# [ja]
 check("inputゲート", input_gate, record.input_gate[:, 0])
+# [end]
 
 # %%
 i = record.input_gate[:, 0]
 g = record.candidate[:, 0]
+# [en]
+print(f"cell {cell}: input gate {i[:, cell].mean():.2f} on average; what it writes, i * g:")
+# [ja]
 print(f"セル {cell}: inputゲートの平均 {i[:, cell].mean():.2f}。書き込まれる量 i ⊙ g:")
+# [end]
 activation_text(list(text), (i * g)[:, cell], title=f"i ⊙ g of cell {cell} (what is written)")
 
-# %% [markdown]
+# %% [markdown] lang="en"
+# ## 2.3 The new memory cell
+#
+# $$g_t = \tanh(x_t W_{xg} + h_{t-1} W_{hg} + b_g), \qquad c_t = f_t \odot c_{t-1} + i_t \odot g_t$$
+#
+# The cell is the LSTM's long-term memory; each step deletes what has gone stale and adds
+# what is new. In order:
+#
+# 1. from `x_t` and `h_{t-1}`, the input gate `i_t` (a sigmoid) and, at the same time,
+#    the candidate `g_t` (a tanh, between -1 and 1): the new information;
+# 2. `i_t ⊙ g_t`: the part of the candidate that the input gate lets in;
+# 3. `f_t ⊙ c_{t-1}`: the old cell, with what the forget gate dropped removed;
+# 4. the sum of the two is the new cell `c_t`.
+
+# %% [markdown] lang="ja"
 # ## 2.3 新しい記憶セル
 #
 # $$g_t = \tanh(x_t W_{xg} + h_{t-1} W_{hg} + b_g), \qquad c_t = f_t \odot c_{t-1} + i_t \odot g_t$$
@@ -183,11 +311,25 @@ activation_text(list(text), (i * g)[:, cell], title=f"i ⊙ g of cell {cell} (wh
 show_source(lstm_step, "candidate = hooks.activate(")
 show_source(lstm_step, "cell = np.multiply(forget_gate, c_prev", "cell += np.multiply(input_gate")
 candidate = np.tanh(pre_activation("g"))
+# [en]
+check("candidate", candidate, record.candidate[:, 0])
+# [ja]
 check("候補 g", candidate, record.candidate[:, 0])
+# [end]
 new_cell = forget * c_prev + input_gate * candidate
+# [en]
+check("cell", new_cell, record.cell[:, 0])
+# [ja]
 check("記憶セル c", new_cell, record.cell[:, 0])
+# [end]
 
-# %% [markdown]
+# %% [markdown] lang="en"
+# Follow the same cell through the first two lines: at the line end the forget gate
+# shuts and the cell falls back to about 0; along the next line the input gate lets a
+# share of the candidate in at each character, so the cell moves step by step like a
+# counter of the position in the line.
+
+# %% [markdown] lang="ja"
 # 同じセルを最初の2行にわたって追ってみます。行末でforgetゲートが閉じ、セルはほぼ0に
 # 戻ります。次の行では1文字ごとにinputゲートが候補の一部を通すので、セルは一歩ずつ動き、
 # 行内の位置を数えるカウンタのように振る舞います。
@@ -207,10 +349,24 @@ ax.set_title(f"cell {cell} of the first layer, step by step")
 ax.grid(alpha=0.3)
 ax.legend(ncol=4, fontsize=8)
 plt.show()
+# [en]
+print(f"correlation of cell {cell} with the position in the line: {r[cell]:+.2f}")
+# [ja]
 print(f"セル {cell} と行内の位置との相関: {r[cell]:+.2f}")
+# [end]
 activation_text(list(text), c[:, cell], title=f"cell state c of cell {cell}")
 
-# %% [markdown]
+# %% [markdown] lang="en"
+# ## 2.4 The output gate
+#
+# $$o_t = \sigma(x_t W_{xo} + h_{t-1} W_{ho} + b_o), \qquad h_t = o_t \odot \tanh(c_t)$$
+#
+# The output gate forms the hidden state. The updated cell `c_t` goes through tanh, and
+# the output gate, computed like the others from `x_t` and `h_{t-1}`, decides for every
+# element how much of it matters as the hidden state: what the next step and the layer
+# above get to see. The product of the two is `h_t`.
+
+# %% [markdown] lang="ja"
 # ## 2.4 outputゲート
 #
 # $$o_t = \sigma(x_t W_{xo} + h_{t-1} W_{ho} + b_o), \qquad h_t = o_t \odot \tanh(c_t)$$
@@ -225,17 +381,33 @@ activation_text(list(text), c[:, cell], title=f"cell state c of cell {cell}")
 show_source(lstm_step, "output_gate = hooks.activate(")
 show_source(lstm_step, "tanh_c = hooks.activate(CELL", "np.multiply(output_gate, tanh_c")
 output_gate = sigmoid(pre_activation("o"))
+# [en]
+check("output gate", output_gate, record.output_gate[:, 0])
+# [ja]
 check("outputゲート", output_gate, record.output_gate[:, 0])
+# [end]
 hidden = output_gate * np.tanh(new_cell)
+# [en]
+check("hidden state", hidden, record.hidden[:, 0])
+# [ja]
 check("隠れ状態 h", hidden, record.hidden[:, 0])
+# [end]
 
-# %% [markdown]
+# %% [markdown] lang="en"
+# The cell can hold large numbers; the hidden state is always between -1 and 1, and the
+# output gate decides when a cell's content is shown. Over the whole first layer:
+
+# %% [markdown] lang="ja"
 # 記憶セルは大きな値を持てますが、隠れ状態は必ず-1から1の間に収まります。セルの中身を
 # いつ外に見せるかを決めるのはoutputゲートです。1層目のセル全体で見てみましょう。
 
 # %%
 o = record.output_gate[:, 0]
+# [en]
+print(f"|c| up to {np.abs(c).max():.1f}; |h| up to {np.abs(record.hidden).max():.2f}")
+# [ja]
 print(f"|c| の最大 {np.abs(c).max():.1f}、|h| の最大 {np.abs(record.hidden).max():.2f}")
+# [end]
 fig, axes = plt.subplots(3, 1, figsize=(12, 6), sharex=True)
 for ax, values, name, cmap in (
     (axes[0], np.tanh(c), "tanh(c)", "RdBu_r"),
@@ -252,7 +424,12 @@ axes[2].set_xticks(steps, [{"\n": "⏎", " ": "·"}.get(ch, ch) for ch in text[:
 axes[2].tick_params(axis="x", labelsize=7)
 plt.show()
 
-# %% [markdown]
+# %% [markdown] lang="en"
+# Where `o` is near 0 (dark), a cell keeps its content to itself; where it is near 1,
+# `h` shows `tanh(c)`. Each of the four parts checked out by hand against kioku to float32
+# rounding. The last notebook stacks layers and runs them in both directions.
+
+# %% [markdown] lang="ja"
 # `o` が0に近い(暗い)ところでは、セルは中身を内に秘めたままです。1に近いところでは、
 # `h` に `tanh(c)` がそのまま現れます。4つの部品はどれも、手計算とkiokuの結果がfloat32の
 # 丸め誤差の範囲で一致しました。最後のノートブックでは、層を積み重ね、系列を両方向から
