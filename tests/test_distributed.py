@@ -60,10 +60,11 @@ def build(spec: dict):
     from kioku.data import Vocabulary
     from kioku.data.padded import Example
     from kioku.models import LanguageModel, SequenceClassifier, SequenceTagger
-    from kioku.train.labeled_tasks import ClassifyTask, TagTask
+    from kioku.train.labeled_tasks import ClassifyTask
     from kioku.train.lm_task import LanguageModelTask
     from kioku.train.loop import LoopConfig, Trainer
     from kioku.train.optim import Adam
+    from kioku.train.tag_task import TagTask
 
     dtype = np.dtype(spec["dtype"])
     if spec["task"] == "lm":
