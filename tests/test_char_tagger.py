@@ -221,7 +221,9 @@ def make_task(word_dropout=None) -> TagTask:
     splits = {"train": TagTask.encode(vocab, labels, train, "train", table)}
     seen = len(table)
     splits["valid"] = splits["test"] = TagTask.encode(vocab, labels, test, "test", table)
-    return TagTask(vocab, labels, splits, 2, 0, table, seen, word_dropout)
+    return TagTask(
+        vocab, labels, splits, 2, 0, table=table, train_forms=seen, word_dropout=word_dropout
+    )
 
 
 def test_measure_counts_all_unseen_and_per_tag_by_hand():

@@ -16,6 +16,10 @@ import numpy as np
 from ..nn.char_encoder import CharEncoder
 from .base import RecurrentEncoder
 
+Chars = Sequence[np.ndarray] | None
+"""What a model's ``chars`` argument takes: a :class:`~kioku.data.chars.CharBatch`, or
+``None`` for a model without characters."""
+
 
 def char_width(
     char_vocab_size: int | None, char_embed_size: int, char_hidden_size: int, vocab_size: object
@@ -46,6 +50,21 @@ class CharWordEncoder(RecurrentEncoder):
 
     char_encoder: CharEncoder | None
 
+    def _keep_char_options(
+        self,
+        vocab_size: int | None,
+        char_vocab_size: int | None,
+        char_embed_size: int,
+        char_hidden_size: int,
+        embed_dropout: float | None,
+    ) -> int:
+        """Keep the constructor's char arguments (checked) as attributes; returns the
+        width the encoder joins to the embedding (0: words only)."""
+        extra = char_width(char_vocab_size, char_embed_size, char_hidden_size, vocab_size)
+        self.char_vocab_size, self.char_embed_size = char_vocab_size, char_embed_size
+        self.char_hidden_size, self.embed_dropout = char_hidden_size, embed_dropout
+        return extra
+
     def _add_char_encoder(self, rng: np.random.Generator) -> None:
         """The ``char_encoder`` child when the model reads characters (built after the
         other children, so that a word-only model draws its parameters as before)."""
@@ -61,7 +80,7 @@ class CharWordEncoder(RecurrentEncoder):
         self,
         inputs: np.ndarray,
         lengths: np.ndarray | None,
-        chars: Sequence[np.ndarray] | None,
+        chars: Chars,
     ) -> np.ndarray:
         """``inputs (T, B)`` (or features), ``lengths (B,)``, ``chars`` (a char model's
         :class:`~kioku.data.chars.CharBatch`, else ``None``) -> ``y (T, B, D*H)``."""

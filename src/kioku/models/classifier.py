@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from ..nn.linear import Linear
 from ..nn.loss import softmax_cross_entropy
 from ..nn.module import as_rng
-from .char_words import CharWordEncoder, char_width
+from .char_words import Chars, CharWordEncoder
 from .pooling import Pooling
 
 
@@ -50,9 +48,9 @@ class SequenceClassifier(CharWordEncoder):
             raise ValueError(f"num_classes: expected >= 2, found {num_classes}")
         rng = as_rng(rng)
         self.pooling, self.num_classes = pooling, num_classes
-        extra = char_width(char_vocab_size, char_embed_size, char_hidden_size, vocab_size)
-        self.char_vocab_size, self.char_embed_size = char_vocab_size, char_embed_size
-        self.char_hidden_size, self.embed_dropout = char_hidden_size, embed_dropout
+        extra = self._keep_char_options(
+            vocab_size, char_vocab_size, char_embed_size, char_hidden_size, embed_dropout
+        )
         self.pool = Pooling(pooling, 2 if bidirectional else 1)
         self._build_encoder(
             vocab_size,
@@ -77,10 +75,7 @@ class SequenceClassifier(CharWordEncoder):
         self._initialise(init_range, rng)
 
     def forward(
-        self,
-        inputs: np.ndarray,
-        lengths: np.ndarray | None = None,
-        chars: Sequence[np.ndarray] | None = None,
+        self, inputs: np.ndarray, lengths: np.ndarray | None = None, chars: Chars = None
     ) -> np.ndarray:
         """``inputs (T, B)`` or ``(T, B, I)``, ``lengths (B,)``, ``chars`` (a char
         model's ``(chars (U, Lc), char_lengths (U,), forms (T, B))``) -> ``logits (B, C)``."""
@@ -100,7 +95,7 @@ class SequenceClassifier(CharWordEncoder):
         labels: np.ndarray,
         lengths: np.ndarray | None = None,
         backward: bool = True,
-        chars: Sequence[np.ndarray] | None = None,
+        chars: Chars = None,
     ) -> tuple[float, np.ndarray]:
         """Mean cross-entropy against ``labels (B,)``, backward included unless
         ``backward=False``; returns the loss and the ``logits (B, C)``."""
@@ -108,10 +103,7 @@ class SequenceClassifier(CharWordEncoder):
         return self._loss_with_backward(softmax_cross_entropy(logits, labels), backward), logits
 
     def predict(
-        self,
-        inputs: np.ndarray,
-        lengths: np.ndarray | None = None,
-        chars: Sequence[np.ndarray] | None = None,
+        self, inputs: np.ndarray, lengths: np.ndarray | None = None, chars: Chars = None
     ) -> np.ndarray:
         """Most likely class per sequence, ``(B,)``, computed in eval mode."""
         with self.eval_mode():

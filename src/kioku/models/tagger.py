@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from ..functional.sequence import length_mask
 from ..nn.linear import Linear
 from ..nn.loss import softmax_cross_entropy
 from ..nn.module import as_rng
-from .char_words import CharWordEncoder, char_width
+from .char_words import Chars, CharWordEncoder
 
 
 class SequenceTagger(CharWordEncoder):
@@ -53,9 +51,9 @@ class SequenceTagger(CharWordEncoder):
             raise ValueError(f"num_tags: expected >= 1, found {num_tags}")
         rng = as_rng(rng)
         self.num_tags = num_tags
-        extra = char_width(char_vocab_size, char_embed_size, char_hidden_size, vocab_size)
-        self.char_vocab_size, self.char_embed_size = char_vocab_size, char_embed_size
-        self.char_hidden_size, self.embed_dropout = char_hidden_size, embed_dropout
+        extra = self._keep_char_options(
+            vocab_size, char_vocab_size, char_embed_size, char_hidden_size, embed_dropout
+        )
         self._build_encoder(
             vocab_size,
             input_size,
@@ -77,10 +75,7 @@ class SequenceTagger(CharWordEncoder):
         self._initialise(init_range, rng)
 
     def forward(
-        self,
-        inputs: np.ndarray,
-        lengths: np.ndarray | None = None,
-        chars: Sequence[np.ndarray] | None = None,
+        self, inputs: np.ndarray, lengths: np.ndarray | None = None, chars: Chars = None
     ) -> np.ndarray:
         """``inputs (T, B)`` or ``(T, B, I)``, ``lengths (B,)``, ``chars`` (a char
         model's ``(chars (U, Lc), char_lengths (U,), forms (T, B))``) ->
@@ -99,7 +94,7 @@ class SequenceTagger(CharWordEncoder):
         tags: np.ndarray,
         lengths: np.ndarray | None = None,
         backward: bool = True,
-        chars: Sequence[np.ndarray] | None = None,
+        chars: Chars = None,
     ) -> tuple[float, np.ndarray]:
         """Mean cross-entropy over the tokens of ``tags (T, B)`` that count: those before
         each length whose tag is not negative (a tag unseen in training, or padding).
@@ -112,10 +107,7 @@ class SequenceTagger(CharWordEncoder):
         return self._loss_with_backward(loss, backward), logits
 
     def predict(
-        self,
-        inputs: np.ndarray,
-        lengths: np.ndarray | None = None,
-        chars: Sequence[np.ndarray] | None = None,
+        self, inputs: np.ndarray, lengths: np.ndarray | None = None, chars: Chars = None
     ) -> np.ndarray:
         """Most likely tag per token, ``(T, B)``, computed in eval mode (padding: -1)."""
         with self.eval_mode():

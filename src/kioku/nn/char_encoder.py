@@ -86,12 +86,3 @@ class CharEncoder(Module):
         dy = np.zeros((Lc, U, width), self.dtype)  # only the final states were used
         dx, _ = self.lstm.run_backward(dy, (dh_n, None), True)
         self.embedding.backward(dx)
-
-    def config(self) -> dict:
-        """JSON-able constructor arguments."""
-        return {
-            "num_chars": self.num_chars,
-            "embed_size": self.embed_size,
-            "hidden_size": self.hidden_size,
-            "dtype": self.dtype.name,
-        }

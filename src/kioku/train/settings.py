@@ -261,20 +261,9 @@ CLASSIFY = TrainSettings(
 FORECAST = CLASSIFY.replace(task="forecast")
 
 TAG = CLASSIFY.replace(
-    task="tag",
-    embed=100,
-    char_embed=30,
-    char_hidden=50,
-    hidden=100,
-    layers=2,
-    dropout=0.25,
-    word_dropout=0.25,
-    lr=1e-3,
-    batch_size=32,
-    epochs=30,
-    patience=3,
-    max_time=840.0,
-)
+    task="tag", embed=100, char_embed=30, char_hidden=50, hidden=100, layers=2, dropout=0.25,
+    word_dropout=0.25, lr=1e-3, batch_size=32, epochs=30, patience=3, max_time=840.0,
+)  # fmt: skip
 """Word and character BiLSTM tagger (Plank et al. 2016; Lample et al. 2016): word
 embeddings 100 joined by a character BiLSTM (30-wide char embeddings, 50 per direction),
 2 x 100 per direction, dropout 0.25, word dropout 0.25, Adam 1e-3, batch 32; at most 30

@@ -11,6 +11,7 @@ probability ``alpha / (alpha + count(w))``, so that ``<unk>`` is trained on rare
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,21 +40,18 @@ class TagTask(LabelTask):
 
     def __init__(
         self,
-        vocab: Vocabulary,
-        labels: list[str],
-        splits: dict[str, list[Example]],
-        batch_size: int,
-        seed: int,
+        *args: Any,
         table: FormTable | None = None,
         train_forms: int = 0,
         word_dropout: np.ndarray | None = None,
     ) -> None:
-        """``table``: the forms of every split's ``Example.forms`` (its first
+        """``args``: :class:`LabelTask`'s (vocab, labels, splits, batch_size, seed);
+        ``table``: the forms of every split's ``Example.forms`` (its first
         ``train_forms`` rows the training split's); ``word_dropout (V,)``: each word id's
         probability of reading as ``<unk>`` in a training batch."""
-        super().__init__(vocab, labels, splits, batch_size, seed)
+        super().__init__(*args)
         self.table, self.train_forms = table, int(train_forms)
-        self.batcher.word_dropout, self.batcher.unk = word_dropout, vocab.unk_id
+        self.batcher.word_dropout, self.batcher.unk = word_dropout, self.vocab.unk_id
 
     @property
     def char_vocab(self) -> Vocabulary | None:
@@ -86,8 +84,9 @@ class TagTask(LabelTask):
             alpha = settings.word_dropout
             drop = alpha / (alpha + counts)
         return cls(
-            vocab, labels, splits, settings.batch_size, settings.seed, table, train_forms, drop
-        )
+            vocab, labels, splits, settings.batch_size, settings.seed,
+            table=table, train_forms=train_forms, word_dropout=drop,
+        )  # fmt: skip
 
     @classmethod
     def read_file(cls, path: Path) -> Sentences:
@@ -133,7 +132,7 @@ class TagTask(LabelTask):
         table.ids(seen)
         examples = cls.encode(vocab, labels, cls.read_file(path), path, table)
         splits = {"train": examples, "all": examples}
-        task = cls(vocab, labels, splits, batch_size, 0, table, len(seen))
+        task = cls(vocab, labels, splits, batch_size, 0, table=table, train_forms=len(seen))
         task._majority = state.get("majority")
         return task
 
