@@ -334,3 +334,16 @@ def _task_state(run) -> dict:
 
     state, _ = load_checkpoint(run)
     return state["task"]
+
+
+def test_view_and_onnx_refuse_a_char_tagger(tmp_path):
+    from kioku.inspect.view import view_data
+    from kioku.interop.onnx_io import to_onnx
+
+    vocab = Vocabulary(["<unk>", "<eos>", "a", "b", "c", "d"], "word")
+    model = small_tagger(np.float32)
+    with pytest.raises(ValueError, match="reads characters"):
+        view_data(model, vocab, "a b c")
+    pytest.importorskip("onnx")
+    with pytest.raises(TypeError, match="character encoder"):
+        to_onnx(model, str(tmp_path / "m.onnx"))
