@@ -44,12 +44,13 @@ class TagTask(LabelTask):
         table: FormTable | None = None,
         train_forms: int = 0,
         word_dropout: np.ndarray | None = None,
+        **kwargs: Any,
     ) -> None:
-        """``args``: :class:`LabelTask`'s (vocab, labels, splits, batch_size, seed);
-        ``table``: the forms of every split's ``Example.forms`` (its first
+        """``args``, ``kwargs``: :class:`LabelTask`'s (vocab, labels, splits, batch_size,
+        seed); ``table``: the forms of every split's ``Example.forms`` (its first
         ``train_forms`` rows the training split's); ``word_dropout (V,)``: each word id's
         probability of reading as ``<unk>`` in a training batch."""
-        super().__init__(*args)
+        super().__init__(*args, **kwargs)
         self.table, self.train_forms = table, int(train_forms)
         self.batcher.word_dropout, self.batcher.unk = word_dropout, self.vocab.unk_id
 
