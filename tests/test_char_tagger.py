@@ -347,3 +347,30 @@ def test_view_and_onnx_refuse_a_char_tagger(tmp_path):
     pytest.importorskip("onnx")
     with pytest.raises(TypeError, match="character encoder"):
         to_onnx(model, str(tmp_path / "m.onnx"))
+
+
+def test_a_resumed_char_tagger_run_equals_an_uninterrupted_one(tmp_path, capsys):
+    rows = []
+    words = ["the", "a", "cat", "dogs", "runs", "sings", "bird", "x"]
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        picked = rng.choice(words, 4)
+        rows += [
+            f"{i}\t{w}\t_\t{'AB'[len(w) % 2]}\t_\t_\t0\tdep\t_\t_" for i, w in enumerate(picked, 1)
+        ]
+        rows.append("")
+    data = tmp_path / "t.conllu"
+    data.write_text("\n".join(rows) + "\n")
+    common = ["train", "--task", "tag", "--data", str(data), "--embed", "6", "--hidden", "5"]
+    common += ["--char-embed", "3", "--char-hidden", "4", "--batch-size", "4", "--no-progress"]
+    common += ["--word-dropout", "1.0", "--eval-every", "3"]
+    assert main([*common, "--out", str(tmp_path / "whole"), "--max-steps", "8"]) == 0
+    assert main([*common, "--out", str(tmp_path / "part"), "--max-steps", "4"]) == 0
+    resumed = ["train", "--resume", str(tmp_path / "part"), "--max-steps", "8", "--no-progress"]
+    assert main(resumed) == 0
+    capsys.readouterr()
+    whole = kioku.load(tmp_path / "whole", "latest").model.state_dict()
+    part = kioku.load(tmp_path / "part", "latest").model.state_dict()
+    assert sorted(whole) == sorted(part)
+    for name in whole:
+        assert np.array_equal(whole[name], part[name]), name
