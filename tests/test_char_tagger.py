@@ -374,3 +374,26 @@ def test_a_resumed_char_tagger_run_equals_an_uninterrupted_one(tmp_path, capsys)
     assert sorted(whole) == sorted(part)
     for name in whole:
         assert np.array_equal(whole[name], part[name]), name
+
+
+def test_length_groups_give_what_one_run_over_all_forms_gives():
+    # words of 1, 3, 6, 12, 17 and 25 chars: all four groups of LENGTH_BOUNDS
+    from kioku.nn.char_encoder import length_groups
+
+    rng = np.random.default_rng(5)
+    lengths = np.array([12, 1, 25, 6, 3, 17])
+    chars = rng.integers(1, 7, (6, 25))
+    forms = np.array([[5, 0], [1, 2], [3, 4]])
+    assert [list(g) for g in length_groups(lengths)] == [[1, 4], [3], [0], [2, 5]]
+    encoder = CharEncoder(7, 3, 4, dtype=np.float64, rng=1)
+    out = encoder(chars, lengths, forms)
+    _, (h_n, _) = encoder.lstm.run(encoder.embedding(chars.T), None, lengths)
+    whole = np.concatenate([h_n[0], h_n[1]], axis=1)[forms]
+    max_abs_diff("grouped vs one run", out, whole, 1e-14)
+    w = rng.standard_normal(out.shape)
+    encoder.zero_grad()
+    encoder(chars, lengths, forms)
+    encoder.backward(w)
+    check_gradients(
+        lambda: float((encoder(chars, lengths, forms) * w).sum()), parameter_pairs(encoder)
+    )

@@ -11,11 +11,25 @@ form (a scatter-add), then runs back through both LSTM directions and the embedd
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from .embedding import Embedding, check_token_ids
 from .lstm import LSTM
 from .module import Module, as_rng, check_dtype
+
+LENGTH_BOUNDS = (4, 8, 16)
+"""The forms of a batch run in groups by length (1-4, 5-8, 9-16 characters, longer), each
+for as many steps as its longest word: most words are short, and one long word would
+otherwise make every word of the batch take its number of steps."""
+
+
+def length_groups(char_lengths: np.ndarray) -> list[np.ndarray]:
+    """Indices of ``char_lengths (U,)`` per group of :data:`LENGTH_BOUNDS` (empty groups
+    left out), each ascending."""
+    group = np.searchsorted(LENGTH_BOUNDS, char_lengths)
+    return [np.flatnonzero(group == g) for g in np.unique(group)]
 
 
 class CharEncoder(Module):
@@ -63,10 +77,16 @@ class CharEncoder(Module):
             )
         forms = check_token_ids(forms, U, "forms")
         x = self.embedding(np.ascontiguousarray(chars.T))  # (Lc, U, E), time-major
-        _, (h_n, _) = self.lstm.run(x, None, char_lengths)
-        # h_n[0]: forward state after each word's last char; h_n[1]: backward's after its first
-        encoded = np.concatenate([h_n[0], h_n[1]], axis=1)  # (U, 2 Hc)
-        self._run = (forms, U, Lc)
+        encoded = np.empty((U, self.output_size), self.dtype)
+        runs = []
+        for index in length_groups(char_lengths):
+            steps = int(char_lengths[index].max())
+            layer = copy.copy(self.lstm)  # the same parameters and gradients, its own cache
+            _, (h_n, _) = layer.run(x[:steps, index], None, char_lengths[index])
+            # h_n[0]: forward state after each word's last char; h_n[1]: backward's after its first
+            encoded[index] = np.concatenate([h_n[0], h_n[1]], axis=1)
+            runs.append((layer, index, steps))
+        self._run = (forms, U, Lc, runs)
         return encoded[forms]
 
     forward = __call__
@@ -75,14 +95,16 @@ class CharEncoder(Module):
         """``dout (T, B, 2 Hc)``: adds the gradients of the embedding and LSTM parameters."""
         if self._run is None:
             raise RuntimeError("CharEncoder.backward called before a forward")
-        forms, U, Lc = self._run
+        forms, U, Lc, runs = self._run
         width = self.output_size
         if dout.shape != forms.shape + (width,):
             raise ValueError(f"dout: expected shape {forms.shape + (width,)}, found {dout.shape}")
         dencoded = np.zeros((U, width), self.dtype)
         np.add.at(dencoded, forms.reshape(-1), dout.reshape(-1, width))  # a form's tokens sum
         H = int(self.hidden_size)
-        dh_n = np.stack([dencoded[:, :H], dencoded[:, H:]])  # (2, U, Hc)
-        dy = np.zeros((Lc, U, width), self.dtype)  # only the final states were used
-        dx, _ = self.lstm.run_backward(dy, (dh_n, None), True)
+        dx = np.zeros((Lc, U, self.embed_size), self.dtype)
+        for layer, index, steps in runs:
+            dh_n = np.stack([dencoded[index, :H], dencoded[index, H:]])  # (2, u, Hc)
+            dy = np.zeros((steps, len(index), width), self.dtype)  # only final states used
+            dx[:steps, index] = layer.run_backward(dy, (dh_n, None), True)[0]
         self.embedding.backward(dx)
