@@ -48,6 +48,8 @@ GROUPS = {
         ("--horizon", int, "steps to forecast", None),
         ("--bptt", int, "steps per truncated-BPTT batch", None),
         ("--batch-size", int, "sequences per batch", None),
+        ("--sort-window", int, "tag: batch sentences of similar lengths, sorted within windows "
+         "of N batches (0: random batches)", None),
     ],
     "model": [
         ("--cell", ["lstm", "gru", "slstm"], "the recurrent cell", "lstm"),

@@ -52,6 +52,10 @@ class PaddedBatcher(EpochPosition):
     ``word_dropout (V,)``, where given, is each token id's probability of being read as
     ``unk`` in a batch (word dropout, Plank et al. 2016); the draws come from ``(seed,
     epoch, batch)``, so a resumed run sees the same ones. Only its forms keep the word.
+
+    ``sort_window`` N > 0 (with ``shuffle``): the shuffled examples are taken N batches
+    at a time and sorted by length within them, so that a batch holds sentences of
+    similar lengths (less padding to compute); the batches are then shuffled.
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class PaddedBatcher(EpochPosition):
         label_pad: int = -1,
         word_dropout: np.ndarray | None = None,
         unk: int = 0,
+        sort_window: int = 0,
     ) -> None:
         if not examples:
             raise ValueError("examples: expected at least one example, found none")
@@ -77,6 +82,7 @@ class PaddedBatcher(EpochPosition):
         self.label_pad = label_pad
         self.word_dropout = None if word_dropout is None else np.asarray(word_dropout)
         self.unk = unk
+        self.sort_window = int(sort_window)
         self.epoch = 0
         self.batch = 0
 
@@ -88,7 +94,18 @@ class PaddedBatcher(EpochPosition):
         n = len(self.examples)
         if not self.shuffle:
             return np.arange(n)
-        return np.random.default_rng([self.seed, epoch]).permutation(n)
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(n)
+        if self.sort_window < 1:
+            return order
+        lengths = np.array([len(e.tokens) for e in self.examples])[order]
+        window = self.sort_window * self.batch_size
+        # stable sort of (window, length): each window's examples by length, windows kept
+        order = order[np.lexsort((lengths, np.arange(n) // window))]
+        # whole batches shuffled; a last, smaller one stays last so the slicing holds
+        full = n - n % self.batch_size
+        starts = rng.permutation(np.arange(0, full, self.batch_size))
+        return np.concatenate([*(order[s : s + self.batch_size] for s in starts), order[full:]])
 
     def collate(self, indices: Sequence[int]) -> tuple[np.ndarray, ...]:
         """The batch of the examples at ``indices`` (no word dropout)."""

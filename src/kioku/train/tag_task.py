@@ -84,10 +84,12 @@ class TagTask(LabelTask):
             counts = np.bincount(ids, minlength=len(vocab))
             alpha = settings.word_dropout
             drop = alpha / (alpha + counts)
-        return cls(
+        task = cls(
             vocab, labels, splits, settings.batch_size, settings.seed,
             table=table, train_forms=train_forms, word_dropout=drop,
         )  # fmt: skip
+        task.batcher.sort_window = settings.sort_window
+        return task
 
     @classmethod
     def read_file(cls, path: Path) -> Sentences:
