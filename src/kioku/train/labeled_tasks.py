@@ -109,6 +109,10 @@ class PaddedTask(BatchedTask):
         """What the task shows beside the mean loss over a split."""
         return {}
 
+    def measured(self, split: str) -> list[Example]:
+        """The examples of ``split`` in the order :meth:`measure` batches them."""
+        return self.splits[split]
+
     def figure_count(self) -> int:
         """How many sums :meth:`batch_figures` gives."""
         return 3
@@ -127,7 +131,7 @@ class PaddedTask(BatchedTask):
     def measure(self, model: Model, split: str) -> dict[str, float]:
         """Mean loss over ``split`` (weighted by each batch's count) and the task's
         metrics, in eval mode."""
-        batcher = PaddedBatcher(self.splits[split], self.batch_size, shuffle=False)
+        batcher = PaddedBatcher(self.measured(split), self.batch_size, shuffle=False)
         sums = np.zeros(self.figure_count(), np.float64)
         parallel = self.parallel  # each rank measures its share of every batch
         with model.eval_mode():

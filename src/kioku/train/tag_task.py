@@ -177,6 +177,10 @@ class TagTask(LabelTask):
     def loss_count(self, batch: Batch) -> int:
         return int(tag_mask(batch[2], batch[1]).sum())
 
+    def measured(self, split: str) -> list[Example]:
+        # by length: batches of similar lengths compute little padding; the figures are sums
+        return sorted(self.splits[split], key=lambda e: len(e.tokens))
+
     def figure_count(self) -> int:
         return 5 + len(self.labels) ** 2
 
