@@ -314,8 +314,9 @@ def test_presets_never_override_a_given_flag(tmp_path, capsys):
 
 
 def test_min_count_and_max_vocab_shape_the_tagger_and_classifier(tmp_path):
-    from kioku.train.labeled_tasks import ClassifyTask, TagTask
+    from kioku.train.labeled_tasks import ClassifyTask
     from kioku.train.settings import resolve
+    from kioku.train.tag_task import TagTask
 
     rows = []
     for s in range(40):

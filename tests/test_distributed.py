@@ -58,12 +58,14 @@ needs_mpi = pytest.mark.skipif(
 def build(spec: dict):
     """Task, model, optimizer and trainer of one run of ``spec``."""
     from kioku.data import Vocabulary
+    from kioku.data.chars import FormTable, build_char_vocab
     from kioku.data.padded import Example
     from kioku.models import LanguageModel, SequenceClassifier, SequenceTagger
-    from kioku.train.labeled_tasks import ClassifyTask, TagTask
+    from kioku.train.labeled_tasks import ClassifyTask
     from kioku.train.lm_task import LanguageModelTask
     from kioku.train.loop import LoopConfig, Trainer
     from kioku.train.optim import Adam
+    from kioku.train.tag_task import TagTask
 
     dtype = np.dtype(spec["dtype"])
     if spec["task"] == "lm":
@@ -75,6 +77,8 @@ def build(spec: dict):
     else:
         rng = np.random.default_rng(7)
         vocab = Vocabulary.build(" ".join(WORDS), "word")
+        # chartag: words spelled too (a FormTable), word dropout on
+        table = FormTable(build_char_vocab(WORDS)) if spec["task"] == "chartag" else None
         splits = {}
         for split, n in (("train", 45), ("valid", 13), ("test", 13)):
             examples = []
@@ -84,16 +88,24 @@ def build(spec: dict):
                 # tags: the word's length class; -1 (left out of the loss) for "the"
                 tags = np.array([-1 if w == "the" else min(len(w), 4) - 1 for w in words])
                 label = int("cat" in words) if spec["task"] == "classify" else tags
-                examples.append(Example(ids, label))
+                forms = None if table is None else table.ids(list(words))
+                examples.append(Example(ids, label, forms))
             splits[split] = examples
         if spec["task"] == "classify":
             task = ClassifyTask(vocab, ["0", "1"], splits, spec["batch"], seed=3)
             model = SequenceClassifier(
                 len(vocab), 8, 12, 2, 2, bidirectional=True, dropout=0.3, dtype=dtype, rng=0
             )
-        else:
+        elif table is None:
             task = TagTask(vocab, ["1", "2", "3", "4"], splits, spec["batch"], seed=3)
             model = SequenceTagger(len(vocab), 8, 12, 4, 1, dropout=0.3, dtype=dtype, rng=0)
+        else:
+            drop = np.full(len(vocab), 0.2)
+            task = TagTask(vocab, ["1", "2", "3", "4"], splits, spec["batch"], seed=3,
+                           table=table, train_forms=len(table), word_dropout=drop)  # fmt: skip
+            model = SequenceTagger(len(vocab), 8, 12, 4, 2, dropout=0.3, dtype=dtype, rng=0,
+                                   char_vocab_size=len(table.char_vocab), char_embed_size=3,
+                                   char_hidden_size=4, embed_dropout=0.2)  # fmt: skip
     parallel = DataParallel()
     if spec.get("bind", True):  # else the gradients are copied into the buffer and back
         parallel.bind_gradients(model)
@@ -181,7 +193,13 @@ TOLERANCE = {"float64": 1e-6, "float32": 1e-4}
 @needs_mpi
 @pytest.mark.parametrize(
     "task, dtype, batch",
-    [("lm", "float64", 5), ("lm", "float32", 4), ("classify", "float64", 7), ("tag", "float64", 6)],
+    [
+        ("lm", "float64", 5),
+        ("lm", "float32", 4),
+        ("classify", "float64", 7),
+        ("tag", "float64", 6),
+        ("chartag", "float64", 6),
+    ],  # fmt: skip
 )
 def test_two_ranks_equal_one_process(tmp_path, task, dtype, batch):
     spec = {"task": task, "dtype": dtype, "batch": batch, "steps": 50, "bind": task != "classify"}

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.chars import FormTable
 from .data.padded import pad_batch
 from .data.vocab import Vocabulary
 from .nn.module import Module
@@ -66,6 +67,8 @@ class Predictor:
         if self.kind not in ("lm", "classify", "tag", "forecast"):
             raise CheckpointError(f"{source}: field 'task.kind': unknown task {self.kind!r}")
         self.labels: list[str] = list(task.get("labels") or [])
+        chars = task.get("char_vocab")  # a tagger that reads characters
+        self.char_vocab = None if chars is None else Vocabulary.from_dict(chars, source)
         self.columns: list[str] = list(task.get("columns") or [])
         self.window = task.get("window")
         self.horizon = task.get("horizon")
@@ -145,9 +148,16 @@ class Predictor:
             if not sentence:
                 raise ValueError(f"sentences[{i}]: expected at least one word, found none")
         ids = [np.array([self.vocab.index.get(w, 0) for w in s], np.int64) for s in words]
+        if getattr(self.model, "char_encoder", None) is not None:
+            # word ids and form ids side by side, (L, 2): padded together, split in run
+            table = FormTable(self.char_vocab)
+            ids = [np.stack([i, table.ids(s)], axis=1) for i, s in zip(ids, words)]
 
         def run(x, lengths):
-            return self.model(x, lengths).argmax(axis=-1).T  # (B, T)
+            chars = None
+            if x.ndim == 3:
+                x, chars = x[..., 0], table.char_batch(x[..., 1])
+            return self.model(x, lengths, chars).argmax(axis=-1).T  # (B, T)
 
         out = []
         for batch, sentence_ids in zip(

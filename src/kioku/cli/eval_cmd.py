@@ -15,6 +15,7 @@ SHOWN = (
     "bpc",
     "ppl",
     "accuracy",
+    "unseen_accuracy",
     "majority_accuracy",
     "rmse",
     "rmse_units",
@@ -55,6 +56,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     shown = [f"loss {record['loss']:.4f}"]
     shown += [f"{key} {record[key]:.4f}" for key in SHOWN if key in record]
+    if "unseen_tokens" in record:
+        shown.append(f"unseen_tokens {record['unseen_tokens']}")
     print(f"{record['split']} ({record['data']}): " + ", ".join(shown))
+    if record.get("per_tag"):
+        from ..train.tag_task import per_tag_table
+
+        print("\n".join(per_tag_table(record["per_tag"])))
     print(f"checkpoint: {record['checkpoint']} (step {record['step']})")
     return 0

@@ -27,7 +27,8 @@ EXAMPLES = """examples:
   kioku train --data ptb                         Zaremba et al.'s small PTB model
   kioku train --data book.txt --level word --hidden 128 --max-steps 2000
   kioku train --task classify --data reviews.tsv --epochs 5
-  kioku train --task tag --data UD_English-EWT/ --min-count 2
+  kioku train --task tag --data UD_English-EWT/   word + char BiLSTM tagger
+  kioku train --task tag --data ud-gum/ --char-embed 0 --word-dropout 0   words only
   kioku train --task forecast --data sales.csv --columns units --window 28 --horizon 7
   kioku train --resume runs/book --max-steps 4000  (a resumed run keeps its model and data)
 
@@ -47,6 +48,8 @@ GROUPS = {
         ("--horizon", int, "steps to forecast", None),
         ("--bptt", int, "steps per truncated-BPTT batch", None),
         ("--batch-size", int, "sequences per batch", None),
+        ("--sort-window", int, "tag: batch sentences of similar lengths, sorted within windows "
+         "of N batches (0: random batches)", None),
     ],
     "model": [
         ("--cell", ["lstm", "gru", "slstm"], "the recurrent cell", "lstm"),
@@ -55,6 +58,12 @@ GROUPS = {
         ("--layers", int, "stacked recurrent layers", None),
         ("--embed", int, "embedding size", None),
         ("--dropout", float, "dropout on embeddings, between layers and before the output", None),
+        ("--embed-dropout", float, "dropout on the (word and char) embeddings instead",
+         "--dropout"),
+        ("--char-embed", int, "tag: char embedding size; 0: words only, no char BiLSTM", None),
+        ("--char-hidden", int, "tag: char BiLSTM cells per direction", None),
+        ("--word-dropout", float, "tag: read a training word w as <unk> with probability "
+         "A/(A+count(w)) (0: never)", None),
         ("--variational-dropout", bool, "one dropout mask per sequence, reused at every step",
          None),
         ("--init-range", float, "parameters from U(-r, r) (0: the layers' own init)", None),

@@ -56,6 +56,8 @@ def _run(model: Module, ids: np.ndarray) -> None:
             f"model: expected a model that reads token ids (LanguageModel, SequenceTagger, "
             f"SequenceClassifier), found {type(model).__name__}"
         )
+    if getattr(model, "char_encoder", None) is not None:
+        raise ValueError("model: expected a word-only model, found one that reads characters")
     x = ids[:, None]
     if hasattr(model, "encode"):
         model.encode(x)

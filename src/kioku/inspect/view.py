@@ -184,6 +184,8 @@ def view_data(
             f"model: expected a model that reads token ids (LanguageModel, SequenceTagger, "
             f"SequenceClassifier), found {type(model).__name__}"
         )
+    if getattr(model, "char_encoder", None) is not None:
+        raise ValueError("model: expected a word-only model, found one that reads characters")
     tokens, ids, unknown = _encode(text, vocab, max_tokens)
     was_training = model.training
     model.eval()  # dropout off: the page shows the model as it predicts

@@ -46,6 +46,11 @@ def model_graph(model: object, sequence_lens: bool, initial_state: bool) -> Onnx
             f"model: ONNX export of a whole model expected cell 'lstm', found cell {cell!r} "
             "(export a kioku.nn.GRU layer with to_onnx_gru)"
         )
+    if getattr(model, "char_encoder", None) is not None:
+        raise TypeError(
+            "model: ONNX export expected a word-only tagger, found one with a character "
+            "encoder (char_vocab_size set); train with --char-embed 0 to export"
+        )
     if isinstance(model, LanguageModel):
         lstm = model.lstm
         L, H = lstm.num_layers * lstm.num_directions, lstm.hidden_size

@@ -162,8 +162,14 @@ class RecurrentTrunk(Model):
         variational_dropout: bool = False,
         cell: str = "lstm",
         num_heads: int = 1,
+        extra_input: int = 0,
+        input_dropout: float | None = None,
     ) -> None:
+        """``extra_input``: width of features joined to the embedding (token ids only);
+        ``input_dropout``: the dropout on the layer's input (``None``: ``dropout``)."""
         check_cell(cell, num_heads, proj_size)
+        if extra_input and vocab_size is None:
+            raise ValueError(f"extra_input: expected 0 for float features, found {extra_input}")
         if (vocab_size is None) == (input_size is None):
             raise ValueError(
                 "vocab_size, input_size: expected exactly one (token ids or float features), "
@@ -179,11 +185,13 @@ class RecurrentTrunk(Model):
             self.add_module(
                 "embedding", Embedding(vocab_size, embed_size, padding_idx, self.dtype, rng)
             )
-            layer_input = embed_size
+            layer_input = embed_size + extra_input
         else:
             self.embedding = None
             layer_input = input_size
-        self.add_module("input_dropout", Dropout(dropout, variational_dropout, rng))
+        self.extra_input = int(extra_input)
+        p_input = dropout if input_dropout is None else input_dropout
+        self.add_module("input_dropout", Dropout(p_input, variational_dropout, rng))
         layer = recurrent_layer(
             cell,
             layer_input,
@@ -230,13 +238,21 @@ class RecurrentTrunk(Model):
         lengths: np.ndarray | None,
         state: State | None,
         name: str,
+        extra: np.ndarray | None = None,
     ) -> tuple[np.ndarray, State]:
         """``inputs (T, B)`` ids or ``(T, B, I)`` features, ``lengths (B,)``, the recurrent
         layer's initial ``state`` (see :data:`State`) -> ``y (T, B, D*P)`` (zero past
         each length) and the final state (for the LSTM ``(h (L*D, B, P), c (L*D, B,
-        H))``); ``name`` is what errors call ``inputs``."""
+        H))``); ``name`` is what errors call ``inputs``; ``extra (T, B, extra_input)``
+        joins the embedding when the trunk was built with ``extra_input``."""
         inputs = self._check_inputs(inputs, name)
         x = self.embedding(inputs) if self.embedding is not None else inputs
+        if self.extra_input or extra is not None:
+            expected = (*inputs.shape, self.extra_input)
+            if extra is None or extra.shape != expected or not self.extra_input:
+                found = None if extra is None else extra.shape
+                raise ValueError(f"extra: expected features of shape {expected}, found {found}")
+            x = np.concatenate([x, extra.astype(x.dtype, copy=False)], axis=-1)
         y, state = self.recurrent.run(self.input_dropout(x), self._unwrap(state), lengths)
         return self.output_dropout(y), state
 
@@ -244,14 +260,15 @@ class RecurrentTrunk(Model):
         self, dy: np.ndarray, dstate: State | None
     ) -> tuple[np.ndarray | None, State]:
         """``dy (T, B, D*P)`` (and the final state's gradient) -> the gradient of float
-        inputs (``None`` for token ids) and of the initial state; adds every parameter
-        gradient."""
+        inputs (for token ids: ``None``, or that of the ``extra`` features) and of the
+        initial state; adds every parameter gradient."""
         dy = self.output_dropout.backward(dy)
         dx, dstate0 = self.recurrent.run_backward(dy, self._unwrap(dstate), True)
         dx = self.input_dropout.backward(dx)
         if self.embedding is not None:
-            self.embedding.backward(dx)
-            return None, dstate0
+            split = dx.shape[-1] - self.extra_input
+            self.embedding.backward(dx[..., :split])
+            return (dx[..., split:] if self.extra_input else None), dstate0
         return dx, dstate0
 
 
@@ -259,11 +276,18 @@ class RecurrentEncoder(RecurrentTrunk):
     """The trunk as an encoder of whole sequences from a zero state, for the
     classifier, tagger and forecaster."""
 
-    def encode(self, inputs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
-        """``inputs (T, B)`` ids or ``(T, B, I)`` features, ``lengths (B,)`` ->
-        ``y (T, B, D*H)`` (zero past each length)."""
-        return self._trunk_forward(inputs, lengths, None, "inputs")[0]
+    def encode(
+        self,
+        inputs: np.ndarray,
+        lengths: np.ndarray | None = None,
+        extra: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``inputs (T, B)`` ids or ``(T, B, I)`` features, ``lengths (B,)`` (and ``extra
+        (T, B, extra_input)`` features joined to the embedding) -> ``y (T, B, D*H)``
+        (zero past each length)."""
+        return self._trunk_forward(inputs, lengths, None, "inputs", extra)[0]
 
     def encode_backward(self, dy: np.ndarray) -> np.ndarray | None:
-        """``dy (T, B, D*H)`` -> gradient for float inputs (``None`` for token ids)."""
+        """``dy (T, B, D*H)`` -> gradient for float inputs (for token ids: ``None``, or
+        that of the ``extra`` features)."""
         return self._trunk_backward(dy, None)[0]

@@ -1,7 +1,8 @@
 """Classification, tagging and forecasting tasks: padded batches, no carried state.
 
-Data: ``classify`` reads ``label<TAB>text`` lines, ``tag`` reads CoNLL-U (UPOS tags),
-``forecast`` (:mod:`kioku.train.forecast_task`) reads a CSV of numbers.
+Data: ``classify`` reads ``label<TAB>text`` lines, ``tag`` (:mod:`kioku.train.tag_task`)
+reads CoNLL-U (UPOS tags), ``forecast`` (:mod:`kioku.train.forecast_task`) reads a CSV
+of numbers.
 ``settings.data`` is one file (examples split deterministically: every 10th to valid,
 the next to test; series split 80/10/10 in time) or a folder with ``train``/``valid``
 (or ``dev``)/``test`` files of that kind.
@@ -13,12 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.conllu_io import read_conllu
 from ..data.labeled import read_labeled
 from ..data.padded import Example, PaddedBatcher
 from ..data.vocab import Vocabulary
-from ..models import Model, SequenceClassifier, SequenceTagger
-from ..models.tagger import tag_mask
+from ..models import Model, SequenceClassifier
 from .checkpoint import CheckpointError
 from .settings import TrainSettings, setting_error
 from .task import BatchedTask
@@ -110,24 +109,38 @@ class PaddedTask(BatchedTask):
         """What the task shows beside the mean loss over a split."""
         return {}
 
+    def measured(self, split: str) -> list[Example]:
+        """The examples of ``split`` in the order :meth:`measure` batches them."""
+        return self.splits[split]
+
+    def figure_count(self) -> int:
+        """How many sums :meth:`batch_figures` gives."""
+        return 3
+
+    def batch_figures(self, model: Model, batch: Batch) -> np.ndarray:
+        """What :meth:`measure` sums over the batches of a split: the summed loss, the
+        targets and the hits (a task may add more, then reads them in :meth:`record`)."""
+        loss, n, correct = self.batch_loss(model, batch, backward=False)
+        return np.array([loss * n, n, correct], np.float64)
+
+    def record(self, sums: np.ndarray) -> dict:
+        """The figures of a split from the sums of :meth:`batch_figures`."""
+        total, count, hits = sums[:3]
+        return {"loss": total / count, **self.metrics(total / count, hits, count)}
+
     def measure(self, model: Model, split: str) -> dict[str, float]:
         """Mean loss over ``split`` (weighted by each batch's count) and the task's
         metrics, in eval mode."""
-        batcher = PaddedBatcher(self.splits[split], self.batch_size, shuffle=False)
-        total = count = hits = 0.0
+        batcher = PaddedBatcher(self.measured(split), self.batch_size, shuffle=False)
+        sums = np.zeros(self.figure_count(), np.float64)
         parallel = self.parallel  # each rank measures its share of every batch
         with model.eval_mode():
             for batch in batcher.epoch_batches():
                 examples = len(batch[1])
                 if not parallel.bounds(examples)[2]:
                     continue
-                local = parallel.local(batch, examples)
-                loss, n, correct = self.batch_loss(model, local, backward=False)
-                total += loss * n
-                count += n
-                hits += correct
-        total, count, hits = parallel.sum([total, count, hits])
-        return {"loss": total / count, **self.metrics(total / count, hits, count)}
+                sums += self.batch_figures(model, parallel.local(batch, examples))
+        return self.record(np.array(parallel.sum(sums.tolist())))
 
     def train_step(self, model: Model, batch: Batch) -> tuple[float, int]:
         parallel = self.parallel
@@ -149,7 +162,8 @@ class PaddedTask(BatchedTask):
         return f"loss {loss:.4f}"
 
     def describe(self, record: dict) -> str:
-        extra = "".join(f" {k} {record[k]:.4f}" for k in ("accuracy", "rmse") if k in record)
+        shown = ("accuracy", "unseen_accuracy", "rmse")
+        extra = "".join(f" {k} {record[k]:.4f}" for k in shown if k in record)
         return (
             f"step {record['step']} epoch {record['epoch']} | {record['split']} "
             f"loss {record['loss']:.4f}{extra} | lr {record['lr']:.4g}"
@@ -278,6 +292,7 @@ class LabelTask(PaddedTask):
             len(self.labels),
             settings.layers,
             dropout=settings.dropout,
+            embed_dropout=settings.embed_dropout,
             rng=rng,
             init_range=init_range,
             **settings.cell_options(),
@@ -330,63 +345,3 @@ class ClassifyTask(LabelTask):
         x, lengths, y = batch
         loss, logits = model.loss(x, y, lengths, backward=backward)
         return float(loss), y.size, int((logits.argmax(-1) == y).sum())
-
-
-class TagTask(LabelTask):
-    """One UPOS tag per word of CoNLL-U sentences; a tag unseen in training is ``-1``,
-    left out of the loss and the accuracy like padding."""
-
-    kind = "tag"
-    model_type = SequenceTagger
-
-    @classmethod
-    def from_settings(cls, settings: TrainSettings) -> TagTask:
-        sentences = read_splits(settings.data, cls.kind, (".conllu",), read_conllu)
-        # words rarer than min_count become <unk> in training, so <unk> is trained for
-        # the words a test sentence brings that training never saw
-        vocab = Vocabulary.build(
-            (" ".join(w) for w, _ in sentences["train"]),
-            "word",
-            min_count=settings.min_count or 1,
-            max_size=settings.max_vocab,
-        )
-        labels = sorted({t for _, tags in sentences["train"] for t in tags})
-        splits = {
-            split: cls.encode(vocab, labels, items, split) for split, items in sentences.items()
-        }
-        return cls(vocab, labels, splits, settings.batch_size, settings.seed)
-
-    @classmethod
-    def read_file(cls, path: Path) -> list[tuple[list[str], list[str]]]:
-        return read_conllu(path)
-
-    @classmethod
-    def encode(
-        cls,
-        vocab: Vocabulary,
-        labels: list[str],
-        items: list[tuple[list[str], list[str]]],
-        path: object,
-    ) -> list[Example]:
-        index = {t: i for i, t in enumerate(labels)}
-        return [
-            Example(
-                np.array([vocab.index.get(w, vocab.unk_id) for w in words], np.int64),
-                np.array([index.get(t, -1) for t in tags], np.int64),
-            )
-            for words, tags in items
-        ]
-
-    def model_options(self, settings: TrainSettings) -> dict:
-        # each tag sees both sides unless the settings say otherwise
-        return {"bidirectional": settings.bidirectional is not False}
-
-    def batch_loss(self, model: Model, batch: Batch, backward: bool) -> tuple[float, int, int]:
-        x, lengths, y = batch
-        loss, logits = model.loss(x, y, lengths, backward=backward)
-        mask = tag_mask(y, lengths)
-        return float(loss), int(mask.sum()), int(((logits.argmax(-1) == y) & mask).sum())
-
-    def loss_count(self, batch: Batch) -> int:
-        x, lengths, y = batch
-        return int(tag_mask(y, lengths).sum())

@@ -65,6 +65,11 @@ class TrainSettings:
     tie_weights: bool = False
     bidirectional: bool | None = None
     pooling: str = "last"
+    char_embed: int = 0
+    char_hidden: int = 50
+    embed_dropout: float | None = None
+    word_dropout: float = 0.0
+    sort_window: int = 0
     # batches
     bptt: int | None = 64
     batch_size: int = 32
@@ -159,14 +164,18 @@ _RANGES: dict[str, tuple[type, float, float, bool, bool]] = {
         for name in (
             "hidden", "layers", "embed", "bptt", "batch_size", "window", "horizon",
             "max_vocab", "max_steps", "epochs", "min_count", "eval_tokens", "eval_batch_size",
+            "char_hidden",
         )
     },
     **{
         name: (int, 0, _INF, True, False)
-        for name in ("seed", "decay_start", "eval_every", "patience", "sample_every", "keep")
+        for name in ("seed", "decay_start", "eval_every", "patience", "sample_every", "keep",
+                     "char_embed", "sort_window")
     },
     "max_time": (float, 0, _INF, False, False),
     "dropout": (float, 0, 1, True, False),
+    "embed_dropout": (float, 0, 1, True, False),
+    "word_dropout": (float, 0, _INF, True, False),
     "init_range": (float, 0, _INF, True, False),
     "lr": (float, 0, _INF, False, False),
     "clip": (float, 0, _INF, True, False),
@@ -248,10 +257,20 @@ PTB_SMALL = TrainSettings(
 CLASSIFY = TrainSettings(
     task="classify", hidden=64, layers=1, bptt=None, clip=5.0, epochs=10, **_BY_EPOCH
 )
-"""One label per ``label<TAB>text`` line; the tag and forecast presets differ only in task."""
+"""One label per ``label<TAB>text`` line; the forecast preset differs only in task."""
 
-TAG = CLASSIFY.replace(task="tag")
 FORECAST = CLASSIFY.replace(task="forecast")
+
+TAG = CLASSIFY.replace(
+    task="tag", embed=100, char_embed=30, char_hidden=50, hidden=100, layers=2, dropout=0.25,
+    word_dropout=0.25, lr=1e-3, batch_size=32, epochs=30, patience=3, max_time=840.0,
+    sort_window=20,
+)  # fmt: skip
+"""Word and character BiLSTM tagger (Plank et al. 2016; Lample et al. 2016): word
+embeddings 100 joined by a character BiLSTM (30-wide char embeddings, 50 per direction),
+2 x 100 per direction, dropout 0.25, word dropout 0.25, Adam 1e-3, batch 32 of similar
+lengths (sorted within windows of 20 batches); at most 30 epochs, stopping after 3
+evaluations without improvement on valid or after 14 minutes."""
 
 PRESETS: dict[str, TrainSettings] = {
     "char-lm": CHAR_LM,
@@ -287,6 +306,11 @@ TASK_FIELDS: dict[str, tuple[str, ...]] = {
     "min_count": ("lm", "classify", "tag"),
     "max_vocab": ("lm", "classify", "tag"),
     "bidirectional": ("classify", "tag"),
+    "embed_dropout": ("classify", "tag"),
+    "char_embed": ("tag",),
+    "char_hidden": ("tag",),
+    "word_dropout": ("tag",),
+    "sort_window": ("tag",),
     "pooling": ("classify",),
     "window": ("forecast",),
     "horizon": ("forecast",),

@@ -8,11 +8,12 @@ import numpy as np
 from ..models import Model
 from ..nn.module import Module
 from .forecast_task import ForecastTask
-from .labeled_tasks import ClassifyTask, TagTask
+from .labeled_tasks import ClassifyTask
 from .lm_task import LanguageModelTask
 from .optim import OPTIMIZERS, Optimizer
 from .schedule import ReduceOnPlateau, StepDecay
 from .settings import TrainSettings, setting_error
+from .tag_task import TagTask
 from .task import Task
 
 TASKS: dict[str, type[Task]] = {
