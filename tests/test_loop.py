@@ -189,3 +189,23 @@ def test_plain_progress_lines_without_a_terminal(capsys):
     assert line.startswith("step 2/10 | loss 1.000 bpc 1.443 |") and "tok/s | left" in line
     progress.write("evaluation line")
     assert capsys.readouterr().out == "evaluation line\n"
+
+
+def test_progress_without_a_step_bound_shows_the_step_and_the_time_left():
+    import io
+
+    from kioku.train.progress import Progress
+
+    stream = io.StringIO()
+    Progress(total=None, stream=stream, plain_every=0.0).update(344, 500, "loss 0.444")
+    assert stream.getvalue().startswith("step 344 | loss 0.444 |")
+    assert "left" not in stream.getvalue()  # nothing bounds it: no time left to show
+    stream = io.StringIO()
+    Progress(total=None, stream=stream, plain_every=0.0, max_time=840.0).update(3, 9, "l")
+    left = stream.getvalue().rsplit("left ", 1)[1].strip()
+    assert left in ("13m59s", "14m00s")  # the time bound, less the instant elapsed
+
+
+def test_a_run_bounded_by_time_alone_has_no_step_total(tmp_path):
+    trainer = make_trainer(tmp_path, max_steps=None, epochs=None, max_time=5.0)
+    assert trainer.total_steps() is None

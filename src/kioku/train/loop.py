@@ -195,14 +195,15 @@ class Trainer:
             c.max_time is not None and self._time_used() >= c.max_time
         )
 
-    def total_steps(self) -> int:
+    def total_steps(self) -> int | None:
+        """The step bound of this run, ``None`` when only time or early stopping end it."""
         per_epoch = self.task.batches_per_epoch()
         bounds = []
         if self.config.max_steps is not None:
             bounds.append(self.config.max_steps)
         if self.config.epochs is not None:
             bounds.append(self.config.epochs * per_epoch)
-        return min(bounds) if bounds else per_epoch
+        return min(bounds) if bounds else None
 
     def evaluate(self, split: str = "valid") -> dict:
         """Evaluate on ``split``; returns the log record (also written to the log)."""
@@ -254,7 +255,9 @@ class Trainer:
         self._started = time.perf_counter()
         result = LoopResult(step=self.step, epoch=self.task.epoch, best_valid=self.best_valid)
         shown = self.config.progress and self.parallel.is_root
-        progress = Progress(self.total_steps(), self.step, shown, out=self.stream)
+        limit = self.config.max_time
+        limit = None if limit is None else limit - self._time_used()
+        progress = Progress(self.total_steps(), self.step, shown, out=self.stream, max_time=limit)
         previous_handler = self._install_sigint()
         self.parallel.broadcast_parameters(self.model)
         try:

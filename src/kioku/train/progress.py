@@ -22,18 +22,23 @@ def format_seconds(seconds: float) -> str:
 
 
 class Progress:
-    """Shows step/total, the running loss and its derived metric, tokens/s, time left."""
+    """Shows step/total, the running loss and its derived metric, tokens/s, time left.
+    ``total`` is ``None`` when no step bound is known (a run bounded by ``max_time`` or by
+    early stopping only): then the step is shown alone, and the time left is what remains
+    of ``max_time`` seconds, if given."""
 
     def __init__(
         self,
-        total: int,
+        total: int | None,
         initial: int = 0,
         enabled: bool = True,
         plain_every: float = 10.0,
         stream=None,
         out=None,
+        max_time: float | None = None,
     ) -> None:
         self.total = total
+        self.max_time = max_time
         self.step = initial
         self.start_step = initial
         self.stream = stream or sys.stderr  # the bar and progress lines
@@ -61,15 +66,29 @@ class Progress:
         self.tokens += tokens
         elapsed = time.perf_counter() - self.started
         rate = self.tokens / elapsed if elapsed > 0 else 0.0
-        done = self.step - self.start_step
-        left = (self.total - self.step) * elapsed / done if done else 0.0
-        text = f"{postfix} | {rate:,.0f} tok/s | left {format_seconds(left)}"
+        text = f"{postfix} | {rate:,.0f} tok/s"
+        left = self._seconds_left(elapsed)
+        if left is not None:
+            text += f" | left {format_seconds(left)}"
         if self.bar is not None:
             self.bar.update(steps)
             self.bar.set_postfix_str(text, refresh=False)
         elif self.enabled and time.perf_counter() - self.last_plain >= self.plain_every:
             self.last_plain = time.perf_counter()
-            print(f"step {self.step}/{self.total} | {text}", file=self.stream, flush=True)
+            shown = self.step if self.total is None else f"{self.step}/{self.total}"
+            print(f"step {shown} | {text}", file=self.stream, flush=True)
+
+    def _seconds_left(self, elapsed: float) -> float | None:
+        """From the steps left at the rate so far, capped by ``max_time``; ``None`` when
+        neither bound is known."""
+        done = self.step - self.start_step
+        by_steps = None
+        if self.total is not None:
+            by_steps = (self.total - self.step) * elapsed / done if done else 0.0
+        if self.max_time is None:
+            return by_steps
+        by_time = max(self.max_time - elapsed, 0.0)
+        return by_time if by_steps is None else min(by_steps, by_time)
 
     def write(self, line: str) -> None:
         """Print a line to ``out`` without breaking the bar."""
