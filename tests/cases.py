@@ -167,6 +167,33 @@ def layer_case(
     return layer, x, (np.array([5, 2, 1]) if use_lengths else None)
 
 
+def normal_state(layer, rng: np.random.Generator, batch: int):
+    """A standard normal initial state for ``layer``: one ``(L*D, B, S)`` array per
+    component of its state (the array alone for a one-component state)."""
+    shapes = [(layer.num_layers * layer.num_directions, batch, s) for s in layer.state_sizes]
+    parts = tuple(rng.normal(size=shape) for shape in shapes)
+    return parts if len(parts) > 1 else parts[0]
+
+
+def check_case_gradients(
+    layer_type,
+    seed: int,
+    hidden_size: int,
+    use_lengths: bool,
+    use_state: bool,
+    prepare=None,
+    draw_state=normal_state,
+    tol: float = 1e-6,
+    **options,
+) -> None:
+    """:func:`check_layer_gradients` on a :func:`layer_case` drawn from ``seed``, with the
+    initial state ``draw_state(layer, rng, batch)`` when ``use_state``."""
+    rng = np.random.default_rng(seed)
+    layer, x, lengths = layer_case(layer_type, rng, hidden_size, use_lengths, prepare, **options)
+    state = draw_state(layer, rng, x.shape[1]) if use_state else None
+    check_layer_gradients(layer, rng, x, state, lengths, tol)
+
+
 def peak_bytes(fn: Callable[[], object]) -> int:
     """The peak of the memory that Python allocations held (tracemalloc) while ``fn()`` ran."""
     tracemalloc.start()
