@@ -20,10 +20,10 @@ from . import keras_io
 from .keras_io import (
     _MERGE_FROM_KERAS,
     KerasRecurrent,
+    assign_keras_weights,
     build_keras,
     keras_call_options,
     keras_directions,
-    keras_weights,
 )
 
 KIOKU_TO_KERAS_GATES = (1, 0, 2)  # r, z, n <-> z, r, h; its own inverse
@@ -86,14 +86,16 @@ def from_keras_gru(layer, ignore_dropout: bool = False) -> KerasGRU:
     H = gru.hidden_size
     bias_shape = (2, 3 * H) if gru.reset_after else (3 * H,)
     expected = [(gru.input_size, 3 * H), (H, 3 * H)] + ([bias_shape] if gru.bias else [])
-    for d, weights in enumerate(keras_weights(directions, expected)):
-        sfx = gru.suffix(0, d)
-        gru.params[f"weight_ih{sfx}"][...] = swap_gates(weights[0].T)
-        gru.params[f"weight_hh{sfx}"][...] = swap_gates(weights[1].T)
-        if gru.bias:
-            bias = weights[2].reshape(-1, 3 * H)
-            gru.params[f"bias_ih{sfx}"][...] = swap_gates(bias[0])
-            gru.params[f"bias_hh{sfx}"][...] = swap_gates(bias[1]) if gru.reset_after else 0
+
+    def convert(weights: list[np.ndarray]) -> dict:
+        kernels = {"weight_ih": swap_gates(weights[0].T), "weight_hh": swap_gates(weights[1].T)}
+        if not gru.bias:
+            return kernels
+        bias = weights[2].reshape(-1, 3 * H)  # one row without reset_after, else (input, recurrent)
+        recurrent = swap_gates(bias[1]) if gru.reset_after else 0
+        return {**kernels, "bias_ih": swap_gates(bias[0]), "bias_hh": recurrent}
+
+    assign_keras_weights(gru, directions, expected, convert)
     return KerasGRU(
         gru.eval(), go_backwards, layer.return_sequences, layer.return_state, merge_mode
     )

@@ -9,6 +9,8 @@ Bidirectional merge modes) live in :class:`KerasLSTM`, which wraps a kioku ``LST
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..functional.merge import merge_directions
@@ -77,6 +79,18 @@ def keras_weights(directions: list, expected: list[tuple[int, ...]]) -> list[lis
         if found != expected:
             raise ValueError(f"layer weights: expected shapes {expected}, found {found}")
     return weights
+
+
+def assign_keras_weights(
+    layer, directions: list, expected: list[tuple[int, ...]], convert: Callable
+) -> None:
+    """Each direction's Keras weights (checked against the ``expected`` shapes) into the
+    first layer of ``layer``: ``convert(weights)`` maps them to ``{"weight_ih": ...}``,
+    kioku's parameter names without the direction suffix, and the values to copy in."""
+    for d, weights in enumerate(keras_weights(directions, expected)):
+        sfx = layer.suffix(0, d)
+        for name, value in convert(weights).items():
+            layer.params[f"{name}{sfx}"][...] = value
 
 
 def keras_call_options(
@@ -231,13 +245,13 @@ def from_keras(layer, ignore_dropout: bool = False) -> KerasLSTM:
     )  # fmt: skip
     H = lstm.hidden_size
     expected = [(lstm.input_size, 4 * H), (H, 4 * H)] + ([(4 * H,)] if lstm.bias else [])
-    for d, weights in enumerate(keras_weights(directions, expected)):
-        sfx = lstm.suffix(0, d)
-        lstm.params[f"weight_ih{sfx}"][...] = weights[0].T
-        lstm.params[f"weight_hh{sfx}"][...] = weights[1].T
-        if lstm.bias:
-            lstm.params[f"bias_ih{sfx}"][...] = weights[2]
-            lstm.params[f"bias_hh{sfx}"][...] = 0
+
+    def convert(weights: list[np.ndarray]) -> dict:
+        # Keras has one bias where torch has two: it all goes to bias_ih
+        biases = {"bias_ih": weights[2], "bias_hh": 0} if lstm.bias else {}
+        return {"weight_ih": weights[0].T, "weight_hh": weights[1].T, **biases}
+
+    assign_keras_weights(lstm, directions, expected, convert)
     return KerasLSTM(
         lstm.eval(), go_backwards, layer.return_sequences, layer.return_state, merge_mode
     )
