@@ -149,6 +149,20 @@ def check_dropout_gradients(layer, x: np.ndarray, wy: np.ndarray, tol: float = 1
     check_gradients(loss, {**parameter_pairs(layer), "x": (x, dx)}, tol)
 
 
+def check_stacked_dropout_gradients(layer_type, prepare=None, tol: float = 1e-6, **options) -> None:
+    """:func:`check_dropout_gradients` on a float64 ``layer_type(3, 4, num_layers=3,
+    dropout=0.4, bidirectional=True, **options)`` (``prepare(layer, rng)`` run on it when
+    given), ``x (4, 2, 3)`` and ``wy (4, 2, 8)``."""
+    rng = np.random.default_rng(5)
+    layer = layer_type(
+        3, 4, num_layers=3, dropout=0.4, bidirectional=True, dtype=np.float64, rng=1, **options
+    )
+    if prepare is not None:
+        prepare(layer, rng)
+    x = rng.normal(size=(4, 2, 3))
+    check_dropout_gradients(layer, x, rng.normal(size=(4, 2, 8)), tol)
+
+
 def layer_case(
     layer_type,
     rng: np.random.Generator,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from cases import (
     check_case_gradients,
-    check_dropout_gradients,
     check_gradients,
     check_layer_gradients,
+    check_stacked_dropout_gradients,
     parameter_pairs,
     weighted_loss,
 )
@@ -47,10 +47,7 @@ def test_lstm_gradients_match_central_differences(
 
 
 def test_lstm_gradients_with_dropout_between_layers():
-    rng = np.random.default_rng(5)
-    lstm = kioku.nn.LSTM(3, 4, 3, dropout=0.4, bidirectional=True, dtype=np.float64, rng=1)
-    x = rng.normal(size=(4, 2, 3))
-    check_dropout_gradients(lstm, x, rng.normal(size=(4, 2, 8)), TOL)
+    check_stacked_dropout_gradients(kioku.nn.LSTM, tol=TOL)
 
 
 @pytest.mark.parametrize("bidir,use_lengths", list(itertools.product([False, True], repeat=2)))

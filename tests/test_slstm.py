@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from cases import check_case_gradients, check_dropout_gradients
+from cases import check_case_gradients, check_stacked_dropout_gradients
 from gradcheck import numeric_grad, rel_error
 
 import kioku
@@ -108,13 +108,7 @@ def test_gradients_from_a_zero_normaliser_with_a_given_cell():
 
 
 def test_slstm_gradients_with_dropout_between_layers():
-    rng = np.random.default_rng(5)
-    slstm = kioku.nn.SLSTM(
-        3, 4, num_heads=2, num_layers=3, dropout=0.4, bidirectional=True, dtype=np.float64, rng=1
-    )
-    _randomise(slstm, rng)
-    x = rng.normal(size=(4, 2, 3))
-    check_dropout_gradients(slstm, x, rng.normal(size=(4, 2, 8)), TOL)
+    check_stacked_dropout_gradients(kioku.nn.SLSTM, _randomise, TOL, num_heads=2)
 
 
 @pytest.mark.parametrize("forget", ["sigmoid", "exp"])
