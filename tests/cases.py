@@ -149,6 +149,20 @@ def check_dropout_gradients(layer, x: np.ndarray, wy: np.ndarray, tol: float = 1
     check_gradients(loss, {**parameter_pairs(layer), "x": (x, dx)}, tol)
 
 
+def check_stacked_dropout_gradients(layer_type, prepare=None, tol: float = 1e-6, **options) -> None:
+    """:func:`check_dropout_gradients` on a float64 ``layer_type(3, 4, num_layers=3,
+    dropout=0.4, bidirectional=True, **options)`` (``prepare(layer, rng)`` run on it when
+    given), ``x (4, 2, 3)`` and ``wy (4, 2, 8)``."""
+    rng = np.random.default_rng(5)
+    layer = layer_type(
+        3, 4, num_layers=3, dropout=0.4, bidirectional=True, dtype=np.float64, rng=1, **options
+    )
+    if prepare is not None:
+        prepare(layer, rng)
+    x = rng.normal(size=(4, 2, 3))
+    check_dropout_gradients(layer, x, rng.normal(size=(4, 2, 8)), tol)
+
+
 def layer_case(
     layer_type,
     rng: np.random.Generator,
@@ -165,6 +179,33 @@ def layer_case(
         prepare(layer, rng)
     x = rng.normal(size=(5, 3, 3))
     return layer, x, (np.array([5, 2, 1]) if use_lengths else None)
+
+
+def normal_state(layer, rng: np.random.Generator, batch: int):
+    """A standard normal initial state for ``layer``: one ``(L*D, B, S)`` array per
+    component of its state (the array alone for a one-component state)."""
+    shapes = [(layer.num_layers * layer.num_directions, batch, s) for s in layer.state_sizes]
+    parts = tuple(rng.normal(size=shape) for shape in shapes)
+    return parts if len(parts) > 1 else parts[0]
+
+
+def check_case_gradients(
+    layer_type,
+    seed: int,
+    hidden_size: int,
+    use_lengths: bool,
+    use_state: bool,
+    prepare=None,
+    draw_state=normal_state,
+    tol: float = 1e-6,
+    **options,
+) -> None:
+    """:func:`check_layer_gradients` on a :func:`layer_case` drawn from ``seed``, with the
+    initial state ``draw_state(layer, rng, batch)`` when ``use_state``."""
+    rng = np.random.default_rng(seed)
+    layer, x, lengths = layer_case(layer_type, rng, hidden_size, use_lengths, prepare, **options)
+    state = draw_state(layer, rng, x.shape[1]) if use_state else None
+    check_layer_gradients(layer, rng, x, state, lengths, tol)
 
 
 def peak_bytes(fn: Callable[[], object]) -> int:

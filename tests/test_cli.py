@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conllu_text import conllu_text
 
 from kioku.cli import main
 
@@ -176,14 +177,8 @@ def test_classify_tag_forecast_runs(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "cls"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["accuracy"] == 1.0  # separable by words
 
-    rows = []
-    for s in range(30):
-        rows.append(f"# sent_id = {s}")
-        for i, (word, tag) in enumerate([("the", "DET"), ("cat", "NOUN"), ("runs", "VERB")], 1):
-            rows.append(f"{i}\t{word}\t{word}\t{tag}\t_\t_\t0\tdep\t_\t_")
-        rows.append("")
     conllu = tmp_path / "tags.conllu"
-    conllu.write_text("\n".join(rows) + "\n")
+    conllu.write_text(conllu_text([[("the", "DET"), ("cat", "NOUN"), ("runs", "VERB")]] * 30))
     assert train(tmp_path / "tag", "--task", "tag", "--data", str(conllu), "--max-steps", "4") == 0
     assert "test after 4 steps" in capsys.readouterr().out
 

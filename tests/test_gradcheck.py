@@ -8,10 +8,10 @@ import itertools
 import numpy as np
 import pytest
 from cases import (
-    check_dropout_gradients,
+    check_case_gradients,
     check_gradients,
     check_layer_gradients,
-    layer_case,
+    check_stacked_dropout_gradients,
     parameter_pairs,
     weighted_loss,
 )
@@ -40,24 +40,14 @@ CONFIGS = [
 def test_lstm_gradients_match_central_differences(
     layers, bidir, bias, proj, use_lengths, use_state, merge
 ):
-    rng = np.random.default_rng(layers * 100 + bidir * 10 + proj)
-    B, H = 3, 4
-    lstm, x, lengths = layer_case(
-        kioku.nn.LSTM, rng, H, use_lengths, num_layers=layers, bias=bias,
-        bidirectional=bidir, proj_size=proj, merge_mode=merge,
+    check_case_gradients(
+        kioku.nn.LSTM, layers * 100 + bidir * 10 + proj, 4, use_lengths, use_state, tol=TOL,
+        num_layers=layers, bias=bias, bidirectional=bidir, proj_size=proj, merge_mode=merge,
     )  # fmt: skip
-    D, P = (2 if bidir else 1), (proj or H)
-    state = None
-    if use_state:
-        state = (rng.normal(size=(layers * D, B, P)), rng.normal(size=(layers * D, B, H)))
-    check_layer_gradients(lstm, rng, x, state, lengths, TOL)
 
 
 def test_lstm_gradients_with_dropout_between_layers():
-    rng = np.random.default_rng(5)
-    lstm = kioku.nn.LSTM(3, 4, 3, dropout=0.4, bidirectional=True, dtype=np.float64, rng=1)
-    x = rng.normal(size=(4, 2, 3))
-    check_dropout_gradients(lstm, x, rng.normal(size=(4, 2, 8)), TOL)
+    check_stacked_dropout_gradients(kioku.nn.LSTM, tol=TOL)
 
 
 @pytest.mark.parametrize("bidir,use_lengths", list(itertools.product([False, True], repeat=2)))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cases import check_dropout_gradients, check_layer_gradients, layer_case
+from cases import check_case_gradients, check_stacked_dropout_gradients
 from gradcheck import numeric_grad, rel_error
 
 import kioku
@@ -35,22 +35,15 @@ GRAD_CONFIGS = [
 def test_gru_gradients_match_central_differences(
     layers, bidir, bias, use_lengths, use_state, merge, reset_after
 ):
-    rng = np.random.default_rng(layers * 100 + bidir * 10 + reset_after)
-    B, H = 3, 4
-    gru, x, lengths = layer_case(
-        kioku.nn.GRU, rng, H, use_lengths, num_layers=layers, bias=bias,
-        bidirectional=bidir, merge_mode=merge, reset_after=reset_after,
+    check_case_gradients(
+        kioku.nn.GRU, layers * 100 + bidir * 10 + reset_after, 4, use_lengths, use_state,
+        tol=TOL, num_layers=layers, bias=bias, bidirectional=bidir, merge_mode=merge,
+        reset_after=reset_after,
     )  # fmt: skip
-    D = 2 if bidir else 1
-    h0 = rng.normal(size=(layers * D, B, H)) if use_state else None
-    check_layer_gradients(gru, rng, x, h0, lengths, TOL)
 
 
 def test_gru_gradients_with_dropout_between_layers():
-    rng = np.random.default_rng(5)
-    gru = kioku.nn.GRU(3, 4, 3, dropout=0.4, bidirectional=True, dtype=np.float64, rng=1)
-    x = rng.normal(size=(4, 2, 3))
-    check_dropout_gradients(gru, x, rng.normal(size=(4, 2, 8)), TOL)
+    check_stacked_dropout_gradients(kioku.nn.GRU, tol=TOL)
 
 
 @pytest.mark.parametrize("reset_after", [True, False])

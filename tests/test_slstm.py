@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from cases import check_dropout_gradients, check_layer_gradients, layer_case
+from cases import check_case_gradients, check_stacked_dropout_gradients
 from gradcheck import numeric_grad, rel_error
 
 import kioku
@@ -45,6 +45,11 @@ def _state(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[np.ndarray
     return rng.normal(size=shape), n0 * rng.uniform(-1, 1, shape), n0, rng.normal(size=shape)
 
 
+def _layer_state(layer, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, ...]:
+    """:func:`_state` for every layer and direction of ``layer``."""
+    return _state(rng, (layer.num_layers * layer.num_directions, batch, layer.hidden_size))
+
+
 def _functional_case(
     rng: np.random.Generator, T: int, B: int, I: int, K: int, D: int, kernel_scale: float
 ) -> tuple[np.ndarray, ...]:
@@ -63,15 +68,11 @@ def _functional_case(
 def test_slstm_gradients_match_central_differences(
     heads, hidden, forget, layers, bidir, bias, use_lengths, use_state, merge
 ):
-    rng = np.random.default_rng(heads * 100 + layers * 10 + hidden)
-    B = 3
-    slstm, x, lengths = layer_case(
-        kioku.nn.SLSTM, rng, hidden, use_lengths, _randomise, num_heads=heads,
-        num_layers=layers, bias=bias, bidirectional=bidir, merge_mode=merge, forget_gate=forget,
+    check_case_gradients(
+        kioku.nn.SLSTM, heads * 100 + layers * 10 + hidden, hidden, use_lengths, use_state,
+        _randomise, _layer_state, TOL, num_heads=heads, num_layers=layers, bias=bias,
+        bidirectional=bidir, merge_mode=merge, forget_gate=forget,
     )  # fmt: skip
-    D = 2 if bidir else 1
-    state = _state(rng, (layers * D, B, hidden)) if use_state else None
-    check_layer_gradients(slstm, rng, x, state, lengths, TOL)
 
 
 def test_gradients_from_a_zero_normaliser_with_a_given_cell():
@@ -107,13 +108,7 @@ def test_gradients_from_a_zero_normaliser_with_a_given_cell():
 
 
 def test_slstm_gradients_with_dropout_between_layers():
-    rng = np.random.default_rng(5)
-    slstm = kioku.nn.SLSTM(
-        3, 4, num_heads=2, num_layers=3, dropout=0.4, bidirectional=True, dtype=np.float64, rng=1
-    )
-    _randomise(slstm, rng)
-    x = rng.normal(size=(4, 2, 3))
-    check_dropout_gradients(slstm, x, rng.normal(size=(4, 2, 8)), TOL)
+    check_stacked_dropout_gradients(kioku.nn.SLSTM, _randomise, TOL, num_heads=2)
 
 
 @pytest.mark.parametrize("forget", ["sigmoid", "exp"])

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from conllu_text import conllu_text
 
 from kioku.cli import main
 
@@ -30,15 +31,12 @@ def write_data(folder: Path) -> dict[str, Path]:
         words = rng.choice(LABEL_WORDS[label], 2, replace=False)
         lines.append(f"{label}\t{' '.join(words)} film {i % 5}\n")
     labels.write_text("".join(lines))
-    rows = []
-    for s in range(120):
-        rows.append(f"# sent_id = {s}")
-        for i, tag in enumerate(("DET", "NOUN", "VERB"), 1):
-            word = LEXICON[tag][rng.integers(len(LEXICON[tag]))]
-            rows.append(f"{i}\t{word}\t{word}\t{tag}\t_\t_\t0\tdep\t_\t_")
-        rows.append("")
+    sentences = [
+        [(LEXICON[tag][rng.integers(len(LEXICON[tag]))], tag) for tag in ("DET", "NOUN", "VERB")]
+        for _ in range(120)
+    ]
     conllu = folder / "animals.conllu"
-    conllu.write_text("\n".join(rows) + "\n")
+    conllu.write_text(conllu_text(sentences))
     series = folder / "sales.csv"
     values = [100 + 20 * math.sin(2 * math.pi * i / 7) + rng.normal() for i in range(300)]
     series.write_text("day,units\n" + "".join(f"{i},{v:.3f}\n" for i, v in enumerate(values)))

@@ -13,17 +13,17 @@ the Bidirectional merge modes) live in :class:`KerasGRU`, which wraps a kioku ``
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from ..nn import GRU
 from . import keras_io
 from .keras_io import (
-    _MERGE_FROM_KERAS,
     KerasRecurrent,
     build_keras,
+    import_keras,
     keras_call_options,
-    keras_directions,
-    keras_weights,
 )
 
 KIOKU_TO_KERAS_GATES = (1, 0, 2)  # r, z, n <-> z, r, h; its own inverse
@@ -70,33 +70,31 @@ def _gru_options(config: dict, ignore_dropout: bool) -> dict:
     }
 
 
+def _gru_shapes(gru: GRU) -> list[tuple[int, ...]]:
+    """The shapes of a Keras GRU direction's weights for ``gru``."""
+    H = gru.hidden_size
+    bias_shape = (2, 3 * H) if gru.reset_after else (3 * H,)
+    return [(gru.input_size, 3 * H), (H, 3 * H)] + ([bias_shape] if gru.bias else [])
+
+
+def _gru_params(gru: GRU, weights: list[np.ndarray]) -> dict:
+    """A Keras GRU direction's ``weights`` as ``gru``'s parameters (gates reordered)."""
+    kernels = {"weight_ih": swap_gates(weights[0].T), "weight_hh": swap_gates(weights[1].T)}
+    if not gru.bias:
+        return kernels
+    # one row without reset_after, else (input, recurrent)
+    bias = weights[2].reshape(-1, 3 * gru.hidden_size)
+    recurrent = swap_gates(bias[1]) if gru.reset_after else 0
+    return {**kernels, "bias_ih": swap_gates(bias[0]), "bias_hh": recurrent}
+
+
 def from_keras_gru(layer, ignore_dropout: bool = False) -> KerasGRU:
     """Wrap the weights and options of a built Keras 3 ``GRU`` or ``Bidirectional(GRU)`` in
     a :class:`KerasGRU` (its ``.gru`` is a ``batch_first`` kioku ``GRU``, with
     ``reset_after`` as the Keras layer's)."""
-    directions, merge_mode, go_backwards = keras_directions(layer, _require_keras().layers.GRU)
-    config = directions[0].get_config()
-    kernel = directions[0].get_weights()[0]
-    gru = GRU(
-        kernel.shape[0], int(config["units"]), batch_first=True,
-        bidirectional=len(directions) == 2, merge_mode=_MERGE_FROM_KERAS[merge_mode],
-        dtype=np.float64 if kernel.dtype == np.float64 else np.float32,
-        **_gru_options(config, ignore_dropout),
-    )  # fmt: skip
-    H = gru.hidden_size
-    bias_shape = (2, 3 * H) if gru.reset_after else (3 * H,)
-    expected = [(gru.input_size, 3 * H), (H, 3 * H)] + ([bias_shape] if gru.bias else [])
-    for d, weights in enumerate(keras_weights(directions, expected)):
-        sfx = gru.suffix(0, d)
-        gru.params[f"weight_ih{sfx}"][...] = swap_gates(weights[0].T)
-        gru.params[f"weight_hh{sfx}"][...] = swap_gates(weights[1].T)
-        if gru.bias:
-            bias = weights[2].reshape(-1, 3 * H)
-            gru.params[f"bias_ih{sfx}"][...] = swap_gates(bias[0])
-            gru.params[f"bias_hh{sfx}"][...] = swap_gates(bias[1]) if gru.reset_after else 0
-    return KerasGRU(
-        gru.eval(), go_backwards, layer.return_sequences, layer.return_state, merge_mode
-    )
+    keras_gru = _require_keras().layers.GRU
+    options = partial(_gru_options, ignore_dropout=ignore_dropout)
+    return import_keras(layer, keras_gru, GRU, options, _gru_shapes, _gru_params, KerasGRU)
 
 
 def to_keras_gru(

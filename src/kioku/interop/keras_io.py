@@ -9,6 +9,9 @@ Bidirectional merge modes) live in :class:`KerasLSTM`, which wraps a kioku ``LST
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 
 from ..functional.merge import merge_directions
@@ -77,6 +80,48 @@ def keras_weights(directions: list, expected: list[tuple[int, ...]]) -> list[lis
         if found != expected:
             raise ValueError(f"layer weights: expected shapes {expected}, found {found}")
     return weights
+
+
+def assign_keras_weights(
+    layer, directions: list, expected: list[tuple[int, ...]], convert: Callable
+) -> None:
+    """Each direction's Keras weights (checked against the ``expected`` shapes) into the
+    first layer of ``layer``: ``convert(weights)`` maps them to ``{"weight_ih": ...}``,
+    kioku's parameter names without the direction suffix, and the values to copy in."""
+    for d, weights in enumerate(keras_weights(directions, expected)):
+        sfx = layer.suffix(0, d)
+        for name, value in convert(weights).items():
+            layer.params[f"{name}{sfx}"][...] = value
+
+
+def import_keras(
+    layer,
+    keras_type: type,
+    make: Callable,
+    options: Callable[[dict], dict],
+    shapes: Callable[[object], list[tuple[int, ...]]],
+    convert: Callable[[object, list[np.ndarray]], dict],
+    wrapper: type,
+):
+    """The frame of every Keras importer: the kioku layer ``make(input_size, hidden_size,
+    batch_first=True, ...)`` with ``options(config)`` of the Keras layer (a ``keras_type``
+    or ``Bidirectional`` of one), its weights checked against ``shapes(module)`` and copied
+    in through ``convert(module, weights)`` (see :func:`assign_keras_weights`), wrapped in
+    ``wrapper`` with the Keras layer's call options."""
+    directions, merge_mode, go_backwards = keras_directions(layer, keras_type)
+    config = directions[0].get_config()
+    kernel = directions[0].get_weights()[0]
+    module = make(
+        kernel.shape[0], int(config["units"]), batch_first=True,
+        bidirectional=len(directions) == 2, merge_mode=_MERGE_FROM_KERAS[merge_mode],
+        dtype=np.float64 if kernel.dtype == np.float64 else np.float32, **options(config),
+    )  # fmt: skip
+    assign_keras_weights(
+        module, directions, shapes(module), lambda weights: convert(module, weights)
+    )
+    return wrapper(
+        module.eval(), go_backwards, layer.return_sequences, layer.return_state, merge_mode
+    )
 
 
 def keras_call_options(
@@ -217,29 +262,26 @@ def _lstm_options(config: dict, ignore_dropout: bool) -> dict:
     }
 
 
+def _lstm_shapes(lstm: LSTM) -> list[tuple[int, ...]]:
+    """The shapes of a Keras LSTM direction's weights for ``lstm``."""
+    H = lstm.hidden_size
+    return [(lstm.input_size, 4 * H), (H, 4 * H)] + ([(4 * H,)] if lstm.bias else [])
+
+
+def _lstm_params(lstm: LSTM, weights: list[np.ndarray]) -> dict:
+    """A Keras LSTM direction's ``weights`` as ``lstm``'s parameters."""
+    # Keras has one bias where torch has two: it all goes to bias_ih
+    biases = {"bias_ih": weights[2], "bias_hh": 0} if lstm.bias else {}
+    return {"weight_ih": weights[0].T, "weight_hh": weights[1].T, **biases}
+
+
 def from_keras(layer, ignore_dropout: bool = False) -> KerasLSTM:
     """Wrap the weights and options of a built Keras 3 ``LSTM`` or ``Bidirectional(LSTM)``
     in a :class:`KerasLSTM` (its ``.lstm`` is a ``batch_first`` kioku ``LSTM``)."""
-    directions, merge_mode, go_backwards = keras_directions(layer, _require_keras().layers.LSTM)
-    config = directions[0].get_config()
-    kernel = directions[0].get_weights()[0]
-    dtype = np.float64 if kernel.dtype == np.float64 else np.float32
-    lstm = make_lstm(
-        kernel.shape[0], int(config["units"]), batch_first=True,
-        bidirectional=len(directions) == 2, merge_mode=_MERGE_FROM_KERAS[merge_mode],
-        dtype=dtype, **_lstm_options(config, ignore_dropout),
-    )  # fmt: skip
-    H = lstm.hidden_size
-    expected = [(lstm.input_size, 4 * H), (H, 4 * H)] + ([(4 * H,)] if lstm.bias else [])
-    for d, weights in enumerate(keras_weights(directions, expected)):
-        sfx = lstm.suffix(0, d)
-        lstm.params[f"weight_ih{sfx}"][...] = weights[0].T
-        lstm.params[f"weight_hh{sfx}"][...] = weights[1].T
-        if lstm.bias:
-            lstm.params[f"bias_ih{sfx}"][...] = weights[2]
-            lstm.params[f"bias_hh{sfx}"][...] = 0
-    return KerasLSTM(
-        lstm.eval(), go_backwards, layer.return_sequences, layer.return_state, merge_mode
+    keras_lstm = _require_keras().layers.LSTM
+    options = partial(_lstm_options, ignore_dropout=ignore_dropout)
+    return import_keras(
+        layer, keras_lstm, make_lstm, options, _lstm_shapes, _lstm_params, KerasLSTM
     )
 
 

@@ -9,11 +9,13 @@ parameters, same checkpoints).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..nn.char_encoder import CharEncoder
+from ..nn.linear import Linear
 from .base import RecurrentEncoder
 
 Chars = Sequence[np.ndarray] | None
@@ -64,6 +66,32 @@ class CharWordEncoder(RecurrentEncoder):
         self.char_vocab_size, self.char_embed_size = char_vocab_size, char_embed_size
         self.char_hidden_size, self.embed_dropout = char_hidden_size, embed_dropout
         return extra
+
+    def _build_char_words(
+        self, head: str, head_size: int, arguments: Mapping[str, Any], rng: np.random.Generator
+    ) -> None:
+        """The tagger's and classifier's constructor after their own checks: the encoder
+        (characters joined when asked for), a linear child ``head`` of ``head_size``
+        outputs, the character encoder, then ``init_range``. ``arguments``: the
+        constructor's (its ``locals()``), read by the names the two share."""
+        a = arguments
+        extra = self._keep_char_options(
+            a["vocab_size"], a["char_vocab_size"], a["char_embed_size"], a["char_hidden_size"],
+            a["embed_dropout"],
+        )  # fmt: skip
+        self._build_encoder(
+            a["vocab_size"], a["input_size"], a["embed_size"], a["hidden_size"], a["num_layers"],
+            a["bidirectional"], a["dropout"], a["padding_idx"], a["dtype"], rng, cell=a["cell"],
+            num_heads=a["num_heads"], extra_input=extra, input_dropout=a["embed_dropout"],
+        )  # fmt: skip
+        self.add_module(head, Linear(self.encoded_size, head_size, dtype=self.dtype, rng=rng))
+        self._add_char_encoder(rng)
+        self._initialise(a["init_range"], rng)
+
+    def _most_likely(self, inputs: np.ndarray, lengths: np.ndarray | None, chars: Chars):
+        """The argmax of the last axis of the forward's output, computed in eval mode."""
+        with self.eval_mode():
+            return self.forward(inputs, lengths, chars).argmax(axis=-1)
 
     def _add_char_encoder(self, rng: np.random.Generator) -> None:
         """The ``char_encoder`` child when the model reads characters (built after the

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn.linear import Linear
 from ..nn.loss import softmax_cross_entropy
 from ..nn.module import as_rng
 from .char_words import Chars, CharWordEncoder
@@ -48,31 +47,8 @@ class SequenceClassifier(CharWordEncoder):
             raise ValueError(f"num_classes: expected >= 2, found {num_classes}")
         rng = as_rng(rng)
         self.pooling, self.num_classes = pooling, num_classes
-        extra = self._keep_char_options(
-            vocab_size, char_vocab_size, char_embed_size, char_hidden_size, embed_dropout
-        )
         self.pool = Pooling(pooling, 2 if bidirectional else 1)
-        self._build_encoder(
-            vocab_size,
-            input_size,
-            embed_size,
-            hidden_size,
-            num_layers,
-            bidirectional,
-            dropout,
-            padding_idx,
-            dtype,
-            rng,
-            cell=cell,
-            num_heads=num_heads,
-            extra_input=extra,
-            input_dropout=embed_dropout,
-        )
-        self.add_module(
-            "classifier", Linear(self.encoded_size, num_classes, dtype=self.dtype, rng=rng)
-        )
-        self._add_char_encoder(rng)
-        self._initialise(init_range, rng)
+        self._build_char_words("classifier", num_classes, locals(), rng)
 
     def forward(
         self, inputs: np.ndarray, lengths: np.ndarray | None = None, chars: Chars = None
@@ -106,5 +82,4 @@ class SequenceClassifier(CharWordEncoder):
         self, inputs: np.ndarray, lengths: np.ndarray | None = None, chars: Chars = None
     ) -> np.ndarray:
         """Most likely class per sequence, ``(B,)``, computed in eval mode."""
-        with self.eval_mode():
-            return self.forward(inputs, lengths, chars).argmax(axis=-1)
+        return self._most_likely(inputs, lengths, chars)

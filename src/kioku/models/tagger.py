@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..functional.sequence import length_mask
-from ..nn.linear import Linear
 from ..nn.loss import softmax_cross_entropy
 from ..nn.module import as_rng
 from .char_words import Chars, CharWordEncoder
@@ -51,28 +50,7 @@ class SequenceTagger(CharWordEncoder):
             raise ValueError(f"num_tags: expected >= 1, found {num_tags}")
         rng = as_rng(rng)
         self.num_tags = num_tags
-        extra = self._keep_char_options(
-            vocab_size, char_vocab_size, char_embed_size, char_hidden_size, embed_dropout
-        )
-        self._build_encoder(
-            vocab_size,
-            input_size,
-            embed_size,
-            hidden_size,
-            num_layers,
-            bidirectional,
-            dropout,
-            padding_idx,
-            dtype,
-            rng,
-            cell=cell,
-            num_heads=num_heads,
-            extra_input=extra,
-            input_dropout=embed_dropout,
-        )
-        self.add_module("tagger", Linear(self.encoded_size, num_tags, dtype=self.dtype, rng=rng))
-        self._add_char_encoder(rng)
-        self._initialise(init_range, rng)
+        self._build_char_words("tagger", num_tags, locals(), rng)
 
     def forward(
         self, inputs: np.ndarray, lengths: np.ndarray | None = None, chars: Chars = None
@@ -110,8 +88,7 @@ class SequenceTagger(CharWordEncoder):
         self, inputs: np.ndarray, lengths: np.ndarray | None = None, chars: Chars = None
     ) -> np.ndarray:
         """Most likely tag per token, ``(T, B)``, computed in eval mode (padding: -1)."""
-        with self.eval_mode():
-            tags = self.forward(inputs, lengths, chars).argmax(axis=-1)
+        tags = self._most_likely(inputs, lengths, chars)
         mask = length_mask(lengths, *tags.shape)
         return tags if mask is None else np.where(mask, tags, -1)
 

@@ -38,6 +38,13 @@ def loop_config(settings: TrainSettings) -> LoopConfig:
     )
 
 
+def run_folder(settings: TrainSettings) -> Path:
+    """``settings.out`` as a path; ``ValueError`` naming ``out`` when there is none."""
+    if settings.out is None:
+        raise setting_error(ValueError, "out", "expected a run folder, found None")
+    return Path(settings.out)
+
+
 def build_trainer(
     settings: TrainSettings,
     saved_state: dict | None = None,
@@ -50,10 +57,8 @@ def build_trainer(
     Under ``mpiexec`` the trainer is this rank's part of a data-parallel run."""
     parallel = DataParallel()
     stream = quiet_unless_root(parallel, stream)
-    if settings.out is None:
-        raise setting_error(ValueError, "out", "expected a run folder, found None")
+    out_dir = run_folder(settings)
     task = build_task(settings)
-    out_dir = Path(settings.out)
     source = saved_source or str(out_dir / "latest.json")
     if saved_state is not None:
         model = restore_model(saved_state, source)
@@ -102,9 +107,7 @@ def train_run(
     then test the parameters that validated best. Returns a summary dict (figures,
     report lines)."""
     stream = stream or sys.stdout
-    if settings.out is None:
-        raise setting_error(ValueError, "out", "expected a run folder, found None")
-    out = Path(settings.out)
+    out = run_folder(settings)
     if out.exists() and not out.is_dir():  # now, not at the first save an epoch later
         raise setting_error(NotADirectoryError, "out", "expected a run folder, found a file", out)
     if communicator().rank != 0:  # under mpiexec rank 0 alone writes, so it alone locks
