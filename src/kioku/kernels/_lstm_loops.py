@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._packed import MR, NR, packed_gemm
+from ._packed import LANES, MR, NR, _transpose_block, pack_panels, packed_gemm
 from ._primitives import FAST_MATH, emit_step, fast_sigmoid, fast_tanh, gemm, step_gemm
 
 # Numba's disk cache keys each function on its own file's timestamp only, so code
@@ -274,3 +274,76 @@ def weight_gradients(
     p0, p1 = _share(dw_hr.shape[0], part, parts)
     if project and p1 > p0:
         gemm(True, False, dh_out2[:, p0:p1], hidden2, dw_hr[p0:p1], 0.0)
+
+
+# Rows of T * B per pass of the packed weight gradients: one pass's packed gate
+# gradients are read once per row block of the transposed inputs, from L2.
+KC = 256
+
+
+@njit(cache=True, nogil=True)
+def _transposed_product(src, c0, c1, dg_panels, k0, k, out, src_t, tile, beta):
+    """``out (c1 - c0, 4H) (+)= src[k0:k0 + k, c0:c1].T @ dgates2[k0:k0 + k]``, the gate
+    gradients' rows given packed as ``dg_panels[:, :k]``; ``src_t`` is scratch."""
+    item = 4  # float32
+    src_ld, dst_ld = src.strides[0] // item, src_t.strides[0] // item
+    n_full, i_full = k - k % LANES, c0 + (c1 - c0) - (c1 - c0) % LANES
+    for n0 in range(0, n_full, LANES):  # LANES x LANES blocks transposed in registers
+        for i0 in range(c0, i_full, LANES):
+            source = src.ctypes.data + ((k0 + n0) * src_ld + i0) * item
+            _transpose_block(
+                source, src_ld, src_t.ctypes.data + ((i0 - c0) * dst_ld + n0) * item, dst_ld
+            )
+    for n in range(k):
+        row = src[k0 + n]
+        for i in range(i_full if n < n_full else c0, c1):
+            src_t[i - c0, n] = row[i]
+    packed_gemm(src_t[: c1 - c0, :k], dg_panels[:, :k], out, beta, tile)
+
+
+@njit(cache=True, nogil=True)
+def packed_weight_gradients(
+    dgates2, x2, h_in2, panels_ih, need_dx, dx2, dw_ih, dw_hh, dbias, part, parts
+):  # fmt: skip
+    """:func:`weight_gradients` without projection, float32, with the packed kernel
+    instead of BLAS: ``dx2 (N, I) = dgates2 (N, 4H) @ weight_ih`` from ``panels_ih``
+    (``weight_ih (4H, I)`` packed by :func:`kioku.kernels._packed.pack_panels`),
+    ``dw_ih (4H, I) = dgates2.T @ x2 (N, I)``, ``dw_hh (4H, P) = dgates2.T @ h_in2
+    (N, P)``, ``dbias (4H,)``. The weight gradients are computed transposed (``x2.T @
+    dgates2``: the 4H columns fill the packed panels better than I or P do) in passes
+    of :data:`KC` rows of ``N``, each packing its slice of ``dgates2`` into this
+    thread's scratch; a part does its share of the rows of ``dx2``, of the columns of
+    ``dw_ih``/``dw_hh`` and of ``dbias``, and each element is summed in the same order
+    whatever ``parts`` is. No BLAS call, so OpenBLAS's thread count is never touched."""
+    N, G = dgates2.shape
+    I, P = x2.shape[1], h_in2.shape[1]
+    tile = np.empty((MR, NR), np.float32)
+    r0, r1 = _share(N, part, parts)
+    if need_dx and r1 > r0:
+        packed_gemm(dgates2[r0:r1], panels_ih, dx2[r0:r1], 0.0, tile)
+    i0, i1 = _share(I, part, parts)
+    p0, p1 = _share(P, part, parts)
+    dg_panels = np.empty(((G + NR - 1) // NR, KC, NR), np.float32)
+    src_t = np.empty((max(i1 - i0, p1 - p0), KC), np.float32)
+    dw_ih_t = np.empty((i1 - i0, G), np.float32)
+    dw_hh_t = np.empty((p1 - p0, G), np.float32)
+    for k0 in range(0, N, KC):
+        k = min(KC, N - k0)
+        pack_panels(dgates2[k0 : k0 + k], dg_panels[:, :k])
+        beta = 0.0 if k0 == 0 else 1.0
+        if i1 > i0:
+            _transposed_product(x2, i0, i1, dg_panels, k0, k, dw_ih_t, src_t, tile, beta)
+        if p1 > p0:
+            _transposed_product(h_in2, p0, p1, dg_panels, k0, k, dw_hh_t, src_t, tile, beta)
+    for g in range(G):
+        for i in range(i0, i1):
+            dw_ih[g, i] = dw_ih_t[i - i0, g]
+        for p in range(p0, p1):
+            dw_hh[g, p] = dw_hh_t[p - p0, g]
+    g0, g1 = _share(G, part, parts)
+    total = np.zeros(g1 - g0, np.float64)  # float64 sum: no drift over T * B rows
+    for n in range(N):
+        for g in range(g0, g1):
+            total[g - g0] += dgates2[n, g]
+    for g in range(g0, g1):
+        dbias[g] = total[g - g0]

@@ -131,8 +131,10 @@ def _caller_blas_restored() -> Iterator[None]:
     finally:
         _depth.value = depth
         own = threading.current_thread().name.startswith("kioku")
-        if depth == 0 and not own and _blas.DEFAULT_THREADS:
-            _blas.set_threads_this_thread(_blas.DEFAULT_THREADS)
+        default = _blas.DEFAULT_THREADS
+        # only where the call changed it: even setting the same count is a global write
+        if depth == 0 and not own and default and _blas.current_threads() != default:
+            _blas.set_threads_this_thread(default)
 
 
 def run_parts(task: Callable[[int], object], parts: int, single_blas: bool = True) -> None:

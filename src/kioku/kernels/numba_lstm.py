@@ -21,6 +21,7 @@ from ._lstm_loops import (
     lstm_backward_loop,
     lstm_forward_loop,
     lstm_infer_loop,
+    packed_weight_gradients,
     project_inputs,
     weight_gradients,
 )
@@ -42,6 +43,13 @@ FUSED_MAX_BYTES = 8 << 20
 # faster at 600-700 rows (H = 128, 650), 2 % at 2,000, OpenBLAS 4-5 % faster at 3,200
 # and 6,400 rows (H = 650), where its blocking of the left operand pays off.
 PACKED_PROJECTION_ROWS = 2048
+# float32 backward without projection: the weight gradients on the packed kernel, on
+# kioku's own threads, instead of OpenBLAS held to one thread per part. Switching
+# OpenBLAS's thread count is a global change (its "local" setting leaks between
+# threads) and slowed NumPy's own GEMMs after each backward call; the packed GEMMs cost
+# 0-7 % more CPU time than single-threaded OpenBLAS (the 4H columns do not fill the
+# last 64-wide panel). A knob for the idle-machine comparison.
+PACKED_WEIGHT_GRADIENTS = True
 
 
 def lstm_forward(
@@ -195,7 +203,8 @@ def lstm_backward(
     P = cache.h_state.shape[2]
     project = cache.hidden is not None
     slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
-    small = max(rows.stop - rows.start for rows in slices) <= SMALL_ROWS
+    most_rows = -(-B // len(slices))
+    small = most_rows <= SMALL_ROWS
     tiled = cache.weight_hh.nbytes > L2_BYTES
 
     dgates = np.empty_like(cache.gates)
@@ -249,5 +258,19 @@ def lstm_backward(
             project, rows.start, rows.stop, tiled, packed,
         )  # fmt: skip
 
-    in_phases(parts, loop, finish)
+    if packed and not project and PACKED_WEIGHT_GRADIENTS:
+        # the loop and the weight gradients both on the packed kernel: no BLAS call, so
+        # OpenBLAS's thread count is left alone
+        panels_ih = packed_weights(w_ih, False, False) if need_dx else panels
+        dx2 = (dx if need_dx else dgates).reshape(T * B, -1)
+
+        def packed_finish(part: int) -> None:
+            packed_weight_gradients(
+                dgates.reshape(T * B, 4 * H), x2, h_in2, panels_ih, need_dx, dx2, dweight_ih,
+                dweight_hh, dbias, part, parts,
+            )  # fmt: skip
+
+        in_phases(parts, loop, packed_finish, 0)
+    else:
+        in_phases(parts, loop, finish)
     return LSTMGrads(dx, dweight_ih, dweight_hh, dbias, dweight_hr, dh, dc)
