@@ -282,23 +282,22 @@ KC = 256
 
 
 @njit(cache=True, nogil=True)
-def _transposed_product(src, c0, c1, dg_panels, k0, k, out, src_t, tile, beta):
-    """``out (c1 - c0, 4H) (+)= src[k0:k0 + k, c0:c1].T @ dgates2[k0:k0 + k]``, the gate
-    gradients' rows given packed as ``dg_panels[:, :k]``; ``src_t`` is scratch."""
-    item = 4  # float32
-    src_ld, dst_ld = src.strides[0] // item, src_t.strides[0] // item
-    n_full, i_full = k - k % LANES, c0 + (c1 - c0) - (c1 - c0) % LANES
-    for n0 in range(0, n_full, LANES):  # LANES x LANES blocks transposed in registers
-        for i0 in range(c0, i_full, LANES):
-            source = src.ctypes.data + ((k0 + n0) * src_ld + i0) * item
+def _transpose(src, dst):
+    """``dst (C, R)[j, i] = src (R, C)[i, j]``, float32, both with unit stride along their
+    rows: LANES x LANES blocks transposed in registers, the edges one element at a time."""
+    R, C = src.shape
+    item = 4
+    src_ld, dst_ld = src.strides[0] // item, dst.strides[0] // item
+    r_full, c_full = R - R % LANES, C - C % LANES
+    s0, d0 = src.ctypes.data, dst.ctypes.data
+    for i0 in range(0, r_full, LANES):
+        for j0 in range(0, c_full, LANES):
             _transpose_block(
-                source, src_ld, src_t.ctypes.data + ((i0 - c0) * dst_ld + n0) * item, dst_ld
+                s0 + (i0 * src_ld + j0) * item, src_ld, d0 + (j0 * dst_ld + i0) * item, dst_ld
             )
-    for n in range(k):
-        row = src[k0 + n]
-        for i in range(i_full if n < n_full else c0, c1):
-            src_t[i - c0, n] = row[i]
-    packed_gemm(src_t[: c1 - c0, :k], dg_panels[:, :k], out, beta, tile)
+    for i in range(R):
+        for j in range(c_full if i < r_full else 0, C):
+            dst[j, i] = src[i, j]
 
 
 @njit(cache=True, nogil=True)
@@ -323,23 +322,25 @@ def packed_weight_gradients(
         packed_gemm(dgates2[r0:r1], panels_ih, dx2[r0:r1], 0.0, tile)
     i0, i1 = _share(I, part, parts)
     p0, p1 = _share(P, part, parts)
-    dg_panels = np.empty(((G + NR - 1) // NR, KC, NR), np.float32)
-    src_t = np.empty((max(i1 - i0, p1 - p0), KC), np.float32)
+    kc = min(KC, N)  # scratch no bigger than needed: fresh pages cost more than the work
+    dg_panels = np.empty(((G + NR - 1) // NR, kc, NR), np.float32)
+    src_t = np.empty((max(i1 - i0, p1 - p0), kc), np.float32)
     dw_ih_t = np.empty((i1 - i0, G), np.float32)
     dw_hh_t = np.empty((p1 - p0, G), np.float32)
-    for k0 in range(0, N, KC):
-        k = min(KC, N - k0)
+    for k0 in range(0, N, kc):
+        k = min(kc, N - k0)
         pack_panels(dgates2[k0 : k0 + k], dg_panels[:, :k])
         beta = 0.0 if k0 == 0 else 1.0
         if i1 > i0:
-            _transposed_product(x2, i0, i1, dg_panels, k0, k, dw_ih_t, src_t, tile, beta)
+            _transpose(x2[k0 : k0 + k, i0:i1], src_t[: i1 - i0, :k])
+            packed_gemm(src_t[: i1 - i0, :k], dg_panels[:, :k], dw_ih_t, beta, tile)
         if p1 > p0:
-            _transposed_product(h_in2, p0, p1, dg_panels, k0, k, dw_hh_t, src_t, tile, beta)
-    for g in range(G):
-        for i in range(i0, i1):
-            dw_ih[g, i] = dw_ih_t[i - i0, g]
-        for p in range(p0, p1):
-            dw_hh[g, p] = dw_hh_t[p - p0, g]
+            _transpose(h_in2[k0 : k0 + k, p0:p1], src_t[: p1 - p0, :k])
+            packed_gemm(src_t[: p1 - p0, :k], dg_panels[:, :k], dw_hh_t, beta, tile)
+    if i1 > i0:
+        _transpose(dw_ih_t, dw_ih[:, i0:i1])
+    if p1 > p0:
+        _transpose(dw_hh_t, dw_hh[:, p0:p1])
     g0, g1 = _share(G, part, parts)
     total = np.zeros(g1 - g0, np.float64)  # float64 sum: no drift over T * B rows
     for n in range(N):
