@@ -183,7 +183,10 @@ def in_phases(
     at least :data:`SOLO_GEMM_MNK` and BLAS is held to one thread per part (OpenBLAS's own
     workers would keep spinning on a core after their call and steal it from the loops)."""
     single_blas = blas_mnk > SOLO_GEMM_MNK
-    if parts == 1:
+    if parts == 1 and not single_blas:  # the batch-1 path: nothing to set up
+        first(0)
+        second(0)
+    elif parts == 1:
         run_parts(lambda part: (first(part), second(part)), 1, single_blas)
     else:
         run_parts(first, parts, single_blas)

@@ -18,6 +18,7 @@ from .. import functional
 from ..functional import LSTMCache, LSTMGrads, length_mask, rnn_backward, rnn_forward
 from ._contract import check_shape, compiled_dtype, steps_per_sequence
 from ._lstm_loops import (
+    infer_one_part,
     lstm_backward_loop,
     lstm_forward_loop,
     lstm_infer_loop,
@@ -27,7 +28,7 @@ from ._lstm_loops import (
 )
 from ._pack_cache import packed as packed_weights
 from ._primitives import L2_BYTES, SMALL_ROWS
-from ._threads import batch_slices, in_phases
+from ._threads import SOLO_GEMM_MNK, batch_slices, in_phases
 
 __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
 
@@ -155,7 +156,13 @@ def lstm_forward(
                 direct, rows.start, rows.stop, tiled, packed, *step_inputs,
             )  # fmt: skip
 
-        in_phases(parts, projection, infer, blas_mnk)
+        if parts == 1 and blas_mnk <= SOLO_GEMM_MNK:  # batch 1: one compiled entry
+            infer_one_part(
+                x2, w_ih, b, has_bias, packed_ih, *weights, h_n, h_scratch, c_n, unprojected, y,
+                steps_left, bool(reverse), project, direct, tiled, packed, *step_inputs,
+            )  # fmt: skip
+        else:
+            in_phases(parts, projection, infer, blas_mnk)
         return y, h_n, c_n, None
 
     h_state = np.empty((T + 1, B, P), dtype)
