@@ -168,12 +168,15 @@ def _weight_gradient_case(seed, N, G, I, P):
     return arr(N, G), arr(N, I), arr(N, P), arr(G, I)
 
 
-@pytest.mark.parametrize("N, G, I, P", [(1, 4, 3, 1), (37, 48, 17, 12), (700, 80, 70, 20)])
+@pytest.mark.parametrize(
+    "N, G, I, P",  # the last two run several passes; 4H fills the panels worse only there
+    [(1, 4, 3, 1), (37, 48, 17, 12), (700, 80, 70, 20), (600, 256, 64, 128)],
+)
 def test_packed_weight_gradients_match_blas_and_not_the_thread_count(N, G, I, P):
     from kioku.kernels._lstm_loops import KC, packed_weight_gradients, weight_gradients
     from kioku.kernels._pack_cache import packed
 
-    assert N < KC or N > 2 * KC  # the last case runs several passes, one partial
+    assert N < KC or N % KC  # one pass, or a partial last one
     dgates, x, h_in, w_ih = _weight_gradient_case(N, N, G, I, P)
     want = [np.empty((N, I), np.float32), np.empty((G, I), np.float32),
             np.empty((G, P), np.float32), np.empty(G, np.float32)]  # fmt: skip
