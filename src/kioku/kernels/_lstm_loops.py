@@ -296,8 +296,8 @@ def weight_gradients(
         gemm(True, False, dh_out2[:, p0:p1], hidden2, dw_hr[p0:p1], 0.0)
 
 
-# Rows of T * B per pass of the packed weight gradients: one pass's packed gate
-# gradients are read once per row block of the transposed inputs, from L2.
+# Rows of T * B per pass of the packed weight gradients: one pass's packed inputs stay
+# in L2 while every row block of the transposed gate gradients goes past them.
 KC = 256
 
 
@@ -329,11 +329,11 @@ def packed_weight_gradients(
     (``weight_ih (4H, I)`` packed by :func:`kioku.kernels._packed.pack_panels`),
     ``dw_ih (4H, I) = dgates2.T @ x2 (N, I)``, ``dw_hh (4H, P) = dgates2.T @ h_in2
     (N, P)``, ``dbias (4H,)``. The ``N`` rows go in passes of :data:`KC`, each
-    transposing and packing its slices into this thread's scratch; the weight gradients
-    are computed as they are, or transposed (``x2.T @ dgates2``) when the 4H columns
-    fill the packed kernel's panels better than I or P do. A part does its share of the
-    rows of each output, and each element is summed in the same order whatever
-    ``parts`` is. No BLAS call, so OpenBLAS's thread count is never touched."""
+    transposing its slice of ``dgates2`` and packing its slices of ``x2``/``h_in2``
+    into this thread's scratch. Right for any widths; as fast as OpenBLAS only when I
+    and P are multiples of :data:`~kioku.kernels._packed.NR` (every panel full). A part
+    does its share of the rows of each output, and each element is summed in the same
+    order whatever ``parts`` is. No BLAS call: OpenBLAS's thread count is not touched."""
     N, G = dgates2.shape
     I, P = x2.shape[1], h_in2.shape[1]
     tile = np.empty((MR, NR), np.float32)
@@ -341,9 +341,6 @@ def packed_weight_gradients(
     if need_dx and r1 > r0:
         packed_gemm(dgates2[r0:r1], panels_ih, dx2[r0:r1], 0.0, tile)
     kc = min(KC, N)  # scratch no bigger than needed: fresh pages cost more than the work
-    if _padding(G) < max(_padding(I), _padding(P)):
-        _transposed_weight_gradients(dgates2, x2, h_in2, dw_ih, dw_hh, part, parts, kc, tile)
-        return _bias_gradient(dgates2, dbias, part, parts)
     g0, g1 = _share(G, part, parts)
     if g1 <= g0:
         return
@@ -359,40 +356,6 @@ def packed_weight_gradients(
         packed_gemm(dg_t[:, :k], x_panels[:, :k], dw_ih[g0:g1], beta, tile)
         packed_gemm(dg_t[:, :k], h_panels[:, :k], dw_hh[g0:g1], beta, tile)
     _bias_gradient(dgates2, dbias, part, parts)
-
-
-@njit(cache=True, nogil=True)
-def _padding(columns):
-    """Columns the packed kernel computes in vain for an output this wide, as a fraction."""
-    return (-(-columns // NR) * NR - columns) / columns
-
-
-@njit(cache=True, nogil=True)
-def _transposed_weight_gradients(dgates2, x2, h_in2, dw_ih, dw_hh, part, parts, kc, tile):
-    """``dw_ih.T = x2.T @ dgates2`` and ``dw_hh.T = h_in2.T @ dgates2``, for I or P that
-    fill the packed panels worse than 4H does; a part does its share of I and P."""
-    N, G = dgates2.shape
-    I, P = x2.shape[1], h_in2.shape[1]
-    i0, i1 = _share(I, part, parts)
-    p0, p1 = _share(P, part, parts)
-    dg_panels = np.empty(((G + NR - 1) // NR, kc, NR), np.float32)
-    src_t = np.empty((max(i1 - i0, p1 - p0), kc), np.float32)
-    dw_ih_t = np.empty((i1 - i0, G), np.float32)
-    dw_hh_t = np.empty((p1 - p0, G), np.float32)
-    for k0 in range(0, N, kc):
-        k = min(kc, N - k0)
-        pack_panels(dgates2[k0 : k0 + k], dg_panels[:, :k])
-        beta = 0.0 if k0 == 0 else 1.0
-        if i1 > i0:
-            _transpose(x2[k0 : k0 + k, i0:i1], src_t[: i1 - i0, :k])
-            packed_gemm(src_t[: i1 - i0, :k], dg_panels[:, :k], dw_ih_t, beta, tile)
-        if p1 > p0:
-            _transpose(h_in2[k0 : k0 + k, p0:p1], src_t[: p1 - p0, :k])
-            packed_gemm(src_t[: p1 - p0, :k], dg_panels[:, :k], dw_hh_t, beta, tile)
-    if i1 > i0:
-        _transpose(dw_ih_t, dw_ih[:, i0:i1])
-    if p1 > p0:
-        _transpose(dw_hh_t, dw_hh[:, p0:p1])
 
 
 @njit(cache=True, nogil=True)

@@ -27,6 +27,7 @@ from ._lstm_loops import (
     weight_gradients,
 )
 from ._pack_cache import packed as packed_weights
+from ._packed import NR
 from ._primitives import L2_BYTES, SMALL_ROWS
 from ._threads import SOLO_GEMM_MNK, batch_slices, in_phases
 
@@ -44,12 +45,14 @@ FUSED_MAX_BYTES = 8 << 20
 # faster at 600-700 rows (H = 128, 650), 2 % at 2,000, OpenBLAS 4-5 % faster at 3,200
 # and 6,400 rows (H = 650), where its blocking of the left operand pays off.
 PACKED_PROJECTION_ROWS = 2048
-# float32 backward without projection: the weight gradients on the packed kernel, on
-# kioku's own threads, instead of OpenBLAS held to one thread per part. Switching
-# OpenBLAS's thread count is a global change (its "local" setting leaks between
-# threads) and slowed NumPy's own GEMMs after each backward call; the packed GEMMs cost
-# 0-7 % more CPU time than single-threaded OpenBLAS (the 4H columns do not fill the
-# last 64-wide panel). A knob for the idle-machine comparison.
+# float32 backward without projection, I and P multiples of the packed kernel's panel
+# width (NR, 64 with AVX-512): the weight gradients on the packed kernel, on kioku's own
+# threads, instead of OpenBLAS held to one thread per part. Switching OpenBLAS's thread
+# count is a global change (its "local" setting leaks between threads) and slowed
+# NumPy's own GEMMs after each backward call. In-process A/B of CPU time, shared
+# machine: (200, 32, 128) 3 % less, (50, 1, 64) even; at widths that leave a panel part
+# empty (I = H = 100, 200, 650) the packed GEMMs took 8-20 % more than OpenBLAS on one
+# thread, so those still switch. A knob for the idle-machine comparison.
 PACKED_WEIGHT_GRADIENTS = True
 
 
@@ -265,7 +268,7 @@ def lstm_backward(
             project, rows.start, rows.stop, tiled, packed,
         )  # fmt: skip
 
-    if packed and not project and PACKED_WEIGHT_GRADIENTS:
+    if packed and not project and PACKED_WEIGHT_GRADIENTS and I % NR == 0 and P % NR == 0:
         # the loop and the weight gradients both on the packed kernel: no BLAS call, so
         # OpenBLAS's thread count is left alone
         panels_ih = packed_weights(w_ih, False, False) if need_dx else panels
