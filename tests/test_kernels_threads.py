@@ -206,3 +206,22 @@ def test_float32_backward_never_switches_blas_threads(monkeypatch, bidirectional
     lstm.backward(np.ones_like(y))
     assert switches == []
     assert all(np.isfinite(g).all() for g in lstm.grads.values())
+
+
+@pytest.mark.parametrize("B", [1, 3])
+def test_backward_at_panel_widths_matches_the_reference(B):
+    # I and P multiples of NR take the packed weight gradients (one compiled entry here)
+    from kioku import functional
+    from kioku.kernels._packed import NR
+
+    rng = np.random.default_rng(B)
+    T, I, H = 9, NR, NR
+    args = [rng.standard_normal(s) * 0.3 for s in ((T, B, I), (4 * H, I), (4 * H, H), (4 * H,))]
+    lengths = rng.integers(1, T + 1, B)
+    dy = rng.standard_normal((T, B, H))
+    *_, cache = numba_lstm.lstm_forward(*[a.astype(np.float32) for a in args], lengths=lengths)
+    got = numba_lstm.lstm_backward(dy.astype(np.float32), cache)
+    *_, cache = functional.lstm_forward(*args, lengths=lengths)
+    want = functional.lstm_backward(dy, cache)
+    for name in ("dx", "dweight_ih", "dweight_hh", "dbias", "dh0", "dc0"):
+        np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-4, atol=1e-4)

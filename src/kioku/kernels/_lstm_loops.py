@@ -369,3 +369,23 @@ def _bias_gradient(dgates2, dbias, part, parts):
             total[g - g0] += dgates2[n, g]
     for g in range(g0, g1):
         dbias[g] = total[g - g0]
+
+
+@njit(cache=True, nogil=True)
+def packed_backward_one_part(
+    dy, gates, c_state, tanh_c, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, dgates,
+    dh, dc, dh_out, dh_step, d_hidden, dh_rec, lengths, reverse, tiled, x2, h_in2, panels_ih,
+    need_dx, dx2, dw_ih, dw_hh, dbias,
+):  # fmt: skip
+    """A float32 backward without projection on one thread in one compiled entry (one
+    dispatch at batch 1): :func:`lstm_backward_loop` over the whole batch on the packed
+    ``panels``, then :func:`packed_weight_gradients`; arguments as there."""
+    lstm_backward_loop(
+        dy, gates, c_state, tanh_c, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t,
+        dgates, dh, dc, dh_out, dh_step, d_hidden, dh_rec, lengths, reverse, False, 0,
+        dy.shape[1], tiled, True,
+    )  # fmt: skip
+    T, B, G = dgates.shape
+    packed_weight_gradients(
+        dgates.reshape(T * B, G), x2, h_in2, panels_ih, need_dx, dx2, dw_ih, dw_hh, dbias, 0, 1
+    )

@@ -22,6 +22,7 @@ from ._lstm_loops import (
     lstm_backward_loop,
     lstm_forward_loop,
     lstm_infer_loop,
+    packed_backward_one_part,
     packed_weight_gradients,
     project_inputs,
     weight_gradients,
@@ -280,7 +281,15 @@ def lstm_backward(
                 dweight_hh, dbias, part, parts,
             )  # fmt: skip
 
-        in_phases(parts, loop, packed_finish, 0)
+        if parts == 1:  # batch 1: one compiled entry
+            packed_backward_one_part(
+                dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, w_hh_t, panels, w_hr,
+                w_hr_t, dgates, dh, dc, dh_out, dh_step, d_hidden, dh_rec, steps_left,
+                cache.reverse, tiled, x2, h_in2, panels_ih, need_dx, dx2, dweight_ih,
+                dweight_hh, dbias,
+            )  # fmt: skip
+        else:
+            in_phases(parts, loop, packed_finish, 0)
     else:
         in_phases(parts, loop, finish)
     return LSTMGrads(dx, dweight_ih, dweight_hh, dbias, dweight_hr, dh, dc)
