@@ -249,26 +249,6 @@ def project_inputs(x2, weight_ih, bias, has_bias, gates2, part, parts, panels_ih
 
 
 @njit(cache=True, nogil=True)
-def infer_one_part(
-    x2, weight_ih, bias, has_bias, packed_ih, gates, weight_hh, weight_hh_t, panels, weight_hr,
-    weight_hr_t, h_a, h_b, c, unprojected, y, lengths, reverse, project, direct, tiled, packed,
-    x, panels_ih, step_bias, fused,
-):  # fmt: skip
-    """An inference call on one thread in one compiled entry (one dispatch at batch 1):
-    :func:`project_inputs` of all rows into ``gates`` unless ``fused``, then
-    :func:`lstm_infer_loop` over the whole batch; arguments as there."""
-    if not fused:
-        T, B, G = gates.shape
-        gates2 = gates.reshape(T * B, G)
-        project_inputs(x2, weight_ih, bias, has_bias, gates2, 0, 1, panels_ih, packed_ih)
-    lstm_infer_loop(
-        gates, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, h_a, h_b, c, unprojected,
-        y, lengths, reverse, project, direct, 0, y.shape[1], tiled, packed, x, panels_ih,
-        step_bias, fused,
-    )  # fmt: skip
-
-
-@njit(cache=True, nogil=True)
 def weight_gradients(
     dgates2, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, project, dh_out2, hidden2,
     dw_hr, part, parts,
@@ -369,23 +349,3 @@ def _bias_gradient(dgates2, dbias, part, parts):
             total[g - g0] += dgates2[n, g]
     for g in range(g0, g1):
         dbias[g] = total[g - g0]
-
-
-@njit(cache=True, nogil=True)
-def packed_backward_one_part(
-    dy, gates, c_state, tanh_c, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, dgates,
-    dh, dc, dh_out, dh_step, d_hidden, dh_rec, lengths, reverse, tiled, x2, h_in2, panels_ih,
-    need_dx, dx2, dw_ih, dw_hh, dbias,
-):  # fmt: skip
-    """A float32 backward without projection on one thread in one compiled entry (one
-    dispatch at batch 1): :func:`lstm_backward_loop` over the whole batch on the packed
-    ``panels``, then :func:`packed_weight_gradients`; arguments as there."""
-    lstm_backward_loop(
-        dy, gates, c_state, tanh_c, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t,
-        dgates, dh, dc, dh_out, dh_step, d_hidden, dh_rec, lengths, reverse, False, 0,
-        dy.shape[1], tiled, True,
-    )  # fmt: skip
-    T, B, G = dgates.shape
-    packed_weight_gradients(
-        dgates.reshape(T * B, G), x2, h_in2, panels_ih, need_dx, dx2, dw_ih, dw_hh, dbias, 0, 1
-    )

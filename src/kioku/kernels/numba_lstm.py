@@ -17,12 +17,11 @@ import numpy as np
 from .. import functional
 from ..functional import LSTMCache, LSTMGrads, length_mask, rnn_backward, rnn_forward
 from ._contract import check_shape, compiled_dtype, steps_per_sequence
+from ._entries import infer_one_part, packed_backward_one_part
 from ._lstm_loops import (
-    infer_one_part,
     lstm_backward_loop,
     lstm_forward_loop,
     lstm_infer_loop,
-    packed_backward_one_part,
     packed_weight_gradients,
     project_inputs,
     weight_gradients,
