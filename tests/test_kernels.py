@@ -134,6 +134,19 @@ def test_compiled_loops_cache_tracks_primitives():
     )
 
 
+def test_compiled_entries_cache_tracks_the_loops():
+    import hashlib
+    from pathlib import Path
+
+    from kioku.kernels import _entries, _lstm_loops
+
+    source = Path(_lstm_loops.__file__).read_bytes()
+    assert hashlib.sha256(source).hexdigest()[:16] == _entries.LOOPS_SHA256, (
+        "kernels/_lstm_loops.py changed: update LOOPS_SHA256 in _entries.py, or Numba's "
+        "disk cache keeps running the entries compiled from the old loops"
+    )
+
+
 def test_backend_choice(monkeypatch):
     monkeypatch.delenv("KIOKU_KERNELS", raising=False)
     assert "numba" in kernels.available()

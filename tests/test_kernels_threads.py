@@ -157,3 +157,71 @@ def test_numpy_gets_its_blas_threads_back_after_kernel_calls(monkeypatch, bidire
     assert _blas._get_threads() == _blas.DEFAULT_THREADS
     lstm.backward(np.ones_like(y))
     assert _blas._get_threads() == _blas.DEFAULT_THREADS
+
+
+def _weight_gradient_case(seed, N, G, I, P):
+    rng = np.random.default_rng(seed)
+
+    def arr(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    return arr(N, G), arr(N, I), arr(N, P), arr(G, I)
+
+
+@pytest.mark.parametrize(
+    "N, G, I, P",  # right for any widths (the layers use it for multiples of NR only)
+    [(1, 4, 3, 1), (37, 48, 17, 12), (700, 80, 70, 20), (600, 256, 64, 128)],
+)
+def test_packed_weight_gradients_match_blas_and_not_the_thread_count(N, G, I, P):
+    from kioku.kernels._lstm_loops import KC, packed_weight_gradients, weight_gradients
+    from kioku.kernels._pack_cache import packed
+
+    assert N < KC or N % KC  # one pass, or a partial last one
+    dgates, x, h_in, w_ih = _weight_gradient_case(N, N, G, I, P)
+    want = [np.empty((N, I), np.float32), np.empty((G, I), np.float32),
+            np.empty((G, P), np.float32), np.empty(G, np.float32)]  # fmt: skip
+    weight_gradients(dgates, x, h_in, w_ih, True, *want, False, want[0], h_in, want[2], 0, 1)
+    panels = packed(w_ih, False, False)
+    results = []
+    for parts in (1, 2, 3, 5):
+        got = [np.full_like(a, np.nan) for a in want]
+        for part in range(parts):
+            packed_weight_gradients(dgates, x, h_in, panels, True, *got, part, parts)
+        results.append(got)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.sqrt(N))
+    for got in results[1:]:  # split by rows of each output: every element summed alike
+        assert all(np.array_equal(a, b) for a, b in zip(got, results[0]))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_float32_backward_never_switches_blas_threads(monkeypatch, bidirectional):
+    # a switch is a global change in OpenBLAS that slows NumPy's GEMMs after the call
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
+    switches = []
+    monkeypatch.setattr(_blas, "set_threads_this_thread", lambda count: switches.append(count))
+    lstm = kioku.nn.LSTM(128, 128, 2, bidirectional=bidirectional, rng=0)  # 128: 2 or 4 NR
+    x = np.random.default_rng(0).normal(size=(20, 20, 128)).astype(np.float32)
+    y, _ = lstm(x)
+    lstm.backward(np.ones_like(y))
+    assert switches == []
+    assert all(np.isfinite(g).all() for g in lstm.grads.values())
+
+
+@pytest.mark.parametrize("B", [1, 3])
+def test_backward_at_panel_widths_matches_the_reference(B):
+    # I and P multiples of NR take the packed weight gradients (one compiled entry here)
+    from kioku import functional
+    from kioku.kernels._packed import NR
+
+    rng = np.random.default_rng(B)
+    T, I, H = 9, NR, NR
+    args = [rng.standard_normal(s) * 0.3 for s in ((T, B, I), (4 * H, I), (4 * H, H), (4 * H,))]
+    lengths = rng.integers(1, T + 1, B)
+    dy = rng.standard_normal((T, B, H))
+    *_, cache = numba_lstm.lstm_forward(*[a.astype(np.float32) for a in args], lengths=lengths)
+    got = numba_lstm.lstm_backward(dy.astype(np.float32), cache)
+    *_, cache = functional.lstm_forward(*args, lengths=lengths)
+    want = functional.lstm_backward(dy, cache)
+    for name in ("dx", "dweight_ih", "dweight_hh", "dbias", "dh0", "dc0"):
+        np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-4, atol=1e-4)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..nn import no_grad as _no_grad  # at import: a per-call import costs the call timing
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -112,9 +114,7 @@ def kioku_train(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray) -> Ca
 
 def no_grad() -> contextlib.AbstractContextManager:
     """``kioku.nn.no_grad()``: forwards inside it keep no cache for a backward."""
-    from .. import nn
-
-    return nn.no_grad()
+    return _no_grad()
 
 
 def kioku_infer(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray):

@@ -73,6 +73,11 @@ DEFAULT_THREADS: int | None = _get_threads() if _get_threads is not None else No
 after a kernel call (``None`` where the library does not tell)."""
 
 
+def current_threads() -> int | None:
+    """OpenBLAS's thread count now (``None`` where the library does not tell)."""
+    return _get_threads() if _get_threads is not None else None
+
+
 def set_threads_this_thread(count: int) -> int | bool:
     """Limit BLAS calls made from the calling thread to ``count`` threads (OpenBLAS
     >= 0.3.27 ``openblas_set_num_threads_local``); returns the previous count, or

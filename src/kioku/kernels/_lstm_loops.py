@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._packed import MR, NR, packed_gemm
+from ._packed import LANES, MR, NR, _transpose_block, pack_panels, packed_gemm
 from ._primitives import FAST_MATH, emit_step, fast_sigmoid, fast_tanh, gemm, step_gemm
 
 # Numba's disk cache keys each function on its own file's timestamp only, so code
@@ -274,3 +274,78 @@ def weight_gradients(
     p0, p1 = _share(dw_hr.shape[0], part, parts)
     if project and p1 > p0:
         gemm(True, False, dh_out2[:, p0:p1], hidden2, dw_hr[p0:p1], 0.0)
+
+
+# Rows of T * B per pass of the packed weight gradients: one pass's packed inputs stay
+# in L2 while every row block of the transposed gate gradients goes past them.
+KC = 256
+
+
+@njit(cache=True, nogil=True)
+def _transpose(src, dst):
+    """``dst (C, R)[j, i] = src (R, C)[i, j]``, float32, both with unit stride along their
+    rows: LANES x LANES blocks transposed in registers, the edges one element at a time."""
+    R, C = src.shape
+    item = 4
+    src_ld, dst_ld = src.strides[0] // item, dst.strides[0] // item
+    r_full, c_full = R - R % LANES, C - C % LANES
+    s0, d0 = src.ctypes.data, dst.ctypes.data
+    for i0 in range(0, r_full, LANES):
+        for j0 in range(0, c_full, LANES):
+            _transpose_block(
+                s0 + (i0 * src_ld + j0) * item, src_ld, d0 + (j0 * dst_ld + i0) * item, dst_ld
+            )
+    for i in range(R):
+        for j in range(c_full if i < r_full else 0, C):
+            dst[j, i] = src[i, j]
+
+
+@njit(cache=True, nogil=True)
+def packed_weight_gradients(
+    dgates2, x2, h_in2, panels_ih, need_dx, dx2, dw_ih, dw_hh, dbias, part, parts
+):  # fmt: skip
+    """:func:`weight_gradients` without projection, float32, with the packed kernel
+    instead of BLAS: ``dx2 (N, I) = dgates2 (N, 4H) @ weight_ih`` from ``panels_ih``
+    (``weight_ih (4H, I)`` packed by :func:`kioku.kernels._packed.pack_panels`),
+    ``dw_ih (4H, I) = dgates2.T @ x2 (N, I)``, ``dw_hh (4H, P) = dgates2.T @ h_in2
+    (N, P)``, ``dbias (4H,)``. The ``N`` rows go in passes of :data:`KC`, each
+    transposing its slice of ``dgates2`` and packing its slices of ``x2``/``h_in2``
+    into this thread's scratch. Right for any widths; as fast as OpenBLAS only when I
+    and P are multiples of :data:`~kioku.kernels._packed.NR` (every panel full). A part
+    does its share of the rows of each output, and each element is summed in the same
+    order whatever ``parts`` is. No BLAS call: OpenBLAS's thread count is not touched."""
+    N, G = dgates2.shape
+    I, P = x2.shape[1], h_in2.shape[1]
+    tile = np.empty((MR, NR), np.float32)
+    r0, r1 = _share(N, part, parts)
+    if need_dx and r1 > r0:
+        packed_gemm(dgates2[r0:r1], panels_ih, dx2[r0:r1], 0.0, tile)
+    kc = min(KC, N)  # scratch no bigger than needed: fresh pages cost more than the work
+    g0, g1 = _share(G, part, parts)
+    if g1 <= g0:
+        return
+    dg_t = np.empty((g1 - g0, kc), np.float32)
+    x_panels = np.empty(((I + NR - 1) // NR, kc, NR), np.float32)
+    h_panels = np.empty(((P + NR - 1) // NR, kc, NR), np.float32)
+    for k0 in range(0, N, kc):
+        k = min(kc, N - k0)
+        _transpose(dgates2[k0 : k0 + k, g0:g1], dg_t[:, :k])
+        pack_panels(x2[k0 : k0 + k], x_panels[:, :k])
+        pack_panels(h_in2[k0 : k0 + k], h_panels[:, :k])
+        beta = 0.0 if k0 == 0 else 1.0
+        packed_gemm(dg_t[:, :k], x_panels[:, :k], dw_ih[g0:g1], beta, tile)
+        packed_gemm(dg_t[:, :k], h_panels[:, :k], dw_hh[g0:g1], beta, tile)
+    _bias_gradient(dgates2, dbias, part, parts)
+
+
+@njit(cache=True, nogil=True)
+def _bias_gradient(dgates2, dbias, part, parts):
+    """``dbias (4H,)``: the column sums of ``dgates2``, this part's share of the columns."""
+    N, G = dgates2.shape
+    g0, g1 = _share(G, part, parts)
+    total = np.zeros(g1 - g0, np.float64)  # float64 sum: no drift over T * B rows
+    for n in range(N):
+        for g in range(g0, g1):
+            total[g - g0] += dgates2[n, g]
+    for g in range(g0, g1):
+        dbias[g] = total[g - g0]

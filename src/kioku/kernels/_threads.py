@@ -131,8 +131,10 @@ def _caller_blas_restored() -> Iterator[None]:
     finally:
         _depth.value = depth
         own = threading.current_thread().name.startswith("kioku")
-        if depth == 0 and not own and _blas.DEFAULT_THREADS:
-            _blas.set_threads_this_thread(_blas.DEFAULT_THREADS)
+        default = _blas.DEFAULT_THREADS
+        # only where the call changed it: even setting the same count is a global write
+        if depth == 0 and not own and default and _blas.current_threads() != default:
+            _blas.set_threads_this_thread(default)
 
 
 def run_parts(task: Callable[[int], object], parts: int, single_blas: bool = True) -> None:
@@ -181,7 +183,10 @@ def in_phases(
     at least :data:`SOLO_GEMM_MNK` and BLAS is held to one thread per part (OpenBLAS's own
     workers would keep spinning on a core after their call and steal it from the loops)."""
     single_blas = blas_mnk > SOLO_GEMM_MNK
-    if parts == 1:
+    if parts == 1 and not single_blas:  # the batch-1 path: nothing to set up
+        first(0)
+        second(0)
+    elif parts == 1:
         run_parts(lambda part: (first(part), second(part)), 1, single_blas)
     else:
         run_parts(first, parts, single_blas)

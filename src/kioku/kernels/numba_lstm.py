@@ -17,16 +17,19 @@ import numpy as np
 from .. import functional
 from ..functional import LSTMCache, LSTMGrads, length_mask, rnn_backward, rnn_forward
 from ._contract import check_shape, compiled_dtype, steps_per_sequence
+from ._entries import infer_one_part, packed_backward_one_part
 from ._lstm_loops import (
     lstm_backward_loop,
     lstm_forward_loop,
     lstm_infer_loop,
+    packed_weight_gradients,
     project_inputs,
     weight_gradients,
 )
 from ._pack_cache import packed as packed_weights
+from ._packed import NR
 from ._primitives import L2_BYTES, SMALL_ROWS
-from ._threads import batch_slices, in_phases
+from ._threads import SOLO_GEMM_MNK, batch_slices, in_phases
 
 __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
 
@@ -42,6 +45,15 @@ FUSED_MAX_BYTES = 8 << 20
 # faster at 600-700 rows (H = 128, 650), 2 % at 2,000, OpenBLAS 4-5 % faster at 3,200
 # and 6,400 rows (H = 650), where its blocking of the left operand pays off.
 PACKED_PROJECTION_ROWS = 2048
+# float32 backward without projection, I and P multiples of the packed kernel's panel
+# width (NR, 64 with AVX-512): the weight gradients on the packed kernel, on kioku's own
+# threads, instead of OpenBLAS held to one thread per part. Switching OpenBLAS's thread
+# count is a global change (its "local" setting leaks between threads) and slowed
+# NumPy's own GEMMs after each backward call. In-process A/B of CPU time, shared
+# machine: (200, 32, 128) 3 % less, (50, 1, 64) even; at widths that leave a panel part
+# empty (I = H = 100, 200, 650) the packed GEMMs took 8-20 % more than OpenBLAS on one
+# thread, so those still switch. A knob for the idle-machine comparison.
+PACKED_WEIGHT_GRADIENTS = True
 
 
 def lstm_forward(
@@ -147,7 +159,13 @@ def lstm_forward(
                 direct, rows.start, rows.stop, tiled, packed, *step_inputs,
             )  # fmt: skip
 
-        in_phases(parts, projection, infer, blas_mnk)
+        if parts == 1 and blas_mnk <= SOLO_GEMM_MNK:  # batch 1: one compiled entry
+            infer_one_part(
+                x2, w_ih, b, has_bias, packed_ih, *weights, h_n, h_scratch, c_n, unprojected, y,
+                steps_left, bool(reverse), project, direct, tiled, packed, *step_inputs,
+            )  # fmt: skip
+        else:
+            in_phases(parts, projection, infer, blas_mnk)
         return y, h_n, c_n, None
 
     h_state = np.empty((T + 1, B, P), dtype)
@@ -195,7 +213,8 @@ def lstm_backward(
     P = cache.h_state.shape[2]
     project = cache.hidden is not None
     slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
-    small = max(rows.stop - rows.start for rows in slices) <= SMALL_ROWS
+    most_rows = -(-B // len(slices))
+    small = most_rows <= SMALL_ROWS
     tiled = cache.weight_hh.nbytes > L2_BYTES
 
     dgates = np.empty_like(cache.gates)
@@ -249,5 +268,27 @@ def lstm_backward(
             project, rows.start, rows.stop, tiled, packed,
         )  # fmt: skip
 
-    in_phases(parts, loop, finish)
+    if packed and not project and PACKED_WEIGHT_GRADIENTS and I % NR == 0 and P % NR == 0:
+        # the loop and the weight gradients both on the packed kernel: no BLAS call, so
+        # OpenBLAS's thread count is left alone
+        panels_ih = packed_weights(w_ih, False, False) if need_dx else panels
+        dx2 = (dx if need_dx else dgates).reshape(T * B, -1)
+
+        def packed_finish(part: int) -> None:
+            packed_weight_gradients(
+                dgates.reshape(T * B, 4 * H), x2, h_in2, panels_ih, need_dx, dx2, dweight_ih,
+                dweight_hh, dbias, part, parts,
+            )  # fmt: skip
+
+        if parts == 1:  # batch 1: one compiled entry
+            packed_backward_one_part(
+                dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, w_hh_t, panels, w_hr,
+                w_hr_t, dgates, dh, dc, dh_out, dh_step, d_hidden, dh_rec, steps_left,
+                cache.reverse, tiled, x2, h_in2, panels_ih, need_dx, dx2, dweight_ih,
+                dweight_hh, dbias,
+            )  # fmt: skip
+        else:
+            in_phases(parts, loop, packed_finish, 0)
+    else:
+        in_phases(parts, loop, finish)
     return LSTMGrads(dx, dweight_ih, dweight_hh, dbias, dweight_hr, dh, dc)

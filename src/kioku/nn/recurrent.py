@@ -394,7 +394,8 @@ class RecurrentStack(Module):
                 if dx_dir is not None:
                     dx = dx_dir if dx is None else dx + dx_dir
             dmerged = dx
-        stacked = tuple(np.stack([d[i] for d in dinitial]) for i in range(len(self.state_sizes)))
+        # one direction: views, as in run (a direction's gradients are fresh arrays)
+        stacked = tuple(p[0][None] if len(p) == 1 else np.stack(p) for p in zip(*dinitial))
         if unbatched:
             return (None if dx is None else dx[:, 0, :]), tuple(s[:, 0, :] for s in stacked)
         if dx is not None and self.batch_first:
