@@ -56,13 +56,16 @@ def report(task: str, library: str, steps: int, seconds: float, unit: str, count
 
 
 def tag_settings(args: argparse.Namespace, link_dir: str, hidden: int, embed: int):
-    """``kioku train --task tag`` settings on UD English-GUM with the sizes given, its
-    ``dev.conllu`` presented as the ``valid`` split kioku's folder layout expects
-    (symlinks in ``link_dir``)."""
+    """``kioku train --task tag`` settings on UD English-GUM for the word-only tagger of
+    issue 9's whole task (one bidirectional layer of the sizes given, no characters, no
+    word or other dropout, random batches, Adam 3e-3), its ``dev.conllu`` presented as
+    the ``valid`` split kioku's folder layout expects (symlinks in ``link_dir``)."""
     folder = data_folder(args, "ud-gum", ("train.conllu", "dev.conllu", "test.conllu"))
     for split, name in (("train", "train"), ("valid", "dev"), ("test", "test")):
         os.symlink((folder / f"{name}.conllu").resolve(), Path(link_dir) / f"{split}.conllu")
     flags = ["--task", "tag", "--data", link_dir, "--hidden", str(hidden), "--embed", str(embed)]
+    flags += ["--layers", "1", "--char-embed", "0", "--word-dropout", "0", "--dropout", "0"]
+    flags += ["--sort-window", "0", "--lr", "3e-3"]
     return train_settings(flags)
 
 

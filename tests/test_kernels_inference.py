@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
 pytest.importorskip("numba")
 
-from cases import lstm_direction_case  # noqa: E402
+from cases import lstm_direction_case, peak_bytes  # noqa: E402
 
 from kioku import functional  # noqa: E402
 from kioku.kernels import _threads, numba_lstm  # noqa: E402
@@ -106,15 +104,6 @@ def test_rnn_forward_without_cache_matches_reference():
     assert np.array_equal(y, y2) and np.array_equal(h_n, h2)
 
 
-def _peak_bytes(fn) -> int:
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_inference_keeps_no_per_step_state():
     T, B, H = 64, 8, 32
     rng = np.random.default_rng(4)
@@ -123,8 +112,8 @@ def test_inference_keeps_no_per_step_state():
     w_hh = rng.standard_normal((4 * H, H)).astype(np.float32) * 0.2
     numba_lstm.lstm_forward(x, w_ih, w_hh, keep_cache=False)  # compiled before measuring
     numba_lstm.lstm_forward(x, w_ih, w_hh)
-    with_cache = _peak_bytes(lambda: numba_lstm.lstm_forward(x, w_ih, w_hh))
-    without = _peak_bytes(lambda: numba_lstm.lstm_forward(x, w_ih, w_hh, keep_cache=False))
+    with_cache = peak_bytes(lambda: numba_lstm.lstm_forward(x, w_ih, w_hh))
+    without = peak_bytes(lambda: numba_lstm.lstm_forward(x, w_ih, w_hh, keep_cache=False))
     history = 3 * T * B * H * 4  # h_state, c_state and tanh_c of every step (float32)
     assert without <= with_cache - 0.9 * history
     # what remains: the input projection (T, B, 4H), the output (T, B, H), a few states

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from kioku.data import Vocabulary
+from kioku.data.atomic import read_json
 from kioku.models import LanguageModel
 from kioku.train.checkpoint import CheckpointError
 from kioku.train.lm_task import LanguageModelTask
@@ -209,3 +210,33 @@ def test_progress_without_a_step_bound_shows_the_step_and_the_time_left():
 def test_a_run_bounded_by_time_alone_has_no_step_total(tmp_path):
     trainer = make_trainer(tmp_path, max_steps=None, epochs=None, max_time=5.0)
     assert trainer.total_steps() is None
+
+
+@pytest.mark.parametrize(
+    ("selection", "best_eval", "best_value"),
+    [(("loss", "min"), 1, 0.9), (("accuracy", "max"), 2, 0.7)],
+)
+def test_the_task_names_the_figure_that_picks_the_best_parameters(
+    tmp_path, selection, best_eval, best_value
+):
+    figures = [{"loss": 1.0, "accuracy": 0.5}, {"loss": 0.9, "accuracy": 0.4}]
+    figures += [{"loss": 1.2, "accuracy": 0.7}]
+    trainer = make_trainer(tmp_path / "run", max_steps=12)
+    trainer.task.selection = selection
+    seen, measured = [], trainer.task.measure
+
+    def measure(model, split):  # the task's own record, its two figures replaced
+        seen.append(trainer.step)
+        return {**measured(model, split), **figures[min(len(seen), len(figures)) - 1]}
+
+    trainer.task.measure = measure
+    trainer.run()
+    assert trainer.best_valid == best_value
+    assert read_json(tmp_path / "run" / "best.json")["step"] == seen[best_eval]
+
+
+def test_taggers_are_judged_by_dev_accuracy():
+    from kioku.train.tag_task import TagTask
+
+    assert TagTask.selection == ("accuracy", "max")
+    assert LanguageModelTask.selection == ("loss", "min")

@@ -149,14 +149,22 @@ def torch_model(shape: Shape, state: dict[str, np.ndarray], threads: int | None 
     return model
 
 
-def torch_train(
-    shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int | None = None
+def torch_run(
+    shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int | None, training: bool
 ):
+    """PyTorch's LSTM of ``shape`` with ``state``, in train or eval mode, and ``x (T, B, H)``
+    as a tensor sharing its memory."""
     import torch
 
     model = torch_model(shape, state, threads)
-    model.train()
-    xt = torch.from_numpy(x)
+    model.train(training)
+    return model, torch.from_numpy(x)
+
+
+def torch_train(
+    shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int | None = None
+):
+    model, xt = torch_run(shape, state, x, threads, training=True)
 
     def step() -> None:
         model.zero_grad(set_to_none=False)  # gradient buffers persist, as kioku's do
@@ -171,9 +179,7 @@ def torch_infer(
 ):
     import torch
 
-    model = torch_model(shape, state, threads)
-    model.eval()
-    xt = torch.from_numpy(x)
+    model, xt = torch_run(shape, state, x, threads, training=False)
 
     def run() -> np.ndarray:
         with torch.inference_mode():

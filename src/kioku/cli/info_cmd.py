@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"optimizer:   {info['optimizer']} lr {info['lr']:.6g}")
     print(f"step/epoch:  {info['step']} / {info['epoch']} (data position {info['position']})")
     best = info["best_valid"]
-    print(f"best valid:  {'-' if best is None else f'{best:.4f}'}")
+    figure = info.get("best_valid_figure", "loss")
+    print(f"best valid:  {'-' if best is None else f'{best:.4f}'} ({figure})")
     print(f"trained for: {info['elapsed']:.0f} s")
     print(f"files:       {', '.join(f'{n} ({b:,} bytes)' for n, b in info['files'].items())}")
     for record in info["log_tail"]:

@@ -67,6 +67,15 @@ def data_file(data: str | os.PathLike, task: str, split: str | None) -> Path:
     return path
 
 
+def _selection(state: dict) -> tuple[str, str]:
+    """The validation figure that chose the run's best parameters (its task's)."""
+    from .setup import TASKS
+
+    settings = state.get("meta", {}).get("settings") or {}
+    task = TASKS.get(settings.get("task"))
+    return task.selection if task is not None else ("loss", "min")
+
+
 def describe_checkpoint(path: str | os.PathLike, which: str = "best") -> dict:
     """A JSON-able summary of a checkpoint (and the tail of its run's log)."""
     directory = resolve(path, which)
@@ -88,6 +97,7 @@ def describe_checkpoint(path: str | os.PathLike, which: str = "best") -> dict:
         "epoch": state.get("epoch"),
         "position": state.get("task", {}).get("position"),
         "best_valid": state.get("best_valid"),
+        "best_valid_figure": _selection(state)[0],
         "elapsed": float(state.get("elapsed", 0.0)),
         "settings": state.get("meta", {}).get("settings"),
         "files": {p.name: p.stat().st_size for p in sorted(directory.iterdir())},

@@ -226,9 +226,12 @@ class Trainer:
         if self.recent:
             record["train_loss"] = float(np.mean(self.recent))
             self.recent.clear()
-        improved = self.best_valid is None or record["loss"] < self.best_valid
+        key, direction = self.task.selection
+        value = record[key]
+        best = self.best_valid
+        improved = best is None or (value < best if direction == "min" else value > best)
         if improved:
-            self.best_valid, self.bad_evals = record["loss"], 0
+            self.best_valid, self.bad_evals = value, 0
         else:
             self.bad_evals += 1
         if isinstance(self.schedule, ReduceOnPlateau):

@@ -33,9 +33,12 @@ class TagTask(LabelTask):
     and the figures like padding. :meth:`measure` reports, beside the loss,
     ``accuracy`` over all tokens, ``unseen_accuracy`` over the tokens whose form (the
     exact, case-sensitive string) the training split never holds (with their count,
-    ``unseen_tokens``), and ``per_tag``: each tag's precision, recall, F1 and support."""
+    ``unseen_tokens``), and ``per_tag``: each tag's precision, recall, F1 and support.
+    The best parameters, and patience, follow dev accuracy, as taggers are judged: the
+    dev loss turns up while the accuracy still climbs."""
 
     kind = "tag"
+    selection = ("accuracy", "max")
     model_type = SequenceTagger
 
     def __init__(

@@ -23,6 +23,9 @@ class Task(Protocol):
     """The contract between a task and :class:`kioku.train.loop.Trainer`."""
 
     kind: ClassVar[str]  # the name ``settings.task`` gives it, saved in checkpoints
+    # the validation figure that picks the best parameters and counts patience:
+    # (key of the measure() record, "min" or "max")
+    selection: ClassVar[tuple[str, str]]
 
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> Task:
@@ -81,6 +84,7 @@ class BatchedTask:
     the task's, and a loss that is the first of :meth:`measure`'s figures."""
 
     kind: ClassVar[str]
+    selection: ClassVar[tuple[str, str]] = ("loss", "min")
     batcher: Any  # StreamBatcher or PaddedBatcher: epoch, batch, epoch_batches, state
     parallel: DataParallel = SINGLE_PROCESS  # this rank's part of each batch (the trainer's)
 
