@@ -225,3 +225,29 @@ def test_backward_at_panel_widths_matches_the_reference(B):
     want = functional.lstm_backward(dy, cache)
     for name in ("dx", "dweight_ih", "dweight_hh", "dbias", "dh0", "dc0"):
         np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(
+    _blas.DEFAULT_THREADS is None or _blas.DEFAULT_THREADS < 2 or _blas._set_local is None,
+    reason="needs an OpenBLAS that reports and sets its thread count, on 2 or more threads",
+)
+@pytest.mark.parametrize(
+    ("rows", "one_thread"),
+    [(4, False), (640, True), (4000, True), (8000, False)],  # MNK 0.01M, 2.2M, 13.6M, 27M
+)
+def test_small_linear_gemms_run_on_one_blas_thread_and_give_the_count_back(rows, one_thread):
+    layer = kioku.nn.Linear(200, 17, rng=0)
+    x = np.random.default_rng(1).normal(size=(rows, 200)).astype(np.float32)
+    dy = np.random.default_rng(2).normal(size=(rows, 17)).astype(np.float32)
+    want_y = x @ layer.params["weight"].T + layer.params["bias"]  # NumPy's own thread count
+    want_dx, want_dw = dy @ layer.params["weight"], dy.T @ x
+    y = layer(x)
+    dx = layer.backward(dy)
+    np.testing.assert_array_equal(y, want_y)  # one thread or two: the same sums
+    np.testing.assert_array_equal(dx, want_dx)
+    np.testing.assert_array_equal(layer.grads["weight"], want_dw)
+    assert _blas._get_threads() == _blas.DEFAULT_THREADS
+    with _threads.small_gemm_threads(rows * 200 * 17):
+        inside = _blas._get_threads()
+    assert inside == (1 if one_thread else _blas.DEFAULT_THREADS)
+    assert _blas._get_threads() == _blas.DEFAULT_THREADS

@@ -171,6 +171,27 @@ def run_parts(task: Callable[[int], object], parts: int, single_blas: bool = Tru
 SOLO_GEMM_MNK = 65536 * 4
 
 
+# NumPy GEMMs between kernel calls (a layer's output Linear, say) with M * N * K up to
+# this run on one OpenBLAS thread: threaded, OpenBLAS's workers wake for a product that
+# lasts a few hundred microseconds and then spin on a core, which the kernels' own
+# threads need next.
+SMALL_GEMM_MNK = 16e6
+
+
+@contextlib.contextmanager
+def small_gemm_threads(mnk: float) -> Iterator[None]:
+    """Around NumPy GEMMs of ``mnk = M * N * K``: OpenBLAS held to one thread when the
+    product is above what OpenBLAS keeps on one thread anyway and at most
+    :data:`SMALL_GEMM_MNK`; the caller's count given back after."""
+    default = _blas.DEFAULT_THREADS
+    if not (SOLO_GEMM_MNK < mnk <= SMALL_GEMM_MNK) or not default or default == 1:
+        yield
+        return
+    with _caller_blas_restored():
+        _blas.set_threads_this_thread(1)
+        yield
+
+
 def in_phases(
     parts: int,
     first: Callable[[int], object],

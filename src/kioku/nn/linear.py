@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kernels._threads import small_gemm_threads
 from .checks import check_positive_int
 from .embedding import Embedding
 from .module import Module, as_rng, check_dtype
@@ -65,8 +66,10 @@ class Linear(Module):
         if x.dtype != self.dtype:
             raise TypeError(f"x: expected dtype {self.dtype}, found {x.dtype}")
         self._x = x
+        x2 = x.reshape(-1, self.in_features)
         # one 2-D GEMM: NumPy runs a stacked (..., in) @ (in, out) as many small ones
-        y = x.reshape(-1, self.in_features) @ self.params["weight"].T
+        with small_gemm_threads(x2.shape[0] * self.in_features * self.out_features):
+            y = x2 @ self.params["weight"].T
         if "bias" in self.params:
             y += self.params["bias"]
         return y.reshape(x.shape[:-1] + (self.out_features,))
@@ -81,10 +84,12 @@ class Linear(Module):
                 f"dy: expected shape {x.shape[:-1] + (self.out_features,)}, found {dy.shape}"
             )
         dy2 = dy.reshape(-1, self.out_features)
-        self.grads["weight"] += dy2.T @ x.reshape(-1, self.in_features)
+        with small_gemm_threads(dy2.shape[0] * self.in_features * self.out_features):
+            self.grads["weight"] += dy2.T @ x.reshape(-1, self.in_features)
+            dx = dy2 @ self.params["weight"]
         if "bias" in self.params:
             self.grads["bias"] += dy2.sum(axis=0)
-        return (dy2 @ self.params["weight"]).reshape(x.shape)
+        return dx.reshape(x.shape)
 
     def config(self) -> dict:
         """JSON-able constructor arguments (``tied`` records whether the weight is shared)."""
