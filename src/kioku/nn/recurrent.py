@@ -39,6 +39,7 @@ further code; :mod:`kioku.inspect` needs its quantities named in ``inspect/trace
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -257,9 +258,6 @@ class RecurrentStack(Module):
             return [dmerged]
         return list(merge_directions_backward(dmerged, *outputs, self.merge_mode))
 
-    def _forward_task(self, x, layer, direction, state, lengths) -> Callable[[], tuple]:
-        return lambda: self.forward_direction(x, layer, direction, state, lengths)
-
     def run(self, x: object, state: object = None, lengths: object = None):
         """Forward over ``x``; returns ``y`` and the stacked final-state tuple.
 
@@ -288,13 +286,10 @@ class RecurrentStack(Module):
             if self.num_directions == 1:  # no tasks to build: this call may be a single step
                 ran = [self.forward_direction(layer_input, layer, 0, initial[layer], lengths)]
             else:
-                ran = run_directions(
-                    [
-                        self._forward_task(layer_input, layer, d, initial[2 * layer + d], lengths)
-                        for d in (0, 1)
-                    ],
-                    parallel,
-                )
+                forward = self.forward_direction
+                tasks = [partial(forward, layer_input, layer, d, initial[2 * layer + d], lengths)
+                         for d in (0, 1)]  # fmt: skip
+                ran = run_directions(tasks, parallel)
             outputs, layer_caches = [], []
             for direction, (y, final, cache) in enumerate(ran):
                 if self._forward_hooks:
@@ -361,7 +356,6 @@ class RecurrentStack(Module):
         dinitial = [None] * (self.num_layers * self.num_directions)
         parallel = not self._backward_hooks and self._directions_in_parallel(B)
         dmerged = np.ascontiguousarray(dy)
-        dx = None
         for layer in reversed(range(self.num_layers)):
             mask = run["masks"][layer]
             if mask is not None:
