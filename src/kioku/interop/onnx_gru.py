@@ -21,12 +21,8 @@ import numpy as np
 from .. import functional
 from ..nn import GRU
 from .keras_gru import swap_gates
-from .onnx_graph import (
-    OnnxGraphBuilder,
-    check_recurrent_weights,
-    require_onnx,
-)
-from .onnx_io import save_model
+from .onnx_graph import OnnxGraphBuilder, check_recurrent_weights
+from .onnx_io import export_graph, layer_graph
 from .onnx_node import RECURRENT_ATTRIBUTES, RECURRENT_INPUTS, OnnxRecurrentNode
 
 GRU_INPUTS = RECURRENT_INPUTS
@@ -77,29 +73,18 @@ def to_onnx_gru(
     with ``batch_first``), ``sequence_lens (B,)`` int32 when ``sequence_lens``,
     ``h0 (L*D, B, H)`` when ``initial_state``; outputs ``output`` and ``h_n`` shaped as
     the layer returns them."""
-    onnx = require_onnx()
     if not isinstance(gru, GRU):
         raise TypeError(f"gru: expected kioku.nn.GRU, found {type(gru).__name__}")
-    D, L, H, I = gru.num_directions, gru.num_layers, gru.hidden_size, gru.input_size
-    graph = OnnxGraphBuilder("kioku_gru", gru.dtype)
-    x = graph.input("input", ["batch", "time", I] if gru.batch_first else ["time", "batch", I])
-    if gru.batch_first:
-        x = graph.transpose(x, (1, 0, 2), "input_time_major")
-    lens = graph.input("sequence_lens", ["batch"], np.int32) if sequence_lens else None
-    h0 = graph.input("h0", [L * D, "batch", H]) if initial_state else None
-    y, h_n = add_gru_stack(graph, gru, x, lens, h0)
-    if gru.batch_first:
-        y = graph.transpose(y, (1, 0, 2), "output_batch_first")
-    width = H * D if gru.merge_mode == "concat" else H
-    graph.output(
-        y, "output", ["batch", "time", width] if gru.batch_first else ["time", "batch", width]
-    )
-    graph.output(h_n, "h_n", [L * D, "batch", H])
-    proto = graph.build(opset)
-    onnx.checker.check_model(proto)
-    if path is not None:
-        save_model(proto, path)
-    return proto
+    graph = layer_graph(gru, "kioku_gru", ("h",), _add_gru_stack_of, sequence_lens, initial_state)
+    return export_graph(graph, opset, path)
+
+
+def _add_gru_stack_of(
+    graph: OnnxGraphBuilder, gru: GRU, x: str, lens: str | None, state: tuple[str] | None
+) -> tuple[str, str]:
+    """:func:`add_gru_stack` called as :func:`~kioku.interop.onnx_io.layer_graph` calls a
+    stack: the initial state as a tuple of one."""
+    return add_gru_stack(graph, gru, x, lens, None if state is None else state[0])
 
 
 # -- ONNX -> kioku ---------------------------------------------------------------------

@@ -10,7 +10,7 @@ final states ``(D, B, H)`` (``layout=1``: batch first, ``(B, T, D, H)`` and ``(B
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from ..functional.onnx_activations import (
 )
 from ..nn import LSTM
 from ..nn.lstm_variants import make_lstm, variants_of
+from ..nn.recurrent import RecurrentStack
 from .onnx_graph import OnnxGraphBuilder, check_recurrent_weights, require_onnx
 from .onnx_node import RECURRENT_ATTRIBUTES, RECURRENT_INPUTS, OnnxRecurrentNode
 
@@ -120,18 +121,15 @@ def to_onnx(
     layer returns them. The models (``initial_state`` gives the language model ``h0``,
     ``c0`` inputs): see :func:`kioku.interop.onnx_models.model_graph`.
     """
-    onnx = require_onnx()
     if isinstance(model, LSTM):
-        graph = _lstm_graph(model, sequence_lens, initial_state)
+        graph = layer_graph(
+            model, "kioku_lstm", ("h", "c"), add_lstm_stack, sequence_lens, initial_state
+        )
     else:
         from .onnx_models import model_graph
 
         graph = model_graph(model, sequence_lens, initial_state)
-    proto = graph.build(opset)
-    onnx.checker.check_model(proto)
-    if path is not None:
-        save_model(proto, path)
-    return proto
+    return export_graph(graph, opset, path)
 
 
 def save_model(proto, path: str | os.PathLike) -> None:
@@ -143,25 +141,49 @@ def save_model(proto, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
-def _lstm_graph(lstm: LSTM, sequence_lens: bool, initial_state: bool) -> OnnxGraphBuilder:
-    D, L, H, I = lstm.num_directions, lstm.num_layers, lstm.hidden_size, lstm.input_size
-    graph = OnnxGraphBuilder("kioku_lstm", lstm.dtype)
-    x_shape = ["batch", "time", I] if lstm.batch_first else ["time", "batch", I]
+def export_graph(graph: OnnxGraphBuilder, opset: int, path: str | os.PathLike | None):
+    """The ``ModelProto`` of ``graph`` at ``opset``, checked by ONNX and written atomically
+    to ``path`` when given: how every ``to_onnx*`` ends."""
+    onnx = require_onnx()
+    proto = graph.build(opset)
+    onnx.checker.check_model(proto)
+    if path is not None:
+        save_model(proto, path)
+    return proto
+
+
+def layer_graph(
+    layer: RecurrentStack,
+    graph_name: str,
+    state_names: tuple[str, ...],
+    add_stack: Callable[..., tuple[str, ...]],
+    sequence_lens: bool,
+    initial_state: bool,
+) -> OnnxGraphBuilder:
+    """The graph of one recurrent layer exported alone: input ``input`` (``(T, B, I)``,
+    ``(B, T, I)`` with ``batch_first``), ``sequence_lens (B,)`` int32 when
+    ``sequence_lens``, one ``{s}0 (L*D, B, H)`` per name ``s`` of ``state_names`` when
+    ``initial_state``; outputs ``output`` shaped as the layer returns it and one
+    ``{s}_n (L*D, B, H)`` per state. ``add_stack(graph, layer, x, lens, state)`` adds the
+    layer's nodes (:func:`add_lstm_stack`, the GRU's) and returns ``y`` and the finals."""
+    D, L, H, I = layer.num_directions, layer.num_layers, layer.hidden_size, layer.input_size
+    graph = OnnxGraphBuilder(graph_name, layer.dtype)
+    x_shape = ["batch", "time", I] if layer.batch_first else ["time", "batch", I]
     x = graph.input("input", x_shape)
-    if lstm.batch_first:
+    if layer.batch_first:
         x = graph.transpose(x, (1, 0, 2), "input_time_major")
     lens = graph.input("sequence_lens", ["batch"], np.int32) if sequence_lens else None
     state = None
     if initial_state:
-        state = (graph.input("h0", [L * D, "batch", H]), graph.input("c0", [L * D, "batch", H]))
-    y, h_n, c_n = add_lstm_stack(graph, lstm, x, lens, state)
-    if lstm.batch_first:
+        state = tuple(graph.input(f"{s}0", [L * D, "batch", H]) for s in state_names)
+    y, *finals = add_stack(graph, layer, x, lens, state)
+    if layer.batch_first:
         y = graph.transpose(y, (1, 0, 2), "output_batch_first")
-    width = H * D if lstm.merge_mode == "concat" else H
-    y_shape = ["batch", "time", width] if lstm.batch_first else ["time", "batch", width]
+    width = H * D if layer.merge_mode == "concat" else H
+    y_shape = ["batch", "time", width] if layer.batch_first else ["time", "batch", width]
     graph.output(y, "output", y_shape)
-    graph.output(h_n, "h_n", [L * D, "batch", H])
-    graph.output(c_n, "c_n", [L * D, "batch", H])
+    for s, final in zip(state_names, finals):
+        graph.output(final, f"{s}_n", [L * D, "batch", H])
     return graph
 
 
