@@ -21,6 +21,7 @@ from . import plots
 from .cells import cell_search
 from .features import FEATURES, get_feature
 from .gradients import record_gradients
+from .modules import check_word_token_model
 from .report import HtmlReport, activation_html
 from .saturation import gate_saturation
 from .trace import trace
@@ -51,13 +52,7 @@ def encode_text(text: str, vocab: Vocabulary, source: str = "text") -> tuple[lis
 
 def _run(model: Module, ids: np.ndarray) -> None:
     """One forward of a token model on ``ids (T,)`` as a batch of one."""
-    if getattr(model, "embedding", None) is None:
-        raise ValueError(
-            f"model: expected a model that reads token ids (LanguageModel, SequenceTagger, "
-            f"SequenceClassifier), found {type(model).__name__}"
-        )
-    if getattr(model, "char_encoder", None) is not None:
-        raise ValueError("model: expected a word-only model, found one that reads characters")
+    check_word_token_model(model)
     x = ids[:, None]
     if hasattr(model, "encode"):
         model.encode(x)

@@ -27,6 +27,7 @@ import numpy as np
 from ..data.atomic import write_text_atomic
 from ..data.vocab import EOS, UNK, Vocabulary, tokenize
 from ..nn import Module
+from .modules import check_word_token_model
 from .trace import trace
 
 QUANTITIES = ("i", "f", "g", "o", "c", "h")
@@ -179,21 +180,10 @@ def view_data(
     predictions (``labels`` names a tagger's or classifier's classes)."""
     max_tokens = _check_count(max_tokens, "max_tokens", 1, MAX_VIEW_TOKENS)
     window = _check_count(window, "window", 1, 1000)
-    if getattr(model, "embedding", None) is None:
-        raise ValueError(
-            f"model: expected a model that reads token ids (LanguageModel, SequenceTagger, "
-            f"SequenceClassifier), found {type(model).__name__}"
-        )
-    if getattr(model, "char_encoder", None) is not None:
-        raise ValueError("model: expected a word-only model, found one that reads characters")
+    check_word_token_model(model)
     tokens, ids, unknown = _encode(text, vocab, max_tokens)
-    was_training = model.training
-    model.eval()  # dropout off: the page shows the model as it predicts
-    try:
-        with trace(model) as tr:
-            output = model(ids[:, None])
-    finally:
-        model.train(was_training)
+    with model.eval_mode(), trace(model) as tr:  # dropout off: as the model predicts
+        output = model(ids[:, None])
     _check_page_size(tr, len(tokens), max_tokens)
     groups = []
     modules = list(dict.fromkeys(module for module, _, _ in tr.keys()))
