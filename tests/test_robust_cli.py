@@ -63,21 +63,29 @@ def copy_run(trained, tmp_path):
 
 
 # -- numbers out of range -------------------------------------------------------------
+# what each message says the flag expects -> the flags with that range and a value outside
+# it; the message shows the value as parsed (a float flag's "1" is 1.0)
+OUT_OF_RANGE = {
+    "an integer >= 1": [("--max-steps", "-1"), ("--epochs", "0")],
+    "an integer >= 0": [
+        ("--eval-every", "-1"),
+        ("--keep", "-2"),
+        ("--seed", "-3"),
+        ("--patience", "-1"),
+    ],
+    "[0, 1)": [("--dropout", "1.5"), ("--momentum", "1")],
+    "a number > 0": [("--lr", "nan"), ("--max-time", "0")],
+    "a number >= 0": [("--clip", "-1")],
+    "(0, 1]": [("--lr-decay", "1.5")],
+}
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "expected"),
     [
-        ("--max-steps", "-1", "expected an integer >= 1, found -1"),
-        ("--eval-every", "-1", "expected an integer >= 0, found -1"),
-        ("--dropout", "1.5", "expected [0, 1), found 1.5"),
-        ("--lr", "nan", "expected a number > 0, found nan"),
-        ("--clip", "-1", "expected a number >= 0, found -1.0"),
-        ("--keep", "-2", "expected an integer >= 0, found -2"),
-        ("--lr-decay", "1.5", "expected (0, 1], found 1.5"),
-        ("--max-time", "0", "expected a number > 0, found 0.0"),
-        ("--epochs", "0", "expected an integer >= 1, found 0"),
-        ("--seed", "-3", "expected an integer >= 0, found -3"),
-        ("--momentum", "1", "expected [0, 1), found 1.0"),
-        ("--patience", "-1", "expected an integer >= 0, found -1"),
+        (flag, value, f"expected {bound}, found {value if 'integer' in bound else float(value)}")
+        for bound, cases in OUT_OF_RANGE.items()
+        for flag, value in cases
     ],
 )
 def test_numbers_out_of_range_name_the_flag(tmp_path, capsys, flag, value, expected):
