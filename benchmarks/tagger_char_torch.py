@@ -19,7 +19,8 @@ without improvement, or --max-minutes of wall time).
 Data: a Universal Dependencies folder (``train|dev|test.conllu`` or
 ``*-ud-train|dev|test.conllu``), its vocabularies, batches and scores from
 ``_conllu_ref.py`` (files read with kioku's CoNLL-U reader); nothing else of kioku but its
-core-usage probe and its atomic file write. Prints one line per epoch,
+core-usage probe, its atomic file write, and the flags' help and defaults (``kioku train``'s
+flags, the ``tag`` preset's values). Prints one line per epoch,
 the scores and per-tag precision/recall, and last a JSON line (also written to --out).
 """
 
@@ -39,9 +40,24 @@ from _conllu_ref import DATA, UNK, Data, print_scores, read_splits, tag_scores
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from kioku.bench import load
+from kioku.cli.train_cmd import GROUPS
 from kioku.data.atomic import write_text_atomic
+from kioku.train.settings import TAG
 
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+KIOKU_FLAGS = (
+    "--embed --char-embed --char-hidden --hidden --layers --dropout --embed-dropout "
+    "--word-dropout --lr --lr-decay --decay-start --clip --batch-size --epochs --patience --seed"
+).split()
+# flag -> (type, help) as kioku train has them ("tag: " is implied here); this tagger always
+# reads characters and has no plateau schedule
+KIOKU_HELP = {
+    flag: (kind, text.removeprefix("tag: "))
+    for group in GROUPS.values()
+    for flag, kind, text, _ in group
+}
+KIOKU_HELP["--char-embed"] = (int, "char embedding size")
+KIOKU_HELP["--lr-decay"] = (float, "multiply lr by this each epoch from --decay-start")
 
 
 class CharWordTagger(torch.nn.Module):
@@ -117,24 +133,14 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         default=str(DATA),
         help="UD folder (default $KIOKU_BENCH_DATA/ud-gum or ../shared/data/ud-gum)",
     )
+    # the model, batch, optimizer and stopping flags are kioku train's: its help, and the
+    # tag preset's defaults and types, so the two runs cannot drift apart
+    for flag in KIOKU_FLAGS:
+        name = flag[2:].replace("-", "_")
+        default, (kind, text) = getattr(TAG, name), KIOKU_HELP[flag]
+        add(flag, type=kind, default=default, help=f"{text} (default {default})")
     for flag, kind, default, text in (
-        ("--embed", int, 100, "word embedding size"),
-        ("--char-embed", int, 30, "character embedding size"),
-        ("--char-hidden", int, 50, "character BiLSTM cells per direction"),
-        ("--hidden", int, 100, "word BiLSTM cells per direction"),
-        ("--layers", int, 2, "stacked word BiLSTM layers"),
-        ("--dropout", float, 0.25, "dropout between the layers and before the output"),
-        ("--embed-dropout", float, None, "dropout on the joined embeddings (None: --dropout)"),
-        ("--word-dropout", float, 0.25, "alpha of word dropout to <unk> (0: off)"),
-        ("--lr", float, 1e-3, "learning rate"),
-        ("--lr-decay", float, None, "multiply lr by this each epoch from --decay-start"),
-        ("--decay-start", int, 1, "epochs at full lr before --lr-decay applies"),
-        ("--clip", float, 5.0, "global gradient-norm clip (0: none)"),
-        ("--batch-size", int, 32, "sentences per batch"),
-        ("--epochs", int, 30, "most epochs"),
-        ("--patience", int, 3, "stop after N epochs without a better dev accuracy (0: never)"),
-        ("--max-minutes", float, 14.0, "stop training after this much wall time"),
-        ("--seed", int, 0, "seed of the initialisation, the shuffling and the dropout"),
+        ("--max-minutes", float, TAG.max_time / 60, "stop training after this much wall time"),
         ("--threads", int, CORES, "torch threads (default all cores)"),
         ("--idle-seconds", float, load.BEFORE_S, "window of the core-usage probe before/after"),
     ):
@@ -146,7 +152,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         (("embed", "char_embed", "char_hidden", "hidden", "layers"), lambda v: v >= 1, ">= 1"),
         (("batch_size", "epochs", "threads"), lambda v: v >= 1, ">= 1"),
         (("dropout", "embed_dropout"), lambda v: v is None or 0 <= v < 1, "a number in [0, 1)"),
-        (("word_dropout", "clip", "patience", "decay_start"), lambda v: v >= 0, ">= 0"),
+        (("word_dropout", "clip", "patience"), lambda v: v >= 0, ">= 0"),
+        (("decay_start",), lambda v: v is None or v >= 0, ">= 0"),
         (("lr", "max_minutes", "idle_seconds"), lambda v: v > 0, "> 0"),
         (("lr_decay",), lambda v: v is None or 0 < v <= 1, "a number in (0, 1]"),
     ):
@@ -162,7 +169,8 @@ def train(model: CharWordTagger, data: Data, args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(args.seed)
     optim = torch.optim.Adam if args.optimizer == "adam" else torch.optim.SGD
     optimizer = optim(model.parameters(), lr=args.lr)
-    gamma, start_epoch = args.lr_decay or 1.0, args.decay_start
+    gamma = args.lr_decay or 1.0
+    start_epoch = 1 if args.decay_start is None else args.decay_start  # None: StepDecay's 1
     schedule = torch.optim.lr_scheduler.LambdaLR(  # kioku's StepDecay(gamma, 1, decay_start)
         optimizer, lambda e: gamma ** (0 if e < start_epoch else 1 + e - start_epoch)
     )
