@@ -8,6 +8,7 @@ from one entry here instead of one dispatch each. Arguments as in :mod:`._lstm_l
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from ._lstm_loops import (
@@ -16,11 +17,20 @@ from ._lstm_loops import (
     packed_weight_gradients,
     project_inputs,
 )
+from ._pack_cache import _sample_or_pack
+from ._packed import NR, pack_panels
+from ._primitives import L2_BYTES
 
 # Numba's disk cache keys each function on its own file's timestamp only: the loops
 # compiled into these entries come from _lstm_loops.py, whose fingerprint lives here
 # (checked by tests/test_kernels.py), so editing it changes this file too.
 LOOPS_SHA256 = "7544143970d7e1e0"
+# The same for _pack_cache.py (checked by tests/test_fast_inference.py), which
+# infer_layer compiles in; its own fingerprint of _packed.py carries edits there on.
+PACK_CACHE_SHA256 = "1ac56aeeea6ace1e"
+
+# infer_layer's flags
+HAS_BIAS, HAS_STATE, FUSED = 1, 2, 4
 
 
 @njit(cache=True, nogil=True)
@@ -67,3 +77,93 @@ def packed_backward_one_part(
     packed_weight_gradients(
         dgates.reshape(T * B, G), x2, h_in2, panels_ih, need_dx, dx2, dw_ih, dw_hh, dbias, 0, 1
     )
+
+
+@njit(cache=True, nogil=True)
+def _current_panels(weight, panels, sample, address):
+    """``weight (N, K).T`` packed: the kept ``panels``, repacked in place by
+    :func:`_sample_or_pack` if its check fails, or (``sample`` empty: none kept, a small
+    weight) fresh panels for this call only."""
+    source = weight.T
+    if sample.shape[0] == 0:
+        K, N = source.shape
+        fresh = np.empty(((N + NR - 1) // NR, K, NR), np.float32)
+        pack_panels(source, fresh)
+        return fresh
+    _sample_or_pack(source, sample, address, panels, False)
+    return panels
+
+
+@njit(cache=True, nogil=True)
+def _kept_fits(weight, panels, sample):
+    K, N = weight.shape[1], weight.shape[0]
+    return sample.shape[0] == 0 or (
+        panels.shape[0] == (N + NR - 1) // NR and panels.shape[1] == K and panels.shape[2] == NR
+    )
+
+
+@njit(cache=True, nogil=True)
+def infer_layer(
+    x, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0, y, h_n, c_n, panels_ih, sample_ih,
+    address_ih, panels_hh, sample_hh, address_hh, flags,
+):  # fmt: skip
+    """A whole float32 LSTM layer's inference call in one dispatch, for
+    :mod:`kioku.kernels._inference_plan`: ``x (T, B, I)``, ``weight_ih (4H, I)``,
+    ``weight_hh (4H, H)``, ``bias_ih``/``bias_hh (4H,)`` (read with ``HAS_BIAS``),
+    ``h0``/``c0 (1, B, H)`` (read with ``HAS_STATE``, else zeros); fills ``y (T, B, H)``,
+    ``h_n``/``c_n (1, B, H)``. Each weight's ``panels, sample, address`` are its kept
+    packed copy, checked here as :mod:`._pack_cache` checks it (``sample`` empty: packed
+    afresh). The same arguments and code as :func:`numba_lstm.lstm_forward`'s call of
+    :func:`infer_one_part` (``FUSED``: each step projects its own inputs), so the same
+    results bit for bit. Returns 0, or 1 without computing anything when the shapes do
+    not fit together (an array reshaped in place since the plan was made)."""
+    T, B, I = x.shape
+    G, H = weight_hh.shape
+    has_bias = flags & HAS_BIAS != 0
+    has_state = flags & HAS_STATE != 0
+    fused = flags & FUSED != 0
+    fits = (
+        G == 4 * H
+        and weight_ih.shape[0] == G
+        and weight_ih.shape[1] == I
+        and y.shape[0] == T
+        and y.shape[1] == B
+        and y.shape[2] == H
+        and h_n.shape[0] == 1
+        and h_n.shape[1] == B
+        and h_n.shape[2] == H
+        and c_n.shape[0] == 1
+        and c_n.shape[1] == B
+        and c_n.shape[2] == H
+        and (not has_bias or (bias_ih.shape[0] == G and bias_hh.shape[0] == G))
+        and (not has_state or (h0.shape[1] == B and h0.shape[2] == H))
+        and (not has_state or (c0.shape[1] == B and c0.shape[2] == H))
+        and _kept_fits(weight_ih, panels_ih, sample_ih)
+        and _kept_fits(weight_hh, panels_hh, sample_hh)
+    )
+    if not fits:
+        return 1
+    packs_ih = _current_panels(weight_ih, panels_ih, sample_ih, address_ih)
+    packs_hh = _current_panels(weight_hh, panels_hh, sample_hh, address_hh)
+    bias = np.empty(G if has_bias else 0, np.float32)
+    for g in range(bias.shape[0]):
+        bias[g] = bias_ih[g] + bias_hh[g]
+    h, c = h_n[0], c_n[0]
+    if has_state:
+        h[:, :] = h0[0]
+        c[:, :] = c0[0]
+    else:
+        h[:, :] = 0
+        c[:, :] = 0
+    step_bias = bias if fused and has_bias else np.zeros(G, np.float32)
+    gates = np.empty((1 if fused else T, B, G), np.float32)
+    lengths = np.empty(B, np.int64)
+    lengths[:] = T
+    scratch = np.empty((B, H), np.float32)
+    tiled = weight_hh.nbytes > L2_BYTES
+    infer_one_part(
+        x.reshape(T * B, I), weight_ih, bias, has_bias, True, gates, weight_hh, weight_hh,
+        packs_hh, weight_hh, weight_hh, h, scratch, c, scratch, y, lengths, False, False, True,
+        tiled, True, x, packs_ih, step_bias, fused,
+    )  # fmt: skip
+    return 0
