@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("numba")
 
 from kioku import functional, kernels, nn  # noqa: E402
-from kioku.kernels import _entries, _inference_plan  # noqa: E402
+from kioku.kernels import _entries, _inference_plan, _row_loop  # noqa: E402
 from kioku.train import SGD  # noqa: E402
 
 
@@ -68,6 +68,21 @@ def test_pack_cache_fingerprint_matches_pack_cache_py():
     assert hashlib.sha256(source).hexdigest()[:16] == _entries.PACK_CACHE_SHA256, (
         "kernels/_pack_cache.py changed: update PACK_CACHE_SHA256 in _entries.py, or "
         "Numba's disk cache keeps the old code in infer_layer"
+    )
+
+
+@pytest.mark.parametrize(
+    ("holder", "name", "source"),
+    [
+        (_row_loop, "PACKED_SHA256", "_packed.py"),
+        (_row_loop, "PRIMITIVES_SHA256", "_primitives.py"),
+        (_entries, "ROW_LOOP_SHA256", "_row_loop.py"),
+    ],
+)
+def test_fingerprints_of_the_code_compiled_in(holder, name, source):
+    text = Path(holder.__file__).with_name(source).read_bytes()
+    assert hashlib.sha256(text).hexdigest()[:16] == getattr(holder, name), (
+        f"kernels/{source} changed: update {name} in {Path(holder.__file__).name}"
     )
 
 
@@ -297,3 +312,34 @@ def test_threads_calling_one_layer_at_once_get_their_own_results(calls):
             thread.join()
     assert all(all(results) and len(results) == 50 for results in got.values())
     assert len(calls) == 200
+
+
+@pytest.mark.parametrize("hidden", [8, 33, 64, 100, 130])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_one_sequence_loop_matches_the_reference(monkeypatch, hidden, reverse):
+    """Batch 1 runs _row_loop.row_infer_loop (panels read in alternating order): 4H
+    spans 1 to 9 panels, with and without a partial one."""
+    from kioku.kernels import numba_lstm
+
+    rows = []
+    entry = numba_lstm.infer_row
+    monkeypatch.setattr(numba_lstm, "infer_row", lambda *a: rows.append(1) or entry(*a))
+
+    rng = np.random.default_rng(hidden)
+    features = 24
+
+    def arr(*shape):
+        return (rng.standard_normal(shape) * 0.3).astype(np.float32)
+
+    args = dict(
+        x=arr(9, 1, features), weight_ih=arr(4 * hidden, features),
+        weight_hh=arr(4 * hidden, hidden), bias=arr(4 * hidden), h0=arr(1, hidden),
+        c0=arr(1, hidden), reverse=reverse,
+    )  # fmt: skip
+    got = numba_lstm.lstm_forward(**args, keep_cache=False)
+    want = functional.lstm_forward(**args)
+    assert len(rows) == 1
+    cached = numba_lstm.lstm_forward(**args)  # the training loop: another code path
+    for a, b, c in zip(got[:3], want[:3], cached[:3]):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(a, c, rtol=0, atol=1e-5)

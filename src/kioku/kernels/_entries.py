@@ -20,6 +20,7 @@ from ._lstm_loops import (
 from ._pack_cache import _sample_or_pack
 from ._packed import NR, pack_panels
 from ._primitives import L2_BYTES
+from ._row_loop import row_infer_loop
 
 # Numba's disk cache keys each function on its own file's timestamp only: the loops
 # compiled into these entries come from _lstm_loops.py, whose fingerprint lives here
@@ -28,6 +29,7 @@ LOOPS_SHA256 = "7544143970d7e1e0"
 # The same for _pack_cache.py (checked by tests/test_fast_inference.py), which
 # infer_layer compiles in; its own fingerprint of _packed.py carries edits there on.
 PACK_CACHE_SHA256 = "1ac56aeeea6ace1e"
+ROW_LOOP_SHA256 = "2455698bf4486aca"  # and for _row_loop.py (the same test)
 
 # infer_layer's flags
 HAS_BIAS, HAS_STATE, FUSED = 1, 2, 4
@@ -57,6 +59,15 @@ def infer_one_part(
         y, lengths, reverse, project, direct, 0, y.shape[1], tiled, packed, x, panels_ih,
         step_bias, fused,
     )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def infer_row(x2, weight_ih, bias, has_bias, packed_ih, gates, panels, h, c, y, reverse, panels_ih):
+    """A float32 inference call of one sequence (batch 1) without projection, every step
+    valid: the projection of all steps, then :func:`row_infer_loop`; arguments as in
+    :func:`infer_one_part` (``h``, ``c`` its ``h_a``, ``c``)."""
+    _project(x2, weight_ih, bias, has_bias, packed_ih, gates, panels_ih, False)
+    row_infer_loop(gates, panels, h, c, y, reverse)
 
 
 @njit(cache=True, nogil=True)
@@ -113,10 +124,11 @@ def infer_layer(
     ``h0``/``c0 (1, B, H)`` (read with ``HAS_STATE``, else zeros); fills ``y (T, B, H)``,
     ``h_n``/``c_n (1, B, H)``. Each weight's ``panels, sample, address`` are its kept
     packed copy, checked here as :mod:`._pack_cache` checks it (``sample`` empty: packed
-    afresh). The same arguments and code as :func:`numba_lstm.lstm_forward`'s call of
-    :func:`infer_one_part` (``FUSED``: each step projects its own inputs), so the same
-    results bit for bit. Returns 0, or 1 without computing anything when the shapes do
-    not fit together (an array reshaped in place since the plan was made)."""
+    afresh). The same code as :func:`numba_lstm.lstm_forward`'s call of
+    :func:`infer_row` (batch 1) or :func:`infer_one_part` (``FUSED``: each step projects
+    its own inputs), with the same arguments, so the same results bit for bit. Returns 0,
+    or 1 without computing anything when the shapes do not fit together (an array
+    reshaped in place since the plan was made)."""
     T, B, I = x.shape
     G, H = weight_hh.shape
     has_bias = flags & HAS_BIAS != 0
@@ -160,6 +172,10 @@ def infer_layer(
     lengths = np.empty(B, np.int64)
     lengths[:] = T
     scratch = np.empty((B, H), np.float32)
+    if B == 1 and not fused:
+        infer_row(x.reshape(T, I), weight_ih, bias, has_bias, True, gates, packs_hh, h, c, y,
+                  False, packs_ih)  # fmt: skip
+        return 0
     tiled = weight_hh.nbytes > L2_BYTES
     infer_one_part(
         x.reshape(T * B, I), weight_ih, bias, has_bias, True, gates, weight_hh, weight_hh,

@@ -17,7 +17,7 @@ import numpy as np
 from .. import functional
 from ..functional import LSTMCache, LSTMGrads, length_mask, rnn_backward, rnn_forward
 from ._contract import check_shape, compiled_dtype, steps_per_sequence
-from ._entries import infer_one_part, packed_backward_one_part
+from ._entries import infer_one_part, infer_row, packed_backward_one_part
 from ._lstm_loops import (
     lstm_backward_loop,
     lstm_forward_loop,
@@ -159,7 +159,13 @@ def lstm_forward(
                 direct, rows.start, rows.stop, tiled, packed, *step_inputs,
             )  # fmt: skip
 
-        if parts == 1 and blas_mnk <= SOLO_GEMM_MNK:  # batch 1: one compiled entry
+        if B == 1 and packed_ih and direct and not fused and blas_mnk <= SOLO_GEMM_MNK:
+            # one sequence: the loop that alternates the panel order (_row_loop.py)
+            infer_row(
+                x2, w_ih, b, has_bias, packed_ih, gates, panels, h_n, c_n, y, bool(reverse),
+                panels_ih,
+            )  # fmt: skip
+        elif parts == 1 and blas_mnk <= SOLO_GEMM_MNK:  # small batches: one compiled entry
             infer_one_part(
                 x2, w_ih, b, has_bias, packed_ih, *weights, h_n, h_scratch, c_n, unprojected, y,
                 steps_left, bool(reverse), project, direct, tiled, packed, *step_inputs,
