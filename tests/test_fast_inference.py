@@ -343,3 +343,27 @@ def test_one_sequence_loop_matches_the_reference(monkeypatch, hidden, reverse):
     for a, b, c in zip(got[:3], want[:3], cached[:3]):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
         np.testing.assert_allclose(a, c, rtol=0, atol=1e-5)
+
+
+def test_one_sequence_unbatched_or_batch_first_is_planned(calls):
+    layer = make_layer(33, 12)
+    x = inputs(5, 1, 12)
+    rng = np.random.default_rng(2)
+    state = tuple(rng.standard_normal((1, 1, 33)).astype(np.float32) for _ in "hc")
+    want = general(layer, x, state)
+    unbatched_state = (state[0][:, 0], state[1][:, 0])  # (1, P) each
+    planned(layer, x[:, 0])  # plans batch 1
+    y, (h, c) = planned(layer, x[:, 0], unbatched_state)
+    assert y.shape == (5, 33) and h.shape == c.shape == (1, 33)
+    assert np.array_equal(y, want[0][:, 0])
+    assert np.array_equal(h, want[1][0][:, 0]) and np.array_equal(c, want[1][1][:, 0])
+    layer.batch_first = True
+    y_bf, final = planned(layer, np.ascontiguousarray(x.transpose(1, 0, 2)), state)
+    assert y_bf.shape == (1, 5, 33)
+    assert np.array_equal(y_bf[0], want[0][:, 0])
+    assert_same((want[0], final), want)
+    assert len(calls) == 2
+    planned(layer, inputs(2, 5, 12))  # batch_first, 2 sequences: the general path
+    assert len(calls) == 2
+    with pytest.raises(ValueError, match=r"state\[h0\]"):  # unbatched state of a batch
+        planned(layer, x[:, 0], state)

@@ -155,17 +155,20 @@ class LSTM(RecurrentStack):
         on the ``numba`` backend is planned after its first run at a batch size, and the
         next calls at that batch size run as one compiled call while the input, state and
         weights still fit the plan (:mod:`kioku.kernels._inference_plan`): the same
-        results bit for bit, without the per-call checks and decisions."""
+        results bit for bit, without the per-call checks and decisions. With
+        ``batch_first`` only one sequence is planned (its layout is the time-major one)."""
         plan = self._inference_plan
         if (
             plan is not None
             and lengths is None
             and not self._forward_hooks
-            and not self.batch_first
             and not is_grad_enabled()
             and kernels.backend_name() == "numba"
         ):
-            out = plan.run(self.params, x, state)
+            if type(x) is np.ndarray and (x.ndim == 2 or self.batch_first):
+                out = self._planned_one_sequence(plan, x, state)
+            else:
+                out = plan.run(self.params, x, state)
             if out is not None:
                 if self.keep_cache:  # what run() leaves after a call without a cache
                     self.__dict__.update(
@@ -177,6 +180,36 @@ class LSTM(RecurrentStack):
             self.__dict__["_inference_plan"] = self._plan_inference(out[0])
         return out
 
+    def _planned_one_sequence(self, plan, x: np.ndarray, state: object):
+        """``plan.run`` for one sequence given as unbatched ``x (T, I)`` (state parts
+        ``(1, P)``) or, with ``batch_first``, ``x (1, T, I)``: the same memory as
+        ``(T, 1, I)``, and outputs shaped as :meth:`run` shapes them; ``None`` for
+        anything else."""
+        if plan.batch != 1 or not x.flags.c_contiguous:
+            return None
+        if x.ndim == 2:
+            if state is not None:
+                if type(state) is not tuple or len(state) != 2:
+                    return None
+                h0, c0 = state
+                if type(h0) is not np.ndarray or type(c0) is not np.ndarray:
+                    return None
+                if h0.ndim != 2 or c0.ndim != 2:
+                    return None
+                state = (h0[:, None, :], c0[:, None, :])  # plan.run checks the rest
+            out = plan.run(self.params, x[:, None, :], state)
+            if out is None:
+                return None
+            y, (h_n, c_n) = out
+            return y[:, 0, :], (h_n[:, 0, :], c_n[:, 0, :])
+        if x.ndim != 3 or x.shape[0] != 1:
+            return None
+        out = plan.run(self.params, x.reshape(x.shape[1], 1, x.shape[2]), state)
+        if out is None:
+            return None
+        y, final = out
+        return y.reshape(1, y.shape[0], y.shape[2]), final
+
     def _plan_inference(self, y: np.ndarray):
         """A plan for the next inference calls like the one that returned ``y``, or
         ``None`` where this layer or call is not one a plan covers."""
@@ -185,10 +218,14 @@ class LSTM(RecurrentStack):
         if plain is None:
             plain = all(getattr(cls, name) is getattr(LSTM, name) for name in _PLAN_REPLACES)
             _plain_classes[cls] = plain
+        if y.ndim == 2:  # unbatched
+            batch = 1
+        else:  # batch_first: one sequence only, whose (1, T, I) is (T, 1, I) in memory
+            batch = y.shape[0] if self.batch_first else y.shape[1]
+            if self.batch_first and batch != 1:
+                return None
         if (
             not plain
-            or y.ndim != 3
-            or self.batch_first
             or self.num_layers != 1
             or self.num_directions != 1
             or self.proj_size
@@ -198,7 +235,7 @@ class LSTM(RecurrentStack):
             return None
         from ..kernels._inference_plan import plan_inference
 
-        return plan_inference(self._weight_names_of(0, 0)[:4], self.params, y.shape[1])
+        return plan_inference(self._weight_names_of(0, 0)[:4], self.params, batch)
 
     forward = __call__
 
