@@ -23,13 +23,13 @@ from kioku.train import SGD  # noqa: E402
 def calls(monkeypatch) -> list[int]:
     """Counts the planned (one compiled call) forwards."""
     seen: list[int] = []
-    entry = _inference_plan.infer_layer
+    entry = _inference_plan.infer_sequence
 
     def counted(*args):
         seen.append(1)
         return entry(*args)
 
-    monkeypatch.setattr(_inference_plan, "infer_layer", counted)
+    monkeypatch.setattr(_inference_plan, "infer_sequence", counted)
     return seen
 
 
@@ -67,7 +67,7 @@ def test_pack_cache_fingerprint_matches_pack_cache_py():
     source = Path(_entries.__file__).with_name("_pack_cache.py").read_bytes()
     assert hashlib.sha256(source).hexdigest()[:16] == _entries.PACK_CACHE_SHA256, (
         "kernels/_pack_cache.py changed: update PACK_CACHE_SHA256 in _entries.py, or "
-        "Numba's disk cache keeps the old code in infer_layer"
+        "Numba's disk cache keeps the old code in infer_sequence"
     )
 
 
@@ -86,19 +86,17 @@ def test_fingerprints_of_the_code_compiled_in(holder, name, source):
     )
 
 
-# batch 1-3: projection before the loop; 5: each step projects its own inputs (fused);
 # H = 8: weights packed afresh every call; 33: a partial panel; 64: kept packed copies
-@pytest.mark.parametrize("batch", [1, 2, 3, 5])
 @pytest.mark.parametrize("hidden", [8, 33, 64])
 @pytest.mark.parametrize("bias", [True, False])
-def test_planned_calls_match_the_general_path_bit_for_bit(calls, batch, hidden, bias):
-    layer = make_layer(hidden, 24, seed=hidden + batch, bias=bias)
-    rng = np.random.default_rng(batch)
-    state = tuple(rng.standard_normal((1, batch, hidden)).astype(np.float32) for _ in "hc")
-    planned(layer, inputs(3, batch, 24))  # the first call at this batch size plans
+def test_planned_calls_match_the_general_path_bit_for_bit(calls, hidden, bias):
+    layer = make_layer(hidden, 24, seed=hidden, bias=bias)
+    rng = np.random.default_rng(hidden)
+    state = tuple(rng.standard_normal((1, 1, hidden)).astype(np.float32) for _ in "hc")
+    planned(layer, inputs(3, 1, 24))  # the first call plans
     assert not calls
     for steps, with_state in ((1, False), (7, True), (4, False), (1, True)):
-        x = inputs(steps, batch, 24, seed=steps)
+        x = inputs(steps, 1, 24, seed=steps)
         s = state if with_state else None
         got = planned(layer, x, s)
         assert_same(got, general(layer, x, s))
@@ -106,6 +104,14 @@ def test_planned_calls_match_the_general_path_bit_for_bit(calls, batch, hidden, 
     weight_ih, weight_hh, bias_sum, _ = layer._weights(0, 0)
     want = functional.lstm_forward(x, weight_ih, weight_hh, bias_sum, state[0][0], state[1][0])
     np.testing.assert_allclose(got[0], want[0], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch", [2, 5])
+def test_batches_of_several_sequences_are_not_planned(calls, batch):
+    layer = make_layer(16, 8)
+    for _ in range(3):
+        planned(layer, inputs(3, batch, 8))
+    assert layer._inference_plan is None and not calls
 
 
 def test_returned_arrays_are_fresh_every_call(calls):
@@ -203,17 +209,17 @@ def test_small_weights_written_in_place_are_packed_afresh(calls):
 
 def test_what_the_plan_does_not_cover_takes_the_general_path(calls, monkeypatch):
     layer = make_layer(16, 8)
-    x = inputs(4, 2, 8)
+    x = inputs(4, 1, 8)
     planned(layer, x)
-    lengths = np.array([4, 2])
     with kernels.use("numba"), nn.no_grad():
-        layer(x, None, lengths)  # lengths
-        layer(inputs(4, 3, 8))  # another batch size: planned anew, for batch 3
-        layer(inputs(4, 2, 8))  # batch 2 again
-        layer(np.asfortranarray(x))  # another layout
-        layer(x[:, :, None, :].reshape(4, 2, 8))  # a C-contiguous view: planned
-        layer(x, [np.zeros((1, 2, 16), np.float32)] * 2)  # state as a list
-        layer(x, (np.zeros((1, 2, 16), np.float32), None))  # a missing state part
+        layer(x, None, np.array([3]))  # lengths
+        layer(inputs(4, 3, 8))  # another batch size: not planned, the plan dropped
+        layer(x)  # batch 1 again: planned anew
+        layer(x[::-1])  # another layout (a negative stride)
+        layer(x[:, :, None, :].reshape(4, 1, 8))  # a C-contiguous view: planned
+        layer(x, [np.zeros((1, 1, 16), np.float32)] * 2)  # state as a list
+        layer(x, (np.zeros((1, 1, 16), np.float32), None))  # a missing state part
+        layer(inputs(4, 1, 8).astype(np.float16).astype(np.float32)[:, :, ::-1])  # strided
     assert len(calls) == 1
     with kernels.use("reference"), nn.no_grad():
         layer(x)
@@ -266,12 +272,12 @@ def test_grad_mode_hooks_and_backward_after_planned_calls(calls):
 
 def test_batch_first_turned_on_after_a_plan_is_honoured(calls):
     layer = make_layer(16, 8)
-    x = inputs(3, 3, 8)  # (T, B) == (3, 3): the plan's batch fits either reading
+    x = inputs(1, 1, 8)  # (T, B) == (1, 1): the plan's batch fits either reading
     planned(layer, x)
     layer.batch_first = True
-    got = planned(layer, x)
-    assert not calls
-    assert np.array_equal(got[0], general(layer, x)[0])
+    got = planned(layer, inputs(1, 3, 8))  # now 1 sequence of 3 steps
+    assert len(calls) == 1
+    assert np.array_equal(got[0], general(layer, inputs(1, 3, 8))[0])
 
 
 def test_variants_and_stacks_are_not_planned(calls):
@@ -294,7 +300,7 @@ def test_variants_and_stacks_are_not_planned(calls):
 
 def test_threads_calling_one_layer_at_once_get_their_own_results(calls):
     layer = make_layer(64, 32)
-    xs = [inputs(20, 1, 32, seed=s) for s in range(4)]
+    xs = [inputs(20, 1, 32, seed=s) for s in range(4)]  # one sequence each
     want = [general(layer, x)[0] for x in xs]
     planned(layer, xs[0])
     got: dict[int, list[bool]] = {k: [] for k in range(4)}
@@ -322,8 +328,8 @@ def test_one_sequence_loop_matches_the_reference(monkeypatch, hidden, reverse):
     from kioku.kernels import numba_lstm
 
     rows = []
-    entry = numba_lstm.infer_row
-    monkeypatch.setattr(numba_lstm, "infer_row", lambda *a: rows.append(1) or entry(*a))
+    entry = numba_lstm.infer_sequence
+    monkeypatch.setattr(numba_lstm, "infer_sequence", lambda *a: rows.append(1) or entry(*a))
 
     rng = np.random.default_rng(hidden)
     features = 24

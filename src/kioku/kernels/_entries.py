@@ -19,7 +19,6 @@ from ._lstm_loops import (
 )
 from ._pack_cache import _sample_or_pack
 from ._packed import NR, pack_panels
-from ._primitives import L2_BYTES
 from ._row_loop import row_infer_loop
 
 # Numba's disk cache keys each function on its own file's timestamp only: the loops
@@ -27,12 +26,12 @@ from ._row_loop import row_infer_loop
 # (checked by tests/test_kernels.py), so editing it changes this file too.
 LOOPS_SHA256 = "7544143970d7e1e0"
 # The same for _pack_cache.py (checked by tests/test_fast_inference.py), which
-# infer_layer compiles in; its own fingerprint of _packed.py carries edits there on.
-PACK_CACHE_SHA256 = "1ac56aeeea6ace1e"
+# infer_sequence compiles in; its own fingerprint of _packed.py carries edits there on.
+PACK_CACHE_SHA256 = "d5462db9951891a2"
 ROW_LOOP_SHA256 = "2455698bf4486aca"  # and for _row_loop.py (the same test)
 
-# infer_layer's flags
-HAS_BIAS, HAS_STATE, FUSED = 1, 2, 4
+# infer_sequence's flags
+HAS_BIAS, HAS_STATE, REVERSE = 1, 2, 4
 
 
 @njit(cache=True, nogil=True)
@@ -59,15 +58,6 @@ def infer_one_part(
         y, lengths, reverse, project, direct, 0, y.shape[1], tiled, packed, x, panels_ih,
         step_bias, fused,
     )  # fmt: skip
-
-
-@njit(cache=True, nogil=True)
-def infer_row(x2, weight_ih, bias, has_bias, packed_ih, gates, panels, h, c, y, reverse, panels_ih):
-    """A float32 inference call of one sequence (batch 1) without projection, every step
-    valid: the projection of all steps, then :func:`row_infer_loop`; arguments as in
-    :func:`infer_one_part` (``h``, ``c`` its ``h_a``, ``c``)."""
-    _project(x2, weight_ih, bias, has_bias, packed_ih, gates, panels_ih, False)
-    row_infer_loop(gates, panels, h, c, y, reverse)
 
 
 @njit(cache=True, nogil=True)
@@ -114,42 +104,44 @@ def _kept_fits(weight, panels, sample):
 
 
 @njit(cache=True, nogil=True)
-def infer_layer(
+def infer_sequence(
     x, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0, y, h_n, c_n, panels_ih, sample_ih,
     address_ih, panels_hh, sample_hh, address_hh, flags,
 ):  # fmt: skip
-    """A whole float32 LSTM layer's inference call in one dispatch, for
-    :mod:`kioku.kernels._inference_plan`: ``x (T, B, I)``, ``weight_ih (4H, I)``,
-    ``weight_hh (4H, H)``, ``bias_ih``/``bias_hh (4H,)`` (read with ``HAS_BIAS``),
-    ``h0``/``c0 (1, B, H)`` (read with ``HAS_STATE``, else zeros); fills ``y (T, B, H)``,
-    ``h_n``/``c_n (1, B, H)``. Each weight's ``panels, sample, address`` are its kept
+    """A float32 inference call of one sequence (batch 1) without projection, every step
+    valid, in one dispatch: what :func:`numba_lstm.lstm_forward` runs for such calls and
+    what :mod:`kioku.kernels._inference_plan` runs for a planned one (one compiled
+    specialisation for both, so a plan costs no compilation of its own). ``x (T, 1, I)``,
+    ``weight_ih (4H, I)``, ``weight_hh (4H, H)``, ``bias_ih``/``bias_hh (4H,)`` (read with
+    ``HAS_BIAS``, added here), ``h0``/``c0 (1, 1, H)`` (read with ``HAS_STATE``, else
+    zeros; they may be ``h_n``/``c_n`` themselves); fills ``y (T, 1, H)``,
+    ``h_n``/``c_n (1, 1, H)``. Each weight's ``panels, sample, address`` are its kept
     packed copy, checked here as :mod:`._pack_cache` checks it (``sample`` empty: packed
-    afresh). The same code as :func:`numba_lstm.lstm_forward`'s call of
-    :func:`infer_row` (batch 1) or :func:`infer_one_part` (``FUSED``: each step projects
-    its own inputs), with the same arguments, so the same results bit for bit. Returns 0,
-    or 1 without computing anything when the shapes do not fit together (an array
-    reshaped in place since the plan was made)."""
+    afresh for this call). The projection of all steps, then
+    :func:`~kioku.kernels._row_loop.row_infer_loop`. Returns 0, or 1 without computing
+    anything when the shapes do not fit together (an array reshaped in place since a
+    plan was made)."""
     T, B, I = x.shape
     G, H = weight_hh.shape
     has_bias = flags & HAS_BIAS != 0
     has_state = flags & HAS_STATE != 0
-    fused = flags & FUSED != 0
     fits = (
-        G == 4 * H
+        B == 1
+        and G == 4 * H
         and weight_ih.shape[0] == G
         and weight_ih.shape[1] == I
         and y.shape[0] == T
-        and y.shape[1] == B
+        and y.shape[1] == 1
         and y.shape[2] == H
         and h_n.shape[0] == 1
-        and h_n.shape[1] == B
+        and h_n.shape[1] == 1
         and h_n.shape[2] == H
         and c_n.shape[0] == 1
-        and c_n.shape[1] == B
+        and c_n.shape[1] == 1
         and c_n.shape[2] == H
         and (not has_bias or (bias_ih.shape[0] == G and bias_hh.shape[0] == G))
-        and (not has_state or (h0.shape[1] == B and h0.shape[2] == H))
-        and (not has_state or (c0.shape[1] == B and c0.shape[2] == H))
+        and (not has_state or (h0.shape[1] == 1 and h0.shape[2] == H))
+        and (not has_state or (c0.shape[1] == 1 and c0.shape[2] == H))
         and _kept_fits(weight_ih, panels_ih, sample_ih)
         and _kept_fits(weight_hh, panels_hh, sample_hh)
     )
@@ -161,25 +153,10 @@ def infer_layer(
     for g in range(bias.shape[0]):
         bias[g] = bias_ih[g] + bias_hh[g]
     h, c = h_n[0], c_n[0]
-    if has_state:
-        h[:, :] = h0[0]
-        c[:, :] = c0[0]
-    else:
-        h[:, :] = 0
-        c[:, :] = 0
-    step_bias = bias if fused and has_bias else np.zeros(G, np.float32)
-    gates = np.empty((1 if fused else T, B, G), np.float32)
-    lengths = np.empty(B, np.int64)
-    lengths[:] = T
-    scratch = np.empty((B, H), np.float32)
-    if B == 1 and not fused:
-        infer_row(x.reshape(T, I), weight_ih, bias, has_bias, True, gates, packs_hh, h, c, y,
-                  False, packs_ih)  # fmt: skip
-        return 0
-    tiled = weight_hh.nbytes > L2_BYTES
-    infer_one_part(
-        x.reshape(T * B, I), weight_ih, bias, has_bias, True, gates, weight_hh, weight_hh,
-        packs_hh, weight_hh, weight_hh, h, scratch, c, scratch, y, lengths, False, False, True,
-        tiled, True, x, packs_ih, step_bias, fused,
-    )  # fmt: skip
+    for j in range(H):  # element by element: h0 may be h_n itself
+        h[0, j] = h0[0, 0, j] if has_state else 0
+        c[0, j] = c0[0, 0, j] if has_state else 0
+    gates = np.empty((T, 1, G), np.float32)
+    _project(x.reshape(T, I), weight_ih, bias, has_bias, True, gates, packs_ih, False)
+    row_infer_loop(gates, packs_hh, h, c, y, flags & REVERSE != 0)
     return 0
