@@ -8,6 +8,7 @@ from one entry here instead of one dispatch each. Arguments as in :mod:`._lstm_l
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from ._lstm_loops import (
@@ -16,11 +17,21 @@ from ._lstm_loops import (
     packed_weight_gradients,
     project_inputs,
 )
+from ._pack_cache import _sample_or_pack
+from ._packed import NR, pack_panels
+from ._row_loop import row_infer_loop
 
 # Numba's disk cache keys each function on its own file's timestamp only: the loops
 # compiled into these entries come from _lstm_loops.py, whose fingerprint lives here
 # (checked by tests/test_kernels.py), so editing it changes this file too.
 LOOPS_SHA256 = "7544143970d7e1e0"
+# The same for _pack_cache.py (checked by tests/test_fast_inference.py), which
+# infer_sequence compiles in; its own fingerprint of _packed.py carries edits there on.
+PACK_CACHE_SHA256 = "d5462db9951891a2"
+ROW_LOOP_SHA256 = "2455698bf4486aca"  # and for _row_loop.py (the same test)
+
+# infer_sequence's flags
+HAS_BIAS, HAS_STATE, REVERSE = 1, 2, 4
 
 
 @njit(cache=True, nogil=True)
@@ -67,3 +78,85 @@ def packed_backward_one_part(
     packed_weight_gradients(
         dgates.reshape(T * B, G), x2, h_in2, panels_ih, need_dx, dx2, dw_ih, dw_hh, dbias, 0, 1
     )
+
+
+@njit(cache=True, nogil=True)
+def _current_panels(weight, panels, sample, address):
+    """``weight (N, K).T`` packed: the kept ``panels``, repacked in place by
+    :func:`_sample_or_pack` if its check fails, or (``sample`` empty: none kept, a small
+    weight) fresh panels for this call only."""
+    source = weight.T
+    if sample.shape[0] == 0:
+        K, N = source.shape
+        fresh = np.empty(((N + NR - 1) // NR, K, NR), np.float32)
+        pack_panels(source, fresh)
+        return fresh
+    _sample_or_pack(source, sample, address, panels, False)
+    return panels
+
+
+@njit(cache=True, nogil=True)
+def _kept_fits(weight, panels, sample):
+    K, N = weight.shape[1], weight.shape[0]
+    return sample.shape[0] == 0 or (
+        panels.shape[0] == (N + NR - 1) // NR and panels.shape[1] == K and panels.shape[2] == NR
+    )
+
+
+@njit(cache=True, nogil=True)
+def infer_sequence(
+    x, weight_ih, weight_hh, bias_ih, bias_hh, h0, c0, y, h_n, c_n, panels_ih, sample_ih,
+    address_ih, panels_hh, sample_hh, address_hh, flags,
+):  # fmt: skip
+    """A float32 inference call of one sequence (batch 1) without projection, every step
+    valid, in one dispatch: what :func:`numba_lstm.lstm_forward` runs for such calls and
+    what :mod:`kioku.kernels._inference_plan` runs for a planned one (one compiled
+    specialisation for both, so a plan costs no compilation of its own). ``x (T, 1, I)``,
+    ``weight_ih (4H, I)``, ``weight_hh (4H, H)``, ``bias_ih``/``bias_hh (4H,)`` (read with
+    ``HAS_BIAS``, added here), ``h0``/``c0 (1, 1, H)`` (read with ``HAS_STATE``, else
+    zeros; they may be ``h_n``/``c_n`` themselves); fills ``y (T, 1, H)``,
+    ``h_n``/``c_n (1, 1, H)``. Each weight's ``panels, sample, address`` are its kept
+    packed copy, checked here as :mod:`._pack_cache` checks it (``sample`` empty: packed
+    afresh for this call). The projection of all steps, then
+    :func:`~kioku.kernels._row_loop.row_infer_loop`. Returns 0, or 1 without computing
+    anything when the shapes do not fit together (an array reshaped in place since a
+    plan was made)."""
+    T, B, I = x.shape
+    G, H = weight_hh.shape
+    has_bias = flags & HAS_BIAS != 0
+    has_state = flags & HAS_STATE != 0
+    fits = (
+        B == 1
+        and G == 4 * H
+        and weight_ih.shape[0] == G
+        and weight_ih.shape[1] == I
+        and y.shape[0] == T
+        and y.shape[1] == 1
+        and y.shape[2] == H
+        and h_n.shape[0] == 1
+        and h_n.shape[1] == 1
+        and h_n.shape[2] == H
+        and c_n.shape[0] == 1
+        and c_n.shape[1] == 1
+        and c_n.shape[2] == H
+        and (not has_bias or (bias_ih.shape[0] == G and bias_hh.shape[0] == G))
+        and (not has_state or (h0.shape[1] == 1 and h0.shape[2] == H))
+        and (not has_state or (c0.shape[1] == 1 and c0.shape[2] == H))
+        and _kept_fits(weight_ih, panels_ih, sample_ih)
+        and _kept_fits(weight_hh, panels_hh, sample_hh)
+    )
+    if not fits:
+        return 1
+    packs_ih = _current_panels(weight_ih, panels_ih, sample_ih, address_ih)
+    packs_hh = _current_panels(weight_hh, panels_hh, sample_hh, address_hh)
+    bias = np.empty(G if has_bias else 0, np.float32)
+    for g in range(bias.shape[0]):
+        bias[g] = bias_ih[g] + bias_hh[g]
+    h, c = h_n[0], c_n[0]
+    for j in range(H):  # element by element: h0 may be h_n itself
+        h[0, j] = h0[0, 0, j] if has_state else 0
+        c[0, j] = c0[0, 0, j] if has_state else 0
+    gates = np.empty((T, 1, G), np.float32)
+    _project(x.reshape(T, I), weight_ih, bias, has_bias, True, gates, packs_ih, False)
+    row_infer_loop(gates, packs_hh, h, c, y, flags & REVERSE != 0)
+    return 0

@@ -103,3 +103,20 @@ def packed(weight: np.ndarray, transposed: bool, reuse: bool) -> np.ndarray:
     ref = weakref.ref(weight, lambda _, key=key: _forget(key))
     _entries[key] = (ref, weight.shape, weight.strides, epoch, sample, address, panels)
     return panels
+
+
+# kept()'s answer for weights it keeps no copy of: an empty sample says "pack afresh"
+NOT_KEPT = (np.empty((0, 0, 0), np.float32), np.empty(0, np.float32), np.zeros(1, np.int64))
+
+
+def kept(weight: np.ndarray, transposed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For compiled callers that check a kept copy themselves: ``(panels, sample (SAMPLES,),
+    address (1,))`` of ``weight``'s entry, brought up to date now (as :func:`packed` with
+    ``reuse``), for :func:`_sample_or_pack` to check on each later call while the weights
+    epoch stays where it is now; :data:`NOT_KEPT` (an empty sample) for weights under
+    :data:`MIN_ELEMENTS`, which are packed afresh on every call."""
+    if weight.size < MIN_ELEMENTS:
+        return NOT_KEPT
+    packed(weight, transposed, True)
+    entry = _entries[(id(weight), transposed)]
+    return entry[6], entry[4], entry[5]

@@ -17,7 +17,14 @@ import numpy as np
 from .. import functional
 from ..functional import LSTMCache, LSTMGrads, length_mask, rnn_backward, rnn_forward
 from ._contract import check_shape, compiled_dtype, steps_per_sequence
-from ._entries import infer_one_part, packed_backward_one_part
+from ._entries import (
+    HAS_BIAS,
+    HAS_STATE,
+    REVERSE,
+    infer_one_part,
+    infer_sequence,
+    packed_backward_one_part,
+)
 from ._lstm_loops import (
     lstm_backward_loop,
     lstm_forward_loop,
@@ -26,6 +33,7 @@ from ._lstm_loops import (
     project_inputs,
     weight_gradients,
 )
+from ._pack_cache import NOT_KEPT, kept
 from ._pack_cache import packed as packed_weights
 from ._packed import NR
 from ._primitives import L2_BYTES, SMALL_ROWS
@@ -88,6 +96,16 @@ def lstm_forward(
     check_shape("weight_hr", weight_hr, (P, H))
     check_shape("h0", h0, (B, P), (P,))
     check_shape("c0", c0, (B, H), (H,))
+    one_sequence = (
+        B == 1
+        and dtype == np.float32
+        and not (keep_cache or project)
+        and (mask is None or bool(mask.all()))
+        and T <= PACKED_PROJECTION_ROWS  # the projection on the packed kernel
+        and not (1 >= FUSED_MIN_ROWS and weight_ih.nbytes + weight_hh.nbytes <= FUSED_MAX_BYTES)
+    )
+    if one_sequence:
+        return _infer_sequence(x, weight_ih, weight_hh, bias, h0, c0, reverse, reuse_packs)
     slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
     most_rows = -(-B // len(slices))  # the slices differ by one row at most
     small = most_rows <= SMALL_ROWS
@@ -159,7 +177,7 @@ def lstm_forward(
                 direct, rows.start, rows.stop, tiled, packed, *step_inputs,
             )  # fmt: skip
 
-        if parts == 1 and blas_mnk <= SOLO_GEMM_MNK:  # batch 1: one compiled entry
+        if parts == 1 and blas_mnk <= SOLO_GEMM_MNK:  # small batches: one compiled entry
             infer_one_part(
                 x2, w_ih, b, has_bias, packed_ih, *weights, h_n, h_scratch, c_n, unprojected, y,
                 steps_left, bool(reverse), project, direct, tiled, packed, *step_inputs,
@@ -190,6 +208,32 @@ def lstm_forward(
     )  # fmt: skip
     final = T * (1 - r)
     return y, h_state[final].copy(), c_state[final].copy(), cache
+
+
+def _infer_sequence(x, weight_ih, weight_hh, bias, h0, c0, reverse, reuse):
+    """:func:`lstm_forward` without a cache of one float32 sequence (batch 1), no
+    projection, every step valid: one call of ``_entries.infer_sequence``, the entry
+    the nn layers' inference plans call with the same argument types."""
+    T, _, _ = x.shape
+    H = weight_hh.shape[1]
+    w_ih, w_hh = np.ascontiguousarray(weight_ih), np.ascontiguousarray(weight_hh)
+    h_n = np.empty((1, 1, H), np.float32)
+    c_n = np.empty((1, 1, H), np.float32)
+    h_n[0] = 0 if h0 is None else h0
+    c_n[0] = 0 if c0 is None else c0
+    flags = HAS_STATE | (REVERSE if reverse else 0)
+    if bias is None:
+        b = zero = NOT_KEPT[1]
+    else:  # the plans pass bias_ih and bias_hh; b + 0 is b
+        b = np.ascontiguousarray(bias)
+        zero = np.zeros_like(b)
+        flags |= HAS_BIAS
+    packs = kept(w_ih, True) + kept(w_hh, True) if reuse else NOT_KEPT + NOT_KEPT
+    y = np.empty((T, 1, H), np.float32)
+    infer_sequence(
+        np.ascontiguousarray(x), w_ih, w_hh, b, zero, h_n, c_n, y, h_n, c_n, *packs, flags
+    )
+    return y, h_n[0], c_n[0], None
 
 
 def lstm_backward(

@@ -8,7 +8,14 @@ from .. import functional, kernels
 from ..functional import LSTMGrads, LSTMHooks
 from .checks import check_positive_int
 from .gates import add_gate_grads
+from .grad_mode import is_grad_enabled
 from .recurrent import RecurrentStack
+
+# What the inference plan stands in for: a subclass that overrides any of these runs
+# the general path only.
+_PLAN_REPLACES = ("run", "forward_direction", "_weights", "_weight_names_of", "step_hooks",
+                  "_to_time_major", "_stacked_state", "output_size", "state_sizes")  # fmt: skip
+_plain_classes: dict[type, bool] = {}
 
 
 class LSTM(RecurrentStack):
@@ -30,6 +37,8 @@ class LSTM(RecurrentStack):
     """
 
     state_names = ("h", "c")
+    # a plain single-layer inference call planned once (kernels._inference_plan), or None
+    _inference_plan = None
 
     def __init__(
         self,
@@ -83,14 +92,19 @@ class LSTM(RecurrentStack):
     def state_sizes(self) -> tuple[int, ...]:
         return (self.output_size, self.hidden_size)
 
-    def _weights(self, layer: int, direction: int):
+    def _weight_names_of(self, layer: int, direction: int) -> tuple[str, ...]:
+        """The names of ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh`` and
+        ``weight_hr`` of one direction (whether or not the layer has them)."""
         names = self._weight_names.get((layer, direction))
         if names is None:  # formatted once: a batch-1 step costs a few microseconds in all
             sfx = self.suffix(layer, direction)
             names = tuple(f"{k}{sfx}" for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
             names += (f"weight_hr{sfx}",)
             self._weight_names[(layer, direction)] = names
-        w_ih, w_hh, b_ih, b_hh, w_hr = names
+        return names
+
+    def _weights(self, layer: int, direction: int):
+        w_ih, w_hh, b_ih, b_hh, w_hr = self._weight_names_of(layer, direction)
         p = self.params
         bias = p[b_ih] + p[b_hh] if self.bias else None
         return p[w_ih], p[w_hh], bias, p.get(w_hr)
@@ -134,8 +148,94 @@ class LSTM(RecurrentStack):
         return grads.dx, (grads.dh0, grads.dc0)
 
     def __call__(self, x, state=None, lengths=None):
-        """Forward; see the class docstring for shapes."""
-        return self.run(x, state, lengths)
+        """Forward; see the class docstring for shapes.
+
+        A plain inference call (inside :func:`~kioku.nn.no_grad`, no forward hooks, no
+        ``lengths``) of a float32 single-layer, single-direction layer without projection
+        on the ``numba`` backend is planned after its first run at a batch size, and the
+        next calls at that batch size run as one compiled call while the input, state and
+        weights still fit the plan (:mod:`kioku.kernels._inference_plan`): the same
+        results bit for bit, without the per-call checks and decisions. With
+        ``batch_first`` only one sequence is planned (its layout is the time-major one)."""
+        plan = self._inference_plan
+        if (
+            plan is not None
+            and lengths is None
+            and not self._forward_hooks
+            and not is_grad_enabled()
+            and kernels.backend_name() == "numba"
+        ):
+            if type(x) is np.ndarray and (x.ndim == 2 or self.batch_first):
+                out = self._planned_one_sequence(plan, x, state)
+            else:
+                out = plan.run(self.params, x, state)
+            if out is not None:
+                if self.keep_cache:  # what run() leaves after a call without a cache
+                    self.__dict__.update(
+                        caches=[], _run=None, _ran_without_grad=True, keep_cache=False
+                    )
+                return out
+        out = self.run(x, state, lengths)
+        if not self.keep_cache and lengths is None:  # it ran without a cache and hooks
+            self.__dict__["_inference_plan"] = self._plan_inference(out[0])
+        return out
+
+    def _planned_one_sequence(self, plan, x: np.ndarray, state: object):
+        """``plan.run`` for one sequence given as unbatched ``x (T, I)`` (state parts
+        ``(1, P)``) or, with ``batch_first``, ``x (1, T, I)``: the same memory as
+        ``(T, 1, I)``, and outputs shaped as :meth:`run` shapes them; ``None`` for
+        anything else."""
+        if plan.batch != 1 or not x.flags.c_contiguous:
+            return None
+        if x.ndim == 2:
+            if state is not None:
+                if type(state) is not tuple or len(state) != 2:
+                    return None
+                h0, c0 = state
+                if type(h0) is not np.ndarray or type(c0) is not np.ndarray:
+                    return None
+                if h0.ndim != 2 or c0.ndim != 2:
+                    return None
+                state = (h0[:, None, :], c0[:, None, :])  # plan.run checks the rest
+            out = plan.run(self.params, x[:, None, :], state)
+            if out is None:
+                return None
+            y, (h_n, c_n) = out
+            return y[:, 0, :], (h_n[:, 0, :], c_n[:, 0, :])
+        if x.ndim != 3 or x.shape[0] != 1:
+            return None
+        out = plan.run(self.params, x.reshape(x.shape[1], 1, x.shape[2]), state)
+        if out is None:
+            return None
+        y, final = out
+        return y.reshape(1, y.shape[0], y.shape[2]), final
+
+    def _plan_inference(self, y: np.ndarray):
+        """A plan for the next inference calls like the one that returned ``y``, or
+        ``None`` where this layer or call is not one a plan covers."""
+        cls = type(self)
+        plain = _plain_classes.get(cls)
+        if plain is None:
+            plain = all(getattr(cls, name) is getattr(LSTM, name) for name in _PLAN_REPLACES)
+            _plain_classes[cls] = plain
+        if y.ndim == 2:  # unbatched
+            batch = 1
+        else:  # batch_first: one sequence only, whose (1, T, I) is (T, 1, I) in memory
+            batch = y.shape[0] if self.batch_first else y.shape[1]
+            if self.batch_first and batch != 1:
+                return None
+        if (
+            not plain
+            or self.num_layers != 1
+            or self.num_directions != 1
+            or self.proj_size
+            or self.dtype != np.float32
+            or kernels.backend_name() != "numba"
+        ):
+            return None
+        from ..kernels._inference_plan import plan_inference
+
+        return plan_inference(self._weight_names_of(0, 0)[:4], self.params, batch)
 
     forward = __call__
 
