@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._gate_order import pair_product
 from ._packed import LANES, MR, NR, _transpose_block, pack_panels, packed_gemm
 from ._primitives import FAST_MATH, emit_step, fast_sigmoid, fast_tanh, gemm, step_gemm
 
@@ -24,6 +25,7 @@ from ._primitives import FAST_MATH, emit_step, fast_sigmoid, fast_tanh, gemm, st
 # tests/test_kernels.py), which changes this file and invalidates its cache too.
 PRIMITIVES_SHA256 = "ace89b54a1805eaa"
 PACKED_SHA256 = "d5e492af761f865b"  # the same for _packed.py
+GATE_ORDER_SHA256 = "c3c5b145018289ae"  # and for _gate_order.py
 
 
 @njit(cache=True, nogil=True)
@@ -113,9 +115,12 @@ def lstm_infer_loop(
     ``o * tanh(c)`` (unused without projection). Fills ``y (T, B, P)``. With ``direct``
     (no projection, every sequence ``T`` long) each step's hidden state is written
     straight into ``y[t]`` and read back from there, no copy; otherwise ``h_a``/``h_b``
-    alternate. Rows past their length keep their state. Weights, ``panels``, ``packed``,
-    ``x``, ``panels_ih``, ``step_bias`` and ``fused`` as in :func:`lstm_forward_loop`;
-    only rows ``b0:b1``."""
+    alternate. Rows past their length keep their state. Weights, ``packed``, ``x``,
+    ``step_bias`` and ``fused`` as in :func:`lstm_forward_loop`, except that with
+    ``fused`` each step's two products are one :func:`pair_product`: ``panels`` and
+    ``panels_ih`` are then ``weight_hh`` and ``weight_ih`` packed in gate order
+    (:func:`kioku.kernels._packed.pack_gate_panels`) and ``x`` has ``I >= 1``; only rows
+    ``b0:b1``."""
     T = y.shape[0]
     G = gates.shape[2]
     H = G // 4
@@ -133,11 +138,12 @@ def lstm_infer_loop(
         else:
             h_next = h_a
         a = gates[t if per_step else 0]
-        if fused:  # this step's input projection, from the packed input weights
-            packed_gemm(x[t, b0:b1], panels_ih, a[b0:b1], 0.0, tile)
-        recurrent_gemm(
-            h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
-        )
+        if fused:  # both products in one pass, from the weights packed in gate order
+            pair_product(x[t], panels_ih, h_prev, panels, a, b0, b1, tile)
+        else:
+            recurrent_gemm(
+                h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
+            )
         target = unprojected if project else h_next
         for b in range(b0, b1):
             if t >= lengths[b]:
