@@ -49,10 +49,13 @@ def lstm_forward_loop(
     dummy where :func:`step_gemm` does not read it; ``tiled`` as there). With ``packed``
     (float32) the recurrent product reads only ``panels``, ``weight_hh.T`` packed by
     :func:`kioku.kernels._packed.pack_panels`, and ``weight_hh``/``weight_hh_t`` may
-    both be dummies. With ``fused`` (float32 only) each step also computes its own input
-    projection ``x[t] (B, I) @ weight_ih.T`` from ``panels_ih`` (``weight_ih.T`` packed)
-    into ``gates[t]`` first, and ``step_bias (4H,)`` is added in the gate pass; otherwise
-    ``x`` and ``panels_ih`` are not read and ``step_bias`` is zeros.
+    both be dummies. With ``fused`` (float32 only, ``I >= 1``) each step also computes its
+    own input projection: ``x[t] (B, I) @ weight_ih.T`` and the recurrent product are one
+    :func:`~kioku.kernels._gate_order.pair_product` into ``gates[t]``, ``panels_ih`` and
+    ``panels`` then ``weight_ih`` and ``weight_hh`` packed in gate order
+    (:func:`~kioku.kernels._gate_order.pack_gate_panels`), and ``step_bias (4H,)`` is
+    added in the gate pass; otherwise ``x`` and ``panels_ih`` are not read and
+    ``step_bias`` is zeros.
     ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry (scratch with ``fused``) and the
     activated i, f, g, o on exit; ``h_state (T+1, B, P)``/``c_state (T+1, B, H)`` hold
     the initial state in slot ``T * reverse``; fills ``tanh_c (T, B, H)``,
@@ -68,11 +71,12 @@ def lstm_forward_loop(
         h_prev, c_prev = h_state[t + r], c_state[t + r]
         h_next, c_next = h_state[t + 1 - r], c_state[t + 1 - r]
         a = gates[t]
-        if fused:  # this step's input projection, from the packed input weights
-            packed_gemm(x[t, b0:b1], panels_ih, a[b0:b1], 0.0, tile)
-        recurrent_gemm(
-            h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
-        )
+        if fused:  # both products in one pass, from the weights packed in gate order
+            pair_product(x[t], panels_ih, h_prev, panels, a, b0, b1, tile)
+        else:
+            recurrent_gemm(
+                h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
+            )
         unprojected = hidden[t] if project else h_next
         tc_t = tanh_c[t]
         for b in range(b0, b1):

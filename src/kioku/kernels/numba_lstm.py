@@ -107,10 +107,9 @@ def lstm_forward(
         and B // len(slices) >= FUSED_MIN_ROWS
         and weight_ih.nbytes + weight_hh.nbytes <= FUSED_MAX_BYTES
     )
-    # fused inference: both products in gate order, the gates applied tile by tile
-    gate_tiles = fused and not keep_cache
     if packed:  # the recurrent product reads weight_hh.T packed once, nothing else
-        panels = packed_weights(w_hh, True, reuse, gate_tiles)
+        # (fused: both weights in gate order, for one pass over both products a step)
+        panels = packed_weights(w_hh, True, reuse, fused)
         w_hh_t = w_hh
     else:
         panels = np.empty((0, 0, 0), dtype)
@@ -125,7 +124,7 @@ def lstm_forward(
 
     packed_ih = packed and (fused or T * B <= PACKED_PROJECTION_ROWS)
     if packed_ih:
-        panels_ih = packed_weights(w_ih, True, reuse, gate_tiles)
+        panels_ih = packed_weights(w_ih, True, reuse, fused)
     if fused:
         step_bias = b if has_bias else np.zeros(4 * H, dtype)
     else:
