@@ -23,8 +23,9 @@ from kioku.kernels._gate_order import (  # noqa: E402
 from kioku.kernels._packed import LANES, MR, NR  # noqa: E402
 
 # hidden sizes around the panel's 16 units (AVX-512; 4 with AVX2): a partial panel of
-# 1, 4, 5, 8, 13 units, exact panels, and the benchmark's 200 (12 panels + 8 units)
-HIDDEN = [1, 4, 5, 8, 13, 16, 17, 21, 32, 100, 200]
+# 1, 4, 5, 8, 12, 13 units (one, two, three vectors' worth of gates), exact panels, and
+# the benchmark's 200 (12 panels + 8 units)
+HIDDEN = [1, 4, 5, 8, 12, 13, 16, 17, 21, 28, 32, 100, 200]
 
 
 @pytest.mark.parametrize("holder", [_lstm_loops, _pack_cache])
@@ -73,7 +74,7 @@ def packed_pair(rng, B, I, H):
 
 
 @pytest.mark.parametrize("B", range(1, 14))
-@pytest.mark.parametrize("H", [1, 5, 13, 21, 100])
+@pytest.mark.parametrize("H", [1, 5, 13, 21, 28, 100])
 def test_pair_product_matches_float64_at_odd_shapes(B, H):
     rng = np.random.default_rng(B * 1000 + H)
     I = 3 + B  # noqa: E741 - the LSTM's input size

@@ -6,7 +6,7 @@ weight_hh.T`` for its rows. With the weights packed as :mod:`._packed` packs the
 the FMAs spent on columns past ``4H``, and the two products are two passes, the second
 reloading and adding to what the first stored. Here both weights are packed in gate
 order (:func:`pack_gate_panels`: each panel the four gates of :data:`GATE_UNITS` hidden
-units, the last panel only as wide as its units need), and one kernel per tile sums
+units, the last panel half as wide when its units fit), and one kernel per tile sums
 both products in one chain of FMAs per element (:func:`pair_product`). Where a panel's
 four gate blocks are one vector each (AVX-512) the kernel stores each gate's vector
 straight to its place in the plain ``(B, 4H)`` layout, so the gate pass after it is
@@ -24,9 +24,9 @@ from ._packed import LANES, MR, NR, NR_VECS, _transpose_block
 
 # Each panel holds the four gates of GATE_UNITS hidden units side by side (i, f, g, o,
 # GATE_UNITS columns each). The last panel holds the remaining units rounded up to a
-# multiple of LANES / 4, so its tile is 1..NR_VECS vectors wide and no FMA is spent on
-# columns past 4H (H = 200: 12 panels of 16 units and one of 8, 32 columns wide, where
-# the plain layout computes 832 columns).
+# multiple of LANES / 4, and its tile is half a panel wide when they fit in it (H = 200:
+# 12 panels of 16 units and one of 8, 32 columns wide: 800 columns computed, where the
+# plain layout computes 832).
 GATE_UNITS = NR // 4
 
 
@@ -157,106 +157,68 @@ def _make_pair_kernel(rows: int, vecs: int):
     return kernel
 
 
-# kernels for every (rows, vectors) a gate tile can have; on hosts with MR < 6 or
-# NR_VECS < 4 the missing ones repeat the largest (never called there)
-_PAIR = [
-    [_make_pair_kernel(min(rows, MR), min(vecs, NR_VECS)) for rows in range(1, 7)]
-    for vecs in range(1, 5)
-]
-_g11, _g12, _g13, _g14, _g15, _g16 = _PAIR[0]
-_g21, _g22, _g23, _g24, _g25, _g26 = _PAIR[1]
-_g31, _g32, _g33, _g34, _g35, _g36 = _PAIR[2]
-_g41, _g42, _g43, _g44, _g45, _g46 = _PAIR[3]
+# Two widths only, a whole panel and half of one: a last panel of 1..3 vectors' worth of
+# gates runs as the half or the whole (at most one vector of zero columns computed;
+# none at H = 200), and the kernels to compile are 12, not 24 (each one is compiled into
+# every loop that reaches it: 4 widths made the first inference call 14 s longer).
+HALF_VECS = max(1, NR_VECS // 2)
+# rows 1..6; on hosts with MR < 6 the missing ones repeat the largest (never called there)
+_h1, _h2, _h3, _h4, _h5, _h6 = [_make_pair_kernel(min(r, MR), HALF_VECS) for r in range(1, 7)]
+_f1, _f2, _f3, _f4, _f5, _f6 = [_make_pair_kernel(min(r, MR), NR_VECS) for r in range(1, 7)]
 
 
 @njit(cache=True, nogil=True)
-def _pair1(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
+def _pair_half(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
     if rows == 1:
-        _g11(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+        _h1(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
     elif rows == 2:
-        _g12(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+        _h2(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
     elif rows == 3:
-        _g13(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+        _h3(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
     elif rows == 4:
-        _g14(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+        _h4(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
     elif rows == 5:
-        _g15(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+        _h5(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
     else:
-        _g16(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+        _h6(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
 
 
 @njit(cache=True, nogil=True)
-def _pair2(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
+def _pair_full(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
     if rows == 1:
-        _g21(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+        _f1(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
     elif rows == 2:
-        _g22(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+        _f2(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
     elif rows == 3:
-        _g23(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+        _f3(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
     elif rows == 4:
-        _g24(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+        _f4(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
     elif rows == 5:
-        _g25(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+        _f5(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
     else:
-        _g26(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+        _f6(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
 
 
 @njit(cache=True, nogil=True)
-def _pair3(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
-    if rows == 1:
-        _g31(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 2:
-        _g32(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 3:
-        _g33(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 4:
-        _g34(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 5:
-        _g35(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+def pair_tile(rows, half, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
+    """``a1[r] @ B1 + a2[r] @ B2`` for ``r < rows`` (1..MR), :data:`HALF_VECS` (``half``)
+    or ``NR_VECS`` vectors of it stored at ``c`` as :func:`_make_pair_kernel` says
+    (addresses, counts and strides as there)."""
+    if half:
+        _pair_half(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
     else:
-        _g36(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-
-
-@njit(cache=True, nogil=True)
-def _pair4(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
-    if rows == 1:
-        _g41(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 2:
-        _g42(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 3:
-        _g43(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 4:
-        _g44(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 5:
-        _g45(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    else:
-        _g46(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-
-
-@njit(cache=True, nogil=True)
-def pair_tile(rows, vecs, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
-    """``a1[r] @ B1 + a2[r] @ B2`` for ``r < rows`` (1..MR), ``vecs`` (1..NR_VECS) vectors
-    of it stored at ``c`` as :func:`_make_pair_kernel` says (addresses, counts and
-    strides as there)."""
-    if vecs == 1:
-        _pair1(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif vecs == 2:
-        _pair2(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif vecs == 3:
-        _pair3(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    else:
-        _pair4(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+        _pair_full(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
 
 
 @njit(cache=True, nogil=True)
 def pair_product(x_t, panels_ih, h_prev, panels_hh, a, b0, b1, tile):
     """``a (B, 4H) = x_t (B, I) @ weight_ih.T + h_prev (B, P) @ weight_hh.T`` for rows
     ``b0:b1``, from ``panels_ih``/``panels_hh``, ``weight_ih (4H, I)``/``weight_hh
-    (4H, P)`` packed in gate order (:func:`pack_gate_panels`;
-    ``I, P >= 1``): each element one chain of FMAs over both products (no store and
-    reload between them), no columns past ``4H`` computed. Where a panel's gate blocks
-    are one vector each (16 units with AVX-512) the kernel stores them straight into
-    ``a``; the other panels go through ``tile (MR, NR)``. float32, rows C-contiguous."""
+    (4H, P)`` packed in gate order (:func:`pack_gate_panels`; ``I, P >= 1``): each
+    element one chain of FMAs over both products (no store and reload between them), at
+    most one vector of columns past ``4H`` computed. Where a panel's gate blocks are one
+    vector each (16 units with AVX-512) the kernel stores them straight into ``a``; the
+    other panels go through ``tile (MR, NR)``. float32, rows C-contiguous."""
     M = b1 - b0
     if M <= 0:
         return
@@ -272,8 +234,8 @@ def pair_product(x_t, panels_ih, h_prev, panels_hh, a, b0, b1, tile):
         u0 = q * GATE_UNITS
         n = min(GATE_UNITS, H - u0)
         width = (n + step - 1) // step * step
-        vecs = 4 * width // LANES
-        direct = width == LANES and n == width
+        half = 4 * width <= HALF_VECS * LANES
+        direct = width == LANES and n == width  # each gate one vector of the full kernel
         b_ih, b_hh = panels_ih[q].ctypes.data, panels_hh[q].ctypes.data
         i = b0
         for block in range(blocks):
@@ -281,9 +243,9 @@ def pair_product(x_t, panels_ih, h_prev, panels_hh, a, b0, b1, tile):
             a1, a2 = x0 + i * lda1 * item, h0 + i * lda2 * item
             if direct:
                 dst = a0 + (i * ldc + u0) * item
-                pair_tile(rows, vecs, a1, lda1, b_ih, I, a2, lda2, b_hh, P, dst, ldc, H)
+                pair_tile(rows, half, a1, lda1, b_ih, I, a2, lda2, b_hh, P, dst, ldc, H)
             else:
-                pair_tile(rows, vecs, a1, lda1, b_ih, I, a2, lda2, b_hh, P, t0, NR, LANES)
+                pair_tile(rows, half, a1, lda1, b_ih, I, a2, lda2, b_hh, P, t0, NR, LANES)
                 for r in range(rows):
                     row, tr = a[i + r], tile[r]
                     for gate in range(4):
