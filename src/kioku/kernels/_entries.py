@@ -24,10 +24,10 @@ from ._row_loop import row_infer_loop
 # Numba's disk cache keys each function on its own file's timestamp only: the loops
 # compiled into these entries come from _lstm_loops.py, whose fingerprint lives here
 # (checked by tests/test_kernels.py), so editing it changes this file too.
-LOOPS_SHA256 = "7544143970d7e1e0"
+LOOPS_SHA256 = "014ecd8e007fc0b6"
 # The same for _pack_cache.py (checked by tests/test_fast_inference.py), which
 # infer_sequence compiles in; its own fingerprint of _packed.py carries edits there on.
-PACK_CACHE_SHA256 = "d5462db9951891a2"
+PACK_CACHE_SHA256 = "6ecf2c99d677e419"
 ROW_LOOP_SHA256 = "2455698bf4486aca"  # and for _row_loop.py (the same test)
 
 # infer_sequence's flags

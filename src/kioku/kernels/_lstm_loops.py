@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._gate_order import pair_product
 from ._packed import LANES, MR, NR, _transpose_block, pack_panels, packed_gemm
 from ._primitives import FAST_MATH, emit_step, fast_sigmoid, fast_tanh, gemm, step_gemm
 
@@ -24,6 +25,7 @@ from ._primitives import FAST_MATH, emit_step, fast_sigmoid, fast_tanh, gemm, st
 # tests/test_kernels.py), which changes this file and invalidates its cache too.
 PRIMITIVES_SHA256 = "ace89b54a1805eaa"
 PACKED_SHA256 = "d5e492af761f865b"  # the same for _packed.py
+GATE_ORDER_SHA256 = "4544d7f479192c34"  # and for _gate_order.py
 
 
 @njit(cache=True, nogil=True)
@@ -47,10 +49,13 @@ def lstm_forward_loop(
     dummy where :func:`step_gemm` does not read it; ``tiled`` as there). With ``packed``
     (float32) the recurrent product reads only ``panels``, ``weight_hh.T`` packed by
     :func:`kioku.kernels._packed.pack_panels`, and ``weight_hh``/``weight_hh_t`` may
-    both be dummies. With ``fused`` (float32 only) each step also computes its own input
-    projection ``x[t] (B, I) @ weight_ih.T`` from ``panels_ih`` (``weight_ih.T`` packed)
-    into ``gates[t]`` first, and ``step_bias (4H,)`` is added in the gate pass; otherwise
-    ``x`` and ``panels_ih`` are not read and ``step_bias`` is zeros.
+    both be dummies. With ``fused`` (float32 only, ``I >= 1``) each step also computes its
+    own input projection: ``x[t] (B, I) @ weight_ih.T`` and the recurrent product are one
+    :func:`~kioku.kernels._gate_order.pair_product` into ``gates[t]``, ``panels_ih`` and
+    ``panels`` then ``weight_ih`` and ``weight_hh`` packed in gate order
+    (:func:`~kioku.kernels._gate_order.pack_gate_panels`), and ``step_bias (4H,)`` is
+    added in the gate pass; otherwise ``x`` and ``panels_ih`` are not read and
+    ``step_bias`` is zeros.
     ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry (scratch with ``fused``) and the
     activated i, f, g, o on exit; ``h_state (T+1, B, P)``/``c_state (T+1, B, H)`` hold
     the initial state in slot ``T * reverse``; fills ``tanh_c (T, B, H)``,
@@ -66,11 +71,12 @@ def lstm_forward_loop(
         h_prev, c_prev = h_state[t + r], c_state[t + r]
         h_next, c_next = h_state[t + 1 - r], c_state[t + 1 - r]
         a = gates[t]
-        if fused:  # this step's input projection, from the packed input weights
-            packed_gemm(x[t, b0:b1], panels_ih, a[b0:b1], 0.0, tile)
-        recurrent_gemm(
-            h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
-        )
+        if fused:  # both products in one pass, from the weights packed in gate order
+            pair_product(x[t], panels_ih, h_prev, panels, a, b0, b1, tile)
+        else:
+            recurrent_gemm(
+                h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
+            )
         unprojected = hidden[t] if project else h_next
         tc_t = tanh_c[t]
         for b in range(b0, b1):
@@ -113,9 +119,12 @@ def lstm_infer_loop(
     ``o * tanh(c)`` (unused without projection). Fills ``y (T, B, P)``. With ``direct``
     (no projection, every sequence ``T`` long) each step's hidden state is written
     straight into ``y[t]`` and read back from there, no copy; otherwise ``h_a``/``h_b``
-    alternate. Rows past their length keep their state. Weights, ``panels``, ``packed``,
-    ``x``, ``panels_ih``, ``step_bias`` and ``fused`` as in :func:`lstm_forward_loop`;
-    only rows ``b0:b1``."""
+    alternate. Rows past their length keep their state. Weights, ``packed``, ``x``,
+    ``step_bias`` and ``fused`` as in :func:`lstm_forward_loop`, except that with
+    ``fused`` each step's two products are one :func:`pair_product`: ``panels`` and
+    ``panels_ih`` are then ``weight_hh`` and ``weight_ih`` packed in gate order
+    (:func:`kioku.kernels._packed.pack_gate_panels`) and ``x`` has ``I >= 1``; only rows
+    ``b0:b1``."""
     T = y.shape[0]
     G = gates.shape[2]
     H = G // 4
@@ -133,11 +142,12 @@ def lstm_infer_loop(
         else:
             h_next = h_a
         a = gates[t if per_step else 0]
-        if fused:  # this step's input projection, from the packed input weights
-            packed_gemm(x[t, b0:b1], panels_ih, a[b0:b1], 0.0, tile)
-        recurrent_gemm(
-            h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
-        )
+        if fused:  # both products in one pass, from the weights packed in gate order
+            pair_product(x[t], panels_ih, h_prev, panels, a, b0, b1, tile)
+        else:
+            recurrent_gemm(
+                h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
+            )
         target = unprojected if project else h_next
         for b in range(b0, b1):
             if t >= lengths[b]:

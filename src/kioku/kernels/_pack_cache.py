@@ -31,26 +31,30 @@ import numpy as np
 from numba import njit
 
 from . import _weights_epoch
+from ._gate_order import gate_panels_shape, pack_gate_panels
 from ._packed import pack_panels, panels_shape
 
 # _sample_or_pack compiles pack_panels into this file's disk cache, which Numba keys on
 # this file's timestamp only: the fingerprint of _packed.py (as in _lstm_loops.py,
 # checked by tests/test_kernels_pack_cache.py) makes an edit there change this file.
 PACKED_SHA256 = "d5e492af761f865b"
+GATE_ORDER_SHA256 = "4544d7f479192c34"  # the same for _gate_order.py (pack_gate_panels)
 SAMPLES = 64
 # Weights with fewer elements are packed afresh on every call: packing them costs less
 # than checking a kept copy (under a microsecond at 32 x 8).
 MIN_ELEMENTS = 4096
 
-# (id(array), transposed) -> (weak reference, shape, strides, epoch, sample, address, panels)
-_entries: dict[tuple[int, bool], tuple] = {}
+# (id(array), transposed, gate order)
+#     -> (weak reference, shape, strides, epoch, sample, address, panels)
+_entries: dict[tuple[int, bool, bool], tuple] = {}
 
 
 @njit(cache=True, nogil=True)
-def _sample_or_pack(source, sample, address, panels, repack):
-    """Pack ``source (K, N)`` into ``panels``, take its sample and its address when
-    ``repack``, when the sample differs from ``sample (SAMPLES,)`` or when its data moved
-    from ``address[0]``; returns whether it packed."""
+def _sample_or_pack(source, sample, address, panels, repack, gates=False):
+    """Pack ``source (K, N)`` into ``panels`` (:func:`pack_gate_panels` with ``gates``),
+    take its sample and its address when ``repack``, when the sample differs from
+    ``sample (SAMPLES,)`` or when its data moved from ``address[0]``; returns whether it
+    packed."""
     K, N = source.shape
     last = K * N - 1
     count = sample.shape[0]
@@ -62,7 +66,10 @@ def _sample_or_pack(source, sample, address, panels, repack):
                 repack = True
                 break
     if repack:
-        pack_panels(source, panels)
+        if gates:
+            pack_gate_panels(source, panels)
+        else:
+            pack_panels(source, panels)
         for s in range(count):
             flat = s * last // (count - 1)
             sample[s] = source[flat // N, flat % N]
@@ -70,21 +77,26 @@ def _sample_or_pack(source, sample, address, panels, repack):
     return repack
 
 
-def _forget(key: tuple[int, bool]) -> None:
+def _forget(key: tuple[int, bool, bool]) -> None:
     _entries.pop(key, None)
 
 
-def packed(weight: np.ndarray, transposed: bool, reuse: bool) -> np.ndarray:
+def packed(weight: np.ndarray, transposed: bool, reuse: bool, gates: bool = False) -> np.ndarray:
     """``weight`` (C-contiguous float32 ``(N, K)``) packed as :func:`pack_panels` packs
-    ``weight.T`` (``transposed``) or ``weight``; the copy kept from an earlier call when
-    ``reuse`` and the rules of this module say it is still current, else a fresh one
-    (kept for the next call when ``reuse``)."""
-    source = weight.T if transposed else weight
+    ``weight.T`` (``transposed``) or ``weight``, or with ``gates`` as
+    :func:`pack_gate_panels` packs ``weight (4H, K)`` (``transposed`` then not read); the
+    copy kept from an earlier call when ``reuse`` and the rules of this module say it is
+    still current, else a fresh one (kept for the next call when ``reuse``)."""
+    source = weight if gates else weight.T if transposed else weight
+    shape = gate_panels_shape(weight.shape[1], weight.shape[0] // 4) if gates else None
     if not reuse or weight.size < MIN_ELEMENTS:
-        panels = np.empty(panels_shape(*source.shape), weight.dtype)
-        pack_panels(source, panels)
+        panels = np.empty(shape or panels_shape(*source.shape), weight.dtype)
+        if gates:
+            pack_gate_panels(source, panels)
+        else:
+            pack_panels(source, panels)
         return panels
-    key = (id(weight), transposed)
+    key = (id(weight), transposed and not gates, gates)
     entry = _entries.get(key)
     epoch = _weights_epoch._epoch
     if (
@@ -94,12 +106,12 @@ def packed(weight: np.ndarray, transposed: bool, reuse: bool) -> np.ndarray:
         and entry[2] == weight.strides
         and entry[3] == epoch
     ):
-        _sample_or_pack(source, entry[4], entry[5], entry[6], False)
+        _sample_or_pack(source, entry[4], entry[5], entry[6], False, gates)
         return entry[6]
-    panels = np.empty(panels_shape(*source.shape), weight.dtype)
+    panels = np.empty(shape or panels_shape(*source.shape), weight.dtype)
     sample = np.empty(SAMPLES, weight.dtype)
     address = np.zeros(1, np.int64)
-    _sample_or_pack(source, sample, address, panels, True)
+    _sample_or_pack(source, sample, address, panels, True, gates)
     ref = weakref.ref(weight, lambda _, key=key: _forget(key))
     _entries[key] = (ref, weight.shape, weight.strides, epoch, sample, address, panels)
     return panels
@@ -118,5 +130,5 @@ def kept(weight: np.ndarray, transposed: bool) -> tuple[np.ndarray, np.ndarray, 
     if weight.size < MIN_ELEMENTS:
         return NOT_KEPT
     packed(weight, transposed, True)
-    entry = _entries[(id(weight), transposed)]
+    entry = _entries[(id(weight), transposed, False)]
     return entry[6], entry[4], entry[5]

@@ -37,7 +37,7 @@ from ._pack_cache import NOT_KEPT, kept
 from ._pack_cache import packed as packed_weights
 from ._packed import NR
 from ._primitives import L2_BYTES, SMALL_ROWS
-from ._threads import SOLO_GEMM_MNK, batch_slices, in_phases
+from ._threads import SOLO_GEMM_MNK, batch_slices, in_phases, run_parts
 
 __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
 
@@ -116,8 +116,18 @@ def lstm_forward(
     w_hh = np.ascontiguousarray(weight_hh)
     packed = dtype == np.float32
     reuse = reuse_packs and not keep_cache
+    # With enough rows per thread each step projects its own inputs with the packed
+    # kernel: no separate GEMM over all T * B rows, no round trip of the projections
+    # through memory, and one more product at the packed kernel's rate.
+    fused = (
+        packed
+        and I > 0
+        and B // len(slices) >= FUSED_MIN_ROWS
+        and weight_ih.nbytes + weight_hh.nbytes <= FUSED_MAX_BYTES
+    )
     if packed:  # the recurrent product reads weight_hh.T packed once, nothing else
-        panels = packed_weights(w_hh, True, reuse)
+        # (fused: both weights in gate order, for one pass over both products a step)
+        panels = packed_weights(w_hh, True, reuse, fused)
         w_hh_t = w_hh
     else:
         panels = np.empty((0, 0, 0), dtype)
@@ -130,17 +140,9 @@ def lstm_forward(
     steps_left = steps_per_sequence(mask, T, B)
     parts = len(slices)
 
-    # With enough rows per thread each step projects its own inputs with the packed
-    # kernel: no separate GEMM over all T * B rows, no round trip of the projections
-    # through memory, and one more product at the packed kernel's rate.
-    fused = (
-        packed
-        and B // len(slices) >= FUSED_MIN_ROWS
-        and weight_ih.nbytes + weight_hh.nbytes <= FUSED_MAX_BYTES
-    )
     packed_ih = packed and (fused or T * B <= PACKED_PROJECTION_ROWS)
     if packed_ih:
-        panels_ih = packed_weights(w_ih, True, reuse)
+        panels_ih = packed_weights(w_ih, True, reuse, fused)
     if fused:
         step_bias = b if has_bias else np.zeros(4 * H, dtype)
     else:
@@ -182,6 +184,8 @@ def lstm_forward(
                 x2, w_ih, b, has_bias, packed_ih, *weights, h_n, h_scratch, c_n, unprojected, y,
                 steps_left, bool(reverse), project, direct, tiled, packed, *step_inputs,
             )  # fmt: skip
+        elif fused:  # no projection phase: one hand-off to the threads, not two
+            run_parts(infer, parts, blas_mnk > SOLO_GEMM_MNK)
         else:
             in_phases(parts, projection, infer, blas_mnk)
         return y, h_n, c_n, None
