@@ -20,7 +20,7 @@ from ._lstm_loops import (
 # Numba's disk cache keys each function on its own file's timestamp only: the loops
 # compiled into these entries come from _lstm_loops.py, whose fingerprint lives here
 # (checked by tests/test_kernels.py), so editing it changes this file too.
-LOOPS_SHA256 = "7544143970d7e1e0"
+LOOPS_SHA256 = "9e73f120f7797c29"
 
 
 @njit(cache=True, nogil=True)
@@ -52,8 +52,8 @@ def infer_one_part(
 @njit(cache=True, nogil=True)
 def packed_backward_one_part(
     dy, gates, c_state, tanh_c, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, dgates,
-    dh, dc, dh_out, dh_step, d_hidden, dh_rec, lengths, reverse, tiled, x2, h_in2, panels_ih,
-    need_dx, dx2, dw_ih, dw_hh, dbias,
+    dh, dc, dh_out, dh_step, d_hidden, dh_rec, lengths, reverse, tiled, x2, h_in2, weight_ih,
+    need_dx, dx2, dw_ih, dw_hh, dbias, accumulate,
 ):  # fmt: skip
     """A float32 backward without projection on one thread in one compiled entry (one
     dispatch at batch 1): :func:`lstm_backward_loop` over the whole batch on the packed
@@ -65,5 +65,6 @@ def packed_backward_one_part(
     )  # fmt: skip
     T, B, G = dgates.shape
     packed_weight_gradients(
-        dgates.reshape(T * B, G), x2, h_in2, panels_ih, need_dx, dx2, dw_ih, dw_hh, dbias, 0, 1
-    )
+        dgates.reshape(T * B, G), x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias,
+        accumulate, 0, 1,
+    )  # fmt: skip

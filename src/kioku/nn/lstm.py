@@ -125,9 +125,17 @@ class LSTM(RecurrentStack):
         dh_n, dc_n = dstate
         traces = self.state_grad_buffers(*dy.shape[:2]) or (None, None)
         backend = kernels.backend() if cache.hooks is None else functional
-        grads = backend.lstm_backward(dy, cache, dh_n, dc_n, need_dx, *traces)
         sfx = self.suffix(layer, direction)
-        add_gate_grads(self, sfx, grads, grads.dbias, grads.dbias)
+        if backend is functional:
+            grads = backend.lstm_backward(dy, cache, dh_n, dc_n, need_dx, *traces)
+            add_gate_grads(self, sfx, grads, grads.dbias, grads.dbias)
+        else:  # the kernel adds the weight gradients into ours: no fresh (4H, I) arrays
+            g = self.grads
+            into = (g[f"weight_ih{sfx}"], g[f"weight_hh{sfx}"])
+            grads = backend.lstm_backward(dy, cache, dh_n, dc_n, need_dx, *traces, grads_into=into)
+            if self.bias:
+                g[f"bias_ih{sfx}"] += grads.dbias
+                g[f"bias_hh{sfx}"] += grads.dbias
         if self.proj_size:
             self.grads[f"weight_hr{sfx}"] += grads.dweight_hr
         self.add_extra_grads(grads, sfx)
