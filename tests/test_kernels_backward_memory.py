@@ -142,3 +142,44 @@ def test_backward_peak_resident_memory_is_bounded():
     needed, scratch = _needed_bytes(*SHAPE), _scratch_bound(*SHAPE)
     # plus page rounding and the stacks
     assert needed <= peak <= needed + scratch + 2 * SLACK, (peak / MIB, needed / MIB)
+
+
+@pytest.mark.parametrize("lengths", [None, np.array([6, 2, 5, 1, 3])])
+def test_dgates_buffer_is_scratch_whatever_it_held(lengths):
+    rng = np.random.default_rng(3)
+    T, B, I, H = 6, 5, 64, 64
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    w_ih, w_hh = (rng.standard_normal((4 * H, n)).astype(np.float32) * 0.1 for n in (I, H))
+    y, _, _, cache = numba_lstm.lstm_forward(x, w_ih, w_hh, lengths=lengths)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    fresh = numba_lstm.lstm_backward(dy, cache)
+    buffer = np.full(cache.gates.shape, np.nan, np.float32)  # stale contents: NaN
+    got = numba_lstm.lstm_backward(dy, cache, dgates_buffer=buffer)
+    assert not np.isnan(buffer).any()  # used, and every element written
+    for a, b in zip(got, fresh):
+        assert (a is None and b is None) or np.array_equal(a, b)
+    wrong = np.full((T, B, 4 * H + 1), np.nan, np.float32)  # does not fit: not used
+    got = numba_lstm.lstm_backward(dy, cache, dgates_buffer=wrong)
+    assert np.isnan(wrong).all() and np.array_equal(got.dx, fresh.dx)
+
+
+def test_layer_keeps_one_dgates_buffer_per_direction_and_drops_it_under_no_grad():
+    from kioku.bench.memory import retained_bytes
+    from kioku.nn import LSTM, no_grad
+
+    lstm = LSTM(64, 64, num_layers=2, bidirectional=True, rng=0)
+    x = np.random.default_rng(4).standard_normal((7, 3, 64)).astype(np.float32)
+    grads, kept = [], []
+    for _ in range(2):  # the second step reuses the first step's (dirty) buffers
+        lstm.zero_grad()
+        y, _ = lstm(x)
+        lstm.backward(np.ones_like(y))
+        grads.append({k: v.copy() for k, v in lstm.grads.items()})
+        buffers = lstm._dgates_buffers
+        assert sorted(buffers) == [0, 1] and buffers[0].shape == (7, 3, 256)
+        kept.append(dict(buffers))
+    assert all(kept[0][d] is kept[1][d] for d in (0, 1))
+    assert all(np.array_equal(grads[0][k], grads[1][k]) for k in grads[0])
+    with no_grad():
+        lstm(x)
+    assert "_dgates_buffers" not in lstm.__dict__ and retained_bytes(lstm) == 0

@@ -197,6 +197,7 @@ def lstm_backward(
     dc_n: np.ndarray | None = None, need_dx: bool = True,
     dh_trace: np.ndarray | None = None, dc_trace: np.ndarray | None = None,
     grads_into: tuple[np.ndarray, np.ndarray] | None = None,
+    dgates_buffer: np.ndarray | None = None,
 ) -> LSTMGrads:  # fmt: skip
     """Backprop through time for one direction: see :func:`kioku.functional.lstm_backward`.
 
@@ -208,6 +209,10 @@ def lstm_backward(
     gradients are added into these arrays, and the returned ``dweight_ih``/``dweight_hh``
     are those arrays, totals included: no fresh ``(4H, I)``/``(4H, P)`` arrays (6 MiB at
     the second layer of a 2 x 256 bidirectional stack, both directions together).
+    ``dgates_buffer``, a C-contiguous ``(T, B, 4H)`` array of the gates' dtype, is used
+    as the gate gradients' scratch (overwritten; ignored when it does not fit): the nn
+    layers keep one per direction across calls, since a fresh one each call was
+    page-faulted in anew (glibc returns the freed top of its heap to the system).
     """
     x = cache.x
     dtype = compiled_dtype(x, dy, cache.gates)
@@ -224,7 +229,8 @@ def lstm_backward(
     small = most_rows <= SMALL_ROWS
     tiled = cache.weight_hh.nbytes > L2_BYTES
 
-    dgates = np.empty_like(cache.gates)
+    reuse = dgates_buffer is not None and _fits((dgates_buffer,), (cache.gates.shape,), dtype)
+    dgates = dgates_buffer if reuse else np.empty_like(cache.gates)
     dh = np.zeros((B, P), dtype) if dh_n is None else np.array(dh_n, dtype)
     dc = np.zeros((B, H), dtype) if dc_n is None else np.array(dc_n, dtype)
     check_shape("dy", dy, (T, B, P))

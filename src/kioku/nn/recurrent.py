@@ -290,6 +290,8 @@ class RecurrentStack(Module):
         keep = grad or bool(self._forward_hooks)  # a forward hook reads the cache
         # the previous run's buffers go first, in one update (four __setattr__ at batch 1)
         self.__dict__.update(caches=[], _run=None, _ran_without_grad=not grad, keep_cache=keep)
+        if not grad:  # nor the scratch a subclass keeps for its backward (LSTM's dgates)
+            self.__dict__.pop("_dgates_buffers", None)
         parallel = self._directions_in_parallel(B)
         caches, outputs_per_layer, masks, finals = [], [], [], []
         layer_input = x
