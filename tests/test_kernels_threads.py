@@ -174,19 +174,17 @@ def _weight_gradient_case(seed, N, G, I, P):
 )
 def test_packed_weight_gradients_match_blas_and_not_the_thread_count(N, G, I, P):
     from kioku.kernels._lstm_loops import KC, packed_weight_gradients, weight_gradients
-    from kioku.kernels._pack_cache import packed
 
     assert N < KC or N % KC  # one pass, or a partial last one
     dgates, x, h_in, w_ih = _weight_gradient_case(N, N, G, I, P)
     want = [np.empty((N, I), np.float32), np.empty((G, I), np.float32),
             np.empty((G, P), np.float32), np.empty(G, np.float32)]  # fmt: skip
-    weight_gradients(dgates, x, h_in, w_ih, True, *want, False, want[0], h_in, want[2], 0, 1)
-    panels = packed(w_ih, False, False)
+    weight_gradients(dgates, x, h_in, w_ih, True, *want, False, want[0], h_in, want[2], False, 0, 1)
     results = []
     for parts in (1, 2, 3, 5):
         got = [np.full_like(a, np.nan) for a in want]
         for part in range(parts):
-            packed_weight_gradients(dgates, x, h_in, panels, True, *got, part, parts)
+            packed_weight_gradients(dgates, x, h_in, w_ih, True, *got, False, part, parts)
         results.append(got)
         for a, b in zip(got, want):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.sqrt(N))

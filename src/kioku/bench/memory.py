@@ -5,9 +5,10 @@ kernel's peak-RSS counter (``/proc/self/clear_refs``), reads RSS, runs one step,
 reads the peak (``VmHWM``). With ``MALLOC_MMAP_THRESHOLD_`` fixed at 64 KiB every large
 buffer is its own mapping, returned to the OS when freed, so RSS follows live memory
 for both libraries alike (PyTorch's CPU allocator also uses malloc). kioku's
-``nn.LSTM`` keeps the previous step's caches until its next forward replaces them, so
-for kioku the bytes of those retained arrays are added back (they are part of the
-baseline RSS but are a cost of training). Where ``/proc`` is missing, kioku falls back
+``nn.LSTM`` keeps the previous step's caches until its next forward replaces them, and
+its backward's gate-gradient scratch across steps, so for kioku the bytes of those
+retained arrays are added back (they are part of the baseline RSS but are a cost of
+training). Where ``/proc`` is missing, kioku falls back
 to ``tracemalloc`` (NumPy reports its allocations to it) and PyTorch is not measured.
 """
 
@@ -37,7 +38,8 @@ def _status_kib(field: str) -> int:
 
 
 def retained_bytes(model) -> int:
-    """Bytes of the arrays a kioku model keeps alive between calls (its caches)."""
+    """Bytes of the arrays a kioku model keeps alive between calls (its caches and the
+    scratch its backward keeps)."""
     seen, total = set(), 0
 
     def visit(obj) -> None:
@@ -60,6 +62,7 @@ def retained_bytes(model) -> int:
 
     visit(getattr(model, "caches", None))
     visit(getattr(model, "_run", None))
+    visit(getattr(model, "_dgates_buffers", None))  # the backward's scratch, kept
     return total
 
 

@@ -24,7 +24,7 @@ from ._row_loop import row_infer_loop
 # Numba's disk cache keys each function on its own file's timestamp only: the loops
 # compiled into these entries come from _lstm_loops.py, whose fingerprint lives here
 # (checked by tests/test_kernels.py), so editing it changes this file too.
-LOOPS_SHA256 = "014ecd8e007fc0b6"
+LOOPS_SHA256 = "c39025fa096efcd5"
 # The same for _pack_cache.py (checked by tests/test_fast_inference.py), which
 # infer_sequence compiles in; its own fingerprint of _packed.py carries edits there on.
 PACK_CACHE_SHA256 = "6ecf2c99d677e419"
@@ -63,8 +63,8 @@ def infer_one_part(
 @njit(cache=True, nogil=True)
 def packed_backward_one_part(
     dy, gates, c_state, tanh_c, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, dgates,
-    dh, dc, dh_out, dh_step, d_hidden, dh_rec, lengths, reverse, tiled, x2, h_in2, panels_ih,
-    need_dx, dx2, dw_ih, dw_hh, dbias,
+    dh, dc, dh_out, dh_step, d_hidden, dh_rec, lengths, reverse, tiled, x2, h_in2, weight_ih,
+    need_dx, dx2, dw_ih, dw_hh, dbias, accumulate,
 ):  # fmt: skip
     """A float32 backward without projection on one thread in one compiled entry (one
     dispatch at batch 1): :func:`lstm_backward_loop` over the whole batch on the packed
@@ -76,8 +76,9 @@ def packed_backward_one_part(
     )  # fmt: skip
     T, B, G = dgates.shape
     packed_weight_gradients(
-        dgates.reshape(T * B, G), x2, h_in2, panels_ih, need_dx, dx2, dw_ih, dw_hh, dbias, 0, 1
-    )
+        dgates.reshape(T * B, G), x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias,
+        accumulate, 0, 1,
+    )  # fmt: skip
 
 
 @njit(cache=True, nogil=True)

@@ -261,20 +261,23 @@ def project_inputs(x2, weight_ih, bias, has_bias, gates2, part, parts, panels_ih
 @njit(cache=True, nogil=True)
 def weight_gradients(
     dgates2, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, project, dh_out2, hidden2,
-    dw_hr, part, parts,
+    dw_hr, accumulate, part, parts,
 ):  # fmt: skip
     """The GEMMs after the backward loop, over all ``N = T * B`` rows at once:
     ``dx2 (N, I)`` (when ``need_dx``), ``dw_ih (4H, I)``, ``dw_hh (4H, P)``, ``dbias (4H,)``
-    and, when ``project``, ``dw_hr (P, H) = dh_out2 (N, P).T @ hidden2 (N, H)``. This
-    call does share ``part`` of ``parts`` (rows of each output), so threads can split it."""
+    and, when ``project``, ``dw_hr (P, H) = dh_out2 (N, P).T @ hidden2 (N, H)``. With
+    ``accumulate`` ``dw_ih`` and ``dw_hh`` get the gradients added to what they hold (the
+    layer's gradient buffers), otherwise overwritten. This call does share ``part`` of
+    ``parts`` (rows of each output), so threads can split it."""
     r0, r1 = _share(dgates2.shape[0], part, parts)
     if need_dx and r1 > r0:
         gemm(False, False, dgates2[r0:r1], weight_ih, dx2[r0:r1], 0.0)
     g0, g1 = _share(dgates2.shape[1], part, parts)
     if g1 > g0:
         dg = dgates2[:, g0:g1]
-        gemm(True, False, dg, x2, dw_ih[g0:g1], 0.0)
-        gemm(True, False, dg, h_in2, dw_hh[g0:g1], 0.0)
+        beta = 1.0 if accumulate else 0.0
+        gemm(True, False, dg, x2, dw_ih[g0:g1], beta)
+        gemm(True, False, dg, h_in2, dw_hh[g0:g1], beta)
         total = np.zeros(g1 - g0, np.float64)  # float64 sum: no drift over T * B rows
         for n in range(dgates2.shape[0]):
             for g in range(g0, g1):
@@ -289,6 +292,10 @@ def weight_gradients(
 # Rows of T * B per pass of the packed weight gradients: one pass's packed inputs stay
 # in L2 while every row block of the transposed gate gradients goes past them.
 KC = 256
+# Gate columns transposed at a time within a pass (a multiple of MR and LANES): the
+# scratch for the transposed gate gradients is GC x KC (192 KiB), not 4H x KC (1 MiB at
+# H = 256), and every element is still summed in the same order.
+GC = 192
 
 
 @njit(cache=True, nogil=True)
@@ -311,40 +318,62 @@ def _transpose(src, dst):
 
 
 @njit(cache=True, nogil=True)
+def packed_input_gradient(dgates2, weight_ih, dx2, tile):
+    """``dx2 (M, I) = dgates2 (M, 4H) @ weight_ih (4H, I)`` on the packed kernel, one panel
+    of ``NR`` columns of ``weight_ih`` packed at a time into a ``(1, 4H, NR)`` scratch
+    (256 KiB at H = 256) instead of the whole matrix: the kernel goes panel by panel
+    anyway, so the products and their order are those of one packed GEMM."""
+    M, G = dgates2.shape
+    I = weight_ih.shape[1]
+    if M == 0:
+        return
+    panel = np.empty((1, G, NR), np.float32)
+    for j0 in range(0, I, NR):
+        j1 = min(I, j0 + NR)
+        pack_panels(weight_ih[:, j0:j1], panel)
+        packed_gemm(dgates2, panel, dx2[:, j0:j1], 0.0, tile)
+
+
+@njit(cache=True, nogil=True)
 def packed_weight_gradients(
-    dgates2, x2, h_in2, panels_ih, need_dx, dx2, dw_ih, dw_hh, dbias, part, parts
+    dgates2, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, accumulate, part, parts
 ):  # fmt: skip
     """:func:`weight_gradients` without projection, float32, with the packed kernel
-    instead of BLAS: ``dx2 (N, I) = dgates2 (N, 4H) @ weight_ih`` from ``panels_ih``
-    (``weight_ih (4H, I)`` packed by :func:`kioku.kernels._packed.pack_panels`),
-    ``dw_ih (4H, I) = dgates2.T @ x2 (N, I)``, ``dw_hh (4H, P) = dgates2.T @ h_in2
-    (N, P)``, ``dbias (4H,)``. The ``N`` rows go in passes of :data:`KC`, each
-    transposing its slice of ``dgates2`` and packing its slices of ``x2``/``h_in2``
-    into this thread's scratch. Right for any widths; as fast as OpenBLAS only when I
-    and P are multiples of :data:`~kioku.kernels._packed.NR` (every panel full). A part
-    does its share of the rows of each output, and each element is summed in the same
-    order whatever ``parts`` is. No BLAS call: OpenBLAS's thread count is not touched."""
+    instead of BLAS: ``dx2 (N, I) = dgates2 (N, 4H) @ weight_ih (4H, I)`` (by
+    :func:`packed_input_gradient`), ``dw_ih (4H, I) = dgates2.T @ x2 (N, I)``,
+    ``dw_hh (4H, P) = dgates2.T @ h_in2 (N, P)`` (added to what they hold with
+    ``accumulate``), ``dbias (4H,)``. The ``N`` rows go in passes of :data:`KC`, each
+    packing its slices of ``x2``/``h_in2`` and transposing its slice of ``dgates2``
+    :data:`GC` columns at a time into this thread's scratch. Right for any widths; as
+    fast as OpenBLAS only when I and P are multiples of
+    :data:`~kioku.kernels._packed.NR` (every panel full). A part does its share of the
+    rows of each output, and each element is summed in the same order whatever
+    ``parts`` is. No BLAS call: OpenBLAS's thread count is not touched."""
     N, G = dgates2.shape
     I, P = x2.shape[1], h_in2.shape[1]
     tile = np.empty((MR, NR), np.float32)
     r0, r1 = _share(N, part, parts)
     if need_dx and r1 > r0:
-        packed_gemm(dgates2[r0:r1], panels_ih, dx2[r0:r1], 0.0, tile)
+        packed_input_gradient(dgates2[r0:r1], weight_ih, dx2[r0:r1], tile)
     kc = min(KC, N)  # scratch no bigger than needed: fresh pages cost more than the work
     g0, g1 = _share(G, part, parts)
     if g1 <= g0:
         return
-    dg_t = np.empty((g1 - g0, kc), np.float32)
+    gc = min(GC, g1 - g0)
+    dg_t = np.empty((gc, kc), np.float32)
     x_panels = np.empty(((I + NR - 1) // NR, kc, NR), np.float32)
     h_panels = np.empty(((P + NR - 1) // NR, kc, NR), np.float32)
     for k0 in range(0, N, kc):
         k = min(kc, N - k0)
-        _transpose(dgates2[k0 : k0 + k, g0:g1], dg_t[:, :k])
         pack_panels(x2[k0 : k0 + k], x_panels[:, :k])
         pack_panels(h_in2[k0 : k0 + k], h_panels[:, :k])
-        beta = 0.0 if k0 == 0 else 1.0
-        packed_gemm(dg_t[:, :k], x_panels[:, :k], dw_ih[g0:g1], beta, tile)
-        packed_gemm(dg_t[:, :k], h_panels[:, :k], dw_hh[g0:g1], beta, tile)
+        beta = 1.0 if accumulate or k0 > 0 else 0.0
+        for c0 in range(g0, g1, gc):
+            c1 = min(g1, c0 + gc)
+            block = dg_t[: c1 - c0, :k]
+            _transpose(dgates2[k0 : k0 + k, c0:c1], block)
+            packed_gemm(block, x_panels[:, :k], dw_ih[c0:c1], beta, tile)
+            packed_gemm(block, h_panels[:, :k], dw_hh[c0:c1], beta, tile)
     _bias_gradient(dgates2, dbias, part, parts)
 
 

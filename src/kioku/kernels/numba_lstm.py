@@ -244,28 +244,41 @@ def lstm_backward(
     dy: np.ndarray, cache: LSTMCache, dh_n: np.ndarray | None = None,
     dc_n: np.ndarray | None = None, need_dx: bool = True,
     dh_trace: np.ndarray | None = None, dc_trace: np.ndarray | None = None,
+    grads_into: tuple[np.ndarray, np.ndarray] | None = None,
+    dgates_buffer: np.ndarray | None = None,
 ) -> LSTMGrads:  # fmt: skip
     """Backprop through time for one direction: see :func:`kioku.functional.lstm_backward`.
 
     ``dy (T, B, P)``, ``dh_n (B, P)``, ``dc_n (B, H)``; returns :class:`LSTMGrads`
     (``dx (T, B, I)``, ``dweight_ih (4H, I)``, ``dweight_hh (4H, P)``, ``dbias (4H,)``,
     ``dweight_hr (P, H)`` or ``None``, ``dh0 (B, P)``, ``dc0 (B, H)``). Calls with
-    ``dh_trace``/``dc_trace`` run the reference.
+    ``dh_trace``/``dc_trace`` run the reference. With ``grads_into = (gw_ih (4H, I),
+    gw_hh (4H, P))`` (what the nn layers pass: their gradient buffers) the weight
+    gradients are added into these arrays, and the returned ``dweight_ih``/``dweight_hh``
+    are those arrays, totals included: no fresh ``(4H, I)``/``(4H, P)`` arrays (6 MiB at
+    the second layer of a 2 x 256 bidirectional stack, both directions together).
+    ``dgates_buffer``, a C-contiguous ``(T, B, 4H)`` array of the gates' dtype, is used
+    as the gate gradients' scratch (overwritten; ignored when it does not fit): the nn
+    layers keep one per direction across calls, since a fresh one each call was
+    page-faulted in anew (glibc returns the freed top of its heap to the system).
     """
     x = cache.x
     dtype = compiled_dtype(x, dy, cache.gates)
     if dtype is None or dh_trace is not None or dc_trace is not None:
-        return functional.lstm_backward(dy, cache, dh_n, dc_n, need_dx, dh_trace, dc_trace)
+        grads = functional.lstm_backward(dy, cache, dh_n, dc_n, need_dx, dh_trace, dc_trace)
+        return _added_into(grads, grads_into)
     T, B, I = x.shape
     H = cache.gates.shape[2] // 4
     P = cache.h_state.shape[2]
+    into = grads_into is not None and _fits(grads_into, ((4 * H, I), (4 * H, P)), dtype)
     project = cache.hidden is not None
     slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
     most_rows = -(-B // len(slices))
     small = most_rows <= SMALL_ROWS
     tiled = cache.weight_hh.nbytes > L2_BYTES
 
-    dgates = np.empty_like(cache.gates)
+    reuse = dgates_buffer is not None and _fits((dgates_buffer,), (cache.gates.shape,), dtype)
+    dgates = dgates_buffer if reuse else np.empty_like(cache.gates)
     dh = np.zeros((B, P), dtype) if dh_n is None else np.array(dh_n, dtype)
     dc = np.zeros((B, H), dtype) if dc_n is None else np.array(dc_n, dtype)
     check_shape("dy", dy, (T, B, P))
@@ -292,8 +305,8 @@ def lstm_backward(
     x2 = np.ascontiguousarray(x).reshape(T * B, I)
     h_in2 = cache.h_in.reshape(T * B, P)
     dx = np.empty((T, B, I), dtype) if need_dx else None
-    dweight_ih = np.empty((4 * H, I), dtype)
-    dweight_hh = np.empty((4 * H, P), dtype)
+    dweight_ih = grads_into[0] if into else np.empty((4 * H, I), dtype)
+    dweight_hh = grads_into[1] if into else np.empty((4 * H, P), dtype)
     dbias = np.empty(4 * H, dtype)
     dweight_hr = np.empty((P, H), dtype) if project else None
     hidden2 = cache.hidden.reshape(T * B, H) if project else h_in2
@@ -305,7 +318,7 @@ def lstm_backward(
             dgates.reshape(T * B, 4 * H), x2, h_in2, w_ih, need_dx,
             (dx if need_dx else dgates).reshape(T * B, -1), dweight_ih, dweight_hh, dbias,
             project, dh_out.reshape(T * B, -1), hidden2, dweight_hr if project else dweight_hh,
-            part, parts,
+            into, part, parts,
         )  # fmt: skip
 
     def loop(part: int) -> None:
@@ -318,25 +331,46 @@ def lstm_backward(
 
     if packed and not project and PACKED_WEIGHT_GRADIENTS and I % NR == 0 and P % NR == 0:
         # the loop and the weight gradients both on the packed kernel: no BLAS call, so
-        # OpenBLAS's thread count is left alone
-        panels_ih = packed_weights(w_ih, False, False) if need_dx else panels
+        # OpenBLAS's thread count is left alone; dx packs W_ih one panel at a time
         dx2 = (dx if need_dx else dgates).reshape(T * B, -1)
 
         def packed_finish(part: int) -> None:
             packed_weight_gradients(
-                dgates.reshape(T * B, 4 * H), x2, h_in2, panels_ih, need_dx, dx2, dweight_ih,
-                dweight_hh, dbias, part, parts,
+                dgates.reshape(T * B, 4 * H), x2, h_in2, w_ih, need_dx, dx2, dweight_ih,
+                dweight_hh, dbias, into, part, parts,
             )  # fmt: skip
 
         if parts == 1:  # batch 1: one compiled entry
             packed_backward_one_part(
                 dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, w_hh_t, panels, w_hr,
                 w_hr_t, dgates, dh, dc, dh_out, dh_step, d_hidden, dh_rec, steps_left,
-                cache.reverse, tiled, x2, h_in2, panels_ih, need_dx, dx2, dweight_ih,
-                dweight_hh, dbias,
+                cache.reverse, tiled, x2, h_in2, w_ih, need_dx, dx2, dweight_ih, dweight_hh,
+                dbias, into,
             )  # fmt: skip
         else:
             in_phases(parts, loop, packed_finish, 0)
     else:
         in_phases(parts, loop, finish)
-    return LSTMGrads(dx, dweight_ih, dweight_hh, dbias, dweight_hr, dh, dc)
+    grads = LSTMGrads(dx, dweight_ih, dweight_hh, dbias, dweight_hr, dh, dc)
+    return grads if into else _added_into(grads, grads_into)
+
+
+def _fits(arrays: tuple[np.ndarray, ...], shapes: tuple[tuple[int, ...], ...], dtype) -> bool:
+    """Whether the compiled code can add into ``arrays`` in place: C-contiguous writable
+    arrays of ``dtype`` with these ``shapes``."""
+    return len(arrays) == len(shapes) and all(
+        isinstance(a, np.ndarray) and a.dtype == dtype and a.shape == shape
+        and a.flags.c_contiguous and a.flags.writeable
+        for a, shape in zip(arrays, shapes)
+    )  # fmt: skip
+
+
+def _added_into(grads: LSTMGrads, into: tuple[np.ndarray, np.ndarray] | None) -> LSTMGrads:
+    """``grads`` with its weight gradients added into ``into`` (when given) and replaced
+    by those arrays: the same result as the in-place path, for the calls it cannot take."""
+    if into is None:
+        return grads
+    gw_ih, gw_hh = into
+    gw_ih += grads.dweight_ih
+    gw_hh += grads.dweight_hh
+    return grads._replace(dweight_ih=gw_ih, dweight_hh=gw_hh)
