@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
-from . import _blas
+from . import _blas, _spin
 
 # Fewer batch rows per thread than this and a thread is not worth its wake-up: its GEMM
 # per step gets too thin for BLAS to reach speed.
@@ -37,6 +37,10 @@ MIN_FLOPS = 4e6
 # threads), instead of one after the other with the whole budget each. Below it a
 # direction is too short to pay for a thread hand-off.
 DIRECTIONS_MIN_FLOPS = 2e5
+
+# Two parts go to a worker that spins ~0.2 ms before sleeping (kernels/_spin.py): woken
+# from a queue, a pool thread started ~30 µs late and woke the caller as late again
+SPIN_HANDOFF = True
 
 _pool: ThreadPoolExecutor | None = None
 _direction_pool: ThreadPoolExecutor | None = None
@@ -152,6 +156,14 @@ def run_parts(task: Callable[[int], object], parts: int, single_blas: bool = Tru
         if parts == 1:
             run(0)
             return
+        if parts == 2 and SPIN_HANDOFF:
+            worker = _spin.claim()
+            if worker is not None:
+                try:
+                    worker.run(run, 1, lambda: run(0))
+                finally:
+                    worker.lock.release()
+                return
         with _pool_lock:
             if _pool is None or _pool._max_workers < parts - 1:
                 # room for every core: two directions running at once share this pool
