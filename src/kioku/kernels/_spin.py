@@ -31,8 +31,11 @@ SPIN_LOOPS = 400_000
 # the caller spins this long (~1 ms) for the worker's part, then sleeps on an event
 WAIT_LOOPS = 2_000_000
 
-# the worker waits this long (~5 µs) after go before it takes the GIL
-START_LOOPS = 10_000
+# After the flag it waits for changes, a thread keeps spinning this long (~10 µs) before
+# it takes the GIL back: the other thread holds it for a few µs more (until its own part
+# enters compiled code, or until the worker is back in its spin), and a thread that asks
+# for a held GIL sleeps and is woken as slowly as from a queue (~30 µs)
+LINGER_LOOPS = 20_000
 
 GO, DONE, SLEEPING = 0, 1, 2  # the flags' slots
 
@@ -63,22 +66,28 @@ def _atomic_store(typingctx, flags, slot, value):
 
 
 @njit(cache=True, nogil=True)
-def spin_until_changed(flags, slot, old, loops):
-    """``flags[slot]`` once it differs from ``old``, or ``old`` after ``loops`` loads."""
+def spin_until_changed(flags, slot, old, loops, linger):
+    """``flags[slot]`` once it differs from ``old``, or ``old`` after ``loops`` loads.
+    Without the GIL; once it changed, ``linger`` more loads before the GIL is taken back
+    (see :data:`LINGER_LOOPS`)."""
     for _ in range(loops):
         value = _atomic_load(flags, slot)
         if value != old:
+            for _ in range(linger):
+                _atomic_load(flags, slot)
             return value
     return old
 
 
-@njit(cache=True, nogil=True)
+# load and store keep the GIL: releasing it for nanoseconds let the other thread take
+# it, and the releasing thread then slept until that one let go (~30 µs)
+@njit(cache=True)
 def load(flags, slot):
     """``flags[slot]``, atomically."""
     return _atomic_load(flags, slot)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def store(flags, slot, value):
     """``flags[slot] = value``, atomically."""
     _atomic_store(flags, slot, value)
@@ -103,7 +112,7 @@ class SpinWorker:
     def _serve(self) -> None:
         flags, last = self.flags, 0
         while True:
-            go = spin_until_changed(flags, GO, last, SPIN_LOOPS)
+            go = spin_until_changed(flags, GO, last, SPIN_LOOPS, LINGER_LOOPS)
             if go == last:  # nothing came: sleep, unless go moved while saying so
                 store(flags, SLEEPING, 1)
                 if load(flags, GO) == last:
@@ -111,15 +120,12 @@ class SpinWorker:
                 store(flags, SLEEPING, 0)
                 continue
             last = go
-            # the caller holds the GIL until its own part enters compiled code: asking
-            # for it now would sleep on it, and be woken as slowly as from the queue
-            spin_until_changed(flags, GO, go, START_LOOPS)
             try:
                 self.task(self.part)
             except BaseException as error:  # handed to the caller, raised there
                 self.error = error
+            self.finished.set()  # for a caller that stopped spinning
             store(flags, DONE, go)
-            self.finished.set()
 
     def run(self, task: Callable[[int], object], part: int, own: Callable[[], object]) -> None:
         """``task(part)`` on the worker while ``own()`` runs here; returns when both
@@ -134,7 +140,8 @@ class SpinWorker:
         try:
             own()
         finally:
-            if spin_until_changed(flags, DONE, self.sequence - 1, WAIT_LOOPS) != self.sequence:
+            done = spin_until_changed(flags, DONE, self.sequence - 1, WAIT_LOOPS, LINGER_LOOPS)
+            if done != self.sequence:
                 self.finished.wait()
             self.task = None
         if self.error is not None:
