@@ -21,17 +21,17 @@ def test_both_parts_run_on_two_threads():
 
     for _ in range(50):
         seen.clear()
-        _threads.run_parts(task, 2, single_blas=False)
+        _threads.run_parts(task, 2, single_blas=False, spin=True)
         assert set(seen) == {0, 1}
         assert seen[0] != seen[1] and seen[1].startswith("kioku")
 
 
 def test_worker_asleep_is_woken():
     hits = []
-    _threads.run_parts(hits.append, 2, single_blas=False)
+    _threads.run_parts(hits.append, 2, single_blas=False, spin=True)
     time.sleep(0.05)  # far past SPIN_LOOPS: the worker sleeps on its semaphore now
     assert _spin.load(_spin._worker.flags, _spin.SLEEPING) == 1
-    _threads.run_parts(hits.append, 2, single_blas=False)
+    _threads.run_parts(hits.append, 2, single_blas=False, spin=True)
     assert sorted(hits) == [0, 0, 1, 1]
 
 
@@ -42,9 +42,9 @@ def test_exception_reaches_caller_and_worker_survives(failing):
             raise RuntimeError(f"part {part}")
 
     with pytest.raises(RuntimeError, match=f"part {failing}"):
-        _threads.run_parts(task, 2, single_blas=False)
+        _threads.run_parts(task, 2, single_blas=False, spin=True)
     hits = []
-    _threads.run_parts(hits.append, 2, single_blas=False)
+    _threads.run_parts(hits.append, 2, single_blas=False, spin=True)
     assert sorted(hits) == [0, 1]
 
 
@@ -54,11 +54,17 @@ def test_busy_worker_falls_back_to_pool():
     try:
         names = {}
         _threads.run_parts(
-            lambda part: names.__setitem__(part, threading.current_thread().name), 2, False
+            lambda part: names.__setitem__(part, threading.current_thread().name), 2, False, True
         )
         assert names[1].startswith("kioku") and names[1] != "kioku-spin"
     finally:
         worker.lock.release()
+
+
+def test_training_calls_use_the_pool():
+    names = {}
+    _threads.run_parts(lambda part: names.__setitem__(part, threading.current_thread().name), 2)
+    assert names[1].startswith("kioku") and names[1] != "kioku-spin"
 
 
 def test_lstm_same_through_spin_and_pool(monkeypatch):

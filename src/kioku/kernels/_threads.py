@@ -38,8 +38,10 @@ MIN_FLOPS = 4e6
 # direction is too short to pay for a thread hand-off.
 DIRECTIONS_MIN_FLOPS = 2e5
 
-# Two parts go to a worker that spins ~0.2 ms before sleeping (kernels/_spin.py): woken
-# from a queue, a pool thread started ~30 µs late and woke the caller as late again
+# Two parts of an inference call go to a worker that spins ~0.2 ms before sleeping
+# (kernels/_spin.py): from a queue a pool thread started ~30 µs late and woke the caller
+# as late again. Not for training: kioku's PTB task ran 8-10 % slower with it (150
+# steps, 2 threads, idle machine), the spinning worker taking a core from NumPy's GEMMs
 SPIN_HANDOFF = True
 
 _pool: ThreadPoolExecutor | None = None
@@ -141,11 +143,15 @@ def _caller_blas_restored() -> Iterator[None]:
             _blas.set_threads_this_thread(default)
 
 
-def run_parts(task: Callable[[int], object], parts: int, single_blas: bool = True) -> None:
+def run_parts(
+    task: Callable[[int], object], parts: int, single_blas: bool = True, spin: bool = False
+) -> None:
     """Run ``task(k)`` for ``k`` in ``range(parts)``: part 0 here, the others on worker
     threads (the compiled loops release the GIL), with single-threaded BLAS when
     ``single_blas`` (else BLAS left as it is: for tasks whose GEMMs OpenBLAS would run
-    on the calling thread anyway). Exceptions propagate."""
+    on the calling thread anyway). With ``spin`` two parts go to :mod:`._spin`'s worker
+    (inference: the worker then spins ~0.2 ms for the next call, which training's NumPy
+    work between kernel calls would lose its second core to). Exceptions propagate."""
     global _pool
     if parts == 1 and not single_blas:
         task(0)
@@ -156,7 +162,7 @@ def run_parts(task: Callable[[int], object], parts: int, single_blas: bool = Tru
         if parts == 1:
             run(0)
             return
-        if parts == 2 and SPIN_HANDOFF:
+        if parts == 2 and spin and SPIN_HANDOFF:
             worker = _spin.claim()
             if worker is not None:
                 try:

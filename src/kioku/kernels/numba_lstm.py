@@ -185,7 +185,7 @@ def lstm_forward(
                 steps_left, bool(reverse), project, direct, tiled, packed, *step_inputs,
             )  # fmt: skip
         elif fused:  # no projection phase: one hand-off to the threads, not two
-            run_parts(infer, parts, blas_mnk > SOLO_GEMM_MNK)
+            run_parts(infer, parts, blas_mnk > SOLO_GEMM_MNK, spin=True)
         else:
             in_phases(parts, projection, infer, blas_mnk)
         return y, h_n, c_n, None
