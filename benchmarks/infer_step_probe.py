@@ -30,8 +30,9 @@ import numpy as np
 from numba import njit
 
 from kioku.kernels._gate_order import gate_panels_shape, pack_gate_panels, pair_product
+from kioku.kernels._lstm_loops import infer_cell_row
 from kioku.kernels._packed import MR, NR, pack_panels, packed_gemm, panels_shape
-from kioku.kernels._primitives import FAST_MATH, fast_sigmoid, fast_tanh
+from kioku.kernels._primitives import FAST_MATH
 
 
 @njit(nogil=True, error_model="numpy", fastmath=FAST_MATH)
@@ -47,17 +48,8 @@ def run_steps(x, plain_ih, plain_hh, gate_ih, gate_hh, h0, y, c, a, sb, tile, ga
             packed_gemm(x[t], plain_ih, a, 0.0, tile)
             packed_gemm(h_prev, plain_hh, a, 1.0, tile)
         if gates:
-            out = y[t]
             for b in range(B):
-                row, cb, u = a[b], c[b], out[b]
-                for j in range(H):
-                    i = fast_sigmoid(row[j] + sb[j])
-                    f = fast_sigmoid(row[H + j] + sb[H + j])
-                    g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
-                    o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
-                    cj = f * cb[j] + i * g
-                    cb[j] = cj
-                    u[j] = o * fast_tanh(cj)
+                infer_cell_row(a[b], sb, c[b], y[t, b], H)
         h_prev = y[t]
 
 

@@ -24,11 +24,11 @@ from ._row_loop import row_infer_loop
 # Numba's disk cache keys each function on its own file's timestamp only: the loops
 # compiled into these entries come from _lstm_loops.py, whose fingerprint lives here
 # (checked by tests/test_kernels.py), so editing it changes this file too.
-LOOPS_SHA256 = "c39025fa096efcd5"
+LOOPS_SHA256 = "22d3301cc8ebfa6e"
 # The same for _pack_cache.py (checked by tests/test_fast_inference.py), which
 # infer_sequence compiles in; its own fingerprint of _packed.py carries edits there on.
-PACK_CACHE_SHA256 = "6ecf2c99d677e419"
-ROW_LOOP_SHA256 = "2455698bf4486aca"  # and for _row_loop.py (the same test)
+PACK_CACHE_SHA256 = "8242d4d576114269"
+ROW_LOOP_SHA256 = "c76da4238f65aa3f"  # and for _row_loop.py (the same test)
 
 # infer_sequence's flags
 HAS_BIAS, HAS_STATE, REVERSE = 1, 2, 4

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import njit, types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._packed import LANES, MR, NR, NR_VECS, _transpose_block
+from ._packed import LANES, MR, NR, NR_VECS, _transpose_block, fma_loop
 
 # Each panel holds the four gates of GATE_UNITS hidden units side by side (i, f, g, o,
 # GATE_UNITS columns each). The last panel holds the remaining units rounded up to a
@@ -75,81 +74,65 @@ def pack_gate_panels(w, out):
 
 def _pair_sums(builder, args, rows: int, vecs: int) -> list:
     """Emit the two FMA loops of a pair kernel (``args``: ``a1, lda1, b1, k1, a2, lda2,
-    b2, k2`` first) and return the ``rows * vecs`` accumulator vectors, row-major."""
-    f32 = ir.FloatType()
+    b2, k2`` first), the second carrying on the first's sums, and return the
+    ``rows * vecs`` accumulator vectors, row-major."""
     i64 = ir.IntType(64)
-    vec = ir.VectorType(f32, LANES)
-    fptr = f32.as_pointer()
-    fma = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.v{LANES}f32"
-    )
-    splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), LANES), None)
-    undef = ir.Constant(vec, ir.Undefined)
+    vec = ir.VectorType(ir.FloatType(), LANES)
+    fptr = ir.FloatType().as_pointer()
     accs = [ir.Constant(vec, None)] * (rows * vecs)
     for source in range(2):
         a_addr, lda_v, b_addr, k_v = args[4 * source : 4 * source + 4]
-        a_ptr = builder.inttoptr(a_addr, fptr)
         b_ptr = builder.inttoptr(b_addr, fptr)
-        entry = builder.block
-        loop = builder.append_basic_block(f"source{source}_loop")
-        done = builder.append_basic_block(f"source{source}_done")
-        builder.branch(loop)
-        builder.position_at_end(loop)
-        p = builder.phi(i64)
-        p.add_incoming(ir.Constant(i64, 0), entry)
-        phis = []
-        for acc in accs:
-            phi = builder.phi(vec)
-            phi.add_incoming(acc, entry)
-            phis.append(phi)
-        row_b = builder.gep(b_ptr, [builder.mul(p, ir.Constant(i64, NR))])
-        loads = []
-        for j in range(vecs):
-            addr = builder.gep(row_b, [ir.Constant(i64, j * LANES)])
-            loads.append(builder.load(builder.bitcast(addr, vec.as_pointer()), align=4))
-        new_accs = []
-        for r in range(rows):
-            offset = builder.add(builder.mul(ir.Constant(i64, r), lda_v), p)
-            scalar = builder.load(builder.gep(a_ptr, [offset]), align=4)
-            first = builder.insert_element(undef, scalar, ir.Constant(ir.IntType(32), 0))
-            broadcast = builder.shuffle_vector(first, undef, splat_mask)
-            for j in range(vecs):
-                new_accs.append(builder.call(fma, [broadcast, loads[j], phis[r * vecs + j]]))
-        p_next = builder.add(p, ir.Constant(i64, 1))
-        p.add_incoming(p_next, loop)
-        for phi, value in zip(phis, new_accs):
-            phi.add_incoming(value, loop)
-        builder.cbranch(builder.icmp_signed("<", p_next, k_v), loop, done)
-        builder.position_at_end(done)
-        accs = new_accs
+
+        def row_loads(p, b_ptr=b_ptr):
+            row_b = builder.gep(b_ptr, [builder.mul(p, ir.Constant(i64, NR))])
+            return [
+                builder.load(
+                    builder.bitcast(
+                        builder.gep(row_b, [ir.Constant(i64, j * LANES)]), vec.as_pointer()
+                    ),
+                    align=4,
+                )
+                for j in range(vecs)
+            ]
+
+        a_ptr = builder.inttoptr(a_addr, fptr)
+        accs = fma_loop(builder, a_ptr, lda_v, k_v, rows, accs, row_loads, f"source{source}")
     return accs
 
 
-def _make_pair_kernel(rows: int, vecs: int):
-    """An intrinsic ``kernel(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)`` (addresses
-    and element counts, int64): with ``S[r] = sum_p a1[r, p] * B1[p] + sum_p a2[r, p] *
-    B2[p]`` for ``r < rows``, one chain of FMAs per element (the ``k1`` terms in order,
-    then the ``k2``), vector ``j < vecs`` of ``S[r]`` (columns ``j * LANES`` on) is stored
-    at ``c + r * ldc + j * gs`` floats: a tile (``ldc = NR``, ``gs = LANES``) or, in gate
-    order with one gate a vector, straight into the ``(B, 4H)`` pre-activations
-    (``ldc = 4H``, ``gs = H``). ``B1``/``B2`` are one packed panel each (rows ``NR``
-    floats apart; only the first ``vecs`` vectors read); ``k1, k2 >= 1``."""
+def _make_pair_kernel(rows: int):
+    """An intrinsic ``kernel(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, half)``
+    (addresses, element counts and a flag, int64): with ``S[r] = sum_p a1[r, p] * B1[p] +
+    sum_p a2[r, p] * B2[p]`` for ``r < rows``, one chain of FMAs per element (the ``k1``
+    terms in order, then the ``k2``), vector ``j < vecs`` of ``S[r]`` (columns
+    ``j * LANES`` on) is stored at ``c + r * ldc + j * gs`` floats, ``vecs`` being
+    :data:`HALF_VECS` where ``half`` is not 0, else ``NR_VECS``: a tile (``ldc = NR``,
+    ``gs = LANES``) or, in gate order with one gate a vector, straight into the
+    ``(B, 4H)`` pre-activations (``ldc = 4H``, ``gs = H``). ``B1``/``B2`` are one packed
+    panel each (rows ``NR`` floats apart; only the first ``vecs`` vectors read);
+    ``k1, k2 >= 1``."""
 
     @intrinsic
-    def kernel(typingctx, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
-        sig = types.void(*([types.int64] * 11))
+    def kernel(typingctx, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, half):
+        sig = types.void(*([types.int64] * 12))
 
         def codegen(context, builder, signature, args):
-            accs = _pair_sums(builder, args, rows, vecs)
             i64 = ir.IntType(64)
             vec_ptr = ir.VectorType(ir.FloatType(), LANES).as_pointer()
             c_ptr = builder.inttoptr(args[8], ir.FloatType().as_pointer())
             ldc_v, gs_v = args[9], args[10]
-            for r in range(rows):
-                row_c = builder.gep(c_ptr, [builder.mul(ir.Constant(i64, r), ldc_v)])
-                for j in range(vecs):
-                    addr = builder.gep(row_c, [builder.mul(ir.Constant(i64, j), gs_v)])
-                    builder.store(accs[r * vecs + j], builder.bitcast(addr, vec_ptr), align=4)
+            is_half = builder.icmp_signed("!=", args[11], ir.Constant(i64, 0))
+            with builder.if_else(is_half) as (narrow, whole):
+                for vecs, branch in ((HALF_VECS, narrow), (NR_VECS, whole)):
+                    with branch:
+                        accs = _pair_sums(builder, args, rows, vecs)
+                        for r in range(rows):
+                            row_c = builder.gep(c_ptr, [builder.mul(ir.Constant(i64, r), ldc_v)])
+                            for j in range(vecs):
+                                addr = builder.gep(row_c, [builder.mul(ir.Constant(i64, j), gs_v)])
+                                where = builder.bitcast(addr, vec_ptr)
+                                builder.store(accs[r * vecs + j], where, align=4)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -159,44 +142,11 @@ def _make_pair_kernel(rows: int, vecs: int):
 
 # Two widths only, a whole panel and half of one: a last panel of 1..3 vectors' worth of
 # gates runs as the half or the whole (at most one vector of zero columns computed;
-# none at H = 200), and the kernels to compile are 12, not 24 (each one is compiled into
-# every loop that reaches it: 4 widths made the first inference call 14 s longer).
+# none at H = 200), each kernel holding both (each one is compiled into every loop that
+# reaches it: 4 widths made the first inference call 14 s longer).
 HALF_VECS = max(1, NR_VECS // 2)
 # rows 1..6; on hosts with MR < 6 the missing ones repeat the largest (never called there)
-_h1, _h2, _h3, _h4, _h5, _h6 = [_make_pair_kernel(min(r, MR), HALF_VECS) for r in range(1, 7)]
-_f1, _f2, _f3, _f4, _f5, _f6 = [_make_pair_kernel(min(r, MR), NR_VECS) for r in range(1, 7)]
-
-
-@njit(cache=True, nogil=True)
-def _pair_half(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
-    if rows == 1:
-        _h1(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 2:
-        _h2(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 3:
-        _h3(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 4:
-        _h4(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 5:
-        _h5(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    else:
-        _h6(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-
-
-@njit(cache=True, nogil=True)
-def _pair_full(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
-    if rows == 1:
-        _f1(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 2:
-        _f2(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 3:
-        _f3(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 4:
-        _f4(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    elif rows == 5:
-        _f5(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
-    else:
-        _f6(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+_p1, _p2, _p3, _p4, _p5, _p6 = [_make_pair_kernel(min(r, MR)) for r in range(1, 7)]
 
 
 @njit(cache=True, nogil=True)
@@ -204,10 +154,19 @@ def pair_tile(rows, half, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
     """``a1[r] @ B1 + a2[r] @ B2`` for ``r < rows`` (1..MR), :data:`HALF_VECS` (``half``)
     or ``NR_VECS`` vectors of it stored at ``c`` as :func:`_make_pair_kernel` says
     (addresses, counts and strides as there)."""
-    if half:
-        _pair_half(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+    h = 1 if half else 0
+    if rows == 1:
+        _p1(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, h)
+    elif rows == 2:
+        _p2(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, h)
+    elif rows == 3:
+        _p3(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, h)
+    elif rows == 4:
+        _p4(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, h)
+    elif rows == 5:
+        _p5(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, h)
     else:
-        _pair_full(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs)
+        _p6(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, h)
 
 
 @njit(cache=True, nogil=True)

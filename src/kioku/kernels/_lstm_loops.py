@@ -24,8 +24,8 @@ from ._primitives import FAST_MATH, emit_step, fast_sigmoid, fast_tanh, gemm, st
 # fingerprint lives here: editing _primitives.py means updating this line (checked by
 # tests/test_kernels.py), which changes this file and invalidates its cache too.
 PRIMITIVES_SHA256 = "ace89b54a1805eaa"
-PACKED_SHA256 = "d5e492af761f865b"  # the same for _packed.py
-GATE_ORDER_SHA256 = "4544d7f479192c34"  # and for _gate_order.py
+PACKED_SHA256 = "b12ba3a3d9cc16f0"  # the same for _packed.py
+GATE_ORDER_SHA256 = "effc90fba20beb1e"  # and for _gate_order.py
 
 
 @njit(cache=True, nogil=True)
@@ -104,6 +104,22 @@ def lstm_forward_loop(
                     c_next[b, j] = c_prev[b, j]
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH, inline="always")
+def infer_cell_row(row, sb, cb, u, H):
+    """The inference step's gate pass for one row: ``row (4H,)`` pre-activations plus
+    ``sb (4H,)`` through the gates, the cell ``cb (H,)`` updated in place and the hidden
+    state ``o * tanh(c)`` written to ``u (H,)``; nothing kept for a backward. Inlined
+    into its callers (Numba IR), so the loop vectorises there as if written in place."""
+    for j in range(H):
+        i = fast_sigmoid(row[j] + sb[j])
+        f = fast_sigmoid(row[H + j] + sb[H + j])
+        g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
+        o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
+        cj = f * cb[j] + i * g
+        cb[j] = cj
+        u[j] = o * fast_tanh(cj)
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def lstm_infer_loop(
     gates, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, h_a, h_b, c, unprojected, y,
@@ -152,15 +168,7 @@ def lstm_infer_loop(
         for b in range(b0, b1):
             if t >= lengths[b]:
                 continue
-            row, cb, u = a[b], c[b], target[b]
-            for j in range(H):
-                i = fast_sigmoid(row[j] + sb[j])
-                f = fast_sigmoid(row[H + j] + sb[H + j])
-                g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
-                o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
-                cj = f * cb[j] + i * g
-                cb[j] = cj
-                u[j] = o * fast_tanh(cj)
+            infer_cell_row(a[b], sb, c[b], target[b], H)
         if project:
             step_gemm(unprojected[b0:b1], weight_hr, weight_hr_t, h_next[b0:b1], 0.0, False)
         if not direct:

@@ -43,6 +43,52 @@ MR = 6 if LANES == 16 else 4
 _ITEM = 4  # bytes per float32
 
 
+def fma_loop(builder, a_ptr, lda_v, k_v, rows: int, initial: list, row_loads, name: str) -> list:
+    """Emit the loop of a register tile: for ``p < k_v``, ``a[r, p]`` (``a_ptr`` rows
+    ``lda_v`` floats apart) broadcast and multiplied into each vector of ``row_loads(p)``
+    (row ``p`` of B, a list of vectors), added by one FMA to its accumulator, for each row
+    ``r < rows``. ``initial``: the accumulators entering the loop (row-major,
+    ``len(row_loads(p))`` a row); ``k_v >= 1``. Leaves ``builder`` after the loop and
+    returns the accumulators there, in the same order: each element summed over ``p`` in
+    order."""
+    i64 = ir.IntType(64)
+    vec = ir.VectorType(ir.FloatType(), LANES)
+    fma = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.v{LANES}f32"
+    )
+    splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), LANES), None)
+    undef = ir.Constant(vec, ir.Undefined)
+    entry = builder.block
+    loop = builder.append_basic_block(f"{name}_loop")
+    done = builder.append_basic_block(f"{name}_done")
+    builder.branch(loop)
+    builder.position_at_end(loop)
+    p = builder.phi(i64)
+    p.add_incoming(ir.Constant(i64, 0), entry)
+    phis = []
+    for acc in initial:
+        phi = builder.phi(vec)
+        phi.add_incoming(acc, entry)
+        phis.append(phi)
+    loads = row_loads(p)
+    width = len(loads)
+    new_accs = []
+    for r in range(rows):
+        offset = builder.add(builder.mul(ir.Constant(i64, r), lda_v), p)
+        scalar = builder.load(builder.gep(a_ptr, [offset]), align=4)
+        first = builder.insert_element(undef, scalar, ir.Constant(ir.IntType(32), 0))
+        broadcast = builder.shuffle_vector(first, undef, splat_mask)
+        for j in range(width):
+            new_accs.append(builder.call(fma, [broadcast, loads[j], phis[r * width + j]]))
+    p_next = builder.add(p, ir.Constant(i64, 1))
+    p.add_incoming(p_next, loop)
+    for phi, value in zip(phis, new_accs):
+        phi.add_incoming(value, loop)
+    builder.cbranch(builder.icmp_signed("<", p_next, k_v), loop, done)
+    builder.position_at_end(done)
+    return new_accs
+
+
 def _make_kernel(rows: int, panels: int = 1):
     """An intrinsic ``kernel(a, lda, b, c, ldc, k, accumulate, panel_stride)`` (addresses,
     element counts and a flag, all int64): ``c[r, :panels * NR] = sum_p a[r, p] *
@@ -65,51 +111,24 @@ def _make_kernel(rows: int, panels: int = 1):
             a_ptr = builder.inttoptr(a_addr, fptr)
             b_ptr = builder.inttoptr(b_addr, fptr)
             c_ptr = builder.inttoptr(c_addr, fptr)
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.v{LANES}f32"
-            )
             zero = ir.Constant(vec, None)
-            splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), LANES), None)
-            undef = ir.Constant(vec, ir.Undefined)
             width = panels * NR_VECS  # vectors of one row of accumulators
 
-            entry = builder.block
-            loop = builder.append_basic_block("panel_loop")
-            done = builder.append_basic_block("panel_done")
-            builder.branch(loop)
+            def row_loads(p):
+                loads = []
+                for q in range(panels):
+                    start = builder.add(
+                        builder.mul(ir.Constant(i64, q), stride_v),
+                        builder.mul(p, ir.Constant(i64, NR)),
+                    )
+                    row_b = builder.gep(b_ptr, [start])
+                    for j in range(NR_VECS):
+                        addr = builder.gep(row_b, [ir.Constant(i64, j * LANES)])
+                        loads.append(builder.load(builder.bitcast(addr, vec.as_pointer()), align=4))
+                return loads
 
-            builder.position_at_end(loop)
-            p = builder.phi(i64)
-            p.add_incoming(ir.Constant(i64, 0), entry)
-            accs = []
-            for _ in range(rows * width):
-                phi = builder.phi(vec)
-                phi.add_incoming(zero, entry)
-                accs.append(phi)
-            loads = []
-            for q in range(panels):
-                start = builder.add(
-                    builder.mul(ir.Constant(i64, q), stride_v), builder.mul(p, ir.Constant(i64, NR))
-                )
-                row_b = builder.gep(b_ptr, [start])
-                for j in range(NR_VECS):
-                    addr = builder.gep(row_b, [ir.Constant(i64, j * LANES)])
-                    loads.append(builder.load(builder.bitcast(addr, vec.as_pointer()), align=4))
-            new_accs = []
-            for r in range(rows):
-                offset = builder.add(builder.mul(ir.Constant(i64, r), lda_v), p)
-                scalar = builder.load(builder.gep(a_ptr, [offset]), align=4)
-                first = builder.insert_element(undef, scalar, ir.Constant(ir.IntType(32), 0))
-                broadcast = builder.shuffle_vector(first, undef, splat_mask)
-                for j in range(width):
-                    new_accs.append(builder.call(fma, [broadcast, loads[j], accs[r * width + j]]))
-            p_next = builder.add(p, ir.Constant(i64, 1))
-            p.add_incoming(p_next, loop)
-            for phi, value in zip(accs, new_accs):
-                phi.add_incoming(value, loop)
-            builder.cbranch(builder.icmp_signed("<", p_next, k_v), loop, done)
-
-            builder.position_at_end(done)
+            initial = [zero] * (rows * width)
+            new_accs = fma_loop(builder, a_ptr, lda_v, k_v, rows, initial, row_loads, "panel")
             is_sum = builder.icmp_signed("!=", accumulate_v, ir.Constant(i64, 0))
             with builder.if_else(is_sum) as (add, overwrite):
                 for adding in (True, False):

@@ -26,7 +26,7 @@ from ._primitives import FAST_MATH, fast_sigmoid, fast_tanh
 # Numba's disk cache keys each function on its own file's timestamp only: the code
 # compiled in from _packed.py and _primitives.py is fingerprinted here (checked by
 # tests/test_fast_inference.py), so editing either changes this file too.
-PACKED_SHA256 = "d5e492af761f865b"
+PACKED_SHA256 = "b12ba3a3d9cc16f0"
 PRIMITIVES_SHA256 = "ace89b54a1805eaa"
 
 # Full panels per pass: two hold 2 x NR / LANES accumulators, enough to hide the FMA
