@@ -241,7 +241,9 @@ def test_two_processes_into_one_folder(tmp_path, text_file):
     """Two real ``kioku train`` processes: the one that finds the lock held exits 2."""
     out = tmp_path / "run"
     argv = [sys.executable, "-m", "kioku", "train", "--data", str(text_file), "--out", str(out)]
-    argv += ["--max-steps", "400", *SMALL]
+    # the first must still hold the lock when the second starts: far more steps than it can
+    # run meanwhile (400 finished first once the kernels got faster), killed at the end
+    argv += ["--max-steps", "1000000", *SMALL]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     first = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
