@@ -100,3 +100,22 @@ def test_variant_drawing_masks_keeps_directions_in_turn(monkeypatch):
     assert not run(recurrent_dropout=0.3)[0]._directions_in_parallel(16)
     layer.eval()
     assert layer._directions_in_parallel(16)  # eval mode draws nothing
+
+
+@pytest.mark.parametrize("mode", ["concat", "sum", "mean", "mul"])
+def test_merge_backward_inputs_are_all_the_merge_backward_reads(mode):
+    """The stand-ins a layer keeps for its backward give the same gradients as the outputs."""
+    from kioku.functional.merge import (
+        merge_backward_inputs,
+        merge_directions,
+        merge_directions_backward,
+    )
+
+    rng = np.random.default_rng(3)
+    forward, backward = rng.standard_normal((2, 5, 3, 4))
+    dmerged = rng.standard_normal(merge_directions(forward, backward, mode).shape)
+    kept = merge_backward_inputs(forward, backward, mode)
+    want = merge_directions_backward(dmerged, forward, backward, mode)
+    got = merge_directions_backward(dmerged, *kept, mode)
+    assert all(np.array_equal(g, w) for g, w in zip(got, want))
+    assert (kept[0].size == 0) == (mode != "mul")
