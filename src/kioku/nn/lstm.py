@@ -14,7 +14,7 @@ from .recurrent import RecurrentStack
 # What the inference plan stands in for: a subclass that overrides any of these runs
 # the general path only.
 _PLAN_REPLACES = ("run", "forward_direction", "_weights", "_weight_names_of", "step_hooks",
-                  "_to_time_major", "_stacked_state", "output_size", "state_sizes")  # fmt: skip
+                  "_initial", "output_size", "state_sizes")  # fmt: skip
 _plain_classes: dict[type, bool] = {}
 
 

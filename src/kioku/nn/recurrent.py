@@ -56,6 +56,7 @@ from .gates import gate_shapes
 from .grad_mode import is_grad_enabled
 from .hooks import HookHandle, add_hook
 from .module import Module, as_rng, check_dtype, config_from_signatures
+from .stack_inputs import stacked_state, to_time_major
 
 
 class RecurrentStack(Module):
@@ -211,49 +212,14 @@ class RecurrentStack(Module):
         Returns ``dx (T, B, I)`` (or ``None``) and the initial-state gradient tuple."""
         raise NotImplementedError
 
-    # -- public interface --------------------------------------------------------
-    def _to_time_major(self, x: object) -> tuple[np.ndarray, bool]:
-        x = check_float_array("x", x, self.dtype)
-        if x.ndim not in (2, 3):
-            layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
-            raise ValueError(f"x: expected rank 3 {layout} or rank 2 (T, I), found shape {x.shape}")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"x: expected {self.input_size} features (input_size) in the last axis, "
-                f"found shape {x.shape}"
-            )
-        unbatched = x.ndim == 2
-        if unbatched:
-            x = x[:, None, :]
-        elif self.batch_first:
-            x = x.transpose(1, 0, 2)
-        if x.shape[0] == 0 or x.shape[1] == 0:
-            raise ValueError(
-                f"x: expected at least one step and one sequence, found shape {x.shape}"
-            )
-        return np.ascontiguousarray(x), unbatched
-
-    def _stacked_state(self, state: object, batch: int, unbatched: bool, name: str):
-        """Per (layer, direction) initial-state tuples from the user's stacked state."""
-        count = self.num_layers * self.num_directions
-        if state is None:
-            return [(None,) * len(self.state_names)] * count
-        parts = state if len(self.state_sizes) > 1 else (state,)
-        if not isinstance(parts, (tuple, list)) or len(parts) != len(self.state_sizes):
-            raise ValueError(
-                f"{name}: expected a tuple ({', '.join(s + '0' for s in self.state_names)}), "
-                f"found {type(state).__name__}"
-            )
-        arrays = []
-        for label, part, size in zip(self.state_names, parts, self.state_sizes):
-            if part is None:
-                arrays.append(None)
-                continue
-            array = check_float_array(f"{name}[{label}0]", part, self.dtype)
-            expected = (count, size) if unbatched else (count, batch, size)
-            check_shape(f"{name}[{label}0]", array, expected)
-            arrays.append(array[:, None, :] if unbatched else array)
-        return [tuple(None if a is None else a[i] for a in arrays) for i in range(count)]
+    # -- helpers of run and run_backward ------------------------------------------
+    def _initial(self, state: object, batch: int, unbatched: bool, name: str) -> list:
+        """Per (layer, direction) state tuples from a stacked ``state`` (see
+        :func:`~kioku.nn.stack_inputs.stacked_state`)."""
+        return stacked_state(
+            state, self.num_layers * self.num_directions, self.state_names, self.state_sizes,
+            self.dtype, batch, unbatched, name,
+        )  # fmt: skip
 
     def _merge(self, outputs: list[np.ndarray]) -> np.ndarray:
         return outputs[0] if len(outputs) == 1 else merge_directions(*outputs, self.merge_mode)
@@ -270,7 +236,7 @@ class RecurrentStack(Module):
         ``(T, I)``; each state component is ``(L * D, B, S)`` (``(L * D, S)`` unbatched).
         ``y`` is ``(T, B, D * P)`` for concat, ``(T, B, P)`` for the other merges.
         """
-        x, unbatched = self._to_time_major(x)
+        x, unbatched = to_time_major(x, self.dtype, self.input_size, self.batch_first)
         T, B, _ = x.shape
         if lengths is not None:
             if unbatched:
@@ -279,7 +245,7 @@ class RecurrentStack(Module):
             from ..functional.sequence import length_mask
 
             length_mask(lengths, T, B)  # validates before anything runs
-        initial = self._stacked_state(state, B, unbatched, "state")
+        initial = self._initial(state, B, unbatched, "state")
         grad = is_grad_enabled()  # read here: the directions may run on other threads
         keep = grad or bool(self._forward_hooks)  # a forward hook reads the cache
         # the previous run's buffers go first, in one update (four __setattr__ at batch 1)
@@ -362,7 +328,7 @@ class RecurrentStack(Module):
             check_shape("dy", dy, expected)
             if self.batch_first:
                 dy = dy.transpose(1, 0, 2)
-        dfinal = self._stacked_state(dstate, B, unbatched, "dstate")
+        dfinal = self._initial(dstate, B, unbatched, "dstate")
         dinitial = [None] * (self.num_layers * self.num_directions)
         parallel = not self._backward_hooks and self._directions_in_parallel(B)
         dmerged = np.ascontiguousarray(dy)
