@@ -126,3 +126,54 @@ def test_blas_pinned_or_not_gives_the_same_results(monkeypatch, solo):
     monkeypatch.setenv("KIOKU_NUM_THREADS", "1")
     for seed in range(6):
         check_inference(make_args(900 + seed))
+
+
+def _spy_fused(monkeypatch):
+    """Record whether each inference call's loop projects per step (``fused``, its last
+    argument, through either entry)."""
+    seen = []
+    for name in ("lstm_infer_loop", "infer_one_part"):
+        original = getattr(numba_lstm, name)
+
+        def spy(*args, original=original):
+            seen.append(args[-1])
+            return original(*args)
+
+        monkeypatch.setattr(numba_lstm, name, spy)
+    return seen
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_a_zero_first_state_gives_what_its_product_gives(monkeypatch, fused):
+    """Rows entering the first step with a zero state skip its product (zeros) when every
+    row of the thread's part does: bit for bit what the rows get when another row's
+    nonzero state makes the part compute it, with the projection before the loop and
+    per step (the gate-order kernel, which sums one term of it)."""
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "1")
+    monkeypatch.setattr(numba_lstm, "FUSED_MAX_BYTES", 1 << 30 if fused else 0)
+    seen = _spy_fused(monkeypatch)
+    rng = np.random.default_rng(5)
+    T, B, I, H = 7, 8, 19, 37
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    w_ih, w_hh = (rng.standard_normal((4 * H, n)).astype(np.float32) * 0.3 for n in (I, H))
+    bias = rng.standard_normal(4 * H).astype(np.float32)
+    h0 = np.zeros((B, H), np.float32)
+    c0 = rng.standard_normal((B, H)).astype(np.float32)
+    for reverse in (False, True):
+        skipped = numba_lstm.lstm_forward(
+            x, w_ih, w_hh, bias, None, c0, reverse=reverse, keep_cache=False
+        )
+        h0[-1] = rng.standard_normal(H)
+        computed = numba_lstm.lstm_forward(
+            x, w_ih, w_hh, bias, h0, c0, reverse=reverse, keep_cache=False
+        )
+        h0[-1] = 0
+        for got, want in zip(skipped[:3], computed[:3]):
+            assert np.array_equal(got[..., : B - 1, :], want[..., : B - 1, :])
+    assert set(seen) == {fused}
+    # one sequence (its own loop, one row): the same as the same row in a batch of two
+    one = numba_lstm.lstm_forward(x[:, :1], w_ih, w_hh, bias, None, c0[:1], keep_cache=False)
+    two_h0 = np.stack([np.zeros(H, np.float32), rng.standard_normal(H).astype(np.float32)])
+    two = numba_lstm.lstm_forward(x[:, :2], w_ih, w_hh, bias, two_h0, c0[:2], keep_cache=False)
+    for got, want in zip(one[:3], two[:3]):
+        assert np.array_equal(got[..., :1, :], want[..., :1, :])

@@ -24,11 +24,11 @@ from ._row_loop import row_infer_loop
 # Numba's disk cache keys each function on its own file's timestamp only: the loops
 # compiled into these entries come from _lstm_loops.py, whose fingerprint lives here
 # (checked by tests/test_kernels.py), so editing it changes this file too.
-LOOPS_SHA256 = "22d3301cc8ebfa6e"
+LOOPS_SHA256 = "53ee92ffd8be54fd"
 # The same for _pack_cache.py (checked by tests/test_fast_inference.py), which
 # infer_sequence compiles in; its own fingerprint of _packed.py carries edits there on.
 PACK_CACHE_SHA256 = "8242d4d576114269"
-ROW_LOOP_SHA256 = "c76da4238f65aa3f"  # and for _row_loop.py (the same test)
+ROW_LOOP_SHA256 = "3270c4fd5fa3b1f9"  # and for _row_loop.py (the same test)
 
 # infer_sequence's flags
 HAS_BIAS, HAS_STATE, REVERSE = 1, 2, 4
@@ -150,14 +150,15 @@ def infer_sequence(
         return 1
     packs_ih = _current_panels(weight_ih, panels_ih, sample_ih, address_ih)
     packs_hh = _current_panels(weight_hh, panels_hh, sample_hh, address_hh)
-    bias = np.empty(G if has_bias else 0, np.float32)
-    for g in range(bias.shape[0]):
-        bias[g] = bias_ih[g] + bias_hh[g]
+    bias = np.zeros(G, np.float32)  # added in the gate pass, as every inference loop adds it
+    if has_bias:
+        for g in range(G):
+            bias[g] = bias_ih[g] + bias_hh[g]
     h, c = h_n[0], c_n[0]
     for j in range(H):  # element by element: h0 may be h_n itself
         h[0, j] = h0[0, 0, j] if has_state else 0
         c[0, j] = c0[0, 0, j] if has_state else 0
     gates = np.empty((T, 1, G), np.float32)
-    _project(x.reshape(T, I), weight_ih, bias, has_bias, True, gates, packs_ih, False)
-    row_infer_loop(gates, packs_hh, h, c, y, flags & REVERSE != 0)
+    _project(x.reshape(T, I), weight_ih, bias, False, True, gates, packs_ih, False)
+    row_infer_loop(gates, packs_hh, bias, h, c, y, flags & REVERSE != 0)
     return 0

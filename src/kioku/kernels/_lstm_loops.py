@@ -53,10 +53,9 @@ def lstm_forward_loop(
     own input projection: ``x[t] (B, I) @ weight_ih.T`` and the recurrent product are one
     :func:`~kioku.kernels._gate_order.pair_product` into ``gates[t]``, ``panels_ih`` and
     ``panels`` then ``weight_ih`` and ``weight_hh`` packed in gate order
-    (:func:`~kioku.kernels._gate_order.pack_gate_panels`), and ``step_bias (4H,)`` is
-    added in the gate pass; otherwise ``x`` and ``panels_ih`` are not read and
-    ``step_bias`` is zeros.
-    ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry (scratch with ``fused``) and the
+    (:func:`~kioku.kernels._gate_order.pack_gate_panels`); otherwise ``x`` and
+    ``panels_ih`` are not read. ``step_bias (4H,)``, the bias, is added in the gate pass.
+    ``gates (T, B, 4H)`` holds ``x W_ih^T`` on entry (scratch with ``fused``) and the
     activated i, f, g, o on exit; ``h_state (T+1, B, P)``/``c_state (T+1, B, H)`` hold
     the initial state in slot ``T * reverse``; fills ``tanh_c (T, B, H)``,
     ``hidden (T, B, H)`` (when ``project``) and ``y (T, B, P)``. Only rows ``b0:b1`` of
@@ -120,6 +119,16 @@ def infer_cell_row(row, sb, cb, u, H):
         u[j] = o * fast_tanh(cj)
 
 
+@njit(cache=True, nogil=True)
+def _all_zero(h, b0, b1):
+    """Whether rows ``b0:b1`` of ``h (B, P)`` are all zeros (``-0.0`` included)."""
+    for b in range(b0, b1):
+        for p in range(h.shape[1]):
+            if h[b, p] != 0:
+                return False
+    return True
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def lstm_infer_loop(
     gates, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, h_a, h_b, c, unprojected, y,
@@ -127,7 +136,7 @@ def lstm_infer_loop(
 ):  # fmt: skip
     """The recurrence for inference: keeps only the state the next step needs.
 
-    ``gates (T, B, 4H)`` holds ``x W_ih^T + b`` on entry (overwritten in place as
+    ``gates (T, B, 4H)`` holds ``x W_ih^T`` on entry (overwritten in place as
     scratch); with ``fused`` it may be ``(1, B, 4H)``, one step's scratch reused by
     every step. ``h_a (B, P)`` holds the initial hidden state on entry and the final
     one on exit; ``h_b (B, P)`` is scratch; ``c (B, H)`` holds the initial cell and is
@@ -139,8 +148,10 @@ def lstm_infer_loop(
     ``step_bias`` and ``fused`` as in :func:`lstm_forward_loop`, except that with
     ``fused`` each step's two products are one :func:`pair_product`: ``panels`` and
     ``panels_ih`` are then ``weight_hh`` and ``weight_ih`` packed in gate order
-    (:func:`kioku.kernels._packed.pack_gate_panels`) and ``x`` has ``I >= 1``; only rows
-    ``b0:b1``."""
+    (:func:`kioku.kernels._packed.pack_gate_panels`) and ``x`` has ``I >= 1``. Where the
+    state's rows ``b0:b1`` enter the first step all zero (no initial state given), that
+    step's recurrent product, zeros for finite weights, is skipped (with ``fused``: one
+    term of it summed, the kernel's least). Only rows ``b0:b1``."""
     T = y.shape[0]
     G = gates.shape[2]
     H = G // 4
@@ -149,6 +160,7 @@ def lstm_infer_loop(
     sb = step_bias
     h_prev = h_a
     in_a = True
+    zero_start = _all_zero(h_a, b0, b1)
     for s in range(T):
         t = T - 1 - s if reverse else s
         if direct:
@@ -158,9 +170,11 @@ def lstm_infer_loop(
         else:
             h_next = h_a
         a = gates[t if per_step else 0]
+        skip = s == 0 and zero_start  # a zero state's product: zeros, for finite weights
         if fused:  # both products in one pass, from the weights packed in gate order
-            pair_product(x[t], panels_ih, h_prev, panels, a, b0, b1, tile)
-        else:
+            width = 1 if skip else h_prev.shape[1]
+            pair_product(x[t], panels_ih, h_prev[:, :width], panels, a, b0, b1, tile)
+        elif not skip:
             recurrent_gemm(
                 h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
             )

@@ -62,27 +62,34 @@ def row_product(a, panels, c, n, backwards, tile):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
-def row_infer_loop(gates, panels, h, c, y, reverse):
+def row_infer_loop(gates, panels, bias, h, c, y, reverse):
     """The recurrence of one sequence, every step valid, no projection: ``gates (T, 1,
-    4H)`` holds ``x W_ih^T + b`` on entry (overwritten as scratch), ``panels``
-    ``weight_hh.T (H, 4H)`` packed, ``h (1, H)``/``c (1, H)`` the initial state on entry
+    4H)`` holds ``x W_ih^T`` on entry (overwritten as scratch), ``panels``
+    ``weight_hh.T (H, 4H)`` packed, ``bias (4H,)`` added in the gate pass (as every
+    inference loop adds it), ``h (1, H)``/``c (1, H)`` the initial state on entry
     and the final one on exit; fills ``y (T, 1, H)``, each step's hidden state read back
-    from there by the next."""
+    from there by the next. A zero initial state skips the first step's product."""
     T = y.shape[0]
     G = gates.shape[2]
     H = G // 4
     tile = np.empty((MR, NR), np.float32)
     h_prev = h
+    zero_start = True  # a zero initial state's product (zeros, for finite weights) skipped
+    for j in range(H):
+        if h[0, j] != 0:
+            zero_start = False
+            break
     for s in range(T):
         t = T - 1 - s if reverse else s
         a = gates[t]
-        row_product(h_prev, panels, a, G, s % 2 == 1, tile)
+        if s > 0 or not zero_start:
+            row_product(h_prev, panels, a, G, s % 2 == 1, tile)
         row, cb, u = a[0], c[0], y[t, 0]
         for j in range(H):
-            i = fast_sigmoid(row[j])
-            f = fast_sigmoid(row[H + j])
-            g = fast_tanh(row[2 * H + j])
-            o = fast_sigmoid(row[3 * H + j])
+            i = fast_sigmoid(row[j] + bias[j])
+            f = fast_sigmoid(row[H + j] + bias[H + j])
+            g = fast_tanh(row[2 * H + j] + bias[2 * H + j])
+            o = fast_sigmoid(row[3 * H + j] + bias[3 * H + j])
             cj = f * cb[j] + i * g
             cb[j] = cj
             u[j] = o * fast_tanh(cj)

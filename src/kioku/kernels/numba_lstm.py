@@ -143,11 +143,11 @@ def lstm_forward(
     packed_ih = packed and (fused or T * B <= PACKED_PROJECTION_ROWS)
     if packed_ih:
         panels_ih = packed_weights(w_ih, True, reuse, fused)
-    if fused:
-        step_bias = b if has_bias else np.zeros(4 * H, dtype)
-    else:
+    if not fused:
         panels_ih = panels_ih if packed_ih else panels
-        step_bias = np.zeros(4 * H, dtype)
+    # the bias is added in the gate pass, not by the projection: one pass over (T, B, 4H)
+    # fewer; every loop sums (x W_ih^T + h W_hh^T) + b in that order
+    step_bias = b if has_bias else np.zeros(4 * H, dtype)
     blas_mnk = max(  # the largest GEMM left to BLAS: the loops' own products are not
         0 if packed_ih else T * B * I * 4 * H,
         0 if packed or small or tiled else most_rows * P * 4 * H,
@@ -163,7 +163,7 @@ def lstm_forward(
     def projection(part: int) -> None:
         if not fused:
             gates2 = gates.reshape(T * B, 4 * H)
-            project_inputs(x2, w_ih, b, has_bias, gates2, part, parts, panels_ih, packed_ih)
+            project_inputs(x2, w_ih, b, False, gates2, part, parts, panels_ih, packed_ih)
 
     if not keep_cache:
         h_n = np.zeros((B, P), dtype) if h0 is None else np.array(np.broadcast_to(h0, (B, P)))
@@ -181,7 +181,7 @@ def lstm_forward(
 
         if parts == 1 and blas_mnk <= SOLO_GEMM_MNK:  # small batches: one compiled entry
             infer_one_part(
-                x2, w_ih, b, has_bias, packed_ih, *weights, h_n, h_scratch, c_n, unprojected, y,
+                x2, w_ih, b, False, packed_ih, *weights, h_n, h_scratch, c_n, unprojected, y,
                 steps_left, bool(reverse), project, direct, tiled, packed, *step_inputs,
             )  # fmt: skip
         elif fused:  # no projection phase: one hand-off to the threads, not two
