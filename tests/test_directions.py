@@ -47,9 +47,9 @@ def test_directions_side_by_side_equal_one_after_the_other(kind, backend, monkey
     calls, threads = [], set()
     real_run, real_forward = recurrent.run_directions, layer.forward_direction
 
-    def spy_run(tasks, parallel):
+    def spy_run(tasks, parallel, spin=False):
         calls.append(parallel)
-        return real_run(tasks, parallel)
+        return real_run(tasks, parallel, spin)
 
     def spy_forward(*args):
         threads.add(threading.get_ident())

@@ -3,6 +3,8 @@ not depend on the thread count."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -141,6 +143,37 @@ def test_directions_side_by_side_give_the_same_results(monkeypatch):
         for got, want in zip(side_by_side, alone):
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     assert _threads.max_threads() == 2  # the cap ended with the call
+
+
+def test_directions_handed_to_the_spinning_worker(monkeypatch):
+    """Inference hands the second direction to the spinning worker: same results as one
+    after the other, each direction on half the threads, exceptions raised here."""
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
+    monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)
+    args, dy = _case(6)
+    seen = []
+
+    def direction(reverse):
+        def task():
+            seen.append((threading.current_thread().name, _threads.max_threads()))
+            return numba_lstm.lstm_forward(**dict(args, reverse=reverse), keep_cache=False)[:3]
+
+        return task
+
+    tasks = [direction(False), direction(True)]
+    together = _threads.run_directions(tasks, parallel=True, spin=True)
+    assert sorted(seen) == [("MainThread", 1), ("kioku-spin", 1)]
+    apart = _threads.run_directions(tasks, parallel=False)
+    for side_by_side, alone in zip(together, apart):
+        for got, want in zip(side_by_side, alone):
+            assert np.array_equal(got, want)
+
+    def fails():
+        raise RuntimeError("direction failed")
+
+    with pytest.raises(RuntimeError, match="direction failed"):
+        _threads.run_directions([tasks[0], fails], parallel=True, spin=True)
+    assert _threads.run_directions(tasks, parallel=True, spin=True)  # the worker is free again
 
 
 @pytest.mark.skipif(

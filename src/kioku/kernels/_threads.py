@@ -240,20 +240,37 @@ def _with_cap(task: Callable[[], object], cap: int) -> object:
         _budget.cap = None
 
 
-def run_directions(tasks: Sequence[Callable[[], object]], parallel: bool) -> list[object]:
+def run_directions(
+    tasks: Sequence[Callable[[], object]], parallel: bool, spin: bool = False
+) -> list[object]:
     """Run the two directions of a layer (``tasks``, each a zero-argument call of one
     direction's kernel): at the same time, each capped at half of :func:`max_threads`,
     when ``parallel`` (see :func:`plan`), else one after the other. Results in order;
-    exceptions propagate. The kernels release the GIL, so the directions overlap."""
+    exceptions propagate. The kernels release the GIL, so the directions overlap. With
+    ``spin`` (inference) the second direction goes to :mod:`._spin`'s worker when it is
+    free, as :func:`run_parts` hands over a second part."""
     if not parallel or len(tasks) == 1:
         return [task() for task in tasks]
     with _caller_blas_restored():
-        return _run_side_by_side(tasks)
+        return _run_side_by_side(tasks, spin)
 
 
-def _run_side_by_side(tasks: Sequence[Callable[[], object]]) -> list[object]:
+def _run_side_by_side(tasks: Sequence[Callable[[], object]], spin: bool) -> list[object]:
     global _direction_pool
     cap = max(1, max_threads() // len(tasks))
+    if spin and SPIN_HANDOFF and len(tasks) == 2:
+        worker = _spin.claim()
+        if worker is not None:
+            results: list[object] = [None, None]
+
+            def direction(k: int) -> None:
+                results[k] = _with_cap(tasks[k], cap)
+
+            try:
+                worker.run(direction, 1, lambda: direction(0))
+            finally:
+                worker.lock.release()
+            return results
     with _pool_lock:
         if _direction_pool is None or _direction_pool._max_workers < len(tasks) - 1:
             # its own pool: the batch-split tasks these directions submit to _pool must

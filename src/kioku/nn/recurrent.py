@@ -262,7 +262,7 @@ class RecurrentStack(Module):
                 forward = self.forward_direction
                 tasks = [partial(forward, layer_input, layer, d, initial[2 * layer + d], lengths)
                          for d in (0, 1)]  # fmt: skip
-                ran = run_directions(tasks, parallel)
+                ran = run_directions(tasks, parallel, spin=not grad)
             outputs, layer_caches = [], []
             for direction, (y, final, cache) in enumerate(ran):
                 if self._forward_hooks:
