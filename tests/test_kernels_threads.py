@@ -282,3 +282,20 @@ def test_small_linear_gemms_run_on_one_blas_thread_and_give_the_count_back(rows,
         inside = _blas._get_threads()
     assert inside == (1 if one_thread else _blas.DEFAULT_THREADS)
     assert _blas._get_threads() == _blas.DEFAULT_THREADS
+
+
+def test_environment_reader_follows_os_environ(monkeypatch):
+    from kioku.kernels import _environ
+
+    for fallback in (False, True):
+        if fallback:  # an os.environ without the dict behind it: the plain look-up
+            monkeypatch.setattr(_environ, "_DATA", None)
+        read = _environ.reader("KIOKU_TEST_VARIABLE")
+        monkeypatch.delenv("KIOKU_TEST_VARIABLE", raising=False)
+        assert read() is None
+        monkeypatch.setenv("KIOKU_TEST_VARIABLE", "3")
+        assert read() == "3"
+        monkeypatch.setenv("KIOKU_TEST_VARIABLE", "é4")
+        assert read() == "é4"
+        monkeypatch.delenv("KIOKU_TEST_VARIABLE")
+        assert read() is None

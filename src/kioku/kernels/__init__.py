@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import sys
 from collections.abc import Iterator
 from types import ModuleType
 
 from .. import functional
+from . import _environ
 from ._weights_epoch import weights_changed
 
 __all__ = ["available", "backend", "backend_name", "use", "weights_changed"]
@@ -25,24 +25,13 @@ _forced: list[str] = []
 _importable: dict[str, bool] = {}  # whether a backend's module imports; fixed per process
 _auto: list[str] = []  # what ``auto`` means here, once known
 
-# os.environ.get of an unset name costs ~1.5 us (a KeyError raised and caught inside
-# os.environ), a tenth of a whole batch-1 call: the backend is read on every call, so
-# the variable is looked up in the dict behind os.environ, which os.environ's own
-# writes (and so monkeypatch.setenv) keep current.
-_ENVIRON_DATA = getattr(os.environ, "_data", None)
-try:
-    _ENV_KEY = os.environ.encodekey("KIOKU_KERNELS")  # type: ignore[attr-defined]
-    _decode = os.environ.decodevalue  # type: ignore[attr-defined]
-except AttributeError:  # an os.environ without them: the plain look-up
-    _ENVIRON_DATA = None
+_kernels_variable = _environ.reader("KIOKU_KERNELS")  # read on every call: see _environ
 
 
 def _env_choice() -> str:
     """``KIOKU_KERNELS`` as ``os.environ`` holds it now, ``"auto"`` when unset."""
-    if _ENVIRON_DATA is None:
-        return os.environ.get("KIOKU_KERNELS", "auto")
-    raw = _ENVIRON_DATA.get(_ENV_KEY)
-    return "auto" if raw is None else _decode(raw)
+    value = _kernels_variable()
+    return "auto" if value is None else value
 
 
 def _register(name: str, module_path: str) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
-from . import _blas, _spin
+from . import _blas, _environ, _spin
 
 # Fewer batch rows per thread than this and a thread is not worth its wake-up: its GEMM
 # per step gets too thin for BLAS to reach speed.
@@ -51,6 +51,9 @@ _budget = threading.local()  # a per-thread cap, set while running one of two di
 _depth = threading.local()  # how deep in kernel calls this thread is
 
 
+_num_threads_variable = _environ.reader("KIOKU_NUM_THREADS")  # read on every call
+
+
 def usable_cores() -> int:
     """Cores this process may run on (its CPU affinity), at least 1."""
     try:
@@ -62,7 +65,7 @@ def usable_cores() -> int:
 def max_threads() -> int:
     """Threads one call may use: ``KIOKU_NUM_THREADS`` when set, else :func:`usable_cores`
     (divided between the two directions while they run concurrently)."""
-    env = os.environ.get("KIOKU_NUM_THREADS")
+    env = _num_threads_variable()
     if env:
         count = int(env) if env.strip().isdigit() else 0
         if count < 1:
