@@ -31,6 +31,8 @@ from ..nn.module import Module
 
 # set by the common launchers (MPICH/Hydra, Open MPI, Slurm's PMI) in every rank
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
+# seconds a failing rank waits between printing its traceback and aborting every rank
+ABORT_GRACE_S = 0.5
 
 
 class Communicator:
@@ -116,6 +118,9 @@ def install_abort_on_error(comm: Communicator) -> None:
         text = "".join(traceback.format_exception(kind, value, tb))
         sys.stderr.write("".join(f"rank {comm.rank}: {line}\n" for line in text.splitlines()))
         sys.stderr.flush()
+        # the launcher forwards this rank's stderr through a pipe: aborting at once could
+        # end it before it read the traceback (seen once under a full test suite's load)
+        time.sleep(ABORT_GRACE_S)
         comm.abort(1)
 
     sys.excepthook = hook
