@@ -61,6 +61,7 @@ def test_quick_run_writes_json_and_markdown(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     monkeypatch.setattr(timing, "peak_sgemm", lambda: {"numpy_gflops": 1.0, "peak_gflops": 1.0})
+    monkeypatch.setattr(timing, "REFERENCE_SIZE", 64)
     result = runner.run_benchmark(
         (TINY[0],),
         repeats=1,
@@ -73,6 +74,12 @@ def test_quick_run_writes_json_and_markdown(tmp_path, monkeypatch):
         overhead_calls=20,
     )
     assert result["load"]["valid"] and result["load"]["others_share_during"] == pytest.approx(0.05)
+    # the reference sgemm timed in each shape's own rounds, kept apart from the libraries
+    rates = result["results"][0]["sgemm_gflops"]
+    assert set(rates) == {"train", "infer"} and min(rates.values()) > 0
+    assert "sgemm" not in result["results"][0]["train"]
+    by_shape = result["load"]["sgemm_by_shape_gflops"]
+    assert by_shape == {TINY[0].name: min(rates.values())}
     assert result["call_overhead"]["kioku"]["median_us"] > 0
     # inference inside kioku.nn.no_grad() keeps no cache
     assert result["results"][0]["kioku_infer_retained_bytes"] == 0
@@ -155,8 +162,11 @@ def test_real_probe_reads_this_machine():
     assert share is not None and 0.0 <= share <= 1.0
 
 
-def _verdict(before=0.02, during=0.03, shapes=None, sgemm=(250.0, 245.0), quiet=270.0):
-    return load.verdict(before, during, shapes or {"T=35": 0.05}, *sgemm, quiet)
+def _verdict(
+    before=0.02, during=0.03, shapes=None, sgemm=(250.0, 245.0), quiet=270.0, by_shape=None
+):
+    shapes = shapes or {"T=35": 0.05}
+    return load.verdict(before, during, shapes, *sgemm, quiet, by_shape or {"T=35": 240.0})
 
 
 def test_quiet_machine_is_valid():
@@ -174,6 +184,7 @@ def test_quiet_machine_is_valid():
         ({"before": None}, "before the run could not be measured"),
         ({"sgemm": (250.0, 180.0)}, "sgemm after the run reached 180 GFLOP/s"),
         ({"sgemm": (250.0, 180.0), "quiet": None}, "the other end of the run"),
+        ({"by_shape": {"T=35": 240.0, "T=50": 150.0}}, "sgemm during T=50 reached 150 GFLOP/s"),
     ],
 )
 def test_busy_machine_is_not_valid(kwargs, reason):
@@ -231,6 +242,7 @@ def test_valid_run_is_written_where_asked(tmp_path):
     assert bench_cmd.save(_fake_result(valid=True), str(target)) == 0
     table = (target / "bench.md").read_text()
     assert table.startswith("Valid run: other processes used 2.0% of the cores before")
+    assert "sgemm in each shape's own rounds (median, GFLOP/s): T=35 240." in table
     assert "kioku 9.5 µs" in table
     assert json.loads((target / "bench.json").read_text())["load"]["valid"] is True
 
@@ -246,6 +258,7 @@ def test_busy_run_is_marked_not_valid_end_to_end(monkeypatch):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     monkeypatch.setattr(timing, "peak_sgemm", lambda: {"numpy_gflops": 1.0, "peak_gflops": 1.0})
+    monkeypatch.setattr(timing, "REFERENCE_SIZE", 64)
     result = runner.run_benchmark(
         (TINY[0],), repeats=1, block_s=0.001, pause_s=0.0, measure_memory=False,
         log=lambda line: None, probe=fake_probe(0.5), idle_s=0.0, overhead_calls=5,

@@ -126,14 +126,19 @@ def verdict(
     sgemm_before: float,
     sgemm_after: float,
     quiet_gflops: float | None,
+    sgemm_by_shape: dict[str, float] | None = None,
 ) -> dict:
     """Whether the run is valid, with every reason it is not.
 
     ``before``/``during``/``shapes``: :func:`others_share` of the idle window before the
     run, of the whole run and of each shape; ``sgemm_before``/``sgemm_after``: GFLOP/s
     measured at both ends of the run; ``quiet_gflops``: the machine's rate when idle,
-    if known. A share that could not be measured makes the run not valid: a run that
-    cannot show it had the machine is not a result."""
+    if known; ``sgemm_by_shape``: the reference sgemm's median rate in each shape's own
+    rounds (the lower of training's and inference's), held to the same share of the
+    quiet rate: a slowdown from outside this machine's view (another guest on the same
+    host) shows there and not in ``/proc/stat``. A share that could not be measured
+    makes the run not valid: a run that cannot show it had the machine is not a
+    result."""
     reasons = []
     for label, share in (("before the run", before), ("during the run", during)):
         if share is None:
@@ -150,11 +155,16 @@ def verdict(
                 f"(limit {MAX_OTHERS_SHARE:.0%})"
             )
     reference = quiet_gflops if quiet_gflops else max(sgemm_before, sgemm_after)
-    for label, rate in (("before", sgemm_before), ("after", sgemm_after)):
+    against = "the quiet rate" if quiet_gflops else "the other end of the run"
+    rates = [
+        (f"{label} the run", rate)
+        for label, rate in (("before", sgemm_before), ("after", sgemm_after))
+    ]
+    rates += [(f"during {name}", rate) for name, rate in (sgemm_by_shape or {}).items()]
+    for label, rate in rates:
         if rate < MIN_SGEMM_SHARE * reference:
-            against = "the quiet rate" if quiet_gflops else "the other end of the run"
             reasons.append(
-                f"sgemm {label} the run reached {rate:.0f} GFLOP/s, under "
+                f"sgemm {label} reached {rate:.0f} GFLOP/s, under "
                 f"{MIN_SGEMM_SHARE:.0%} of {reference:.0f} ({against})"
             )
     return {
@@ -165,6 +175,7 @@ def verdict(
         "others_share_by_shape": shapes,
         "sgemm_before_gflops": sgemm_before,
         "sgemm_after_gflops": sgemm_after,
+        "sgemm_by_shape_gflops": sgemm_by_shape or {},
         "quiet_sgemm_gflops": quiet_gflops,
         "sgemm_share_of_quiet": (
             None if not quiet_gflops else min(sgemm_before, sgemm_after) / quiet_gflops

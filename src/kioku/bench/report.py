@@ -38,6 +38,13 @@ def validity_lines(result: dict) -> list[str]:
             + ", ".join(f"{name} {_share(v)}" for name, v in shares.items())
             + "."
         )
+    rates = state.get("sgemm_by_shape_gflops") or {}
+    if rates:
+        lines.append(
+            "sgemm in each shape's own rounds (median, GFLOP/s): "
+            + ", ".join(f"{name} {rate:.0f}" for name, rate in rates.items())
+            + "."
+        )
     for reason in state["reasons"]:
         lines.append(f"- not valid: {reason}")
     return lines + [""]

@@ -98,15 +98,23 @@ def bench_shape(
         "training_gflop": shape.training_flops() / 1e9,
     }
     row["kioku_plan"] = _plan(shape)
+    reference, reference_flops = timing.sgemm_reference()
+    sgemm: dict[str, float] = {}
+
+    def timed(fns: dict, task: str) -> dict:
+        """``fns`` interleaved with the reference sgemm, whose median rate goes to
+        ``sgemm[task]``."""
+        result = timing.interleaved({**fns, "sgemm": reference}, repeats, block_s, pause_s)
+        sgemm[task] = reference_flops / result.pop("sgemm")["median_s"] / 1e9
+        return result
+
     log(f"{shape.name}: training")
-    row["train"] = timing.interleaved(
+    row["train"] = timed(
         {
             "kioku": workloads.kioku_train(shape, state, x),
             "torch": workloads.torch_train(shape, state, x),
         },
-        repeats,
-        block_s,
-        pause_s,
+        "train",
     )
     log(f"{shape.name}: inference")
     infer = {
@@ -118,7 +126,8 @@ def bench_shape(
         "onnxruntime": _check(infer["kioku"], infer["onnxruntime"]),
         "torch": _check(infer["kioku"], infer["torch"]),
     }
-    row["infer"] = timing.interleaved(infer, repeats, block_s, pause_s)
+    row["infer"] = timed(infer, "infer")
+    row["sgemm_gflops"] = sgemm  # the reference's median rate in the same rounds
     # bytes an inference left behind for a backward: 0 once nn honours no_grad()
     row["kioku_infer_retained_bytes"] = memory.retained_bytes(infer["kioku"].model)
     if measure_memory:
@@ -176,6 +185,7 @@ def run_benchmark(
         peak["peak_gflops"],
         peak_after["peak_gflops"],
         quiet_gflops,
+        {row["shape"]: min(row["sgemm_gflops"].values()) for row in rows},
     )
     return {
         "machine": _machine(),

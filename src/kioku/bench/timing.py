@@ -86,3 +86,19 @@ def peak_sgemm(size: int = 2048, repeats: int = 5) -> dict[str, float]:
         rates["torch_gflops"] = best(lambda: torch.mm(ta, tb, out=tout))
     rates["peak_gflops"] = max(rates.values())
     return rates
+
+
+# The size of the sgemm timed beside the libraries in every round (as peak_sgemm's)
+REFERENCE_SIZE = 2048
+
+
+def sgemm_reference(size: int | None = None) -> tuple[Callable[[], object], float]:
+    """A NumPy float32 GEMM of ``size`` (default :data:`REFERENCE_SIZE`) cubed to time in
+    the same rounds as the libraries, and its flops: its rate there is the machine's
+    during those rounds (a neighbour on the host, invisible to ``/proc/stat``, slows it
+    as it slows them)."""
+    size = size or REFERENCE_SIZE
+    a = np.random.default_rng(1).standard_normal((size, size)).astype(np.float32)
+    b = a.T.copy()
+    out = np.empty_like(a)
+    return (lambda: np.matmul(a, b, out=out)), 2.0 * size**3
