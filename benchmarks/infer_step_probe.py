@@ -30,9 +30,8 @@ import numpy as np
 from numba import njit
 
 from kioku.kernels._gate_order import gate_panels_shape, pack_gate_panels, pair_product
-from kioku.kernels._lstm_loops import infer_cell_row
 from kioku.kernels._packed import MR, NR, pack_panels, packed_gemm, panels_shape
-from kioku.kernels._primitives import FAST_MATH
+from kioku.kernels._primitives import FAST_MATH, infer_cell_row
 
 
 @njit(nogil=True, error_model="numpy", fastmath=FAST_MATH)

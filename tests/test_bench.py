@@ -56,23 +56,23 @@ def test_kioku_training_memory_is_measured_in_process():
     assert result["retained_bytes"] > 0  # the model holds its last caches
 
 
+def _tiny_run(monkeypatch, others: float, overhead_calls: int) -> dict:
+    """A whole run of one tiny shape, one repeat, with other processes pretended to use
+    ``others`` of the cores, a fake sgemm peak and a small in-round sgemm."""
+    monkeypatch.setattr(timing, "peak_sgemm", lambda: {"numpy_gflops": 1.0, "peak_gflops": 1.0})
+    monkeypatch.setattr(timing, "REFERENCE_SIZE", 64)
+    return runner.run_benchmark(
+        (TINY[0],), repeats=1, block_s=0.001, pause_s=0.0, measure_memory=False,
+        log=lambda line: None, probe=fake_probe(others), idle_s=0.0,
+        overhead_calls=overhead_calls,
+    )  # fmt: skip
+
+
 def test_quick_run_writes_json_and_markdown(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    monkeypatch.setattr(timing, "peak_sgemm", lambda: {"numpy_gflops": 1.0, "peak_gflops": 1.0})
-    monkeypatch.setattr(timing, "REFERENCE_SIZE", 64)
-    result = runner.run_benchmark(
-        (TINY[0],),
-        repeats=1,
-        block_s=0.001,
-        pause_s=0.0,
-        measure_memory=False,
-        log=lambda line: None,
-        probe=fake_probe(0.05),
-        idle_s=0.0,
-        overhead_calls=20,
-    )
+    result = _tiny_run(monkeypatch, others=0.05, overhead_calls=20)
     assert result["load"]["valid"] and result["load"]["others_share_during"] == pytest.approx(0.05)
     # the reference sgemm timed in each shape's own rounds, kept apart from the libraries
     rates = result["results"][0]["sgemm_gflops"]
@@ -257,12 +257,7 @@ def test_busy_run_is_marked_not_valid_end_to_end(monkeypatch):
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    monkeypatch.setattr(timing, "peak_sgemm", lambda: {"numpy_gflops": 1.0, "peak_gflops": 1.0})
-    monkeypatch.setattr(timing, "REFERENCE_SIZE", 64)
-    result = runner.run_benchmark(
-        (TINY[0],), repeats=1, block_s=0.001, pause_s=0.0, measure_memory=False,
-        log=lambda line: None, probe=fake_probe(0.5), idle_s=0.0, overhead_calls=5,
-    )  # fmt: skip
+    result = _tiny_run(monkeypatch, others=0.5, overhead_calls=5)
     assert not result["load"]["valid"]
     assert result["load"]["others_share_by_shape"][TINY[0].name] == pytest.approx(0.5)
 

@@ -122,58 +122,41 @@ def test_results_do_not_depend_on_the_thread_count(monkeypatch):
                 np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
 
 
-def test_directions_side_by_side_give_the_same_results(monkeypatch):
+@pytest.mark.parametrize("spin", [False, True])
+def test_directions_side_by_side_give_the_same_results(monkeypatch, spin):
+    """Side by side (with ``spin``, as inference does: the second direction on the
+    spinning worker), each direction on half the threads; the same results as in turn."""
     monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
     monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)
     args, dy = _case(5)
-    caps = []
+    seen = []
 
     def direction(reverse):
         def task():
-            caps.append(_threads.max_threads())
+            seen.append((threading.current_thread().name, _threads.max_threads()))
             return _run_all(dict(args, reverse=reverse), dy)
 
         return task
 
-    together = _threads.run_directions([direction(False), direction(True)], parallel=True)
-    assert caps == [1, 1]  # each direction ran on half of the two threads
+    together = _threads.run_directions([direction(False), direction(True)], True, spin)
+    assert [cap for _, cap in seen] == [1, 1]  # each direction ran on half of the two threads
+    if spin:
+        assert sorted(name for name, _ in seen) == ["MainThread", "kioku-spin"]
     apart = _threads.run_directions([direction(False), direction(True)], parallel=False)
-    assert caps[2:] == [2, 2]
+    assert [cap for _, cap in seen[2:]] == [2, 2]
     for side_by_side, alone in zip(together, apart):
         for got, want in zip(side_by_side, alone):
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
     assert _threads.max_threads() == 2  # the cap ended with the call
 
 
-def test_directions_handed_to_the_spinning_worker(monkeypatch):
-    """Inference hands the second direction to the spinning worker: same results as one
-    after the other, each direction on half the threads, exceptions raised here."""
-    monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
-    monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)
-    args, dy = _case(6)
-    seen = []
-
-    def direction(reverse):
-        def task():
-            seen.append((threading.current_thread().name, _threads.max_threads()))
-            return numba_lstm.lstm_forward(**dict(args, reverse=reverse), keep_cache=False)[:3]
-
-        return task
-
-    tasks = [direction(False), direction(True)]
-    together = _threads.run_directions(tasks, parallel=True, spin=True)
-    assert sorted(seen) == [("MainThread", 1), ("kioku-spin", 1)]
-    apart = _threads.run_directions(tasks, parallel=False)
-    for side_by_side, alone in zip(together, apart):
-        for got, want in zip(side_by_side, alone):
-            assert np.array_equal(got, want)
-
+def test_a_direction_failing_on_the_spinning_worker_raises_here():
     def fails():
         raise RuntimeError("direction failed")
 
     with pytest.raises(RuntimeError, match="direction failed"):
-        _threads.run_directions([tasks[0], fails], parallel=True, spin=True)
-    assert _threads.run_directions(tasks, parallel=True, spin=True)  # the worker is free again
+        _threads.run_directions([lambda: 1, fails], parallel=True, spin=True)
+    assert _threads.run_directions([lambda: 1, lambda: 2], parallel=True, spin=True) == [1, 2]
 
 
 @pytest.mark.skipif(

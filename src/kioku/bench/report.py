@@ -17,6 +17,10 @@ def _share(value: float | None) -> str:
     return "not measured" if value is None else f"{value:.1%}"
 
 
+def _rate(value: float) -> str:
+    return f"{value:.0f}"
+
+
 def validity_lines(result: dict) -> list[str]:
     """The verdict and the load figures behind it (see :mod:`kioku.bench.load`)."""
     state = result.get("load")
@@ -31,20 +35,16 @@ def validity_lines(result: dict) -> list[str]:
         f"GFLOP/s before and {state['sgemm_after_gflops']:.0f} after"
         + (f", quiet rate {quiet:.0f}." if quiet else " (no quiet rate given)."),
     ]
-    shares = state.get("others_share_by_shape") or {}
-    if shares:
-        lines.append(
-            "Other processes' share of the cores per shape: "
-            + ", ".join(f"{name} {_share(v)}" for name, v in shares.items())
-            + "."
-        )
-    rates = state.get("sgemm_by_shape_gflops") or {}
-    if rates:
-        lines.append(
-            "sgemm in each shape's own rounds (median, GFLOP/s): "
-            + ", ".join(f"{name} {rate:.0f}" for name, rate in rates.items())
-            + "."
-        )
+    per_shape = (
+        ("Other processes' share of the cores per shape", "others_share_by_shape", _share),
+        ("sgemm in each shape's own rounds (median, GFLOP/s)", "sgemm_by_shape_gflops", _rate),
+    )
+    for label, key, show in per_shape:
+        values = state.get(key) or {}
+        if values:
+            lines.append(
+                f"{label}: " + ", ".join(f"{n} {show(v)}" for n, v in values.items()) + "."
+            )
     for reason in state["reasons"]:
         lines.append(f"- not valid: {reason}")
     return lines + [""]

@@ -24,11 +24,11 @@ from ._row_loop import row_infer_loop
 # Numba's disk cache keys each function on its own file's timestamp only: the loops
 # compiled into these entries come from _lstm_loops.py, whose fingerprint lives here
 # (checked by tests/test_kernels.py), so editing it changes this file too.
-LOOPS_SHA256 = "53ee92ffd8be54fd"
+LOOPS_SHA256 = "2d23676762de225e"
 # The same for _pack_cache.py (checked by tests/test_fast_inference.py), which
 # infer_sequence compiles in; its own fingerprint of _packed.py carries edits there on.
 PACK_CACHE_SHA256 = "8242d4d576114269"
-ROW_LOOP_SHA256 = "3270c4fd5fa3b1f9"  # and for _row_loop.py (the same test)
+ROW_LOOP_SHA256 = "159023341207606c"  # and for _row_loop.py (the same test)
 
 # infer_sequence's flags
 HAS_BIAS, HAS_STATE, REVERSE = 1, 2, 4

@@ -17,13 +17,21 @@ from numba import njit
 
 from ._gate_order import pair_product
 from ._packed import LANES, MR, NR, _transpose_block, pack_panels, packed_gemm
-from ._primitives import FAST_MATH, emit_step, fast_sigmoid, fast_tanh, gemm, step_gemm
+from ._primitives import (
+    FAST_MATH,
+    emit_step,
+    fast_sigmoid,
+    fast_tanh,
+    gemm,
+    infer_cell_row,
+    step_gemm,
+)
 
 # Numba's disk cache keys each function on its own file's timestamp only, so code
 # compiled here from _primitives.py would go stale when only that file changes. Its
 # fingerprint lives here: editing _primitives.py means updating this line (checked by
 # tests/test_kernels.py), which changes this file and invalidates its cache too.
-PRIMITIVES_SHA256 = "ace89b54a1805eaa"
+PRIMITIVES_SHA256 = "b354db2243b3f042"
 PACKED_SHA256 = "b12ba3a3d9cc16f0"  # the same for _packed.py
 GATE_ORDER_SHA256 = "effc90fba20beb1e"  # and for _gate_order.py
 
@@ -101,22 +109,6 @@ def lstm_forward_loop(
             if t >= lengths[b]:  # past its length a sequence keeps its cell too
                 for j in range(H):
                     c_next[b, j] = c_prev[b, j]
-
-
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH, inline="always")
-def infer_cell_row(row, sb, cb, u, H):
-    """The inference step's gate pass for one row: ``row (4H,)`` pre-activations plus
-    ``sb (4H,)`` through the gates, the cell ``cb (H,)`` updated in place and the hidden
-    state ``o * tanh(c)`` written to ``u (H,)``; nothing kept for a backward. Inlined
-    into its callers (Numba IR), so the loop vectorises there as if written in place."""
-    for j in range(H):
-        i = fast_sigmoid(row[j] + sb[j])
-        f = fast_sigmoid(row[H + j] + sb[H + j])
-        g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
-        o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
-        cj = f * cb[j] + i * g
-        cb[j] = cj
-        u[j] = o * fast_tanh(cj)
 
 
 @njit(cache=True, nogil=True)

@@ -330,3 +330,20 @@ def _fast_sigmoid_impl(x):
         return fast_tanh(x * half) * half + half
 
     return impl
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH, inline="always")
+def infer_cell_row(row, sb, cb, u, H):
+    """The inference step's gate pass for one row: ``row (4H,)`` pre-activations plus
+    ``sb (4H,)`` through the gates, the cell ``cb (H,)`` updated in place and the hidden
+    state ``o * tanh(c)`` written to ``u (H,)``; nothing kept for a backward. Inlined
+    into its callers (Numba IR), so the loop vectorises there as if written in place: the
+    batch loops' (:mod:`._lstm_loops`) and the one-sequence loop's (:mod:`._row_loop`)."""
+    for j in range(H):
+        i = fast_sigmoid(row[j] + sb[j])
+        f = fast_sigmoid(row[H + j] + sb[H + j])
+        g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
+        o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
+        cj = f * cb[j] + i * g
+        cb[j] = cj
+        u[j] = o * fast_tanh(cj)

@@ -21,13 +21,13 @@ import numpy as np
 from numba import njit
 
 from ._packed import _ITEM, MR, NR, _row_panels, _tile
-from ._primitives import FAST_MATH, fast_sigmoid, fast_tanh
+from ._primitives import FAST_MATH, infer_cell_row
 
 # Numba's disk cache keys each function on its own file's timestamp only: the code
 # compiled in from _packed.py and _primitives.py is fingerprinted here (checked by
 # tests/test_fast_inference.py), so editing either changes this file too.
 PACKED_SHA256 = "b12ba3a3d9cc16f0"
-PRIMITIVES_SHA256 = "ace89b54a1805eaa"
+PRIMITIVES_SHA256 = "b354db2243b3f042"
 
 # Full panels per pass: two hold 2 x NR / LANES accumulators, enough to hide the FMA
 # latency (one panel has only 4), and keep the passes short enough to alternate.
@@ -84,14 +84,6 @@ def row_infer_loop(gates, panels, bias, h, c, y, reverse):
         a = gates[t]
         if s > 0 or not zero_start:
             row_product(h_prev, panels, a, G, s % 2 == 1, tile)
-        row, cb, u = a[0], c[0], y[t, 0]
-        for j in range(H):
-            i = fast_sigmoid(row[j] + bias[j])
-            f = fast_sigmoid(row[H + j] + bias[H + j])
-            g = fast_tanh(row[2 * H + j] + bias[2 * H + j])
-            o = fast_sigmoid(row[3 * H + j] + bias[3 * H + j])
-            cj = f * cb[j] + i * g
-            cb[j] = cj
-            u[j] = o * fast_tanh(cj)
+        infer_cell_row(a[0], bias, c[0], y[t, 0], H)
         h_prev = y[t]
     h[0, :] = h_prev[0]
