@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("numba")
 
 from kioku import functional, kernels, nn  # noqa: E402
-from kioku.kernels import _entries, _inference_plan, _row_loop  # noqa: E402
+from kioku.kernels import _entries, _inference_plan, _loop_gemms, _row_loop  # noqa: E402
 from kioku.train import SGD  # noqa: E402
 
 
@@ -77,6 +77,9 @@ def test_pack_cache_fingerprint_matches_pack_cache_py():
         (_row_loop, "PACKED_SHA256", "_packed.py"),
         (_row_loop, "PRIMITIVES_SHA256", "_primitives.py"),
         (_entries, "ROW_LOOP_SHA256", "_row_loop.py"),
+        (_loop_gemms, "PACKED_SHA256", "_packed.py"),
+        (_loop_gemms, "PRIMITIVES_SHA256", "_primitives.py"),
+        (_entries, "GEMMS_SHA256", "_loop_gemms.py"),
     ],
 )
 def test_fingerprints_of_the_code_compiled_in(holder, name, source):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from kioku.kernels import numba_lstm
-from kioku.kernels._lstm_loops import GC, KC
+from kioku.kernels._loop_gemms import GC, KC
 from kioku.kernels._packed import MR, NR
 
 # the second layer of the 2 x 256 bidirectional benchmark stack: T, B, I, H

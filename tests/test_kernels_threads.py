@@ -189,7 +189,7 @@ def _weight_gradient_case(seed, N, G, I, P):
     [(1, 4, 3, 1), (37, 48, 17, 12), (700, 80, 70, 20), (600, 256, 64, 128)],
 )
 def test_packed_weight_gradients_match_blas_and_not_the_thread_count(N, G, I, P):
-    from kioku.kernels._lstm_loops import KC, packed_weight_gradients, weight_gradients
+    from kioku.kernels._loop_gemms import KC, packed_weight_gradients, weight_gradients
 
     assert N < KC or N % KC  # one pass, or a partial last one
     dgates, x, h_in, w_ih = _weight_gradient_case(N, N, G, I, P)

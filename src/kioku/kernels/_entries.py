@@ -11,12 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._lstm_loops import (
-    lstm_backward_loop,
-    lstm_infer_loop,
-    packed_weight_gradients,
-    project_inputs,
-)
+from ._loop_gemms import packed_weight_gradients, project_inputs
+from ._lstm_loops import lstm_backward_loop, lstm_infer_loop
 from ._pack_cache import _sample_or_pack
 from ._packed import NR, pack_panels
 from ._row_loop import row_infer_loop
@@ -24,10 +20,11 @@ from ._row_loop import row_infer_loop
 # Numba's disk cache keys each function on its own file's timestamp only: the loops
 # compiled into these entries come from _lstm_loops.py, whose fingerprint lives here
 # (checked by tests/test_kernels.py), so editing it changes this file too.
-LOOPS_SHA256 = "2d23676762de225e"
+LOOPS_SHA256 = "6c6ffb9aecd54f8a"
 # The same for _pack_cache.py (checked by tests/test_fast_inference.py), which
 # infer_sequence compiles in; its own fingerprint of _packed.py carries edits there on.
 PACK_CACHE_SHA256 = "8242d4d576114269"
+GEMMS_SHA256 = "2400a13cb155cbd4"  # and for _loop_gemms.py (tests/test_fast_inference.py)
 ROW_LOOP_SHA256 = "159023341207606c"  # and for _row_loop.py (the same test)
 
 # infer_sequence's flags

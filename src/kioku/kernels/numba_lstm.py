@@ -25,14 +25,8 @@ from ._entries import (
     infer_sequence,
     packed_backward_one_part,
 )
-from ._lstm_loops import (
-    lstm_backward_loop,
-    lstm_forward_loop,
-    lstm_infer_loop,
-    packed_weight_gradients,
-    project_inputs,
-    weight_gradients,
-)
+from ._loop_gemms import packed_weight_gradients, project_inputs, weight_gradients
+from ._lstm_loops import lstm_backward_loop, lstm_forward_loop, lstm_infer_loop
 from ._pack_cache import NOT_KEPT, kept
 from ._pack_cache import packed as packed_weights
 from ._packed import NR

@@ -1,0 +1,178 @@
+"""The GEMMs around one LSTM direction's time loops (:mod:`._lstm_loops`): the input
+projection of every step before the loop, and after the backward loop the weight
+gradients, the input gradient and the bias gradient, each over all ``T * B`` rows at
+once. Each call does one share of the rows or columns, so threads can split it; BLAS
+(single-threaded per part) or, for float32, the packed kernel of :mod:`._packed`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._packed import LANES, MR, NR, _transpose_block, pack_panels, packed_gemm
+from ._primitives import gemm
+
+# Numba's disk cache keys each function on its own file's timestamp only: the code
+# compiled here from _primitives.py and _packed.py is fingerprinted here (checked by
+# tests/test_fast_inference.py), so editing either changes this file too.
+PRIMITIVES_SHA256 = "b354db2243b3f042"
+PACKED_SHA256 = "b12ba3a3d9cc16f0"
+
+
+@njit(cache=True, nogil=True)
+def _share(size, part, parts):
+    return size * part // parts, size * (part + 1) // parts
+
+
+@njit(cache=True, nogil=True)
+def project_inputs(x2, weight_ih, bias, has_bias, gates2, part, parts, panels_ih, packed):
+    """``gates2 (N, 4H) = x2 (N, I) @ weight_ih (4H, I).T + bias (4H,)``: the input
+    projection of every step as one GEMM; this call does share ``part`` of ``parts``
+    (rows of ``N``), so threads can split it. With ``packed`` (float32) the packed kernel
+    reads ``panels_ih``, ``weight_ih.T`` packed by
+    :func:`kioku.kernels._packed.pack_panels`; otherwise BLAS reads ``weight_ih``."""
+    r0, r1 = _share(gates2.shape[0], part, parts)
+    if r1 <= r0:
+        return
+    if packed:
+        tile = np.empty((MR, NR), gates2.dtype)
+        packed_gemm(x2[r0:r1], panels_ih, gates2[r0:r1], 0.0, tile)
+    else:
+        gemm(False, True, x2[r0:r1], weight_ih, gates2[r0:r1], 0.0)
+    if has_bias:
+        for n in range(r0, r1):
+            for g in range(gates2.shape[1]):
+                gates2[n, g] += bias[g]
+
+
+@njit(cache=True, nogil=True)
+def weight_gradients(
+    dgates2, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, project, dh_out2, hidden2,
+    dw_hr, accumulate, part, parts,
+):  # fmt: skip
+    """The GEMMs after the backward loop, over all ``N = T * B`` rows at once:
+    ``dx2 (N, I)`` (when ``need_dx``), ``dw_ih (4H, I)``, ``dw_hh (4H, P)``, ``dbias (4H,)``
+    and, when ``project``, ``dw_hr (P, H) = dh_out2 (N, P).T @ hidden2 (N, H)``. With
+    ``accumulate`` ``dw_ih`` and ``dw_hh`` get the gradients added to what they hold (the
+    layer's gradient buffers), otherwise overwritten. This call does share ``part`` of
+    ``parts`` (rows of each output), so threads can split it."""
+    r0, r1 = _share(dgates2.shape[0], part, parts)
+    if need_dx and r1 > r0:
+        gemm(False, False, dgates2[r0:r1], weight_ih, dx2[r0:r1], 0.0)
+    g0, g1 = _share(dgates2.shape[1], part, parts)
+    if g1 > g0:
+        dg = dgates2[:, g0:g1]
+        beta = 1.0 if accumulate else 0.0
+        gemm(True, False, dg, x2, dw_ih[g0:g1], beta)
+        gemm(True, False, dg, h_in2, dw_hh[g0:g1], beta)
+        total = np.zeros(g1 - g0, np.float64)  # float64 sum: no drift over T * B rows
+        for n in range(dgates2.shape[0]):
+            for g in range(g0, g1):
+                total[g - g0] += dgates2[n, g]
+        for g in range(g0, g1):
+            dbias[g] = total[g - g0]
+    p0, p1 = _share(dw_hr.shape[0], part, parts)
+    if project and p1 > p0:
+        gemm(True, False, dh_out2[:, p0:p1], hidden2, dw_hr[p0:p1], 0.0)
+
+
+# Rows of T * B per pass of the packed weight gradients: one pass's packed inputs stay
+# in L2 while every row block of the transposed gate gradients goes past them.
+KC = 256
+# Gate columns transposed at a time within a pass (a multiple of MR and LANES): the
+# scratch for the transposed gate gradients is GC x KC (192 KiB), not 4H x KC (1 MiB at
+# H = 256), and every element is still summed in the same order.
+GC = 192
+
+
+@njit(cache=True, nogil=True)
+def _transpose(src, dst):
+    """``dst (C, R)[j, i] = src (R, C)[i, j]``, float32, both with unit stride along their
+    rows: LANES x LANES blocks transposed in registers, the edges one element at a time."""
+    R, C = src.shape
+    item = 4
+    src_ld, dst_ld = src.strides[0] // item, dst.strides[0] // item
+    r_full, c_full = R - R % LANES, C - C % LANES
+    s0, d0 = src.ctypes.data, dst.ctypes.data
+    for i0 in range(0, r_full, LANES):
+        for j0 in range(0, c_full, LANES):
+            _transpose_block(
+                s0 + (i0 * src_ld + j0) * item, src_ld, d0 + (j0 * dst_ld + i0) * item, dst_ld
+            )
+    for i in range(R):
+        for j in range(c_full if i < r_full else 0, C):
+            dst[j, i] = src[i, j]
+
+
+@njit(cache=True, nogil=True)
+def packed_input_gradient(dgates2, weight_ih, dx2, tile):
+    """``dx2 (M, I) = dgates2 (M, 4H) @ weight_ih (4H, I)`` on the packed kernel, one panel
+    of ``NR`` columns of ``weight_ih`` packed at a time into a ``(1, 4H, NR)`` scratch
+    (256 KiB at H = 256) instead of the whole matrix: the kernel goes panel by panel
+    anyway, so the products and their order are those of one packed GEMM."""
+    M, G = dgates2.shape
+    I = weight_ih.shape[1]
+    if M == 0:
+        return
+    panel = np.empty((1, G, NR), np.float32)
+    for j0 in range(0, I, NR):
+        j1 = min(I, j0 + NR)
+        pack_panels(weight_ih[:, j0:j1], panel)
+        packed_gemm(dgates2, panel, dx2[:, j0:j1], 0.0, tile)
+
+
+@njit(cache=True, nogil=True)
+def packed_weight_gradients(
+    dgates2, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, accumulate, part, parts
+):  # fmt: skip
+    """:func:`weight_gradients` without projection, float32, with the packed kernel
+    instead of BLAS: ``dx2 (N, I) = dgates2 (N, 4H) @ weight_ih (4H, I)`` (by
+    :func:`packed_input_gradient`), ``dw_ih (4H, I) = dgates2.T @ x2 (N, I)``,
+    ``dw_hh (4H, P) = dgates2.T @ h_in2 (N, P)`` (added to what they hold with
+    ``accumulate``), ``dbias (4H,)``. The ``N`` rows go in passes of :data:`KC`, each
+    packing its slices of ``x2``/``h_in2`` and transposing its slice of ``dgates2``
+    :data:`GC` columns at a time into this thread's scratch. Right for any widths; as
+    fast as OpenBLAS only when I and P are multiples of
+    :data:`~kioku.kernels._packed.NR` (every panel full). A part does its share of the
+    rows of each output, and each element is summed in the same order whatever
+    ``parts`` is. No BLAS call: OpenBLAS's thread count is not touched."""
+    N, G = dgates2.shape
+    I, P = x2.shape[1], h_in2.shape[1]
+    tile = np.empty((MR, NR), np.float32)
+    r0, r1 = _share(N, part, parts)
+    if need_dx and r1 > r0:
+        packed_input_gradient(dgates2[r0:r1], weight_ih, dx2[r0:r1], tile)
+    kc = min(KC, N)  # scratch no bigger than needed: fresh pages cost more than the work
+    g0, g1 = _share(G, part, parts)
+    if g1 <= g0:
+        return
+    gc = min(GC, g1 - g0)
+    dg_t = np.empty((gc, kc), np.float32)
+    x_panels = np.empty(((I + NR - 1) // NR, kc, NR), np.float32)
+    h_panels = np.empty(((P + NR - 1) // NR, kc, NR), np.float32)
+    for k0 in range(0, N, kc):
+        k = min(kc, N - k0)
+        pack_panels(x2[k0 : k0 + k], x_panels[:, :k])
+        pack_panels(h_in2[k0 : k0 + k], h_panels[:, :k])
+        beta = 1.0 if accumulate or k0 > 0 else 0.0
+        for c0 in range(g0, g1, gc):
+            c1 = min(g1, c0 + gc)
+            block = dg_t[: c1 - c0, :k]
+            _transpose(dgates2[k0 : k0 + k, c0:c1], block)
+            packed_gemm(block, x_panels[:, :k], dw_ih[c0:c1], beta, tile)
+            packed_gemm(block, h_panels[:, :k], dw_hh[c0:c1], beta, tile)
+    _bias_gradient(dgates2, dbias, part, parts)
+
+
+@njit(cache=True, nogil=True)
+def _bias_gradient(dgates2, dbias, part, parts):
+    """``dbias (4H,)``: the column sums of ``dgates2``, this part's share of the columns."""
+    N, G = dgates2.shape
+    g0, g1 = _share(G, part, parts)
+    total = np.zeros(g1 - g0, np.float64)  # float64 sum: no drift over T * B rows
+    for n in range(N):
+        for g in range(g0, g1):
+            total[g - g0] += dgates2[n, g]
+    for g in range(g0, g1):
+        dbias[g] = total[g - g0]
