@@ -20,36 +20,36 @@ from ._row_loop import row_infer_loop
 # Numba's disk cache keys each function on its own file's timestamp only: the loops
 # compiled into these entries come from _lstm_loops.py, whose fingerprint lives here
 # (checked by tests/test_kernels.py), so editing it changes this file too.
-LOOPS_SHA256 = "6c6ffb9aecd54f8a"
+LOOPS_SHA256 = "9dd78dbb6d9bce55"
 # The same for _pack_cache.py (checked by tests/test_fast_inference.py), which
 # infer_sequence compiles in; its own fingerprint of _packed.py carries edits there on.
 PACK_CACHE_SHA256 = "8242d4d576114269"
-GEMMS_SHA256 = "2400a13cb155cbd4"  # and for _loop_gemms.py (tests/test_fast_inference.py)
-ROW_LOOP_SHA256 = "159023341207606c"  # and for _row_loop.py (the same test)
+GEMMS_SHA256 = "1208ff7bf01068da"  # and for _loop_gemms.py (tests/test_fast_inference.py)
+ROW_LOOP_SHA256 = "a0ffce15cc7f3018"  # and for _row_loop.py (the same test)
 
 # infer_sequence's flags
 HAS_BIAS, HAS_STATE, REVERSE = 1, 2, 4
 
 
 @njit(cache=True, nogil=True)
-def _project(x2, weight_ih, bias, has_bias, packed_ih, gates, panels_ih, fused):
+def _project(x2, weight_ih, packed_ih, gates, panels_ih, fused):
     """:func:`project_inputs` of all rows into ``gates (T, B, 4H)``, unless ``fused``."""
     if not fused:
         T, B, G = gates.shape
         gates2 = gates.reshape(T * B, G)
-        project_inputs(x2, weight_ih, bias, has_bias, gates2, 0, 1, panels_ih, packed_ih)
+        project_inputs(x2, weight_ih, gates2, 0, 1, panels_ih, packed_ih)
 
 
 @njit(cache=True, nogil=True)
 def infer_one_part(
-    x2, weight_ih, bias, has_bias, packed_ih, gates, weight_hh, weight_hh_t, panels, weight_hr,
+    x2, weight_ih, packed_ih, gates, weight_hh, weight_hh_t, panels, weight_hr,
     weight_hr_t, h_a, h_b, c, unprojected, y, lengths, reverse, project, direct, tiled, packed,
     x, panels_ih, step_bias, fused,
 ):  # fmt: skip
     """An inference call: the projection, then :func:`lstm_infer_loop` over the whole
     batch. Flat arguments: passing them as two tuples cost the dispatch 0.7 µs more
     (and a training step about 12 µs more), in alternating processes."""
-    _project(x2, weight_ih, bias, has_bias, packed_ih, gates, panels_ih, fused)
+    _project(x2, weight_ih, packed_ih, gates, panels_ih, fused)
     lstm_infer_loop(
         gates, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, h_a, h_b, c, unprojected,
         y, lengths, reverse, project, direct, 0, y.shape[1], tiled, packed, x, panels_ih,
@@ -156,6 +156,6 @@ def infer_sequence(
         h[0, j] = h0[0, 0, j] if has_state else 0
         c[0, j] = c0[0, 0, j] if has_state else 0
     gates = np.empty((T, 1, G), np.float32)
-    _project(x.reshape(T, I), weight_ih, bias, False, True, gates, packs_ih, False)
+    _project(x.reshape(T, I), weight_ih, True, gates, packs_ih, False)
     row_infer_loop(gates, packs_hh, bias, h, c, y, flags & REVERSE != 0)
     return 0

@@ -16,7 +16,7 @@ from ._primitives import gemm
 # Numba's disk cache keys each function on its own file's timestamp only: the code
 # compiled here from _primitives.py and _packed.py is fingerprinted here (checked by
 # tests/test_fast_inference.py), so editing either changes this file too.
-PRIMITIVES_SHA256 = "b354db2243b3f042"
+PRIMITIVES_SHA256 = "c7b717fd1e33c0ad"
 PACKED_SHA256 = "b12ba3a3d9cc16f0"
 
 
@@ -26,11 +26,11 @@ def _share(size, part, parts):
 
 
 @njit(cache=True, nogil=True)
-def project_inputs(x2, weight_ih, bias, has_bias, gates2, part, parts, panels_ih, packed):
-    """``gates2 (N, 4H) = x2 (N, I) @ weight_ih (4H, I).T + bias (4H,)``: the input
-    projection of every step as one GEMM; this call does share ``part`` of ``parts``
-    (rows of ``N``), so threads can split it. With ``packed`` (float32) the packed kernel
-    reads ``panels_ih``, ``weight_ih.T`` packed by
+def project_inputs(x2, weight_ih, gates2, part, parts, panels_ih, packed):
+    """``gates2 (N, 4H) = x2 (N, I) @ weight_ih (4H, I).T``: the input projection of
+    every step as one GEMM (the loops add the bias in their gate pass); this call does
+    share ``part`` of ``parts`` (rows of ``N``), so threads can split it. With ``packed``
+    (float32) the packed kernel reads ``panels_ih``, ``weight_ih.T`` packed by
     :func:`kioku.kernels._packed.pack_panels`; otherwise BLAS reads ``weight_ih``."""
     r0, r1 = _share(gates2.shape[0], part, parts)
     if r1 <= r0:
@@ -40,10 +40,6 @@ def project_inputs(x2, weight_ih, bias, has_bias, gates2, part, parts, panels_ih
         packed_gemm(x2[r0:r1], panels_ih, gates2[r0:r1], 0.0, tile)
     else:
         gemm(False, True, x2[r0:r1], weight_ih, gates2[r0:r1], 0.0)
-    if has_bias:
-        for n in range(r0, r1):
-            for g in range(gates2.shape[1]):
-                gates2[n, g] += bias[g]
 
 
 @njit(cache=True, nogil=True)

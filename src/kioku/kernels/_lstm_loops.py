@@ -20,6 +20,7 @@ from ._gate_order import pair_product
 from ._packed import MR, NR, packed_gemm
 from ._primitives import (
     FAST_MATH,
+    all_zero,
     emit_step,
     fast_sigmoid,
     fast_tanh,
@@ -31,7 +32,7 @@ from ._primitives import (
 # compiled here from _primitives.py would go stale when only that file changes. Its
 # fingerprint lives here: editing _primitives.py means updating this line (checked by
 # tests/test_kernels.py), which changes this file and invalidates its cache too.
-PRIMITIVES_SHA256 = "b354db2243b3f042"
+PRIMITIVES_SHA256 = "c7b717fd1e33c0ad"
 PACKED_SHA256 = "b12ba3a3d9cc16f0"  # the same for _packed.py
 GATE_ORDER_SHA256 = "effc90fba20beb1e"  # and for _gate_order.py
 
@@ -111,16 +112,6 @@ def lstm_forward_loop(
                     c_next[b, j] = c_prev[b, j]
 
 
-@njit(cache=True, nogil=True)
-def _all_zero(h, b0, b1):
-    """Whether rows ``b0:b1`` of ``h (B, P)`` are all zeros (``-0.0`` included)."""
-    for b in range(b0, b1):
-        for p in range(h.shape[1]):
-            if h[b, p] != 0:
-                return False
-    return True
-
-
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def lstm_infer_loop(
     gates, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, h_a, h_b, c, unprojected, y,
@@ -152,7 +143,7 @@ def lstm_infer_loop(
     sb = step_bias
     h_prev = h_a
     in_a = True
-    zero_start = _all_zero(h_a, b0, b1)
+    zero_start = all_zero(h_a, b0, b1)
     for s in range(T):
         t = T - 1 - s if reverse else s
         if direct:

@@ -347,3 +347,13 @@ def infer_cell_row(row, sb, cb, u, H):
         cj = f * cb[j] + i * g
         cb[j] = cj
         u[j] = o * fast_tanh(cj)
+
+
+@njit(cache=True, nogil=True)
+def all_zero(h, b0, b1):
+    """Whether rows ``b0:b1`` of ``h (B, P)`` are all zeros (``-0.0`` included)."""
+    for b in range(b0, b1):
+        for p in range(h.shape[1]):
+            if h[b, p] != 0:
+                return False
+    return True

@@ -21,13 +21,13 @@ import numpy as np
 from numba import njit
 
 from ._packed import _ITEM, MR, NR, _row_panels, _tile
-from ._primitives import FAST_MATH, infer_cell_row
+from ._primitives import FAST_MATH, all_zero, infer_cell_row
 
 # Numba's disk cache keys each function on its own file's timestamp only: the code
 # compiled in from _packed.py and _primitives.py is fingerprinted here (checked by
 # tests/test_fast_inference.py), so editing either changes this file too.
 PACKED_SHA256 = "b12ba3a3d9cc16f0"
-PRIMITIVES_SHA256 = "b354db2243b3f042"
+PRIMITIVES_SHA256 = "c7b717fd1e33c0ad"
 
 # Full panels per pass: two hold 2 x NR / LANES accumulators, enough to hide the FMA
 # latency (one panel has only 4), and keep the passes short enough to alternate.
@@ -74,11 +74,7 @@ def row_infer_loop(gates, panels, bias, h, c, y, reverse):
     H = G // 4
     tile = np.empty((MR, NR), np.float32)
     h_prev = h
-    zero_start = True  # a zero initial state's product (zeros, for finite weights) skipped
-    for j in range(H):
-        if h[0, j] != 0:
-            zero_start = False
-            break
+    zero_start = all_zero(h, 0, 1)  # its first product (zeros, for finite weights) skipped
     for s in range(T):
         t = T - 1 - s if reverse else s
         a = gates[t]

@@ -157,7 +157,7 @@ def lstm_forward(
     def projection(part: int) -> None:
         if not fused:
             gates2 = gates.reshape(T * B, 4 * H)
-            project_inputs(x2, w_ih, b, False, gates2, part, parts, panels_ih, packed_ih)
+            project_inputs(x2, w_ih, gates2, part, parts, panels_ih, packed_ih)
 
     if not keep_cache:
         h_n = np.zeros((B, P), dtype) if h0 is None else np.array(np.broadcast_to(h0, (B, P)))
@@ -175,7 +175,7 @@ def lstm_forward(
 
         if parts == 1 and blas_mnk <= SOLO_GEMM_MNK:  # small batches: one compiled entry
             infer_one_part(
-                x2, w_ih, b, False, packed_ih, *weights, h_n, h_scratch, c_n, unprojected, y,
+                x2, w_ih, packed_ih, *weights, h_n, h_scratch, c_n, unprojected, y,
                 steps_left, bool(reverse), project, direct, tiled, packed, *step_inputs,
             )  # fmt: skip
         elif fused:  # no projection phase: one hand-off to the threads, not two
