@@ -16,6 +16,10 @@ from .recurrent import RecurrentStack
 _PLAN_REPLACES = ("run", "forward_direction", "_weights", "_weight_names_of", "step_hooks",
                   "_initial", "output_size", "state_sizes")  # fmt: skip
 _plain_classes: dict[type, bool] = {}
+# What the training plan stands in for (the forward's and the backward's general path)
+_TRAIN_REPLACES = _PLAN_REPLACES + ("run_backward", "backward_direction", "add_extra_grads",
+                                    "state_grad_buffers", "_dgates_buffer", "suffix")  # fmt: skip
+_train_plain_classes: dict[type, bool] = {}
 
 
 class LSTM(RecurrentStack):
@@ -39,6 +43,9 @@ class LSTM(RecurrentStack):
     state_names = ("h", "c")
     # a plain single-layer inference call planned once (kernels._inference_plan), or None
     _inference_plan = None
+    # a plain single-layer training step at small batch planned once
+    # (kernels._training_plan), or None
+    _training_plan = None
 
     def __init__(
         self,
@@ -179,7 +186,14 @@ class LSTM(RecurrentStack):
         next calls at that batch size run as one compiled call while the input, state and
         weights still fit the plan (:mod:`kioku.kernels._inference_plan`): the same
         results bit for bit, without the per-call checks and decisions. With
-        ``batch_first`` only one sequence is planned (its layout is the time-major one)."""
+        ``batch_first`` only one sequence is planned (its layout is the time-major one).
+
+        Likewise a plain training step (a forward keeping its cache, then
+        :meth:`backward` without ``dstate``) of such a layer at a batch the general path
+        runs on one thread (batch 1 to 3 at most sizes), time-major, is planned after its
+        first run (:mod:`kioku.kernels._training_plan`): the same compiled calls with the
+        same arguments, so the same outputs, caches and gradients bit for bit, without
+        the general path's per-call checks and decisions."""
         plan = self._inference_plan
         if (
             plan is not None
@@ -199,10 +213,56 @@ class LSTM(RecurrentStack):
                     )
                     self.__dict__.pop("_dgates_buffers", None)
                 return out
+        training = self._training_plan
+        if (
+            training is not None
+            and lengths is None
+            and not self.batch_first
+            and not self._forward_hooks
+            and is_grad_enabled()
+        ):
+            out = training.forward(self.params, self.grads, x, state)
+            if out is not None:
+                y, final, cache = out
+                # what run() leaves after a call with a cache, and the plan that made it
+                run = {"outputs": [[y]], "masks": [None], "shape": y.shape,
+                       "unbatched": False, "batch": y.shape[1], "plan": training}  # fmt: skip
+                self.__dict__.update(
+                    caches=[[cache]], _run=run, _ran_without_grad=False, keep_cache=True
+                )
+                return y, final
         out = self.run(x, state, lengths)
         if not self.keep_cache and lengths is None:  # it ran without a cache and hooks
             self.__dict__["_inference_plan"] = self._plan_inference(out[0])
+        elif lengths is None and not self._forward_hooks and self._run is not None:
+            # a step the plan did not take: planned anew for this one's arrays and batch
+            self.__dict__["_training_plan"] = self._plan_training(out[0])
         return out
+
+    def _plan_training(self, y: np.ndarray):
+        """A plan for the next training steps like the one that returned ``y`` (a forward
+        that kept its cache), or ``None`` where this layer or call is not one a plan
+        covers (:mod:`kioku.kernels._training_plan`)."""
+        cls = type(self)
+        plain = _train_plain_classes.get(cls)
+        if plain is None:
+            plain = all(getattr(cls, name) is getattr(LSTM, name) for name in _TRAIN_REPLACES)
+            _train_plain_classes[cls] = plain
+        if (
+            not plain
+            or y.ndim != 3
+            or self.batch_first
+            or self.num_layers != 1
+            or self.num_directions != 1
+            or self.proj_size
+            or self.dtype != np.float32
+            or kernels.backend_name() != "numba"
+        ):
+            return None
+        from ..kernels._training_plan import plan_training
+
+        names = self._weight_names_of(0, 0)[:4]
+        return plan_training(names, self.params, self.grads, y.shape[1])
 
     def _planned_one_sequence(self, plan, x: np.ndarray, state: object):
         """``plan.run`` for one sequence given as unbatched ``x (T, I)`` (state parts
@@ -268,4 +328,17 @@ class LSTM(RecurrentStack):
         (either may be ``None``). Returns ``dx`` shaped like ``x`` and ``(dh0, dc0)``.
         Backward hooks (:meth:`register_backward_hook`) receive ``(dL/dh_t (T, B, P),
         dL/dc_t (T, B, H))`` of every step."""
+        run, plan = self._run, self._training_plan
+        if (
+            plan is not None
+            and dstate is None
+            and run is not None
+            and run.get("plan") is plan
+            and not self._backward_hooks
+        ):
+            cache = self.caches[0][0]
+            scratch = self._dgates_buffer(0, cache.gates)
+            out = plan.backward(self.params, self.grads, cache, dy, need_dx, scratch)
+            if out is not None:
+                return out
         return self.run_backward(dy, dstate, need_dx)
