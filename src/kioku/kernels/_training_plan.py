@@ -199,15 +199,25 @@ def plan_training(
     thread whatever the thread budget, with the packed projection over all steps (see
     the module docstring)."""
     weight_ih, weight_hh = params.get(names[0]), params.get(names[1])
-    if weight_ih is None or weight_hh is None or weight_hh.ndim != 2 or weight_ih.ndim != 2:
+    if not (_plain(weight_ih, getattr(weight_ih, "shape", ())) and weight_ih.ndim == 2):
+        return None
+    if not (_plain(weight_hh, getattr(weight_hh, "shape", ())) and weight_hh.ndim == 2):
         return None
     G, H = weight_hh.shape
     I = weight_ih.shape[1]
     if G != 4 * H or weight_ih.shape[0] != G or H == 0 or I == 0:
         return None
+    # lstm_forward's rules, the batch's first: one slice whatever the budget
+    # (_threads.plan), no per-step projection (fused)
+    if batch // _threads.MIN_ROWS >= 2 and 8.0 * batch * H * H >= _threads.MIN_FLOPS:
+        return None
+    if (
+        batch >= numba_lstm.FUSED_MIN_ROWS
+        and weight_ih.nbytes + weight_hh.nbytes <= numba_lstm.FUSED_MAX_BYTES
+    ):
+        return None
     shapes = {names[0]: (G, I), names[1]: (G, H), names[2]: (G,), names[3]: (G,)}
-    has_bias = names[2] in params or names[3] in params
-    if not has_bias:
+    if names[2] not in params and names[3] not in params:
         names = (names[0], names[1], None, None)
     for name in names:
         if name is not None and not (
@@ -216,16 +226,6 @@ def plan_training(
             and grads[name].flags.writeable
         ):
             return None
-    # lstm_forward's rules: one slice whatever the budget (_threads.plan), no per-step
-    # projection (fused)
-    flops = 8.0 * batch * H * H
-    if batch // _threads.MIN_ROWS >= 2 and flops >= _threads.MIN_FLOPS:
-        return None
-    if (
-        batch >= numba_lstm.FUSED_MIN_ROWS
-        and weight_ih.nbytes + weight_hh.nbytes <= numba_lstm.FUSED_MAX_BYTES
-    ):
-        return None
     weights = tuple(None if n is None else params[n] for n in names)
     gradients = tuple(None if n is None else grads[n] for n in names)
     return TrainingPlan(names, weights, gradients, batch)

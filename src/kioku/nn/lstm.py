@@ -310,6 +310,7 @@ class LSTM(RecurrentStack):
                 return None
         if (
             not plain
+            or batch != 1  # plan_inference's first rule, before the imports
             or self.num_layers != 1
             or self.num_directions != 1
             or self.proj_size
