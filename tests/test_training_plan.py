@@ -62,6 +62,14 @@ def step(layer: nn.LSTM, x, state=None, need_dx=True, dstate=None, seed=2):
     return (y, h_n, c_n, dx, dh0, dc0), grads
 
 
+def stepped_twins(x: np.ndarray) -> tuple[nn.LSTM, nn.LSTM]:
+    """:func:`twins` (64 -> 64) after one step on ``x``: the first has planned its next."""
+    planned, general = twins(64, 64)
+    step(planned, x)
+    step(general, x)
+    return planned, general
+
+
 def assert_same_step(got, want) -> None:
     (outs, grads), (outs_w, grads_w) = got, want
     for a, b in zip(outs, outs_w):
@@ -123,10 +131,8 @@ def test_final_state_is_not_a_view_of_the_cache(taken) -> None:
 
 
 def test_a_state_gradient_or_a_hook_runs_the_general_backward(taken) -> None:
-    planned, general = twins(64, 64)
     x = inputs(5, 1, 64)
-    step(planned, x)
-    step(general, x)
+    planned, general = stepped_twins(x)
     dstate = tuple(np.full((1, 1, 64), 0.5, np.float32) for _ in range(2))
     assert_same_step(step(planned, x, dstate=dstate), step(general, x, dstate=dstate))
     assert taken == {"forward": 1, "backward": 0}
@@ -149,10 +155,8 @@ def test_widths_off_the_packed_panels_plan_the_forward_only(taken) -> None:
 
 
 def test_replaced_arrays_are_not_used_and_are_planned_anew(taken) -> None:
-    planned, general = twins(64, 64)
     x = inputs(5, 1, 64)
-    step(planned, x)
-    step(general, x)
+    planned, general = stepped_twins(x)
     for layer in (planned, general):
         layer.params["weight_hh_l0"] = layer.params["weight_hh_l0"] * 0.5
     assert_same_step(step(planned, x), step(general, x))
@@ -166,10 +170,8 @@ def test_replaced_arrays_are_not_used_and_are_planned_anew(taken) -> None:
 
 
 def test_other_inputs_run_the_general_path(taken) -> None:
-    planned, general = twins(64, 64)
     x = inputs(5, 1, 64)
-    step(planned, x)
-    step(general, x)
+    planned, general = stepped_twins(x)
     cases = [
         np.concatenate([x, x], axis=2)[:, :, :64],  # a strided view
         np.asfortranarray(x),

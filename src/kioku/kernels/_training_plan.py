@@ -30,24 +30,19 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional
-from . import _threads, backend_name, numba_lstm
+from . import _inference_plan, _threads, backend_name, numba_lstm
 from ._entries import packed_backward_one_part
 from ._loop_gemms import project_inputs
 from ._lstm_loops import lstm_forward_loop
 from ._packed import NR, pack_panels, panels_shape
 from ._primitives import L2_BYTES
 
-_F32 = np.dtype(np.float32)
+_F32 = _inference_plan._F32
 
 
 def _plain(array: object, shape: tuple[int, ...]) -> bool:
     """A C-contiguous float32 ndarray (not a subclass) of ``shape``."""
-    return (
-        type(array) is np.ndarray
-        and array.dtype == _F32
-        and array.shape == shape
-        and array.flags.c_contiguous
-    )
+    return _inference_plan._plain(array, len(shape)) and array.shape == shape
 
 
 class TrainingPlan:
@@ -199,9 +194,7 @@ def plan_training(
     thread whatever the thread budget, with the packed projection over all steps (see
     the module docstring)."""
     weight_ih, weight_hh = params.get(names[0]), params.get(names[1])
-    if not (_plain(weight_ih, getattr(weight_ih, "shape", ())) and weight_ih.ndim == 2):
-        return None
-    if not (_plain(weight_hh, getattr(weight_hh, "shape", ())) and weight_hh.ndim == 2):
+    if not (_inference_plan._plain(weight_ih, 2) and _inference_plan._plain(weight_hh, 2)):
         return None
     G, H = weight_hh.shape
     I = weight_ih.shape[1]

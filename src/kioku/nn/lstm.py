@@ -15,11 +15,11 @@ from .recurrent import RecurrentStack
 # the general path only.
 _PLAN_REPLACES = ("run", "forward_direction", "_weights", "_weight_names_of", "step_hooks",
                   "_initial", "output_size", "state_sizes")  # fmt: skip
-_plain_classes: dict[type, bool] = {}
 # What the training plan stands in for (the forward's and the backward's general path)
 _TRAIN_REPLACES = _PLAN_REPLACES + ("run_backward", "backward_direction", "add_extra_grads",
                                     "state_grad_buffers", "_dgates_buffer", "suffix")  # fmt: skip
-_train_plain_classes: dict[type, bool] = {}
+# (class, what a plan replaces) -> whether the class overrides none of it
+_plain_classes: dict[tuple[type, tuple[str, ...]], bool] = {}
 
 
 class LSTM(RecurrentStack):
@@ -243,21 +243,7 @@ class LSTM(RecurrentStack):
         """A plan for the next training steps like the one that returned ``y`` (a forward
         that kept its cache), or ``None`` where this layer or call is not one a plan
         covers (:mod:`kioku.kernels._training_plan`)."""
-        cls = type(self)
-        plain = _train_plain_classes.get(cls)
-        if plain is None:
-            plain = all(getattr(cls, name) is getattr(LSTM, name) for name in _TRAIN_REPLACES)
-            _train_plain_classes[cls] = plain
-        if (
-            not plain
-            or y.ndim != 3
-            or self.batch_first
-            or self.num_layers != 1
-            or self.num_directions != 1
-            or self.proj_size
-            or self.dtype != np.float32
-            or kernels.backend_name() != "numba"
-        ):
+        if y.ndim != 3 or self.batch_first or not self._plannable(_TRAIN_REPLACES):
             return None
         from ..kernels._training_plan import plan_training
 
@@ -294,29 +280,34 @@ class LSTM(RecurrentStack):
         y, final = out
         return y.reshape(1, y.shape[0], y.shape[2]), final
 
+    def _plannable(self, replaces: tuple[str, ...]) -> bool:
+        """Whether a plan may stand in for this layer's general path: a float32 layer of
+        one layer and one direction without projection, on the ``numba`` backend, whose
+        class overrides none of ``replaces`` (answered once per class)."""
+        key = (type(self), replaces)
+        plain = _plain_classes.get(key)
+        if plain is None:
+            cls = type(self)
+            plain = all(getattr(cls, name) is getattr(LSTM, name) for name in replaces)
+            _plain_classes[key] = plain
+        return (
+            plain
+            and self.num_layers == 1
+            and self.num_directions == 1
+            and not self.proj_size
+            and self.dtype == np.float32
+            and kernels.backend_name() == "numba"
+        )
+
     def _plan_inference(self, y: np.ndarray):
         """A plan for the next inference calls like the one that returned ``y``, or
         ``None`` where this layer or call is not one a plan covers."""
-        cls = type(self)
-        plain = _plain_classes.get(cls)
-        if plain is None:
-            plain = all(getattr(cls, name) is getattr(LSTM, name) for name in _PLAN_REPLACES)
-            _plain_classes[cls] = plain
         if y.ndim == 2:  # unbatched
             batch = 1
         else:  # batch_first: one sequence only, whose (1, T, I) is (T, 1, I) in memory
             batch = y.shape[0] if self.batch_first else y.shape[1]
-            if self.batch_first and batch != 1:
-                return None
-        if (
-            not plain
-            or batch != 1  # plan_inference's first rule, before the imports
-            or self.num_layers != 1
-            or self.num_directions != 1
-            or self.proj_size
-            or self.dtype != np.float32
-            or kernels.backend_name() != "numba"
-        ):
+        # batch 1: plan_inference's first rule, checked before the imports
+        if batch != 1 or not self._plannable(_PLAN_REPLACES):
             return None
         from ..kernels._inference_plan import plan_inference
 
