@@ -1,10 +1,10 @@
 """A float32 LSTM layer's training step at small batch planned once, then run with the
 compiled parts called straight from here while nothing it was planned on has changed.
 
-At batch 1 a training step's arithmetic takes about 160 µs (H = 64, 50 steps), and what
+At batch 1 a training step's compiled parts take about 150 µs (H = 64, 50 steps), and what
 the general path decides and checks around it (:meth:`~kioku.nn.RecurrentStack.run`
 and :meth:`~kioku.nn.RecurrentStack.run_backward`, the layer's per-direction methods,
-:func:`~kioku.kernels.numba_lstm.lstm_forward` and ``lstm_backward``) cost 45 µs more
+:func:`~kioku.kernels.numba_lstm.lstm_forward` and ``lstm_backward``) cost 55 µs more
 on every step. A :class:`TrainingPlan` takes those decisions once, for the layer's
 parameter and gradient arrays and a batch size, and then checks on each call, in
 nanoseconds each, only what can change: the input's type, dtype, shape and layout, the
