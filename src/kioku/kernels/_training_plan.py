@@ -31,10 +31,12 @@ import numpy as np
 
 from .. import functional
 from . import _inference_plan, _threads, backend_name, numba_lstm
+from ._contract import steps_per_sequence
 from ._entries import packed_backward_one_part
 from ._loop_gemms import project_inputs
 from ._lstm_loops import lstm_forward_loop
-from ._packed import NR, pack_panels, panels_shape
+from ._pack_cache import packed
+from ._packed import NR
 from ._primitives import L2_BYTES
 
 _F32 = _inference_plan._F32
@@ -111,10 +113,8 @@ class TrainingPlan:
                 return None
         weight_ih, weight_hh, bias_ih, bias_hh = self.weights
         bias = bias_ih + bias_hh if bias_ih is not None else np.zeros(4 * H, _F32)
-        panels = np.empty(panels_shape(H, 4 * H), _F32)
-        pack_panels(weight_hh.T, panels)
-        panels_ih = np.empty(panels_shape(I, 4 * H), _F32)
-        pack_panels(weight_ih.T, panels_ih)
+        panels = packed(weight_hh, True, False)  # afresh: a training step changes them
+        panels_ih = packed(weight_ih, True, False)
         y = np.empty((T, B, H), _F32)
         h_state = np.empty((T + 1, B, H), _F32)
         c_state = np.empty((T + 1, B, H), _F32)
@@ -126,8 +126,7 @@ class TrainingPlan:
             c_state[0] = state[1][0]
         tanh_c = np.empty((T, B, H), _F32)
         gates = np.empty((T, B, 4 * H), _F32)
-        lengths = np.empty(B, np.int64)
-        lengths.fill(T)
+        lengths = steps_per_sequence(None, T, B)
         project_inputs(x.reshape(T * B, I), weight_ih, gates.reshape(T * B, 4 * H), 0, 1,
                        panels_ih, True)  # fmt: skip
         lstm_forward_loop(
@@ -153,23 +152,19 @@ class TrainingPlan:
         gates = cache.gates
         T, B, G = gates.shape
         H, I = self.hidden, self.features
-        if not _plain(dy, (T, B, H)) or dgates.shape != gates.shape:
+        if not _plain(dy, (T, B, H)):
             return None
         if backend_name() != "numba" or not self._current(params, grads):
             return None
-        weight_ih, weight_hh = cache.weight_ih, cache.weight_hh
-        if weight_ih is not self.weights[0] or weight_hh is not self.weights[1]:
-            return None
-        panels = np.empty(panels_shape(G, H), _F32)
-        pack_panels(weight_hh, panels)
+        weight_ih, weight_hh = self.weights[0], self.weights[1]  # the forward's (cache's)
+        panels = packed(weight_hh, False, False)
         dh = np.zeros((B, H), _F32)
         dc = np.zeros((B, H), _F32)
         dh_step = np.empty((B, H), _F32)
         dh_rec = np.empty((B, H), _F32)
         dbias = np.empty(G, _F32)
         dx = np.empty((T, B, I), _F32) if need_dx else None
-        lengths = np.empty(B, np.int64)
-        lengths.fill(T)
+        lengths = steps_per_sequence(None, T, B)
         grad_ih, grad_hh, grad_bih, grad_bhh = self.grads
         packed_backward_one_part(
             dy, gates, cache.c_state, cache.tanh_c, weight_hh, weight_hh, panels, weight_hh,
