@@ -189,17 +189,21 @@ def test_other_inputs_run_the_general_path(taken) -> None:
         planned(x, (np.zeros((1, 2, 64), np.float32), np.zeros((1, 2, 64), np.float32)))
 
 
-def test_no_grad_the_reference_backend_and_hooks_are_not_planned(taken) -> None:
-    planned, _ = twins(64, 64)
+@pytest.mark.parametrize("case", ["no_grad", "reference", "forward hook"])
+def test_no_grad_the_reference_backend_and_hooks_are_not_planned(taken, case) -> None:
     x = inputs(5, 1, 64)
-    step(planned, x)
-    with nn.no_grad():
-        planned(x)
-    with kernels.use("reference"):
-        y, _ = planned(x)
-        planned.backward(np.ones_like(y))
-    planned.register_forward_hook(lambda *args: None)
-    step(planned, x)
+    planned, _ = stepped_twins(x)
+    assert planned._training_plan is not None
+    if case == "no_grad":
+        with nn.no_grad():
+            planned(x)
+    elif case == "reference":
+        with kernels.use("reference"):
+            y, _ = planned(x)
+            planned.backward(np.ones_like(y))
+    else:
+        planned.register_forward_hook(lambda *args: None)
+        step(planned, x)
     assert taken == {"forward": 0, "backward": 0}
 
 
