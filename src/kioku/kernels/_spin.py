@@ -21,9 +21,15 @@ import threading
 from collections.abc import Callable
 
 import numpy as np
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+
+try:  # the `fast` extra; without it there is no spinning worker (claim() returns None)
+    from numba import njit, types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+except ImportError:
+    AVAILABLE = False
+else:
+    AVAILABLE = True
 
 # ~0.55 ns a load on the machine this was measured on: about 0.2 ms of spinning before
 # the worker sleeps, longer than the Python between two back-to-back calls (~30 µs)
@@ -46,57 +52,59 @@ GO_LINGER_LOOPS = 40_000
 GO, DONE, SLEEPING = 0, 1, 2  # the flags' slots
 
 
-@intrinsic
-def _atomic_load(typingctx, flags, slot):
-    """``flags[slot]`` (int64) as a sequentially consistent atomic load."""
+if AVAILABLE:  # compiled only where Numba imports
 
-    def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        pointer = cgutils.get_item_pointer(context, builder, signature.args[0], array, [args[1]])
-        return builder.load_atomic(pointer, "seq_cst", 8)
+    @intrinsic
+    def _atomic_load(typingctx, flags, slot):
+        """``flags[slot]`` (int64) as a sequentially consistent atomic load."""
 
-    return types.int64(flags, slot), codegen
+        def codegen(context, builder, signature, args):
+            array = context.make_array(signature.args[0])(context, builder, args[0])
+            pointer = cgutils.get_item_pointer(
+                context, builder, signature.args[0], array, [args[1]]
+            )
+            return builder.load_atomic(pointer, "seq_cst", 8)
 
+        return types.int64(flags, slot), codegen
 
-@intrinsic
-def _atomic_store(typingctx, flags, slot, value):
-    """``flags[slot] = value`` (int64) as a sequentially consistent atomic store."""
+    @intrinsic
+    def _atomic_store(typingctx, flags, slot, value):
+        """``flags[slot] = value`` (int64) as a sequentially consistent atomic store."""
 
-    def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        pointer = cgutils.get_item_pointer(context, builder, signature.args[0], array, [args[1]])
-        builder.store_atomic(args[2], pointer, "seq_cst", 8)
-        return context.get_dummy_value()
+        def codegen(context, builder, signature, args):
+            array = context.make_array(signature.args[0])(context, builder, args[0])
+            pointer = cgutils.get_item_pointer(
+                context, builder, signature.args[0], array, [args[1]]
+            )
+            builder.store_atomic(args[2], pointer, "seq_cst", 8)
+            return context.get_dummy_value()
 
-    return types.void(flags, slot, value), codegen
+        return types.void(flags, slot, value), codegen
 
+    @njit(cache=True, nogil=True)
+    def spin_until_changed(flags, slot, old, loops, linger):
+        """``flags[slot]`` once it differs from ``old``, or ``old`` after ``loops`` loads.
+        Without the GIL; once it changed, ``linger`` more loads before the GIL is taken back
+        (see :data:`LINGER_LOOPS`)."""
+        for _ in range(loops):
+            value = _atomic_load(flags, slot)
+            if value != old:
+                for _ in range(linger):
+                    _atomic_load(flags, slot)
+                return value
+        return old
 
-@njit(cache=True, nogil=True)
-def spin_until_changed(flags, slot, old, loops, linger):
-    """``flags[slot]`` once it differs from ``old``, or ``old`` after ``loops`` loads.
-    Without the GIL; once it changed, ``linger`` more loads before the GIL is taken back
-    (see :data:`LINGER_LOOPS`)."""
-    for _ in range(loops):
-        value = _atomic_load(flags, slot)
-        if value != old:
-            for _ in range(linger):
-                _atomic_load(flags, slot)
-            return value
-    return old
+    # load and store keep the GIL: releasing it for nanoseconds let the other thread take
+    # it, and the releasing thread then slept until that one let go (~30 µs)
+    @njit(cache=True)
+    def load(flags, slot):
+        """``flags[slot]``, atomically."""
+        return _atomic_load(flags, slot)
 
-
-# load and store keep the GIL: releasing it for nanoseconds let the other thread take
-# it, and the releasing thread then slept until that one let go (~30 µs)
-@njit(cache=True)
-def load(flags, slot):
-    """``flags[slot]``, atomically."""
-    return _atomic_load(flags, slot)
-
-
-@njit(cache=True)
-def store(flags, slot, value):
-    """``flags[slot] = value``, atomically."""
-    _atomic_store(flags, slot, value)
+    @njit(cache=True)
+    def store(flags, slot, value):
+        """``flags[slot] = value``, atomically."""
+        _atomic_store(flags, slot, value)
 
 
 class SpinWorker:
@@ -161,8 +169,11 @@ _worker_lock = threading.Lock()
 
 def claim() -> SpinWorker | None:
     """The process's spinning worker, locked for the caller (release ``.lock`` after),
-    or ``None`` when another call holds it."""
+    or ``None`` when another call holds it or Numba is not installed (the caller then
+    uses its thread pool)."""
     global _worker
+    if not AVAILABLE:
+        return None
     worker = _worker
     if worker is None:
         with _worker_lock:
