@@ -228,6 +228,21 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
+FAST_EXTRA_NOTE = (
+    "kioku train: Numba is not installed, so the NumPy reference kernels run; "
+    "pip install 'kioku-lstm[fast]' makes training faster"
+)
+
+
+def _fast_kernels_installed() -> bool:
+    """Whether Numba, which the compiled kernels need (the ``fast`` extra), imports."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _run(args: argparse.Namespace) -> int:
     from ..train.distributed import DataParallel, quiet_unless_root
     from ..train.runner import train_run
@@ -258,6 +273,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"resuming {directory} at step {saved_state['step']}", file=out)
     else:
         settings = resolve_settings(args)
+    if out is sys.stdout and not _fast_kernels_installed():  # rank 0 says it, once
+        print(FAST_EXTRA_NOTE, file=sys.stderr, flush=True)
     started = time.perf_counter()
     source = str(directory / "checkpoint.json") if saved_state is not None else None
     summary = train_run(settings, saved_state, out, source)
