@@ -3,8 +3,10 @@
 Ids 0 and 1 are always ``<unk>`` and ``<eos>``; the other tokens follow by decreasing
 count, ties broken by the token itself, so building twice from the same text gives the
 same ids. A character vocabulary splits text into characters (newlines included, no
-``<eos>`` inserted); a word vocabulary splits each line on whitespace and ends it with
-``<eos>``, the convention of the Penn Treebank language-modelling setup.
+``<eos>`` inserted); a word vocabulary splits each line into words with its tokenizer
+(:mod:`kioku.data.tokenize`: ``"ud"``, or ``"whitespace"``, what a vocabulary saved
+without the field used) and ends it with ``<eos>``, the convention of the Penn Treebank
+language-modelling setup.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import read_json, write_json_atomic
+from .tokenize import TOKENIZERS, tokenize_words
 
 UNK = "<unk>"
 EOS = "<eos>"
@@ -24,14 +27,15 @@ SPECIALS = (UNK, EOS)
 LEVELS = ("char", "word")
 
 
-def tokenize(text: str, level: str) -> list[str]:
-    """Split ``text`` into characters (``level="char"``) or words with ``<eos>`` per line."""
+def tokenize(text: str, level: str, tokenizer: str = "whitespace") -> list[str]:
+    """Split ``text`` into characters (``level="char"``) or words (by ``tokenizer``)
+    with ``<eos>`` per line."""
     if level == "char":
         return list(text)
     if level == "word":
         tokens: list[str] = []
         for line in text.splitlines():
-            words = line.split()
+            words = tokenize_words(line, tokenizer)
             if words:
                 tokens.extend(words)
                 tokens.append(EOS)
@@ -40,17 +44,23 @@ def tokenize(text: str, level: str) -> list[str]:
 
 
 class Vocabulary:
-    """A fixed mapping between tokens and integer ids (``<unk>`` = 0, ``<eos>`` = 1)."""
+    """A fixed mapping between tokens and integer ids (``<unk>`` = 0, ``<eos>`` = 1);
+    ``tokenizer`` splits a word vocabulary's raw text (see :mod:`kioku.data.tokenize`)."""
 
-    def __init__(self, tokens: Sequence[str], level: str = "char") -> None:
+    def __init__(
+        self, tokens: Sequence[str], level: str = "char", tokenizer: str = "whitespace"
+    ) -> None:
         if level not in LEVELS:
             raise ValueError(f"level: expected one of {LEVELS}, found {level!r}")
+        if tokenizer not in TOKENIZERS:
+            raise ValueError(f"tokenizer: expected one of {list(TOKENIZERS)}, found {tokenizer!r}")
         tokens = list(tokens)
         if tokens[: len(SPECIALS)] != list(SPECIALS):
             raise ValueError(f"tokens: expected to start with {list(SPECIALS)}, found {tokens[:2]}")
         if len(set(tokens)) != len(tokens):
             raise ValueError("tokens: expected unique tokens, found duplicates")
         self.level = level
+        self.tokenizer = tokenizer
         self.tokens = tokens
         self.index = {token: i for i, token in enumerate(tokens)}
 
@@ -61,8 +71,10 @@ class Vocabulary:
         level: str = "char",
         min_count: int = 1,
         max_size: int | None = None,
+        tokenizer: str = "whitespace",
     ) -> Vocabulary:
-        """Count the tokens of ``texts`` and keep those seen ``min_count`` times or more.
+        """Count the tokens of ``texts`` (split by ``tokenizer``) and keep those seen
+        ``min_count`` times or more.
 
         ``max_size`` caps the vocabulary (specials included); rarer tokens map to ``<unk>``.
         """
@@ -70,7 +82,7 @@ class Vocabulary:
             texts = [texts]
         counts: Counter[str] = Counter()
         for text in texts:
-            counts.update(tokenize(text, level))
+            counts.update(tokenize(text, level, tokenizer))
         for special in SPECIALS:
             counts.pop(special, None)
         kept = sorted(
@@ -78,7 +90,7 @@ class Vocabulary:
         )
         if max_size is not None:
             kept = kept[: max(0, max_size - len(SPECIALS))]
-        return cls(list(SPECIALS) + kept, level)
+        return cls(list(SPECIALS) + kept, level, tokenizer)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -87,6 +99,7 @@ class Vocabulary:
         return (
             isinstance(other, Vocabulary)
             and self.level == other.level
+            and self.tokenizer == other.tokenizer
             and self.tokens == other.tokens
         )
 
@@ -101,10 +114,18 @@ class Vocabulary:
     def eos_id(self) -> int:
         return 1
 
+    def tokenize(self, text: str) -> list[str]:
+        """The tokens of ``text`` as this vocabulary reads it (``<eos>`` per line for words)."""
+        return tokenize(text, self.level, self.tokenizer)
+
+    def words(self, line: str) -> list[str]:
+        """The words of one line of raw text by this vocabulary's tokenizer (no ``<eos>``)."""
+        return tokenize_words(line, self.tokenizer)
+
     def encode(self, text: str) -> np.ndarray:
         """``(N,)`` int64 ids of the tokens of ``text``; unknown tokens become ``<unk>``."""
         get = self.index.get
-        return np.fromiter((get(token, 0) for token in tokenize(text, self.level)), dtype=np.int64)
+        return np.fromiter((get(token, 0) for token in self.tokenize(text)), dtype=np.int64)
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ``(N,)`` ids: characters joined, or words joined by spaces (``<eos>`` ->
@@ -116,8 +137,12 @@ class Vocabulary:
         return text.replace(f" {EOS} ", "\n").replace(f" {EOS}", "\n").replace(EOS, "\n")
 
     def to_dict(self) -> dict:
-        """JSON-able form: ``{"level": ..., "tokens": [...]}``."""
-        return {"level": self.level, "tokens": list(self.tokens)}
+        """JSON-able form: ``{"level": ..., "tokens": [...], "tokenizer": ...}`` (the
+        tokenizer left out when it is ``whitespace``, as older files hold it)."""
+        data = {"level": self.level, "tokens": list(self.tokens)}
+        if self.tokenizer != "whitespace":
+            data["tokenizer"] = self.tokenizer
+        return data
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "vocabulary") -> Vocabulary:
@@ -131,7 +156,7 @@ class Vocabulary:
                     f"{source}: field {field!r}: expected {kind.__name__}, found {found}"
                 )
         try:
-            return cls(data["tokens"], data["level"])
+            return cls(data["tokens"], data["level"], data.get("tokenizer", "whitespace"))
         except ValueError as error:
             raise ValueError(f"{source}: {error}") from None
 
@@ -150,6 +175,11 @@ class Vocabulary:
             raise ValueError(
                 f"{source}: vocabulary field 'level': expected {other.level!r}, "
                 f"found {self.level!r}"
+            )
+        if self.tokenizer != other.tokenizer:
+            raise ValueError(
+                f"{source}: vocabulary field 'tokenizer': expected {other.tokenizer!r}, "
+                f"found {self.tokenizer!r}"
             )
         if len(self) != len(other):
             raise ValueError(
