@@ -38,124 +38,18 @@ is refused. The run's best checkpoint on validation is what eval, predict, sampl
 info, inspect and kioku.load() use.
 """
 
-# fmt: off
-GROUPS = {
-    "data": [
-        ("--min-count", int, "rarer tokens become <unk>", "char 3, word 1"),
-        ("--max-vocab", int, "vocabulary size cap, <unk> and <eos> included", "none"),
-        ("--columns", str, "comma-separated CSV columns to forecast", "all but a time index"),
-        ("--window", int, "input steps per forecast window", None),
-        ("--horizon", int, "steps to forecast", None),
-        ("--bptt", int, "steps per truncated-BPTT batch", None),
-        ("--batch-size", int, "sequences per batch", None),
-        ("--sort-window", int, "tag: batch sentences of similar lengths, sorted within windows "
-         "of N batches (0: random batches)", None),
-    ],
-    "model": [
-        ("--cell", ["lstm", "gru", "slstm"], "the recurrent cell", "lstm"),
-        ("--heads", int, "sLSTM heads, each a block of the recurrence (divides --hidden)", "1"),
-        ("--hidden", int, "cells per layer", None),
-        ("--layers", int, "stacked recurrent layers", None),
-        ("--embed", int, "embedding size", None),
-        ("--dropout", float, "dropout on embeddings, between layers and before the output", None),
-        ("--embed-dropout", float, "dropout on the (word and char) embeddings instead",
-         "--dropout"),
-        ("--char-embed", int, "tag: char embedding size; 0: words only, no char BiLSTM", None),
-        ("--char-hidden", int, "tag: char BiLSTM cells per direction", None),
-        ("--word-dropout", float, "tag: read a training word w as <unk> with probability "
-         "A/(A+count(w)) (0: never)", None),
-        ("--variational-dropout", bool, "one dropout mask per sequence, reused at every step",
-         None),
-        ("--init-range", float, "parameters from U(-r, r) (0: the layers' own init)", None),
-        ("--tie-weights", bool, "share the embedding with the output layer (embed == hidden)",
-         None),
-        ("--bidirectional", bool, "bidirectional recurrent layers", "classify off, tag on"),
-        ("--pooling", ["last", "mean", "max"], "how a sequence becomes one vector", None),
-        ("--seed", int, "seed of initialisation, dropout and shuffling", None),
-    ],
-    "optimisation": [
-        ("--optimizer", ["sgd", "adam", "adamw"], "the optimizer", None),
-        ("--lr", float, "learning rate", None),
-        ("--clip", float, "global gradient-norm clip (0: none)", None),
-        ("--momentum", float, "SGD momentum", None),
-        ("--nesterov", bool, "Nesterov momentum", None),
-        ("--weight-decay", float, "L2 (sgd, adam) or decoupled (adamw) weight decay", None),
-        ("--lr-decay", float, "multiply lr by this each epoch from --decay-start (or on plateau)",
-         None),
-        ("--decay-start", int, "epochs at full lr before --lr-decay applies", None),
-        ("--plateau", bool, "decay lr when validation loss stops improving", None),
-        ("--max-steps", int, "stop after this many optimizer steps in total", None),
-        ("--epochs", int, "stop after this many epochs", None),
-        ("--max-time", float, "stop after this many seconds of this session", None),
-    ],
-    "evaluation": [
-        ("--eval-every", int, "evaluate on valid every N steps (0: at epoch ends)", None),
-        ("--eval-tokens", int, "periodic evaluations use this many valid tokens (final: all)",
-         None),
-        ("--eval-batch-size", int, "streams when evaluating a language model", None),
-        ("--patience", int, "stop after N evaluations without improvement (0: never)", None),
-    ],
-    "output": [
-        ("--keep", int, "checkpoints kept besides the best", None),
-        ("--sample-every", int, "print a sample every N steps (0: never)", None),
-    ],
-}
-# fmt: on
-
-
-def preset_default(flag: str) -> str:
-    """The default of ``flag`` as the presets give it: one value, or each preset's
-    (only the presets of tasks that read it)."""
-    from ..train.settings import PRESETS, TASK_FIELDS
-
-    name = flag[2:].replace("-", "_")
-    tasks = TASK_FIELDS.get(name)
-    values: dict[str, list[str]] = {}
-    for preset, settings in PRESETS.items():
-        if tasks is not None and settings.task not in tasks:
-            continue
-        value = getattr(settings, name)
-        shown = (
-            "none"
-            if value is None
-            else "off"
-            if value is False
-            else "on"
-            if value is True
-            else str(value)
-        )
-        values.setdefault(shown, []).append(preset)
-    if len(values) == 1:
-        return next(iter(values))
-    return ", ".join(f"{'/'.join(presets)} {value}" for value, presets in values.items())
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``kioku train`` in five groups; defaults come from the preset of the
-    task and data (shown per preset in ``--help``), a given flag always wins."""
+    """The flags of ``kioku train``: one per declared setting of
+    :class:`~kioku.train.settings.TrainSettings`, in its group, with its range and its
+    default per preset in ``--help`` (a given flag always wins), and ``--resume``."""
+    from ..train.settings import TrainSettings, preset_default
+    from .setting_flags import add_setting_flags
+
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EXAMPLES
-    data = parser.add_argument_group("data")
-    data.add_argument(
-        "--data",
-        help="stdlib, ptb, or a file / folder (train, valid or dev, test): text for lm, "
-        "label<TAB>text lines for classify, CoNLL-U for tag, CSV for forecast "
-        "(default: stdlib)",
-    )
-    data.add_argument(
-        "--task", choices=["lm", "classify", "tag", "forecast"], help="what to learn (default: lm)"
-    )
-    data.add_argument(
-        "--level", choices=["char", "word"], help="tokens for lm and classify (default: the data's)"
-    )
-    groups = {"data": data}
-    for title in ("model", "optimisation", "evaluation", "output"):
-        groups[title] = parser.add_argument_group(title)
-    output = groups["output"]
-    output.add_argument(
-        "--out", help="run folder for checkpoints and log.jsonl (default: runs/<data>)"
-    )
-    output.add_argument(
+    groups = add_setting_flags(parser, TrainSettings, preset_default)
+    groups["output"].add_argument(
         "--resume",
         nargs="?",
         const=True,
@@ -163,21 +57,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="continue the run in DIR (default: --out) from its latest checkpoint; "
         "only stopping, evaluation and output flags may change",
     )
-    output.add_argument(
-        "--no-progress",
-        action="store_true",
-        help="no progress bar or progress lines (default: off)",
-    )
-    for title, flags in GROUPS.items():
-        group = groups[title]
-        for flag, kind, text, default in flags:
-            help_text = f"{text} (default: {default or preset_default(flag)})"
-            if kind is bool:
-                group.add_argument(flag, action="store_const", const=True, help=help_text)
-            elif isinstance(kind, list):
-                group.add_argument(flag, choices=kind, help=help_text)
-            else:
-                group.add_argument(flag, type=kind, help=help_text)
 
 
 def resolve_settings(args: argparse.Namespace, saved: dict | None = None) -> TrainSettings:

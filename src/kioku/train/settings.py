@@ -8,7 +8,6 @@ the field's name in ``error.setting`` so that a front end can name it its own wa
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,118 +16,168 @@ from typing import Any
 from ..models.base import CELLS
 from ..models.pooling import POOLINGS
 from .optim import OPTIMIZERS
-
-_NO_VALUE = object()
+from .settings_fields import KEY, SIZE_MAX, applies_to, check_all, check_names, declare, declared
+from .settings_fields import setting_error as setting_error
 
 # keys that older runs saved beside the settings (argparse's own), not settings
 _LEGACY_KEYS = frozenset({"command", "resume"})
 
-
-def setting_error(
-    kind: type[Exception], setting: str, detail: str, value: object = _NO_VALUE
-) -> Exception:
-    """An exception of ``kind`` about the field ``setting`` (and its ``value``, shown when
-    given): ``str()`` reads ``"setting value: detail"``; ``setting``, ``shown_value``
-    (``None`` when not given) and ``detail`` stay on it as attributes."""
-    shown_value = None if value is _NO_VALUE else str(value)
-    error = kind(f"{setting if shown_value is None else f'{setting} {shown_value}'}: {detail}")
-    error.setting, error.shown_value, error.detail = setting, shown_value, detail
-    return error
+TASK_NAMES = ("lm", "classify", "tag", "forecast")
+_WORDS = ("lm", "classify", "tag")  # the tasks that read tokens
+SERIES_MAX = 100_000
+"""The longest forecast window or horizon: ``kioku train --task forecast`` looks for
+a length of data that gives every split one window, in steps of one row."""
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Every choice of a run. ``None`` means "not bounded" for ``max_steps``, ``epochs``
-    and ``max_time``, "the data's own" for ``level``, "the task's default" for
-    ``min_count`` and ``bidirectional``. The defaults are the character-level language
-    model on Python's standard library (:data:`CHAR_LM`)."""
+    """Every choice of a run, each field declared once (type, range, default, help and the
+    tasks that read it; see :mod:`kioku.train.settings_fields`). ``None`` means "not
+    bounded" for ``max_steps``, ``epochs`` and ``max_time``, "the data's own" for
+    ``level``, "the task's default" for ``min_count`` and ``bidirectional``. The defaults
+    are the character-level language model on Python's standard library (:data:`CHAR_LM`)."""
 
-    # what to learn and where to write it
-    task: str = "lm"
-    data: str = "stdlib"
-    level: str | None = None
-    out: str | None = None
-    # how long
-    max_steps: int | None = 2400
-    epochs: int | None = None
-    max_time: float | None = None
+    # fmt: off
+    # what to learn and from which data
+    data: str = declare(
+        "stdlib", "data", "stdlib, ptb, or a file / folder (train, valid or dev, test): text "
+        "for lm, label<TAB>text lines for classify, CoNLL-U for tag, CSV for forecast",
+        default_text="stdlib")
+    task: str = declare("lm", "data", "what to learn", choices=TASK_NAMES, default_text="lm")
+    level: str | None = declare(
+        None, "data", "tokens for lm and classify", choices=("char", "word"), tasks=_WORDS[:2],
+        default_text="the data's")
+    min_count: int | None = declare(
+        None, "data", "rarer tokens become <unk>", minimum=1, maximum=SIZE_MAX, tasks=_WORDS,
+        default_text="char 3, word 1")
+    max_vocab: int | None = declare(
+        None, "data", "vocabulary size cap, <unk> and <eos> included",
+        minimum=3, maximum=SIZE_MAX, tasks=_WORDS, default_text="none")
+    columns: str | None = declare(
+        None, "data", "comma-separated CSV columns to forecast", tasks=("forecast",),
+        default_text="all but a time index")
+    window: int = declare(
+        32, "data", "input steps per forecast window", minimum=1, maximum=SERIES_MAX,
+        tasks=("forecast",), sizes=True)
+    horizon: int = declare(
+        1, "data", "steps to forecast", minimum=1, maximum=SERIES_MAX, tasks=("forecast",),
+        sizes=True)
+    bptt: int | None = declare(
+        64, "data", "steps per truncated-BPTT batch", minimum=1, maximum=SIZE_MAX,
+        tasks=("lm",), sizes=True)
+    batch_size: int = declare(
+        32, "data", "sequences per batch", minimum=1, maximum=SIZE_MAX, sizes=True)
+    sort_window: int = declare(
+        0, "data", "tag: batch sentences of similar lengths, sorted within windows of N "
+        "batches (0: random batches)", minimum=0, maximum=SIZE_MAX, tasks=("tag",))
     # the model
-    cell: str = "lstm"
-    heads: int = 1
-    seed: int = 0
-    hidden: int = 256
-    layers: int = 2
-    embed: int = 64
-    dropout: float = 0.0
-    variational_dropout: bool = False
-    init_range: float = 0.0
-    tie_weights: bool = False
-    bidirectional: bool | None = None
-    pooling: str = "last"
-    char_embed: int = 0
-    char_hidden: int = 50
-    embed_dropout: float | None = None
-    word_dropout: float = 0.0
-    sort_window: int = 0
-    # batches
-    bptt: int | None = 64
-    batch_size: int = 32
-    min_count: int | None = None
-    max_vocab: int | None = None
-    window: int = 32
-    horizon: int = 1
-    columns: str | None = None
-    # the optimizer and its schedule
-    optimizer: str = "adam"
-    lr: float = 3e-3
-    clip: float | None = 1.0
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    lr_decay: float | None = None
-    decay_start: int | None = None
-    plateau: bool = False
-    # evaluation, checkpoints and output
-    eval_every: int = 200
-    eval_tokens: int | None = 20000
-    eval_batch_size: int = 10
-    patience: int = 0
-    sample_every: int = 400
-    keep: int = 2
-    no_progress: bool = False
+    cell: str = declare("lstm", "model", "the recurrent cell", choices=CELLS, default_text="lstm")
+    heads: int = declare(
+        1, "model", "sLSTM heads, each a block of the recurrence (divides --hidden)",
+        minimum=1, maximum=SIZE_MAX, default_text="1", sizes=True)
+    hidden: int = declare(
+        256, "model", "cells per layer", minimum=1, maximum=SIZE_MAX, sizes=True)
+    layers: int = declare(
+        2, "model", "stacked recurrent layers", minimum=1, maximum=1000, sizes=True)
+    embed: int = declare(
+        64, "model", "embedding size", minimum=1, maximum=SIZE_MAX, tasks=_WORDS, sizes=True)
+    dropout: float = declare(
+        0.0, "model", "dropout on embeddings, between layers and before the output",
+        minimum=0, maximum=1, below=True)
+    embed_dropout: float | None = declare(
+        None, "model", "dropout on the (word and char) embeddings instead", minimum=0,
+        maximum=1, below=True, tasks=("classify", "tag"), default_text="--dropout")
+    char_embed: int = declare(
+        0, "model", "tag: char embedding size; 0: words only, no char BiLSTM", minimum=0,
+        maximum=SIZE_MAX, tasks=("tag",), sizes=True)
+    char_hidden: int = declare(
+        50, "model", "tag: char BiLSTM cells per direction", minimum=1, maximum=SIZE_MAX,
+        tasks=("tag",), sizes=True)
+    word_dropout: float = declare(
+        0.0, "model", "tag: read a training word w as <unk> with probability A/(A+count(w)) "
+        "(0: never)", minimum=0, tasks=("tag",))
+    variational_dropout: bool = declare(
+        False, "model", "one dropout mask per sequence, reused at every step", tasks=("lm",))
+    init_range: float = declare(
+        0.0, "model", "parameters from U(-r, r) (0: the layers' own init; beyond 1 every "
+        "gate saturates)", minimum=0, maximum=1)
+    tie_weights: bool = declare(
+        False, "model", "share the embedding with the output layer (embed == hidden)",
+        tasks=("lm",))
+    bidirectional: bool | None = declare(
+        None, "model", "bidirectional recurrent layers", tasks=("classify", "tag"),
+        default_text="classify off, tag on")
+    pooling: str = declare(
+        "last", "model", "how a sequence becomes one vector", choices=POOLINGS,
+        tasks=("classify",))
+    seed: int = declare(0, "model", "seed of initialisation, dropout and shuffling", minimum=0)
+    # the optimizer, its schedule, and how long
+    optimizer: str = declare("adam", "optimisation", "the optimizer", choices=tuple(OPTIMIZERS))
+    lr: float = declare(3e-3, "optimisation", "learning rate", minimum=0, above=True)
+    clip: float | None = declare(
+        1.0, "optimisation", "global gradient-norm clip (0: none)", minimum=0)
+    momentum: float = declare(0.0, "optimisation", "SGD momentum", minimum=0, maximum=1)
+    nesterov: bool = declare(False, "optimisation", "Nesterov momentum")
+    weight_decay: float = declare(
+        0.0, "optimisation", "L2 (sgd, adam) or decoupled (adamw) weight decay", minimum=0)
+    lr_decay: float | None = declare(
+        None, "optimisation", "multiply lr by this each epoch from --decay-start (or on "
+        "plateau)", minimum=0, maximum=1, above=True)
+    decay_start: int | None = declare(
+        None, "optimisation", "epochs at full lr before --lr-decay applies", minimum=0,
+        maximum=SIZE_MAX)
+    plateau: bool = declare(False, "optimisation", "decay lr when validation loss stops improving")
+    max_steps: int | None = declare(
+        2400, "optimisation", "stop after this many optimizer steps in total", minimum=1,
+        maximum=SIZE_MAX, resumable=True)
+    epochs: int | None = declare(
+        None, "optimisation", "stop after this many epochs", minimum=1, maximum=SIZE_MAX,
+        resumable=True)
+    max_time: float | None = declare(
+        None, "optimisation", "stop after this many seconds of this session", minimum=0,
+        above=True, resumable=True)
+    # evaluation
+    eval_every: int = declare(
+        200, "evaluation", "evaluate on valid every N steps (0: at epoch ends)", minimum=0,
+        maximum=SIZE_MAX, resumable=True)
+    eval_tokens: int | None = declare(
+        20000, "evaluation", "periodic evaluations use this many valid tokens (final: all)",
+        minimum=1, maximum=SIZE_MAX, tasks=("lm",), resumable=True)
+    eval_batch_size: int = declare(
+        10, "evaluation", "streams when evaluating a language model", minimum=1,
+        maximum=SIZE_MAX, tasks=("lm",), resumable=True)
+    patience: int = declare(
+        0, "evaluation", "stop after N evaluations without improvement (0: never)", minimum=0,
+        maximum=SIZE_MAX, resumable=True)
+    # checkpoints and output
+    out: str | None = declare(
+        None, "output", "run folder for checkpoints and log.jsonl", default_text="runs/<data>",
+        resumable=True)
+    keep: int = declare(
+        2, "output", "checkpoints kept besides the best", minimum=0, maximum=SIZE_MAX,
+        resumable=True)
+    sample_every: int = declare(
+        400, "output", "print a sample every N steps (0: never)", minimum=0, maximum=SIZE_MAX,
+        tasks=("lm",), resumable=True)
+    no_progress: bool = declare(
+        False, "output", "no progress bar or progress lines", resumable=True)
+    # fmt: on
 
     def __post_init__(self) -> None:
-        for name, (kind, low, high, closed_low, closed_high) in _RANGES.items():
-            _check_number(name, getattr(self, name), kind, low, high, closed_low, closed_high)
-        for name in _FLAGS:
-            if not isinstance(getattr(self, name), bool) and not (
-                name == "bidirectional" and self.bidirectional is None
-            ):
-                raise setting_error(
-                    TypeError, name, f"expected true or false, found {getattr(self, name)!r}"
-                )
-        for name in _TEXTS:
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise setting_error(TypeError, name, f"expected text, found {value!r}")
-        if self.task == "lm" and self.bptt is None:  # the other tasks take whole sequences
-            raise setting_error(
-                ValueError, "bptt", "expected an integer >= 1 for task lm, found None"
-            )
-        for name, choices in _CHOICES.items():
-            if getattr(self, name) not in choices:
-                detail = (
-                    f"expected one of {sorted(map(str, choices))}, found {getattr(self, name)!r}"
-                )
-                raise setting_error(ValueError, name, detail)
         if self.heads != 1 and (
             self.cell != "slstm"
             or not isinstance(self.heads, int)
             or self.heads < 1
+            or not isinstance(self.hidden, int)
             or self.hidden % self.heads
         ):
             detail = f"expected 1 or (cell slstm) a divisor of hidden {self.hidden}, found "
             raise setting_error(ValueError, "heads", detail + f"{self.heads} (cell {self.cell})")
+        check_all(self)
+        if self.task == "lm" and self.bptt is None:  # the other tasks take whole sequences
+            raise setting_error(
+                ValueError, "bptt", "expected an integer >= 1 for task lm, found None"
+            )
 
     def cell_options(self) -> dict[str, Any]:
         """The model arguments that choose its recurrent cell: ``cell`` and (for the
@@ -137,7 +186,7 @@ class TrainSettings:
 
     def replace(self, **changes: Any) -> TrainSettings:
         """A copy with ``changes``; an unknown name is a ``TypeError`` naming it."""
-        _check_names(changes, "changes")
+        check_names(type(self), changes, "changes")
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,82 +200,8 @@ class TrainSettings:
         if not isinstance(values, Mapping):
             raise TypeError(f"settings: expected a dict, found {type(values).__name__}")
         values = {k: v for k, v in values.items() if k not in _LEGACY_KEYS}
-        _check_names(values, "settings")
+        check_names(cls, values, "settings")
         return cls(**values)
-
-
-_INF = float("inf")
-# field: (int or float, low, high, low included, high included); None passes where the
-# field's type allows it (it means "not bounded" or "the default")
-_RANGES: dict[str, tuple[type, float, float, bool, bool]] = {
-    **{
-        name: (int, 1, _INF, True, False)
-        for name in (
-            "hidden", "layers", "embed", "bptt", "batch_size", "window", "horizon",
-            "max_vocab", "max_steps", "epochs", "min_count", "eval_tokens", "eval_batch_size",
-            "char_hidden",
-        )
-    },
-    **{
-        name: (int, 0, _INF, True, False)
-        for name in ("seed", "decay_start", "eval_every", "patience", "sample_every", "keep",
-                     "char_embed", "sort_window")
-    },
-    "max_time": (float, 0, _INF, False, False),
-    "dropout": (float, 0, 1, True, False),
-    "embed_dropout": (float, 0, 1, True, False),
-    "word_dropout": (float, 0, _INF, True, False),
-    "init_range": (float, 0, _INF, True, False),
-    "lr": (float, 0, _INF, False, False),
-    "clip": (float, 0, _INF, True, False),
-    "momentum": (float, 0, 1, True, False),
-    "weight_decay": (float, 0, _INF, True, False),
-    "lr_decay": (float, 0, 1, False, True),
-}  # fmt: skip
-_FLAGS = ("variational_dropout", "tie_weights", "bidirectional", "nesterov", "plateau",
-          "no_progress")  # fmt: skip
-_TEXTS = ("data", "out", "columns")
-_CHOICES = {
-    "task": ("lm", "classify", "tag", "forecast"),
-    "cell": CELLS,
-    "level": (None, "char", "word"),
-    "optimizer": tuple(OPTIMIZERS),
-    "pooling": POOLINGS,
-}
-_NULLABLE = frozenset(f.name for f in dataclasses.fields(TrainSettings) if "None" in str(f.type))
-
-
-def _check_number(
-    name: str, value: Any, kind: type, low: float, high: float, closed_low: bool, closed_high: bool
-) -> None:
-    """Refuse ``value`` for the field ``name`` unless it is a ``kind`` in the range."""
-    if value is None and name in _NULLABLE:
-        return
-    left, right = "[" if closed_low else "(", "]" if closed_high else ")"
-    what = "an integer" if kind is int else "a number"
-    if low == 0 and high == _INF:
-        expected = f"{what} {'>=' if closed_low else '>'} 0"
-    elif high == _INF:
-        expected = f"{what} >= {low:g}"
-    else:
-        expected = f"{left}{low:g}, {high:g}{right}"
-    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int and not isinstance(value, int):
-        numeric = False
-    if not numeric:  # ValueError too: a flag's value, however typed, is out of its range
-        raise setting_error(ValueError, name, f"expected {expected}, found {value!r}")
-    if not (
-        math.isfinite(value)
-        and (low <= value if closed_low else low < value)
-        and (value <= high if closed_high else value < high)
-    ):
-        raise setting_error(ValueError, name, f"expected {expected}, found {value!r}")
-
-
-def _check_names(values: Mapping[str, Any], name: str) -> None:
-    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainSettings)})
-    if unknown:
-        raise TypeError(f"{name}: expected fields of TrainSettings, found unknown {unknown}")
 
 
 CHAR_LM = TrainSettings()
@@ -290,40 +265,36 @@ def preset_for(task: str = "lm", data: str = "stdlib", level: str | None = None)
     return PTB_SMALL if data == "ptb" else CHAR_LM
 
 
+def preset_default(name: str) -> str:
+    """The default of the field ``name`` as the presets give it: one value, or each
+    preset's (only the presets of tasks that read it), as ``--help`` shows it."""
+    tasks = TrainSettings.__dataclass_fields__[name].metadata[KEY].tasks
+    values: dict[str, list[str]] = {}
+    for preset, settings in PRESETS.items():
+        if tasks is not None and settings.task not in tasks:
+            continue
+        value = getattr(settings, name)
+        shown = "none" if value is None else {False: "off", True: "on"}.get(value, str(value))
+        if not isinstance(value, bool) and value is not None:
+            shown = str(value)
+        values.setdefault(shown, []).append(preset)
+    if len(values) == 1:
+        return next(iter(values))
+    return ", ".join(f"{'/'.join(presets)} {value}" for value, presets in values.items())
+
+
 STOPPING = ("max_steps", "epochs", "max_time")
 """The limits that end a run: a user who gives one replaces the preset's, so that
 ``--max-steps 200`` is never cut short by a preset's ``epochs``."""
 
-TASK_FIELDS: dict[str, tuple[str, ...]] = {
-    "bptt": ("lm",),
-    "eval_tokens": ("lm",),
-    "eval_batch_size": ("lm",),
-    "sample_every": ("lm",),
-    "tie_weights": ("lm",),
-    "variational_dropout": ("lm",),
-    "level": ("lm", "classify"),
-    "embed": ("lm", "classify", "tag"),
-    "min_count": ("lm", "classify", "tag"),
-    "max_vocab": ("lm", "classify", "tag"),
-    "bidirectional": ("classify", "tag"),
-    "embed_dropout": ("classify", "tag"),
-    "char_embed": ("tag",),
-    "char_hidden": ("tag",),
-    "word_dropout": ("tag",),
-    "sort_window": ("tag",),
-    "pooling": ("classify",),
-    "window": ("forecast",),
-    "horizon": ("forecast",),
-    "columns": ("forecast",),
-}
-"""The fields that only some tasks read; given for another task they are refused."""
+TASK_FIELDS: dict[str, tuple[str, ...]] = applies_to(TrainSettings)
+"""The fields that only some tasks read (their declarations' ``tasks``); given for
+another task they are refused."""
 
-RESUMABLE = frozenset(
-    {"out", "max_time", "eval_every", "eval_tokens", "eval_batch_size", "patience"}
-    | {"sample_every", "keep", "no_progress", *STOPPING}
-)
-"""What a resumed run may change: how long it goes on, how often it evaluates and what it
-prints. Everything else made the model, the data or the optimizer's state it resumes."""
+RESUMABLE = frozenset(n for n, f in declared(TrainSettings).items() if f.spec.resumable)
+"""What a resumed run may change (declared ``resumable``): how long it goes on, how often
+it evaluates and what it prints. Everything else made the model, the data or the
+optimizer's state it resumes."""
 
 
 def check_applies(given: Mapping[str, Any], task: str) -> None:
