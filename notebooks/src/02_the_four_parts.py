@@ -147,22 +147,27 @@ def check(name, by_hand, from_kioku):
 # %% [markdown] lang="en"
 # In kioku all four pre-activations come out of two matrix products: one for the inputs
 # of every step at once, before the time loop, and one per step for `h_{t-1}`.
-# One step's work is `lstm_step`. The `hooks` in it are where the variants (peepholes,
-# layer normalisation, ...) plug in; for the plain LSTM `hooks.activate(GATE, ...)` is
-# just the sigmoid, and `hooks.activate(CANDIDATE, ...)` and `hooks.activate(CELL, ...)`
-# just tanh:
+# One step's work is `lstm_step`: the seed's six equations, one line each. The four
+# pre-activations sit side by side in one `(B, 4H)` array, in PyTorch's row order
+# i, f, g, o; `split_gates` gives the four `(B, H)` blocks as views, and each line
+# activates its block in place. (The variants, peepholes, layer normalisation and the
+# rest, run a step of their own with hooks; a test checks that it gives the same numbers,
+# bit for bit, when no variant is switched on.)
 
 # %% [markdown] lang="ja"
 # kiokuでは、4つの部品の活性化前の値が2つの行列積から出てきます。1つは全時刻の入力を
 # まとめて、時間のループの前に一度だけ計算するもの、もう1つは時刻ごとに `h_{t-1}` に掛けるもの
-# です。1時刻分の計算は `lstm_step` にまとまっています。そこに出てくる `hooks` は、のぞき穴
-# (peephole) や層正規化などの変種を差し込むための口で、普通のLSTMでは
-# `hooks.activate(GATE, ...)` はシグモイド、`hooks.activate(CANDIDATE, ...)` と
-# `hooks.activate(CELL, ...)` は tanh をそのまま計算するだけです。
+# です。1時刻分の計算は `lstm_step` にまとまっていて、シードの6つの式がそれぞれ1行ずつ
+# 書かれています。4つの活性化前の値は1つの `(B, 4H)` の配列に、PyTorchと同じ i, f, g, o の
+# 順で並んでいます。`split_gates` がそれを4つの `(B, H)` のブロック(ビュー)に分け、各行が
+# 自分のブロックをその場で活性化します。(のぞき穴(peephole)や層正規化などの変種は、フックを
+# 持つ別のステップで計算します。変種をすべて切ったときに、そのステップがこの `lstm_step` と
+# ビット単位で同じ値を出すことはテストで確かめています。)
 
 # %%
-show_source(lstm_forward, "preact = (x.reshape", "preact += bias")
-show_source(lstm_step, "recurrent = np.matmul(", "preact += recurrent")
+show_source(lstm_forward, "preact = (x.reshape")
+show_source(lstm_forward, "if bias is not None:", "preact += bias")
+show_source(lstm_step, "a = cache.gates[t]", "i, f, g, o = split_gates")
 
 # %% [markdown] lang="en"
 # ## 2.1 The forget gate
@@ -188,8 +193,8 @@ show_source(lstm_step, "recurrent = np.matmul(", "preact += recurrent")
 # `H:2H` 行がforgetゲートです。
 
 # %%
-show_source(lstm_step, "forget_gate = hooks.forget(")
-show_source(lstm_step, "cell = np.multiply(forget_gate, c_prev")
+show_source(lstm_step, "sigmoid(f, out=f)")
+show_source(lstm_step, "np.multiply(f, c_prev")
 forget = sigmoid(pre_activation("f"))
 # [en]
 check("forget gate", forget, record.forget_gate[:, 0])
@@ -259,8 +264,8 @@ activation_text(list(text), f[:, cell], title=f"forget gate of cell {cell} (blue
 # 式の形はforgetゲートと同じで、重みだけが別です(`0:H` 行)。
 
 # %%
-show_source(lstm_step, "input_gate = hooks.activate(")
-show_source(lstm_step, "cell += np.multiply(input_gate, candidate")
+show_source(lstm_step, "sigmoid(i, out=i)")
+show_source(lstm_step, "c_next += np.multiply(i, g")
 input_gate = sigmoid(pre_activation("i"))
 # [en]
 check("input gate", input_gate, record.input_gate[:, 0])
@@ -308,8 +313,8 @@ activation_text(list(text), (i * g)[:, cell], title=f"i ⊙ g of cell {cell} (wh
 #    新しいセル状態 `c_t` になります。
 
 # %%
-show_source(lstm_step, "candidate = hooks.activate(")
-show_source(lstm_step, "cell = np.multiply(forget_gate, c_prev", "cell += np.multiply(input_gate")
+show_source(lstm_step, "np.tanh(g, out=g)")
+show_source(lstm_step, "np.multiply(f, c_prev", "c_next += np.multiply(i, g")
 candidate = np.tanh(pre_activation("g"))
 # [en]
 check("candidate", candidate, record.candidate[:, 0])
@@ -378,8 +383,8 @@ activation_text(list(text), c[:, cell], title=f"cell state c of cell {cell}")
 # 新しい隠れ状態 `h_t` です。
 
 # %%
-show_source(lstm_step, "output_gate = hooks.activate(")
-show_source(lstm_step, "tanh_c = hooks.activate(CELL", "np.multiply(output_gate, tanh_c")
+show_source(lstm_step, "sigmoid(o, out=o)")
+show_source(lstm_step, "np.multiply(o, np.tanh(c_next")
 output_gate = sigmoid(pre_activation("o"))
 # [en]
 check("output gate", output_gate, record.output_gate[:, 0])

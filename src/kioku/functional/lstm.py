@@ -7,18 +7,19 @@ in gate order input, forget, candidate, output. ``bias`` is ``bias_ih + bias_hh`
 
 Forward, for one step::
 
-    i = sigmoid(x W_ii + h W_hi + b_i)      input gate
-    f = sigmoid(x W_if + h W_hf + b_f)      forget gate
-    g = tanh(x W_ig + h W_hg + b_g)         candidate cell
-    o = sigmoid(x W_io + h W_ho + b_o)      output gate
-    c' = f * c + i * g                      memory cell
-    h' = o * tanh(c')   (then h' W_hr with projection)
+    f_t = σ(x_t W_xf + h_{t-1} W_hf + b_f)     forget gate
+    i_t = σ(x_t W_xi + h_{t-1} W_hi + b_i)     input gate
+    g_t = tanh(x_t W_xg + h_{t-1} W_hg + b_g)  candidate cell
+    o_t = σ(x_t W_xo + h_{t-1} W_ho + b_o)     output gate
+    c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t            memory cell
+    h_t = o_t ⊙ tanh(c_t)                      (then h_t W_hr^T with a projection)
 
-:func:`lstm_step` is that step and :func:`lstm_step_backward` its derivative, line by
-line; :func:`lstm_forward` and :func:`lstm_backward` run them over the sequence. The input
-projection of every step is one GEMM before the loop; the weight gradients are GEMMs after
-it; the loop itself writes into buffers allocated once. Variants (peepholes, layer norm,
-zoneout, ...) are :class:`~kioku.functional.lstm_hooks.LSTMHooks` of the same step.
+:func:`lstm_step` is that step and nothing else, :func:`lstm_step_backward` its derivative,
+line by line; :func:`lstm_forward` and :func:`lstm_backward` run them over the sequence. The
+input projection of every step is one GEMM before the loop; the weight gradients are GEMMs
+after it; the loop itself writes into buffers allocated once. Variants (peepholes, layer
+norm, zoneout, ...) run the hooked step of :meth:`~kioku.functional.lstm_hooks.LSTMHooks.step`
+instead (``lstm_forward(..., hooks=...)``; see :mod:`kioku.functional.lstm_variants`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .lstm_hooks import CANDIDATE, CELL, GATE, PLAIN, LSTMHooks, split_gates
+from .activations import sigmoid
+from .lstm_hooks import PLAIN, LSTMHooks, split_gates
 from .sequence import HiddenSteps, StepStates, length_mask, step_order
 
 
@@ -120,39 +122,31 @@ class BackwardBuffers:
     dc_trace: np.ndarray | None
 
 
-def lstm_step(cache: LSTMCache, t: int, hooks: LSTMHooks, work: ForwardBuffers) -> None:
-    """Step ``t``: reads the state entering it and ``cache.pre_activations[t] (B, 4H)``
-    (``x W_ih^T + b``), writes the gates, ``tanh_c[t]`` and the state leaving it."""
+def lstm_step(cache: LSTMCache, t: int, work: ForwardBuffers) -> None:
+    """Step ``t`` of the seed's LSTM: reads the state entering it, ``h_{t-1} (B, P)`` and
+    ``c_{t-1} (B, H)``, and ``cache.gates[t] (B, 4H)`` holding ``x_t W_ih^T + b``; writes the
+    activated gates there, ``tanh_c[t] (B, H)`` and the state leaving it, ``h_t``, ``c_t``."""
     r = int(cache.reverse)
     h_prev, c_prev = cache.h_state[t + r], cache.c_state[t + r]
     h_next, c_next = cache.h_state[t + 1 - r], cache.c_state[t + 1 - r]
-    preact = cache.pre_activations[t]
-    gate = split_gates(cache.gates[t])
-    recurrent = np.matmul(hooks.drop_recurrent(t, h_prev), cache.weight_hh.T, out=work.recurrent)
-    hooks.normalize_recurrent(t, recurrent)
-    preact += recurrent  # x W_x* + h W_h* + b, all four gates at once
-    pre = split_gates(preact)
-    hooks.peek_previous(pre, c_prev)
-    input_gate = hooks.activate(GATE, pre.input_gate, gate.input_gate)  # i = σ(x W_xi + ...)
-    forget_gate = hooks.forget(input_gate, pre.forget_gate, gate.forget_gate)  # f = σ(...)
-    candidate = hooks.activate(CANDIDATE, pre.candidate, gate.candidate)  # g = tanh(...)
-    cell = np.multiply(forget_gate, c_prev, out=hooks.cell_out(t, c_next))  # c = f*c + i*g
-    cell += np.multiply(input_gate, candidate, out=work.new_info)
-    hooks.peek_new(pre.output_gate, cell)
-    output_gate = hooks.activate(GATE, pre.output_gate, gate.output_gate)  # o = σ(...)
-    tanh_c = hooks.activate(CELL, hooks.normalize_cell(t, cell), cache.tanh_c[t])
-    h_new = hooks.hidden_out(h_next)
-    unprojected = h_new if cache.hidden is None else cache.hidden[t]
-    np.multiply(output_gate, tanh_c, out=unprojected)  # h = o * tanh(c)
-    if cache.weight_hr is not None:
-        np.matmul(unprojected, cache.weight_hr.T, out=h_new)  # h = (o * tanh(c)) W_hr^T
-    hooks.zoneout(t, h_prev, c_prev, h_new, cell, h_next, c_next)
+    a = cache.gates[t]
+    a += np.matmul(h_prev, cache.weight_hh.T, out=work.recurrent)  # x_t W_x* + h_{t-1} W_h* + b
+    i, f, g, o = split_gates(a)  # (B, H) views, activated in place
+    sigmoid(f, out=f)  # f_t = σ(x_t W_xf + h_{t-1} W_hf + b_f)     forget gate
+    sigmoid(i, out=i)  # i_t = σ(x_t W_xi + h_{t-1} W_hi + b_i)     input gate
+    np.tanh(g, out=g)  # g_t = tanh(x_t W_xg + h_{t-1} W_hg + b_g)  candidate
+    sigmoid(o, out=o)  # o_t = σ(x_t W_xo + h_{t-1} W_ho + b_o)     output gate
+    np.multiply(f, c_prev, out=c_next)  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+    c_next += np.multiply(i, g, out=work.new_info)
+    hidden = h_next if cache.hidden is None else cache.hidden[t]
+    np.multiply(o, np.tanh(c_next, out=cache.tanh_c[t]), out=hidden)  # h_t = o_t ⊙ tanh(c_t)
+    if cache.weight_hr is not None:  # with a projection, h_t = (o_t ⊙ tanh(c_t)) W_hr^T
+        np.matmul(hidden, cache.weight_hr.T, out=h_next)
 
 
 def lstm_step_backward(
     cache: LSTMCache,
     t: int,
-    hooks: LSTMHooks,
     dh: np.ndarray,
     dc: np.ndarray,
     dgates: np.ndarray,
@@ -166,45 +160,47 @@ def lstm_step_backward(
     into ``dgates (B, 4H)`` and returns dL/dh_{t-1}, dL/dc_{t-1} (``work``'s buffers).
     """
     r = int(cache.reverse)
-    c_prev = cache.c_state[t + r]
-    pre, gate = split_gates(cache.pre_activations[t]), split_gates(cache.gates[t])
-    d = split_gates(dgates)
-    tanh_c = cache.tanh_c[t]
+    c_prev, tanh_c, slope = cache.c_state[t + r], cache.tanh_c[t], work.slope
+    i, f, g, o = split_gates(cache.gates[t])
+    di, df, dg, do = split_gates(dgates)
     if work.dh_trace is not None:
         work.dh_trace[t] = dh
-    dh_new, dc_new = hooks.zoneout_backward(t, dh, dc)
-    d_hidden = dh_new
-    if cache.weight_hr is not None:  # h = (o * tanh(c)) W_hr^T
-        work.dh_out[t] = dh_new
-        d_hidden = np.matmul(dh_new, cache.weight_hr, out=work.d_hidden)
-    np.multiply(d_hidden, tanh_c, out=d.output_gate)  # h = o * tanh(c), for o ...
-    d_shown = np.multiply(d_hidden, gate.output_gate, out=work.d_shown)  # ... and for tanh(c)
-    # dc reaches c_t by two paths: through tanh(c_t) into h_t (tanh' = 1 - tanh^2) ...
-    hooks.activation_backward(CELL, hooks.shown_cell(t, cache), tanh_c, d_shown, work.slope)
-    dcell = hooks.normalize_cell_backward(t, d_shown)
-    dcell += dc_new  # ... and through c_{t+1} = f_{t+1} * c_t + i_{t+1} * g_{t+1}
-    slope = work.slope  # each activation's derivative, in turn
-    hooks.activation_backward(GATE, pre.output_gate, gate.output_gate, d.output_gate, slope)  # o
-    hooks.peek_new_backward(dcell, d.output_gate)
+    if cache.weight_hr is not None:  # h_t = (o_t ⊙ tanh(c_t)) W_hr^T
+        work.dh_out[t] = dh
+        dh = np.matmul(dh, cache.weight_hr, out=work.d_hidden)
+    np.multiply(dh, tanh_c, out=do)  # h_t = o_t ⊙ tanh(c_t), for o_t ...
+    dcell = np.multiply(dh, o, out=work.d_shown)  # ... and for c_t, through tanh' = 1 - tanh²
+    dcell *= _tanh_slope(tanh_c, slope)
+    dcell += dc  # c_t also reaches c_{t+1} = f_{t+1} ⊙ c_t + i_{t+1} ⊙ g_{t+1}
+    do *= _sigmoid_slope(o, slope)  # o_t = σ(...), σ' = σ (1 - σ)
     if work.dc_trace is not None:
         work.dc_trace[t] = dcell
-    np.multiply(dcell, c_prev, out=d.forget_gate)  # c = f * c + i * g, for f
-    np.multiply(dcell, gate.candidate, out=d.input_gate)  # ... for i
-    np.multiply(dcell, gate.input_gate, out=d.candidate)  # ... for g
-    dc_prev = np.multiply(dcell, gate.forget_gate, out=work.dc_prev)  # ... for c_{t-1}
-    hooks.forget_backward(pre.forget_gate, gate.forget_gate, d.forget_gate, d.input_gate, slope)
-    hooks.activation_backward(CANDIDATE, pre.candidate, gate.candidate, d.candidate, slope)  # g
-    hooks.activation_backward(GATE, pre.input_gate, gate.input_gate, d.input_gate, slope)  # i
-    hooks.peek_previous_backward(dc_prev, d.input_gate, d.forget_gate)
+    np.multiply(dcell, c_prev, out=df)  # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t, for f_t
+    np.multiply(dcell, g, out=di)  # ... for i_t
+    np.multiply(dcell, i, out=dg)  # ... for g_t
+    dc_prev = np.multiply(dcell, f, out=work.dc_prev)  # ... for c_{t-1}
+    df *= _sigmoid_slope(f, slope)  # f_t = σ(...)
+    dg *= _tanh_slope(g, slope)  # g_t = tanh(...)
+    di *= _sigmoid_slope(i, slope)  # i_t = σ(...)
     if valid is not None:  # outputs past a length are constants
         dgates *= valid
         if work.dh_out is not None:
             work.dh_out[t] *= valid
-    drec = hooks.normalize_recurrent_backward(t, dgates)
-    dh_prev = np.matmul(drec, cache.weight_hh, out=work.dh_prev)  # + h W_h*
-    hooks.drop_recurrent_backward(dh_prev)
-    hooks.zoneout_carry_backward(t, dh, dc, dh_prev, dc_prev)
+    dh_prev = np.matmul(dgates, cache.weight_hh, out=work.dh_prev)  # + h_{t-1} W_h*
     return dh_prev, dc_prev
+
+
+def _sigmoid_slope(s: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """σ'(x) = s (1 - s) from ``s = σ(x)`` (any shape), written into ``out``."""
+    np.subtract(1, s, out=out)
+    out *= s
+    return out
+
+
+def _tanh_slope(y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """tanh'(x) = 1 - y² from ``y = tanh(x)`` (any shape), written into ``out``."""
+    np.multiply(y, y, out=out)
+    return np.subtract(1, out, out=out)
 
 
 def lstm_forward(
@@ -267,8 +263,9 @@ def lstm_forward(
     mask = cache.mask
     y = np.empty((T, B, P), dtype)
 
+    step = lstm_step if hooks is None else run.step  # a variant's step calls its hooks
     for t in step_order(T, reverse):
-        lstm_step(cache, t, run, work)
+        step(cache, t, work)
         h_next = h_state[t + 1 - r]
         if mask is None:
             y[t] = h_next
@@ -303,7 +300,7 @@ def _infer(x, weight_ih, weight_hh, weight_hr, preact, h0, c0, mask, reverse):
             x, weight_ih, weight_hh, weight_hr, preact[t : t + 1], h_slots, c_slots, tanh_c,
             hidden, None, bool(flip),
         )  # fmt: skip
-        lstm_step(step, 0, PLAIN, work)
+        lstm_step(step, 0, work)
         h_next, c_next = h_slots[1 - flip], c_slots[1 - flip]
         if mask is None:
             y[t] = h_next
@@ -339,6 +336,7 @@ def lstm_backward(
     P = cache.h_state.shape[2]
     dtype = x.dtype
     hooks.start_backward()
+    step_backward = lstm_step_backward if cache.hooks is None else hooks.step_backward
 
     dgates = np.empty_like(cache.gates)
     dh = np.zeros((B, P), dtype) if dh_n is None else np.array(dh_n, dtype)
@@ -361,7 +359,7 @@ def lstm_backward(
     for t in reversed(step_order(T, cache.reverse)):
         valid = None if mask is None else mask[t, :, None]
         np.add(dh, dy[t], out=dh_step)
-        dh_prev, dc_prev = lstm_step_backward(cache, t, hooks, dh_step, dc, dgates[t], valid, work)
+        dh_prev, dc_prev = step_backward(cache, t, dh_step, dc, dgates[t], valid, work)
         if mask is None:  # the buffers trade places instead of copying
             dh, work.dh_prev = dh_prev, dh
             dc, work.dc_prev = dc_prev, dc

@@ -19,9 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import kernels
 from ..functional import split_gates
-from ..nn import GRU, LSTM, SLSTM, Module
+from ..nn import GRU, LSTM, SLSTM, Module, reference_math
 from .modules import recurrent_layers
 
 
@@ -261,7 +260,7 @@ def trace(model: Module) -> Iterator[Trace]:
     ``model`` is a gated recurrent layer (LSTM, GRU, SLSTM) or any module holding them
     as children (a plain RNN has no gates to trace). They run on the reference backend
     inside the block (so a backward of a traced forward must also run inside it or under
-    ``kernels.use("reference")``).
+    :func:`kioku.nn.reference_math`).
     """
     layers, seen = [], set()
     for name, layer in recurrent_layers(model, (LSTM, GRU, SLSTM)):
@@ -277,5 +276,5 @@ def trace(model: Module) -> Iterator[Trace]:
     with contextlib.ExitStack() as hooks:
         for name, layer in layers:
             hooks.enter_context(layer.register_forward_hook(_recorder(name, tr)))
-        with kernels.use("reference"):
+        with reference_math():
             yield tr

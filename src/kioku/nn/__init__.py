@@ -11,7 +11,8 @@ from .linear import Linear
 from .loss import CrossEntropyLoss, MSELoss, mse, softmax_cross_entropy
 from .lstm import LSTM
 from .lstm_variants import LSTMVariant
-from .module import Module, Parameter
+from .math_mode import reference_math
+from .module import Module, Parameter, parameters_changed
 from .recurrent import MERGE_MODES
 from .rnn import RNN
 from .slstm import SLSTM
@@ -36,5 +37,7 @@ __all__ = [
     "Parameter",
     "mse",
     "no_grad",
+    "parameters_changed",
+    "reference_math",
     "softmax_cross_entropy",
 ]

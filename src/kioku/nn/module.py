@@ -255,5 +255,15 @@ class Module:
         """Say that parameter arrays were written in place by code other than kioku's
         optimizers and :meth:`load_state_dict` (which say it themselves), so the next
         forward repacks them instead of reusing a packed copy kept from an earlier
-        inference call."""
+        inference call (:func:`parameters_changed` for every module at once)."""
         weights_changed()
+
+    parameters_changed = weights_changed
+
+
+def parameters_changed() -> None:
+    """Say that parameter arrays of any module were written in place (what kioku's
+    optimizers and parameter broadcasts call after each update): the kernels' kept packed
+    weights and planned calls notice on their next call. The layers above ``nn`` change
+    parameters through this, never through :mod:`kioku.kernels`."""
+    weights_changed()

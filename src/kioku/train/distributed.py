@@ -25,9 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ..kernels import weights_changed
 from ..nn.batch_shard import batch_shard
-from ..nn.module import Module
+from ..nn.module import Module, parameters_changed
 
 # set by the common launchers (MPICH/Hydra, Open MPI, Slurm's PMI) in every rank
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
@@ -282,7 +281,7 @@ class DataParallel:
             for a in group:
                 a[...] = flat[offset : offset + a.size].reshape(a.shape)
                 offset += a.size
-        weights_changed()
+        parameters_changed()
 
     def gather_batch(self, local: np.ndarray, total: int) -> np.ndarray:
         """The global ``(T, total, ...)`` array whose slices the ranks hold as ``local``

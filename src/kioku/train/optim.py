@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..kernels import weights_changed
+from ..nn import parameters_changed
 
 
 def unique_pairs(params: Any) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -217,7 +217,7 @@ class SGD(Optimizer):
                     buffers[i] += (1 - self.dampening) * g
                 g = g + self.momentum * buffers[i] if self.nesterov else buffers[i]
             param -= self.lr * g
-        weights_changed()
+        parameters_changed()
         self.step_count += 1
 
 
@@ -275,7 +275,7 @@ class Adam(Optimizer):
             denom = np.sqrt(v) / bias_correction2_sqrt
             denom += self.eps
             param -= step_size * (m / denom)
-        weights_changed()
+        parameters_changed()
 
 
 class AdamW(Adam):
