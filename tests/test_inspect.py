@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import sys
 from html.parser import HTMLParser
 
@@ -419,8 +420,13 @@ def test_inspect_report_for_a_bidirectional_tagger(tmp_path):
     decode_images((tmp_path / "report.html").read_text())
     with pytest.raises(ValueError, match="per character"):
         inspect_model(model, vocab, "the apple\n", tmp_path, features=["indentation"])
-    with pytest.raises(ValueError, match="outside the model's vocabulary.*'banana' \\(line 2\\)"):
-        inspect_model(model, vocab, "the apple\nbanana\n", tmp_path)
+    # an unseen word reads as <unk>, as predict and eval read it, and is counted
+    summary = inspect_model(model, vocab, "the apple\nbanana banana kiwi\n", tmp_path)
+    assert summary["unknown"] == 3 and summary["unknown_tokens"] == {"banana": 2, "kiwi": 1}
+    assert (
+        "3 of them outside the vocabulary, read as &lt;unk&gt;: &#x27;banana&#x27;"
+        in (tmp_path / "report.html").read_text()
+    )
 
 
 def test_inspect_command_bad_inputs(tmp_path, lm_checkpoint, capsys):
@@ -437,11 +443,15 @@ def test_inspect_command_bad_inputs(tmp_path, lm_checkpoint, capsys):
         (str(tmp_path / "missing"), str(text), [], "is not a readable kioku checkpoint"),
         (str(lm_checkpoint), str(text), ["--feature", "quotes"], "feature: expected one of"),
     ]
-    bad_text = tmp_path / "bad.py"
-    bad_text.write_text("x = 1\ny = 'é€'\n")
-    cases.append((str(lm_checkpoint), str(bad_text), [], "outside the model's vocabulary"))
     for checkpoint, text_path, extra, message in cases:
         assert main(["inspect", checkpoint, "--text", text_path, "--out", out] + extra) == 2
         err = capsys.readouterr().err
         assert "kioku inspect: error:" in err and message in err, err
-    assert "'é' (line 2)" in err and "'€' (line 2)" in err
+    unseen = tmp_path / "unseen.py"  # characters unseen in training: read as <unk>, counted
+    unseen.write_text("x = 1\ny = 'é€'\n")
+    assert main(["inspect", str(lm_checkpoint), "--text", str(unseen), "--out", out]) == 0
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["unknown_tokens"]["é"] == summary["unknown_tokens"]["€"] == 1
+    assert summary["unknown"] == sum(summary["unknown_tokens"].values())
+    shown = f"({summary['unknown']} of 15 tokens unseen in training, read as <unk>)"
+    assert shown in capsys.readouterr().out

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             get_feature(name)
         model, _, vocab, directory = load_text_model(args.checkpoint, args.which)
         text = read_text(args.text)
-        inspect_model(
+        summary = inspect_model(
             model,
             vocab,
             text,
@@ -63,5 +63,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         print(f"kioku inspect: error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {args.out}/report.html")
+    unknown = summary["unknown"]
+    read = f" ({unknown} of {summary['tokens']} tokens unseen in training, read as <unk>)"
+    print(f"wrote {args.out}/report.html{read if unknown else ''}")
     return 0

@@ -45,6 +45,8 @@ def load_text_model(checkpoint: str, which: str) -> tuple:
         ) from None
     if vocab is None:
         raise ValueError(
-            f"CHECKPOINT: {directory} holds no vocabulary (expected a model trained on text)"
+            f"CHECKPOINT: {directory} holds a {type(model).__name__}, which reads number "
+            "series, not text; this command runs a model trained on text (a language model, "
+            "classifier or tagger) over a text file"
         )
     return model, state, vocab, directory

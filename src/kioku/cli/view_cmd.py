@@ -49,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, OSError) as error:
         print(f"kioku view: error: {error}", file=sys.stderr)
         return 2
+    unknown = f"{summary['unknown']} read as <unk>, " if summary["unknown"] else ""
     print(
-        f"wrote {summary['path']} ({summary['tokens']} tokens, "
+        f"wrote {summary['path']} ({summary['tokens']} tokens, {unknown}"
         f"{', '.join(summary['groups'])}; {summary['bytes'] / 1e6:.2f} MB)"
     )
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.atomic import write_bytes_atomic, write_json_atomic
-from ..data.vocab import Vocabulary, tokenize
+from ..data.vocab import UNK, Vocabulary, tokenize
 from ..nn import Module
 from ..nn.loss import softmax_cross_entropy
 from . import plots
@@ -28,26 +28,22 @@ from .trace import trace
 
 
 def encode_text(text: str, vocab: Vocabulary, source: str = "text") -> tuple[list[str], np.ndarray]:
-    """Tokens and ids ``(T,)`` of ``text``; a token outside the vocabulary is a
-    ``ValueError`` naming up to five of them with their line numbers."""
+    """Tokens and ids ``(T,)`` of ``text``; a token outside the vocabulary reads as
+    ``<unk>`` (id 0), as in ``predict`` and ``eval`` (:func:`unknown_tokens` counts them)."""
     tokens = tokenize(text, vocab.level)
     if not tokens:
         raise ValueError(f"{source}: expected some text, found an empty file")
-    unknown: dict[str, int] = {}
-    line = 1
+    unk = vocab.index[UNK]
+    return tokens, np.array([vocab.index.get(t, unk) for t in tokens], np.int64)
+
+
+def unknown_tokens(tokens: Sequence[str], vocab: Vocabulary) -> dict[str, int]:
+    """How often each token of ``tokens`` outside ``vocab`` occurs, in order of first use."""
+    counts: dict[str, int] = {}
     for token in tokens:
-        if token not in vocab.index and token not in unknown:
-            unknown[token] = line
-        if token in ("\n", "<eos>"):
-            line += 1
-    if unknown:
-        shown = ", ".join(f"{t!r} (line {n})" for t, n in list(unknown.items())[:5])
-        raise ValueError(
-            f"{source}: {len(unknown)} {'character' if vocab.level == 'char' else 'word'}"
-            f"{'s' if len(unknown) > 1 else ''} outside the model's vocabulary of "
-            f"{len(vocab)}: {shown}"
-        )
-    return tokens, np.array([vocab.index[t] for t in tokens], np.int64)
+        if token not in vocab.index:
+            counts[token] = counts.get(token, 0) + 1
+    return counts
 
 
 def _run(model: Module, ids: np.ndarray) -> None:
@@ -102,7 +98,8 @@ def inspect_model(
     """Trace ``model`` on ``text`` (at most ``max_tokens`` tokens) and write the report
     into folder ``out`` (figures as PNG, and SVG with ``svg``). ``features`` are built-in
     feature names for cell search (default: all of them for a character model, none for
-    a word model). Returns the summary."""
+    a word model). Returns the summary (``unknown``: how many tokens, outside the
+    vocabulary, were read as ``<unk>``; ``unknown_tokens``: each with its count)."""
     if features is not None:
         for name in features:
             get_feature(name)  # unknown names fail before any work
@@ -122,10 +119,19 @@ def inspect_model(
     model.eval()
     with trace(model) as tr:
         _run(model, ids)
+    unknown = unknown_tokens(tokens, vocab)
     report = HtmlReport(title)
     report.paragraph(
         f"{type(model).__name__} with {model.num_parameters()} parameters, "
-        f"{vocab.level}-level vocabulary of {len(vocab)}; {len(tokens)} tokens traced."
+        f"{vocab.level}-level vocabulary of {len(vocab)}; {len(tokens)} tokens traced"
+        + (
+            f", {sum(unknown.values())} of them outside the vocabulary, read as <unk>: "
+            + ", ".join(repr(t) for t in list(unknown)[:10])
+            + ("" if len(unknown) <= 10 else f" and {len(unknown) - 10} more")
+            if unknown
+            else ""
+        )
+        + "."
     )
     written: list[str] = []
 
@@ -140,7 +146,13 @@ def inspect_model(
         if caption is not None:
             report.png(png, caption)
 
-    summary: dict = {"tokens": len(tokens), "saturation": [], "cells": {}}
+    summary: dict = {
+        "tokens": len(tokens),
+        "unknown": sum(unknown.values()),
+        "unknown_tokens": unknown,
+        "saturation": [],
+        "cells": {},
+    }
 
     report.heading("Gates and cells along the text")
     span = min(window, len(tokens))

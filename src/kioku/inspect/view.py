@@ -27,7 +27,7 @@ import numpy as np
 from ..data.atomic import write_text_atomic
 from ..data.vocab import EOS, UNK, Vocabulary, tokenize
 from ..nn import Module
-from .modules import check_word_token_model
+from .modules import check_lstm_model, check_word_token_model
 from .trace import trace
 
 QUANTITIES = ("i", "f", "g", "o", "c", "h")
@@ -95,9 +95,9 @@ def rank_cells(scores: np.ndarray, top: int) -> list[int]:
 
 
 def _encode(text: str, vocab: Vocabulary, max_tokens: int) -> tuple[list[str], np.ndarray, list]:
-    """Tokens, ids ``(T,)`` and the positions of words outside the vocabulary. A character
-    outside a character vocabulary is an error (the model never saw one); a word model
-    reads an unknown word as ``<unk>``, as it did in training, and the page marks it."""
+    """Tokens, ids ``(T,)`` and the positions of tokens outside the vocabulary: the model
+    reads an unseen character or word as ``<unk>``, as ``predict`` and ``eval`` do, and the
+    page marks it."""
     if not isinstance(text, str):
         raise TypeError(f"text: expected str, found {type(text).__name__}")
     source = text[:max_tokens] if vocab.level == "char" else text
@@ -105,15 +105,6 @@ def _encode(text: str, vocab: Vocabulary, max_tokens: int) -> tuple[list[str], n
     if not tokens:
         raise ValueError("text: expected some text, found none (empty or only whitespace)")
     unknown = [t for t, token in enumerate(tokens) if token not in vocab.index]
-    if unknown and vocab.level == "char":
-        lines = {}
-        for t in unknown:
-            lines.setdefault(tokens[t], source.count("\n", 0, t) + 1)
-        shown = ", ".join(f"{c!r} (line {n})" for c, n in list(lines.items())[:5])
-        raise ValueError(
-            f"text: {len(lines)} character{'s' if len(lines) > 1 else ''} outside the "
-            f"model's vocabulary of {len(vocab)}: {shown}"
-        )
     ids = np.array([vocab.index.get(token, vocab.index[UNK]) for token in tokens], np.int64)
     return tokens, ids, unknown
 
@@ -181,6 +172,7 @@ def view_data(
     max_tokens = _check_count(max_tokens, "max_tokens", 1, MAX_VIEW_TOKENS)
     window = _check_count(window, "window", 1, 1000)
     check_word_token_model(model)
+    check_lstm_model(model, "kioku view")
     tokens, ids, unknown = _encode(text, vocab, max_tokens)
     with model.eval_mode(), trace(model) as tr:  # dropout off: as the model predicts
         output = model(ids[:, None])
@@ -259,7 +251,7 @@ def write_view(
 ) -> dict:
     """Write the interactive page for ``model`` on ``text`` to the file ``out``
     (atomically; nothing is written when an argument is refused). Returns a summary:
-    ``path``, ``tokens``, ``groups``, ``bytes``."""
+    ``path``, ``tokens``, ``groups``, ``unknown`` (tokens read as ``<unk>``), ``bytes``."""
     out = Path(out)
     if out.is_dir():
         raise ValueError(f"out: expected a file path for the page, found the folder {out}")
@@ -270,5 +262,6 @@ def write_view(
         "path": str(out),
         "tokens": len(data["tokens"]),
         "groups": [g["label"] for g in data["groups"]],
+        "unknown": len(data["unknown"]),
         "bytes": len(page.encode("utf-8")),
     }
