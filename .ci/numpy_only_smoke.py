@@ -106,8 +106,11 @@ def check_gradients(name: str, kind: str, kwargs: dict) -> None:
 
 
 def float32_results() -> dict[str, np.ndarray]:
-    """Every layer once in float32 (seeded): ``{name}/y``, ``{name}/dx`` and
-    ``{name}/grad/{param}`` arrays, for comparison across processes."""
+    """Every layer once in float32 (seeded), training then inference: ``{name}/y``,
+    ``{name}/dx``, ``{name}/grad/{param}`` and ``{name}/y_inference`` arrays, for
+    comparison across processes."""
+    from kioku import nn
+
     results: dict[str, np.ndarray] = {}
     for name, kind, kwargs in LAYERS:
         rng = np.random.default_rng(2)
@@ -120,6 +123,8 @@ def float32_results() -> dict[str, np.ndarray]:
         if y.dtype != np.float32 or dx.dtype != np.float32:
             fail(f"{name}: float32 in, expected float32 out, found {y.dtype} and {dx.dtype}")
         results[f"{name}/y"], results[f"{name}/dx"] = y, dx
+        with nn.no_grad(), layer.eval_mode():  # inference: no cache kept
+            results[f"{name}/y_inference"], _ = run_layer(layer, x, None)
         for key, grad in layer.grads.items():
             results[f"{name}/grad/{key}"] = grad.copy()
     return results
