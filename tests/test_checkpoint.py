@@ -11,6 +11,7 @@ from kioku.nn import LSTM
 from kioku.train import checkpoint as ckpt
 from kioku.train import rngstate
 from kioku.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from kioku.train.checkpoint_files import seal
 from kioku.train.optim import Adam
 from kioku.train.restore import load_params
 
@@ -143,7 +144,10 @@ def test_broken_json_and_missing_fields_are_named(tmp_path):
         load_checkpoint(tmp_path)
     meta = json.loads(text)
     meta["state"]["carry"][0] = {"__array__": "carry/7"}
-    config.write_text(json.dumps(meta))
+    config.write_text(json.dumps(meta))  # the seal no longer matches: refused first
+    with pytest.raises(CheckpointError, match=r"checkpoint\.json: corrupted: its content"):
+        load_checkpoint(tmp_path)
+    config.write_text(json.dumps(seal(meta)))  # resealed: the missing array is named
     with pytest.raises(CheckpointError, match=r"tensors\.safetensors: array 'carry/7' missing"):
         load_checkpoint(tmp_path)
     (tmp_path / "latest.json").write_text('{"checkpoint": "ckpt-gone"}')

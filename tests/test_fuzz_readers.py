@@ -119,7 +119,9 @@ def test_fuzzed_tensor_file_behind_a_matching_digest(tmp_path, checkpoint, data)
     fuzzed = data.draw(mutated(tensors))
     meta = json.loads(config)
     meta["tensor_bytes"], meta["tensor_sha256"] = len(fuzzed), hashlib.sha256(fuzzed).hexdigest()
-    load_fuzzed(tmp_path, json.dumps(meta).encode(), fuzzed, name)
+    from kioku.train.checkpoint_files import seal
+
+    load_fuzzed(tmp_path, json.dumps(seal(meta)).encode(), fuzzed, name)
 
 
 # -- ONNX ----------------------------------------------------------------------------

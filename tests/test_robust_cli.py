@@ -16,6 +16,7 @@ import pytest
 
 from kioku.cli import main
 from kioku.train.checkpoint import load_checkpoint
+from kioku.train.checkpoint_files import seal
 from kioku.train.lock import LOCK_NAME
 
 SMALL = ["--hidden", "8", "--embed", "4", "--layers", "1", "--bptt", "8", "--batch-size", "2"]
@@ -155,7 +156,7 @@ def damage(run, path, value):
         del holder[path[-1]]
     else:
         holder[path[-1]] = value
-    config.write_text(json.dumps(tree))
+    config.write_text(json.dumps(seal(tree)))  # resealed: the field checks behind the seal
 
 
 @pytest.mark.parametrize(("path", "value", "words"), DAMAGE)

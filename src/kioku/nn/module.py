@@ -214,12 +214,19 @@ class Module:
         """Copies of all parameters, keyed by their (dotted) names."""
         return {name: value.copy() for name, value, _ in self.named_parameters()}
 
-    def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True) -> None:
+    def load_state_dict(
+        self,
+        state: Mapping[str, np.ndarray],
+        strict: bool = True,
+        allow_nonfinite: bool = False,
+    ) -> None:
         """Copy ``state`` into the parameters, in place.
 
         Every key and shape is checked before anything is written, so a refused state
         leaves the module unchanged. With ``strict``, missing and unexpected keys are
-        errors (``KeyError`` naming them); a shape mismatch is a ``ValueError``.
+        errors (``KeyError`` naming them); a shape mismatch is a ``ValueError``, and so
+        is an array holding NaN or infinity unless ``allow_nonfinite`` (every output
+        of such a model would be non-finite).
         """
         own = {name: value for name, value, _ in self.named_parameters()}
         missing = sorted(set(own) - set(state))
@@ -245,6 +252,12 @@ class Module:
             ):
                 raise TypeError(
                     f"state[{name!r}]: expected a numeric array, found dtype {array.dtype}"
+                )
+            if not allow_nonfinite and not np.isfinite(array).all():
+                count = int(array.size - np.isfinite(array).sum())
+                raise ValueError(
+                    f"state[{name!r}]: expected finite numbers, found {count} NaN or infinite "
+                    "value(s) (pass allow_nonfinite=True to load them anyway)"
                 )
             arrays[name] = array
         for name, array in arrays.items():

@@ -14,7 +14,11 @@ A checkpoint directory is written under a temporary name (each file fsynced), re
 into place, and only then does ``latest.json`` (replaced atomically) point at it. An
 interruption at any moment leaves the previous checkpoint and pointer untouched.
 Loading checks size and sha256 before parsing, so truncation and corruption are
-reported with the file's name; a missing array names the key.
+reported with the file's name; a missing array names the key. ``checkpoint.json`` is
+sealed by the SHA-256 of its own content, pointers and the tensor file are confined to
+their folders, config sizes are checked against the tensor header before a model is
+built, and non-finite tensors are refused (:mod:`kioku.train.checkpoint_files`). A
+non-finite state is never written: saving one is a ``ValueError`` naming the key.
 """
 
 from __future__ import annotations
@@ -32,15 +36,25 @@ from typing import Any
 import numpy as np
 
 from ..data.atomic import fsync_dir, read_json, write_json_atomic
+from .checkpoint_files import (
+    CheckpointError,
+    check_config_sizes,
+    check_finite,
+    check_seal,
+    check_strict,
+    dotted,
+    inside,
+    nonfinite_key,
+    seal,
+    tensor_shapes,
+)
+from .run_state import RUN_FIELDS, check_run_state  # noqa: F401  (re-exported)
 
-FORMAT = "kioku-checkpoint-1"
+FORMAT = "kioku-checkpoint-2"
+LEGACY_FORMAT = "kioku-checkpoint-1"  # before the seal: read as it is
 CONFIG_NAME = "checkpoint.json"
 LATEST = "latest.json"
 BEST = "best.json"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read; the message names the file and the key or field."""
 
 
 # -- flattening: nested dicts/lists with arrays <-> JSON tree + flat arrays ----------------
@@ -138,9 +152,15 @@ def save_checkpoint(
     checkpoints plus the best one. Returns the checkpoint directory."""
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     tree = flatten(state, arrays)
+    check_strict(tree)  # strict JSON, finite tensors: refused before anything is written
+    bad = nonfinite_key(arrays)
+    if bad is not None:
+        raise ValueError(
+            f"state: tensor '{dotted(bad)}': expected finite numbers, found NaN or inf"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
     fmt = "safetensors" if _have_safetensors() else "npz"
     tensor_name = f"tensors.{fmt}"
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-ckpt-", dir=out_dir))
@@ -154,7 +174,8 @@ def save_checkpoint(
             "tensor_sha256": hashlib.sha256(data).hexdigest(),
             "state": tree,
         }
-        _write_file(tmp / CONFIG_NAME, (json.dumps(meta, indent=1) + "\n").encode("utf-8"))
+        text = json.dumps(seal(meta), indent=1, allow_nan=False)
+        _write_file(tmp / CONFIG_NAME, (text + "\n").encode("utf-8"))
         fsync_dir(tmp)
         name = f"ckpt-{step:09d}"
         final, n = out_dir / name, 0
@@ -224,162 +245,72 @@ def resolve(path: str | os.PathLike, which: str = "latest") -> Path:
     if pointer.is_file():
         data = read_json(pointer)
         if not isinstance(data, dict) or not isinstance(data.get("checkpoint"), str):
-            raise CheckpointError(f"{pointer}: field 'checkpoint': expected a directory name")
-        target = path / data["checkpoint"]
+            raise CheckpointError(f"{pointer}: field 'checkpoint': expected a folder name")
+        what = "a checkpoint folder"
+        target = inside(path, data["checkpoint"], what, str(pointer), "field 'checkpoint'")
         if not (target / CONFIG_NAME).is_file():
             raise CheckpointError(f"{pointer}: field 'checkpoint': {target} has no {CONFIG_NAME}")
         return target
     raise FileNotFoundError(f"{path}: no checkpoint ({CONFIG_NAME} or {pointer.name}) found")
 
 
-def load_checkpoint(path: str | os.PathLike, which: str = "latest") -> tuple[dict, Path]:
+def load_checkpoint(
+    path: str | os.PathLike, which: str = "latest", allow_nonfinite: bool = False
+) -> tuple[dict, Path]:
     """Read a checkpoint; returns ``(state, directory)`` with arrays restored.
 
-    Raises ``CheckpointError`` naming the file and field for a truncated, corrupted or
-    incomplete checkpoint.
+    Raises ``CheckpointError`` naming the file and field for a truncated, corrupted,
+    unsealed, incomplete or non-finite checkpoint (``allow_nonfinite``: NaN and infinity
+    accepted), or one whose pointers or tensor file lead out of their folders.
     """
     directory = resolve(path, which)
-    config_path = directory / CONFIG_NAME
+    config_path = inside(directory, CONFIG_NAME, "the checkpoint's file", str(directory), "file")
     try:
         meta = read_json(config_path)
     except ValueError as error:
         raise CheckpointError(str(error)) from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{config_path}: expected a JSON object")
+    source = str(config_path)
     for field in ("format", "tensor_file", "tensor_bytes", "tensor_sha256", "state"):
         if field not in meta:
-            raise CheckpointError(f"{config_path}: field {field!r} missing")
-    if meta["format"] != FORMAT:
+            raise CheckpointError(f"{source}: field {field!r} missing")
+    if meta["format"] not in (FORMAT, LEGACY_FORMAT):
         raise CheckpointError(
-            f"{config_path}: field 'format': expected {FORMAT!r}, found {meta['format']!r}"
+            f"{source}: field 'format': expected {FORMAT!r}, found {meta['format']!r}"
         )
-    tensor_path = directory / str(meta["tensor_file"])
+    if meta["format"] == FORMAT:  # the legacy format has no seal
+        check_seal(meta, source)
+    name = meta["tensor_file"]
+    what = "a tensor file"
+    tensor_path = inside(directory, name, what, source, "field 'tensor_file'")
+    if tensor_path.suffix not in (".safetensors", ".npz"):
+        raise CheckpointError(
+            f"{source}: field 'tensor_file': expected a .safetensors or .npz file, found {name!r}"
+        )
     if not tensor_path.is_file():
-        raise CheckpointError(f"{tensor_path}: missing (named by {config_path})")
-    data = tensor_path.read_bytes()
-    if len(data) != meta["tensor_bytes"]:
+        raise CheckpointError(f"{tensor_path}: missing (named by {source})")
+    size = tensor_path.stat().st_size
+    if size != meta["tensor_bytes"]:  # before reading: a huge file is not read
         raise CheckpointError(
             f"{tensor_path}: truncated or padded: expected {meta['tensor_bytes']} bytes, "
-            f"found {len(data)}"
+            f"found {size}"
         )
+    data = tensor_path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != meta["tensor_sha256"]:
         raise CheckpointError(
             f"{tensor_path}: corrupted: sha256 {digest} does not match field "
-            f"'tensor_sha256' of {config_path}"
+            f"'tensor_sha256' of {source}"
         )
     fmt = "safetensors" if tensor_path.suffix == ".safetensors" else "npz"
+    check_config_sizes(meta["state"], tensor_shapes(data, fmt, str(tensor_path)), source)
     arrays = decode_tensors(data, fmt, str(tensor_path))
+    if not allow_nonfinite:
+        check_finite(arrays, str(tensor_path))
     state = unflatten(meta["state"], arrays, str(tensor_path))
-    check_run_state(state, str(config_path))
+    check_run_state(state, source)
     return state, directory
-
-
-_NUMBER = (int, float)
-_ARRAYS = "dict of arrays"
-_COUNT = "count"  # an integer >= 0
-_NUMBERS = "list of numbers"
-_CARRY = "list of arrays"
-# What a training run's checkpoint holds (kioku.train.loop.Trainer.state_dict), as far as
-# every reader of it relies on: a damaged file is refused here, naming the key, instead
-# of failing deep inside a reader with a KeyError or an AttributeError.
-RUN_FIELDS: dict[str, object] = {
-    "model": dict,
-    "model.kind": str,
-    "model.config": dict,
-    "model.params": _ARRAYS,
-    "optimizer": dict,
-    "optimizer.type": str,
-    "optimizer.hyperparams": dict,
-    "optimizer.hyperparams.lr": _NUMBER,
-    "optimizer.step": _COUNT,
-    "optimizer.arrays": _ARRAYS,
-    "schedule": (dict, type(None)),
-    "task": dict,
-    "task.kind": str,
-    "task.position": dict,
-    "task.position.epoch": _COUNT,
-    "task.position.batch": _COUNT,
-    "task.vocab": (dict, type(None)),
-    "task.carry": (_CARRY, type(None)),
-    "task.vocab.level": str,
-    "task.vocab.tokens": list,
-    "rng": dict,
-    "rng.model": dict,
-    "step": _COUNT,
-    "epoch": _COUNT,
-    "best_valid": (*_NUMBER, type(None)),
-    "bad_evals": _COUNT,
-    "recent_losses": _NUMBERS,
-    "elapsed": _NUMBER,
-    "meta": dict,
-    "meta.settings": dict,
-}
-_OPTIONAL = frozenset({"schedule", "task.vocab", "task.carry", "recent_losses", "meta.settings"})
-
-
-def _describe(kind: object) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {dict: "an object", str: "text", int: "an integer", float: "a number",
-             list: "a list", type(None): "null", _COUNT: "an integer >= 0"}  # fmt: skip
-    return " or ".join(dict.fromkeys(names.get(k, k) for k in kinds))
-
-
-def _matches(value: Any, kind: object) -> bool:
-    if isinstance(kind, tuple):
-        return any(_matches(value, k) for k in kind)
-    if isinstance(value, bool):  # JSON true/false is no number
-        return kind is bool
-    if kind == _ARRAYS:
-        return isinstance(value, dict) and all(isinstance(v, np.ndarray) for v in value.values())
-    if kind == _CARRY:
-        return isinstance(value, list) and all(isinstance(v, np.ndarray) for v in value)
-    if kind == _NUMBERS:
-        return isinstance(value, list) and all(_matches(v, _NUMBER) for v in value)
-    if kind == _COUNT:
-        return isinstance(value, int) and value >= 0
-    return isinstance(value, kind)
-
-
-def check_run_state(state: Any, source: str) -> None:
-    """Refuse a run checkpoint's ``state`` whose fields (:data:`RUN_FIELDS`) are missing
-    or of the wrong type, with a ``CheckpointError`` naming ``source`` and the key.
-
-    A state with a ``meta`` field, or with both ``optimizer`` and ``task``, is a run's,
-    and then every field is required (the optional ones aside); in any other state (a
-    model and its vocabulary, say) only the fields present are checked, so that other
-    trees can still be saved and loaded.
-    """
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{source}: field 'state': expected an object")
-    is_run = "meta" in state or ("optimizer" in state and "task" in state)
-    for dotted, kind in RUN_FIELDS.items():
-        parent, _, name = dotted.rpartition(".")
-        holder = state
-        for part in parent.split(".") if parent else []:
-            holder = holder.get(part) if isinstance(holder, dict) else None
-        if not isinstance(holder, dict):
-            continue  # the parent is optional and absent (refused above otherwise)
-        if name not in holder:
-            if is_run and dotted not in _OPTIONAL:
-                raise CheckpointError(f"{source}: key 'state.{dotted}' missing")
-            continue
-        value = holder[name]
-        if not _matches(value, kind):
-            found = _found_arrays(value) if kind in (_ARRAYS, _CARRY) else repr(value)
-            if len(found) > 60:
-                found = type(value).__name__
-            raise CheckpointError(
-                f"{source}: key 'state.{dotted}': expected {_describe(kind)}, found {found}"
-            )
-
-
-def _found_arrays(value: Any) -> str:
-    if not isinstance(value, (dict, list)):
-        return type(value).__name__
-    items = value.items() if isinstance(value, dict) else enumerate(value)
-    key, bad = next((k, v) for k, v in items if not isinstance(v, np.ndarray))
-    return f"{type(bad).__name__} at {key!r}"
 
 
 def field(state: dict, dotted: str, source: str, kind: type | tuple | None = None) -> Any:
