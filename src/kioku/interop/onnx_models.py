@@ -42,9 +42,14 @@ def model_graph(model: object, sequence_lens: bool, initial_state: bool) -> Onnx
 
     cell = getattr(model, "cell", "lstm")
     if isinstance(model, (LanguageModel, SequenceTagger)) and cell != "lstm":
+        layer = (
+            "export its kioku.nn.GRU layer with to_onnx_gru"
+            if cell == "gru"
+            else "ONNX has no operator for this cell"
+        )
         raise TypeError(
             f"model: ONNX export of a whole model expected cell 'lstm', found cell {cell!r} "
-            "(export a kioku.nn.GRU layer with to_onnx_gru)"
+            f"({layer})"
         )
     if getattr(model, "char_encoder", None) is not None:
         raise TypeError(
