@@ -1,6 +1,7 @@
-"""Training: settings and their presets, tasks, optimizers, gradient clipping,
-learning-rate schedules, the loop, checkpoints, and whole runs. Nothing here knows of
-the command line."""
+"""Training: settings and their presets (``CHAR_LM``, ``PTB_SMALL``, ``CLASSIFY``, ``TAG``,
+``FORECAST``: ``train_run(PTB_SMALL.replace(out="runs/ptb"))`` trains from a script), tasks,
+optimizers, gradient clipping, learning-rate schedules, the loop, checkpoints, and whole
+runs. Nothing here knows of the command line."""
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .clip import clip_grad_norm
@@ -10,14 +11,19 @@ from .optim import OPTIMIZERS, SGD, Adam, AdamW, Optimizer
 from .restore import load_model
 from .runner import train_run
 from .schedule import ReduceOnPlateau, StepDecay
-from .settings import PRESETS, TrainSettings
+from .settings import CHAR_LM, CLASSIFY, FORECAST, PRESETS, PTB_SMALL, TAG, TrainSettings
 from .setup import TASKS
 from .task import Task
 
 __all__ = [
+    "CHAR_LM",
+    "CLASSIFY",
+    "FORECAST",
     "OPTIMIZERS",
     "PRESETS",
+    "PTB_SMALL",
     "SGD",
+    "TAG",
     "TASKS",
     "Adam",
     "AdamW",
