@@ -115,7 +115,7 @@ class Predictor:
     # -- tasks ----------------------------------------------------------------------------
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Class probabilities ``(B, C)`` of ``texts`` (columns in :attr:`labels` order);
-        one text gives ``(1, C)``."""
+        one text gives ``(1, C)``, no texts ``(0, C)``."""
         self._need("classify")
         if isinstance(texts, str):
             texts = [texts]
@@ -123,6 +123,8 @@ class Predictor:
         for i, seq in enumerate(ids):
             if seq.size == 0:
                 raise ValueError(f"texts[{i}]: expected text with at least one token, found none")
+        if not ids:  # no texts: no rows
+            return np.zeros((0, len(self.labels)), np.float64)
         logits = self._batched(ids, batch_size, lambda x, n: self.model(x, n))
         return _softmax(np.concatenate(logits).astype(np.float64))
 
