@@ -15,6 +15,7 @@ from typing import Any
 
 from ..models.base import CELLS
 from ..models.pooling import POOLINGS
+from .fits import check_fits
 from .optim import OPTIMIZERS
 from .settings_fields import KEY, SIZE_MAX, applies_to, check_all, check_names, declare, declared
 from .settings_fields import setting_error as setting_error
@@ -317,9 +318,10 @@ def resolve(given: Mapping[str, Any], saved: Mapping[str, Any] | None = None) ->
     """Settings from the fields a user ``given`` explicitly, over a resumed run's
     ``saved`` settings if there are any, else over the preset of their task and data;
     ``out`` defaults to ``runs/<name of the data>``. A given stopping limit replaces
-    the preset's (:data:`STOPPING`); a field the task does not read, or one a resumed
-    run cannot change (anything outside :data:`RESUMABLE`) to another value, is a
-    ``ValueError`` naming it."""
+    the preset's (:data:`STOPPING`); a field the task does not read, one a resumed
+    run cannot change (anything outside :data:`RESUMABLE`) to another value, or a new
+    run that would need more memory than the machine has
+    (:func:`~kioku.train.fits.check_fits`), is a ``ValueError`` naming it."""
     if saved is not None:
         base = TrainSettings.from_dict(saved)
         for name, value in given.items():
@@ -333,8 +335,9 @@ def resolve(given: Mapping[str, Any], saved: Mapping[str, Any] | None = None) ->
     task = given.get("task", "lm")
     check_applies(given, task)
     data = given.get("data", "stdlib")
-    settings = preset_for(task, data, given.get("level"))
-    settings = settings.replace(**{"data": data, **_stopping(given), **given})
+    preset = preset_for(task, data, given.get("level"))
+    settings = preset.replace(**{"data": data, **_stopping(given), **given})
     if settings.out is None:
         settings = settings.replace(out=str(Path("runs") / (Path(str(data)).stem or "run")))
+    check_fits(settings, preset, given)  # before the data is read: its sizes at their least
     return settings
