@@ -1,19 +1,19 @@
 """Text corpora split into train/valid/test, and the resolution of a data name.
 
 A data name is ``stdlib`` (the default: Python's own source), ``ptb`` (the Penn
-Treebank, word level), a directory holding ``train.txt``/``valid.txt``/``test.txt``
-(``dev.txt`` may stand for ``valid.txt``; or any text files, concatenated in sorted order
-and split), or a single text file
-(split 90/5/5 at line boundaries).
+Treebank, word level), a folder whose split files are found by their names
+(:func:`kioku.data.splits.find_splits`: ``ptb.train.txt``, ``valid.txt``, ``dev.txt``,
+...; never concatenated), or a single text file (split 90/5/5 at line boundaries, in
+order: valid and test are the contiguous tail, as a text is a sequence).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from .text import read_text, split_text, text_files
+from .splits import SPLITS, SplitFiles, find_splits
+from .text import read_text, split_text
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Corpus:
     valid: str
     test: str
     default_level: str = "char"
+    files: SplitFiles | None = None  # where each split came from (None: built in)
 
     def split(self, name: str) -> str:
         """The text of split ``name`` (train, valid or test)."""
@@ -38,18 +39,14 @@ class Corpus:
 
 
 def corpus_from_path(path: str | os.PathLike) -> Corpus:
-    """A corpus from a text file or a directory (see the module docstring)."""
-    path = Path(path)
-    if path.is_dir():
-        for valid in ("valid", "dev"):  # dev: the validation split's other usual name
-            named = [path / f"{s}.txt" for s in ("train", valid, "test")]
-            if all(p.is_file() for p in named):
-                return Corpus(str(path), *(read_text(p) for p in named))
-        text = "".join(read_text(p) for p in text_files(path))
-        return Corpus(str(path), *split_text(text))
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or directory")
-    return Corpus(str(path), *split_text(read_text(path)))
+    """A corpus from a text file or a folder (see the module docstring); the paths are
+    made absolute. ``FileNotFoundError`` or ``ValueError`` in one line."""
+    files = find_splits(path)
+    if files.single is not None:
+        texts = split_text(read_text(files.single))
+    else:
+        texts = tuple(read_text(files.files[s]) for s in SPLITS)
+    return Corpus(str(files.source), *texts, files=files)
 
 
 def load_corpus(spec: str | None) -> Corpus:

