@@ -54,6 +54,14 @@ class TrainSettings:
     max_vocab: int | None = declare(
         None, "data", "vocabulary size cap, <unk> and <eos> included",
         minimum=3, maximum=SIZE_MAX, tasks=_WORDS, default_text="none")
+    tokenizer: str | None = declare(
+        None, "data", "how word-level text is split into words: ud (punctuation apart, "
+        "contractions as UD English) or whitespace", choices=("ud", "whitespace"),
+        tasks=_WORDS, default_text="ud; ptb whitespace")
+    header: bool | None = declare(
+        None, "data", "the first line of a label<TAB>text or CSV file is a header (--no-header:"
+        " it is data)", tasks=("classify", "forecast"), negatable=True,
+        default_text="detected")
     columns: str | None = declare(
         None, "data", "comma-separated CSV columns to forecast", tasks=("forecast",),
         default_text="all but a time index")
