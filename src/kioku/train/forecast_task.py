@@ -85,7 +85,9 @@ class ForecastTask(PaddedTask):
         wanted, left_out = cls.choose_columns(first, settings.columns)
         steps = settings.window + settings.horizon  # one window, at least, in every split
         if isinstance(source, Path):
-            need = next(n for n in range(steps, 100 * steps) if min(split_sizes(n)) >= steps)
+            # valid holds at most n / 10 + 1 rows: no n below 10 (steps - 1) can do
+            start = max(steps, 10 * (steps - 1))
+            need = next(n for n in range(start, 100 * steps) if min(split_sizes(n)) >= steps)
             why = f"a window of {steps} steps in each of train, valid, test: 80/10/10"
             values, columns = read_csv_series(source, wanted, need, why)
             cuts = (int(values.shape[0] * 0.8), int(values.shape[0] * 0.9))
