@@ -18,7 +18,12 @@ COMMANDS = {
     "view": "Write an interactive HTML page of a model's gates and cells on a text.",
     "experiments": "Run the seed's claims as fixed-seed experiments and write a report.",
     "bench": "Benchmark kioku against PyTorch and ONNX Runtime on this machine.",
+    "tune": "Measure the kernels' thresholds on this CPU and store them (--show, --reset).",
 }
+
+# Commands that run the fast path: on their first run on a machine the kernels' choices
+# are measured (seconds) and stored, later runs read them (kioku.kernels._tuning).
+TUNED_COMMANDS = frozenset({"train", "eval", "predict", "sample", "experiments", "bench"})
 
 
 def _command_module(name: str):
@@ -62,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command in TUNED_COMMANDS:
+            from ..kernels import _tuning
+
+            _tuning.ensure()
         return int(args._run(args) or 0)
     except USER_ERRORS as error:
         print(f"kioku {args.command}: {one_line(error)}", file=sys.stderr)

@@ -10,7 +10,8 @@ it from the loops.
 The rule lives in one function, :func:`plan`: by default a call may use every core this
 process may run on (``os.sched_getaffinity``), as PyTorch and ONNX Runtime do;
 ``KIOKU_NUM_THREADS`` overrides that count. Within it the split is chosen per shape by
-the constants below (to be tuned on an idle machine; they are the only knobs).
+the constants below (the only knobs): their hand-set values are defaults, which
+:mod:`._tuning` replaces with values measured on the machine that runs them.
 """
 
 from __future__ import annotations
@@ -23,20 +24,20 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
-from . import _blas, _environ, _spin
+from . import _blas, _environ, _spin, _tuning
 
 # Fewer batch rows per thread than this and a thread is not worth its wake-up: its GEMM
 # per step gets too thin for BLAS to reach speed.
-MIN_ROWS = 4
+MIN_ROWS = _tuning.current("MIN_ROWS")  # by hand: 4
 # Recurrent flops of one step of the whole batch (``8 B H P``, ``+ 8 B H P`` with a
 # projection) below which one thread is faster than several: a step then lasts a few
 # microseconds, and the threads' start and join cost more than they save.
-MIN_FLOPS = 4e6
+MIN_FLOPS = _tuning.current("MIN_FLOPS")  # by hand: 4e6
 # Recurrent flops of one step of one direction above which the two directions of a
 # bidirectional layer are worth running on two threads at once (each with half the
 # threads), instead of one after the other with the whole budget each. Below it a
 # direction is too short to pay for a thread hand-off.
-DIRECTIONS_MIN_FLOPS = 2e5
+DIRECTIONS_MIN_FLOPS = _tuning.current("DIRECTIONS_MIN_FLOPS")  # by hand: 2e5
 
 # Two parts of an inference call go to a worker that spins ~0.2 ms before sleeping
 # (kernels/_spin.py): from a queue a pool thread started ~30 µs late and woke the caller
@@ -196,7 +197,7 @@ SOLO_GEMM_MNK = 65536 * 4
 # this run on one OpenBLAS thread: threaded, OpenBLAS's workers wake for a product that
 # lasts a few hundred microseconds and then spin on a core, which the kernels' own
 # threads need next.
-SMALL_GEMM_MNK = 16e6
+SMALL_GEMM_MNK = _tuning.current("SMALL_GEMM_MNK")  # by hand: 16e6
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import functional
 from ..functional import LSTMCache, LSTMGrads, length_mask, rnn_backward, rnn_forward
+from . import _tuning
 from ._contract import check_shape, compiled_dtype, steps_per_sequence
 from ._entries import (
     HAS_BIAS,
@@ -40,7 +41,7 @@ __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
 # when the input and recurrent weights together are at most FUSED_MAX_BYTES: every step
 # then reads both, and beyond a few MiB (H = 650: 13.6 MB) that traffic costs more than
 # the separate projection GEMM over all T * B rows.
-FUSED_MIN_ROWS = 4
+FUSED_MIN_ROWS = _tuning.value("FUSED_MIN_ROWS")  # by hand: 4; reads the stored tuning
 FUSED_MAX_BYTES = 8 << 20
 # Otherwise, up to this many rows (T * B) the projection GEMM before the loop also uses
 # the packed kernel. In-process A/B of CPU time, one thread, inference: packed 3-9 %

@@ -1,0 +1,539 @@
+"""The fast path's choices, measured on the machine that runs them and kept in the user's cache.
+
+The thresholds that decide the kernels' paths (when to split a batch over threads, when
+to run two directions at once, when a step projects its own inputs, when NumPy's GEMMs
+stay on one BLAS thread) were first set by hand on one CPU. Here each is a
+:class:`Choice`: its name, the module attribute the kernels read at call time, today's
+constant as its default, the candidates a quick micro-benchmark times
+(:mod:`._tuning_probes`) and the rule that turns the timings into a value.
+
+Results live in ``$XDG_CACHE_HOME/kioku/tuning-<key>.json`` (default ``~/.cache/kioku``),
+``key`` a hash of the CPU model, the instruction-set flags that matter, the NumPy /
+Numba / kioku versions and the thread budget. ``KIOKU_TUNING``: ``off`` uses the
+defaults, ``now`` measures again, unset (or ``auto``) reuses a stored file and measures
+where there is none. Nothing is measured on import: the stored file is read when the
+fast path is first imported (:func:`value`), and a measurement happens only through
+:func:`ensure` (what the ``kioku`` commands that train or infer call) or ``kioku tune``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+SCHEMA = 1
+VARIABLE = "KIOKU_TUNING"
+PROGRESS = "kioku: tuning kernels for this CPU (once, ~15 s)..."
+
+# A measured choice replaces the default only when it is faster by at least this share
+# on the geometric mean of its levels: noise alone must not move a threshold.
+MIN_GAIN = 0.02
+
+
+class Choice(NamedTuple):
+    """One tunable threshold.
+
+    ``module``: where the kernels read it at call time (a module attribute, set by
+    :func:`apply`); ``default``: the constant chosen by hand; ``candidates``: the
+    sizes the probe times (see ``unit``), each a level at which the two paths are
+    compared; ``rule``: ``"at_least"`` (the path it guards is taken when a call's
+    quantity is at least the threshold) or ``"at_most"``; ``bounds``: the values a
+    stored file may hold; ``probe``: the function of :mod:`._tuning_probes` that times
+    the two paths at each candidate."""
+
+    name: str
+    module: str
+    default: float
+    candidates: tuple[float, ...]
+    unit: str
+    rule: str
+    bounds: tuple[float, float]
+    integer: bool
+    probe: str
+    what: str
+
+
+_THREADS = "kioku.kernels._threads"
+_LSTM = "kioku.kernels.numba_lstm"
+
+
+def _choice(name: str, module: str, default: float, candidates: tuple, unit: str, rule: str,
+            bounds: tuple, probe: str, what: str) -> Choice:  # fmt: skip
+    return Choice(name, module, default, candidates, unit, rule, bounds,
+                  isinstance(default, int), probe, what)  # fmt: skip
+
+
+# In the order they are measured: each probe runs with the choices above it in force.
+CHOICES: dict[str, Choice] = {
+    c.name: c
+    for c in (
+        _choice(
+            "MIN_ROWS",
+            _THREADS,
+            4,
+            (2, 4, 8, 16),
+            "batch rows per thread",
+            "at_least",
+            (1, 4096),
+            "split_rows",
+            "fewest batch rows per thread worth a thread",
+        ),
+        _choice(
+            "MIN_FLOPS",
+            _THREADS,
+            4e6,
+            (16, 32, 64, 128, 256),
+            "8 B H^2, a step's recurrent flops (H as listed, 16 rows per thread)",
+            "at_least",
+            (0.0, 1e12),
+            "split_flops",
+            "a step's flops from which a batch is split",
+        ),
+        _choice(
+            "DIRECTIONS_MIN_FLOPS",
+            _THREADS,
+            2e5,
+            (16, 32, 64, 128),
+            "8 B H^2 per direction (H as listed, B = 16)",
+            "at_least",
+            (0.0, 1e12),
+            "directions",
+            "a direction's step flops from which two directions run at once",
+        ),
+        _choice(
+            "FUSED_MIN_ROWS",
+            _LSTM,
+            4,
+            (1, 2, 4, 8, 16),
+            "batch rows per thread (H = 128)",
+            "at_least",
+            (1, 1 << 30),
+            "fused",
+            "fewest rows per thread from which each step projects its own inputs",
+        ),
+        _choice(
+            "SMALL_GEMM_MNK",
+            _THREADS,
+            16e6,
+            (1e6, 4e6, 16e6, 64e6),
+            "M N K of a NumPy GEMM between kernel calls",
+            "at_most",
+            (0.0, 1e15),
+            "small_gemm",
+            "largest NumPy GEMM held to one BLAS thread between kernel calls",
+        ),
+    )  # fmt: skip
+}
+
+
+class Fixed(NamedTuple):
+    """A constant that looks tunable but is not, at run time: ``why``."""
+
+    name: str
+    module: str
+    why: str
+
+
+_COMPILED = "a compile-time constant of the Numba code (baked into the cached machine code)"
+FIXED = (
+    Fixed("NR", "kioku.kernels._packed", f"panel width, set from the vector width; {_COMPILED}"),
+    Fixed("MR", "kioku.kernels._packed", f"rows of the register tile; {_COMPILED}"),
+    Fixed("KC", "kioku.kernels._loop_gemms", f"rows per weight-gradient pass; {_COMPILED}"),
+    Fixed("GC", "kioku.kernels._loop_gemms", f"gate columns per transpose; {_COMPILED}"),
+    Fixed("SMALL_ROWS", "kioku.kernels._primitives", f"dot-loop row limit; {_COMPILED}"),
+    Fixed(
+        "L2_BYTES",
+        "kioku.kernels._primitives",
+        "a run-time value, but numba_lstm and _training_plan import it by name",
+    ),
+)
+
+# Flags that change which code is fast: vector width, FMA, matrix units (x86), NEON/SVE.
+FLAGS = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq",
+    "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8",
+    "asimd", "sve", "sve2",
+)  # fmt: skip
+
+
+class TuningFileError(ValueError):
+    """A stored tuning file that cannot be used: damaged, foreign or out of range."""
+
+
+def default(name: str) -> float:
+    """The hand-set constant of choice ``name`` (what ``KIOKU_TUNING=off`` uses)."""
+    return CHOICES[name].default
+
+
+def defaults() -> dict[str, float]:
+    """Every choice's default, by name."""
+    return {name: choice.default for name, choice in CHOICES.items()}
+
+
+# --- which values are in force -----------------------------------------------------------
+
+_state: dict = {"values": None, "source": None, "path": None, "noted": set()}
+
+
+def mode() -> str:
+    """``KIOKU_TUNING`` as ``off``, ``now`` or ``auto`` (unset); anything else is an error."""
+    raw = (os.environ.get(VARIABLE) or "auto").strip().lower()
+    if raw in ("off", "0", "no", "false"):
+        return "off"
+    if raw in ("now", "auto", "on", "1", "yes"):
+        return "now" if raw == "now" else "auto"
+    raise ValueError(f"{VARIABLE}: expected off, now or auto, found {raw!r}")
+
+
+def current(name: str) -> float:
+    """The value of choice ``name`` put in force so far, else its default; reads no file
+    (what ``_threads``' definitions use: it is imported with ``import kioku``)."""
+    values = _state["values"]
+    return CHOICES[name].default if values is None else values[name]
+
+
+def value(name: str) -> float:
+    """The value of choice ``name`` in force: on the first call, a stored tuning file of
+    this machine is read and applied (unless ``KIOKU_TUNING=off``); never measures."""
+    if _state["values"] is None:
+        _load_stored()
+    return _state["values"][name]
+
+
+def in_force() -> dict:
+    """What the kernels read now: ``{"source", "path", "values", "defaults"}``; ``source``
+    says whether the values are the defaults (and why) or a tuning (file or measured)."""
+    if _state["values"] is None:
+        _load_stored()
+    return {
+        "source": _state["source"],
+        "path": _state["path"],
+        "values": dict(_state["values"]),
+        "defaults": defaults(),
+    }
+
+
+def apply(values: dict[str, float], source: str, path: str | None = None) -> None:
+    """Put ``values`` (every choice, checked against its bounds) in force: the attribute
+    of each choice's module is set (modules not imported yet read it from here when they
+    are), so the next kernel call uses them."""
+    checked = check_values(values)
+    _state.update(values=checked, source=source, path=path)
+    for name, choice in CHOICES.items():
+        module = sys.modules.get(choice.module)
+        if module is not None:
+            setattr(module, name, checked[name])
+
+
+def _load_stored() -> None:
+    try:
+        off = mode() == "off"
+    except ValueError:  # a bad KIOKU_TUNING is reported by ensure(); the import goes on
+        off = True
+    if off:
+        apply(defaults(), "defaults (KIOKU_TUNING=off)")
+        return
+    stored, path = read_stored(note=_note_once)
+    if stored is None:
+        apply(defaults(), "defaults (not tuned on this machine yet)")
+    else:
+        apply(stored, "tuned", str(path))
+
+
+def _note_once(message: str) -> None:
+    if message not in _state["noted"]:
+        _state["noted"].add(message)
+        print(f"kioku: {message}", file=sys.stderr, flush=True)
+
+
+def check_values(values: object) -> dict[str, float]:
+    """``values`` as a dict of every choice's value; raises :class:`TuningFileError`
+    naming the first one missing, of the wrong type or out of its bounds."""
+    if not isinstance(values, dict):
+        raise TuningFileError(f"choices: expected an object, found {type(values).__name__}")
+    checked = {}
+    for name, choice in CHOICES.items():
+        if name not in values:
+            raise TuningFileError(f"{name}: missing")
+        v = values[name]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise TuningFileError(f"{name}: expected a finite number, found {v!r}")
+        low, high = choice.bounds
+        if not low <= v <= high or (choice.integer and v != int(v)):
+            kind = "an integer" if choice.integer else "a number"
+            raise TuningFileError(f"{name}: expected {kind} in [{low:g}, {high:g}], found {v!r}")
+        checked[name] = int(v) if choice.integer else float(v)
+    return checked
+
+
+# --- the machine and its file --------------------------------------------------------------
+
+
+def cpu() -> tuple[str, list[str]]:
+    """The CPU model name and the instruction-set flags of :data:`FLAGS` it has."""
+    model, flags = "", set()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                field, _, rest = line.partition(":")
+                field = field.strip().lower()
+                if field == "model name" and not model:
+                    model = rest.strip()
+                elif field in ("flags", "features") and not flags:
+                    flags = set(rest.split())
+                if model and flags:
+                    break
+    except OSError:
+        pass
+    if not flags:  # not Linux: ask LLVM (Numba's), if it is installed
+        try:
+            from llvmlite import binding
+
+            flags = {k for k, on in binding.get_host_cpu_features().items() if on}
+        except (ImportError, RuntimeError):
+            pass
+    model = model or platform.processor() or platform.machine() or "unknown"
+    return model, [flag for flag in FLAGS if flag in flags]
+
+
+def thread_budget() -> int:
+    """Threads a kernel call may use (``KIOKU_NUM_THREADS``, else the CPU affinity): the
+    rule of ``_threads.max_threads``, read here without importing it (its constants
+    are defined from this module)."""
+    env = os.environ.get("KIOKU_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _version(module: str) -> str | None:
+    loaded = sys.modules.get(module)
+    if loaded is not None and getattr(loaded, "__version__", None):
+        return str(loaded.__version__)
+    try:
+        from importlib import metadata
+
+        return metadata.version("kioku-lstm" if module == "kioku" else module)
+    except Exception:  # not installed, or no metadata: part of the key all the same
+        return None
+
+
+def machine() -> dict:
+    """What the key is made of: CPU model, flags, versions, thread budget."""
+    model, flags = cpu()
+    versions = {name: _version(name) for name in ("numpy", "numba", "kioku")}
+    return {"cpu": model, "flags": flags, "versions": versions, "threads": thread_budget()}
+
+
+def key(identity: dict | None = None) -> str:
+    """16 hex digits of SHA-256 over :func:`machine` (or ``identity``)."""
+    identity = machine() if identity is None else identity
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_folder() -> Path:
+    """``$XDG_CACHE_HOME/kioku``, default ``~/.cache/kioku``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "kioku"
+
+
+def tuning_path(identity: dict | None = None) -> Path:
+    """Where this machine's tuning file is (or would be)."""
+    return cache_folder() / f"tuning-{key(identity)}.json"
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not strict JSON")
+
+
+def read_file(path: str | os.PathLike, expected_key: str) -> dict:
+    """The content of a tuning file, checked: strict JSON, :data:`SCHEMA`, ``key`` equal
+    to ``expected_key`` and every choice in bounds. Raises :class:`TuningFileError`
+    with the reason otherwise, :class:`FileNotFoundError` when there is none."""
+    text = Path(path).read_text(encoding="utf-8", errors="strict")
+    try:
+        content = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as error:
+        raise TuningFileError(f"not valid JSON ({error})") from None
+    if not isinstance(content, dict) or content.get("schema") != SCHEMA:
+        found = content.get("schema") if isinstance(content, dict) else type(content).__name__
+        raise TuningFileError(f"schema: expected {SCHEMA}, found {found!r}")
+    if content.get("key") != expected_key:
+        raise TuningFileError(
+            f"key: expected {expected_key} (this machine), found {content.get('key')!r}"
+        )
+    choices = content.get("choices")
+    if not isinstance(choices, dict):
+        raise TuningFileError("choices: expected an object")
+    values = {n: c.get("value") if isinstance(c, dict) else c for n, c in choices.items()}
+    content["values"] = check_values(values)
+    return content
+
+
+def read_stored(note: Callable[[str], None] | None = None) -> tuple[dict | None, Path]:
+    """This machine's stored values (or ``None``: no file, or a file that cannot be used,
+    which ``note`` is told about, once) and the file's path."""
+    identity = machine()
+    path = tuning_path(identity)
+    try:
+        return read_file(path, key(identity))["values"], path
+    except FileNotFoundError:
+        return None, path
+    except (TuningFileError, OSError, UnicodeDecodeError) as error:
+        if note is not None:
+            note(f"ignoring the tuning file {path}: {error}; the defaults stay until it is "
+                 "measured again")  # fmt: skip
+        return None, path
+
+
+def write_file(result: dict, identity: dict | None = None) -> Path:
+    """Store a measurement (:func:`._tuning_probes.measure_all`'s result) as this
+    machine's tuning file, atomically; returns its path."""
+    from ..data.atomic import write_text_atomic
+
+    identity = machine() if identity is None else identity
+    content = {
+        "schema": SCHEMA,
+        "key": key(identity),
+        "machine": identity,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **result,
+    }
+    check_values({n: c["value"] for n, c in result["choices"].items()})
+    path = tuning_path(identity)
+    text = json.dumps(content, indent=1, sort_keys=True, allow_nan=False)
+    write_text_atomic(path, text + "\n")
+    return path
+
+
+def reset() -> Path | None:
+    """Delete this machine's tuning file; returns its path, or ``None`` if there was none.
+    The defaults are in force after it."""
+    path = tuning_path()
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return None
+    finally:
+        apply(defaults(), "defaults (tuning file deleted)")
+    return path
+
+
+# --- measuring -------------------------------------------------------------------------------
+
+
+def pick(choice: Choice, levels: list[dict]) -> float:
+    """The threshold for ``choice`` from its probe's ``levels`` (each ``{"quantity",
+    "on_s", "off_s"}``: seconds per call with the path the threshold guards taken and
+    not taken). Each candidate threshold (the default, every level's quantity, and one
+    past the last level) is scored by the geometric mean of the times it would give
+    over the levels; the best wins if it beats the default's by :data:`MIN_GAIN`."""
+    if not levels:
+        return choice.default
+    quantities = sorted(level["quantity"] for level in levels)
+    past = 2 * quantities[-1] if choice.rule == "at_least" else quantities[0] / 2
+    low, high = choice.bounds
+    thresholds = [choice.default] + quantities + [min(max(past, low), high)]
+
+    def score(threshold: float) -> float:
+        total = 0.0
+        for level in levels:
+            q = level["quantity"]
+            on = q >= threshold if choice.rule == "at_least" else q <= threshold
+            total += math.log(level["on_s"] if on else level["off_s"])
+        return total / len(levels)
+
+    best = min(thresholds, key=score)  # ties: the first, so the default
+    if score(best) > score(choice.default) + math.log1p(-MIN_GAIN):
+        best = choice.default
+    return int(best) if choice.integer else float(best)
+
+
+def measure(log: Callable[[str], None] | None = None, block_s: float = 0.03, rounds: int = 6,
+            scale: float = 1.0) -> dict:  # fmt: skip
+    """Measure every choice now (each probe runs with the choices before it already in
+    force), put the results in force and return them (``{"choices": {name: {"value",
+    "default", "unit", "levels", "note"}}, "seconds"}``). ``block_s``, ``rounds`` and
+    ``scale`` (of the probes' sequence lengths) exist for the tests' tiny runs."""
+    from . import _tuning_probes
+
+    started = time.perf_counter()
+    values = defaults()
+    apply(values, "defaults (being measured)")
+    clock = _tuning_probes.Clock(block_s, rounds)
+    choices = {}
+    for name, choice in CHOICES.items():
+        levels, note = getattr(_tuning_probes, choice.probe)(choice, clock, scale)
+        values[name] = pick(choice, levels)
+        apply(values, "measured now")
+        choices[name] = {
+            "value": values[name],
+            "default": choice.default,
+            "unit": choice.unit,
+            "levels": levels,
+            "note": note,
+        }
+        if log is not None:
+            log(f"  {name} = {values[name]:g} (default {choice.default:g})")
+    return {
+        "choices": choices,
+        "seconds": round(time.perf_counter() - started, 3),
+        "load_average": _load_average(),
+    }
+
+
+def _load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages when measured: a busy machine's tuning says so."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def ensure(log: Callable[[str], None] | None = None) -> dict:
+    """For a command's first use of the fast path: the stored tuning of this machine put
+    in force, or measured (with a progress line on ``log``, default stderr) and stored
+    when there is none, it cannot be used, or ``KIOKU_TUNING=now``. Nothing with
+    ``KIOKU_TUNING=off`` or when the fast backend is not in use. Returns
+    :func:`in_force`."""
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    wanted = mode()
+    if wanted == "off" or not _fast_path_in_use():
+        return in_force()
+    if wanted == "auto":
+        stored, path = read_stored(note=_note_once)
+        if stored is not None:
+            apply(stored, "tuned", str(path))
+            return in_force()
+    log(PROGRESS)
+    identity = machine()
+    result = measure()
+    path = write_file(result, identity)
+    apply(_values_of(result), "tuned (measured now)", str(path))
+    log(f"kioku: tuned in {result['seconds']:.1f} s, saved to {path}")
+    return in_force()
+
+
+def _values_of(result: dict) -> dict[str, float]:
+    return {name: entry["value"] for name, entry in result["choices"].items()}
+
+
+def _fast_path_in_use() -> bool:
+    from . import backend_name
+
+    try:
+        return backend_name() == "numba"
+    except ValueError:  # a bad KIOKU_KERNELS: the command reports it itself
+        return False

@@ -1,0 +1,194 @@
+"""The micro-benchmarks behind :mod:`._tuning`: each times the two paths a threshold
+chooses between, at each of its candidate sizes, on the kernels themselves.
+
+A probe returns ``(levels, note)``: one ``{"quantity", "on_s", "off_s"}`` per candidate
+(the call's quantity in the threshold's units, seconds per call with the guarded path
+taken and not taken), or no levels and a note saying why the choice does not matter on
+this machine. The paths are forced by setting the kernels' module attributes for the
+duration of one call (:func:`_with`), so what is timed is exactly what a call with that
+threshold would run. Short sequences keep the whole tuning to seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from . import _threads, numba_lstm
+
+_INF = float("inf")
+
+
+class Clock:
+    """Times callables interleaved (A B A B ...): ``rounds`` blocks of about ``block_s``
+    seconds each; a callable's figure is its fastest block's seconds per call (the least
+    disturbed by whatever else the machine runs)."""
+
+    def __init__(self, block_s: float = 0.02, rounds: int = 5) -> None:
+        self.block_s, self.rounds = block_s, rounds
+
+    def time(self, fns: dict[str, Callable[[], object]]) -> dict[str, float]:
+        calls = {}
+        for name, fn in fns.items():
+            fn()  # warm: first-call costs (loading compiled code, pages) are not the path's
+            start = time.perf_counter()
+            fn()
+            calls[name] = max(1, int(self.block_s / max(time.perf_counter() - start, 1e-7)))
+        best = {name: _INF for name in fns}
+        for _ in range(self.rounds):
+            for name, fn in fns.items():
+                start = time.perf_counter()
+                for _ in range(calls[name]):
+                    fn()
+                best[name] = min(best[name], (time.perf_counter() - start) / calls[name])
+        return best
+
+
+def _with(settings: dict[str, tuple[object, float]], fn: Callable[[], object]):
+    """``fn`` run with ``settings`` (``name: (module, value)``) in force, restored after."""
+
+    def run() -> None:
+        saved = {name: getattr(module, name) for name, (module, _) in settings.items()}
+        try:
+            for name, (module, value) in settings.items():
+                setattr(module, name, value)
+            fn()
+        finally:
+            for name, (module, _) in settings.items():
+                setattr(module, name, saved[name])
+
+    return run
+
+
+def _lstm(steps: int, batch: int, hidden: int, seed: int = 0):
+    """float32 ``x (T, B, H)``, ``weight_ih (4H, H)``, ``weight_hh (4H, H)``, ``bias
+    (4H,)`` and ``dy (T, B, H)``: one layer with I = H."""
+    rng = np.random.default_rng(seed)
+    bound = 1.0 / np.sqrt(hidden)
+
+    def uniform(*shape: int) -> np.ndarray:
+        return rng.uniform(-bound, bound, shape).astype(np.float32)
+
+    x = rng.standard_normal((steps, batch, hidden)).astype(np.float32)
+    dy = np.ones((steps, batch, hidden), np.float32)
+    return x, uniform(4 * hidden, hidden), uniform(4 * hidden, hidden), uniform(4 * hidden), dy
+
+
+def _training(steps: int, batch: int, hidden: int, reverse: bool = False):
+    """One training call of one direction: forward with its cache, backward with dx."""
+    x, w_ih, w_hh, b, dy = _lstm(steps, batch, hidden, seed=int(reverse))
+
+    def step() -> None:
+        y, _, _, cache = numba_lstm.lstm_forward(x, w_ih, w_hh, b, reverse=reverse)
+        numba_lstm.lstm_backward(dy, cache)
+
+    return step
+
+
+def _steps(steps: int, scale: float) -> int:
+    return max(2, int(round(steps * scale)))
+
+
+def _compare(clock: Clock, quantity: float, on, off) -> dict:
+    times = clock.time({"on": on, "off": off})
+    return {"quantity": quantity, "on_s": times["on"], "off_s": times["off"]}
+
+
+def _one_thread_note() -> str | None:
+    if _threads.max_threads() < 2:
+        return "one thread in the budget: nothing to split, default kept"
+    return None
+
+
+def split_rows(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``MIN_ROWS``: a training call at ``r`` rows per thread (``B = r x budget``, H = 256)
+    split over every thread or run on one."""
+    note = _one_thread_note()
+    if note:
+        return [], note
+    budget = _threads.max_threads()
+    levels = []
+    for rows in choice.candidates:
+        step = _training(_steps(8, scale), int(rows) * budget, 256)
+        split = _with({"MIN_FLOPS": (_threads, 0.0), "MIN_ROWS": (_threads, 1)}, step)
+        whole = _with({"MIN_FLOPS": (_threads, _INF)}, step)
+        levels.append(_compare(clock, rows, split, whole))
+    return levels, None
+
+
+def split_flops(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``MIN_FLOPS``: a training call at 16 rows per thread and hidden size ``H`` (its
+    quantity ``8 B H^2``) split over every thread or run on one."""
+    note = _one_thread_note()
+    if note:
+        return [], note
+    batch = 16 * _threads.max_threads()
+    levels = []
+    for hidden in choice.candidates:
+        step = _training(_steps(16 if hidden < 256 else 8, scale), batch, int(hidden))
+        split = _with({"MIN_FLOPS": (_threads, 0.0), "MIN_ROWS": (_threads, 1)}, step)
+        whole = _with({"MIN_FLOPS": (_threads, _INF)}, step)
+        levels.append(_compare(clock, 8.0 * batch * hidden * hidden, split, whole))
+    return levels, None
+
+
+def directions(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``DIRECTIONS_MIN_FLOPS``: both directions' training calls (batch 16, hidden size
+    ``H``; quantity ``8 B H^2``) at the same time or one after the other."""
+    note = _one_thread_note()
+    if note:
+        return [], note
+    levels = []
+    for hidden in choice.candidates:
+        tasks = [_training(_steps(16, scale), 16, int(hidden), reverse) for reverse in (0, 1)]
+        both = lambda tasks=tasks: _threads.run_directions(tasks, True)  # noqa: E731
+        in_turn = lambda tasks=tasks: _threads.run_directions(tasks, False)  # noqa: E731
+        levels.append(_compare(clock, 8.0 * 16 * hidden * hidden, both, in_turn))
+    return levels, None
+
+
+def fused(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``FUSED_MIN_ROWS``: an inference call and a training forward on one thread at
+    ``B`` rows (H = 128), each step projecting its own inputs or one GEMM before the
+    loop."""
+    levels = []
+    one_thread = {"MIN_FLOPS": (_threads, _INF), "DIRECTIONS_MIN_FLOPS": (_threads, _INF)}
+    for rows in choice.candidates:
+        x, w_ih, w_hh, b, _ = _lstm(_steps(16, scale), int(rows), 128)
+
+        def forwards(x=x, w_ih=w_ih, w_hh=w_hh, b=b) -> None:
+            numba_lstm.lstm_forward(x, w_ih, w_hh, b, keep_cache=False)
+            numba_lstm.lstm_forward(x, w_ih, w_hh, b)
+
+        on = _with({**one_thread, "FUSED_MIN_ROWS": (numba_lstm, 1)}, forwards)
+        off = _with({**one_thread, "FUSED_MIN_ROWS": (numba_lstm, 1 << 30)}, forwards)
+        levels.append(_compare(clock, rows, on, off))
+    return levels, None
+
+
+def small_gemm(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``SMALL_GEMM_MNK``: a NumPy GEMM of ``M N K`` (cubic) after a threaded inference
+    call (the pattern of an output layer between two kernel calls), held to one BLAS
+    thread or left on BLAS's own threads."""
+    from . import _blas
+
+    if not _blas.DEFAULT_THREADS or _blas.DEFAULT_THREADS < 2:
+        return [], "BLAS runs one thread here (or its count cannot be set): default kept"
+    x, w_ih, w_hh, b, _ = _lstm(_steps(16, scale), 16 * _threads.max_threads(), 128)
+    levels = []
+    for mnk in choice.candidates:
+        side = max(1, round(mnk ** (1 / 3)))  # M = N = K: side^3 within 1 % of mnk
+        a = np.random.default_rng(2).standard_normal((side, side)).astype(np.float32)
+        out = np.empty_like(a)
+
+        def pair(a=a, out=out, mnk=float(mnk)) -> None:
+            numba_lstm.lstm_forward(x, w_ih, w_hh, b, keep_cache=False)
+            with _threads.small_gemm_threads(mnk):
+                np.matmul(a, a, out=out)
+
+        held = _with({"SMALL_GEMM_MNK": (_threads, _INF)}, pair)
+        threaded = _with({"SMALL_GEMM_MNK": (_threads, 0.0)}, pair)
+        levels.append(_compare(clock, float(mnk), held, threaded))
+    return levels, None
