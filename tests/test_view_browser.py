@@ -14,7 +14,8 @@ import pytest
 
 from kioku.cli import main
 from kioku.data.vocab import tokenize
-from kioku.inspect import trace
+from kioku.inspect import colours, trace
+from kioku.inspect.view import VIEW_KINDS
 from kioku.train.restore import load_model
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -124,9 +125,11 @@ def hover(driver, element):
     ActionChains(driver).move_to_element(element).perform()
 
 
-def expected_colour(value, scale):
-    a = round(215 * min(1.0, abs(value) / scale))
-    return (255, 255 - a, 255 - a) if value >= 0 else (255 - a, 255 - a, 255)
+def expected_colour(q, value, values):
+    """The colour kioku.inspect.colours gives ``value`` of quantity ``q`` when the picked
+    cell's values are ``values`` (the page must draw the same)."""
+    hex_colour = colours.colour(value, colours.colour_scale(VIEW_KINDS[q], values))
+    return tuple(int(hex_colour[k : k + 2], 16) for k in (1, 3, 5))
 
 
 def rgb(css):
@@ -229,9 +232,8 @@ def test_language_model_page(browser, language_model):
             By.CSS_SELECTOR, f'td[data-g="{g}"][data-q="{q}"][data-cell="{j}"]'
         ).click()
         values = np.rint(ref[sorted(ref)[g]][q][:, j] * 1000) / 1000
-        scale = np.abs(values).max() if q == "c" else max(1.0, np.abs(values).max())
         for got, value in zip(token_colours(browser), values, strict=True):
-            want = expected_colour(value, scale)
+            want = expected_colour(q, value, values)
             assert max(abs(a - b) for a, b in zip(got, want)) <= 1, (q, j, value, got, want)
         assert f"cell {j}, layer {g} forward" in browser.find_element(By.ID, "legend").text
 
@@ -285,7 +287,7 @@ def test_bidirectional_tagger_page(browser, tagger):
     j = int(first.get_attribute("data-cell"))
     values = np.rint(ref[0, 1]["h"][:, j] * 1000) / 1000
     for got, value in zip(token_colours(browser), values, strict=True):
-        want = expected_colour(value, max(1.0, np.abs(values).max()))
+        want = expected_colour("h", value, values)
         assert max(abs(a - b) for a, b in zip(got, want)) <= 1
     ARTIFACTS.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(ARTIFACTS / "view_tagger.png"))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.atomic import write_bytes_atomic
+from . import colours
 from .saturation import Saturation
 from .trace import DirectionTrace
 
@@ -63,20 +64,15 @@ def gate_heatmap(
     axes = fig.subplots(len(chosen), 1, squeeze=False)[:, 0]
     for ax, q in zip(axes, chosen):
         values = record.get(q.short)[:, batch_index, :][:, cells].T
-        if q.scale == "gate":
-            image = ax.imshow(
-                values, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest"
-            )
-        else:
-            bound = max(float(np.abs(values).max()), 1e-6) if q.scale == "free" else 1.0
-            image = ax.imshow(
-                values,
-                aspect="auto",
-                cmap="RdBu_r",
-                vmin=-bound,
-                vmax=bound,
-                interpolation="nearest",
-            )
+        scale = colours.colour_scale(q.scale, values, q.short)
+        image = ax.imshow(
+            values,
+            aspect="auto",
+            cmap=colours.colormap(q.scale),
+            vmin=scale.low,
+            vmax=scale.high,
+            interpolation="nearest",
+        )
         ax.set_ylabel(f"{q.label}\ncell", fontsize=9)
         ax.set_yticks(range(len(cells)))
         ax.set_yticklabels([str(c) for c in cells], fontsize=8)
@@ -85,7 +81,7 @@ def gate_heatmap(
             ax.set_xticklabels([token_label(t) for t in tokens], fontsize=8, family="monospace")
         else:
             ax.set_xticklabels([])
-        fig.colorbar(image, ax=ax, fraction=0.02, pad=0.01)
+        colour_bar(fig, image, ax, scale, fraction=0.02)
     kind = record.cell_type.lower()
     axes[0].set_title(
         title or f"{record.module or kind} layer {record.layer} direction {record.direction}"
@@ -178,6 +174,21 @@ def bar_plot(groups: Mapping[str, Mapping[str, float]], ylabel: str, title: str)
     return fig
 
 
+def colour_bar(fig, image, ax, scale: colours.ColourScale, lang: str = "en", **kwargs):
+    """A colour bar for ``image`` whose ends say what they mean: ``0 closed`` and ``1 open``
+    for a gate, ``−b negative``, ``0`` and ``+b positive`` otherwise (the words of
+    :data:`kioku.inspect.colours.MEANINGS`)."""
+    bar = fig.colorbar(image, ax=ax, pad=0.01, **kwargs)
+    words = colours.MEANINGS[lang]["gate" if scale.kind == "gate" else "signed"]
+    if scale.kind == "gate":
+        bar.set_ticks([0.0, 0.5, 1.0], labels=[f"0 {words[0]}", "0.5", f"1 {words[1]}"])
+    else:
+        ends = [f"{scale.low:.3g} {words[0]}", "0", f"+{scale.high:.3g} {words[1]}"]
+        bar.set_ticks([scale.low, 0.0, scale.high], labels=ends)
+    bar.ax.tick_params(labelsize=8)
+    return bar
+
+
 def activation_text(
     tokens: Sequence[str],
     values: np.ndarray,
@@ -185,12 +196,18 @@ def activation_text(
     max_lines: int = 30,
     max_columns: int = 100,
     scale: float | None = None,
+    kind: str = "free",
+    quantity: str = "",
+    lang: str = "en",
 ):
-    """Character text coloured by ``values (T,)`` (one per token): red above the mean
-    of the values shown, blue below, full colour at ``scale`` from it (default: the
-    largest distance). The picture version of :func:`~kioku.inspect.report.activation_html`
-    for places that show images but not HTML. Lines split at newline tokens, and lines
-    longer than ``max_columns`` wrap at a space; ``max_lines`` ends at a line's end."""
+    """Character text coloured by ``values (T,)`` (one per token) in the colours of
+    :mod:`kioku.inspect.colours`: for ``kind="gate"`` white (0, closed) to green (1, open);
+    otherwise blue below zero, white at 0, red above, full colour at ``±scale`` (default: 1
+    for ``"signed"``, the largest |value| for ``"free"``). ``quantity`` (a short name such as
+    ``"f"``) picks the legend's words, in ``lang``. The picture version of
+    :func:`~kioku.inspect.report.activation_html` for places that show images but not HTML.
+    Lines split at newline tokens, and lines longer than ``max_columns`` wrap at a space;
+    ``max_lines`` ends at a line's end."""
     values = np.asarray(values, np.float64)
     if values.shape != (len(tokens),):
         raise ValueError(f"values: expected shape ({len(tokens)},), found {values.shape}")
@@ -206,30 +223,33 @@ def activation_text(
     grid = np.full((len(rows), width), np.nan)
     for r, row in enumerate(rows):
         grid[r, : len(row)] = [v for _, v in row]
-    centre = float(np.nanmean(grid))  # a cell's offset would otherwise hide its swings
-    bound = float(np.nanmax(np.abs(grid - centre))) if scale is None else float(scale)
-    bound = bound if bound > 0 else 1.0
-    fig = _figure(0.105 * width + 0.8, 0.2 * len(rows) + 0.7)
+    if scale is not None and kind != "gate":
+        if not scale > 0:
+            raise ValueError(f"scale: expected a positive number, found {scale!r}")
+        grid_scale = colours.colour_scale(kind, np.array([scale]), quantity, lang)
+    else:
+        grid_scale = colours.colour_scale(kind, grid, quantity, lang)
+    heading = (title + "\n" if title else "") + grid_scale.legend
+    longest = max(len(line) for line in heading.split("\n"))  # 9-point text: ~0.075 inch a letter
+    fig = _figure(max(0.105 * width + 1.6, 0.075 * longest + 1.0, 4.5), 0.2 * len(rows) + 0.9)
     ax = fig.subplots()
-    from matplotlib import colormaps
-
-    cmap = colormaps["RdBu_r"].with_extremes(bad="white")  # NaN: past a line's end
     image = ax.imshow(
         grid,
-        cmap=cmap,
-        vmin=centre - bound,
-        vmax=centre + bound,
+        cmap=colours.colormap(kind),
+        vmin=grid_scale.low,
+        vmax=grid_scale.high,
         aspect="auto",
         interpolation="nearest",
     )
     for r, row in enumerate(rows):
-        for c, (ch, _) in enumerate(row):
+        for c, (ch, value) in enumerate(row):
             if ch.strip():
-                ax.text(c, r, ch, ha="center", va="center", family="monospace", fontsize=7.5)
+                ink = "white" if colours.dark(value, grid_scale) else "black"
+                ax.text(c, r, ch, ha="center", va="center", family="monospace", fontsize=7.5,
+                        color=ink)  # fmt: skip
     ax.set_axis_off()
-    fig.colorbar(image, ax=ax, fraction=0.015, pad=0.01)
-    if title:
-        ax.set_title(title, fontsize=9)
+    colour_bar(fig, image, ax, grid_scale, lang, fraction=0.015)
+    ax.set_title(heading, fontsize=9)
     return fig
 
 

@@ -44,15 +44,32 @@ function signed(x) {
   return (x < 0 && text !== "0.000" ? "-" : "+") + text;
 }
 
-// Blue (negative) .. white (0) .. red (positive); |value| >= scale is the strongest shade.
-function colour(value, scale) {
-  const a = Math.round(215 * Math.min(1, Math.abs(value) / scale));
-  return value >= 0 ? `rgb(255, ${255 - a}, ${255 - a})` : `rgb(${255 - a}, ${255 - a}, 255)`;
+// The colour language of kioku.inspect.colours, whose rules the page carries (DATA.colours):
+// a gate white (0, closed) .. green (1, open); g, c, h blue (negative) .. white (0) .. red.
+const RULES = DATA.colours;
+const hexRgb = (h) => [1, 3, 5].map((k) => parseInt(h.slice(k, k + 2), 16));
+const STOPS = {gate: RULES.gate_stops.map(hexRgb), signed: RULES.signed_stops.map(hexRgb)};
+const isGate = (q) => RULES.kinds[q] === "gate";
+// The ends of q's scale when its largest |value| is peak (kioku.inspect.colours.limits).
+function limits(q, peak) {
+  if (isGate(q)) return [0, 1];
+  const b = RULES.kinds[q] === "signed" ? Math.max(1, peak) : (peak > 0 ? peak : 1);
+  return [-b, b];
 }
-// Black text is unreadable on the strongest blues.
-function ink(value, scale) { return value < 0 && Math.abs(value) / scale > 0.65 ? "#fff" : ""; }
-// Gates and candidate are bounded by 1; a cell (or a projected h) may grow past it.
-function tableScale(series) { return Math.max(1, series.peak / series.unit); }
+function where(value, lim) { return Math.min(1, Math.max(0, (value - lim[0]) / (lim[1] - lim[0]))); }
+// The stops interpolated linearly, as kioku.inspect.colours.colour.
+function colour(q, value, lim) {
+  const stops = STOPS[isGate(q) ? "gate" : "signed"];
+  const x = where(value, lim) * (stops.length - 1);
+  const k = Math.min(Math.floor(x), stops.length - 2), w = x - k;
+  return `rgb(${stops[k].map((a, n) => Math.round(a + (stops[k + 1][n] - a) * w)).join(", ")})`;
+}
+// Black text is unreadable on the darkest shades.
+function ink(q, value, lim) {
+  const x = where(value, lim);
+  return (isGate(q) ? x : Math.abs(2 * x - 1)) > RULES.dark_from ? "#fff" : "";
+}
+function tableLimits(q, series) { return limits(q, series.peak / series.unit); }
 
 function tokenLabel(t) {
   const tok = DATA.tokens[t];
@@ -135,12 +152,12 @@ function showStep(t) {
   $("step-title").textContent = `Step ${t} of ${T}: ${tokenLabel(t)}`;
   for (const g of groups) {
     for (const q of Q) {
-      const s = g.q[q], scale = tableScale(s), base = t * s.width;
+      const s = g.q[q], lim = tableLimits(q, s), base = t * s.width;
       cellTd[g.index][q].forEach((td, j) => {
         const count = s.counts[base + j];
         td.textContent = fmt(count, s.decimals);
-        td.style.background = colour(count / s.unit, scale);
-        td.style.color = ink(count / s.unit, scale);
+        td.style.background = colour(q, count / s.unit, lim);
+        td.style.color = ink(q, count / s.unit, lim);
       });
     }
   }
@@ -180,19 +197,26 @@ function pick(gi, q, j) {
   pickCell.max = s.width - 1;
   let peak = 0;
   for (let t = 0; t < T; t++) peak = Math.max(peak, Math.abs(s.counts[t * s.width + j]));
-  // a cell is scaled to its own largest |c| so its pattern shows; bounded values to 1
-  const scale = q === "c" ? (peak / s.unit || 1) : Math.max(1, peak / s.unit);
+  // a gate on 0..1; a cell scaled to its own largest |c| so its pattern shows; g, h to 1
+  const lim = limits(q, peak / s.unit);
   for (let t = 0; t < T; t++) {
     const count = s.counts[t * s.width + j];
-    tokenSpans[t].style.background = colour(count / s.unit, scale);
-    tokenSpans[t].style.color = ink(count / s.unit, scale);
+    tokenSpans[t].style.background = colour(q, count / s.unit, lim);
+    tokenSpans[t].style.color = ink(q, count / s.unit, lim);
     tokenSpans[t].title = `step ${t}: ${q} = ${fmt(count, s.decimals)}`;
   }
-  const legend = $("legend");
+  const legend = $("legend"), words = RULES.words[q];
   legend.textContent = "";
-  legend.append(`${QNAME[q]} ${q} of cell ${j}, ${g.label}: `,
-    swatch(colour(-1, 1)), `${fmt(-Math.round(scale * s.unit), s.decimals)}`,
-    swatch("#fff"), "0", swatch(colour(1, 1)), `+${fmt(Math.round(scale * s.unit), s.decimals)}`);
+  legend.append(`${QNAME[q]} ${q} of cell ${j}, ${g.label}: `);
+  if (isGate(q)) {
+    const [closed, open] = RULES.gate_words;
+    legend.append(`${closed} 0`, swatch(colour(q, 0, lim)), swatch(colour(q, 0.5, lim)),
+      swatch(colour(q, 1, lim)), `1 ${open} (${words.join(" / ")})`);
+  } else {
+    const b = fmt(Math.round(lim[1] * s.unit), s.decimals);
+    legend.append(`${words[0]} -${b}`, swatch(colour(q, lim[0], lim)), "…",
+      swatch(colour(q, 0, lim)), "0 …", swatch(colour(q, lim[1], lim)), `+${b} ${words[1]}`);
+  }
 }
 function swatch(bg) {
   const el = document.createElement("span");

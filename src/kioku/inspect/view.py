@@ -27,10 +27,13 @@ import numpy as np
 from ..data.atomic import write_text_atomic
 from ..data.vocab import EOS, UNK, Vocabulary, tokenize
 from ..nn import Module
+from . import colours
 from .modules import check_lstm_model, check_word_token_model
-from .trace import trace
+from .trace import CELL_QUANTITIES, trace
 
 QUANTITIES = ("i", "f", "g", "o", "c", "h")
+# each quantity's colour scale (kioku.inspect.colours): gates 0..1, the rest centred on 0
+VIEW_KINDS = {q.short: q.scale for q in CELL_QUANTITIES["LSTM"]}
 MAX_VIEW_TOKENS = 20000
 MAX_PAGE_BYTES = 64_000_000  # past this a browser takes many seconds to open the page
 DEFAULT_DECIMALS = 3
@@ -210,6 +213,7 @@ def view_data(
         "window": window,
         "groups": groups,
         "outputs": _outputs(model, output, vocab, labels, len(tokens)),
+        "colours": colours.page_rules(VIEW_KINDS),  # the plots' colour rules, for view.js
     }
 
 
