@@ -268,6 +268,8 @@ class Trainer:
                 self._run_epoch(result, progress)
                 if self.task.at_epoch_start():  # an epoch just ended
                     self._end_epoch(result, progress)
+            if result.losses and self.best_valid is None:  # a run that never validated
+                self._periodic_eval(result, progress)
         except KeyboardInterrupt:
             result.interrupted = True
             progress.write(f"interrupted at step {self.step}: saving a checkpoint")
