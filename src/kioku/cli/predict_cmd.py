@@ -20,9 +20,15 @@ import json
 import sys
 import time
 
+from ..train.settings_fields import SIZE_MAX
 from .options import CHECKPOINT_HELP, add_which
+from .setting_flags import add_bounded, bounds_problem
 
 HELP = "Predict with a trained model: next-token bits, labels, tags or forecasts."
+
+HORIZON_MAX = 100_000
+"""The most steps one forecast predicts (a step beyond the model's own horizon runs the
+model once more over its window), as for ``kioku train --horizon``."""
 
 FORMATS = {
     "lm": ("tsv", "jsonl"),
@@ -51,13 +57,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "CoNLL-U input), tsv (default for plain text) or jsonl; forecast: csv (default) "
         "or jsonl",
     )
-    a(
+    add_bounded(
+        parser,
         "--horizon",
-        type=int,
-        help="forecast: steps to predict; beyond the model's own, forecasts are fed back "
-        "in (default: the model's horizon)",
+        int,
+        None,
+        "forecast: steps to predict; beyond the model's own, forecasts are fed back in",
+        default_text="the model's horizon",
+        minimum=1,
+        maximum=HORIZON_MAX,
     )
-    a("--batch-size", type=int, default=64, help="inputs run together (default: 64)")
+    add_bounded(parser, "--batch-size", int, 64, "inputs run together", minimum=1, maximum=SIZE_MAX)
     add_which(parser)
 
 
@@ -65,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     from ..api import load
     from ..train.checkpoint import CheckpointError
 
+    problem = bounds_problem(args)
+    if problem:  # before loading anything
+        print(f"kioku predict: {problem}", file=sys.stderr)
+        return 2
     try:
         predictor = load(args.checkpoint, args.which)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
@@ -81,10 +95,6 @@ def run(args: argparse.Namespace) -> int:
     if args.horizon is not None and kind != "forecast":
         print(f"kioku predict: --horizon: applies to forecast, not to {kind}", file=sys.stderr)
         return 2
-    for flag, value in (("--horizon", args.horizon), ("--batch-size", args.batch_size)):
-        if value is not None and value < 1:
-            print(f"kioku predict: {flag}: expected >= 1, found {value}", file=sys.stderr)
-            return 2
     try:
         text = _read_input(args.input)
         started = time.perf_counter()

@@ -6,8 +6,13 @@ import argparse
 import sys
 
 from .options import CHECKPOINT_HELP, add_which
+from .setting_flags import add_bounded, bounds_problem
 
 HELP = "Generate text from a language-model checkpoint."
+
+LENGTH_MAX = 1_000_000
+"""The most tokens one sample draws: each takes a step of the model (a million take
+minutes), and a larger request is more likely a slip than a wish."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,25 +24,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="text to continue; every character (or word) must be in the vocabulary "
         "(default: 'def ' for characters, a new sentence for words)",
     )
-    a("--length", type=int, default=400, help="tokens to generate (default: 400)")
-    a(
+    add_bounded(parser, "--length", int, 400, "tokens to generate", minimum=1, maximum=LENGTH_MAX)
+    add_bounded(
+        parser,
         "--temperature",
-        type=float,
-        default=0.8,
-        help="divides the logits: lower is safer, 0 always takes the most likely (default: 0.8)",
+        float,
+        0.8,
+        "divides the logits: lower is safer, 0 always takes the most likely",
+        minimum=0,
     )
-    a(
+    add_bounded(
+        parser,
         "--top-k",
-        type=int,
-        default=None,
-        help="draw only among the k most likely tokens (default: all)",
+        int,
+        None,
+        "draw only among the k most likely tokens",
+        default_text="all",
+        minimum=1,
     )
-    a(
+    add_bounded(
+        parser,
         "--seed",
-        type=int,
-        default=None,
-        help="seed of the draws; the same seed repeats a sample (default: a fresh one, "
-        "printed on standard error)",
+        int,
+        None,
+        "seed of the draws; the same seed repeats a sample",
+        default_text="a fresh one, printed on standard error",
+        minimum=0,
     )
     add_which(parser)
 
@@ -61,22 +73,16 @@ def unknown_prefix(prefix: str, vocab) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import math
-
     import numpy as np
 
     from ..train.checkpoint import CheckpointError
     from ..train.restore import load_model
     from . import one_line
 
-    for flag, value, ok, expected in (
-        ("--length", args.length, args.length >= 1, "an integer >= 1"),
-        ("--temperature", args.temperature, 0 <= args.temperature < math.inf, "a number >= 0"),
-        ("--top-k", args.top_k, args.top_k is None or args.top_k >= 1, "an integer >= 1"),
-    ):  # fmt: skip
-        if not ok:  # before loading: the flag's name, not the sampler's parameter
-            print(f"kioku sample: {flag}: expected {expected}, found {value}", file=sys.stderr)
-            return 2
+    problem = bounds_problem(args)
+    if problem:  # before loading: the flag's name, not the sampler's parameter
+        print(f"kioku sample: {problem}", file=sys.stderr)
+        return 2
     try:
         model, state, vocab, directory = load_model(args.checkpoint, args.which)
     except (CheckpointError, FileNotFoundError, ValueError) as error:

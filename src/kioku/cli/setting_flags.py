@@ -34,3 +34,38 @@ def add_setting_flags(
             options["type"] = field.kind
         groups[spec.group].add_argument(field.flag, **options)
     return groups
+
+
+def add_bounded(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    kind: type,
+    default: int | float | None,
+    help: str,
+    default_text: str | None = None,
+    **bounds: float | bool,
+) -> None:
+    """A numeric ``flag`` of ``kind`` (int or float) whose range (``minimum``,
+    ``maximum``, ``above``, ``below`` as in :class:`~kioku.train.settings_fields.Setting`)
+    is declared here, beside its help, shown in ``--help`` and checked by
+    :func:`bounds_problem` before the command does any work."""
+    from ..train.settings_fields import Declared, Setting
+
+    dest = flag[2:].replace("-", "_")
+    field = Declared(dest, kind, default is None, default, Setting(help, "", **bounds))
+    parser.set_defaults(_bounds={**(parser.get_default("_bounds") or {}), dest: field})
+    shown = default_text or str(default)
+    parser.add_argument(
+        flag, type=kind, default=default, help=f"{help} (default: {shown}; {field.expected()})"
+    )
+
+
+def bounds_problem(args: argparse.Namespace) -> str | None:
+    """``--flag: expected ..., found ...`` for the first flag of :func:`add_bounded` whose
+    value is out of its range, else ``None``."""
+    for dest, field in (getattr(args, "_bounds", None) or {}).items():
+        try:
+            field.check(getattr(args, dest))
+        except (ValueError, TypeError) as error:
+            return f"{field.flag}: {error.detail}"
+    return None

@@ -68,7 +68,7 @@ class Setting:
     sizes: bool = False
 
     def __post_init__(self) -> None:
-        if self.group not in GROUPS:
+        if self.group not in (*GROUPS, ""):  # "": a flag of a command without groups
             raise ValueError(f"group: expected one of {list(GROUPS)}, found {self.group!r}")
 
 
@@ -127,7 +127,17 @@ class Declared:
             numeric = False
         # ValueError for a wrong type too: a flag's value, however typed, is out of range
         if not numeric or not _within(value, spec):
+            if numeric and math.isfinite(value) and not expected.startswith(("[", "(")):
+                expected = self._side_missed(value)
             raise setting_error(ValueError, self.name, f"expected {expected}, found {value!r}")
+
+    def _side_missed(self, value: float) -> str:
+        """The bound a finite ``value`` misses, in words: ``an integer <= 1000``."""
+        spec, what = self.spec, "an integer" if self.kind is int else "a number"
+        low = spec.minimum
+        if low is not None and not (low < value if spec.above else low <= value):
+            return f"{what} {'>' if spec.above else '>='} {_number(low)}"
+        return f"{what} {'<' if spec.below else '<='} {_number(spec.maximum)}"
 
 
 def _number(value: float) -> str:
