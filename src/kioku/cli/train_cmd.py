@@ -158,6 +158,9 @@ def _run(args: argparse.Namespace) -> int:
     source = str(directory / "checkpoint.json") if saved_state is not None else None
     summary = train_run(settings, saved_state, out, source)
     wall = time.perf_counter() - started
+    if summary.get("diverged"):  # a non-finite number stopped it: exit 3
+        print(f"kioku train: {summary['diverged']}", file=sys.stderr, flush=True)
+        return 3
     if summary["interrupted"]:
         print(f"stopped; resume with: kioku train --resume {settings.out}", file=out)
         print(f"checkpoint: {summary['checkpoint']}", file=out)

@@ -8,10 +8,14 @@ and parameters of ``N`` steps + resume + ``N`` steps equal those of ``2N`` steps
 
 Ctrl-C is deferred to the end of the current step (a second one aborts at once); the
 loop then saves a checkpoint and returns with ``interrupted`` set.
+
+A non-finite loss, gradient norm, parameter or validation figure stops the run at once
+(:mod:`kioku.train.finite`); nothing non-finite is saved.
 """
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
@@ -25,8 +29,8 @@ import numpy as np
 from ..nn.module import Module
 from . import rngstate
 from .checkpoint import CheckpointError, load_checkpoint, resolve, save_checkpoint
-from .clip import clip_grad_norm
 from .distributed import Communicator, DataParallel, quiet_unless_root
+from .finite import RunawayWatch, check_step, diverged, first_nonfinite, last_checkpoint
 from .progress import Progress
 from .runlog import RunLog
 from .schedule import ReduceOnPlateau, StepDecay
@@ -115,6 +119,7 @@ class Trainer:
         self._stop_requested = False
         self._shared_time = 0.0  # rank 0's session time at the last step, on every rank
         self._stop_agreed = False  # any rank's Ctrl-C, as of the last step's allreduce
+        self._runaway = RunawayWatch()
 
     # -- state --------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -228,6 +233,10 @@ class Trainer:
             self.recent.clear()
         key, direction = self.task.selection
         value = record[key]
+        for figure in dict.fromkeys(("loss", key)):
+            if not math.isfinite(record.get(figure, 0.0)):
+                self.log.write(record)  # written as null, named under "nonfinite"
+                raise self._diverged(f"validation {figure}", record[figure], self.step)
         best = self.best_valid
         improved = best is None or (value < best if direction == "min" else value > best)
         if improved:
@@ -305,17 +314,32 @@ class Trainer:
         ``snapshot`` taken before the batch back, so the checkpoint resumes at this batch."""
         try:
             self.model.zero_grad()
-            loss, tokens = self.task.train_step(self.model, batch)
+            with np.errstate(over="ignore", invalid="ignore"):  # checked below, in one line
+                loss, tokens = self.task.train_step(self.model, batch)
             if self.parallel.active:
                 loss, tokens = self._reduce(loss, tokens)
-            if self.config.clip:
-                clip_grad_norm(self.model.parameters(), self.config.clip)
-            self.optimizer.step()
+            problem = check_step(loss, [g for _, g in self.model.parameters()], self.config.clip)
+            if problem is not None:  # before the update: the parameters stay finite
+                raise self._diverged(*problem)
+            with np.errstate(over="ignore", invalid="ignore"):
+                self.optimizer.step()
+            bad = first_nonfinite((name, p) for name, p, _ in self.model.named_parameters())
+            if bad is not None:
+                raise self._diverged(f"parameter {bad!r}", None)
         except KeyboardInterrupt:
             self.task.rollback(snapshot[0])
             rngstate.restore(self.model, snapshot[1], "snapshot")
             raise
         return loss, tokens
+
+    def _diverged(self, what: str, value: float | None, step: int | None = None):
+        """The :class:`~kioku.train.finite.TrainingDiverged` of ``what`` at ``step``
+        (default: the next), naming the run folder's last (finite) checkpoint."""
+        settings = self.meta.get("settings") if isinstance(self.meta, dict) else None
+        init_range = settings.get("init_range") if isinstance(settings, dict) else None
+        step = self.step + 1 if step is None else step
+        lr, last = float(self.optimizer.lr), last_checkpoint(self.out_dir)
+        return diverged(what, value, step, lr, self.config.clip, init_range, last)
 
     def _reduce(self, loss: float, tokens: int) -> tuple[float, int]:
         """Sum gradients, loss and tokens over ranks in one Allreduce that also carries
@@ -335,6 +359,9 @@ class Trainer:
         result.losses.append(loss)
         self.recent.append(loss)
         progress.update(1, tokens, self.task.describe_loss(loss))
+        warning = self._runaway.check(loss, self.step, float(self.optimizer.lr), c.clip)
+        if warning is not None:
+            progress.write(warning)
         if c.sample_every and self.on_sample and self.step % c.sample_every == 0:
             progress.write(self.on_sample(self.step))
         if c.eval_every and self.step % c.eval_every == 0:

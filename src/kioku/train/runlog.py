@@ -1,4 +1,7 @@
-"""The JSON-lines log of a run: one object per evaluation, appended and flushed."""
+"""The JSON-lines log of a run: one object per evaluation, appended and flushed.
+
+Every line is strict JSON: a non-finite figure is written as ``null`` and named under
+``"nonfinite"`` (:mod:`kioku.data.strict_json`)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 import warnings
 from pathlib import Path
 
+from ..data import strict_json
 from ..data.atomic import write_text_atomic
 
 
@@ -42,7 +46,7 @@ class RunLog:
                 self._refuse_link()
             raise error
         with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
+            handle.write(strict_json.dumps(record, sort_keys=True) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
 

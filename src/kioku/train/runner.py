@@ -15,6 +15,7 @@ from typing import TextIO
 from ..data.atomic import read_json
 from .checkpoint import load_checkpoint, remove_leftovers, resolve
 from .distributed import DataParallel, communicator, quiet_unless_root
+from .finite import TrainingDiverged
 from .lock import RunLock, RunLockedError
 from .loop import LoopConfig, Trainer
 from .restore import build_model as restore_model
@@ -38,6 +39,16 @@ def loop_config(settings: TrainSettings) -> LoopConfig:
     )
 
 
+def absolute_data(data: str) -> str:
+    """``data`` as a run records it: a path that exists made absolute and resolved, so
+    that ``eval`` and ``predict`` find the data from any folder; the names ``stdlib``
+    and ``ptb`` (and a path that does not exist, for the task to refuse) as given."""
+    if data in ("stdlib", "ptb"):
+        return data
+    path = Path(data).expanduser()
+    return str(path.resolve()) if path.exists() else data
+
+
 def run_folder(settings: TrainSettings) -> Path:
     """``settings.out`` as a path; ``ValueError`` naming ``out`` when there is none."""
     if settings.out is None:
@@ -58,6 +69,8 @@ def build_trainer(
     parallel = DataParallel()
     stream = quiet_unless_root(parallel, stream)
     out_dir = run_folder(settings)
+    if saved_state is None:
+        settings = settings.replace(data=absolute_data(settings.data))
     task = build_task(settings)
     source = saved_source or str(out_dir / "latest.json")
     if saved_state is not None:
@@ -105,7 +118,8 @@ def train_run(
 ) -> dict:
     """Train as ``settings`` say (see :func:`build_trainer` for the other arguments),
     then test the parameters that validated best. Returns a summary dict (figures,
-    report lines)."""
+    report lines); a run stopped by a non-finite number has ``diverged`` (the one-line
+    message) and ``checkpoint`` (the last finite one, or ``None``)."""
     stream = stream or sys.stdout
     out = run_folder(settings)
     if out.exists() and not out.is_dir():  # now, not at the first save an epoch later
@@ -131,7 +145,12 @@ def _train_run(
     settings: TrainSettings, saved_state: dict | None, stream: TextIO, saved_source: str | None
 ) -> dict:
     trainer = build_trainer(settings, saved_state, stream, saved_source)
-    result = trainer.run()
+    try:
+        result = trainer.run()
+    except TrainingDiverged as error:  # the last finite checkpoint is kept, and named
+        checkpoint = str(error.checkpoint) if error.checkpoint else None
+        return {"interrupted": False, "diverged": str(error), "step": error.step,
+                "checkpoint": checkpoint, "report": [], "losses": []}  # fmt: skip
     summary = {
         "interrupted": result.interrupted,
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
