@@ -215,6 +215,29 @@ def remove_leftovers(out_dir: str | os.PathLike) -> list[str]:
     return removed
 
 
+def remove_dead_run(out_dir: str | os.PathLike) -> list[str]:
+    """Before a fresh start in run folder ``out_dir`` (lock held): delete what a run that
+    died before its first checkpoint left, which nothing can resume (no ``latest.json``):
+    its ``log.jsonl``, a ``best.json`` and checkpoint folders no pointer names. With a
+    ``latest.json`` nothing is removed (the run is refused or resumed). Returns the
+    names removed."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir() or (out_dir / LATEST).exists() or (out_dir / LATEST).is_symlink():
+        return []
+    removed = []
+    for path in sorted(out_dir.iterdir()):
+        if path.name in ("log.jsonl", BEST) and (path.is_file() or path.is_symlink()):
+            path.unlink()  # a link is removed, never what it points at
+        elif path.name.startswith("ckpt-") and path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.name.startswith("ckpt-") and path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        removed.append(path.name)
+    return removed
+
+
 def prune(out_dir: Path, keep: int) -> None:
     """Delete all but the ``keep`` newest checkpoints and those the pointers name."""
     pinned = set()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..data.atomic import read_json
-from .checkpoint import load_checkpoint, remove_leftovers, resolve
+from .checkpoint import load_checkpoint, remove_dead_run, remove_leftovers, resolve
 from .distributed import DataParallel, communicator, quiet_unless_root
 from .finite import TrainingDiverged
 from .lock import RunLock, RunLockedError
@@ -138,6 +138,10 @@ def train_run(
         leftovers = remove_leftovers(out)
         if leftovers:
             print(f"removed what an interrupted write left: {', '.join(leftovers)}", file=stream)
+        dead = remove_dead_run(out) if saved_state is None else []
+        if dead:  # a fresh start is fresh: no record of a run that saved nothing
+            names = ", ".join(dead)
+            print(f"starting clean: removed a dead run's files: {names}", file=stream)
         return _train_run(settings, saved_state, stream, saved_source)
 
 
