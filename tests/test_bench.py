@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from kioku.bench import load, markdown, memory, overhead, runner, timing, workloads
+from kioku.bench import load, markdown, memory, overhead, report, runner, sweep, timing, workloads
 from kioku.bench.load import CpuTimes, LoadProbe, Sample
 from kioku.bench.workloads import Shape
 from kioku.cli import bench_cmd
@@ -301,3 +301,142 @@ def test_bench_command_passes_the_quiet_rate_and_saves(tmp_path, monkeypatch):
     assert bench_cmd.run(args) == 3
     assert seen["quiet_gflops"] == 270.0 and seen["shapes"] == bench.QUICK_SHAPES
     assert not out.exists() and (tmp_path / bench_cmd.NOT_VALID_FOLDER / "bench.json").exists()
+
+
+# --- the CPU, its instruction set and the kernels' choices; the scaling sweep ---------------
+
+TINY_SWEEP = (Shape(3, 32, 8), Shape(3, 32, 16), Shape(3, 2, 8))
+
+
+def test_machine_records_the_cpu_its_flags_and_the_choices_in_force():
+    from kioku.kernels import _tuning
+
+    info = runner.machine_info()
+    assert (info["cpu"], info["cpu_flags"]) == _tuning.cpu()
+    assert set(info["cpu_flags"]) <= set(_tuning.FLAGS)
+    tuning = info["tuning"]
+    assert tuning["source"] == "defaults (KIOKU_TUNING=off)"  # tests/conftest.py
+    assert tuning["values"] == tuning["defaults"] == _tuning.defaults()
+    lines = report.tuning_lines(info)
+    assert lines[0].startswith("Instruction set: ")
+    assert lines[1].startswith("Kernel choices in force: defaults (KIOKU_TUNING=off): MIN_ROWS 4,")
+
+
+def test_tuned_choices_are_named_with_their_file_and_defaults():
+    machine = {
+        "cpu_flags": ["avx2", "fma"],
+        "tuning": {
+            "source": "tuned",
+            "path": "/cache/kioku/tuning-0123.json",
+            "values": {"MIN_ROWS": 8, "MIN_FLOPS": 4e6},
+            "defaults": {"MIN_ROWS": 4, "MIN_FLOPS": 4e6},
+        },
+    }
+    assert report.tuning_lines(machine) == [
+        "Instruction set: avx2 fma.",
+        "Kernel choices in force: tuned (/cache/kioku/tuning-0123.json): MIN_ROWS 8 "
+        "(default 4), MIN_FLOPS 4e+06.",
+        "",
+    ]
+
+
+def test_sweep_points_are_the_issue_s():
+    assert {s.steps for s in sweep.SWEEP} == {50}
+    assert [s.hidden for s in sweep.SWEEP if s.batch == 32] == [32, 64, 128, 256, 512, 1024]
+    assert [s.batch for s in sweep.SWEEP if s.batch != 32] == [1, 4, 16, 64, 256]
+    assert {s.hidden for s in sweep.SWEEP if s.batch != 32} == {256}
+
+
+def test_sweep_trains_with_the_input_gradient_like_torch():
+    torch = pytest.importorskip("torch")
+    shape = Shape(4, 3, 5)
+    state, x = workloads.torch_state(shape), workloads.inputs(shape)
+    dx = sweep.kioku_train_dx(shape, state, x)()
+    assert dx.shape == x.shape
+    torch_dx = sweep.torch_train_dx(shape, state, x.copy())()
+    assert isinstance(torch_dx, torch.Tensor)
+    np.testing.assert_allclose(dx, torch_dx.numpy(), rtol=0, atol=1e-5)
+
+
+def _tiny_sweep(monkeypatch) -> dict:
+    monkeypatch.setattr(timing, "peak_sgemm", lambda: {"numpy_gflops": 1.0, "peak_gflops": 1.0})
+    monkeypatch.setattr(timing, "REFERENCE_SIZE", 64)
+    return sweep.run_sweep(
+        TINY_SWEEP, repeats=1, block_s=0.001, pause_s=0.0, log=lambda line: None,
+        probe=fake_probe(0.05), idle_s=0.0,
+    )  # fmt: skip
+
+
+def test_sweep_on_tiny_sizes_reports_every_field(monkeypatch, tmp_path):
+    with_torch = sweep.has_torch()
+    result = _tiny_sweep(monkeypatch)
+    assert result["results"] == [] and result["load"]["valid"]
+    assert set(result["load"]["others_share_by_shape"]) == {s.name for s in TINY_SWEEP}
+    points = result["sweep"]["points"]
+    assert [(p["T"], p["B"], p["H"]) for p in points] == [(3, 32, 8), (3, 32, 16), (3, 2, 8)]
+    for point, shape in zip(points, TINY_SWEEP):
+        assert point["training_gflop"] == pytest.approx(shape.training_flops() / 1e9)
+        kioku = point["train"]["kioku"]
+        assert kioku["repeats"] == 1 and kioku["median_s"] > 0
+        assert "sgemm" not in point["train"] and point["sgemm_gflops"] > 0
+        expected = point["training_gflop"] / kioku["median_s"] / point["sgemm_gflops"]
+        assert point["kioku_share_of_sgemm"] == pytest.approx(expected)
+        if with_torch:
+            torch = point["train"]["torch"]["median_s"]
+            assert point["ratio_vs_torch"] == pytest.approx(torch / kioku["median_s"])
+    assert result["sweep"]["torch"] is with_torch
+    assert result["machine"]["tuning"]["source"] == "defaults (KIOKU_TUNING=off)"
+    runner.write_json(result, str(tmp_path / "bench.json"))
+    loaded = json.loads((tmp_path / "bench.json").read_text())
+    table = markdown(loaded)
+    assert "Scaling sweep: training with the input gradient, T = 50" in table
+    assert "| H | 8 | 16 |" in table and "| B | 2 |" in table
+    assert "| kioku % of sgemm |" in table and "Kernel choices in force:" in table
+    assert "| kioku ms | PyTorch ms |" not in table  # no per-shape tables in a sweep
+    assert "share of the sgemm rate at H >= 512" not in table  # no such width here
+    loaded["sweep"]["share_target_from_hidden"] = 16
+    assert "share of the sgemm rate at H >= 512 (target 85 %): T=3 B=32 H=16 " in markdown(loaded)
+
+
+def test_sweep_without_torch_says_so(monkeypatch):
+    monkeypatch.setattr(sweep, "has_torch", lambda: False)
+    result = _tiny_sweep(monkeypatch)
+    assert result["sweep"]["note"] == "PyTorch is not installed: kioku alone, no ratios"
+    assert all(p["ratio_vs_torch"] is None and "torch" not in p["train"]
+               for p in result["sweep"]["points"])  # fmt: skip
+    table = markdown(result)
+    assert "Note: PyTorch is not installed" in table and "| kioku vs PyTorch | n/a |" in table
+
+
+def test_bench_sweep_command_runs_the_sweep_and_saves(tmp_path, monkeypatch, capsys):
+    from kioku.cli import build_parser
+
+    seen = {}
+
+    def fake_sweep(points, **kwargs):
+        seen.update(kwargs, points=points)
+        return _tiny_sweep_result()
+
+    monkeypatch.setattr(sweep, "run_sweep", fake_sweep)
+    args = build_parser().parse_args(["bench", "--sweep", "--quick", "--out", str(tmp_path)])
+    assert args.sweep and bench_cmd.run(args) == 0
+    assert seen["points"] == sweep.SWEEP and seen["repeats"] == 3
+    captured = capsys.readouterr()
+    assert captured.err.startswith("CPU: ") and "Kernel choices in force:" in captured.err
+    assert "Scaling sweep" in (tmp_path / "bench.md").read_text()
+    assert json.loads((tmp_path / "bench.json").read_text())["sweep"]["points"][0]["H"] == 512
+
+
+def _tiny_sweep_result() -> dict:
+    stats = {"median_s": 0.01, "min_s": 0.01, "max_s": 0.01, "calls": 1, "repeats": 1}
+    point = {
+        "shape": "T=50 B=32 H=512", "T": 50, "B": 32, "H": 512, "training_gflop": 1.0,
+        "train": {"kioku": stats, "torch": stats}, "ratio_vs_torch": 1.0,
+        "sgemm_gflops": 200.0, "kioku_gflops": 100.0, "kioku_share_of_sgemm": 0.5,
+        "torch_share_of_sgemm": 0.5,
+    }  # fmt: skip
+    result = _fake_result(valid=True)
+    result["results"] = []
+    result["sweep"] = {"task": "training with dx", "torch": True, "note": None,
+                       "share_target_from_hidden": 512, "points": [point]}  # fmt: skip
+    return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .sweep import sweep_lines
+
 
 def _ms(stats: dict) -> str:
     return f"{stats['median_s'] * 1e3:.3g}"
@@ -67,8 +69,31 @@ def overhead_lines(result: dict) -> list[str]:
     ]
 
 
+def tuning_lines(machine: dict) -> list[str]:
+    """The CPU's instruction set and the kernels' choices in force during the run."""
+    lines = []
+    if machine.get("cpu_flags") is not None:
+        flags = " ".join(machine["cpu_flags"]) or "none of the flags kioku reads"
+        lines.append(f"Instruction set: {flags}.")
+    tuning = machine.get("tuning")
+    if tuning:
+        where = f" ({tuning['path']})" if tuning.get("path") else ""
+        values = ", ".join(
+            f"{name} {value:g}"
+            + (
+                ""
+                if value == tuning["defaults"].get(name)
+                else f" (default {tuning['defaults'][name]:g})"
+            )
+            for name, value in tuning["values"].items()
+        )
+        lines.append(f"Kernel choices in force: {tuning['source']}{where}: {values}.")
+    return lines + [""] if lines else []
+
+
 def markdown(result: dict) -> str:
-    """Tables of medians: time per call, ratio to the peer, tokens/s, % of peak sgemm."""
+    """Tables of medians: time per call, ratio to the peer, tokens/s, % of peak sgemm;
+    the scaling sweep's tables when the run has one."""
     m, peak = result["machine"], result["peak_sgemm"]["peak_gflops"]
     lines = validity_lines(result) + [
         f"Machine: {m.get('cpu')}, {m.get('cores')} cores; peak sgemm {peak:.0f} GFLOP/s "
@@ -79,6 +104,17 @@ def markdown(result: dict) -> str:
         f"{result['settings'].get('onnxruntime_intra_op_threads')}. "
         f"Medians of {result['settings']['repeats']} interleaved repeats; float32; I = H.",
         "",
+        *tuning_lines(m),
+        *sweep_lines(result),
+    ]
+    if result["results"]:
+        lines += shape_lines(result)
+    return "\n".join(lines) + "\n"
+
+
+def shape_lines(result: dict) -> list[str]:
+    """The per-shape tables: training vs PyTorch, inference vs ONNX Runtime, notes."""
+    lines = [
         *overhead_lines(result),
         "Training (forward + backward of the summed output):",
         "",
@@ -133,4 +169,4 @@ def markdown(result: dict) -> str:
         "training step over the resident set before it, plus, for kioku, the caches its "
         "`nn.LSTM` keeps from the previous step (see `kioku.bench.memory`).",
     ]
-    return "\n".join(lines) + "\n"
+    return lines

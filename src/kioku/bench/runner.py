@@ -18,21 +18,19 @@ from . import latency, load, memory, overhead, timing, workloads
 from .workloads import Shape
 
 
-def _machine() -> dict:
+def machine_info() -> dict:
+    """The machine a run measured: CPU model and the instruction-set flags that matter,
+    library versions, threads, BLAS, load, and the kernels' choices in force (tuned on
+    this machine, from which file, or the defaults: :mod:`kioku.kernels._tuning`)."""
+    from ..kernels import _tuning
+
     info = {
         "python": platform.python_version(),
         "numpy": np.__version__,
         "platform": platform.platform(),
         "cores": os.cpu_count(),
     }
-    try:
-        with open("/proc/cpuinfo") as handle:
-            names = [
-                line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")
-            ]
-        info["cpu"] = names[0] if names else platform.processor()
-    except OSError:
-        info["cpu"] = platform.processor()
+    info["cpu"], info["cpu_flags"] = _tuning.cpu()
     for module in ("torch", "onnxruntime", "numba", "onnx"):
         try:
             info[module] = __import__(module).__version__
@@ -58,6 +56,7 @@ def _machine() -> dict:
         info["load_average"] = os.getloadavg()
     except OSError:
         pass
+    info["tuning"] = _tuning.in_force()
     return info
 
 
@@ -188,7 +187,7 @@ def run_benchmark(
         {row["shape"]: min(row["sgemm_gflops"].values()) for row in rows},
     )
     return {
-        "machine": _machine(),
+        "machine": machine_info(),
         "load": validity,
         "peak_sgemm": peak,
         "peak_sgemm_after": peak_after,

@@ -37,6 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip the training peak-memory subprocesses (default: run them)",
     )
     parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="instead of the shapes, the scaling sweep: training with the input gradient, "
+        "T = 50, B = 32 with H from 32 to 1024 and H = 256 with B from 1 to 256, kioku vs "
+        "PyTorch (if installed) and kioku's share of the sgemm rate (default: off)",
+    )
+    parser.add_argument(
         "--quiet-gflops",
         type=float,
         default=None,
@@ -46,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    missing = [m for m in ("torch", "onnx", "onnxruntime") if not _importable(m)]
+    needed = () if args.sweep else ("torch", "onnx", "onnxruntime")  # the sweep: torch if any
+    missing = [m for m in needed if not _importable(m)]
     if missing:
         print(
             f"kioku bench: needs {', '.join(missing)} (pip install 'kioku-lstm[torch,onnx]')",
@@ -62,16 +70,39 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--quiet-gflops: expected a positive rate in GFLOP/s, found {args.quiet_gflops}"
         )
-    result = run_benchmark(
-        QUICK_SHAPES if args.quick else SHAPES,
-        repeats=repeats,
-        block_s=0.05 if args.quick else 0.25,
-        pause_s=0.1 if args.quick else 0.3,
-        measure_memory=not (args.quick or args.no_memory),
-        log=lambda line: print(line, file=sys.stderr, flush=True),
-        quiet_gflops=args.quiet_gflops,
-    )
+    for line in machine_lines():
+        _log(line)
+    timing = {
+        "repeats": repeats,
+        "block_s": 0.05 if args.quick else 0.25,
+        "pause_s": 0.1 if args.quick else 0.3,
+        "log": _log,
+        "quiet_gflops": args.quiet_gflops,
+    }
+    if args.sweep:
+        from ..bench.sweep import SWEEP, run_sweep
+
+        result = run_sweep(SWEEP, **timing)
+    else:
+        memory = not (args.quick or args.no_memory)
+        result = run_benchmark(
+            QUICK_SHAPES if args.quick else SHAPES, measure_memory=memory, **timing
+        )
     return save(result, args.out)
+
+
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def machine_lines() -> list[str]:
+    """The CPU, its instruction set and the kernels' choices in force, for the log."""
+    from ..bench.report import tuning_lines
+    from ..kernels import _tuning
+
+    model, flags = _tuning.cpu()
+    lines = tuning_lines({"cpu_flags": flags, "tuning": _tuning.in_force()})
+    return [f"CPU: {model}", *[line for line in lines if line]]
 
 
 NOT_VALID_FOLDER = os.path.join("bench-results", "not-valid")

@@ -82,6 +82,7 @@ def describe_checkpoint(path: str | os.PathLike, which: str = "best") -> dict:
     state, _ = load_checkpoint(directory)
     source = str(directory / "checkpoint.json")
     params = field(state, "model.params", source, dict)
+    load_params(build_model(state, source), state, source)  # the config and tensors agree
     vocab = state.get("task", {}).get("vocab")
     optimizer = field(state, "optimizer", source, dict)
     run_dir = directory.parent
