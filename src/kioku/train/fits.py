@@ -36,6 +36,8 @@ def check_fits(
         return
     name = _culprit(settings, baseline, set(given), sizes)
     have = f"this machine has {size.shown_bytes(available)} available"
+    if name is None:  # no setting grew it: the data's vocabulary did
+        name, have = "max_vocab", f"a vocabulary of {sizes['vocab_size']} tokens; {have}"
     if need.training >= need.activations:
         detail = (
             f"the weights alone need about {size.shown_bytes(need.weights)} (training about "
@@ -47,14 +49,19 @@ def check_fits(
             f"one batch's activations need about {size.shown_bytes(need.activations)} "
             f"(training about {size.shown_bytes(need.total)} in all), {have}"
         )
-    raise setting_error(ValueError, name, detail, getattr(settings, name))
+    value = getattr(settings, name)
+    if value is None:
+        raise setting_error(ValueError, name, detail)
+    raise setting_error(ValueError, name, detail, value)
 
 
-def _culprit(settings: Any, baseline: Any | None, given: set[str], sizes: dict) -> str:
-    """The sizing setting whose ``baseline`` value shrinks the estimate most."""
+def _culprit(settings: Any, baseline: Any | None, given: set[str], sizes: dict) -> str | None:
+    """The sizing setting whose ``baseline`` value shrinks the estimate most; ``None``
+    when none differs from the baseline and the data's vocabulary is known (it is the
+    cause), else ``"hidden"``."""
     fields = declared(type(settings))
     values = {name: getattr(settings, name) for name in fields}
-    best, smallest = "hidden", None
+    best, smallest = None if sizes.get("vocab_size") else "hidden", None
     for name, field in fields.items():
         if not field.spec.sizes or baseline is None:
             continue

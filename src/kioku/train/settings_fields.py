@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -167,8 +168,7 @@ def declared(record: type) -> dict[str, Declared]:
     for field in dataclasses.fields(record):
         if KEY not in field.metadata:
             raise TypeError(f"{record.__name__}.{field.name}: expected a declared setting")
-        annotation = str(field.type).replace(" ", "")
-        names = annotation.split("|")
+        names = _type_names(field.type)
         kinds = [_KINDS[n] for n in names if n in _KINDS]
         if len(kinds) != 1 or not set(names) <= {*_KINDS, "None"}:
             raise TypeError(
@@ -179,6 +179,14 @@ def declared(record: type) -> dict[str, Declared]:
             field.name, kinds[0], "None" in names, field.default, field.metadata[KEY]
         )
     return fields
+
+
+def _type_names(annotation: Any) -> list[str]:
+    """``"int | None"``, ``int | None`` or ``int`` -> ``["int", "None"]`` or ``["int"]``."""
+    if isinstance(annotation, str):
+        return annotation.replace(" ", "").split("|")
+    members = typing.get_args(annotation) or (annotation,)
+    return ["None" if m is type(None) else getattr(m, "__name__", str(m)) for m in members]
 
 
 def check_all(settings: Any) -> None:

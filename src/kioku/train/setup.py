@@ -7,12 +7,13 @@ import numpy as np
 
 from ..models import Model
 from ..nn.module import Module
+from .fits import check_fits
 from .forecast_task import ForecastTask
 from .labeled_tasks import ClassifyTask
 from .lm_task import LanguageModelTask
 from .optim import OPTIMIZERS, Optimizer
 from .schedule import ReduceOnPlateau, StepDecay
-from .settings import TrainSettings, setting_error
+from .settings import TrainSettings, preset_for, setting_error
 from .tag_task import TagTask
 from .task import Task
 
@@ -32,9 +33,28 @@ def build_task(settings: TrainSettings) -> Task:
 
 def build_model(settings: TrainSettings, task: Task) -> Model:
     """A fresh model for ``task`` with the sizes in ``settings``, seeded by ``seed``
-    (``init_range > 0``: every parameter from U(-init_range, init_range))."""
+    (``init_range > 0``: every parameter from U(-init_range, init_range)); one that
+    would not fit in the memory available is refused first (``ValueError`` naming the
+    setting, :func:`~kioku.train.fits.check_fits`)."""
     init_range = settings.init_range if settings.init_range and settings.init_range > 0 else None
+    check_fits(settings, preset_for(settings.task, settings.data), **data_sizes(task))
     return task.build_model(settings, np.random.default_rng(settings.seed), init_range)
+
+
+def data_sizes(task: Task) -> dict[str, int | None]:
+    """The model's sizes that ``task``'s data decided, as
+    :func:`kioku.models.size.parameter_count` takes them (``None``: not this task's)."""
+
+    def size(name: str) -> int | None:
+        value = getattr(task, name, None)
+        return None if value is None else len(value)
+
+    return {
+        "vocab_size": size("vocab"),
+        "num_outputs": size("labels"),
+        "input_size": size("columns"),
+        "char_vocab_size": size("char_vocab"),
+    }
 
 
 def build_optimizer(settings: TrainSettings, model: Module) -> Optimizer:
