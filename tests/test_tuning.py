@@ -326,7 +326,7 @@ def test_tune_measures_and_writes(tuning, monkeypatch, capsys):
 
 def test_commands_that_run_the_kernels_tune_first(tuning, monkeypatch, tmp_path):
     seen = []
-    monkeypatch.setattr(_tuning, "ensure", lambda: seen.append(1))
+    monkeypatch.setattr(_tuning, "ensure", lambda log=None: seen.append(1))
     assert main(["eval", str(tmp_path / "no-such-run")]) == 2  # tuned, then the error
     assert seen == [1]
     main(["tune", "--show"])

@@ -68,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.command in TUNED_COMMANDS:
-            from ..kernels import _tuning
+            from ..nn import tuning
 
-            _tuning.ensure()
+            tuning.prepare()
         return int(args._run(args) or 0)
     except USER_ERRORS as error:
         print(f"kioku {args.command}: {one_line(error)}", file=sys.stderr)

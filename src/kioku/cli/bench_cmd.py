@@ -98,11 +98,11 @@ def _log(line: str) -> None:
 def machine_lines() -> list[str]:
     """The CPU, its instruction set and the kernels' choices in force, for the log."""
     from ..bench.report import tuning_lines
-    from ..kernels import _tuning
+    from ..nn import tuning
 
-    model, flags = _tuning.cpu()
-    lines = tuning_lines({"cpu_flags": flags, "tuning": _tuning.in_force()})
-    return [f"CPU: {model}", *[line for line in lines if line]]
+    identity = tuning.machine()
+    lines = tuning_lines({"cpu_flags": identity["flags"], "tuning": tuning.in_force()})
+    return [f"CPU: {identity['cpu']}", *[line for line in lines if line]]
 
 
 NOT_VALID_FOLDER = os.path.join("bench-results", "not-valid")

@@ -7,7 +7,6 @@ stored; ``KIOKU_TUNING=off`` keeps the hand-set defaults."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 HELP = "Measure the kernels' thresholds on this CPU and store them (--show, --reset)."
@@ -29,35 +28,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..kernels import _tuning
+    from ..nn import tuning
 
-    identity = _tuning.machine()
-    path = _tuning.tuning_path(identity)
+    identity = tuning.machine()
+    path = tuning.path_for(identity)
     if args.reset:
-        removed = _tuning.reset()
+        removed = tuning.forget()
         print(f"deleted {removed}" if removed else f"no tuning file to delete ({path})")
         return 0
     for line in machine_lines(identity):
         print(line)
     if args.show:
         try:
-            content = _tuning.read_file(path, _tuning.key(identity))
-        except FileNotFoundError:
+            content = tuning.stored(identity)
+        except tuning.TuningFileError as error:
+            message = f"{path}: cannot be used ({error}); `kioku tune` measures again"
+            raise ValueError(message) from None
+        if content is None:
             print(f"not tuned yet: no {path}; the defaults are in force")
             for line in choice_lines(None):
                 print(line)
             return 0
-        except (_tuning.TuningFileError, UnicodeDecodeError) as error:
-            message = f"{path}: cannot be used ({error}); `kioku tune` measures again"
-            raise ValueError(message) from None
         print(f"measured {content.get('measured_at')}, stored in {path}")
     else:
-        _needs_fast_path()
-        print(_tuning.PROGRESS, file=sys.stderr, flush=True)
-        result = _tuning.measure()
-        path = _tuning.write_file(result, identity)
-        content = _tuning.read_file(path, _tuning.key(identity))
-        print(f"measured in {result['seconds']:.1f} s, written to {path}")
+        print(tuning.PROGRESS, file=sys.stderr, flush=True)
+        content, path = tuning.measure_and_store(identity)
+        print(f"measured in {content['seconds']:.1f} s, written to {path}")
     load = content.get("load_average")
     if load:
         print(f"load average while measuring: {' '.join(f'{v:g}' for v in load)}")
@@ -68,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             )
     for line in choice_lines(content["choices"]):
         print(line)
-    if _tuning.mode() == "off":
+    if tuning.tuning_off():
         print("KIOKU_TUNING=off is set: the defaults stay in force while it is")
     return 0
 
@@ -83,39 +79,27 @@ def machine_lines(identity: dict) -> list[str]:
     ]
 
 
-def choice_lines(choices: dict | None) -> list[str]:
+def choice_lines(stored: dict | None) -> list[str]:
     """One line per choice (value, default, the timings behind it), then the constants
     that are not tuned and why."""
-    from ..kernels import _tuning
+    from ..nn import tuning
 
     lines = []
-    for name, choice in _tuning.CHOICES.items():
-        entry = (choices or {}).get(name, {})
-        value = entry.get("value", choice.default)
-        lines.append(f"{name} = {value:g} (default {choice.default:g}): {choice.what}")
+    for choice in tuning.choices():
+        name, default = choice["name"], choice["default"]
+        entry = (stored or {}).get(name, {})
+        lines.append(f"{name} = {entry.get('value', default):g} (default {default:g}): "
+                     f"{choice['what']}")  # fmt: skip
         levels = entry.get("levels") or []
         if levels:
             timings = "; ".join(
                 f"{level['quantity']:g}: {level['on_s'] * 1e3:.3g} vs {level['off_s'] * 1e3:.3g}"
                 for level in levels
             )
-            lines.append(f"    ms per call, guarded path on vs off, by {choice.unit}: {timings}")
+            lines.append(f"    ms per call, guarded path on vs off, by {choice['unit']}: {timings}")
         if entry.get("note"):
             lines.append(f"    {entry['note']}")
-    for fixed in _tuning.FIXED:
-        try:
-            shown = f"{fixed.name} = {getattr(importlib.import_module(fixed.module), fixed.name)}"
-        except ImportError:  # no Numba: the compiled kernels are not there at all
-            shown = fixed.name
-        lines.append(f"{shown}: not tuned, {fixed.why}")
+    for entry in tuning.fixed():
+        shown = entry["name"] if entry["value"] is None else f"{entry['name']} = {entry['value']}"
+        lines.append(f"{shown}: not tuned, {entry['why']}")
     return lines
-
-
-def _needs_fast_path() -> None:
-    from ..kernels import available
-
-    if "numba" not in available():
-        raise ImportError(
-            "the choices belong to the compiled kernels, which need Numba "
-            "(pip install 'kioku-lstm[fast]')"
-        )

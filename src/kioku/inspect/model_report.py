@@ -100,6 +100,7 @@ def inspect_model(
     feature names for cell search (default: all of them for a character model, none for
     a word model). Returns the summary (``unknown``: how many tokens, outside the
     vocabulary, were read as ``<unk>``; ``unknown_tokens``: each with its count)."""
+    check_word_token_model(model)  # before anything is written
     if features is not None:
         for name in features:
             get_feature(name)  # unknown names fail before any work
