@@ -1,25 +1,26 @@
 """Shared by the PyTorch parity tests: a kioku layer and its torch twin (same weights) run
 forward and backward on the same random case, every output, final state and gradient
-compared within ``ATOL``. Import it after ``pytest.importorskip("torch")``."""
+compared within the rounding of float32 over the depth of the computation
+(tests/tolerance.py). Import it after ``pytest.importorskip("torch")``."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from cases import max_abs_diff
+from tolerance import assert_close, recurrent_depth
 
 import kioku
 
 pack = torch.nn.utils.rnn.pack_padded_sequence
 unpack = torch.nn.utils.rnn.pad_packed_sequence
 
-ATOL = 1e-5
 # kind -> (torch layer, kioku layer, the options of the config that only it takes)
 LAYERS = {
     "lstm": (torch.nn.LSTM, kioku.nn.LSTM, ("proj_size",)),
     "rnn": (torch.nn.RNN, kioku.nn.RNN, ("nonlinearity",)),
     "gru": (torch.nn.GRU, kioku.nn.GRU, ()),
 }
+GATES = {"lstm": 4, "rnn": 1, "gru": 3}
 LAYER_ARGS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "bidirectional")
 
 
@@ -28,9 +29,10 @@ def load(module: kioku.nn.Module, peer: torch.nn.Module) -> None:
     module.load_state_dict({k: v.detach().numpy() for k, v in peer.state_dict().items()})
 
 
-def close(name: str, ours: np.ndarray, theirs: torch.Tensor) -> float:
-    """Assert ``ours`` equals the tensor ``theirs`` within ``ATOL``; the largest difference."""
-    return max_abs_diff(name, ours, theirs.detach().numpy(), ATOL)
+def close(name: str, ours: np.ndarray, theirs: torch.Tensor, depth: int) -> float:
+    """Assert ``ours`` equals the tensor ``theirs`` within the rounding of float32 through
+    ``depth`` roundings (:func:`tolerance.recurrent_depth`); the largest difference."""
+    return assert_close(name, ours, theirs.detach().numpy(), depth)
 
 
 def random_config(seed: int, projection: bool = False) -> dict:
@@ -101,9 +103,11 @@ def run_pair(cfg: dict, seed: int, kind: str = "lstm") -> float:
 
     out, final = ours(x_np, state_np, lengths)
     finals = _states(kind, final)
-    worst = close("y", out, out_t)
+    widest = max(cfg["input_size"], D * P if cfg["num_layers"] > 1 else 0)
+    depth = recurrent_depth(T, widest, H, cfg["num_layers"], B, GATES[kind])
+    worst = close("y", out, out_t, depth)
     for name, a, b in zip("hc", finals, finals_t):
-        worst = max(worst, close(f"{name}_n", a, b))
+        worst = max(worst, close(f"{name}_n", a, b, depth))
 
     dy = r.normal(size=out.shape).astype(np.float32)
     dfinal = [r.normal(size=f.shape).astype(np.float32) for f in finals]
@@ -112,12 +116,12 @@ def run_pair(cfg: dict, seed: int, kind: str = "lstm") -> float:
         loss = loss + (f_t * torch.tensor(d)).sum()
     loss.backward()
     dx, dstart = ours.backward(dy, tuple(dfinal) if kind == "lstm" else dfinal[0])
-    worst = max(worst, close("dx", dx, x_t.grad))
+    worst = max(worst, close("dx", dx, x_t.grad, depth))
     if state_t is not None:
         for name, a, b in zip("hc", _states(kind, dstart), _states(kind, state_t)):
-            worst = max(worst, close(f"d{name}0", a, b.grad))
+            worst = max(worst, close(f"d{name}0", a, b.grad, depth))
     for name, param in peer.named_parameters():
-        worst = max(worst, close(f"grad {name}", ours.grads[name], param.grad))
+        worst = max(worst, close(f"grad {name}", ours.grads[name], param.grad, depth))
     return worst
 
 
@@ -139,14 +143,15 @@ def run_edge(kind: str, T: int, B: int, lengths: str | None, bidirectional: bool
     if lens is not None:
         out_t, _ = unpack(out_t, total_length=T)
     out, final = ours(x, lengths=lens)
-    close("y", out, out_t)
+    depth = recurrent_depth(T, 10 if bidirectional else 5, 5, 2, B, GATES[kind])
+    close("y", out, out_t, depth)
     for name, a, b in zip("hc", _states(kind, final), _states(kind, final_t)):
-        close(f"{name}_n", a, b)
+        close(f"{name}_n", a, b, depth)
     dy = r.normal(size=out.shape).astype(np.float32)
     (out_t * torch.tensor(dy)).sum().backward()
     dx, _ = ours.backward(dy)
-    close("dx", dx, x_t.grad)
+    close("dx", dx, x_t.grad, depth)
     for name, p in peer.named_parameters():
-        close(name, ours.grads[name], p.grad)
+        close(name, ours.grads[name], p.grad, depth)
     if lengths == "1,T":
         assert np.all(out[1:, 0] == 0), "outputs past a sequence's length are zero"

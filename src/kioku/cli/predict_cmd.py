@@ -20,6 +20,7 @@ import json
 import sys
 import time
 
+from ..data import strict_json
 from ..train.settings_fields import SIZE_MAX
 from .options import CHECKPOINT_HELP, add_which
 from .setting_flags import add_bounded, bounds_problem
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         predictor = load(args.checkpoint, args.which)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
         print(f"kioku predict: {error}", file=sys.stderr)
-        return 1
+        return 2
     kind = predictor.kind
     fmt = args.format
     if fmt is not None and fmt not in FORMATS[kind]:
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         output, count, unit = WRITERS[kind](predictor, text, fmt, args)
         seconds = time.perf_counter() - started
-    except (ValueError, TypeError, OSError) as error:
+    except (ValueError, TypeError, OSError, MemoryError) as error:
         print(f"kioku predict: {error}", file=sys.stderr)
         return 2
     if args.out:
@@ -119,11 +120,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read_input(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
-    from ..data.text import read_text
+    """A file's text, or standard input's for ``-``, with the same checks
+    (:func:`kioku.data.inputs.read_input`)."""
+    from ..data.inputs import read_input
 
-    return read_text(name)
+    return read_input(name)
 
 
 def _lines(text: str) -> list[str]:
@@ -146,7 +147,7 @@ def write_lm(predictor, text: str, fmt: str | None, args) -> tuple[str, int, str
             "bits_per_token": scores.bits_per_token,
             "perplexity": scores.perplexity,
         }
-        return json.dumps(record) + "\n", len(scores.tokens), "tokens"
+        return strict_json.dumps(record) + "\n", len(scores.tokens), "tokens"
     out = io.StringIO()
     out.write("token\tbits\n")
     for token, bits in zip(scores.tokens, scores.bits):
@@ -176,11 +177,9 @@ def write_classify(predictor, text: str, fmt: str | None, args) -> tuple[str, in
 
 
 def _is_conllu(text: str) -> bool:
-    for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            cells = line.split("\t")
-            return len(cells) == 10 and cells[0].split("-")[0].split(".")[0].isdigit()
-    return False
+    from ..data.inputs import looks_like_conllu
+
+    return looks_like_conllu(text)
 
 
 def write_tag(predictor, text: str, fmt: str | None, args) -> tuple[str, int, str]:
@@ -192,7 +191,7 @@ def write_tag(predictor, text: str, fmt: str | None, args) -> tuple[str, int, st
     if fmt == "conllu" and not conllu:
         raise ValueError(f"{args.input}: --format conllu needs CoNLL-U input")
     if conllu:
-        sentences, rows = _conllu_sentences(text)
+        sentences, rows = _conllu_sentences(text, args.input)
     else:
         sentences, rows = [line.split() for line in _lines(text)], None
     if not sentences:
@@ -217,29 +216,12 @@ def write_tag(predictor, text: str, fmt: str | None, args) -> tuple[str, int, st
     return out.getvalue(), words, "words"
 
 
-def _conllu_sentences(text: str) -> tuple[list[list[str]], list[int]]:
-    """The words of each sentence of CoNLL-U ``text`` (word lines only: no ranges
-    ``1-2``, no empty nodes ``1.1``), and the line index of each word, in order."""
-    sentences: list[list[str]] = []
-    rows: list[int] = []
-    current: list[str] = []
-    for index, line in enumerate(text.splitlines()):
-        if not line.strip():
-            if current:
-                sentences.append(current)
-                current = []
-            continue
-        if line.startswith("#"):
-            continue
-        cells = line.split("\t")
-        if len(cells) != 10:
-            raise ValueError(f"line {index + 1}: expected 10 tab-separated CoNLL-U columns")
-        if cells[0].isdigit():
-            rows.append(index)
-            current.append(cells[1])
-    if current:
-        sentences.append(current)
-    return sentences, rows
+def _conllu_sentences(text: str, name: str) -> tuple[list[list[str]], list[int]]:
+    """The words of each sentence of CoNLL-U ``text`` read from ``name`` and the line
+    index of each word (:func:`kioku.data.inputs.conllu_sentences`)."""
+    from ..data.inputs import conllu_sentences, input_name
+
+    return conllu_sentences(text, input_name(name))
 
 
 def write_forecast(predictor, text: str, fmt: str | None, args) -> tuple[str, int, str]:
