@@ -5,7 +5,6 @@ decides whether the run is valid."""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -207,5 +206,8 @@ def run_benchmark(
 
 
 def write_json(result: dict, path: str) -> None:
-    """Write ``result`` atomically (temp file + rename)."""
-    write_text_atomic(path, json.dumps(result, indent=1) + "\n")
+    """Write ``result`` atomically (temp file + rename), as strict JSON (a NaN or an
+    infinity as ``null``, named under ``"nonfinite"``)."""
+    from ..data.strict_json import dumps
+
+    write_text_atomic(path, dumps(result, indent=1) + "\n")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from ..data import strict_json
 from .options import CHECKPOINT_HELP, add_which
 
 HELP = "Evaluate a checkpoint on a split of its data or on any file of its task."
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"kioku eval: {one_line(error)}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(record, sort_keys=True))
+        print(strict_json.dumps(record, sort_keys=True))  # NaN and inf as null, named
         return 0
     shown = [f"loss {record['loss']:.4f}"]
     shown += [f"{key} {record[key]:.4f}" for key in SHOWN if key in record]

@@ -7,6 +7,7 @@ import json
 import sys
 import warnings
 
+from ..data import strict_json
 from .options import CHECKPOINT_HELP, add_which
 
 HELP = "Describe a checkpoint: configuration, sizes, training state."
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     for warning in caught:  # e.g. a log whose last line a kill cut short
         print(f"kioku info: warning: {warning.message}", file=sys.stderr)
     if args.json:
-        print(json.dumps(info, sort_keys=True, default=str))
+        print(strict_json.dumps(info, sort_keys=True, default=str))
         return 0
     print(f"checkpoint:  {info['checkpoint']}")
     print(f"model:       {info['model']} ({info['parameters']:,} parameters)")
@@ -49,5 +50,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained for: {info['elapsed']:.0f} s")
     print(f"files:       {', '.join(f'{n} ({b:,} bytes)' for n, b in info['files'].items())}")
     for record in info["log_tail"]:
-        print(f"log:         {json.dumps(record, sort_keys=True)}")
+        print(f"log:         {strict_json.dumps(record, sort_keys=True)}")
     return 0

@@ -170,7 +170,7 @@ def write_classify(predictor, text: str, fmt: str | None, args) -> tuple[str, in
         best = int(row.argmax())
         label, p = predictor.labels[best], float(row[best])
         if fmt == "jsonl":
-            out.write(json.dumps({"text": line, "label": label, "probability": p}) + "\n")
+            out.write(strict_json.dumps({"text": line, "label": label, "probability": p}) + "\n")
         else:
             out.write(f"{label}\t{p:.4f}\n")
     return out.getvalue(), len(lines), "lines"
@@ -251,7 +251,7 @@ def write_forecast(predictor, text: str, fmt: str | None, args) -> tuple[str, in
     if fmt == "jsonl":
         for step, row in enumerate(forecast, 1):
             record = {"step": step, **{c: float(v) for c, v in zip(predictor.columns, row)}}
-            out.write(json.dumps(record) + "\n")
+            out.write(strict_json.dumps(record) + "\n")
     else:
         out.write(",".join(["step", *predictor.columns]) + "\n")
         for step, row in enumerate(forecast, 1):

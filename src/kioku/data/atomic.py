@@ -55,8 +55,11 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    write_text_atomic(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
+    """Write ``obj`` as indented, strict JSON to ``path`` atomically (a NaN or an
+    infinity as ``null``, named under ``"nonfinite"``: :mod:`kioku.data.strict_json`)."""
+    from .strict_json import dumps
+
+    write_text_atomic(path, dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
