@@ -331,3 +331,28 @@ def test_commands_that_run_the_kernels_tune_first(tuning, monkeypatch, tmp_path)
     assert seen == [1]
     main(["tune", "--show"])
     assert seen == [1]  # tune --show reads only
+
+
+def test_a_failed_measurement_leaves_the_defaults_and_the_command_goes_on(tuning, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(_tuning, "measure", broken)
+    progress = []
+    state = _tuning.ensure(log=progress.append)
+    assert state["source"] == "defaults (the measurement failed)"
+    assert _attributes() == _tuning.defaults()
+    assert progress[-1] == (
+        "kioku: tuning failed (RuntimeError: no compiler); the defaults are used"
+    )
+    assert not _tuning.tuning_path().exists()
+
+
+def test_an_unwritable_cache_keeps_the_measurement_for_this_process(tuning, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tuning / "a-file"))
+    (tuning / "a-file").write_text("not a folder")
+    _fake_measure(monkeypatch, MIN_ROWS=8)
+    progress = []
+    state = _tuning.ensure(log=progress.append)
+    assert state["source"] == "tuned (measured now, not stored)" and _threads.MIN_ROWS == 8
+    assert "could not store it" in progress[-1]

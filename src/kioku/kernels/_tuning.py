@@ -5,7 +5,8 @@ to run two directions at once, when a step projects its own inputs, when NumPy's
 stay on one BLAS thread) were first set by hand on one CPU. Here each is a
 :class:`Choice`: its name, the module attribute the kernels read at call time, today's
 constant as its default, the candidates a quick micro-benchmark times
-(:mod:`._tuning_probes`) and the rule that turns the timings into a value.
+(:mod:`._tuning_probes`) and the rule that turns the timings into a value. Where the
+results are kept, and the machine's identity: :mod:`._tuning_store`.
 
 Results live in ``$XDG_CACHE_HOME/kioku/tuning-<key>.json`` (default ``~/.cache/kioku``),
 ``key`` a hash of the CPU model, the instruction-set flags that matter, the NumPy /
@@ -18,18 +19,27 @@ fast path is first imported (:func:`value`), and a measurement happens only thro
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-SCHEMA = 1
+from . import _tuning_store as _store
+from ._tuning_store import (  # noqa: F401  (the file's side, used through this module)
+    FLAGS,
+    SCHEMA,
+    TuningFileError,
+    cache_folder,
+    cpu,
+    key,
+    machine,
+    thread_budget,
+    tuning_path,
+)
+
 VARIABLE = "KIOKU_TUNING"
 PROGRESS = "kioku: tuning kernels for this CPU (once, ~15 s)..."
 
@@ -65,73 +75,25 @@ _THREADS = "kioku.kernels._threads"
 _LSTM = "kioku.kernels.numba_lstm"
 
 
-def _choice(name: str, module: str, default: float, candidates: tuple, unit: str, rule: str,
-            bounds: tuple, probe: str, what: str) -> Choice:  # fmt: skip
-    return Choice(name, module, default, candidates, unit, rule, bounds,
-                  isinstance(default, int), probe, what)  # fmt: skip
-
-
 # In the order they are measured: each probe runs with the choices above it in force.
-CHOICES: dict[str, Choice] = {
-    c.name: c
-    for c in (
-        _choice(
-            "MIN_ROWS",
-            _THREADS,
-            4,
-            (2, 4, 8, 16),
-            "batch rows per thread",
-            "at_least",
-            (1, 4096),
-            "split_rows",
-            "fewest batch rows per thread worth a thread",
-        ),
-        _choice(
-            "MIN_FLOPS",
-            _THREADS,
-            4e6,
-            (16, 32, 64, 128, 256),
-            "8 B H^2, a step's recurrent flops (H as listed, 16 rows per thread)",
-            "at_least",
-            (0.0, 1e12),
-            "split_flops",
-            "a step's flops from which a batch is split",
-        ),
-        _choice(
-            "DIRECTIONS_MIN_FLOPS",
-            _THREADS,
-            2e5,
-            (16, 32, 64, 128),
-            "8 B H^2 per direction (H as listed, B = 16)",
-            "at_least",
-            (0.0, 1e12),
-            "directions",
-            "a direction's step flops from which two directions run at once",
-        ),
-        _choice(
-            "FUSED_MIN_ROWS",
-            _LSTM,
-            4,
-            (1, 2, 4, 8, 16),
-            "batch rows per thread (H = 128)",
-            "at_least",
-            (1, 1 << 30),
-            "fused",
-            "fewest rows per thread from which each step projects its own inputs",
-        ),
-        _choice(
-            "SMALL_GEMM_MNK",
-            _THREADS,
-            16e6,
-            (1e6, 4e6, 16e6, 64e6),
-            "M N K of a NumPy GEMM between kernel calls",
-            "at_most",
-            (0.0, 1e15),
-            "small_gemm",
-            "largest NumPy GEMM held to one BLAS thread between kernel calls",
-        ),
-    )  # fmt: skip
-}
+# fmt: off
+CHOICES: dict[str, Choice] = {c.name: c for c in (
+    Choice("MIN_ROWS", _THREADS, 4, (2, 4, 8, 16), "batch rows per thread", "at_least",
+           (1, 4096), True, "split_rows", "fewest batch rows per thread worth a thread"),
+    Choice("MIN_FLOPS", _THREADS, 4e6, (16, 32, 64, 128, 256),
+           "8 B H^2, a step's recurrent flops (H as listed, 16 rows per thread)", "at_least",
+           (0.0, 1e12), False, "split_flops", "a step's flops from which a batch is split"),
+    Choice("DIRECTIONS_MIN_FLOPS", _THREADS, 2e5, (16, 32, 64, 128),
+           "8 B H^2 per direction (H as listed, B = 16)", "at_least", (0.0, 1e12), False,
+           "directions", "a direction's step flops from which two directions run at once"),
+    Choice("FUSED_MIN_ROWS", _LSTM, 4, (1, 2, 4, 8, 16), "batch rows per thread (H = 128)",
+           "at_least", (1, 1 << 30), True, "fused",
+           "fewest rows per thread from which each step projects its own inputs"),
+    Choice("SMALL_GEMM_MNK", _THREADS, 16e6, (1e6, 4e6, 16e6, 64e6),
+           "M N K of a NumPy GEMM between kernel calls", "at_most", (0.0, 1e15), False,
+           "small_gemm", "largest NumPy GEMM held to one BLAS thread between kernel calls"),
+)}
+# fmt: on
 
 
 class Fixed(NamedTuple):
@@ -155,17 +117,6 @@ FIXED = (
         "a run-time value, but numba_lstm and _training_plan import it by name",
     ),
 )
-
-# Flags that change which code is fast: vector width, FMA, matrix units (x86), NEON/SVE.
-FLAGS = (
-    "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq",
-    "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8",
-    "asimd", "sve", "sve2",
-)  # fmt: skip
-
-
-class TuningFileError(ValueError):
-    """A stored tuning file that cannot be used: damaged, foreign or out of range."""
 
 
 def default(name: str) -> float:
@@ -274,112 +225,20 @@ def check_values(values: object) -> dict[str, float]:
     return checked
 
 
-# --- the machine and its file --------------------------------------------------------------
-
-
-def cpu() -> tuple[str, list[str]]:
-    """The CPU model name and the instruction-set flags of :data:`FLAGS` it has."""
-    model, flags = "", set()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                field, _, rest = line.partition(":")
-                field = field.strip().lower()
-                if field == "model name" and not model:
-                    model = rest.strip()
-                elif field in ("flags", "features") and not flags:
-                    flags = set(rest.split())
-                if model and flags:
-                    break
-    except OSError:
-        pass
-    if not flags:  # not Linux: ask LLVM (Numba's), if it is installed
-        try:
-            from llvmlite import binding
-
-            flags = {k for k, on in binding.get_host_cpu_features().items() if on}
-        except (ImportError, RuntimeError):
-            pass
-    model = model or platform.processor() or platform.machine() or "unknown"
-    return model, [flag for flag in FLAGS if flag in flags]
-
-
-def thread_budget() -> int:
-    """Threads a kernel call may use (``KIOKU_NUM_THREADS``, else the CPU affinity): the
-    rule of ``_threads.max_threads``, read here without importing it (its constants
-    are defined from this module)."""
-    env = os.environ.get("KIOKU_NUM_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def _version(module: str) -> str | None:
-    loaded = sys.modules.get(module)
-    if loaded is not None and getattr(loaded, "__version__", None):
-        return str(loaded.__version__)
-    try:
-        from importlib import metadata
-
-        return metadata.version("kioku-lstm" if module == "kioku" else module)
-    except Exception:  # not installed, or no metadata: part of the key all the same
-        return None
-
-
-def machine() -> dict:
-    """What the key is made of: CPU model, flags, versions, thread budget."""
-    model, flags = cpu()
-    versions = {name: _version(name) for name in ("numpy", "numba", "kioku")}
-    return {"cpu": model, "flags": flags, "versions": versions, "threads": thread_budget()}
-
-
-def key(identity: dict | None = None) -> str:
-    """16 hex digits of SHA-256 over :func:`machine` (or ``identity``)."""
-    identity = machine() if identity is None else identity
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def cache_folder() -> Path:
-    """``$XDG_CACHE_HOME/kioku``, default ``~/.cache/kioku``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "kioku"
-
-
-def tuning_path(identity: dict | None = None) -> Path:
-    """Where this machine's tuning file is (or would be)."""
-    return cache_folder() / f"tuning-{key(identity)}.json"
-
-
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not strict JSON")
-
-
 def read_file(path: str | os.PathLike, expected_key: str) -> dict:
-    """The content of a tuning file, checked: strict JSON, :data:`SCHEMA`, ``key`` equal
-    to ``expected_key`` and every choice in bounds. Raises :class:`TuningFileError`
-    with the reason otherwise, :class:`FileNotFoundError` when there is none."""
-    text = Path(path).read_text(encoding="utf-8", errors="strict")
-    try:
-        content = json.loads(text, parse_constant=_reject_constant)
-    except ValueError as error:
-        raise TuningFileError(f"not valid JSON ({error})") from None
-    if not isinstance(content, dict) or content.get("schema") != SCHEMA:
-        found = content.get("schema") if isinstance(content, dict) else type(content).__name__
-        raise TuningFileError(f"schema: expected {SCHEMA}, found {found!r}")
-    if content.get("key") != expected_key:
-        raise TuningFileError(
-            f"key: expected {expected_key} (this machine), found {content.get('key')!r}"
-        )
-    choices = content.get("choices")
-    if not isinstance(choices, dict):
-        raise TuningFileError("choices: expected an object")
-    values = {n: c.get("value") if isinstance(c, dict) else c for n, c in choices.items()}
-    content["values"] = check_values(values)
+    """A tuning file's content (:func:`._tuning_store.read_file`) with ``values``, every
+    choice's value checked against its bounds; raises :class:`TuningFileError` saying
+    why it cannot be used, :class:`FileNotFoundError` when there is none."""
+    content = _store.read_file(path, expected_key)
+    content["values"] = check_values({n: c.get("value") for n, c in content["choices"].items()})
     return content
+
+
+def write_file(result: dict, identity: dict | None = None) -> Path:
+    """Store a measurement (:func:`measure`'s result), its values checked, as this
+    machine's tuning file; returns its path."""
+    check_values(_values_of(result))
+    return _store.write_file(result, machine() if identity is None else identity)
 
 
 def read_stored(note: Callable[[str], None] | None = None) -> tuple[dict | None, Path]:
@@ -396,26 +255,6 @@ def read_stored(note: Callable[[str], None] | None = None) -> tuple[dict | None,
             note(f"ignoring the tuning file {path}: {error}; the defaults stay until it is "
                  "measured again")  # fmt: skip
         return None, path
-
-
-def write_file(result: dict, identity: dict | None = None) -> Path:
-    """Store a measurement (:func:`._tuning_probes.measure_all`'s result) as this
-    machine's tuning file, atomically; returns its path."""
-    from ..data.atomic import write_text_atomic
-
-    identity = machine() if identity is None else identity
-    content = {
-        "schema": SCHEMA,
-        "key": key(identity),
-        "machine": identity,
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        **result,
-    }
-    check_values({n: c["value"] for n, c in result["choices"].items()})
-    path = tuning_path(identity)
-    text = json.dumps(content, indent=1, sort_keys=True, allow_nan=False)
-    write_text_atomic(path, text + "\n")
-    return path
 
 
 def reset() -> Path | None:
@@ -519,8 +358,19 @@ def ensure(log: Callable[[str], None] | None = None) -> dict:
             return in_force()
     log(PROGRESS)
     identity = machine()
-    result = measure()
-    path = write_file(result, identity)
+    try:
+        result = measure()
+    except Exception as error:  # a failed measurement must not stop the command
+        apply(defaults(), "defaults (the measurement failed)")
+        log(f"kioku: tuning failed ({type(error).__name__}: {error}); the defaults are used")
+        return in_force()
+    try:
+        path = write_file(result, identity)
+    except OSError as error:
+        apply(_values_of(result), "tuned (measured now, not stored)")
+        log(f"kioku: tuned in {result['seconds']:.1f} s, but could not store it ({error}): "
+            "this process uses it, the next one measures again")  # fmt: skip
+        return in_force()
     apply(_values_of(result), "tuned (measured now)", str(path))
     log(f"kioku: tuned in {result['seconds']:.1f} s, saved to {path}")
     return in_force()
