@@ -389,13 +389,14 @@ def test_sweep_on_tiny_sizes_reports_every_field(monkeypatch, tmp_path):
     runner.write_json(result, str(tmp_path / "bench.json"))
     loaded = json.loads((tmp_path / "bench.json").read_text())
     table = markdown(loaded)
-    assert "Scaling sweep: training with the input gradient, T = 50" in table
+    assert "Scaling sweep: training with the input gradient, T = 3, I = H" in table
+    assert "NumPy's 64^3 sgemm" in table and "ONNX Runtime on" not in table
     assert "| H | 8 | 16 |" in table and "| B | 2 |" in table
     assert "| kioku % of sgemm |" in table and "Kernel choices in force:" in table
     assert "| kioku ms | PyTorch ms |" not in table  # no per-shape tables in a sweep
     assert "share of the sgemm rate at H >= 512" not in table  # no such width here
     loaded["sweep"]["share_target_from_hidden"] = 16
-    assert "share of the sgemm rate at H >= 512 (target 85 %): T=3 B=32 H=16 " in markdown(loaded)
+    assert "share of the sgemm rate at H >= 16 (target 85 %): T=3 B=32 H=16 " in markdown(loaded)
 
 
 def test_sweep_without_torch_says_so(monkeypatch):

@@ -100,9 +100,13 @@ def markdown(result: dict) -> str:
         f"(best of NumPy/PyTorch 2048^3, measured in the run); numpy {m.get('numpy')}, "
         f"torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')}, numba {m.get('numba')}, "
         f"kioku backend `{m.get('kioku_backend')}` on {m.get('kioku_threads')} threads, "
-        f"PyTorch on {result['settings'].get('torch_threads')}, ONNX Runtime on "
-        f"{result['settings'].get('onnxruntime_intra_op_threads')}. "
-        f"Medians of {result['settings']['repeats']} interleaved repeats; float32; I = H.",
+        f"PyTorch on {result['settings'].get('torch_threads')}"
+        + (
+            f", ONNX Runtime on {result['settings']['onnxruntime_intra_op_threads']}"
+            if "onnxruntime_intra_op_threads" in result["settings"]
+            else ""
+        )
+        + f". Medians of {result['settings']['repeats']} interleaved repeats; float32; I = H.",
         "",
         *tuning_lines(m),
         *sweep_lines(result),

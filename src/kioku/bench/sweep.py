@@ -152,10 +152,13 @@ def run_sweep(
         "seconds": time.time() - started,
         "results": [],
         "sweep": {
-            "task": f"training with the input gradient, T = {STEPS}, I = H, float32",
+            "task": "training with the input gradient, T = "
+            + ", ".join(str(t) for t in sorted({s.steps for s in points}))
+            + ", I = H, float32",
             "torch": with_torch,
             "note": note,
             "share_target_from_hidden": SGEMM_SHARE_FROM,
+            "sgemm_size": timing.REFERENCE_SIZE,
             "points": rows,
         },
     }
@@ -193,18 +196,21 @@ def sweep_lines(result: dict) -> list[str]:
     by_width = [r for r in rows if r["B"] == 32]
     by_batch = [r for r in rows if r["B"] != 32]
     widths = ", ".join(str(h) for h in sorted({r["H"] for r in by_batch}))
+    size = sweep.get("sgemm_size", timing.REFERENCE_SIZE)
     lines = [f"Scaling sweep: {sweep['task']}; medians of {result['settings']['repeats']} "
-             "interleaved rounds, each with NumPy's 2048^3 sgemm (the share's reference).",
+             f"interleaved rounds, each with NumPy's {size}^3 sgemm (the share's reference).",
              ""]  # fmt: skip
     if sweep.get("note"):
         lines += [f"Note: {sweep['note']}.", ""]
     lines += table("B = 32:", "H", by_width)
     lines += table(f"H = {widths}:", "B", by_batch)
-    wide = [r for r in rows if r["H"] >= sweep["share_target_from_hidden"]]
+    share_from = sweep["share_target_from_hidden"]
+    wide = [r for r in rows if r["H"] >= share_from]
     if wide:
         shares = ", ".join(
             f"{r['shape']} {r['kioku_share_of_sgemm']:.0%} of {r['sgemm_gflops']:.0f} GFLOP/s"
             for r in wide
         )
-        lines += [f"kioku's share of the sgemm rate at H >= 512 (target 85 %): {shares}.", ""]
+        lines += [f"kioku's share of the sgemm rate at H >= {share_from} (target 85 %): {shares}.",
+                  ""]  # fmt: skip
     return lines
