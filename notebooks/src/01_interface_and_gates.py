@@ -49,14 +49,21 @@ rng = np.random.default_rng(0)
 #
 # A simple RNN layer carries one thing from step to step, the hidden state `h`. It reads
 # `x_t` and `h_{t-1}` and writes `h_t`, which is both its output and what the next step
-# reads.
+# reads. The LSTM carries a second thing beside it, the memory cell `c`: one step of it,
+# drawn (the gates and the cell line are the subject of this notebook and the next):
+#
+# ![One LSTM step](../../docs/img/lstm_step_en.png)
 
 # %% [markdown] lang="ja"
 # ## 1.1 LSTMの全体像: `h` と、その隣の `c`
 #
 # シンプルなRNNのレイヤが時刻から時刻へ受け渡すのは、隠れ状態 `h` だけです。`x_t` と
 # `h_{t-1}` を受け取って `h_t` を出し、その `h_t` がレイヤの出力であると同時に、
-# 次の時刻への入力にもなります。
+# 次の時刻への入力にもなります。LSTMはその隣に、記憶セル `c` というもう1つの状態を
+# 受け渡します。1ステップを図にすると次のようになります(ゲートと記憶セルの経路は、この
+# ノートブックと次のノートブックで詳しく見ます)。
+#
+# ![LSTMの1ステップ](../../docs/img/lstm_step_ja.png)
 
 # %%
 T, B, I, H = 6, 2, 3, 4
@@ -140,9 +147,9 @@ print("1時刻ずつ == 系列全体;  h_T:", np.round(h[0], 3), " c_T:", np.rou
 # 0なら流れを止め、1ならすべて通します。LSTMには3つのゲートがあり、どれも `x_t` と `h_{t-1}`
 # からsigmoid関数で計算されます。
 #
-# - **forgetゲート** `f`: `c_{t-1}` の何を残すか
-# - **inputゲート** `i`: 新しい候補 `g` をどれだけ `c` に書き込むか
-# - **outputゲート** `o`: `tanh(c_t)` のどれだけを `h_t` として見せるか
+# - **forgetゲート**(忘却ゲート) `f`: `c_{t-1}` の何を残すか
+# - **inputゲート**(入力ゲート) `i`: 新しい候補 `g` をどれだけ `c` に書き込むか
+# - **outputゲート**(出力ゲート) `o`: `tanh(c_t)` のどれだけを `h_t` として出力するか
 #
 # `kioku.inspect.trace` を使うと、すべての時刻のすべてのゲートを記録できます。
 # 上の小さなLSTMで見てみましょう。
@@ -268,4 +275,4 @@ assert sat["trained"] > sat["before training"] + 0.2
 # %% [markdown] lang="ja"
 # いつ記憶を残し、いつ書き込み、いつ外に見せるかを、ネットワークはテキストから自分で
 # 決めたわけです。次のノートブックでは、セルを構成する4つの部品、forgetゲート、inputゲート、
-# 新しい記憶セル(候補)、outputゲートを1つずつ見ていきます。
+# 候補(新しい記憶)と記憶セルの更新、outputゲートを1つずつ見ていきます。

@@ -36,12 +36,12 @@
 #
 # $$
 # \begin{aligned}
-# f_t &= \sigma(x_t W_{xf} + h_{t-1} W_{hf} + b_f) && \text{2.1 forget gate} \\
-# i_t &= \sigma(x_t W_{xi} + h_{t-1} W_{hi} + b_i) && \text{2.2 input gate} \\
-# g_t &= \tanh(x_t W_{xg} + h_{t-1} W_{hg} + b_g) && \text{2.3 new memory (candidate)} \\
-# c_t &= f_t \odot c_{t-1} + i_t \odot g_t && \text{2.3 new cell} \\
-# o_t &= \sigma(x_t W_{xo} + h_{t-1} W_{ho} + b_o) && \text{2.4 output gate} \\
-# h_t &= o_t \odot \tanh(c_t) && \text{2.4 hidden state}
+# f_t &= \sigma(x_t W_{xf} + h_{t-1} W_{hf} + b_f) && \text{2.1 forgetゲート(忘却ゲート)} \\
+# i_t &= \sigma(x_t W_{xi} + h_{t-1} W_{hi} + b_i) && \text{2.2 inputゲート(入力ゲート)} \\
+# g_t &= \tanh(x_t W_{xg} + h_{t-1} W_{hg} + b_g) && \text{2.3 候補(新しい記憶)} \\
+# c_t &= f_t \odot c_{t-1} + i_t \odot g_t && \text{2.3 新しい記憶セル} \\
+# o_t &= \sigma(x_t W_{xo} + h_{t-1} W_{ho} + b_o) && \text{2.4 outputゲート(出力ゲート)} \\
+# h_t &= o_t \odot \tanh(c_t) && \text{2.4 隠れ状態}
 # \end{aligned}
 # $$
 #
@@ -71,7 +71,8 @@ from course import SNIPPET, char_model, show_source, sigmoid
 import kioku
 import kioku.inspect
 from kioku.functional.lstm import lstm_forward, lstm_step
-from kioku.inspect.plots import activation_text
+from kioku.inspect import colours
+from kioku.inspect.plots import activation_text, colour_bar
 
 model, vocab, _ = char_model()
 text = SNIPPET
@@ -174,6 +175,8 @@ show_source(lstm_step, "a = cache.gates[t]", "i, f, g, o = split_gates")
 #
 # $$f_t = \sigma(x_t W_{xf} + h_{t-1} W_{hf} + b_f)$$
 #
+# ![The forget gate in the step](../../docs/img/lstm_forget_gate_en.png)
+#
 # The forget gate controls what the long-term memory lets go of. Its inputs are the
 # current input `x_t` and the previous hidden state `h_{t-1}`; `W_xf` and `W_hf` are the
 # weight matrices applied to each, `b_f` the bias. The weighted sum goes through the
@@ -181,9 +184,11 @@ show_source(lstm_step, "a = cache.gates[t]", "i, f, g, o = split_gates")
 # 0 it wipes it. In kioku (rows `H:2H` of the stacked pre-activations):
 
 # %% [markdown] lang="ja"
-# ## 2.1 forgetゲート
+# ## 2.1 forgetゲート(忘却ゲート)
 #
 # $$f_t = \sigma(x_t W_{xf} + h_{t-1} W_{hf} + b_f)$$
+#
+# ![1ステップの中のforgetゲート](../../docs/img/lstm_forget_gate_ja.png)
 #
 # LSTMのforgetゲートは、長期記憶から不要な情報を忘れるための制御を行います。入力は
 # 現在の入力 `x_t` と、前の時刻の隠れ状態 `h_{t-1}` です。`W_xf` は現在の入力に、`W_hf` は
@@ -236,14 +241,18 @@ print(
     # [end]
 )
 assert closers.size >= 5 and abs(r[cell]) > 0.5
-activation_text(list(text), f[:, cell], title=f"forget gate of cell {cell} (blue: forgets)")
+activation_text(list(text), f[:, cell], f"forget gate of cell {cell}", kind="gate", quantity="f")
 
 # %% [markdown] lang="en"
-# Blue is where the gate closes: at every line end (⏎) this cell drops what it held.
+# Gates are drawn from white (0, closed) to dark green (1, open), the same scale in every
+# notebook, the report and `kioku view`. White is where this gate closes: at every line end
+# (⏎) this cell drops what it held.
 #
 # ## 2.2 The input gate
 #
 # $$i_t = \sigma(x_t W_{xi} + h_{t-1} W_{hi} + b_i)$$
+#
+# ![The input gate and the candidate in the step](../../docs/img/lstm_input_gate_en.png)
 #
 # New information is not written into the memory blindly: the input gate weighs how much
 # each new piece is worth adding, so what enters the cell is `i_t ⊙ g_t`, the candidate
@@ -251,12 +260,15 @@ activation_text(list(text), f[:, cell], title=f"forget gate of cell {cell} (blue
 # `0:H`):
 
 # %% [markdown] lang="ja"
-# 青いところでゲートが閉じています。このセルは行末(⏎)が来るたびに、それまでの中身を
-# 捨てています。
+# ゲートは白(0、閉)から濃い緑(1、開)で描きます。どのノートブックでも、レポートでも
+# `kioku view` でも同じ色の決まりです。白いところでゲートが閉じています。このセルは
+# 行末(⏎)が来るたびに、それまでの中身を捨てています。
 #
-# ## 2.2 inputゲート
+# ## 2.2 inputゲート(入力ゲート)
 #
 # $$i_t = \sigma(x_t W_{xi} + h_{t-1} W_{hi} + b_i)$$
+#
+# ![1ステップの中のinputゲートと候補](../../docs/img/lstm_input_gate_ja.png)
 #
 # 新しい情報を記憶に追加するとき、何も考えずに追加するのではなく、追加する情報として
 # どれだけ価値があるかを判断したうえで選びます。その判断をするのがinputゲートです。
@@ -281,12 +293,15 @@ print(f"cell {cell}: input gate {i[:, cell].mean():.2f} on average; what it writ
 # [ja]
 print(f"セル {cell}: inputゲートの平均 {i[:, cell].mean():.2f}。書き込まれる量 i ⊙ g:")
 # [end]
-activation_text(list(text), (i * g)[:, cell], title=f"i ⊙ g of cell {cell} (what is written)")
+title = f"i ⊙ g of cell {cell}: what is written (white: nothing)"
+activation_text(list(text), (i * g)[:, cell], title, kind="signed", quantity="g")
 
 # %% [markdown] lang="en"
 # ## 2.3 The new memory cell
 #
 # $$g_t = \tanh(x_t W_{xg} + h_{t-1} W_{hg} + b_g), \qquad c_t = f_t \odot c_{t-1} + i_t \odot g_t$$
+#
+# ![The cell update in the step](../../docs/img/lstm_cell_update_en.png)
 #
 # The cell is the LSTM's long-term memory; each step deletes what has gone stale and adds
 # what is new. In order:
@@ -302,11 +317,14 @@ activation_text(list(text), (i * g)[:, cell], title=f"i ⊙ g of cell {cell} (wh
 #
 # $$g_t = \tanh(x_t W_{xg} + h_{t-1} W_{hg} + b_g), \qquad c_t = f_t \odot c_{t-1} + i_t \odot g_t$$
 #
+# ![1ステップの中の記憶セルの更新](../../docs/img/lstm_cell_update_ja.png)
+#
 # 記憶セルはLSTMの長期記憶です。古くなった記憶を削除し、新しい情報を追加することで、
 # 適切な長期記憶を保ちます。具体的には次の順に計算されます。
 #
 # 1. inputゲートの計算: 現在の入力 `x_t` と前の隠れ状態 `h_{t-1}` から、inputゲート `i_t` が
-#    sigmoid関数で計算されます。同時に、tanh関数で新しい候補 `g_t`(-1から1の値)が作られます。
+#    sigmoid関数で計算されます。同時に、tanh関数で新しい候補セル状態 `g_t`(-1から1の値)が
+#    作られます。
 # 2. セル状態の更新: inputゲートと候補がアダマール積 `i_t ⊙ g_t` で組み合わされます。また、
 #    forgetゲートによって前のセル状態が `f_t ⊙ c_{t-1}` に更新されます。
 # 3. 最終的なセル状態: 更新された前のセル状態と、新しく作られた情報が足し合わされ、
@@ -359,12 +377,14 @@ print(f"correlation of cell {cell} with the position in the line: {r[cell]:+.2f}
 # [ja]
 print(f"セル {cell} と行内の位置との相関: {r[cell]:+.2f}")
 # [end]
-activation_text(list(text), c[:, cell], title=f"cell state c of cell {cell}")
+activation_text(list(text), c[:, cell], f"cell state c of cell {cell}", quantity="c")
 
 # %% [markdown] lang="en"
 # ## 2.4 The output gate
 #
 # $$o_t = \sigma(x_t W_{xo} + h_{t-1} W_{ho} + b_o), \qquad h_t = o_t \odot \tanh(c_t)$$
+#
+# ![The output gate in the step](../../docs/img/lstm_output_gate_en.png)
 #
 # The output gate forms the hidden state. The updated cell `c_t` goes through tanh, and
 # the output gate, computed like the others from `x_t` and `h_{t-1}`, decides for every
@@ -372,15 +392,17 @@ activation_text(list(text), c[:, cell], title=f"cell state c of cell {cell}")
 # above get to see. The product of the two is `h_t`.
 
 # %% [markdown] lang="ja"
-# ## 2.4 outputゲート
+# ## 2.4 outputゲート(出力ゲート)
 #
 # $$o_t = \sigma(x_t W_{xo} + h_{t-1} W_{ho} + b_o), \qquad h_t = o_t \odot \tanh(c_t)$$
 #
 # outputゲートは隠れ状態を作るのに使われます。更新された記憶セル `c_t` をtanh関数に通し、
 # その各要素について「次の時刻の隠れ状態としてどれだけ重要か」をoutputゲートが調整します。
 # outputゲートの開き具合も、ほかのゲートと同じく入力 `x_t` と前の状態 `h_{t-1}` から求めます。
-# sigmoid関数による出力 `o_t` と、tanh関数によるセル状態の出力を掛け合わせたものが、
+# sigmoid関数による出力 `o_t` と、記憶セルをtanh関数に通した tanh(c_t) とのアダマール積が、
 # 新しい隠れ状態 `h_t` です。
+#
+# ![出力ゲート](../../docs/img/lstm_output_gate_ja.png)
 
 # %%
 show_source(lstm_step, "sigmoid(o, out=o)")
@@ -414,28 +436,33 @@ print(f"|c| up to {np.abs(c).max():.1f}; |h| up to {np.abs(record.hidden).max():
 print(f"|c| の最大 {np.abs(c).max():.1f}、|h| の最大 {np.abs(record.hidden).max():.2f}")
 # [end]
 fig, axes = plt.subplots(3, 1, figsize=(12, 6), sharex=True)
-for ax, values, name, cmap in (
-    (axes[0], np.tanh(c), "tanh(c)", "RdBu_r"),
-    (axes[1], o, "output gate o", "viridis"),
-    (axes[2], record.hidden[:, 0], "h = o ⊙ tanh(c)", "RdBu_r"),
+for ax, values, name, kind in (
+    (axes[0], np.tanh(c), "tanh(c)", "signed"),
+    (axes[1], o, "output gate o", "gate"),
+    (axes[2], record.hidden[:, 0], "h = o ⊙ tanh(c)", "signed"),
 ):
-    low = 0 if name.startswith("output") else -1
+    scale = colours.colour_scale(kind, values)  # gates 0..1, the rest ±1 around 0
     image = ax.imshow(
-        values[:first_lines].T, aspect="auto", cmap=cmap, vmin=low, vmax=1, interpolation="nearest"
+        values[:first_lines].T,
+        aspect="auto",
+        cmap=colours.colormap(kind),
+        vmin=scale.low,
+        vmax=scale.high,
+        interpolation="nearest",
     )
     ax.set_ylabel(f"{name}\ncell")
-    fig.colorbar(image, ax=ax, pad=0.01)
+    colour_bar(fig, image, ax, scale)
 axes[2].set_xticks(steps, [{"\n": "⏎", " ": "·"}.get(ch, ch) for ch in text[:first_lines]])
 axes[2].tick_params(axis="x", labelsize=7)
 plt.show()
 
 # %% [markdown] lang="en"
-# Where `o` is near 0 (dark), a cell keeps its content to itself; where it is near 1,
+# Where `o` is near 0 (white), a cell keeps its content to itself; where it is near 1,
 # `h` shows `tanh(c)`. Each of the four parts checked out by hand against kioku to float32
 # rounding. The last notebook stacks layers and runs them in both directions.
 
 # %% [markdown] lang="ja"
-# `o` が0に近い(暗い)ところでは、セルは中身を内に秘めたままです。1に近いところでは、
+# `o` が0に近い(白い)ところでは、セルは中身を内に秘めたままです。1に近いところでは、
 # `h` に `tanh(c)` がそのまま現れます。4つの部品はどれも、手計算とkiokuの結果がfloat32の
 # 丸め誤差の範囲で一致しました。最後のノートブックでは、層を積み重ね、系列を両方向から
 # 読んでみます。

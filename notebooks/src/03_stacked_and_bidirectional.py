@@ -51,8 +51,11 @@ from kioku.models import SequenceTagger
 #
 # The character model of the earlier notebooks has two layers. The first reads the
 # character embeddings; the second reads the first layer's hidden states `h_t`, one per
-# step, as its input. Each layer has its own weights and its own state `(h, c)`. To see
-# that this is all there is to it, rebuild the two layers as two separate one-layer
+# step, as its input. Each layer has its own weights and its own state `(h, c)`:
+#
+# ![A stacked LSTM](../../docs/img/lstm_stacked_en.png)
+#
+# To see that this is all there is to it, rebuild the two layers as two separate one-layer
 # LSTMs and chain them by hand:
 
 # %% [markdown] lang="ja"
@@ -62,6 +65,8 @@ from kioku.models import SequenceTagger
 # ニューラルネットワークの構造です。これまでのノートブックで使ってきた文字単位のモデルも
 # 2層になっています。1層目は文字の埋め込みを読み、2層目は1層目の隠れ状態 `h_t` を時刻ごとに
 # 入力として受け取ります。各層は独自の重みと独自の状態 `(h, c)` を持ちます。
+#
+# ![多層LSTM](../../docs/img/lstm_stacked_ja.png)
 #
 # 本当にそれだけなのかを確かめるために、2つの層をそれぞれ1層のLSTMとして作り直し、手で
 # つないでみます。
@@ -108,7 +113,7 @@ print("1層のLSTMを2つつないだもの == 2層のLSTM")
 # code the model did not train on.
 
 # %% [markdown] lang="ja"
-# 各層は下の層がすでに計算した特徴の上で働くので、層ごとに異なるレベルの特徴を学習できます。
+# 各層は下の層がすでに計算した特徴をもとに計算するので、層ごとに異なるレベルの特徴を学習できます。
 # そのため多層LSTMは、単層のものより複雑なパターンを捉えることができます。
 #
 # では、コードのどの性質を、どちらの層のセルがよく追っているでしょうか。
@@ -167,7 +172,9 @@ plt.show()
 # At "Apple", the fruit or the company? Only the end of the sentence says. A bidirectional
 # LSTM is built for this: two LSTM layers read the sequence, one forwards (front to back),
 # one backwards (back to front), each producing its own sequence of hidden states, and at
-# every step the two are joined (concatenated) into the output.
+# every step the two are joined (concatenated) into the output:
+#
+# ![A bidirectional LSTM reading the seed's sentence](../../docs/img/lstm_bidirectional_en.png)
 #
 # We train two taggers on generated sentences built like the seed's: an ambiguous word
 # (apple, amazon, jaguar, python, java, shell) near the start, then filler words, then one
@@ -201,6 +208,8 @@ plt.show()
 #   更新します。
 # - 逆方向のLSTM: 系列を逆順に(後ろから前へ)処理し、別の隠れ状態の系列を作ります。
 # - 出力の結合: 2つの層の隠れ状態を時刻ごとに結合して、最終的な出力にします。
+#
+# ![例文を読む双方向LSTM](../../docs/img/lstm_bidirectional_ja.png)
 #
 # 例文と同じ形の文を生成して、2つのタガー(単語ごとにタグを付けるモデル)を学習させます。
 # 文の最初のほうに多義語(apple, amazon, jaguar, python, java, shell)があり、いくつかの
