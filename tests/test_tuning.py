@@ -356,3 +356,29 @@ def test_an_unwritable_cache_keeps_the_measurement_for_this_process(tuning, monk
     state = _tuning.ensure(log=progress.append)
     assert state["source"] == "tuned (measured now, not stored)" and _threads.MIN_ROWS == 8
     assert "could not store it" in progress[-1]
+
+
+def test_a_fresh_process_never_measures_on_import_and_reads_a_stored_file(tuning):
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, kioku\n"
+        "from kioku.kernels import _threads, numba_lstm\n"
+        "print(_threads.MIN_ROWS, numba_lstm.FUSED_MIN_ROWS)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KIOKU_TUNING"}
+
+    def fresh() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+
+    run = fresh()
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["4", "4"] and run.stderr == ""
+    assert not (tuning / "kioku").exists()  # nothing measured, nothing written
+    _tuning.write_file(_result(MIN_ROWS=8, FUSED_MIN_ROWS=2))
+    run = fresh()
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["8", "2"]  # read when the compiled kernels load
