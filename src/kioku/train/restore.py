@@ -33,6 +33,7 @@ def build_model(state: dict, source: str) -> Module:
 
     kind = field(state, "model.kind", source, str)
     config = field(state, "model.config", source, dict)
+    check_task_sizes(state, config, source)
     cls = getattr(models, kind, None)
     if not (isinstance(cls, type) and issubclass(cls, Module)):
         raise CheckpointError(f"{source}: field 'model.kind': unknown model {kind!r}")
@@ -40,6 +41,35 @@ def build_model(state: dict, source: str) -> Module:
         return cls.from_config(config)
     except (TypeError, ValueError, KeyError) as error:
         raise CheckpointError(f"{source}: field 'model.config': {error}") from None
+
+
+# a size of the model's config and the list of the task's state that it counts
+_COUNTED = (
+    ("vocab_size", "vocab.tokens"),
+    ("num_classes", "labels"),
+    ("num_tags", "labels"),
+    ("char_vocab_size", "char_vocab.tokens"),
+)
+
+
+def check_task_sizes(state: dict, config: dict, source: str) -> None:
+    """Refuse a checkpoint whose model config and task disagree on a count (vocabulary
+    size, number of labels), naming both keys: a token or label would be read wrong."""
+    task = state.get("task")
+    if not isinstance(task, dict):
+        return
+    for size_key, dotted in _COUNTED:
+        size = config.get(size_key)
+        holder: object = task
+        for part in dotted.split("."):
+            holder = holder.get(part) if isinstance(holder, dict) else None
+        if not isinstance(size, int) or not isinstance(holder, list):
+            continue
+        if len(holder) != size:
+            raise CheckpointError(
+                f"{source}: key 'state.task.{dotted}' holds {len(holder)} entries, but key "
+                f"'state.model.config.{size_key}' says {size}"
+            )
 
 
 def load_params(model: Module, state: dict, source: str) -> None:
@@ -59,8 +89,8 @@ def load_params(model: Module, state: dict, source: str) -> None:
         if not isinstance(value, np.ndarray) or value.shape != own[name].shape:
             found = value.shape if isinstance(value, np.ndarray) else type(value).__name__
             raise CheckpointError(
-                f"{source}: key 'model.params.{name}': expected shape {own[name].shape}, "
-                f"found {found}"
+                f"{source}: key 'model.params.{name}': expected shape {own[name].shape} "
+                f"(from model.config), found {found} (in the tensor file)"
             )
     model.load_state_dict(params)
 
