@@ -98,14 +98,26 @@ def from_torch(module_or_state_dict: object, **config) -> LSTM | LSTMCell:
             kioku = LSTMCell(**{**cell_config, **config})
         else:
             kioku = LSTM(**{**_infer_lstm_config(state), "dtype": _dtype_of(state), **config})
+    elif isinstance(module_or_state_dict, (str, bytes, os.PathLike)):
+        raise TypeError(
+            "module_or_state_dict: expected torch.nn.LSTM, torch.nn.LSTMCell or a state dict, "
+            f"found a path {os.fsdecode(module_or_state_dict)!r}: kioku never unpickles a .pt "
+            "file; save the state dict with safetensors.torch.save_file and read it with "
+            "load_torch_safetensors"
+        )
     else:
         torch = _require_torch()
         module = module_or_state_dict
+        if not isinstance(module, (torch.nn.LSTM, torch.nn.LSTMCell)):
+            raise TypeError(
+                "module_or_state_dict: expected torch.nn.LSTM, torch.nn.LSTMCell or a state "
+                f"dict, found {type(module).__name__}"
+            )
         state = {k: _to_numpy(v) for k, v in module.state_dict().items()}
         dtype = _dtype_of(state)
         if isinstance(module, torch.nn.LSTMCell):
             kioku = LSTMCell(module.input_size, module.hidden_size, module.bias, dtype=dtype)
-        elif isinstance(module, torch.nn.LSTM):
+        else:
             options = dict(
                 input_size=module.input_size,
                 hidden_size=module.hidden_size,
@@ -118,11 +130,6 @@ def from_torch(module_or_state_dict: object, **config) -> LSTM | LSTMCell:
                 dtype=dtype,
             )
             kioku = LSTM(**{**options, **config})
-        else:
-            raise TypeError(
-                "module_or_state_dict: expected torch.nn.LSTM, torch.nn.LSTMCell or a state "
-                f"dict, found {type(module).__name__}"
-            )
     check_state_dict(state, {name: p.shape for name, p in kioku.params.items()})
     kioku.load_state_dict({k: v.astype(kioku.dtype) for k, v in state.items()})
     return kioku
