@@ -16,18 +16,28 @@ import numpy as np
 from .onnx_graph import load_onnx_file, require_onnx
 
 
-def to_array(tensor) -> np.ndarray:
-    """An ONNX ``TensorProto`` as a NumPy array."""
+def to_array(tensor, what: str = "initializer") -> np.ndarray:
+    """An ONNX ``TensorProto`` as a NumPy array; ``ValueError`` naming the tensor (``what``
+    and its name) when its data does not fill its declared shape (an initializer declared
+    but empty, say)."""
     from onnx import numpy_helper
 
-    return numpy_helper.to_array(tensor)
+    try:
+        return numpy_helper.to_array(tensor)
+    except Exception as error:  # onnx raises ValueError, TypeError, its own errors
+        dims = [int(d) for d in tensor.dims]
+        detail = " ".join(str(error).split()) or type(error).__name__
+        raise ValueError(
+            f"{what} {tensor.name or '(unnamed)'!r}: declared shape {dims} "
+            f"({int(np.prod(dims))} values), but its data does not fill it ({detail})"
+        ) from None
 
 
 def constant_value(node) -> np.ndarray:
     """The value of a ``Constant`` node."""
     for attribute in node.attribute:
         if attribute.name == "value":
-            return to_array(attribute.t)
+            return to_array(attribute.t, f"Constant {node.name or node.output[0]!r} value")
     raise ValueError(
         f"node {node.name or node.output[0]!r}: attribute of Constant: expected 'value', "
         f"found {[a.name for a in node.attribute]}"
