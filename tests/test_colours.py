@@ -165,3 +165,16 @@ def test_view_js_draws_the_colours_python_computes():
         got = tuple(int(c) for c in re.findall(r"\d+", css))
         assert max(abs(a - b * 255) for a, b in zip(got, _rgb(want))) <= 1, (q, value, css, want)
         assert (ink == "#fff") == colours.dark(value, scale), (q, value)
+
+
+def test_the_report_colours_text_on_the_same_signed_scale():
+    from kioku.inspect.report import activation_html
+
+    page = activation_html(["a", "b", "c"], np.array([-2.0, 0.0, 2.0]))
+    backgrounds = re.findall(r"background:(#[0-9a-f]{6})", page)
+    assert backgrounds == [
+        colours.SIGNED_STOPS[0],
+        colours.SIGNED_STOPS[4],
+        colours.SIGNED_STOPS[-1],
+    ]
+    assert page.count("color:#fff") == 2  # white text on the darkest blue and red

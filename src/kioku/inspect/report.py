@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.atomic import write_text_atomic
+from . import colours
 from .plots import figure_bytes
 
 # wide figures scroll rather than shrink, so that their labels keep their size
@@ -26,17 +27,19 @@ img { max-width: none; }
 """
 
 
+_SIGNED = colours.colour_scale("signed")  # the plots' and the view's blue .. white .. red
+
+
 def _colour(value: float) -> str:
-    """Blue (-1) .. white (0) .. red (+1)."""
-    v = float(np.clip(value, -1, 1))
-    fade = int(round(255 * (1 - abs(v))))
-    return f"rgb(255,{fade},{fade})" if v >= 0 else f"rgb({fade},{fade},255)"
+    """Blue (-1) .. white (0) .. red (+1), in the colours of :mod:`kioku.inspect.colours`."""
+    return colours.colour(value, _SIGNED)
 
 
 def activation_html(tokens: Sequence[str], values: np.ndarray, scale: float | None = None) -> str:
     """Tokens as HTML ``<span>``s whose background shows ``values (T,)``: red for
-    positive, blue for negative, white for 0, scaled by ``scale`` (default max |value|).
-    Each span's ``title`` holds the exact value."""
+    positive, blue for negative, white for 0, scaled by ``scale`` (default max |value|),
+    the colours of :mod:`kioku.inspect.colours`, white text on the darkest. Each span's
+    ``title`` holds the exact value."""
     values = np.asarray(values, np.float64)
     if values.shape != (len(tokens),):
         raise ValueError(
@@ -47,8 +50,10 @@ def activation_html(tokens: Sequence[str], values: np.ndarray, scale: float | No
     spans = []
     for token, value in zip(tokens, values):
         shown = html.escape(token if token != "\n" else "⏎\n")
+        ink = ";color:#fff" if colours.dark(value / scale, _SIGNED) else ""
         spans.append(
-            f'<span style="background:{_colour(value / scale)}" title="{value:.3f}">{shown}</span>'
+            f'<span style="background:{_colour(value / scale)}{ink}" title="{value:.3f}">'
+            f"{shown}</span>"
         )
     return '<pre class="act">' + "".join(spans) + "</pre>"
 
