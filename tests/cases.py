@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 from gradcheck import numeric_grad, rel_error
+from tolerance import assert_close
 
 
 def lstm_direction_case(seed: int, dtype=None, batch=None, steps=None, lengths=None, project=None):
@@ -60,16 +61,27 @@ def max_abs_diff(name: str, ours: np.ndarray, theirs: np.ndarray, atol: float) -
 
 
 def assert_all_close(
-    names: Iterable[str], actual: Iterable, expected: Iterable, atol: float, dtype=False
+    names: Iterable[str],
+    actual: Iterable,
+    expected: Iterable,
+    atol: float | None = None,
+    dtype=False,
+    depth: int | None = None,
 ) -> None:
-    """Pairwise :func:`max_abs_diff` of two sequences in which ``None`` must meet ``None``;
-    with ``dtype``, the dtypes must match too."""
+    """Pairwise :func:`max_abs_diff` of two sequences in which ``None`` must meet ``None``,
+    within ``atol``, or with ``depth`` within the rounding of the arrays' dtype through
+    ``depth`` roundings (:func:`tolerance.assert_close`); with ``dtype``, the dtypes must
+    match too."""
+    assert (atol is None) != (depth is None), "give atol or depth"
     for name, a, e in zip(names, actual, expected, strict=True):
         assert (a is None) == (e is None), f"{name}: {a is None=} but {e is None=}"
         if a is not None:
             if dtype:
                 assert a.dtype == e.dtype, f"{name}: dtype {a.dtype} vs {e.dtype}"
-            max_abs_diff(name, a, e, atol)
+            if depth is None:
+                max_abs_diff(name, a, e, atol)
+            else:
+                assert_close(name, a, e, depth, e.dtype)
 
 
 def flatten(outputs) -> list[np.ndarray]:

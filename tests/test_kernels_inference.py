@@ -8,11 +8,10 @@ import pytest
 pytest.importorskip("numba")
 
 from cases import lstm_direction_case, peak_bytes  # noqa: E402
+from tolerance import assert_close, direction_depth  # noqa: E402
 
 from kioku import functional  # noqa: E402
-from kioku.kernels import _threads, numba_lstm  # noqa: E402
-
-TOL = {np.float32: 1e-5, np.float64: 1e-10}
+from kioku.kernels import _primitives, _threads, numba_lstm  # noqa: E402
 
 
 def make_args(seed, dtype=None, batch=None, steps=None, lengths=None, project=None):
@@ -21,13 +20,13 @@ def make_args(seed, dtype=None, batch=None, steps=None, lengths=None, project=No
 
 
 def check_inference(args):
-    dtype = args["x"].dtype.type
     y, h_n, c_n, cache = numba_lstm.lstm_forward(**args, keep_cache=False)
     want = functional.lstm_forward(**args)[:3]
     assert cache is None
+    depth = direction_depth(args["x"], args["weight_hh"])
     for name, got, expected in zip(("y", "h_n", "c_n"), (y, h_n, c_n), want):
         assert got.dtype == expected.dtype and got.shape == expected.shape, name
-        np.testing.assert_allclose(got, expected, rtol=0, atol=TOL[dtype], err_msg=name)
+        assert_close(name, got, expected, depth, expected.dtype)
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -67,7 +66,7 @@ def test_batch_split_matches_reference(monkeypatch, threads):
 
 
 def test_tiled_recurrent_gemm_matches_reference(monkeypatch):
-    monkeypatch.setattr(numba_lstm, "L2_BYTES", 0)
+    monkeypatch.setattr(_primitives, "L2_BYTES", 0)
     for seed in range(6):
         check_inference(make_args(800 + seed, batch=(9, 13, 3)[seed % 3]))
 

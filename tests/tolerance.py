@@ -50,6 +50,15 @@ def recurrent_depth(
     return layers * steps + longest_sum
 
 
+def direction_depth(x: np.ndarray, weight_hh: np.ndarray) -> int:
+    """:func:`recurrent_depth` of one direction of one layer from its arrays: the input
+    ``x (T, B, I)`` and the recurrent weights ``weight_hh (G H, P)``: ``T + max(I + P,
+    G H, T B)``."""
+    steps, batch, input_size = x.shape
+    gate_rows, recurrent_size = weight_hh.shape
+    return steps + max(input_size + recurrent_size, gate_rows, steps * batch)
+
+
 def tolerance(reference: np.ndarray, depth: int, dtype: np.dtype | type = np.float32) -> float:
     """``SPREAD * eps(dtype) * sqrt(depth) * max(max |reference|, 1)``: the largest difference
     rounding explains between two computations of ``reference`` (any shape) whose results
