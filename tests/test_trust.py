@@ -365,3 +365,151 @@ def test_a_fresh_start_after_a_dead_run_starts_clean(tmp_path, series, capsys):
     assert main(argv) == 2
     assert "holds a run already" in one_error_line(capsys, "train")
     assert files_of(out) == before
+
+
+# -- 4. input streams as checked as files ------------------------------------------------
+def predictor_run(folder: Path, kind: str) -> Path:
+    """A run folder ``kioku predict`` reads, made without training (random weights)."""
+    from kioku.models import Forecaster, SequenceTagger
+
+    if kind == "lm":
+        state = lm_state(("<unk>", "<eos>", "a", "b", "\n", " "))
+    elif kind == "tag":
+        model = SequenceTagger(4, embed_size=3, hidden_size=4, num_tags=2, rng=0)
+        task = {
+            "kind": "tag",
+            "vocab": {"level": "word", "tokens": ["<unk>", "<eos>", "the", "dog"]},
+            "labels": ["DET", "NOUN"],
+        }
+        state = {
+            "model": {
+                "kind": "SequenceTagger",
+                "config": model.config(),
+                "params": model.state_dict(),
+            },
+            "task": task,
+            "step": 1,
+        }
+    else:
+        model = Forecaster(1, hidden_size=4, horizon=1, rng=0)
+        task = {
+            "kind": "forecast",
+            "columns": ["y"],
+            "mean": [0.0],
+            "std": [1.0],
+            "window": 4,
+            "horizon": 1,
+        }
+        state = {
+            "model": {"kind": "Forecaster", "config": model.config(), "params": model.state_dict()},
+            "task": task,
+            "step": 1,
+        }
+    save_checkpoint(folder, state, 1)
+    return folder
+
+
+def predict(capsys, monkeypatch, run: Path, data: bytes, *argv: str) -> tuple[int, str]:
+    """``kioku predict RUN -`` with ``data`` as the bytes of standard input: status, the
+    one line of stderr on failure (asserted to be one line), else stdout."""
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+    status = main(["predict", str(run), "-", *argv])
+    if status == 0:
+        return status, capsys.readouterr().out
+    return status, one_error_line(capsys, "predict")
+
+
+CONLLU = "1\tthe\tthe\tDET\t_\t_\t2\tdet\t_\t_\n2\tdog\tdog\tNOUN\t_\t_\t0\troot\t_\t_\n\n"
+BAD_INPUTS = [
+    ("lm", b"\x00\x01binary", "binary {noun} (NUL byte at line 1, byte 0)"),
+    ("lm", b"caf\xe9 au lait\n", "not UTF-8 text (byte 0xe9 at line 1, byte 3)"),
+    ("tag", CONLLU.replace("2\tdog", "one\tdog", 1).encode(),
+     "line 2: ID 'one': expected a word number (1, 2, ...), a range (1-2) or an empty node"),
+    ("tag", CONLLU.replace("\t_\t_\n", "\t_\n").encode(),  # a column short: 9
+     "line 1: expected 10 tab-separated CoNLL-U columns, found 9"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "data", "words"), BAD_INPUTS)
+def test_standard_input_gets_the_checks_a_file_gets(tmp_path, capsys, monkeypatch, kind, data,
+                                                     words):  # fmt: skip
+    run = predictor_run(tmp_path / kind, kind)
+    status, line = predict(capsys, monkeypatch, run, data)
+    assert status == 2 and f"kioku predict: standard input: {words.format(noun='input')}" in line
+    path = tmp_path / "input.txt"
+    path.write_bytes(data)
+    assert main(["predict", str(run), str(path)]) == 2
+    assert f"kioku predict: {path}: {words.format(noun='file')}" in one_error_line(
+        capsys, "predict"
+    )
+
+
+def test_good_conllu_from_standard_input_is_tagged(tmp_path, capsys, monkeypatch):
+    run = predictor_run(tmp_path / "tag", "tag")
+    status, out = predict(capsys, monkeypatch, run, CONLLU.encode())
+    assert status == 0
+    rows = [line.split("\t") for line in out.splitlines() if line]
+    assert [r[1] for r in rows] == ["the", "dog"] and {r[3] for r in rows} <= {"DET", "NOUN"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "data"),
+    [("lm", b"a" * 10485760 + b"\n"), ("forecast", b"y\n1\n" + b"2" * 10485760 + b"\n")],
+)
+def test_a_10_mb_line_is_refused_at_the_stated_limit_within_seconds(
+    tmp_path, capsys, monkeypatch, kind, data
+):
+    import time
+
+    from kioku.data.inputs import MAX_LINE_CHARS
+
+    run = predictor_run(tmp_path / kind, kind)
+    started = time.perf_counter()
+    status, line = predict(capsys, monkeypatch, run, data)
+    assert time.perf_counter() - started < 20
+    number = 1 if kind == "lm" else 3
+    assert status == 2 and line == (
+        f"kioku predict: standard input: line {number}: 10485760 characters, more than the "
+        f"limit of {MAX_LINE_CHARS}"
+    )
+
+
+# -- interop and settings: clear errors ------------------------------------------------
+def test_from_torch_on_a_path_is_a_clear_error():
+    from kioku.interop import from_torch
+
+    with pytest.raises(TypeError, match=r"found a path 'evil\.pt': kioku never unpickles"):
+        from_torch("evil.pt")
+    with pytest.raises(TypeError, match=r"module_or_state_dict: expected torch\.nn\.LSTM.*int"):
+        from_torch(3)
+
+
+def test_from_onnx_with_an_empty_initializer_names_it(tmp_path):
+    pytest.importorskip("onnx")
+    from test_robust_cli import one_lstm_node_model
+
+    from kioku.interop import from_onnx
+
+    model = one_lstm_node_model(3, 3)
+    weights = next(init for init in model.graph.initializer if init.name == "W")
+    weights.ClearField("raw_data")
+    del weights.float_data[:]
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(ValueError) as info:
+        from_onnx(path)
+    assert "initializer 'W': declared shape [1, 12, 3] (36 values), but its data does not" in (
+        str(info.value)
+    )
+
+
+def test_max_vocab_1_is_refused(tmp_path, capsys):
+    data = tmp_path / "words.txt"
+    data.write_text("the cat sat on the mat\n" * 50)
+    argv = ["train", "--data", str(data), "--level", "word", "--out", str(tmp_path / "r")]
+    assert main([*argv, "--max-vocab", "1"]) == 2
+    assert "--max-vocab" in one_error_line(capsys, "train")
+    assert not (tmp_path / "r").exists()
