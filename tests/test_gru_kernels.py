@@ -15,7 +15,6 @@ pytest.importorskip("numba")
 import kioku  # noqa: E402
 from kioku import functional, kernels  # noqa: E402
 from kioku.kernels import _primitives, _threads, numba_gru  # noqa: E402
-from kioku.nn.gru import gru_kernels  # noqa: E402
 
 TOL = {np.float32: 1e-5, np.float64: 1e-10}
 
@@ -146,9 +145,11 @@ def test_compiled_loops_cache_tracks_primitives():
 
 def test_layer_picks_the_compiled_gru_and_matches_the_reference():
     with kernels.use("numba"):
-        assert gru_kernels() is numba_gru
+        assert kernels.backend_for("gru").gru_forward is numba_gru.gru_forward
+        assert kernels.backend_for("gru").gru_backward is numba_gru.gru_backward
     with kernels.use("reference"):
-        assert gru_kernels() is functional
+        assert kernels.backend_for("gru").gru_forward is functional.gru_forward
+        assert kernels.backend_for("gru").gru_backward is functional.gru_backward
     gru = kioku.nn.GRU(4, 6, 2, bidirectional=True, reset_after=False, rng=0)
     x = np.random.default_rng(0).normal(size=(7, 3, 4)).astype(np.float32)
     dy = np.random.default_rng(1).normal(size=(7, 3, 12)).astype(np.float32)

@@ -10,7 +10,7 @@ pytest.importorskip("numba")
 from cases import assert_all_close, lstm_direction_case  # noqa: E402
 
 from kioku import functional, kernels  # noqa: E402
-from kioku.kernels import _primitives, _threads, numba_lstm  # noqa: E402
+from kioku.kernels import _primitives, _threads, numba_gru, numba_lstm  # noqa: E402
 
 make_case = lstm_direction_case
 
@@ -57,7 +57,7 @@ def test_batch_split_across_threads_matches_reference(monkeypatch, threads):
 
 
 def test_tiled_recurrent_gemm_matches_reference(monkeypatch):
-    monkeypatch.setattr(numba_lstm, "L2_BYTES", 0)  # as if the weights missed the cache
+    monkeypatch.setattr(_primitives, "L2_BYTES", 0)  # as if the weights missed the cache
     monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
     monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)
     for seed in range(6):
@@ -160,6 +160,43 @@ def test_backend_choice(monkeypatch):
     monkeypatch.setenv("KIOKU_NUM_THREADS", "zero")
     with pytest.raises(ValueError, match="KIOKU_NUM_THREADS"):
         _threads.max_threads()
+
+
+def test_one_registry_gives_every_cell_its_backend(monkeypatch):
+    monkeypatch.delenv("KIOKU_KERNELS", raising=False)
+    compiled = {"lstm": numba_lstm.lstm_forward, "gru": numba_gru.gru_forward}
+    for cell in kernels.CELLS:
+        reference = kernels.backend_for(cell, "reference")
+        assert reference.name == "reference" and reference.cell == cell
+        assert getattr(reference, f"{cell}_forward") is getattr(functional, f"{cell}_forward")
+        fast = kernels.backend_for(cell)
+        forward = getattr(fast, f"{cell}_forward")
+        if cell in compiled:  # the LSTM's keeps the layers' packed weights across calls
+            assert getattr(forward, "func", forward) is compiled[cell]
+        else:  # no compiled RNN or sLSTM yet: the reference functions
+            assert fast is reference
+        with kernels.use("reference"):
+            assert kernels.backend_for(cell) is reference
+    with pytest.raises(ValueError, match="cell: expected one of lstm, gru, rnn, slstm"):
+        kernels.backend_for("mlstm")
+    with pytest.raises(ValueError, match="name: expected one of"):
+        kernels.backend_for("lstm", "cuda")
+
+
+def test_the_reference_lstm_backward_adds_into_the_given_buffers():
+    rng = np.random.default_rng(5)
+    T, B, I, H = 4, 2, 3, 5
+    x = rng.standard_normal((T, B, I))
+    w_ih, w_hh = rng.standard_normal((4 * H, I)), rng.standard_normal((4 * H, H))
+    *_, cache = functional.lstm_forward(x, w_ih, w_hh)
+    dy = rng.standard_normal((T, B, H))
+    plain = functional.lstm_backward(dy, cache)
+    into = (np.ones((4 * H, I)), np.ones((4 * H, H)))
+    grads = kernels.backend_for("lstm", "reference").lstm_backward(dy, cache, grads_into=into)
+    assert grads.dweight_ih is into[0] and grads.dweight_hh is into[1]
+    np.testing.assert_array_equal(into[0], 1 + plain.dweight_ih)
+    np.testing.assert_array_equal(into[1], 1 + plain.dweight_hh)
+    np.testing.assert_array_equal(grads.dx, plain.dx)
 
 
 def test_stacked_bidirectional_network_same_under_both_backends():

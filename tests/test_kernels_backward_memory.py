@@ -175,21 +175,22 @@ def test_layer_keeps_one_dgates_buffer_per_direction_and_drops_it_under_no_grad(
         y, _ = lstm(x)
         lstm.backward(np.ones_like(y))
         grads.append({k: v.copy() for k, v in lstm.grads.items()})
-        buffers = lstm._dgates_buffers
+        buffers = lstm._scratch  # the layer's scratch: one gate-gradient buffer a direction
         assert sorted(buffers) == [0, 1] and buffers[0].shape == (7, 3, 256)
         kept.append(dict(buffers))
     assert all(kept[0][d] is kept[1][d] for d in (0, 1))
     assert all(np.array_equal(grads[0][k], grads[1][k]) for k in grads[0])
     with no_grad():
         lstm(x)
-    assert "_dgates_buffers" not in lstm.__dict__ and retained_bytes(lstm) == 0
+    assert not lstm._scratch and retained_bytes(lstm) == 0
 
 
 def test_planned_inference_drops_the_dgates_buffer_too():
-    """A planned no_grad call (kernels._inference_plan) skips ``run``: it must drop the
-    training scratch as ``run`` does, or train -> plan -> train -> planned call keeps it."""
+    """A planned no_grad call (kernels._inference_plan) drops the training scratch as any
+    no_grad forward does, or train -> plan -> train -> planned call keeps it."""
     from kioku import kernels
     from kioku.bench.memory import retained_bytes
+    from kioku.kernels import _inference_plan
     from kioku.nn import LSTM, no_grad
 
     if kernels.backend_name() != "numba":
@@ -199,8 +200,9 @@ def test_planned_inference_drops_the_dgates_buffer_too():
     for _ in range(2):
         y, _ = lstm(x)
         lstm.backward(np.ones_like(y))
-        assert "_dgates_buffers" in lstm.__dict__
+        assert lstm._scratch
         with no_grad():
-            lstm(x)  # the first pass plans; the second runs the plan
-        assert "_dgates_buffers" not in lstm.__dict__ and retained_bytes(lstm) == 0
-    assert lstm._inference_plan is not None  # the second no_grad call ran the plan
+            lstm(x)  # planned on first use (kernels._inference_plan)
+        assert not lstm._scratch and retained_bytes(lstm) == 0
+    weights = (lstm.params["weight_ih_l0"], lstm.params["weight_hh_l0"])
+    assert (id(weights[0]), id(weights[1])) in _inference_plan._plans  # the calls planned

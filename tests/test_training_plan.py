@@ -1,8 +1,10 @@
-"""The planned training step of nn.LSTM (kernels/_training_plan.py): taken where it
-applies, bit for bit the general path's outputs, caches and gradients over several
-optimizer steps, and never used once anything it was planned on has changed (the
-parameter or gradient arrays, the input's layout, the state, hooks, grad mode, the
-backend); what it does not cover runs the general path on the same call."""
+"""The planned training step behind the numba backend (kernels/_training_plan.py),
+reached through nn.LSTM: taken where it applies (a small float32 batch of a forward
+direction without projection, whatever the layer's class or stack), bit for bit the
+general path's outputs, caches and gradients over several optimizer steps, and never
+used once anything it was planned on has changed (the weight arrays, the input, the
+state, the gradient buffers); what it does not cover runs the general path on the same
+call."""
 
 from __future__ import annotations
 
@@ -38,12 +40,32 @@ def taken(monkeypatch) -> dict[str, int]:
     return seen
 
 
+class General(nn.LSTM):
+    """An LSTM whose steps run the numba backend's general path (no plan)."""
+
+    def __call__(self, *args, **kwargs):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_training_plan, "planned_forward", lambda *args: None)
+            return super().__call__(*args, **kwargs)
+
+    def backward(self, *args, **kwargs):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_training_plan, "planned_backward", lambda *args: None)
+            return super().backward(*args, **kwargs)
+
+
 def twins(features: int, hidden: int, **kwargs) -> tuple[nn.LSTM, nn.LSTM]:
     """Two equal layers; the second never plans (the general path throughout)."""
     planned = nn.LSTM(features, hidden, rng=3, **kwargs)
-    general = nn.LSTM(features, hidden, rng=3, **kwargs)
-    general._plan_training = lambda y: None
+    general = General(features, hidden, rng=3, **kwargs)
     return planned, general
+
+
+def plan_of(layer: nn.LSTM, batch: int, suffix: str = "_l0"):
+    """The training plan kept for one direction's weights at ``batch``, or ``None``
+    (``path`` ``None``: weighed and refused)."""
+    w_ih, w_hh = layer.params[f"weight_ih{suffix}"], layer.params[f"weight_hh{suffix}"]
+    return _training_plan._plans.get((id(w_ih), id(w_hh), batch))
 
 
 def inputs(steps: int, batch: int, features: int, seed: int = 1) -> np.ndarray:
@@ -56,7 +78,7 @@ def step(layer: nn.LSTM, x, state=None, need_dx=True, dstate=None, seed=2):
     layer.zero_grad()
     with kernels.use("numba"):
         y, (h_n, c_n) = layer(x, state)
-        dy = np.random.default_rng(seed).standard_normal(y.shape).astype(np.float32)
+        dy = np.random.default_rng(seed).standard_normal(y.shape).astype(y.dtype)
         dx, (dh0, dc0) = layer.backward(dy, dstate, need_dx=need_dx)
     grads = {name: g.copy() for name, g in layer.grads.items()}
     return (y, h_n, c_n, dx, dh0, dc0), grads
@@ -99,8 +121,8 @@ def test_planned_steps_match_the_general_path_bit_for_bit(taken, batch, bias) ->
             )
         opt_p.step()  # the weights change in place: every step packs them afresh
         opt_g.step()
-    assert planned._training_plan is not None and general._training_plan is None
-    assert taken == {"forward": 3, "backward": 3}  # the first step planned the others
+    assert plan_of(planned, batch).path is not None and plan_of(general, batch) is None
+    assert taken == {"forward": 4, "backward": 4}  # planned on first use
     for name in planned.params:
         np.testing.assert_array_equal(planned.params[name], general.params[name])
 
@@ -114,7 +136,7 @@ def test_state_and_no_dx_are_planned(taken) -> None:
         assert_same_step(
             step(planned, x, state, need_dx=False), step(general, x, state, need_dx=False)
         )
-    assert taken == {"forward": 1, "backward": 1}
+    assert taken == {"forward": 2, "backward": 2}
 
 
 def test_final_state_is_not_a_view_of_the_cache(taken) -> None:
@@ -123,7 +145,7 @@ def test_final_state_is_not_a_view_of_the_cache(taken) -> None:
     step(planned, x)
     with kernels.use("numba"):
         y, (h_n, c_n) = planned(x)
-    assert taken["forward"] == 1
+    assert taken["forward"] == 2
     h_n[...] = 7
     c_n[...] = 7
     assert not np.shares_memory(h_n, planned.caches[0][0].h_state)
@@ -135,13 +157,13 @@ def test_a_state_gradient_or_a_hook_runs_the_general_backward(taken) -> None:
     planned, general = stepped_twins(x)
     dstate = tuple(np.full((1, 1, 64), 0.5, np.float32) for _ in range(2))
     assert_same_step(step(planned, x, dstate=dstate), step(general, x, dstate=dstate))
-    assert taken == {"forward": 1, "backward": 0}
+    assert taken == {"forward": 2, "backward": 1}  # the stepped twin's, then a forward
 
     seen = []
     planned.register_backward_hook(lambda *args: seen.append(1))
     general.register_backward_hook(lambda *args: None)
     assert_same_step(step(planned, x), step(general, x))
-    assert seen and taken == {"forward": 2, "backward": 0}
+    assert seen and taken == {"forward": 3, "backward": 1}
 
 
 def test_widths_off_the_packed_panels_plan_the_forward_only(taken) -> None:
@@ -151,36 +173,36 @@ def test_widths_off_the_packed_panels_plan_the_forward_only(taken) -> None:
     for k in range(3):
         x = inputs(6, 1, 10, seed=k)
         assert_same_step(step(planned, x, seed=k), step(general, x, seed=k))
-    assert taken == {"forward": 2, "backward": 0}
+    assert taken == {"forward": 3, "backward": 0}
 
 
-def test_replaced_arrays_are_not_used_and_are_planned_anew(taken) -> None:
+def test_replaced_arrays_are_planned_anew(taken) -> None:
     x = inputs(5, 1, 64)
     planned, general = stepped_twins(x)
+    old = plan_of(planned, 1)
     for layer in (planned, general):
         layer.params["weight_hh_l0"] = layer.params["weight_hh_l0"] * 0.5
     assert_same_step(step(planned, x), step(general, x))
-    assert taken == {"forward": 0, "backward": 0}  # that step ran the general path
-    assert_same_step(step(planned, x), step(general, x))
-    assert taken == {"forward": 1, "backward": 1}  # and planned the new array
-    for layer in (planned, general):
+    assert taken == {"forward": 2, "backward": 2}  # a plan of its own for the new array
+    assert plan_of(planned, 1) is not old
+    for layer in (planned, general):  # the bias gradients are the layer's to add
         layer.grads["bias_hh_l0"] = np.zeros(256, np.float32)
     assert_same_step(step(planned, x), step(general, x))
-    assert taken == {"forward": 1, "backward": 1}
+    assert taken == {"forward": 3, "backward": 3}
 
 
-def test_other_inputs_run_the_general_path(taken) -> None:
+def test_other_inputs_are_planned_as_the_layer_hands_them_on(taken) -> None:
     x = inputs(5, 1, 64)
     planned, general = stepped_twins(x)
-    cases = [
+    cases = [  # the layer makes each a C-contiguous (T, B, I) array before the backend
         np.concatenate([x, x], axis=2)[:, :, :64],  # a strided view
         np.asfortranarray(x),
-        inputs(5, 2, 64),  # another batch size: planned anew after it
+        inputs(5, 2, 64),  # another batch size: a plan of its own
         x[:, 0, :],  # unbatched
     ]
     for case in cases:
         assert_same_step(step(planned, case), step(general, case))
-    assert taken == {"forward": 0, "backward": 0}
+    assert taken == {"forward": 5, "backward": 5}
     with pytest.raises(TypeError, match="x: expected dtype float32"):
         planned(x.astype(np.float64))
     with pytest.raises(ValueError, match="x: expected 64 features"):
@@ -189,52 +211,73 @@ def test_other_inputs_run_the_general_path(taken) -> None:
         planned(x, (np.zeros((1, 2, 64), np.float32), np.zeros((1, 2, 64), np.float32)))
 
 
-@pytest.mark.parametrize("case", ["no_grad", "reference", "forward hook"])
-def test_no_grad_the_reference_backend_and_hooks_are_not_planned(taken, case) -> None:
+def test_no_grad_and_the_reference_backend_are_not_planned(taken) -> None:
     x = inputs(5, 1, 64)
     planned, _ = stepped_twins(x)
-    assert planned._training_plan is not None
-    if case == "no_grad":
-        with nn.no_grad():
-            planned(x)
-    elif case == "reference":
-        with kernels.use("reference"):
-            y, _ = planned(x)
-            planned.backward(np.ones_like(y))
-    else:
-        planned.register_forward_hook(lambda *args: None)
-        step(planned, x)
-    assert taken == {"forward": 0, "backward": 0}
+    with nn.no_grad():
+        planned(x)
+    with kernels.use("reference"):
+        y, _ = planned(x)
+        planned.backward(np.ones_like(y))
+    assert taken == {"forward": 1, "backward": 1}  # the stepped twin's only
+
+
+def test_a_forward_hook_sees_the_planned_cache(taken) -> None:
+    x = inputs(5, 1, 64)
+    planned, general = stepped_twins(x)
+    seen = {}
+    planned.register_forward_hook(lambda *args: seen.setdefault("planned", args[3]))
+    general.register_forward_hook(lambda *args: seen.setdefault("general", args[3]))
+    assert_same_step(step(planned, x), step(general, x))
+    assert taken == {"forward": 2, "backward": 2}
+    for field in ("gates", "h_state", "c_state", "tanh_c"):
+        got, want = getattr(seen["planned"], field), getattr(seen["general"], field)
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize(
-    "kwargs, batch",
+    "kwargs, batch, planned_directions",
     [
-        ({"num_layers": 2}, 1),
-        ({"bidirectional": True}, 1),
-        ({"proj_size": 8}, 1),
-        ({"dtype": np.float64}, 1),
-        ({"batch_first": True}, 1),
-        ({}, 4),  # each step projects its own inputs (fused) from batch 4 at this size
+        ({"num_layers": 2}, 1, ["_l0", "_l1"]),  # each layer's direction is a plain call
+        ({"bidirectional": True}, 1, ["_l0"]),  # the reverse direction is not planned
+        ({"proj_size": 8}, 1, []),
+        ({"dtype": np.float64}, 1, []),
+        ({"batch_first": True}, 1, ["_l0"]),  # time-major inside the layer
+        ({}, 4, []),  # each step projects its own inputs (fused) from batch 4 at this size
     ],
 )
-def test_layers_and_batches_the_plan_does_not_cover(kwargs, batch) -> None:
-    layer = nn.LSTM(64, 64, rng=0, **kwargs)
-    x = inputs(5, batch, 64).astype(layer.dtype)
-    with kernels.use("numba"):
-        layer(x)
-    assert layer._training_plan is None
+def test_what_each_direction_call_plans(taken, kwargs, batch, planned_directions) -> None:
+    planned = nn.LSTM(64, 64, rng=0, **kwargs)
+    general = General(64, 64, rng=0, **kwargs)
+    x = inputs(5, batch, 64).astype(planned.dtype)
+    if kwargs.get("batch_first"):
+        x = np.ascontiguousarray(x.transpose(1, 0, 2))
+    for _ in range(2):
+        assert_same_step(step(planned, x), step(general, x))
+    for suffix in ("_l0", "_l1", "_l0_reverse"):
+        if f"weight_ih{suffix}" in planned.params:
+            plan = plan_of(planned, batch, suffix)
+            is_planned = plan is not None and plan.path is not None
+            assert is_planned == (suffix in planned_directions), suffix
+    assert taken["forward"] == 2 * len(planned_directions)
 
 
-def test_subclasses_overriding_the_general_path_are_not_planned() -> None:
+def test_subclasses_overriding_the_general_path_run_it_and_are_planned(taken) -> None:
+    calls = []
+
     class Logged(nn.LSTM):
+        def backward_direction(self, *args):
+            calls.append(args[2:4])
+            return super().backward_direction(*args)
+
+    class LoggedGeneral(General):
         def backward_direction(self, *args):
             return super().backward_direction(*args)
 
-    layer = Logged(64, 64, rng=0)
-    with kernels.use("numba"):
-        layer(inputs(5, 1, 64))
-    assert layer._training_plan is None
+    layer, general = Logged(64, 64, rng=0), LoggedGeneral(64, 64, rng=0)
+    x = inputs(5, 1, 64)
+    assert_same_step(step(layer, x), step(general, x))
+    assert calls == [(0, 0)] and taken == {"forward": 1, "backward": 1}
 
 
 def test_a_second_backward_is_still_refused() -> None:
@@ -243,6 +286,6 @@ def test_a_second_backward_is_still_refused() -> None:
     for _ in range(2):
         y, _ = layer(x)
         layer.backward(np.ones_like(y))
-    assert layer._training_plan is not None
+    assert plan_of(layer, 1) is not None
     with pytest.raises(RuntimeError, match="expected a forward since the last backward"):
         layer.backward(np.ones_like(y))

@@ -1,129 +1,126 @@
-"""A float32 LSTM layer's training step at small batch planned once, then run with the
-compiled parts called straight from here while nothing it was planned on has changed.
+"""A float32 LSTM direction's training step at small batch planned once per pair of
+weight arrays and batch size, then run with the compiled parts called straight from here
+while those arrays live.
 
-At batch 1 a training step's compiled parts take about 150 µs (H = 64, 50 steps), and what
-the general path decides and checks around it (:meth:`~kioku.nn.RecurrentStack.run`
-and :meth:`~kioku.nn.RecurrentStack.run_backward`, the layer's per-direction methods,
-:func:`~kioku.kernels.numba_lstm.lstm_forward` and ``lstm_backward``) cost 55 µs more
-on every step. A :class:`TrainingPlan` takes those decisions once, for the layer's
-parameter and gradient arrays and a batch size, and then checks on each call, in
-nanoseconds each, only what can change: the input's type, dtype, shape and layout, the
-state's, the upstream gradient's, that the layer still holds the same parameter and
-gradient arrays with the same shapes, and the backend and the knobs the general path
-reads. Anything else returns ``None``, and the caller takes the general path.
+At batch 1 a training step's compiled parts take about 150 µs (H = 64, 50 steps), and
+what :func:`~kioku.kernels.numba_lstm.lstm_forward` and ``lstm_backward`` decide and
+check around them (:func:`._path.choose_path`, the dtypes, the shapes, the buffers) costs
+more on every step. A :class:`TrainingPlan` takes those decisions once for the weights
+``(weight_ih, weight_hh)`` at one batch size: it is cached here, keyed on the two arrays
+(their identity, held by weak references, so a dropped layer drops its plan) and the
+batch, and then checks on each call, in nanoseconds each, only what can change: the
+input's type, dtype, shape and layout, the state's, the bias's, the upstream gradient's,
+the gradient buffers', and the weights' shapes. Anything else returns ``None``, and the
+general path runs.
 
-The compiled calls are the ones the general path makes for the same step, with the
-same arguments (weights packed afresh on every forward and backward, as there: a
-training step changes them): the same results bit for bit, and no compilation of its
-own. Only the steps the general path runs on one thread whatever the thread budget,
-without the per-step projection and with the packed projection, are planned (batch 1
-to 3 at most sizes); a backward on the packed weight gradients (``I`` and ``H``
-multiples of the packed kernel's panel width) is planned, other backwards return
-``None`` and run the general path on the planned forward's cache.
+The compiled calls are the ones the general path makes for the same step, with the same
+arguments (weights packed afresh on every forward and backward, as there: a training
+step changes them): the same results bit for bit, and no compilation of its own. Only
+the steps the general path runs on one thread whatever the thread budget, without the
+per-step projection and with the packed projection, are planned (batch 1 to 7 at most
+sizes; the path's ``budget_free``, ``fused`` and ``max_steps``); a backward on the
+packed weight gradients (the path's ``packed_grads``) is planned, other backwards run
+the general path on the planned forward's cache (the same cache bit for bit).
 
-Thread safety: a plan holds no scratch (the gate-gradient buffer is the layer's, as on
-the general path), so it is as safe as the layer it belongs to.
+Thread safety: a plan holds no scratch (the gate-gradient buffer is the caller's), so
+it is as safe as the layer it belongs to.
 """
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .. import functional
-from . import _inference_plan, _threads, backend_name, numba_lstm
+from . import _path
 from ._contract import steps_per_sequence
 from ._entries import packed_backward_one_part
 from ._loop_gemms import project_inputs
 from ._lstm_loops import lstm_forward_loop
 from ._pack_cache import packed
-from ._packed import NR
-from ._primitives import L2_BYTES
 
-_F32 = _inference_plan._F32
+_F32 = np.dtype(np.float32)
+
+# (id(weight_ih), id(weight_hh), batch) -> plan (None inside: refused for good); an
+# entry leaves when either array dies
+_plans: dict[tuple[int, int, int], TrainingPlan] = {}
 
 
 def _plain(array: object, shape: tuple[int, ...]) -> bool:
     """A C-contiguous float32 ndarray (not a subclass) of ``shape``."""
-    return _inference_plan._plain(array, len(shape)) and array.shape == shape
+    return (
+        type(array) is np.ndarray
+        and array.dtype == _F32
+        and array.shape == shape
+        and array.flags.c_contiguous
+    )
 
 
 class TrainingPlan:
-    """One layer's training step (forward keeping a cache, then backward) at batch
-    ``batch``: see the module docstring. ``names`` are the parameters' keys
-    ``(weight_ih, weight_hh, bias_ih, bias_hh)`` (the biases ``None`` without bias)."""
+    """One direction's training step (forward keeping a cache, then backward) at batch
+    ``batch`` for one pair of weight arrays: see the module docstring. ``path`` is
+    ``None`` for weights and batches no plan covers (kept, so that they are not weighed
+    again on every call)."""
 
-    __slots__ = ("names", "weights", "grads", "batch", "features", "hidden", "tiled",
-                 "packed_grads", "shapes", "bias_shape")  # fmt: skip
+    __slots__ = ("refs", "batch", "features", "hidden", "path", "__weakref__")
 
-    def __init__(self, names: tuple, weights: tuple, grads: tuple, batch: int) -> None:
-        self.names, self.weights, self.grads, self.batch = names, weights, grads, batch
-        weight_ih, weight_hh = weights[0], weights[1]
-        self.features = weight_ih.shape[1]
-        self.hidden = weight_hh.shape[1]
-        self.shapes = (weight_ih.shape, weight_hh.shape)
-        self.bias_shape = (weight_hh.shape[0],)
-        self.tiled = weight_hh.nbytes > L2_BYTES
-        # lstm_backward's rule for its packed weight gradients
-        self.packed_grads = self.features % NR == 0 and self.hidden % NR == 0
+    def __init__(self, weight_ih: np.ndarray, weight_hh: np.ndarray, batch: int,
+                 path: _path.Path | None) -> None:  # fmt: skip
+        key = (id(weight_ih), id(weight_hh), batch)
 
-    def _current(self, params: dict, grads: dict) -> bool:
-        """Whether the layer still holds the planned arrays, with their shapes."""
-        w_ih, w_hh, b_ih, b_hh = self.weights
-        g_ih, g_hh, gb_ih, gb_hh = self.grads
-        n_ih, n_hh, n_bih, n_bhh = self.names
-        get, grad = params.get, grads.get
-        if get(n_ih) is not w_ih or get(n_hh) is not w_hh:
-            return False
-        if grad(n_ih) is not g_ih or grad(n_hh) is not g_hh:
-            return False
-        if n_bih is not None and (
-            get(n_bih) is not b_ih or get(n_bhh) is not b_hh
-            or grad(n_bih) is not gb_ih or grad(n_bhh) is not gb_hh
-            or b_ih.shape != self.bias_shape or b_hh.shape != self.bias_shape
-            or gb_ih.shape != self.bias_shape or gb_hh.shape != self.bias_shape
-        ):  # fmt: skip
-            return False
-        # arrays reshaped in place since planning (the compiled code checks no bounds)
+        def forget(_: object, key: tuple[int, int, int] = key) -> None:
+            _plans.pop(key, None)
+
+        self.refs = (weakref.ref(weight_ih, forget), weakref.ref(weight_hh, forget))
+        self.batch, self.path = batch, path
+        self.features, self.hidden = weight_ih.shape[1], weight_hh.shape[1]
+
+    def _current(self, weight_ih: np.ndarray, weight_hh: np.ndarray) -> bool:
+        """Whether these are the planned arrays, with the planned shapes."""
+        H, I = self.hidden, self.features
         return (
-            w_ih.shape == g_ih.shape == self.shapes[0]
-            and w_hh.shape == g_hh.shape == self.shapes[1]
+            self.refs[0]() is weight_ih
+            and self.refs[1]() is weight_hh
+            and weight_ih.shape == (4 * H, I)
+            and weight_hh.shape == (4 * H, H)
         )
 
     def forward(
-        self, params: dict, grads: dict, x: object, state: object
-    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], functional.LSTMCache] | None:
-        """``y (T, B, H), (h_n (1, B, H), c_n (1, B, H))`` and the cache the backward
-        reads, for ``x (T, B, I)`` and ``state`` (``None`` or ``(h0 (1, B, H), c0 (1, B,
-        H))``), as :meth:`~kioku.nn.RecurrentStack.run` gives them with a cache kept;
+        self, x: np.ndarray, weight_ih: np.ndarray, weight_hh: np.ndarray,
+        bias: np.ndarray | None, h0: object, c0: object,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, functional.LSTMCache] | None:  # fmt: skip
+        """``lstm_forward``'s ``y (T, B, H), h_n (B, H), c_n (B, H)`` and cache for ``x
+        (T, B, I)``, ``bias (4H,)`` or ``None``, ``h0``/``c0`` ``(B, H)`` or ``None``;
         ``None`` when anything differs from what the plan was made for."""
-        if type(x) is not np.ndarray or x.dtype != _F32 or x.ndim != 3:
+        path = self.path
+        if path is None or x.dtype != _F32 or not x.flags.c_contiguous:
             return None
         T, B, I = x.shape
         H = self.hidden
-        if B != self.batch or I != self.features or not x.flags.c_contiguous:
+        if B != self.batch or I != self.features or T == 0 or T > path.max_steps:
             return None
-        if T == 0 or T * B > numba_lstm.PACKED_PROJECTION_ROWS or backend_name() != "numba":
+        if not self._current(weight_ih, weight_hh):
             return None
-        if not self._current(params, grads):
+        if bias is None:
+            bias = np.zeros(4 * H, _F32)
+        elif not _plain(bias, (4 * H,)):
             return None
-        if state is not None:
-            if type(state) is not tuple or len(state) != 2:
-                return None
-            if not (_plain(state[0], (1, B, H)) and _plain(state[1], (1, B, H))):
-                return None
-        weight_ih, weight_hh, bias_ih, bias_hh = self.weights
-        bias = bias_ih + bias_hh if bias_ih is not None else np.zeros(4 * H, _F32)
+        if (h0 is None) != (c0 is None):
+            return None
+        if h0 is not None and not (_plain(h0, (B, H)) and _plain(c0, (B, H))):
+            return None
         panels = packed(weight_hh, True, False)  # afresh: a training step changes them
         panels_ih = packed(weight_ih, True, False)
         y = np.empty((T, B, H), _F32)
         h_state = np.empty((T + 1, B, H), _F32)
         c_state = np.empty((T + 1, B, H), _F32)
-        if state is None:
+        if h0 is None:
             h_state[0] = 0
             c_state[0] = 0
         else:
-            h_state[0] = state[0][0]
-            c_state[0] = state[1][0]
+            h_state[0] = h0
+            c_state[0] = c0
         tanh_c = np.empty((T, B, H), _F32)
         gates = np.empty((T, B, 4 * H), _F32)
         lengths = steps_per_sequence(None, T, B)
@@ -131,32 +128,39 @@ class TrainingPlan:
                        panels_ih, True)  # fmt: skip
         lstm_forward_loop(
             gates, weight_hh, weight_hh, panels, weight_hh, weight_hh, h_state, c_state, tanh_c,
-            tanh_c, y, lengths, False, False, 0, B, self.tiled, True, x, panels_ih, bias, False,
+            tanh_c, y, lengths, False, False, 0, B, path.tiled, True, x, panels_ih, bias, False,
         )  # fmt: skip
         cache = functional.LSTMCache(
             x, weight_ih, weight_hh, None, gates, h_state, c_state, tanh_c, None, None, False
         )
-        return y, (h_state[T : T + 1].copy(), c_state[T : T + 1].copy()), cache
+        return y, h_state[T].copy(), c_state[T].copy(), cache
 
     def backward(
-        self, params: dict, grads: dict, cache: functional.LSTMCache, dy: object,
-        need_dx: bool, dgates: np.ndarray,
-    ) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray]] | None:  # fmt: skip
-        """The backward of a planned forward's ``cache`` for ``dy (T, B, H)`` (no state
-        gradient coming in): the weight and bias gradients added into the layer's
-        ``grads``, ``dgates (T, B, 4H)`` the layer's scratch; returns ``dx (T, B, I)``
-        (``None`` without ``need_dx``) and ``(dh0 (1, B, H), dc0 (1, B, H))``, or ``None``
-        where the general path must run (nothing written then)."""
-        if not (self.packed_grads and numba_lstm.PACKED_WEIGHT_GRADIENTS):
+        self, dy: object, cache: functional.LSTMCache, need_dx: bool,
+        grads_into: object, dgates: object,
+    ) -> functional.LSTMGrads | None:  # fmt: skip
+        """``lstm_backward``'s gradients of a plain forward's ``cache`` for ``dy (T, B,
+        H)`` (no state gradient coming in), the weight gradients added into ``grads_into
+        = (gw_ih (4H, I), gw_hh (4H, H))`` and returned as those arrays, ``dgates (T, B,
+        4H)`` the scratch; ``None`` where the general path must run (nothing written)."""
+        path = self.path
+        if path is None or not path.packed_grads or type(grads_into) is not tuple:
             return None
         gates = cache.gates
         T, B, G = gates.shape
         H, I = self.hidden, self.features
-        if not _plain(dy, (T, B, H)):
+        if B != self.batch or not _plain(dy, (T, B, H)) or not _plain(dgates, (T, B, G)):
             return None
-        if backend_name() != "numba" or not self._current(params, grads):
+        if len(grads_into) != 2:
             return None
-        weight_ih, weight_hh = self.weights[0], self.weights[1]  # the forward's (cache's)
+        grad_ih, grad_hh = grads_into
+        if not (_plain(grad_ih, (G, I)) and _plain(grad_hh, (G, H))):
+            return None
+        if not (grad_ih.flags.writeable and grad_hh.flags.writeable):
+            return None
+        weight_ih, weight_hh = cache.weight_ih, cache.weight_hh
+        if not self._current(weight_ih, weight_hh):
+            return None
         panels = packed(weight_hh, False, False)
         dh = np.zeros((B, H), _F32)
         dc = np.zeros((B, H), _F32)
@@ -165,55 +169,70 @@ class TrainingPlan:
         dbias = np.empty(G, _F32)
         dx = np.empty((T, B, I), _F32) if need_dx else None
         lengths = steps_per_sequence(None, T, B)
-        grad_ih, grad_hh, grad_bih, grad_bhh = self.grads
         packed_backward_one_part(
             dy, gates, cache.c_state, cache.tanh_c, weight_hh, weight_hh, panels, weight_hh,
             weight_hh, dgates, dh, dc, dgates, dh_step, dh_step, dh_rec, lengths, False,
-            self.tiled, cache.x.reshape(T * B, I), cache.h_state[:T].reshape(T * B, H),
+            path.tiled, cache.x.reshape(T * B, I), cache.h_state[:T].reshape(T * B, H),
             weight_ih, need_dx, (dx if need_dx else dgates).reshape(T * B, -1), grad_ih,
             grad_hh, dbias, True,
         )  # fmt: skip
-        if grad_bih is not None:
-            grad_bih += dbias
-            grad_bhh += dbias
-        return dx, (dh[None], dc[None])
+        return functional.LSTMGrads(dx, grad_ih, grad_hh, dbias, None, dh, dc)
 
 
-def plan_training(
-    names: tuple, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], batch: int
-) -> TrainingPlan | None:
-    """A plan for a float32 layer without projection whose ``weight_ih (4H, I)``,
-    ``weight_hh (4H, H)`` and (``bias_ih``, ``bias_hh`` (4H,), or neither) are
-    ``params[name]`` for ``names``, with gradients ``grads[name]`` of the same shapes,
-    at batch ``batch``; ``None`` where the general path would not run such a step on one
-    thread whatever the thread budget, with the packed projection over all steps (see
-    the module docstring)."""
-    weight_ih, weight_hh = params.get(names[0]), params.get(names[1])
-    if not (_inference_plan._plain(weight_ih, 2) and _inference_plan._plain(weight_hh, 2)):
+def plan_training(weight_ih: object, weight_hh: object, batch: int) -> TrainingPlan | None:
+    """The plan of a float32 direction without projection whose ``weight_ih (4H, I)``
+    and ``weight_hh (4H, H)`` are these arrays at batch ``batch``, made and cached on
+    first use (its ``path`` ``None`` where :func:`~kioku.kernels._path.choose_path` does
+    not run such a step on one thread whatever the budget, with the packed projection
+    over all steps); ``None`` for arrays no plan can hold (not float32 C-contiguous
+    matrices of those shapes)."""
+    if type(weight_ih) is not np.ndarray or type(weight_hh) is not np.ndarray:
+        return None
+    if weight_ih.ndim != 2 or weight_hh.ndim != 2:
+        return None
+    if not (_plain(weight_ih, weight_ih.shape) and _plain(weight_hh, weight_hh.shape)):
         return None
     G, H = weight_hh.shape
     I = weight_ih.shape[1]
     if G != 4 * H or weight_ih.shape[0] != G or H == 0 or I == 0:
         return None
-    # lstm_forward's rules, the batch's first: one slice whatever the budget
-    # (_threads.plan), no per-step projection (fused)
-    if batch // _threads.MIN_ROWS >= 2 and 8.0 * batch * H * H >= _threads.MIN_FLOPS:
-        return None
-    if (
-        batch >= numba_lstm.FUSED_MIN_ROWS
-        and weight_ih.nbytes + weight_hh.nbytes <= numba_lstm.FUSED_MAX_BYTES
-    ):
-        return None
-    shapes = {names[0]: (G, I), names[1]: (G, H), names[2]: (G,), names[3]: (G,)}
-    if names[2] not in params and names[3] not in params:
-        names = (names[0], names[1], None, None)
-    for name in names:
-        if name is not None and not (
-            _plain(params.get(name), shapes[name])
-            and _plain(grads.get(name), shapes[name])
-            and grads[name].flags.writeable
-        ):
-            return None
-    weights = tuple(None if n is None else params[n] for n in names)
-    gradients = tuple(None if n is None else grads[n] for n in names)
-    return TrainingPlan(names, weights, gradients, batch)
+    path = _path.choose_path(
+        1, batch, I, H, 0, _F32, keep_cache=True, all_valid=True,
+        weight_bytes=weight_ih.nbytes + weight_hh.nbytes, recurrent_bytes=weight_hh.nbytes,
+    )  # fmt: skip
+    if not (path.budget_free and path.parts == 1 and not path.fused and path.packed_ih):
+        path = None
+    plan = TrainingPlan(weight_ih, weight_hh, batch, path)
+    _plans[(id(weight_ih), id(weight_hh), batch)] = plan
+    return plan
+
+
+def _plan_of(weight_ih: object, weight_hh: object, batch: int) -> TrainingPlan | None:
+    plan = _plans.get((id(weight_ih), id(weight_hh), batch))
+    return plan_training(weight_ih, weight_hh, batch) if plan is None else plan
+
+
+def planned_forward(
+    x: np.ndarray, weight_ih: np.ndarray, weight_hh: np.ndarray, bias: np.ndarray | None,
+    h0: object, c0: object,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, functional.LSTMCache] | None:  # fmt: skip
+    """The planned forward of ``x (T, B, I)`` (an ndarray of three axes) keeping its
+    cache, planning these weights at this batch on first use; ``None`` where no plan
+    covers the call."""
+    plan = _plan_of(weight_ih, weight_hh, x.shape[1])
+    return None if plan is None else plan.forward(x, weight_ih, weight_hh, bias, h0, c0)
+
+
+def planned_backward(
+    dy: object, cache: functional.LSTMCache, need_dx: bool, grads_into: object,
+    dgates: object,
+) -> functional.LSTMGrads | None:  # fmt: skip
+    """The planned backward of a plain (no projection, no lengths, forward direction)
+    ``cache``; ``None`` where no plan covers the call."""
+    plan = _plans.get((id(cache.weight_ih), id(cache.weight_hh), cache.gates.shape[1]))
+    return None if plan is None else plan.backward(dy, cache, need_dx, grads_into, dgates)
+
+
+def forget_all() -> None:
+    """Drop every plan (tests; a change of the rules :func:`choose_path` reads)."""
+    _plans.clear()

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import functional
 from ..functional import LSTMCache, LSTMGrads, length_mask, rnn_backward, rnn_forward
-from . import _tuning
+from . import _inference_plan, _path, _threads, _training_plan, _tuning
 from ._contract import check_shape, compiled_dtype, steps_per_sequence
 from ._entries import (
     HAS_BIAS,
@@ -30,9 +30,7 @@ from ._loop_gemms import packed_weight_gradients, project_inputs, weight_gradien
 from ._lstm_loops import lstm_backward_loop, lstm_forward_loop, lstm_infer_loop
 from ._pack_cache import NOT_KEPT, kept
 from ._pack_cache import packed as packed_weights
-from ._packed import NR
-from ._primitives import L2_BYTES, SMALL_ROWS
-from ._threads import SOLO_GEMM_MNK, batch_slices, in_phases, run_parts
+from ._threads import in_phases, run_parts
 
 __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
 
@@ -74,7 +72,21 @@ def lstm_forward(
     gates, cells or hidden states beyond the output ``y``). With ``reuse_packs`` and
     ``keep_cache=False`` the packed float32 weights are kept for the next call while the
     weights stay unchanged (:mod:`kioku.kernels._pack_cache`: what the nn layers do).
+
+    Calls a plan covers (:mod:`._inference_plan`: one float32 sequence with
+    ``reuse_packs``; :mod:`._training_plan`: a small float32 batch keeping its cache)
+    run it, planned on first use for these weight arrays: the same results bit for bit.
     """
+    if lengths is None and weight_hr is None and type(x) is np.ndarray and x.ndim == 3:
+        if keep_cache:
+            if not reverse:
+                out = _training_plan.planned_forward(x, weight_ih, weight_hh, bias, h0, c0)
+                if out is not None:
+                    return out
+        elif reuse_packs and x.shape[1] == 1:
+            out = _inference_plan.planned(x, weight_ih, weight_hh, bias, h0, c0, reverse)
+            if out is not None:
+                return out
     dtype = compiled_dtype(x, weight_ih, weight_hh, bias, h0, c0, weight_hr)
     if dtype is None or x.ndim != 3:
         args = (x, weight_ih, weight_hh, bias, h0, c0, lengths, reverse, weight_hr)
@@ -82,8 +94,6 @@ def lstm_forward(
     T, B, I = x.shape
     H = weight_ih.shape[0] // 4
     P = weight_hr.shape[0] if weight_hr is not None else H
-    r = int(bool(reverse))
-    project = weight_hr is not None
     mask = length_mask(lengths, T, B)
     check_shape("weight_ih", weight_ih, (4 * H, I))
     check_shape("weight_hh", weight_hh, (4 * H, P))
@@ -91,35 +101,34 @@ def lstm_forward(
     check_shape("weight_hr", weight_hr, (P, H))
     check_shape("h0", h0, (B, P), (P,))
     check_shape("c0", c0, (B, H), (H,))
-    one_sequence = (
-        B == 1
-        and dtype == np.float32
-        and not (keep_cache or project)
-        and (mask is None or bool(mask.all()))
-        and T <= PACKED_PROJECTION_ROWS  # the projection on the packed kernel
-        and not (1 >= FUSED_MIN_ROWS and weight_ih.nbytes + weight_hh.nbytes <= FUSED_MAX_BYTES)
-    )
-    if one_sequence:
+    all_valid = mask is None or bool(mask.all())
+    path = _path.choose_path(
+        T, B, I, H, P if weight_hr is not None else 0, dtype, keep_cache=keep_cache,
+        all_valid=all_valid, weight_bytes=weight_ih.nbytes + weight_hh.nbytes,
+        recurrent_bytes=weight_hh.nbytes,
+    )  # fmt: skip
+    if path.one_sequence:
         return _infer_sequence(x, weight_ih, weight_hh, bias, h0, c0, reverse, reuse_packs)
-    slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
-    most_rows = -(-B // len(slices))  # the slices differ by one row at most
-    small = most_rows <= SMALL_ROWS
-    tiled = weight_hh.nbytes > L2_BYTES
+    return _run_loops(
+        path, x, weight_ih, weight_hh, bias, h0, c0, mask, reverse, weight_hr, keep_cache,
+        reuse_packs and not keep_cache,
+    )  # fmt: skip
 
+
+def _run_loops(path, x, weight_ih, weight_hh, bias, h0, c0, mask, reverse, weight_hr,
+               keep_cache, reuse):  # fmt: skip
+    """:func:`lstm_forward` on the compiled loops along ``path``: the input projection
+    (unless fused), then the time loop over each part's batch rows."""
+    dtype = x.dtype
+    T, B, I = x.shape
+    H = weight_ih.shape[0] // 4
+    P = weight_hr.shape[0] if weight_hr is not None else H
+    project = weight_hr is not None
+    slices, parts, fused, packed = path.slices, path.parts, path.fused, path.packed
+    small, tiled = path.small, path.tiled
     x2 = np.ascontiguousarray(x).reshape(T * B, I)
     w_ih = np.ascontiguousarray(weight_ih)
     w_hh = np.ascontiguousarray(weight_hh)
-    packed = dtype == np.float32
-    reuse = reuse_packs and not keep_cache
-    # With enough rows per thread each step projects its own inputs with the packed
-    # kernel: no separate GEMM over all T * B rows, no round trip of the projections
-    # through memory, and one more product at the packed kernel's rate.
-    fused = (
-        packed
-        and I > 0
-        and B // len(slices) >= FUSED_MIN_ROWS
-        and weight_ih.nbytes + weight_hh.nbytes <= FUSED_MAX_BYTES
-    )
     if packed:  # the recurrent product reads weight_hh.T packed once, nothing else
         # (fused: both weights in gate order, for one pass over both products a step)
         panels = packed_weights(w_hh, True, reuse, fused)
@@ -129,25 +138,14 @@ def lstm_forward(
         w_hh_t = w_hh if small or tiled else np.ascontiguousarray(weight_hh.T)
     w_hr = np.ascontiguousarray(weight_hr) if project else w_hh
     w_hr_t = w_hr if small or not project else np.ascontiguousarray(weight_hr.T)
-    has_bias = bias is not None
-    b = np.ascontiguousarray(bias) if has_bias else np.empty(0, dtype)
     y = np.empty((T, B, P), dtype)
     steps_left = steps_per_sequence(mask, T, B)
-    parts = len(slices)
-
-    packed_ih = packed and (fused or T * B <= PACKED_PROJECTION_ROWS)
-    if packed_ih:
-        panels_ih = packed_weights(w_ih, True, reuse, fused)
-    if not fused:
-        panels_ih = panels_ih if packed_ih else panels
+    packed_ih = path.packed_ih
+    panels_ih = packed_weights(w_ih, True, reuse, fused) if packed_ih else panels
     # the bias is added in the gate pass, not by the projection: one pass over (T, B, 4H)
     # fewer; every loop sums (x W_ih^T + h W_hh^T) + b in that order
-    step_bias = b if has_bias else np.zeros(4 * H, dtype)
-    blas_mnk = max(  # the largest GEMM left to BLAS: the loops' own products are not
-        0 if packed_ih else T * B * I * 4 * H,
-        0 if packed or small or tiled else most_rows * P * 4 * H,
-        most_rows * H * P if project and not small else 0,
-    )
+    step_bias = np.ascontiguousarray(bias) if bias is not None else np.zeros(4 * H, dtype)
+    blas_mnk = path.blas_mnk
     x3 = x2.reshape(T, B, I)
     # fused inference needs one step's pre-activations at a time, not all T
     gates = np.empty((1 if fused and not keep_cache else T, B, 4 * H), dtype)
@@ -174,17 +172,18 @@ def lstm_forward(
                 direct, rows.start, rows.stop, tiled, packed, *step_inputs,
             )  # fmt: skip
 
-        if parts == 1 and blas_mnk <= SOLO_GEMM_MNK:  # small batches: one compiled entry
+        if path.one_entry:  # small batches: one compiled entry
             infer_one_part(
                 x2, w_ih, packed_ih, *weights, h_n, h_scratch, c_n, unprojected, y,
                 steps_left, bool(reverse), project, direct, tiled, packed, *step_inputs,
             )  # fmt: skip
         elif fused:  # no projection phase: one hand-off to the threads, not two
-            run_parts(infer, parts, blas_mnk > SOLO_GEMM_MNK, spin=True)
+            run_parts(infer, parts, blas_mnk > _threads.SOLO_GEMM_MNK, spin=True)
         else:
             in_phases(parts, projection, infer, blas_mnk)
         return y, h_n, c_n, None
 
+    r = int(bool(reverse))
     h_state = np.empty((T + 1, B, P), dtype)
     c_state = np.empty((T + 1, B, H), dtype)
     h_state[T * r] = 0 if h0 is None else h0
@@ -257,6 +256,14 @@ def lstm_backward(
     layers keep one per direction across calls, since a fresh one each call was
     page-faulted in anew (glibc returns the freed top of its heap to the system).
     """
+    if (
+        dh_n is None and dc_n is None and dh_trace is None and dc_trace is None
+        and cache.hooks is None and cache.mask is None and cache.hidden is None
+        and not cache.reverse
+    ):  # fmt: skip
+        planned = _training_plan.planned_backward(dy, cache, need_dx, grads_into, dgates_buffer)
+        if planned is not None:
+            return planned
     x = cache.x
     dtype = compiled_dtype(x, dy, cache.gates)
     if dtype is None or dh_trace is not None or dc_trace is not None:
@@ -267,10 +274,12 @@ def lstm_backward(
     P = cache.h_state.shape[2]
     into = grads_into is not None and _fits(grads_into, ((4 * H, I), (4 * H, P)), dtype)
     project = cache.hidden is not None
-    slices = batch_slices(B, 8.0 * B * H * (P + (H if project else 0)))
-    most_rows = -(-B // len(slices))
-    small = most_rows <= SMALL_ROWS
-    tiled = cache.weight_hh.nbytes > L2_BYTES
+    path = _path.choose_path(
+        T, B, I, H, P if project else 0, dtype, keep_cache=True, all_valid=cache.mask is None,
+        weight_bytes=cache.weight_ih.nbytes + cache.weight_hh.nbytes,
+        recurrent_bytes=cache.weight_hh.nbytes,
+    )  # fmt: skip
+    slices, small, tiled, packed = path.slices, path.small, path.tiled, path.packed
 
     reuse = dgates_buffer is not None and _fits((dgates_buffer,), (cache.gates.shape,), dtype)
     dgates = dgates_buffer if reuse else np.empty_like(cache.gates)
@@ -285,7 +294,6 @@ def lstm_backward(
     dh_rec = np.empty((B, P), dtype)
     w_ih = np.ascontiguousarray(cache.weight_ih)
     w_hh = np.ascontiguousarray(cache.weight_hh)
-    packed = dtype == np.float32
     if packed:  # dh = dgates @ weight_hh reads weight_hh packed once, nothing else
         panels = packed_weights(w_hh, False, False)
         w_hh_t = w_hh
@@ -324,7 +332,7 @@ def lstm_backward(
             project, rows.start, rows.stop, tiled, packed,
         )  # fmt: skip
 
-    if packed and not project and PACKED_WEIGHT_GRADIENTS and I % NR == 0 and P % NR == 0:
+    if path.packed_grads:
         # the loop and the weight gradients both on the packed kernel: no BLAS call, so
         # OpenBLAS's thread count is left alone; dx packs W_ih one panel at a time
         dx2 = (dx if need_dx else dgates).reshape(T * B, -1)

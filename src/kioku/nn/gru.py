@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-
 import numpy as np
 
 from .. import functional, kernels
@@ -13,15 +10,6 @@ from .cell import RecurrentCell
 from .gates import add_gate_grads
 from .grad_mode import is_grad_enabled
 from .recurrent import RecurrentStack
-
-# backends that compile the GRU too; any other backend runs the reference GRU
-_GRU_KERNELS = {"numba": "kioku.kernels.numba_gru"}
-
-
-def gru_kernels() -> ModuleType:
-    """The module whose ``gru_forward``/``gru_backward`` a call made now should use."""
-    path = _GRU_KERNELS.get(kernels.backend_name())
-    return functional if path is None else importlib.import_module(path)
 
 
 class GRU(RecurrentStack):
@@ -89,7 +77,7 @@ class GRU(RecurrentStack):
         returns ``y (T, B, H)``, ``(h_n (B, H),)`` and the cache."""
         sfx = self.suffix(layer, direction)
         p = self.params
-        y, h_n, cache = gru_kernels().gru_forward(
+        y, h_n, cache = kernels.backend_for("gru").gru_forward(
             x,
             p[f"weight_ih{sfx}"],
             p[f"weight_hh{sfx}"],
@@ -115,7 +103,7 @@ class GRU(RecurrentStack):
         adds the parameter gradients into ``self.grads`` and returns ``dx (T, B, I)`` (or
         ``None``) and ``(dh0 (B, H),)``; dL/dh_t goes to the backward hooks."""
         (trace,) = self.state_grad_buffers(*dy.shape[:2]) or (None,)
-        grads = gru_kernels().gru_backward(dy, cache, dstate[0], need_dx, trace)
+        grads = kernels.backend_for("gru").gru_backward(dy, cache, dstate[0], need_dx, trace)
         sfx = self.suffix(layer, direction)
         add_gate_grads(self, sfx, grads, grads.dbias_ih, grads.dbias_hh)
         return grads.dx, (grads.dh0,)

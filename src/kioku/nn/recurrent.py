@@ -102,6 +102,9 @@ class RecurrentStack(Module):
         # whether forward_direction asks its backend for a cache (False under no_grad())
         self.keep_cache = True
         self._ran_without_grad = False
+        # what a subclass keeps between its backward calls (LSTM: the gate gradients'
+        # buffers per direction); emptied by a forward under no_grad()
+        self._scratch: dict = {}
 
     def add_direction_params(
         self,
@@ -251,7 +254,9 @@ class RecurrentStack(Module):
         # the previous run's buffers go first, in one update (four __setattr__ at batch 1)
         self.__dict__.update(caches=[], _run=None, _ran_without_grad=not grad, keep_cache=keep)
         if not grad:  # nor the scratch a subclass keeps for its backward (LSTM's dgates)
-            self.__dict__.pop("_dgates_buffers", None)
+            self._scratch.clear()
+        if self.num_layers == 1 and self.num_directions == 1:  # at batch 1, µs count
+            return self._run_single(x, initial[0], lengths, grad, unbatched)
         parallel = self._directions_in_parallel(B)
         caches, outputs_per_layer, masks, finals = [], [], [], []
         layer_input = x
@@ -304,6 +309,43 @@ class RecurrentStack(Module):
             y = np.ascontiguousarray(y.transpose(1, 0, 2))
         return y, stacked
 
+    def _run_single(self, x: np.ndarray, state: tuple, lengths: np.ndarray | None, grad: bool,
+                    unbatched: bool):  # fmt: skip
+        """:meth:`run` of one layer in one direction (no merge, no dropout between layers)
+        from the checked ``x (T, B, I)`` and ``state``, a tuple of ``(B, S)`` arrays or
+        ``None``: what a batch-1 call pays on top of its backend's call is this alone."""
+        y, final, cache = self.forward_direction(x, 0, 0, state, lengths)
+        if self._forward_hooks:
+            for hook in list(self._forward_hooks.values()):
+                hook(self, 0, 0, cache)
+        if grad:
+            self.caches = [[cache]]
+            self._run = {"outputs": [[y]], "masks": [None], "shape": y.shape,
+                         "unbatched": unbatched, "batch": x.shape[1]}  # fmt: skip
+        stacked = tuple([part[None] for part in final])  # views of fresh arrays, as in run
+        if unbatched:
+            return y[:, 0, :], tuple([s[:, 0, :] for s in stacked])
+        if self.batch_first:
+            y = np.ascontiguousarray(y.transpose(1, 0, 2))
+        return y, stacked
+
+    def _run_single_backward(self, dy: np.ndarray, dstate: tuple, need_dx: bool,
+                             unbatched: bool):  # fmt: skip
+        """:meth:`run_backward` of one layer in one direction from the checked ``dy (T, B,
+        P)`` and ``dstate``, a tuple of ``(B, S)`` arrays or ``None``."""
+        self._state_grads = None
+        dx, dstart = self.backward_direction(dy, self.caches[0][0], 0, 0, dstate, need_dx)
+        if self._state_grads is not None:
+            for hook in list(self._backward_hooks.values()):
+                hook(self, 0, 0, self._state_grads)
+            self._state_grads = None
+        stacked = tuple([part[None] for part in dstart])  # views, as in run_backward
+        if unbatched:
+            return (None if dx is None else dx[:, 0, :]), tuple([s[:, 0, :] for s in stacked])
+        if dx is not None and self.batch_first:
+            dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
+        return dx, stacked
+
     def run_backward(self, dy: object, dstate: object = None, need_dx: bool = True):
         """Backward of the last :meth:`run`; returns ``dx`` (shaped like ``x``) and the
         initial-state gradient tuple (shaped like the state). Parameter gradients are
@@ -329,6 +371,9 @@ class RecurrentStack(Module):
             if self.batch_first:
                 dy = dy.transpose(1, 0, 2)
         dfinal = self._initial(dstate, B, unbatched, "dstate")
+        if self.num_layers == 1 and self.num_directions == 1:  # at batch 1, µs count
+            return self._run_single_backward(np.ascontiguousarray(dy), dfinal[0], need_dx,
+                                             unbatched)  # fmt: skip
         dinitial = [None] * (self.num_layers * self.num_directions)
         parallel = not self._backward_hooks and self._directions_in_parallel(B)
         dmerged = np.ascontiguousarray(dy)

@@ -50,7 +50,7 @@ class RNN(RecurrentStack):
         sfx = self.suffix(layer, direction)
         p = self.params
         bias = p[f"bias_ih{sfx}"] + p[f"bias_hh{sfx}"] if self.bias else None
-        y, h_n, cache = kernels.backend().rnn_forward(
+        y, h_n, cache = kernels.backend_for("rnn").rnn_forward(
             x,
             p[f"weight_ih{sfx}"],
             p[f"weight_hh{sfx}"],
@@ -65,7 +65,7 @@ class RNN(RecurrentStack):
 
     def backward_direction(self, dy, cache, layer, direction, dstate, need_dx):
         traces = self.state_grad_buffers(*dy.shape[:2]) or (None,)
-        grads = kernels.backend().rnn_backward(dy, cache, dstate[0], need_dx, *traces)
+        grads = kernels.backend_for("rnn").rnn_backward(dy, cache, dstate[0], need_dx, *traces)
         sfx = self.suffix(layer, direction)
         add_gate_grads(self, sfx, grads, grads.dbias, grads.dbias)
         return grads.dx, (grads.dh0,)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..functional.slstm import FORGET_GATES, slstm_backward, slstm_forward
+from .. import kernels
+from ..functional.slstm import FORGET_GATES
 from .checks import check_positive_int
 from .recurrent import RecurrentStack
 
@@ -108,7 +109,7 @@ class SLSTM(RecurrentStack):
         bias = None
         if self.bias:  # (K, 4, D_h) -> the (gate, head, unit) rows of weight_ih
             bias = p[f"bias{sfx}"].transpose(1, 0, 2).reshape(-1)
-        y, final, cache = slstm_forward(
+        y, final, cache = kernels.backend_for("slstm").slstm_forward(
             x,
             p[f"weight_ih{sfx}"],
             p[f"recurrent_kernel{sfx}"],
@@ -123,7 +124,7 @@ class SLSTM(RecurrentStack):
 
     def backward_direction(self, dy, cache, layer, direction, dstate, need_dx):
         traces = self.state_grad_buffers(*dy.shape[:2])  # for the backward hooks
-        grads = slstm_backward(dy, cache, dstate, need_dx, traces)
+        grads = kernels.backend_for("slstm").slstm_backward(dy, cache, dstate, need_dx, traces)
         sfx = self.suffix(layer, direction)
         g = self.grads
         g[f"weight_ih{sfx}"] += grads.dweight_ih

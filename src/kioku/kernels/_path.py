@@ -1,0 +1,113 @@
+"""Which path one LSTM call takes through the compiled backend, decided in one place.
+
+:func:`choose_path` turns a call's shape, dtype and kind (inference or training) into
+a :class:`Path`; :func:`~kioku.kernels.numba_lstm.lstm_forward`,
+:func:`~kioku.kernels.numba_lstm.lstm_backward` and the plans
+(:mod:`._inference_plan`, :mod:`._training_plan`) all read that one value, so a rule
+exists once. The thresholds are read from their modules at call time
+(``_threads.MIN_ROWS``, ``numba_lstm.FUSED_MIN_ROWS``, ...), so values measured on the
+machine (:mod:`._tuning`) take effect without a re-import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _primitives, _threads, numba_lstm
+from ._packed import NR
+
+_F32 = np.dtype(np.float32)
+
+
+@dataclass(frozen=True)
+class Path:
+    """How one direction's call runs.
+
+    ``slices``: the batch rows of each thread's part (one part: one thread);
+    ``budget_free``: the split is one part whatever the thread budget (no budget read);
+    ``packed``: float32, the recurrent product on the packed kernel; ``fused``: each
+    step projects its own inputs (no projection GEMM over all ``T * B`` rows);
+    ``packed_ih``: the input projection on the packed kernel; ``small``: at most
+    ``SMALL_ROWS`` rows per part (compiled dot products instead of BLAS); ``tiled``:
+    ``weight_hh`` beyond the L2 cache; ``one_sequence``: a float32 inference of one
+    sequence without projection, every step valid, as one ``infer_sequence`` call;
+    ``blas_mnk``: the largest GEMM left to BLAS (``M * N * K``); ``one_entry``: an
+    inference call on one part with only small BLAS GEMMs, as one compiled entry;
+    ``packed_grads``: the backward's weight gradients on the packed kernel (float32,
+    no projection, ``I`` and ``P`` multiples of the panel width); ``max_steps``: the
+    most steps a call of this batch may have and still take this path (what a plan
+    checks instead of deciding again).
+    """
+
+    slices: tuple[slice, ...]
+    budget_free: bool
+    packed: bool
+    fused: bool
+    packed_ih: bool
+    small: bool
+    tiled: bool
+    one_sequence: bool
+    blas_mnk: float
+    one_entry: bool
+    packed_grads: bool
+    max_steps: int
+
+    @property
+    def parts(self) -> int:
+        """Threads the batch splits over."""
+        return len(self.slices)
+
+
+def fused_rows(rows_per_part: int, weight_bytes: int) -> bool:
+    """Whether each step projects its own inputs: at least ``FUSED_MIN_ROWS`` rows per
+    part and input and recurrent weights of at most ``FUSED_MAX_BYTES`` together."""
+    return rows_per_part >= numba_lstm.FUSED_MIN_ROWS and weight_bytes <= numba_lstm.FUSED_MAX_BYTES
+
+
+def choose_path(
+    steps: int, batch: int, features: int, hidden: int, proj: int, dtype: np.dtype, *,
+    keep_cache: bool, all_valid: bool, weight_bytes: int, recurrent_bytes: int,
+) -> Path:  # fmt: skip
+    """The path of a call over ``x (steps, batch, features)`` with ``hidden`` cells
+    projected to ``proj`` output features (``0``: no projection), ``dtype`` float32 or
+    float64, keeping the cache (training) or not (inference), every step of every
+    sequence valid (``all_valid``: no shorter lengths), ``weight_bytes`` of
+    ``weight_ih`` and ``weight_hh`` together, ``recurrent_bytes`` of ``weight_hh``."""
+    T, B, I, H = steps, batch, features, hidden
+    project = proj > 0
+    P = proj if project else H
+    float32 = dtype == _F32
+    flops = 8.0 * B * H * (P + (H if project else 0))
+    budget_free = flops < _threads.MIN_FLOPS or B // _threads.MIN_ROWS < 2
+    slices = tuple(_threads.batch_slices(B, flops))
+    parts = len(slices)
+    most_rows = -(-B // parts)  # the slices differ by one row at most
+    small = most_rows <= _primitives.SMALL_ROWS
+    tiled = recurrent_bytes > _primitives.L2_BYTES
+    packed = float32
+    limit = numba_lstm.PACKED_PROJECTION_ROWS
+    one_sequence = (
+        B == 1 and float32 and not (keep_cache or project) and all_valid
+        and T <= limit and not fused_rows(1, weight_bytes)
+    )  # fmt: skip
+    fused = packed and I > 0 and fused_rows(B // parts, weight_bytes)
+    packed_ih = packed and (fused or T * B <= limit)
+    blas_mnk = max(  # the loops' own products are not BLAS's
+        0 if packed_ih else T * B * I * 4 * H,
+        0 if packed or small or tiled else most_rows * P * 4 * H,
+        most_rows * H * P if project and not small else 0,
+    )
+    # the longest call that keeps this path: packed_ih holds up to `limit` rows
+    max_steps = limit // B if packed_ih and not fused else (1 << 62)
+    return Path(
+        slices=slices, budget_free=budget_free, packed=packed, fused=fused,
+        packed_ih=packed_ih, small=small, tiled=tiled, one_sequence=one_sequence,
+        blas_mnk=blas_mnk, one_entry=parts == 1 and blas_mnk <= _threads.SOLO_GEMM_MNK,
+        packed_grads=(
+            packed and not project and numba_lstm.PACKED_WEIGHT_GRADIENTS
+            and I % NR == 0 and P % NR == 0
+        ),
+        max_steps=max_steps,
+    )  # fmt: skip
