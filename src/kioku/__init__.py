@@ -11,10 +11,19 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "functional", "kernels", "load", "nn"]
 
 
+# the packages above nn, imported when first named (kioku.models.LanguageModel after a
+# plain ``import kioku``, as the docs write it)
+_LAZY_PACKAGES = ("data", "experiments", "inspect", "interop", "models", "train")
+
+
 def __getattr__(name: str):
     # the API pulls in models and training code: load it when first asked for
     if name in ("load", "Predictor", "TokenScores"):
         from . import api
 
         return getattr(api, name)
+    if name in _LAZY_PACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'kioku' has no attribute {name!r}")
