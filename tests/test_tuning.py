@@ -382,3 +382,21 @@ def test_a_fresh_process_never_measures_on_import_and_reads_a_stored_file(tuning
     run = fresh()
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["8", "2"]  # read when the compiled kernels load
+
+
+def test_a_probe_forces_a_path_for_one_call_and_restores_it():
+    from kioku.kernels import _tuning_probes
+
+    seen = []
+
+    def call():
+        seen.append((_threads.MIN_ROWS, numba_lstm.FUSED_MIN_ROWS))
+        raise KeyError("stop")
+
+    before = _attributes()
+    forced = _tuning_probes._with(
+        {"MIN_ROWS": (_threads, 1), "FUSED_MIN_ROWS": (numba_lstm, 7)}, call
+    )
+    with pytest.raises(KeyError):
+        forced()
+    assert seen == [(1, 7)] and _attributes() == before

@@ -19,6 +19,10 @@ import numpy as np
 from . import _threads, numba_lstm
 
 _INF = float("inf")
+# The probes' batches grow with the threads they split over, up to this many: on a big
+# machine the tuning stays seconds long (the threshold is about a thread's share of rows
+# and flops, which more threads do not change much).
+MAX_PROBE_THREADS = 8
 
 
 class Clock:
@@ -102,17 +106,20 @@ def _one_thread_note() -> str | None:
     return None
 
 
+def _probe_threads() -> int:
+    return min(_threads.max_threads(), MAX_PROBE_THREADS)
+
+
 def split_rows(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
-    """``MIN_ROWS``: a training call at ``r`` rows per thread (``B = r x budget``, H = 256)
-    split over every thread or run on one."""
+    """``MIN_ROWS``: a training call at ``r`` rows per thread (``B = r x threads``,
+    H = 256) split over the threads or run on one."""
     note = _one_thread_note()
     if note:
         return [], note
-    budget = _threads.max_threads()
     levels = []
     for rows in choice.candidates:
-        step = _training(_steps(8, scale), int(rows) * budget, 256)
-        split = _with({"MIN_FLOPS": (_threads, 0.0), "MIN_ROWS": (_threads, 1)}, step)
+        step = _training(_steps(8, scale), int(rows) * _probe_threads(), 256)
+        split = _with({"MIN_FLOPS": (_threads, 0.0), "MIN_ROWS": (_threads, int(rows))}, step)
         whole = _with({"MIN_FLOPS": (_threads, _INF)}, step)
         levels.append(_compare(clock, rows, split, whole))
     return levels, None
@@ -120,15 +127,15 @@ def split_rows(choice, clock: Clock, scale: float) -> tuple[list[dict], str | No
 
 def split_flops(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
     """``MIN_FLOPS``: a training call at 16 rows per thread and hidden size ``H`` (its
-    quantity ``8 B H^2``) split over every thread or run on one."""
+    quantity ``8 B H^2``) split over the threads or run on one."""
     note = _one_thread_note()
     if note:
         return [], note
-    batch = 16 * _threads.max_threads()
+    batch = 16 * _probe_threads()
     levels = []
     for hidden in choice.candidates:
         step = _training(_steps(16 if hidden < 256 else 8, scale), batch, int(hidden))
-        split = _with({"MIN_FLOPS": (_threads, 0.0), "MIN_ROWS": (_threads, 1)}, step)
+        split = _with({"MIN_FLOPS": (_threads, 0.0), "MIN_ROWS": (_threads, 16)}, step)
         whole = _with({"MIN_FLOPS": (_threads, _INF)}, step)
         levels.append(_compare(clock, 8.0 * batch * hidden * hidden, split, whole))
     return levels, None
@@ -176,7 +183,7 @@ def small_gemm(choice, clock: Clock, scale: float) -> tuple[list[dict], str | No
 
     if not _blas.DEFAULT_THREADS or _blas.DEFAULT_THREADS < 2:
         return [], "BLAS runs one thread here (or its count cannot be set): default kept"
-    x, w_ih, w_hh, b, _ = _lstm(_steps(16, scale), 16 * _threads.max_threads(), 128)
+    x, w_ih, w_hh, b, _ = _lstm(_steps(16, scale), 16 * _probe_threads(), 128)
     levels = []
     for mnk in choice.candidates:
         side = max(1, round(mnk ** (1 / 3)))  # M = N = K: side^3 within 1 % of mnk
