@@ -16,7 +16,7 @@ import pytest
 from kioku.data.vocab import Vocabulary
 from kioku.inspect import colours, trace
 from kioku.inspect.trace import CELL_QUANTITIES
-from kioku.inspect.view import VIEW_KINDS, render_view, view_data
+from kioku.inspect.view import render_view, view_data
 from kioku.models import LanguageModel
 
 TEXT = "def f(x):\n    return x + 1\n"
@@ -125,9 +125,16 @@ def _rgb(hex_colour):
 def test_the_view_carries_the_python_rules():
     model, vocab = _model()
     data = view_data(model, vocab, TEXT)
-    assert data["colours"] == colours.page_rules(VIEW_KINDS)
-    assert data["colours"]["kinds"] == {"i": "gate", "f": "gate", "g": "signed", "o": "gate",
-                                        "c": "free", "h": "signed"}  # fmt: skip
+    assert data["colours"] == colours.page_rules()
+    kinds = {r["short"]: r["kind"] for r in data["groups"][0]["quantities"]}
+    assert kinds == {
+        "i": "gate",
+        "f": "gate",
+        "g": "signed",
+        "o": "gate",
+        "c": "free",
+        "h": "signed",
+    }
     page = render_view(data)
     found = re.search(r'<script type="application/json" id="kioku-data">(.*?)</script>', page, re.S)
     assert json.loads(found.group(1))["colours"]["gate_stops"] == list(colours.GATE_STOPS)
@@ -147,24 +154,25 @@ def test_view_js_draws_the_colours_python_computes():
     start = script.index("const RULES = DATA.colours;")
     stop = script.index("function tableLimits")
     values = (-1.3, -0.5, 0.0, 0.25, 0.5, 0.93)
-    cases = [(q, v, peak) for q in "fgch" for v in values for peak in (0.7, 2.0)]
+    cases = [(k, v, peak) for k in colours.KINDS for v in values for peak in (0.7, 2.0)]
     program = (
-        f"const DATA = {{colours: {json.dumps(colours.page_rules(VIEW_KINDS))}}};\n"
+        f"const DATA = {{colours: {json.dumps(colours.page_rules())}}};\n"
         + script[start:stop]
         + f"\nconst cases = {json.dumps(cases)};\n"
-        + "console.log(JSON.stringify(cases.map(([q, v, peak]) => {"
-        + " const lim = limits(q, peak); return [lim, colour(q, v, lim), ink(q, v, lim)]; })));"
+        + "console.log(JSON.stringify(cases.map(([kind, v, peak]) => {"
+        + " const lim = limits(kind, peak);"
+        + " return [lim, colour(kind, v, lim), ink(kind, v, lim)]; })));"
     )
     out = subprocess.run(
         [node, "-e", program], capture_output=True, text=True, timeout=60, check=True
     )
-    for (q, value, peak), (lim, css, ink) in zip(cases, json.loads(out.stdout), strict=True):
-        scale = colours.colour_scale(VIEW_KINDS[q], np.array([peak]))
-        assert tuple(lim) == (scale.low, scale.high), (q, peak)
+    for (kind, value, peak), (lim, css, ink) in zip(cases, json.loads(out.stdout), strict=True):
+        scale = colours.colour_scale(kind, np.array([peak]))
+        assert tuple(lim) == (scale.low, scale.high), (kind, peak)
         want = colours.colour(value, scale)
         got = tuple(int(c) for c in re.findall(r"\d+", css))
-        assert max(abs(a - b * 255) for a, b in zip(got, _rgb(want))) <= 1, (q, value, css, want)
-        assert (ink == "#fff") == colours.dark(value, scale), (q, value)
+        assert max(abs(a - b * 255) for a, b in zip(got, _rgb(want))) <= 1, (kind, value, css, want)
+        assert (ink == "#fff") == colours.dark(value, scale), (kind, value)
 
 
 def test_the_report_colours_text_on_the_same_signed_scale():

@@ -15,7 +15,7 @@ import pytest
 from kioku.cli import main
 from kioku.data.vocab import tokenize
 from kioku.inspect import colours, trace
-from kioku.inspect.view import VIEW_KINDS
+from kioku.inspect.trace import CELL_QUANTITIES
 from kioku.train.restore import load_model
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -125,10 +125,13 @@ def hover(driver, element):
     ActionChains(driver).move_to_element(element).perform()
 
 
+LSTM_KINDS = {q.short: q.scale for q in CELL_QUANTITIES["LSTM"]}
+
+
 def expected_colour(q, value, values):
-    """The colour kioku.inspect.colours gives ``value`` of quantity ``q`` when the picked
-    cell's values are ``values`` (the page must draw the same)."""
-    hex_colour = colours.colour(value, colours.colour_scale(VIEW_KINDS[q], values))
+    """The colour kioku.inspect.colours gives ``value`` of an LSTM's quantity ``q`` when the
+    picked cell's values are ``values`` (the page must draw the same)."""
+    hex_colour = colours.colour(value, colours.colour_scale(LSTM_KINDS[q], values))
     return tuple(int(hex_colour[k : k + 2], 16) for k in (1, 3, 5))
 
 

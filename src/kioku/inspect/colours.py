@@ -34,29 +34,56 @@ SIGNED_STOPS = (
 # past this fraction of the scale the stops are dark enough to need white text
 DARK_FROM = 0.65
 
-# what the two ends of the scale mean, by quantity short name (else by kind), per language
+# what the two ends of the scale mean, by quantity name (kioku.inspect.trace's long names;
+# an LSTM's short names i, f, g, o, c, h also work), else by kind, per language
 MEANINGS = {
     "en": {
         "gate": ("closed", "open"),
         "signed": ("negative", "positive"),
-        "f": ("closed: erases the cell", "open: keeps it"),
-        "i": ("closed: writes nothing", "open: writes the candidate"),
-        "o": ("closed: hides the cell", "open: shows it"),
-        "g": ("negative: writes below zero", "positive: writes above zero"),
-        "c": ("negative content", "positive content (white: empty)"),
-        "h": ("negative output", "positive output (white: silent)"),
+        "forget_gate": ("closed: erases the cell", "open: keeps it"),
+        "input_gate": ("closed: writes nothing", "open: writes the candidate"),
+        "output_gate": ("closed: hides the cell", "open: shows it"),
+        "candidate": ("negative: writes below zero", "positive: writes above zero"),
+        "cell": ("negative content", "positive content (white: empty)"),
+        "hidden": ("negative output", "positive output (white: silent)"),
+        "reset_gate": ("closed: the candidate ignores h", "open: reads it"),
+        "update_gate": ("closed: takes the candidate", "open: keeps the old h"),
+        "new_state": ("negative: writes below zero", "positive: writes above zero"),
+        "cell_input": ("negative: writes below zero", "positive: writes above zero"),
+        "normalizer": ("negative", "positive: how much has been written"),
+        "stabilizer": ("negative", "positive (a log scale)"),
     },
     "ja": {
         "gate": ("閉", "開"),
         "signed": ("負", "正"),
-        "f": ("閉: セルを消す", "開: セルを保つ"),
-        "i": ("閉: 何も書かない", "開: 候補を書き込む"),
-        "o": ("閉: セルを隠す", "開: セルを出力する"),
-        "g": ("負: 負の値を書く", "正: 正の値を書く"),
-        "c": ("負の内容", "正の内容(白: 空)"),
-        "h": ("負の出力", "正の出力(白: 出力なし)"),
+        "forget_gate": ("閉: セルを消す", "開: セルを保つ"),
+        "input_gate": ("閉: 何も書かない", "開: 候補を書き込む"),
+        "output_gate": ("閉: セルを隠す", "開: セルを出力する"),
+        "candidate": ("負: 負の値を書く", "正: 正の値を書く"),
+        "cell": ("負の内容", "正の内容(白: 空)"),
+        "hidden": ("負の出力", "正の出力(白: 出力なし)"),
+        "reset_gate": ("閉: 候補は h を読まない", "開: h を読む"),
+        "update_gate": ("閉: 候補を取る", "開: 前の h を保つ"),
+        "new_state": ("負: 負の値を書く", "正: 正の値を書く"),
+        "cell_input": ("負: 負の値を書く", "正: 正の値を書く"),
+        "normalizer": ("負", "正: 書き込まれた量"),
+        "stabilizer": ("負", "正(対数の尺度)"),
     },
 }
+LSTM_NAMES = {"i": "input_gate", "f": "forget_gate", "g": "candidate", "o": "output_gate",
+              "c": "cell", "h": "hidden"}  # fmt: skip
+
+
+def meaning(quantity: str, kind: str, lang: str = "en") -> tuple[str, str]:
+    """What the low and the high end of ``quantity``'s scale mean (a long name such as
+    ``"update_gate"``, or an LSTM's short name), or, for another quantity, of ``kind``'s."""
+    if lang not in MEANINGS:
+        raise ValueError(f"lang: expected one of {', '.join(MEANINGS)}, found {lang!r}")
+    words = MEANINGS[lang]
+    name = LSTM_NAMES.get(quantity, quantity)
+    if name in words and name not in ("gate", "signed"):
+        return words[name]
+    return words["gate" if _check_kind(kind) == "gate" else "signed"]
 
 
 class ColourScale(NamedTuple):
@@ -96,18 +123,16 @@ def _number(x: float) -> str:
 
 def legend(kind: str, low: float, high: float, quantity: str = "", lang: str = "en") -> str:
     """The legend of a scale: ``closed 0 … 1 open`` for a gate, ``negative −b … 0 … +b
-    positive`` otherwise, in the words of ``quantity`` (a short name such as ``"f"``)
-    where :data:`MEANINGS` has them, in language ``lang`` (``"en"`` or ``"ja"``)."""
-    if lang not in MEANINGS:
-        raise ValueError(f"lang: expected one of {', '.join(MEANINGS)}, found {lang!r}")
-    words = MEANINGS[lang]
-    if _check_kind(kind) == "gate":
-        closed, opened = words["gate"]
+    positive`` otherwise, in the words of ``quantity`` (see :func:`meaning`) where
+    :data:`MEANINGS` has them, in language ``lang`` (``"en"`` or ``"ja"``)."""
+    words = meaning(quantity, kind, lang)
+    if kind == "gate":
+        closed, opened = MEANINGS[lang]["gate"]
         text = f"{closed} 0 … 1 {opened}"
-        if quantity in words and quantity not in ("gate", "signed"):
-            text += f" ({quantity}: {' / '.join(words[quantity])})"
+        if words != (closed, opened):
+            text += f" ({quantity}: {' / '.join(words)})"
         return text
-    below, above = words.get(quantity, words["signed"]) if quantity else words["signed"]
+    below, above = words
     return f"{below} {_number(low)} … 0 … {_number(high)} {above}"
 
 
@@ -156,18 +181,23 @@ def colormap(kind: str):
     return cmap.with_extremes(bad="white")
 
 
-def page_rules(kinds: dict[str, str], lang: str = "en") -> dict:
+def page_rules(lang: str = "en") -> dict:
     """What the view's page needs to colour like the plots: both stop lists, the dark
-    threshold, each quantity's kind (``kinds``: short name -> kind) and the legend words."""
-    for kind in kinds.values():
-        _check_kind(kind)
-    words = MEANINGS[lang]
+    threshold and the words of a gate's two ends (each quantity's kind and words travel
+    with its layer: :func:`quantity_rules`)."""
     return {
         "gate_stops": list(GATE_STOPS),
         "signed_stops": list(SIGNED_STOPS),
         "dark_from": DARK_FROM,
-        "kinds": dict(kinds),
-        "words": {short: list(words.get(short, words["gate" if kind == "gate" else "signed"]))
-                  for short, kind in kinds.items()},
-        "gate_words": list(words["gate"]),
-    }  # fmt: skip
+        "gate_words": list(MEANINGS[lang]["gate"]),
+    }
+
+
+def quantity_rules(quantities, lang: str = "en") -> list[dict]:
+    """For the page: each of ``quantities`` (:class:`kioku.inspect.trace.Quantity`) as
+    ``short``, ``label``, ``kind`` and the ``words`` of its two ends."""
+    return [
+        {"short": q.short, "label": q.label, "kind": _check_kind(q.scale),
+         "words": list(meaning(q.name, q.scale, lang))}
+        for q in quantities
+    ]  # fmt: skip

@@ -40,18 +40,3 @@ def check_word_token_model(model: Module) -> None:
             "character BiLSTM is not traced here yet); train with --char-embed 0 for a "
             "word-only tagger"
         )
-
-
-def check_lstm_model(model: Module, what: str) -> None:
-    """``ValueError`` naming ``model`` unless every recurrent layer in it is an LSTM:
-    ``what`` (e.g. "kioku view") shows the LSTM's i, f, g, o, c and h, and no other
-    cell's quantities."""
-    for name, layer in recurrent_layers(model):
-        if not isinstance(layer, LSTM):
-            kind = type(layer).__name__
-            a = "an" if kind[0] in "AEFHILMNORSX" else "a"  # letters read with a vowel: an SLSTM
-            raise ValueError(
-                f"model: {what} shows an LSTM's gates (i, f, g, o, c, h), found {a} {kind} "
-                f"layer{f' ({name})' if name else ''} whose quantities differ; kioku inspect "
-                f"reports {a} {kind}"
-            )

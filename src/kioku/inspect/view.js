@@ -1,8 +1,5 @@
 "use strict";
 const DATA = JSON.parse(document.getElementById("kioku-data").textContent);
-const Q = ["i", "f", "g", "o", "c", "h"];
-const QNAME = {i: "input gate", f: "forget gate", g: "candidate (new memory)", o: "output gate",
-               c: "memory cell", h: "hidden state"};
 const TOP = 10;
 const T = DATA.tokens.length;
 const $ = (id) => document.getElementById(id);
@@ -18,18 +15,28 @@ function decode(b64) {
   return out;
 }
 
+// Each layer brings its cell's quantities (an LSTM's i f g o c h, a GRU's r z n h, an sLSTM's
+// i f z o c n m h), each with its label, its colour kind and the words of its scale's ends.
 const groups = DATA.groups.map((g, index) => {
-  const q = {};
-  for (const name of Q) {
-    const counts = decode(g.values[name].data);
+  const q = {}, kind = {}, name = {}, words = {};
+  for (const rule of g.quantities) {
+    const short = rule.short, counts = decode(g.values[short].data);
     let peak = 0;
     for (let k = 0; k < counts.length; k++) peak = Math.max(peak, Math.abs(counts[k]));
-    const decimals = g.values[name].decimals;
-    q[name] = {counts, width: counts.length / T, decimals, unit: Math.pow(10, decimals), peak};
+    const decimals = g.values[short].decimals;
+    q[short] = {counts, width: counts.length / T, decimals, unit: Math.pow(10, decimals), peak};
+    kind[short] = rule.kind;
+    name[short] = rule.label;
+    words[short] = rule.words;
   }
-  return {label: g.label, layer: g.layer, direction: g.direction, index, q,
+  return {label: g.label, layer: g.layer, direction: g.direction, index, q, kind, name, words,
+          Q: g.quantities.map((rule) => rule.short), cell: g.cell_type,
           rows: Math.max(g.size, g.hidden_size)};
 });
+// every quantity of any layer, in order: what the pickers offer
+const Q = [...new Set(groups.flatMap((g) => g.Q))];
+const QNAME = {};
+for (const g of groups) for (const q of g.Q) QNAME[q] = QNAME[q] || g.name[q];
 
 // The exact decimal text of an integer count of 10^-decimals (no float formatting involved).
 function fmt(count, decimals) {
@@ -44,32 +51,33 @@ function signed(x) {
   return (x < 0 && text !== "0.000" ? "-" : "+") + text;
 }
 
-// The colour language of kioku.inspect.colours, whose rules the page carries (DATA.colours):
-// a gate white (0, closed) .. green (1, open); g, c, h blue (negative) .. white (0) .. red.
+// The colour language of kioku.inspect.colours, whose rules the page carries (DATA.colours,
+// and each quantity's kind): a gate white (0, closed) .. green (1, open); a signed value
+// (g, c, h, ...) blue (negative) .. white (0) .. red (positive).
 const RULES = DATA.colours;
 const hexRgb = (h) => [1, 3, 5].map((k) => parseInt(h.slice(k, k + 2), 16));
 const STOPS = {gate: RULES.gate_stops.map(hexRgb), signed: RULES.signed_stops.map(hexRgb)};
-const isGate = (q) => RULES.kinds[q] === "gate";
-// The ends of q's scale when its largest |value| is peak (kioku.inspect.colours.limits).
-function limits(q, peak) {
-  if (isGate(q)) return [0, 1];
-  const b = RULES.kinds[q] === "signed" ? Math.max(1, peak) : (peak > 0 ? peak : 1);
+const isGate = (kind) => kind === "gate";
+// The ends of a scale of kind whose largest |value| is peak (kioku.inspect.colours.limits).
+function limits(kind, peak) {
+  if (isGate(kind)) return [0, 1];
+  const b = kind === "signed" ? Math.max(1, peak) : (peak > 0 ? peak : 1);
   return [-b, b];
 }
 function where(value, lim) { return Math.min(1, Math.max(0, (value - lim[0]) / (lim[1] - lim[0]))); }
 // The stops interpolated linearly, as kioku.inspect.colours.colour.
-function colour(q, value, lim) {
-  const stops = STOPS[isGate(q) ? "gate" : "signed"];
+function colour(kind, value, lim) {
+  const stops = STOPS[isGate(kind) ? "gate" : "signed"];
   const x = where(value, lim) * (stops.length - 1);
   const k = Math.min(Math.floor(x), stops.length - 2), w = x - k;
   return `rgb(${stops[k].map((a, n) => Math.round(a + (stops[k + 1][n] - a) * w)).join(", ")})`;
 }
 // Black text is unreadable on the darkest shades.
-function ink(q, value, lim) {
+function ink(kind, value, lim) {
   const x = where(value, lim);
-  return (isGate(q) ? x : Math.abs(2 * x - 1)) > RULES.dark_from ? "#fff" : "";
+  return (isGate(kind) ? x : Math.abs(2 * x - 1)) > RULES.dark_from ? "#fff" : "";
 }
-function tableLimits(q, series) { return limits(q, series.peak / series.unit); }
+function tableLimits(kind, series) { return limits(kind, series.peak / series.unit); }
 
 function tokenLabel(t) {
   const tok = DATA.tokens[t];
@@ -113,27 +121,27 @@ for (const g of groups) {
   block.innerHTML = `<h3></h3><div class="table-wrap"><table><thead><tr><th>cell</th></tr></thead><tbody></tbody></table></div>`;
   block.querySelector("h3").textContent = g.label;
   const head = block.querySelector("thead tr");
-  for (const q of Q) {
+  for (const q of g.Q) {
     const th = document.createElement("th");
     th.textContent = q;
-    th.title = QNAME[q];
+    th.title = g.name[q];
     head.appendChild(th);
   }
   const body = block.querySelector("tbody");
   const tds = {};
-  for (const q of Q) tds[q] = [];
+  for (const q of g.Q) tds[q] = [];
   for (let j = 0; j < g.rows; j++) {
     const tr = document.createElement("tr");
     const th = document.createElement("th");
     th.textContent = j;
     tr.appendChild(th);
-    for (const q of Q) {
+    for (const q of g.Q) {
       const td = document.createElement("td");
       if (j < g.q[q].width) {
         td.dataset.g = g.index;
         td.dataset.q = q;
         td.dataset.cell = j;
-        td.title = `${QNAME[q]}, cell ${j}, ${g.label}: click to colour the text by it`;
+        td.title = `${g.name[q]}, cell ${j}, ${g.label}: click to colour the text by it`;
         tds[q].push(td);
       }
       tr.appendChild(td);
@@ -151,13 +159,13 @@ function showStep(t) {
   tokenSpans[t].classList.add("hover");
   $("step-title").textContent = `Step ${t} of ${T}: ${tokenLabel(t)}`;
   for (const g of groups) {
-    for (const q of Q) {
-      const s = g.q[q], lim = tableLimits(q, s), base = t * s.width;
+    for (const q of g.Q) {
+      const s = g.q[q], kind = g.kind[q], lim = tableLimits(kind, s), base = t * s.width;
       cellTd[g.index][q].forEach((td, j) => {
         const count = s.counts[base + j];
         td.textContent = fmt(count, s.decimals);
-        td.style.background = colour(q, count / s.unit, lim);
-        td.style.color = ink(q, count / s.unit, lim);
+        td.style.background = colour(kind, count / s.unit, lim);
+        td.style.color = ink(kind, count / s.unit, lim);
       });
     }
   }
@@ -183,7 +191,9 @@ rankWindow.value = DATA.window;
 let picked = null;
 
 function pick(gi, q, j) {
-  const g = groups[gi], s = g.q[q];
+  const g = groups[gi];
+  if (!g.q[q]) q = "h";  // a quantity this layer's cell does not have: its hidden state
+  const s = g.q[q], kind = g.kind[q];
   j = Math.max(0, Math.min(s.width - 1, j));
   if (picked) {
     const old = cellTd[picked.g][picked.q][picked.j];
@@ -198,24 +208,24 @@ function pick(gi, q, j) {
   let peak = 0;
   for (let t = 0; t < T; t++) peak = Math.max(peak, Math.abs(s.counts[t * s.width + j]));
   // a gate on 0..1; a cell scaled to its own largest |c| so its pattern shows; g, h to 1
-  const lim = limits(q, peak / s.unit);
+  const lim = limits(kind, peak / s.unit);
   for (let t = 0; t < T; t++) {
     const count = s.counts[t * s.width + j];
-    tokenSpans[t].style.background = colour(q, count / s.unit, lim);
-    tokenSpans[t].style.color = ink(q, count / s.unit, lim);
+    tokenSpans[t].style.background = colour(kind, count / s.unit, lim);
+    tokenSpans[t].style.color = ink(kind, count / s.unit, lim);
     tokenSpans[t].title = `step ${t}: ${q} = ${fmt(count, s.decimals)}`;
   }
-  const legend = $("legend"), words = RULES.words[q];
+  const legend = $("legend"), words = g.words[q];
   legend.textContent = "";
-  legend.append(`${QNAME[q]} ${q} of cell ${j}, ${g.label}: `);
-  if (isGate(q)) {
+  legend.append(`${g.name[q]} ${q} of cell ${j}, ${g.label}: `);
+  if (isGate(kind)) {
     const [closed, open] = RULES.gate_words;
-    legend.append(`${closed} 0`, swatch(colour(q, 0, lim)), swatch(colour(q, 0.5, lim)),
-      swatch(colour(q, 1, lim)), `1 ${open} (${words.join(" / ")})`);
+    legend.append(`${closed} 0`, swatch(colour(kind, 0, lim)), swatch(colour(kind, 0.5, lim)),
+      swatch(colour(kind, 1, lim)), `1 ${open} (${words.join(" / ")})`);
   } else {
     const b = fmt(Math.round(lim[1] * s.unit), s.decimals);
-    legend.append(`${words[0]} -${b}`, swatch(colour(q, lim[0], lim)), "…",
-      swatch(colour(q, 0, lim)), "0 …", swatch(colour(q, lim[1], lim)), `+${b} ${words[1]}`);
+    legend.append(`${words[0]} -${b}`, swatch(colour(kind, lim[0], lim)), "…",
+      swatch(colour(kind, 0, lim)), "0 …", swatch(colour(kind, lim[1], lim)), `+${b} ${words[1]}`);
   }
 }
 function swatch(bg) {
@@ -273,6 +283,7 @@ function select(start, end) {
   const box = $("ranking");
   box.textContent = "";
   for (const g of groups) {
+    if (!g.q[q]) continue;  // a quantity this layer's cell does not have
     const s = g.q[q], scores = spanScores(s, start, end + 1, w);
     const order = Array.from(scores.keys()).sort((a, b) => (scores[b] - scores[a]) || (a - b));
     const block = document.createElement("div");
@@ -362,7 +373,8 @@ $("summary").textContent = `${DATA.model}; ${T} ${DATA.level === "char" ? "chara
   (DATA.outputs && DATA.outputs.summary ? `; class: ${DATA.outputs.summary}` : "");
 // start on the forward cell that varies most along the text: usually the most telling one
 {
-  const s = groups[0].q.c, W = s.width;
+  const first = groups[0].q.c ? "c" : "h";  // a GRU has no cell: its memory is h
+  const s = groups[0].q[first], W = s.width;
   let best = 0, bestVar = -1;
   for (let j = 0; j < W; j++) {
     let m = 0, m2 = 0;
@@ -370,7 +382,7 @@ $("summary").textContent = `${DATA.model}; ${T} ${DATA.level === "char" ? "chara
     const variance = m2 / T - (m / T) * (m / T);
     if (variance > bestVar) { bestVar = variance; best = j; }
   }
-  pick(0, "c", best);
+  pick(0, first, best);
 }
 showStep(0);
 document.body.dataset.ready = "1";

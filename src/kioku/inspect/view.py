@@ -3,8 +3,9 @@
 :func:`write_view` runs a token model on a text under :func:`~kioku.inspect.trace` and
 writes one HTML file (data as embedded JSON, JavaScript and CSS inline, no external URL,
 a Content-Security-Policy that forbids loading anything) that works from ``file://``:
-hover a token to see i, f, g, o, c and h of every cell of every layer and direction at
-that step; click a value to colour the text by that cell; drag over a span of text to rank
+hover a token to see every gate and state of every cell of every layer and direction at
+that step (an LSTM's i, f, g, o, c, h; a GRU's r, z, n, h; an sLSTM's i, f, z, o, c, n, m,
+h); click a value to colour the text by that cell; drag over a span of text to rank
 the cells that are on inside it and off around it (LSTMVis's selection, see
 :func:`span_scores`). The page is ``view.html``, ``view.css`` and ``view.js`` beside this
 module, joined into one file.
@@ -28,12 +29,9 @@ from ..data.atomic import write_text_atomic
 from ..data.vocab import EOS, UNK, Vocabulary, tokenize
 from ..nn import Module
 from . import colours
-from .modules import check_lstm_model, check_word_token_model
-from .trace import CELL_QUANTITIES, trace
+from .modules import check_word_token_model
+from .trace import trace
 
-QUANTITIES = ("i", "f", "g", "o", "c", "h")
-# each quantity's colour scale (kioku.inspect.colours): gates 0..1, the rest centred on 0
-VIEW_KINDS = {q.short: q.scale for q in CELL_QUANTITIES["LSTM"]}
 MAX_VIEW_TOKENS = 20000
 MAX_PAGE_BYTES = 64_000_000  # past this a browser takes many seconds to open the page
 DEFAULT_DECIMALS = 3
@@ -145,9 +143,9 @@ def _check_page_size(tr, steps: int, max_tokens: int) -> None:
     """Refuse, before encoding, a page the browser could hardly open: each value costs
     two bytes, four thirds of that in base64."""
     per_step = sum(
-        5 * tr.get(layer, direction, module).cell.shape[2]
-        + tr.get(layer, direction, module).hidden.shape[2]
+        values.shape[2]
         for module, layer, direction in tr.keys()
+        for values in tr.get(layer, direction, module).values.values()
     )
     size = steps * per_step * 8 // 3
     if size > MAX_PAGE_BYTES:
@@ -169,13 +167,15 @@ def view_data(
 ) -> dict:
     """Trace ``model`` (a token model: language model, tagger or classifier) on the first
     ``max_tokens`` tokens of ``text`` and return the page's payload: ``tokens``, one
-    ``groups`` entry per (module, layer, direction) with each of ``i f g o c h`` as int16
-    counts ``(T, H)`` (``h``: ``(T, P)``) in base64 with its ``decimals``, and the model's
-    predictions (``labels`` names a tagger's or classifier's classes)."""
+    ``groups`` entry per (module, layer, direction) with its cell's ``quantities`` (an
+    LSTM's ``i f g o c h``, a GRU's ``r z n h``, an sLSTM's ``i f z o c n m h``: short name,
+    label, colour kind and legend words, :func:`kioku.inspect.colours.quantity_rules`) and
+    each as int16 counts ``(T, H)`` (``h``: ``(T, P)``) in base64 with its ``decimals``, the
+    colour rules of :mod:`kioku.inspect.colours`, and the model's predictions (``labels``
+    names a tagger's or classifier's classes)."""
     max_tokens = _check_count(max_tokens, "max_tokens", 1, MAX_VIEW_TOKENS)
     window = _check_count(window, "window", 1, 1000)
     check_word_token_model(model)
-    check_lstm_model(model, "kioku view")
     tokens, ids, unknown = _encode(text, vocab, max_tokens)
     with model.eval_mode(), trace(model) as tr:  # dropout off: as the model predicts
         output = model(ids[:, None])
@@ -186,9 +186,9 @@ def view_data(
     for module, layer, direction in keys:
         record = tr.get(layer, direction, module)
         values = {}
-        for q in QUANTITIES:
-            counts, decimals = quantize(record.get(q)[:, 0, :])
-            values[q] = {
+        for q in record.quantities:
+            counts, decimals = quantize(record.get(q.short)[:, 0, :])
+            values[q.short] = {
                 "decimals": decimals,
                 "data": base64.b64encode(counts.tobytes()).decode("ascii"),
             }
@@ -199,8 +199,10 @@ def view_data(
                 "direction": direction,
                 "label": f"layer {layer} {'reverse' if direction else 'forward'}"
                 + (f" ({module})" if len(modules) > 1 else ""),
-                "size": int(record.cell.shape[2]),
+                "cell_type": record.cell_type,
+                "size": int(record.get(record.quantities[0].short).shape[2]),
                 "hidden_size": int(record.hidden.shape[2]),
+                "quantities": colours.quantity_rules(record.quantities),
                 "values": values,
             }
         )
@@ -213,7 +215,7 @@ def view_data(
         "window": window,
         "groups": groups,
         "outputs": _outputs(model, output, vocab, labels, len(tokens)),
-        "colours": colours.page_rules(VIEW_KINDS),  # the plots' colour rules, for view.js
+        "colours": colours.page_rules(),  # the plots' colour rules, for view.js
     }
 
 
