@@ -191,6 +191,24 @@ def test_a_vocabulary_that_disagrees_with_the_config_is_refused(tmp_path):
     assert "'state.model.config.vocab_size' says 4" in str(info.value)
 
 
+def test_a_forecast_horizon_that_disagrees_with_the_model_is_refused(tmp_path):
+    from kioku.models import Forecaster
+
+    model = Forecaster(1, hidden_size=4, horizon=2, rng=0)
+    task = {"kind": "forecast", "columns": ["y"], "mean": [0.0], "std": [1.0], "window": 4}
+    params = model.state_dict()
+    for horizon, words in [(10**9, "is 1000000000"), ([1], "holds 1 entries")]:
+        state = {"model": {"kind": "Forecaster", "config": model.config(), "params": params},
+                 "task": {**task, "horizon": horizon}, "step": 1}  # fmt: skip
+        folder = tmp_path / str(len(str(horizon)))
+        save_checkpoint(folder, state, 1)
+        with pytest.raises(CheckpointError) as info:
+            kioku.load(folder)
+        assert f"key 'state.task.horizon' {words}, but key 'state.model.config.horizon' says 2" in (
+            str(info.value)
+        )
+
+
 def poison(directory: Path, value: float = np.nan, name: str = "lstm.weight_hh_l0") -> None:
     """Put ``value`` into one parameter of a checkpoint (digest and seal updated)."""
 

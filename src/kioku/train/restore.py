@@ -49,6 +49,8 @@ _COUNTED = (
     ("num_classes", "labels"),
     ("num_tags", "labels"),
     ("char_vocab_size", "char_vocab.tokens"),
+    ("input_size", "columns"),  # a forecaster's
+    ("horizon", "horizon"),  # a number, not a list: compared as it is
 )
 
 
@@ -63,11 +65,16 @@ def check_task_sizes(state: dict, config: dict, source: str) -> None:
         holder: object = task
         for part in dotted.split("."):
             holder = holder.get(part) if isinstance(holder, dict) else None
-        if not isinstance(size, int) or not isinstance(holder, list):
+        if not isinstance(size, int) or isinstance(size, bool):
             continue
-        if len(holder) != size:
+        if isinstance(holder, list) and len(holder) != size:
             raise CheckpointError(
                 f"{source}: key 'state.task.{dotted}' holds {len(holder)} entries, but key "
+                f"'state.model.config.{size_key}' says {size}"
+            )
+        if isinstance(holder, int) and holder != size:
+            raise CheckpointError(
+                f"{source}: key 'state.task.{dotted}' is {holder}, but key "
                 f"'state.model.config.{size_key}' says {size}"
             )
 
