@@ -256,9 +256,24 @@ def test_quick_mode_claims_and_report(quick_results):
     assert len(page.images) == 7  # adding (4), forgetting, depth, direction
     html = (out / "report.html").read_text()
     assert "only the later words tell the fruit from the company" in html  # each study explained
+    assert "Caveat: depth (quick): 100 updates of 48-cell models are too short" in html
     for src in page.images:
         image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
         image.load()
         assert image.size[0] > 100
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_quick_depth_figures_carry_a_caveat_and_full_ones_none():
+    from kioku.experiments.report import caveats
+
+    runs = [
+        {"layers": n, "updates": 100, "hidden_size": 48, "valid_bits_per_char": bits}
+        for n, bits in [(1, 3.35), (2, 3.856), (3, 4.161)]
+    ]
+    (line,) = caveats({"quick": True, "depth": {"runs": runs}})
+    assert "too short to carry the stacking claim" in line
+    assert "3.350 / 3.856 / 4.161 for 1/2/3 layers" in line
+    assert caveats({"quick": False, "depth": {"runs": runs}}) == []
+    assert caveats({"quick": True}) == []  # no depth runs: nothing to say

@@ -40,4 +40,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}/report.html and results.json in {results['seconds']:.0f} s")
     for claim, holds in results["claims"].items():
         print(f"  [{'x' if holds else ' '}] {claim}")
+    from ..experiments.report import caveats
+
+    for line in caveats(results):
+        print(f"  caveat: {line}")
     return 0 if all(results["claims"].values()) else 1
