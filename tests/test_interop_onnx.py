@@ -9,6 +9,7 @@ import zlib
 
 import numpy as np
 import pytest
+from tolerance import assert_close, recurrent_depth
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -17,7 +18,9 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from kioku.interop import from_onnx, from_torch, to_onnx  # noqa: E402
 from kioku.nn import LSTMVariant  # noqa: E402
 
-TOL = dict(rtol=1e-5, atol=1e-5)
+# the deepest comparison here: 2 layers of 6 cells (12 inputs above a bidirectional first
+# layer), 7 steps, 3 sequences, then an output layer over 6: within the rounding of that depth
+DEPTH = recurrent_depth(7, 12, 6, layers=2, batch=3) + 6
 
 
 def _session(model) -> ort.InferenceSession:
@@ -55,7 +58,7 @@ def test_backend_suite_lstm_case(case):
         assert len(results) == len(outputs)
         for found, expected in zip(results, outputs):
             assert found.shape == expected.shape
-            np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-6)
+            assert_close(case.name, found, expected, DEPTH, expected.dtype)
 
 
 # -- random ONNX LSTM nodes ------------------------------------------------------------
@@ -140,7 +143,7 @@ def test_random_node_matches_onnxruntime(case):
     expected = _session(model).run(None, feeds)
     found = from_onnx(model).run(feeds)
     for a, b in zip(found, expected):
-        np.testing.assert_allclose(a, b, **TOL)
+        assert_close("output", a, b, DEPTH)
 
 
 @pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
@@ -154,7 +157,7 @@ def test_layout_1_matches_onnx_reference(direction):
     found = from_onnx(model).run(feeds)
     assert found[0].shape == (3, 5, 2 if direction == "bidirectional" else 1, 6)
     for a, b in zip(found, expected):
-        np.testing.assert_allclose(a, b, **TOL)
+        assert_close("output", a, b, DEPTH)
 
 
 def test_onnx_file_and_to_lstm(tmp_path):
@@ -168,9 +171,9 @@ def test_onnx_file_and_to_lstm(tmp_path):
     Y, Y_h, Y_c = runner.run(feeds)
     lstm = runner.to_lstm()
     y, (h_n, c_n) = lstm(feeds["X"])
-    np.testing.assert_allclose(y, np.concatenate([Y[:, 0], Y[:, 1]], axis=-1), **TOL)
-    np.testing.assert_allclose(h_n, Y_h, **TOL)
-    np.testing.assert_allclose(c_n, Y_c, **TOL)
+    assert_close("y", y, np.concatenate([Y[:, 0], Y[:, 1]], axis=-1), DEPTH)
+    assert_close("h_n", h_n, Y_h, DEPTH)
+    assert_close("c_n", c_n, Y_c, DEPTH)
 
 
 # -- kioku -> ONNX ---------------------------------------------------------------------
@@ -208,7 +211,7 @@ def test_export_runs_in_onnxruntime(case, tmp_path):
     out = session.run(None, {"input": x, "sequence_lens": lengths, "h0": h0, "c0": c0})
     y, (h_n, c_n) = lstm(x, (h0, c0), lengths=lengths)
     for found, expected in zip(out, (y, h_n, c_n)):
-        np.testing.assert_allclose(found, expected, **TOL)
+        assert_close("output", found, expected, DEPTH)
 
 
 def test_torch_to_kioku_to_onnx_equals_torch():
@@ -227,7 +230,7 @@ def test_torch_to_kioku_to_onnx_equals_torch():
     y_t, _ = torch.nn.utils.rnn.pad_packed_sequence(y_packed, batch_first=True, total_length=7)
     out = session.run(None, {"input": x, "sequence_lens": lengths.astype(np.int32)})
     for found, expected in zip(out, (y_t, h_t, c_t)):
-        np.testing.assert_allclose(found, expected.numpy(), **TOL)
+        assert_close("output", found, expected.numpy(), DEPTH)
 
 
 @pytest.mark.parametrize("tie_weights", [False, True])
@@ -243,7 +246,7 @@ def test_language_model_export(tie_weights, tmp_path):
     out = session.run(None, {"tokens": tokens, "h0": h0, "c0": c0})
     logits, (h_n, c_n) = lm(tokens, (h0, c0))
     for found, expected in zip(out, (logits, h_n, c_n)):
-        np.testing.assert_allclose(found, expected, **TOL)
+        assert_close("output", found, expected, DEPTH)
 
 
 @pytest.mark.parametrize("features", [False, True])
@@ -261,7 +264,7 @@ def test_sequence_tagger_export(features):
     )
     lengths = np.array([6, 2, 4])
     (logits,) = session.run(None, {"inputs": inputs, "sequence_lens": lengths.astype(np.int32)})
-    np.testing.assert_allclose(logits, tagger(inputs, lengths), **TOL)
+    assert_close("logits", logits, tagger(inputs, lengths), DEPTH)
 
 
 # -- refusals --------------------------------------------------------------------------

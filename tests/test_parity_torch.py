@@ -17,6 +17,9 @@ from torch_pairs import load as _load  # noqa: E402
 from torch_pairs import random_config, run_edge, run_pair  # noqa: E402
 
 
+pytestmark = pytest.mark.torch
+
+
 def _random_config(seed: int) -> dict:
     return random_config(seed, projection=True)
 
