@@ -31,6 +31,9 @@ TORCH_CONFIGS = {
 }
 
 
+pytestmark = pytest.mark.torch
+
+
 def _torch_run(module, x, lengths=None):
     with torch.no_grad():
         if lengths is None:

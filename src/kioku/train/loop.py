@@ -28,6 +28,7 @@ import numpy as np
 
 from ..nn.module import Module
 from . import rngstate
+from .callbacks import Callback, EarlyStopping, ModelCheckpoint, epoch_logs
 from .checkpoint import CheckpointError, load_checkpoint, resolve, save_checkpoint
 from .distributed import Communicator, DataParallel, quiet_unless_root
 from .finite import RunawayWatch, check_step, diverged, first_nonfinite, last_checkpoint
@@ -87,6 +88,7 @@ class Trainer:
         on_sample: Callable[[int], str] | None = None,
         stream: TextIO | None = None,
         parallel: DataParallel | None = None,
+        callbacks: list[Callback] | None = None,
     ) -> None:
         # data-parallel rank (default: one process); rank 0 alone writes files and shows
         self.parallel = parallel if parallel is not None else DataParallel(Communicator())
@@ -112,14 +114,53 @@ class Trainer:
         self.stream = stream  # evaluation lines and samples (default: stdout)
         self.log = RunLog(self.out_dir / "log.jsonl" if self.out_dir else None)
         self.step = 0
-        self.best_valid: float | None = None
-        self.bad_evals = 0
+        self.callbacks = list(callbacks or [])
+        # the best parameters (best.json) and --patience: callbacks, on the task's figure;
+        # a ModelCheckpoint given among the callbacks says what "best" means instead
+        key, direction = task.selection
+        given = [c for c in self.callbacks if isinstance(c, ModelCheckpoint)]
+        self._own_keeper = not given
+        self.keeper = given[0] if given else ModelCheckpoint(f"val_{key}", direction)
+        patience = self.config.patience
+        self.stopper = EarlyStopping(f"val_{key}", patience, direction) if patience else None
         self.recent: list[float] = []  # training losses since the last evaluation
         self.elapsed_before = 0.0
         self._stop_requested = False
         self._shared_time = 0.0  # rank 0's session time at the last step, on every rank
         self._stop_agreed = False  # any rank's Ctrl-C, as of the last step's allreduce
         self._runaway = RunawayWatch()
+
+    @property
+    def best_valid(self) -> float | None:
+        """The best validation figure so far (the keeper's)."""
+        return self.keeper.best
+
+    @best_valid.setter
+    def best_valid(self, value: float | None) -> None:
+        self.keeper.best = value
+        if self.stopper is not None:
+            self.stopper.best = value
+
+    @property
+    def bad_evals(self) -> int:
+        """Validations since the best one."""
+        return self.keeper.wait
+
+    @bad_evals.setter
+    def bad_evals(self, value: int) -> None:
+        self.keeper.wait = value
+        if self.stopper is not None:
+            self.stopper.wait = value
+
+    def _notify(self, event: str, *args) -> bool:
+        """Call ``event`` on every user callback; whether one asked to stop."""
+        stop = False
+        for callback in self.callbacks:
+            if callback is self.keeper:
+                continue
+            answer = getattr(callback, event)(*args)
+            stop = stop or answer is True or bool(getattr(callback, "stop", False))
+        return stop
 
     # -- state --------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -231,25 +272,24 @@ class Trainer:
         if self.recent:
             record["train_loss"] = float(np.mean(self.recent))
             self.recent.clear()
-        key, direction = self.task.selection
-        value = record[key]
+        key, direction = self.task.selection  # the task's figure, as of now
         for figure in dict.fromkeys(("loss", key)):
             if not math.isfinite(record.get(figure, 0.0)):
                 self.log.write(record)  # written as null, named under "nonfinite"
                 raise self._diverged(f"validation {figure}", record[figure], self.step)
-        best = self.best_valid
-        improved = best is None or (value < best if direction == "min" else value > best)
-        if improved:
-            self.best_valid, self.bad_evals = value, 0
-        else:
-            self.bad_evals += 1
+        logs = epoch_logs(record)
+        for monitor in (self.keeper if self._own_keeper else None, self.stopper):
+            if monitor is not None:
+                monitor.monitor, monitor.mode = f"val_{key}", direction
+        self.keeper.on_epoch_end(self.task.epoch, logs)
+        stop = bool(self.stopper.on_epoch_end(self.task.epoch, logs)) if self.stopper else False
         if isinstance(self.schedule, ReduceOnPlateau):
             self.schedule.step(record["loss"])
         self.log.write(record)
         result.evaluations.append(record)
         progress.write(self.task.describe(record))
-        result.checkpoint = self.save(best=improved) or result.checkpoint
-        return self.config.patience > 0 and self.bad_evals >= self.config.patience
+        result.checkpoint = self.save(best=self.keeper.improved) or result.checkpoint
+        return self._notify("on_epoch_end", self.task.epoch, logs) or stop
 
     def _install_sigint(self):
         if threading.current_thread() is not threading.main_thread():
@@ -272,6 +312,8 @@ class Trainer:
         progress = Progress(self.total_steps(), self.step, shown, out=self.stream, max_time=limit)
         previous_handler = self._install_sigint()
         self.parallel.broadcast_parameters(self.model)
+        if self._notify("on_train_begin", {"step": self.step}):
+            result.stopped_early = True
         try:
             while not self._done() and not result.stopped_early:
                 self._run_epoch(result, progress)
@@ -290,6 +332,7 @@ class Trainer:
         self._final_checkpoint(result)
         result.step, result.epoch, result.best_valid = self.step, self.task.epoch, self.best_valid
         result.elapsed = self.elapsed_before + self._session_time()
+        self._notify("on_train_end", {"step": self.step, "best_valid": self.best_valid})
         return result
 
     def _run_epoch(self, result: LoopResult, progress: Progress) -> None:
@@ -359,6 +402,8 @@ class Trainer:
         result.losses.append(loss)
         self.recent.append(loss)
         progress.update(1, tokens, self.task.describe_loss(loss))
+        if self._notify("on_batch_end", self.step, {"loss": loss}):
+            result.stopped_early = True
         warning = self._runaway.check(loss, self.step, float(self.optimizer.lr), c.clip)
         if warning is not None:
             progress.write(warning)
