@@ -35,6 +35,9 @@ IDS = np.array([[1, 2, 4], [3, 3, 1], [2, 0, 5], [5, 0, 0]])
 TAGS = np.array([[0, 1, 2], [2, 2, 0], [1, -1, 1], [0, -1, -1]])
 
 
+pytestmark = pytest.mark.torch
+
+
 def small_tagger(dtype=np.float64, **kw) -> SequenceTagger:
     options = dict(char_vocab_size=7, char_embed_size=2, char_hidden_size=2)
     options.update(kw)

@@ -31,6 +31,9 @@ GRAD_CONFIGS = [
 ]
 
 
+pytestmark = pytest.mark.torch
+
+
 @pytest.mark.parametrize("layers,bidir,bias,use_lengths,use_state,merge,reset_after", GRAD_CONFIGS)
 def test_gru_gradients_match_central_differences(
     layers, bidir, bias, use_lengths, use_state, merge, reset_after

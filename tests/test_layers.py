@@ -16,6 +16,9 @@ torch = pytest.importorskip("torch")
 # -- Embedding -----------------------------------------------------------------------
 
 
+pytestmark = pytest.mark.torch
+
+
 def test_embedding_forward_any_shape_and_sparse_gradient():
     emb = Embedding(7, 3, dtype=np.float64, rng=0)
     ids = np.array([[1, 4, 1], [6, 1, 0]])

@@ -16,6 +16,9 @@ torch = pytest.importorskip("torch")
 SHAPES = [(3, 4), (5,), (2, 2, 3)]
 
 
+pytestmark = pytest.mark.torch
+
+
 def make_problem(seed=0, steps=6):
     rng = np.random.default_rng(seed)
     params = [rng.standard_normal(s) for s in SHAPES]

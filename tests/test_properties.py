@@ -43,6 +43,9 @@ BAD_VALUES = {
 }
 
 
+pytestmark = pytest.mark.torch
+
+
 @st.composite
 def cases(draw):
     """A layer configuration and a call, with at most one argument made wrong."""

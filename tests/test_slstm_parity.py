@@ -30,6 +30,9 @@ MERGE = {
 }
 
 
+pytestmark = pytest.mark.torch
+
+
 def _random_config(seed: int) -> dict:
     r = np.random.default_rng(seed)
     heads = int(r.choice([1, 2, 4]))

@@ -20,6 +20,9 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPT = BENCHMARKS / "tagger_char_torch.py"
 
 
+pytestmark = [pytest.mark.torch, pytest.mark.slow]
+
+
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)

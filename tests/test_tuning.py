@@ -400,3 +400,18 @@ def test_a_probe_forces_a_path_for_one_call_and_restores_it():
     with pytest.raises(KeyError):
         forced()
     assert seen == [(1, 7)] and _attributes() == before
+
+
+def test_new_values_drop_the_plans_made_under_the_old_ones(tuning):
+    from kioku.kernels import _training_plan
+
+    _tuning.apply(_tuning.defaults(), "test")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 2, 8)).astype(np.float32)
+    w_ih, w_hh = (rng.uniform(-0.3, 0.3, (32, 8)).astype(np.float32) for _ in range(2))
+    numba_lstm.lstm_forward(x, w_ih, w_hh)  # a small float32 batch: planned on first use
+    assert _training_plan._plans
+    _tuning.apply(_tuning.defaults(), "test")  # the same values: the plans stand
+    assert _training_plan._plans
+    _tuning.apply({**_tuning.defaults(), "FUSED_MIN_ROWS": 1}, "test")
+    assert not _training_plan._plans  # each planned with the old path: made again

@@ -73,6 +73,7 @@ class Choice(NamedTuple):
 
 _THREADS = "kioku.kernels._threads"
 _LSTM = "kioku.kernels.numba_lstm"
+_PLANNERS = ("kioku.kernels._training_plan", "kioku.kernels._inference_plan")
 
 
 # In the order they are measured: each probe runs with the choices above it in force.
@@ -177,11 +178,16 @@ def apply(values: dict[str, float], source: str, path: str | None = None) -> Non
     of each choice's module is set (modules not imported yet read it from here when they
     are), so the next kernel call uses them."""
     checked = check_values(values)
+    changed = checked != _state["values"]
     _state.update(values=checked, source=source, path=path)
     for name, choice in CHOICES.items():
         module = sys.modules.get(choice.module)
         if module is not None:
             setattr(module, name, checked[name])
+    for planner in _PLANNERS if changed else ():  # a plan keeps the path chosen when made
+        module = sys.modules.get(planner)
+        if module is not None and hasattr(module, "forget_all"):
+            module.forget_all()
 
 
 def _load_stored() -> None:

@@ -6,11 +6,15 @@ A probe returns ``(levels, note)``: one ``{"quantity", "on_s", "off_s"}`` per ca
 taken and not taken), or no levels and a note saying why the choice does not matter on
 this machine. The paths are forced by setting the kernels' module attributes for the
 duration of one call (:func:`_with`), so what is timed is exactly what a call with that
-threshold would run. Short sequences keep the whole tuning to seconds.
+threshold would run. Each path gets its own weight arrays: the compiled backend plans a
+call per weight-array pair on first use (``_training_plan``) and keeps the path it chose
+then, so a path's plan is made while its own setting is in force, as in real use. Short
+sequences keep the whole tuning to seconds.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -91,6 +95,17 @@ def _training(steps: int, batch: int, hidden: int, reverse: bool = False):
     return step
 
 
+def _forwards(steps: int, batch: int, hidden: int) -> Callable[[], None]:
+    """An inference call, then a training forward (keeping its cache), of one layer."""
+    x, w_ih, w_hh, b, _ = _lstm(steps, batch, hidden)
+
+    def run() -> None:
+        numba_lstm.lstm_forward(x, w_ih, w_hh, b, keep_cache=False)
+        numba_lstm.lstm_forward(x, w_ih, w_hh, b)
+
+    return run
+
+
 def _steps(steps: int, scale: float) -> int:
     return max(2, int(round(steps * scale)))
 
@@ -118,9 +133,10 @@ def split_rows(choice, clock: Clock, scale: float) -> tuple[list[dict], str | No
         return [], note
     levels = []
     for rows in choice.candidates:
-        step = _training(_steps(8, scale), int(rows) * _probe_threads(), 256)
-        split = _with({"MIN_FLOPS": (_threads, 0.0), "MIN_ROWS": (_threads, int(rows))}, step)
-        whole = _with({"MIN_FLOPS": (_threads, _INF)}, step)
+        shape = (_steps(8, scale), int(rows) * _probe_threads(), 256)
+        split_setting = {"MIN_FLOPS": (_threads, 0.0), "MIN_ROWS": (_threads, int(rows))}
+        split = _with(split_setting, _training(*shape))
+        whole = _with({"MIN_FLOPS": (_threads, _INF)}, _training(*shape))
         levels.append(_compare(clock, rows, split, whole))
     return levels, None
 
@@ -134,9 +150,9 @@ def split_flops(choice, clock: Clock, scale: float) -> tuple[list[dict], str | N
     batch = 16 * _probe_threads()
     levels = []
     for hidden in choice.candidates:
-        step = _training(_steps(16 if hidden < 256 else 8, scale), batch, int(hidden))
-        split = _with({"MIN_FLOPS": (_threads, 0.0), "MIN_ROWS": (_threads, 16)}, step)
-        whole = _with({"MIN_FLOPS": (_threads, _INF)}, step)
+        shape = (_steps(16 if hidden < 256 else 8, scale), batch, int(hidden))
+        split = _with({"MIN_FLOPS": (_threads, 0.0), "MIN_ROWS": (_threads, 16)}, _training(*shape))
+        whole = _with({"MIN_FLOPS": (_threads, _INF)}, _training(*shape))
         levels.append(_compare(clock, 8.0 * batch * hidden * hidden, split, whole))
     return levels, None
 
@@ -149,9 +165,12 @@ def directions(choice, clock: Clock, scale: float) -> tuple[list[dict], str | No
         return [], note
     levels = []
     for hidden in choice.candidates:
-        tasks = [_training(_steps(16, scale), 16, int(hidden), reverse) for reverse in (0, 1)]
-        both = lambda tasks=tasks: _threads.run_directions(tasks, True)  # noqa: E731
-        in_turn = lambda tasks=tasks: _threads.run_directions(tasks, False)  # noqa: E731
+        pairs = [
+            [_training(_steps(16, scale), 16, int(hidden), reverse) for reverse in (False, True)]
+            for _ in range(2)
+        ]
+        both = functools.partial(_threads.run_directions, pairs[0], True)
+        in_turn = functools.partial(_threads.run_directions, pairs[1], False)
         levels.append(_compare(clock, 8.0 * 16 * hidden * hidden, both, in_turn))
     return levels, None
 
@@ -163,14 +182,9 @@ def fused(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
     levels = []
     one_thread = {"MIN_FLOPS": (_threads, _INF), "DIRECTIONS_MIN_FLOPS": (_threads, _INF)}
     for rows in choice.candidates:
-        x, w_ih, w_hh, b, _ = _lstm(_steps(16, scale), int(rows), 128)
-
-        def forwards(x=x, w_ih=w_ih, w_hh=w_hh, b=b) -> None:
-            numba_lstm.lstm_forward(x, w_ih, w_hh, b, keep_cache=False)
-            numba_lstm.lstm_forward(x, w_ih, w_hh, b)
-
-        on = _with({**one_thread, "FUSED_MIN_ROWS": (numba_lstm, 1)}, forwards)
-        off = _with({**one_thread, "FUSED_MIN_ROWS": (numba_lstm, 1 << 30)}, forwards)
+        shape = (_steps(16, scale), int(rows), 128)
+        on = _with({**one_thread, "FUSED_MIN_ROWS": (numba_lstm, 1)}, _forwards(*shape))
+        off = _with({**one_thread, "FUSED_MIN_ROWS": (numba_lstm, 1 << 30)}, _forwards(*shape))
         levels.append(_compare(clock, rows, on, off))
     return levels, None
 
