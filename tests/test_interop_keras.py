@@ -20,7 +20,10 @@ keras = pytest.importorskip("keras")  # slow import: once for the module
 from kioku.interop import from_keras, to_keras  # noqa: E402
 from kioku.nn import LSTMVariant  # noqa: E402
 
-pytestmark = [pytest.mark.torch, pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # Keras' own __array__
+pytestmark = [
+    pytest.mark.torch,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # Keras' own __array__
+]
 B, T, I, H = 3, 6, 4, 5
 
 
