@@ -19,7 +19,7 @@ from kioku.cli import main
 from kioku.train.checkpoint import load_checkpoint
 from kioku.train.lock import LOCK_NAME
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")]
 
 STEPS = 96
 ARGS = ["--max-steps", str(STEPS), "--eval-every", "4", "--sample-every", "0"]

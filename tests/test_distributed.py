@@ -34,6 +34,9 @@ TEXT = "".join(f"def f{i}(x):\n    return x * {i} + {i % 3}\n" for i in range(40
 WORDS = "the a cat dog sat ran on under mat log big small red".split()
 
 
+pytestmark = [pytest.mark.mpi, pytest.mark.slow]
+
+
 def mpiexec() -> str | None:
     """The mpiexec beside this Python (the mpich wheel's) or on PATH."""
     beside = Path(sys.executable).parent / "mpiexec"

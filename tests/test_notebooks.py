@@ -24,6 +24,9 @@ LANGUAGES = ("ja", "en")
 CELL_TIMEOUT_S = 300
 
 
+pytestmark = pytest.mark.slow
+
+
 def _ids(paths: list[Path]) -> list[str]:
     return [f"{p.parent.name}/{p.name}" for p in paths]
 

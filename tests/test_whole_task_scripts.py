@@ -16,6 +16,9 @@ SCRIPTS = [("tagger_kioku.py", "ud-gum"), ("tagger_torch.py", "ud-gum"), ("ptb_k
 SCRIPTS += [("ptb_torch.py", "ptb")]
 
 
+pytestmark = pytest.mark.slow
+
+
 @pytest.mark.parametrize(("script", "data"), SCRIPTS)
 def test_a_whole_task_script_times_two_steps(script, data):
     if not (DATA / data).is_dir():
