@@ -16,7 +16,6 @@ from torch_pairs import close as _close  # noqa: E402
 from torch_pairs import load as _load  # noqa: E402
 from torch_pairs import random_config, run_edge, run_pair  # noqa: E402
 
-
 pytestmark = pytest.mark.torch
 
 
