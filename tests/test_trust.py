@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -378,6 +379,19 @@ def test_a_fresh_start_after_a_dead_run_starts_clean(tmp_path, series, capsys):
     steps = [strict_loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert steps == sorted(steps) and steps.count(5) == 1 and steps[-1] == 10
     assert not (out / LOCK_NAME).exists()
+    # a folder named like a checkpoint but holding the user's own files is left alone
+    (out / "latest.json").rename(tmp_path / "latest.json")
+    (out / "ckpt-000000099").mkdir()
+    (out / "ckpt-000000099" / "notes.txt").write_text("mine")
+    from kioku.train.checkpoint import remove_dead_run
+
+    assert "ckpt-000000099" not in remove_dead_run(out)
+    assert (out / "ckpt-000000099" / "notes.txt").read_text() == "mine"
+    shutil.rmtree(out)
+    out.mkdir()
+    (out / "log.jsonl").write_text('{"step": 5, "split": "valid", "loss": 1.0}\n')
+    assert main(argv) == 0
+    capsys.readouterr()
     # a folder holding a run (latest.json) is never cleaned: refused as before
     before = files_of(out)
     assert main(argv) == 2

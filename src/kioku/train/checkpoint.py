@@ -27,6 +27,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -228,14 +229,20 @@ def remove_dead_run(out_dir: str | os.PathLike) -> list[str]:
     for path in sorted(out_dir.iterdir()):
         if path.name in ("log.jsonl", BEST) and (path.is_file() or path.is_symlink()):
             path.unlink()  # a link is removed, never what it points at
-        elif path.name.startswith("ckpt-") and path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        elif path.name.startswith("ckpt-") and path.is_symlink():
+        elif _CHECKPOINT_NAME.fullmatch(path.name) and path.is_symlink():
             path.unlink()
+        elif _CHECKPOINT_NAME.fullmatch(path.name) and path.is_dir():
+            if not {p.name for p in path.iterdir()} <= _CHECKPOINT_FILES:
+                continue  # not only a checkpoint's files: not ours to delete
+            shutil.rmtree(path, ignore_errors=True)
         else:
             continue
         removed.append(path.name)
     return removed
+
+
+_CHECKPOINT_NAME = re.compile(r"ckpt-\d{9}(\.\d+)?")
+_CHECKPOINT_FILES = frozenset({CONFIG_NAME, "tensors.safetensors", "tensors.npz"})
 
 
 def prune(out_dir: Path, keep: int) -> None:
