@@ -121,32 +121,6 @@ def test_bad_shapes_raise_before_the_compiled_loop():
         numba_lstm.lstm_backward(grads["dy"], cache, None, np.zeros((3, H + 2)))
 
 
-def test_compiled_loops_cache_tracks_primitives():
-    import hashlib
-    from pathlib import Path
-
-    from kioku.kernels import _lstm_loops
-
-    source = Path(_primitives.__file__).read_bytes()
-    assert hashlib.sha256(source).hexdigest()[:16] == _lstm_loops.PRIMITIVES_SHA256, (
-        "kernels/_primitives.py changed: update PRIMITIVES_SHA256 in _lstm_loops.py, or "
-        "Numba's disk cache keeps running the loops compiled from the old primitives"
-    )
-
-
-def test_compiled_entries_cache_tracks_the_loops():
-    import hashlib
-    from pathlib import Path
-
-    from kioku.kernels import _entries, _lstm_loops
-
-    source = Path(_lstm_loops.__file__).read_bytes()
-    assert hashlib.sha256(source).hexdigest()[:16] == _entries.LOOPS_SHA256, (
-        "kernels/_lstm_loops.py changed: update LOOPS_SHA256 in _entries.py, or Numba's "
-        "disk cache keeps running the entries compiled from the old loops"
-    )
-
-
 def test_backend_choice(monkeypatch):
     monkeypatch.delenv("KIOKU_KERNELS", raising=False)
     assert "numba" in kernels.available()

@@ -17,16 +17,6 @@ from ._pack_cache import _sample_or_pack
 from ._packed import NR, pack_panels
 from ._row_loop import row_infer_loop
 
-# Numba's disk cache keys each function on its own file's timestamp only: the loops
-# compiled into these entries come from _lstm_loops.py, whose fingerprint lives here
-# (checked by tests/test_kernels.py), so editing it changes this file too.
-LOOPS_SHA256 = "9dd78dbb6d9bce55"
-# The same for _pack_cache.py (checked by tests/test_fast_inference.py), which
-# infer_sequence compiles in; its own fingerprint of _packed.py carries edits there on.
-PACK_CACHE_SHA256 = "8242d4d576114269"
-GEMMS_SHA256 = "1208ff7bf01068da"  # and for _loop_gemms.py (tests/test_fast_inference.py)
-ROW_LOOP_SHA256 = "a0ffce15cc7f3018"  # and for _row_loop.py (the same test)
-
 # infer_sequence's flags
 HAS_BIAS, HAS_STATE, REVERSE = 1, 2, 4
 

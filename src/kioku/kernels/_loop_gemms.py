@@ -13,12 +13,6 @@ from numba import njit
 from ._packed import LANES, MR, NR, _transpose_block, pack_panels, packed_gemm
 from ._primitives import gemm
 
-# Numba's disk cache keys each function on its own file's timestamp only: the code
-# compiled here from _primitives.py and _packed.py is fingerprinted here (checked by
-# tests/test_fast_inference.py), so editing either changes this file too.
-PRIMITIVES_SHA256 = "c7b717fd1e33c0ad"
-PACKED_SHA256 = "b12ba3a3d9cc16f0"
-
 
 @njit(cache=True, nogil=True)
 def _share(size, part, parts):

@@ -28,14 +28,6 @@ from ._primitives import (
     step_gemm,
 )
 
-# Numba's disk cache keys each function on its own file's timestamp only, so code
-# compiled here from _primitives.py would go stale when only that file changes. Its
-# fingerprint lives here: editing _primitives.py means updating this line (checked by
-# tests/test_kernels.py), which changes this file and invalidates its cache too.
-PRIMITIVES_SHA256 = "c7b717fd1e33c0ad"
-PACKED_SHA256 = "b12ba3a3d9cc16f0"  # the same for _packed.py
-GATE_ORDER_SHA256 = "effc90fba20beb1e"  # and for _gate_order.py
-
 
 @njit(cache=True, nogil=True)
 def recurrent_gemm(a, b_nt, b_nn, panels, c, beta, tiled, packed, tile):

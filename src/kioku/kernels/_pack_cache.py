@@ -34,11 +34,6 @@ from . import _weights_epoch
 from ._gate_order import gate_panels_shape, pack_gate_panels
 from ._packed import pack_panels, panels_shape
 
-# _sample_or_pack compiles pack_panels into this file's disk cache, which Numba keys on
-# this file's timestamp only: the fingerprint of _packed.py (as in _lstm_loops.py,
-# checked by tests/test_kernels_pack_cache.py) makes an edit there change this file.
-PACKED_SHA256 = "b12ba3a3d9cc16f0"
-GATE_ORDER_SHA256 = "effc90fba20beb1e"  # the same for _gate_order.py (pack_gate_panels)
 SAMPLES = 64
 # Weights with fewer elements are packed afresh on every call: packing them costs less
 # than checking a kept copy (under a microsecond at 32 x 8).

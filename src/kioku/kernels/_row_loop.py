@@ -23,12 +23,6 @@ from numba import njit
 from ._packed import _ITEM, MR, NR, _row_panels, _tile
 from ._primitives import FAST_MATH, all_zero, infer_cell_row
 
-# Numba's disk cache keys each function on its own file's timestamp only: the code
-# compiled in from _packed.py and _primitives.py is fingerprinted here (checked by
-# tests/test_fast_inference.py), so editing either changes this file too.
-PACKED_SHA256 = "b12ba3a3d9cc16f0"
-PRIMITIVES_SHA256 = "c7b717fd1e33c0ad"
-
 # Full panels per pass: two hold 2 x NR / LANES accumulators, enough to hide the FMA
 # latency (one panel has only 4), and keep the passes short enough to alternate.
 PASS = 2

@@ -32,10 +32,6 @@ from ._threads import batch_slices, in_phases
 
 __all__ = ["gru_backward", "gru_forward"]
 
-# Numba's disk cache keys on this file's timestamp only; this must change whenever
-# _primitives.py does (same fingerprint as kernels/_lstm_loops.py).
-PRIMITIVES_SHA256 = "c7b717fd1e33c0ad"
-
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)
 def gru_forward_loop(

@@ -248,7 +248,10 @@ class RecurrentStack(Module):
             from ..functional.sequence import length_mask
 
             length_mask(lengths, T, B)  # validates before anything runs
-        initial = self._initial(state, B, unbatched, "state")
+        if state is None:  # what _initial gives, without its call (µs count at batch 1)
+            initial = [(None,) * len(self.state_names)] * (self.num_layers * self.num_directions)
+        else:
+            initial = self._initial(state, B, unbatched, "state")
         grad = is_grad_enabled()  # read here: the directions may run on other threads
         keep = grad or bool(self._forward_hooks)  # a forward hook reads the cache
         # the previous run's buffers go first, in one update (four __setattr__ at batch 1)
