@@ -15,6 +15,7 @@ from kioku.cli import bench_cmd
 TINY = (Shape(4, 3, 5), Shape(3, 2, 4, layers=2, bidirectional=True))
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("shape", TINY, ids=lambda s: s.name)
 def test_libraries_compute_the_same_network(shape):
     pytest.importorskip("torch")
@@ -68,6 +69,7 @@ def _tiny_run(monkeypatch, others: float, overhead_calls: int) -> dict:
     )  # fmt: skip
 
 
+@pytest.mark.torch
 def test_quick_run_writes_json_and_markdown(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
@@ -253,6 +255,7 @@ def test_not_valid_run_elsewhere_is_written_and_marked(tmp_path):
     assert "**NOT VALID**" in table and "60% of the cores before the run" in table
 
 
+@pytest.mark.torch
 def test_busy_run_is_marked_not_valid_end_to_end(monkeypatch):
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
@@ -268,6 +271,7 @@ def test_call_overhead_reports_per_call_times():
     assert kioku["calls"] == 20 and 0 < kioku["p10_us"] <= kioku["median_us"] <= kioku["p90_us"]
 
 
+@pytest.mark.torch
 def test_quiet_rate_must_be_positive():
     from kioku.cli import build_parser
 
@@ -279,6 +283,7 @@ def test_quiet_rate_must_be_positive():
         bench_cmd.run(args)
 
 
+@pytest.mark.torch
 def test_bench_command_passes_the_quiet_rate_and_saves(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
@@ -347,6 +352,7 @@ def test_sweep_points_are_the_issue_s():
     assert {s.hidden for s in sweep.SWEEP if s.batch != 32} == {256}
 
 
+@pytest.mark.torch
 def test_sweep_trains_with_the_input_gradient_like_torch():
     torch = pytest.importorskip("torch")
     shape = Shape(4, 3, 5)

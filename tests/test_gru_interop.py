@@ -36,6 +36,7 @@ GRU_CASES = {
 }
 
 
+@pytest.mark.torch
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("reset_after", [True, False])
 @pytest.mark.parametrize("case", list(GRU_CASES))
@@ -52,6 +53,7 @@ def test_gru_layer_matches_keras(case, reset_after):
     compare_call(keras, ours, layer, x, initial_state=state)
 
 
+@pytest.mark.torch
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("reset_after", [True, False])
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
@@ -72,6 +74,7 @@ def test_bidirectional_gru_matches_keras(merge_mode, return_sequences, reset_aft
     compare_call(keras, ours, layer, x)
 
 
+@pytest.mark.torch
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_float64_keras_gru():
     keras = _keras()
@@ -95,6 +98,7 @@ def test_float64_keras_gru():
         dict(bidirectional=True, reset_after=False, merge_mode="mul"),
     ],
 )
+@pytest.mark.torch
 def test_kioku_to_keras_gru_and_back(config):
     keras = _keras()
     from kioku.interop import from_keras_gru, to_keras_gru
@@ -118,6 +122,7 @@ def test_kioku_to_keras_gru_and_back(config):
             assert np.array_equal(back.gru.params[name], value), name
 
 
+@pytest.mark.torch
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_keras_gru_refusals_name_the_option():
     keras = _keras()

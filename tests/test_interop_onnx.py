@@ -214,6 +214,7 @@ def test_export_runs_in_onnxruntime(case, tmp_path):
         assert_close("output", found, expected, DEPTH)
 
 
+@pytest.mark.torch
 def test_torch_to_kioku_to_onnx_equals_torch():
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)

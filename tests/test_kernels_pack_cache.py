@@ -186,6 +186,7 @@ def test_sample_covers_the_array_and_a_moved_array_repacks():
     assert not _pack_cache._sample_or_pack(copy.T, sample, address, panels, False)
 
 
+@pytest.mark.torch
 def test_layers_loaded_from_torch_one_after_another_use_their_own_weights(x):
     # each loader builds a new layer: ids and addresses of the freed arrays come back,
     # the kept packs of the freed ones must not

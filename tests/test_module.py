@@ -8,6 +8,7 @@ import pytest
 import kioku
 
 
+@pytest.mark.torch
 def test_parameter_names_and_shapes_follow_torch():
     torch = pytest.importorskip("torch")
     peer = torch.nn.LSTM(5, 8, 3, bidirectional=True, proj_size=3)

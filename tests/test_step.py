@@ -104,6 +104,7 @@ def test_plain_step_is_the_six_equations_alone():
         assert equation in step, equation
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("hooks", [None, "hooked"])
 def test_step_equals_torch_lstm_cell(hooks):
     """``T`` steps of ``torch.nn.LSTMCell`` from the same state, the same weights: outputs,
@@ -148,6 +149,7 @@ def test_step_equals_torch_lstm_cell(hooks):
     close("dbias", cell.bias_hh.grad)
 
 
+@pytest.mark.torch
 def test_float32_step_equals_torch_lstm_cell_to_rounding():
     torch = pytest.importorskip("torch")
     arrays, grads = _case(5, np.float32)
