@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         text = _read_input(args.input)
+        args.input = _input_name(args.input)  # the messages below: "standard input" for -
         started = time.perf_counter()
         output, count, unit = WRITERS[kind](predictor, text, fmt, args)
         seconds = time.perf_counter() - started
@@ -117,6 +118,12 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _input_name(name: str) -> str:
+    from ..data.inputs import input_name
+
+    return input_name(name)
 
 
 def _read_input(name: str) -> str:
