@@ -5,35 +5,9 @@ layers, and the stacking of initial and final states.
 Subclasses (:class:`~kioku.nn.LSTM`, :class:`~kioku.nn.RNN`) say how one direction of
 one layer runs forward and backward; states are tuples of arrays (``(h, c)`` or ``(h,)``).
 
-Adding a recurrent cell takes four files:
-
-1. ``functional/<cell>.py``: ``<cell>_forward(x (T, B, I), weights..., state...,
-   lengths, reverse, ..., keep_cache=True) -> (y (T, B, P), final state..., cache)``
-   (``None`` for the cache and only the current state kept with ``keep_cache=False``)
-   and ``<cell>_backward(dy,
-   cache, dstate..., need_dx, *traces)`` returning a NamedTuple of gradients with ``dx``
-   and the initial-state gradients; the traces, when given, receive dL/d(state) of every
-   step. Use :mod:`kioku.functional.sequence` for step order and length masks.
-2. ``nn/<cell>.py``: a :class:`RecurrentStack` subclass that sets ``state_names`` (and
-   ``state_sizes`` / ``output_size`` if not ``(hidden_size,)``) and ``gates``, its gate
-   blocks (``step_flops`` if its recurrence is not ``2 G B H P``), registers its parameters
-   with :meth:`add_direction_params` in ``__init__`` (:meth:`gate_param_shapes` where they
-   are PyTorch's ``weight_ih``, ``weight_hh`` and biases; keeping each constructor argument as the
-   attribute of the same name, which :meth:`config` reads), and implements
-   ``forward_direction(x, layer, direction, state, lengths) -> (y, final_state_tuple,
-   cache)``, which passes ``self.keep_cache`` to the functional forward, and
-   ``backward_direction(dy, cache, layer, direction, dstate, need_dx) ->
-   (dx, initial_state_grad_tuple)``, which adds parameter gradients into ``self.grads``
-   and passes ``self.state_grad_buffers(T, B)`` (``None`` or one ``(T, B, S)`` array per
-   state) to the functional backward as its traces. Its ``__call__``/``backward`` call
-   :meth:`run` and :meth:`run_backward`.
-3. optionally ``kernels/``: faster functions with the same contract.
-4. its tests (gradient check against central differences, parity with a peer).
-
-Forward and backward hooks (:meth:`register_forward_hook`, :meth:`register_backward_hook`),
-:func:`~kioku.nn.no_grad` and running the two directions side by side (when
-:func:`~kioku.kernels._threads.plan` says so) then work for the new cell without
-further code; :mod:`kioku.inspect` needs its quantities named in ``inspect/trace.py``.
+The layers reach their math through one registry, :func:`kioku.kernels.backend_for`;
+plans, packed weights and thread splits live behind it. Adding a cell (the files to
+write, the backend contract): ``docs/architecture.md``.
 """
 
 from __future__ import annotations
