@@ -79,7 +79,7 @@ def test_every_declared_setting_is_a_flag_with_help_default_and_range():
         elif field.kind in (int, float):
             assert action.type is field.kind and field.expected() in action.help, name
     # nothing else but --resume, which is no setting: it says which run to continue
-    assert set(actions) - set(fields) == {"help", "resume"}
+    assert set(actions) - set(fields) == {"help", "resume", "config", "print_config"}
 
 
 @pytest.mark.parametrize(
