@@ -31,6 +31,8 @@ EXAMPLES = """examples:
   kioku train --task tag --data ud-gum/ --char-embed 0 --word-dropout 0   words only
   kioku train --task forecast --data sales.csv --columns units --window 28 --horizon 7
   kioku train --resume runs/book --max-steps 4000  (a resumed run keeps its model and data)
+  kioku train --config runs/book/settings.toml --out runs/book2   the same settings again
+  kioku train --task classify --data reviews.tsv --print-config > run.toml
 
 Given flags always win over the preset; a stopping flag (--max-steps, --epochs,
 --max-time) replaces the preset's stopping rule. A flag that the task does not read
@@ -50,6 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
     groups = add_setting_flags(parser, TrainSettings, preset_default)
     groups["output"].add_argument(
+        "--config",
+        metavar="FILE",
+        help="read settings from a TOML file (name = value per setting, as every run "
+        "folder's settings.toml); flags given beside it win",
+    )
+    groups["output"].add_argument(
+        "--print-config",
+        action="store_true",
+        default=None,
+        help="print the run's settings as TOML (what --config reads) and exit",
+    )
+    groups["output"].add_argument(
         "--resume",
         nargs="?",
         const=True,
@@ -64,12 +78,23 @@ def resolve_settings(args: argparse.Namespace, saved: dict | None = None) -> Tra
     over the preset of the task and data (see :mod:`kioku.train.settings`)."""
     from ..train.settings import resolve
 
-    ignored = {"command", "resume"}
+    ignored = {"command", "resume", "config", "print_config"}
     given = {
         k: v
         for k, v in vars(args).items()
         if v is not None and not k.startswith("_") and k not in ignored
     }
+    if getattr(args, "config", None):
+        from ..train.config_file import read_config
+        from ..train.settings import TrainSettings
+        from ..train.settings_fields import check_names
+
+        config = read_config(args.config)
+        try:
+            check_names(TrainSettings, config, f"--config {args.config}")
+        except TypeError as error:
+            raise ValueError(str(error)) from None
+        given = {**config, **given}  # a flag given beside the file wins
     return resolve(given, saved)
 
 
@@ -152,6 +177,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"resuming {directory} at step {saved_state['step']}", file=out)
     else:
         settings = resolve_settings(args)
+    if args.print_config:
+        from ..train.config_file import settings_toml
+        from ..train.runner import absolute_data
+
+        settings = settings.replace(data=absolute_data(settings.data))
+        print(settings_toml(settings), end="", file=out)
+        return 0
     if out is sys.stdout and not _fast_kernels_installed():  # rank 0 says it, once
         print(FAST_EXTRA_NOTE, file=sys.stderr, flush=True)
     started = time.perf_counter()

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import TextIO
 
 from ..data.atomic import read_json
+from . import callbacks as run_callbacks
+from .callbacks import Callback
 from .checkpoint import load_checkpoint, remove_dead_run, remove_leftovers, resolve
+from .config_file import write_settings
 from .distributed import DataParallel, communicator, quiet_unless_root
 from .finite import TrainingDiverged
 from .lock import RunLock, RunLockedError
@@ -22,6 +25,7 @@ from .restore import build_model as restore_model
 from .restore import load_params
 from .settings import TrainSettings, setting_error
 from .setup import build_model, build_optimizer, build_schedule, build_task
+from .task import Task
 
 
 def loop_config(settings: TrainSettings) -> LoopConfig:
@@ -61,17 +65,21 @@ def build_trainer(
     saved_state: dict | None = None,
     stream: TextIO | None = None,
     saved_source: str | None = None,
+    task: Task | None = None,
+    callbacks: list[Callback] | None = None,
 ) -> Trainer:
     """Task, model, optimizer and schedule of ``settings`` in a trainer writing to
     ``settings.out``: fresh (announced on ``stream``; an ``out`` that holds a run is
     refused), or restored from ``saved_state``, a checkpoint read from ``saved_source``.
+    ``task``: one built already (from data in memory; default: ``settings.data``'s);
+    ``callbacks``: besides those the settings turn on (``csv_log``, ``tensorboard``).
     Under ``mpiexec`` the trainer is this rank's part of a data-parallel run."""
     parallel = DataParallel()
     stream = quiet_unless_root(parallel, stream)
     out_dir = run_folder(settings)
-    if saved_state is None:
+    if saved_state is None and task is None:
         settings = settings.replace(data=absolute_data(settings.data))
-    task = build_task(settings)
+    task = build_task(settings) if task is None else task
     source = saved_source or str(out_dir / "latest.json")
     if saved_state is not None:
         model = restore_model(saved_state, source)
@@ -96,6 +104,7 @@ def build_trainer(
         on_sample,
         stream,
         parallel,
+        [*run_callbacks.from_settings(settings, saved_state is not None), *(callbacks or [])],
     )
     if saved_state is not None:
         trainer.load_state_dict(saved_state, source)
@@ -115,6 +124,8 @@ def train_run(
     saved_state: dict | None = None,
     stream: TextIO | None = None,
     saved_source: str | None = None,
+    task: Task | None = None,
+    callbacks: list[Callback] | None = None,
 ) -> dict:
     """Train as ``settings`` say (see :func:`build_trainer` for the other arguments),
     then test the parameters that validated best. Returns a summary dict (figures,
@@ -125,7 +136,7 @@ def train_run(
     if out.exists() and not out.is_dir():  # now, not at the first save an epoch later
         raise setting_error(NotADirectoryError, "out", "expected a run folder, found a file", out)
     if communicator().rank != 0:  # under mpiexec rank 0 alone writes, so it alone locks
-        return _train_run(settings, saved_state, stream, saved_source)
+        return _train_run(settings, saved_state, stream, saved_source, task, callbacks)
     lock = RunLock(out)
     try:
         lock.acquire()  # one writer per folder; then its leftovers are safe to delete
@@ -142,13 +153,21 @@ def train_run(
         if dead:  # a fresh start is fresh: no record of a run that saved nothing
             names = ", ".join(dead)
             print(f"starting clean: removed a dead run's files: {names}", file=stream)
-        return _train_run(settings, saved_state, stream, saved_source)
+        return _train_run(settings, saved_state, stream, saved_source, task, callbacks)
 
 
 def _train_run(
-    settings: TrainSettings, saved_state: dict | None, stream: TextIO, saved_source: str | None
+    settings: TrainSettings,
+    saved_state: dict | None,
+    stream: TextIO,
+    saved_source: str | None,
+    task: Task | None = None,
+    callbacks: list[Callback] | None = None,
 ) -> dict:
-    trainer = build_trainer(settings, saved_state, stream, saved_source)
+    trainer = build_trainer(settings, saved_state, stream, saved_source, task, callbacks)
+    if trainer.out_dir is not None:  # rank 0: the run's settings, runnable again as TOML
+        trainer.out_dir.mkdir(parents=True, exist_ok=True)
+        write_settings(trainer.out_dir, settings_of(trainer, settings))
     try:
         result = trainer.run()
     except TrainingDiverged as error:  # the last finite checkpoint is kept, and named
@@ -175,6 +194,30 @@ def _train_run(
 def evaluate_best(trainer: Trainer) -> dict:
     """The best checkpoint's parameters (the last ones if none validated) on the test
     split, logged; returns ``test``, ``test_loss`` and the ``report`` lines."""
+    loaded = load_best(trainer)
+    splits = getattr(trainer.task, "splits", None)
+    if isinstance(splits, dict) and "test" not in splits:  # data in memory: no test split
+        return {"report": [], **loaded}
+    tested, best_step = loaded["tested_checkpoint"], loaded["best_step"]
+    record = trainer.evaluate("test")
+    trainer.log.write(record)
+    report = trainer.task.report(record, trainer.step, best_step)
+    if not math.isfinite(record["loss"]):
+        report.append("test loss is not finite: training diverged")
+    which = "best on valid" if best_step else "the latest: none was validated"
+    report.append(f"test figures from checkpoint {tested} ({which})")
+    return {"test_loss": record["loss"], "test": record, "report": report, **loaded}
+
+
+def settings_of(trainer: Trainer, given: TrainSettings) -> TrainSettings:
+    """The settings a trainer runs on: ``given`` with the data path it recorded."""
+    saved = trainer.meta.get("settings") if isinstance(trainer.meta, dict) else None
+    return TrainSettings.from_dict(saved) if isinstance(saved, dict) else given
+
+
+def load_best(trainer: Trainer) -> dict:
+    """The best checkpoint's parameters into ``trainer.model`` (the last ones if none
+    validated); returns ``tested_checkpoint`` (its folder) and ``best_step``."""
     best_step = None
     tested = None
     if trainer.out_dir is not None:  # rank 0; the others receive its parameters
@@ -185,16 +228,4 @@ def evaluate_best(trainer: Trainer) -> dict:
             load_params(trainer.model, best_state, str(best))
             best_step = int(read_json(best)["step"])
     trainer.parallel.broadcast_parameters(trainer.model)
-    record = trainer.evaluate("test")
-    trainer.log.write(record)
-    report = trainer.task.report(record, trainer.step, best_step)
-    if not math.isfinite(record["loss"]):
-        report.append("test loss is not finite: training diverged")
-    which = "best on valid" if best_step else "the latest: none was validated"
-    report.append(f"test figures from checkpoint {tested} ({which})")
-    return {
-        "test_loss": record["loss"],
-        "test": record,
-        "report": report,
-        "tested_checkpoint": str(tested),
-    }
+    return {"tested_checkpoint": str(tested), "best_step": best_step}

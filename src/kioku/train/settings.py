@@ -170,6 +170,12 @@ class TrainSettings:
         tasks=("lm",), resumable=True)
     no_progress: bool = declare(
         False, "output", "no progress bar or progress lines", resumable=True)
+    csv_log: str | None = declare(
+        None, "output", "write each validation's figures as a CSV row to this file (relative:"
+        " in the run folder)", default_text="none", resumable=True)
+    tensorboard: str | None = declare(
+        None, "output", "write TensorBoard event files to this folder (needs tensorboardX: "
+        "the tensorboard extra)", default_text="none", resumable=True)
     # fmt: on
 
     def __post_init__(self) -> None:
