@@ -261,6 +261,9 @@ def test_pick_follows_the_timings():
     assert _tuning.pick(choice, levels(2)) == 2
     assert _tuning.pick(choice, levels(None)) == 32  # never worth it: past the last level
     assert _tuning.pick(choice, levels(8, gap=0.001)) == choice.default  # within noise
+    # where the paths differ (4 rows), a gain under MIN_GAIN keeps the default
+    assert _tuning.pick(choice, levels(8, gap=0.5 * _tuning.MIN_GAIN)) == choice.default
+    assert _tuning.pick(choice, levels(8, gap=2 * _tuning.MIN_GAIN)) == 8
     assert _tuning.pick(choice, []) == choice.default
     at_most = _tuning.CHOICES["SMALL_GEMM_MNK"]
     held = [{"quantity": q, "on_s": 0.5 if q <= 4e6 else 2.0, "off_s": 1.0}
@@ -415,3 +418,12 @@ def test_new_values_drop_the_plans_made_under_the_old_ones(tuning):
     assert _training_plan._plans
     _tuning.apply({**_tuning.defaults(), "FUSED_MIN_ROWS": 1}, "test")
     assert not _training_plan._plans  # each planned with the old path: made again
+
+
+def test_a_busy_machine_is_said_after_tuning(tuning, monkeypatch):
+    busy = {**_result(), "load_average": [50.0, 40.0, 30.0]}
+    monkeypatch.setattr(_tuning, "measure", lambda *args, **kwargs: busy)
+    progress = []
+    _tuning.ensure(log=progress.append)
+    assert progress[-1].startswith("kioku: the machine was busy while tuning (load 50 on ")
+    assert _tuning.read_stored()[0] == _tuning.defaults()  # stored all the same

@@ -44,8 +44,9 @@ VARIABLE = "KIOKU_TUNING"
 PROGRESS = "kioku: tuning kernels for this CPU (once, ~15 s)..."
 
 # A measured choice replaces the default only when it is faster by at least this share
-# on the geometric mean of its levels: noise alone must not move a threshold.
-MIN_GAIN = 0.02
+# on the geometric mean of its levels: noise alone must not move a threshold (a time
+# moves by 2-4 % from one process to the next on an idle machine; docs/performance.md).
+MIN_GAIN = 0.05
 
 
 class Choice(NamedTuple):
@@ -284,7 +285,8 @@ def pick(choice: Choice, levels: list[dict]) -> float:
     "on_s", "off_s"}``: seconds per call with the path the threshold guards taken and
     not taken). Each candidate threshold (the default, every level's quantity, and one
     past the last level) is scored by the geometric mean of the times it would give
-    over the levels; the best wins if it beats the default's by :data:`MIN_GAIN`."""
+    over the levels; the best replaces the default only if, on the levels where the two
+    choose different paths, it is faster by :data:`MIN_GAIN` (geometric mean)."""
     if not levels:
         return choice.default
     quantities = sorted(level["quantity"] for level in levels)
@@ -292,16 +294,19 @@ def pick(choice: Choice, levels: list[dict]) -> float:
     low, high = choice.bounds
     thresholds = [choice.default] + quantities + [min(max(past, low), high)]
 
-    def score(threshold: float) -> float:
-        total = 0.0
-        for level in levels:
-            q = level["quantity"]
-            on = q >= threshold if choice.rule == "at_least" else q <= threshold
-            total += math.log(level["on_s"] if on else level["off_s"])
-        return total / len(levels)
+    def taken(level: dict, threshold: float) -> bool:
+        q = level["quantity"]
+        return q >= threshold if choice.rule == "at_least" else q <= threshold
 
-    best = min(thresholds, key=score)  # ties: the first, so the default
-    if score(best) > score(choice.default) + math.log1p(-MIN_GAIN):
+    def seconds(level: dict, threshold: float) -> float:
+        return level["on_s"] if taken(level, threshold) else level["off_s"]
+
+    def score(threshold: float, among: list[dict]) -> float:
+        return sum(math.log(seconds(level, threshold)) for level in among) / len(among)
+
+    best = min(thresholds, key=lambda t: score(t, levels))  # ties: the first, the default
+    differ = [level for level in levels if taken(level, best) != taken(level, choice.default)]
+    if differ and score(best, differ) > score(choice.default, differ) + math.log1p(-MIN_GAIN):
         best = choice.default
     return int(best) if choice.integer else float(best)
 
@@ -335,16 +340,8 @@ def measure(log: Callable[[str], None] | None = None, block_s: float = 0.03, rou
     return {
         "choices": choices,
         "seconds": round(time.perf_counter() - started, 3),
-        "load_average": _load_average(),
+        "load_average": _store.load_average(),
     }
-
-
-def _load_average() -> list[float] | None:
-    """The 1, 5 and 15 minute load averages when measured: a busy machine's tuning says so."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
 
 
 def ensure(log: Callable[[str], None] | None = None) -> dict:
@@ -379,6 +376,10 @@ def ensure(log: Callable[[str], None] | None = None) -> dict:
         return in_force()
     apply(_values_of(result), "tuned (measured now)", str(path))
     log(f"kioku: tuned in {result['seconds']:.1f} s, saved to {path}")
+    load = result.get("load_average")
+    if load and load[0] > 0.5 * identity["threads"]:
+        busy = f"load {load[0]:g} on {identity['threads']} threads"
+        log(f"kioku: the machine was busy while tuning ({busy}): run `kioku tune` when idle")
     return in_force()
 
 

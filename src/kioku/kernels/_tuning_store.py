@@ -93,6 +93,14 @@ def key(identity: dict | None = None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages when measured: a busy machine's tuning says so."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def cache_folder() -> Path:
     """``$XDG_CACHE_HOME/kioku``, default ``~/.cache/kioku``."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
