@@ -287,7 +287,10 @@ def test_sample_and_predict_bound_their_numbers_before_loading(tmp_path, capsys)
     for argv, line in [
         (["sample", missing, "--length", "1000000000"], "--length: expected an integer <= 1000000"),
         (["sample", missing, "--length", "0"], "--length: expected an integer >= 1, found 0"),
-        (["sample", missing, "--temperature", "inf"], "--temperature: expected a number >= 0"),
+        (
+            ["sample", missing, "--temperature", "inf"],
+            "--temperature: expected a finite number >= 0",
+        ),
         (["sample", missing, "--seed", "-1"], "--seed: expected an integer >= 0, found -1"),
         (
             ["predict", missing, "--horizon", "1000000000"],

@@ -130,6 +130,8 @@ class Declared:
         if not numeric or not _within(value, spec):
             if numeric and math.isfinite(value) and not expected.startswith(("[", "(")):
                 expected = self._side_missed(value)
+            elif numeric and expected.startswith("a number"):  # inf or nan: never in range
+                expected = "a finite " + expected[2:]
             raise setting_error(ValueError, self.name, f"expected {expected}, found {value!r}")
 
     def _side_missed(self, value: float) -> str:
