@@ -357,7 +357,9 @@ def test_dev_split_and_ud_file_names(tmp_path, capsys):
     capsys.readouterr()
     (plain / "dev.conllu").unlink()
     assert train(tmp_path / "q", "--task", "tag", "--data", str(plain)) == 2
-    assert "no valid.conllu or dev.conllu" in capsys.readouterr().err
+    assert "found train train.conllu, test test.conllu but no valid (or dev) file" in (
+        capsys.readouterr().err
+    )
 
 
 def test_forecast_leaves_out_an_index_column_and_says_so(tmp_path, capsys):

@@ -168,7 +168,7 @@ def test_a_script_trains_from_settings_alone(tmp_path):
     stream = io.StringIO()
     summary = train_run(settings, stream=stream)
     assert summary["step"] == 2 and summary["report"][0].startswith("test bits per character:")
-    assert stream.getvalue().startswith("data: char-level")
+    assert stream.getvalue().startswith("data: ") and "\ndata: char-level" in stream.getvalue()
     state, _ = load_checkpoint(tmp_path / "run")
     assert TrainSettings.from_dict(state["meta"]["settings"]) == settings
     with pytest.raises(FileExistsError, match="holds a run already") as caught:

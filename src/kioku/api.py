@@ -92,7 +92,7 @@ class Predictor:
 
         - lm: a text (``str``) or a list of texts -> :class:`TokenScores` (or a list);
         - classify: a text or a list of texts -> a label (or a list of labels);
-        - tag: a sentence (``str``, split on whitespace) -> a list of tags; a list of
+        - tag: a sentence (``str``, split by the run's tokenizer) -> a list of tags; a list of
           sentences (strings or lists of words) -> a list of lists;
         - forecast: a series ``(N, F)`` (or ``(N,)`` for one column) in the data's units,
           or a list of them -> the next ``horizon`` values ``(horizon, F)`` in those
@@ -129,7 +129,8 @@ class Predictor:
         return _softmax(np.concatenate(logits).astype(np.float64))
 
     def tag(self, sentences, batch_size: int = 64):
-        """Tags of a sentence (a string, split on whitespace) -> a list of tags; of a list
+        """Tags of a sentence (a string, split into words by the run's tokenizer: ``eat.``
+        -> ``eat`` ``.``; whitespace for runs older than it) -> a list of tags; of a list
         of sentences (strings or lists of words) -> a list of lists. Unknown words read as
         ``<unk>``."""
         self._need("tag")
@@ -138,7 +139,7 @@ class Predictor:
         words = []
         for i, sentence in enumerate(items):
             if isinstance(sentence, str):
-                words.append(sentence.split())
+                words.append(self.vocab.words(sentence))  # the run's tokenizer: eat. -> eat .
             elif isinstance(sentence, Sequence) and all(isinstance(w, str) for w in sentence):
                 words.append(list(sentence))
             else:
@@ -172,8 +173,10 @@ class Predictor:
 
     def score(self, texts, batch_size: int = 64):
         """:class:`TokenScores` of a text or a list of texts. A word model reads each
-        text as a new sentence (after ``<eos>``); a character model scores every
-        character after the first."""
+        text as a new sentence (after ``<eos>``) and scores every word and each line's
+        ``<eos>``; a character model scores every character after the first. These are
+        the tokens ``kioku eval --data`` scores in a file, with the same state carried:
+        both give the same bits per token."""
         self._need("lm")
         single = isinstance(texts, str)
         items = [texts] if single else list(texts)
@@ -181,7 +184,7 @@ class Predictor:
         for i, text in enumerate(items):
             ids = self.vocab.encode(_text(text, "texts", i))
             if self.vocab.level == "word":
-                ids = np.concatenate([[self.vocab.eos_id], ids[:-1] if ids.size else ids])
+                ids = np.concatenate([[self.vocab.eos_id], ids]).astype(np.int64)
             if ids.size < 2:
                 raise ValueError(
                     f"texts[{i}]: expected at least 2 tokens to score, found {ids.size}"

@@ -41,6 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--json", action="store_true", help="print the result as one JSON object (default: text)")
 
 
+def warn_unknown(share: float | None, command: str, what: str) -> None:
+    """One line on standard error when more than half of an input reads as ``<unk>``:
+    the figures then say little about the model (another language, tokenization or
+    level than training's?)."""
+    if share is not None and share > 0.5:
+        print(
+            f"{command}: warning: {share:.0%} of the tokens of {what} are unknown to the "
+            "model (<unk>); is it the kind of text the model was trained on?",
+            file=sys.stderr,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from ..train.checkpoint import CheckpointError
     from ..train.evaluation import evaluate_checkpoint
@@ -58,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
     shown += [f"{key} {record[key]:.4f}" for key in SHOWN if key in record]
     if "unseen_tokens" in record:
         shown.append(f"unseen_tokens {record['unseen_tokens']}")
+    if "unk_share" in record:
+        shown.append(f"<unk> {record['unk_share']:.1%} of tokens")
     print(f"{record['split']} ({record['data']}): " + ", ".join(shown))
+    warn_unknown(record.get("unk_share"), "kioku eval", record["data"])
     if record.get("per_tag"):
         from ..train.tag_task import per_tag_table
 

@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         text = _read_input(args.input)
         args.input = _input_name(args.input)  # the messages below: "standard input" for -
         started = time.perf_counter()
-        output, count, unit = WRITERS[kind](predictor, text, fmt, args)
+        output, count, unit, said = WRITERS[kind](predictor, text, fmt, args)
         seconds = time.perf_counter() - started
     except (ValueError, TypeError, OSError, MemoryError) as error:
         print(f"kioku predict: {error}", file=sys.stderr)
@@ -112,11 +112,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(output)
     rate = count / seconds if seconds > 0 else float("inf")
+    notes = "".join(f"; {note}" for note in said.get("notes", []))
+    if "unk_share" in said:
+        notes += f"; <unk> {said['unk_share']:.1%} of tokens"
     print(
-        f"kioku predict: {count} {unit} in {seconds:.2f} s ({rate:,.0f}/s); "
+        f"kioku predict: {count} {unit} in {seconds:.2f} s ({rate:,.0f}/s){notes}; "
         f"checkpoint {predictor.checkpoint} (step {predictor.step})",
         file=sys.stderr,
     )
+    from .eval_cmd import warn_unknown
+
+    warn_unknown(said.get("unk_share"), "kioku predict", "the input")
     return 0
 
 
@@ -143,10 +149,18 @@ def _shown(token: str) -> str:
     return token.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
 
 
-def write_lm(predictor, text: str, fmt: str | None, args) -> tuple[str, int, str]:
+def _unknown(tokens: list, known) -> dict:
+    """``{"unk_share": ...}`` of ``tokens``, those not ``known`` reading as ``<unk>``."""
+    unknown = sum(1 for token in tokens if not known(token))
+    return {"unk_share": unknown / len(tokens)} if tokens else {}
+
+
+def write_lm(predictor, text: str, fmt: str | None, args) -> tuple[str, int, str, dict]:
     """The whole input as one text: ``token<TAB>bits`` lines and a closing comment line
-    with the perplexity, or one JSON object."""
+    with the perplexity, or one JSON object. Tokens are read as ``kioku eval --data``
+    reads a file (one stream, a word model's text after an ``<eos>``): the same bits."""
     scores = predictor.score(text, args.batch_size)
+    said = _unknown(scores.tokens, lambda token: token != "<unk>")
     if fmt == "jsonl":
         record = {
             "tokens": scores.tokens,
@@ -154,7 +168,7 @@ def write_lm(predictor, text: str, fmt: str | None, args) -> tuple[str, int, str
             "bits_per_token": scores.bits_per_token,
             "perplexity": scores.perplexity,
         }
-        return strict_json.dumps(record) + "\n", len(scores.tokens), "tokens"
+        return strict_json.dumps(record) + "\n", len(scores.tokens), "tokens", said
     out = io.StringIO()
     out.write("token\tbits\n")
     for token, bits in zip(scores.tokens, scores.bits):
@@ -163,24 +177,56 @@ def write_lm(predictor, text: str, fmt: str | None, args) -> tuple[str, int, str
         f"# perplexity {scores.perplexity:.4f} over {len(scores.tokens)} tokens "
         f"({scores.bits_per_token:.4f} bits per token)\n"
     )
-    return out.getvalue(), len(scores.tokens), "tokens"
+    return out.getvalue(), len(scores.tokens), "tokens", said
 
 
-def write_classify(predictor, text: str, fmt: str | None, args) -> tuple[str, int, str]:
-    """One ``label<TAB>probability`` line (or JSON object) per non-blank input line."""
-    lines = _lines(text)
+def labelled_lines(lines: list[str], labels: list[str]) -> tuple[list[str], list[str] | None]:
+    """The texts of ``lines`` and their gold labels when the input is ``label<TAB>text``
+    lines (every line has a tab, and most of what comes before it is one of the model's
+    ``labels``; a header line such as ``label<TAB>text`` left out), else ``lines`` and
+    ``None``."""
+    from ..data.labeled import looks_like_header
+
+    parts = [line.partition("\t") for line in lines]
+    if not parts or not all(sep and text.strip() for _, sep, text in parts):
+        return lines, None
+    pairs = [(label.strip(), text) for label, _, text in parts]
+    if pairs[0][0] not in labels and looks_like_header(pairs):
+        pairs = pairs[1:]
+    if sum(label in labels for label, _ in pairs) * 2 <= len(pairs):
+        return lines, None
+    return [text for _, text in pairs], [label for label, _ in pairs]
+
+
+def write_classify(predictor, text: str, fmt: str | None, args) -> tuple[str, int, str, dict]:
+    """One ``label<TAB>probability`` line (or JSON object) per non-blank input line. On
+    labelled input (``label<TAB>text`` lines, as training reads) the label is kept apart
+    from the text, and the accuracy is reported."""
+    lines, gold = labelled_lines(_lines(text), predictor.labels)
     if not lines:
         raise ValueError(f"{args.input}: no text to classify (expected one text per line)")
     probs = predictor.predict_proba(lines, args.batch_size)
+    tokens = [token for line in lines for token in predictor.vocab.tokenize(line)]
+    said = _unknown([t for t in tokens if t != "<eos>"], predictor.vocab.index.__contains__)
     out = io.StringIO()
-    for line, row in zip(lines, probs):
+    hits = 0
+    for i, (line, row) in enumerate(zip(lines, probs)):
         best = int(row.argmax())
         label, p = predictor.labels[best], float(row[best])
+        record = {"text": line, "label": label, "probability": p}
+        if gold is not None:
+            record["gold"] = gold[i]
+            hits += gold[i] == label
         if fmt == "jsonl":
-            out.write(strict_json.dumps({"text": line, "label": label, "probability": p}) + "\n")
+            out.write(strict_json.dumps(record) + "\n")
         else:
             out.write(f"{label}\t{p:.4f}\n")
-    return out.getvalue(), len(lines), "lines"
+    if gold is not None:
+        said["notes"] = [
+            f"accuracy {hits / len(lines):.4f} over {len(lines)} labelled lines "
+            "(label<TAB>text: each label kept apart from its text)"
+        ]
+    return out.getvalue(), len(lines), "lines", said
 
 
 def _is_conllu(text: str) -> bool:
@@ -189,7 +235,7 @@ def _is_conllu(text: str) -> bool:
     return looks_like_conllu(text)
 
 
-def write_tag(predictor, text: str, fmt: str | None, args) -> tuple[str, int, str]:
+def write_tag(predictor, text: str, fmt: str | None, args) -> tuple[str, int, str, dict]:
     """CoNLL-U in: the same lines with the UPOS column (the 4th) filled in. Plain text
     in: one sentence per line, written as ``word<TAB>tag`` lines with a blank line after
     each sentence (or one JSON object per sentence)."""
@@ -200,11 +246,13 @@ def write_tag(predictor, text: str, fmt: str | None, args) -> tuple[str, int, st
     if conllu:
         sentences, rows = _conllu_sentences(text, args.input)
     else:
-        sentences, rows = [line.split() for line in _lines(text)], None
+        # plain text: split into words as training's vocabulary says (eat. -> eat .)
+        sentences, rows = [predictor.vocab.words(line) for line in _lines(text)], None
     if not sentences:
         raise ValueError(f"{args.input}: no sentence to tag")
     tags = predictor.tag(sentences, args.batch_size)
     words = sum(len(s) for s in sentences)
+    said = _unknown([w for s in sentences for w in s], predictor.vocab.index.__contains__)
     out = io.StringIO()
     if fmt == "conllu":
         lines = text.splitlines()
@@ -220,7 +268,7 @@ def write_tag(predictor, text: str, fmt: str | None, args) -> tuple[str, int, st
         for sentence, sentence_tags in zip(sentences, tags):
             out.writelines(f"{w}\t{t}\n" for w, t in zip(sentence, sentence_tags))
             out.write("\n")
-    return out.getvalue(), words, "words"
+    return out.getvalue(), words, "words", said
 
 
 def _conllu_sentences(text: str, name: str) -> tuple[list[list[str]], list[int]]:
@@ -231,22 +279,30 @@ def _conllu_sentences(text: str, name: str) -> tuple[list[list[str]], list[int]]
     return conllu_sentences(text, input_name(name))
 
 
-def write_forecast(predictor, text: str, fmt: str | None, args) -> tuple[str, int, str]:
-    """The next ``--horizon`` rows after a CSV holding the model's columns."""
+def write_forecast(predictor, text: str, fmt: str | None, args) -> tuple[str, int, str, dict]:
+    """The next ``--horizon`` rows after a CSV holding the model's columns (a CSV without
+    a header row holds ``column1``, ``column2``, ... as a model trained on one names
+    them)."""
     import csv
 
     import numpy as np
 
+    from ..data.timeseries import has_header
+
     rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
-    if len(rows) < 2:
+    headed = has_header(rows)
+    if len(rows) < 1 + headed:
         raise ValueError(f"{args.input}: expected a CSV header and at least one row")
-    header = [h.strip() for h in rows[0]]
+    if headed:
+        header = [h.strip() for h in rows[0]]
+    else:
+        header = [f"column{j + 1}" for j in range(max(len(r) for r in rows))]
     missing = [c for c in predictor.columns if c not in header]
     if missing:
         raise ValueError(f"{args.input}: line 1: columns {missing} not in header {header}")
     picks = [header.index(c) for c in predictor.columns]
     values = []
-    for line, row in enumerate(rows[1:], 2):
+    for line, row in enumerate(rows[headed:], 1 + headed):
         try:
             values.append([float(row[j]) for j in picks])
         except (ValueError, IndexError):
@@ -263,7 +319,7 @@ def write_forecast(predictor, text: str, fmt: str | None, args) -> tuple[str, in
         out.write(",".join(["step", *predictor.columns]) + "\n")
         for step, row in enumerate(forecast, 1):
             out.write(",".join([str(step), *(f"{v:.6g}" for v in row)]) + "\n")
-    return out.getvalue(), len(forecast), "steps"
+    return out.getvalue(), len(forecast), "steps", {}
 
 
 WRITERS = {

@@ -57,10 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def unknown_prefix(prefix: str, vocab) -> str | None:
     """A message naming the first token of ``prefix`` that ``vocab`` lacks, with its
     position, or ``None`` when every token is known."""
-    from ..data.vocab import EOS, tokenize
+    from ..data.vocab import EOS
 
     position = 0
-    for token in tokenize(prefix, vocab.level):
+    for token in vocab.tokenize(prefix):  # the run's own tokenizer
         if token == EOS:
             continue
         if vocab.level == "word":

@@ -90,7 +90,7 @@ class SplitFiles:
         return lines
 
     def _name(self, path: Path) -> str:
-        return path.name if path.parent == self.source else str(path)
+        return path.name if self.source in (path, path.parent) else str(path)
 
 
 def find_splits(path: str | os.PathLike, suffixes: Sequence[str] | None = None) -> SplitFiles:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.atomic import write_bytes_atomic, write_json_atomic
-from ..data.vocab import UNK, Vocabulary, tokenize
+from ..data.vocab import UNK, Vocabulary
 from ..nn import Module
 from ..nn.loss import softmax_cross_entropy
 from . import plots
@@ -30,7 +30,7 @@ from .trace import trace
 def encode_text(text: str, vocab: Vocabulary, source: str = "text") -> tuple[list[str], np.ndarray]:
     """Tokens and ids ``(T,)`` of ``text``; a token outside the vocabulary reads as
     ``<unk>`` (id 0), as in ``predict`` and ``eval`` (:func:`unknown_tokens` counts them)."""
-    tokens = tokenize(text, vocab.level)
+    tokens = vocab.tokenize(text)  # the run's own tokenizer
     if not tokens:
         raise ValueError(f"{source}: expected some text, found an empty file")
     unk = vocab.index[UNK]

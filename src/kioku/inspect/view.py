@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.atomic import write_text_atomic
-from ..data.vocab import EOS, UNK, Vocabulary, tokenize
+from ..data.vocab import EOS, UNK, Vocabulary
 from ..nn import Module
 from . import colours
 from .modules import check_word_token_model
@@ -102,7 +102,7 @@ def _encode(text: str, vocab: Vocabulary, max_tokens: int) -> tuple[list[str], n
     if not isinstance(text, str):
         raise TypeError(f"text: expected str, found {type(text).__name__}")
     source = text[:max_tokens] if vocab.level == "char" else text
-    tokens = tokenize(source, vocab.level)[:max_tokens]
+    tokens = vocab.tokenize(source)[:max_tokens]  # the run's own tokenizer
     if not tokens:
         raise ValueError("text: expected some text, found none (empty or only whitespace)")
     unknown = [t for t, token in enumerate(tokens) if token not in vocab.index]

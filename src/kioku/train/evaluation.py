@@ -31,7 +31,12 @@ def evaluate_checkpoint(
     if data is None or (split is not None and _same_path(data, settings.data)):
         split = split or "test"
         # all of the split, not the training-time prefix
-        task = build_task(settings.replace(eval_tokens=None))
+        try:
+            task = build_task(settings.replace(eval_tokens=None))
+        except (FileNotFoundError, ValueError) as error:
+            raise type(error)(
+                f"the run's data cannot be read from here: {error} (--data FILE scores a file)"
+            ) from None
         task.load_state_dict(task_state, source)
         shown = settings.data
     else:
@@ -41,6 +46,9 @@ def evaluate_checkpoint(
         shown = str(file)
     record = {"checkpoint": str(directory), "step": state["step"], "split": split, "data": shown}
     record.update(task.measure(model, split))
+    share = task.unknown_share(split) if hasattr(task, "unknown_share") else None
+    if share is not None:
+        record["unk_share"] = share
     return record
 
 
@@ -51,15 +59,17 @@ def _same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 def data_file(data: str | os.PathLike, task: str, split: str | None) -> Path:
     """The one file ``kioku eval --data`` scores: ``data`` itself, or a folder's file for
     ``split`` (default ``test``)."""
-    from .labeled_tasks import find_split_file
+    from ..data.splits import find_splits
 
     path = Path(data)
     if path.is_dir():
         suffixes = {"classify": (".tsv", ".txt"), "tag": (".conllu",), "forecast": (".csv",)}
-        found = find_split_file(path, split or "test", suffixes.get(task, (".txt",)))
-        if found is None:
-            raise FileNotFoundError(f"{path}: no {split or 'test'} file for task {task}")
-        return found
+        found = find_splits(path, suffixes.get(task))
+        if found.single is not None:
+            if split is not None:
+                raise ValueError(f"--split {split}: {path} holds one data file, scored whole")
+            return found.single
+        return found.files[split or "test"]
     if split is not None:
         raise ValueError(f"--split {split}: a file given with --data is scored whole")
     if not path.is_file():

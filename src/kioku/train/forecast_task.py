@@ -9,18 +9,16 @@ earlier) beside them, in the data's units.
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
 import numpy as np
 
 from ..data.padded import Example, PaddedBatcher
-from ..data.text import read_text
-from ..data.timeseries import index_columns, read_csv_series, windows
+from ..data.timeseries import csv_rows, index_columns, read_csv_series, windows
 from ..models import Forecaster, Model
 from .checkpoint import CheckpointError
-from .labeled_tasks import SPLITS, Batch, PaddedTask, split_files
+from .labeled_tasks import SPLITS, Batch, PaddedTask, split_source
 from .settings import TrainSettings, setting_error
 
 
@@ -80,24 +78,25 @@ class ForecastTask(PaddedTask):
 
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> ForecastTask:
-        source = split_files(settings.data, cls.kind, (".csv",))
-        first = source if isinstance(source, Path) else source["train"]
-        wanted, left_out = cls.choose_columns(first, settings.columns)
+        files = split_source(settings.data, cls.kind, (".csv",))
+        first = files.single or files.files["train"]
+        header = settings.header
+        wanted, left_out = cls.choose_columns(first, settings.columns, header)
         steps = settings.window + settings.horizon  # one window, at least, in every split
-        if isinstance(source, Path):
+        if files.single is not None:
             # valid holds at most n / 10 + 1 rows: no n below 10 (steps - 1) can do
             start = max(steps, 10 * (steps - 1))
             need = next(n for n in range(start, 100 * steps) if min(split_sizes(n)) >= steps)
             why = f"a window of {steps} steps in each of train, valid, test: 80/10/10"
-            values, columns = read_csv_series(source, wanted, need, why)
+            values, columns = read_csv_series(files.single, wanted, need, why, header)
             cuts = (int(values.shape[0] * 0.8), int(values.shape[0] * 0.9))
             series = dict(zip(SPLITS, np.split(values, cuts)))
         else:
             series = {}
-            for split, path in source.items():
+            for split, path in files.files.items():
                 why = f"one window of --window + --horizon = {steps} steps"
-                series[split], columns = read_csv_series(path, wanted, steps, why)
-        return cls(
+                series[split], columns = read_csv_series(path, wanted, steps, why, header)
+        task = cls(
             series,
             columns,
             settings.window,
@@ -106,17 +105,23 @@ class ForecastTask(PaddedTask):
             settings.seed,
             left_out=left_out,
         )
+        counts = {s: f"{len(v):,} rows, {len(task.splits[s]):,} windows" for s, v in series.items()}
+        task.said(files, counts, "in time order: valid and test are the series' tail")
+        return task
 
     @staticmethod
-    def choose_columns(path: Path, given: str | None) -> tuple[list[str] | None, dict[str, str]]:
+    def choose_columns(
+        path: Path, given: str | None, header: bool | None = True
+    ) -> tuple[list[str] | None, dict[str, str]]:
         """The columns to forecast: ``given`` (comma-separated), else every column but
-        those that index time (left out, each with its reason)."""
+        those that index time (left out, each with its reason). ``header``: the first
+        row names the columns (``None``: detected, see :func:`csv_rows`)."""
         if given:
             return [c.strip() for c in given.split(",")], {}
-        left_out = index_columns(path)
+        left_out = index_columns(path, header)
         if not left_out:
             return None, {}
-        names = [h.strip() for h in next(csv.reader(read_text(path).splitlines()[:1]))]
+        names = csv_rows(path, header)[0]
         kept = [n for n in names if n not in left_out]
         if not kept:
             detail = f"every column of {path} looks like a time index ({left_out}); choose some"
@@ -133,7 +138,7 @@ class ForecastTask(PaddedTask):
                 f"{source}: field 'task.mean': missing (a checkpoint older than saved "
                 "scaling; only its own data can be evaluated)"
             )
-        values, columns = read_csv_series(path, columns)
+        values, columns = read_csv_series(path, columns, header=None)
         scaling = (np.asarray(state["mean"]), np.asarray(state["std"]))
         series = {"train": values, "all": values}
         return cls(series, columns, state["window"], state["horizon"], batch_size, 0, scaling)

@@ -3,22 +3,25 @@
 Data: ``classify`` reads ``label<TAB>text`` lines, ``tag`` (:mod:`kioku.train.tag_task`)
 reads CoNLL-U (UPOS tags), ``forecast`` (:mod:`kioku.train.forecast_task`) reads a CSV
 of numbers.
-``settings.data`` is one file (examples split deterministically: every 10th to valid,
-the next to test; series split 80/10/10 in time) or a folder with ``train``/``valid``
-(or ``dev``)/``test`` files of that kind.
+``settings.data`` is one file (examples shuffled with the run's seed and split 80/10/10,
+stratified by label for classify; series split 80/10/10 in time order) or a folder whose
+split files are found by their names (:func:`kioku.data.splits.find_splits`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from ..data.labeled import read_labeled
+from ..data.labeled import read_labeled, read_labeled_file
 from ..data.padded import Example, PaddedBatcher
+from ..data.splits import SplitFiles, find_splits, shuffled_split
 from ..data.vocab import Vocabulary
 from ..models import Model, SequenceClassifier
 from .checkpoint import CheckpointError
+from .lm_task import word_tokenizer
 from .settings import TrainSettings, setting_error
 from .task import BatchedTask
 
@@ -26,66 +29,38 @@ SPLITS = ("train", "valid", "test")
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray]  # x (T, B[, F]), lengths (B,), y
 
 
-SPLIT_NAMES = {"train": ("train",), "valid": ("valid", "dev"), "test": ("test",)}
-"""The names a folder's split files may take: ``dev`` is the validation split of UD
-treebanks (``en_ewt-ud-dev.conllu``)."""
-
-
-def find_split_file(folder: Path, split: str, suffixes: tuple[str, ...]) -> Path | None:
-    """``folder``'s file for ``split``: ``valid.tsv`` / ``dev.tsv`` exactly, else the one
-    file ending in ``-dev.conllu`` or ``_dev.conllu`` (a UD treebank's naming)."""
-    for name in SPLIT_NAMES[split]:
-        for suffix in suffixes:
-            if (folder / f"{name}{suffix}").is_file():
-                return folder / f"{name}{suffix}"
-    hits = sorted(
-        p
-        for name in SPLIT_NAMES[split]
-        for suffix in suffixes
-        for sep in "-_"
-        for p in folder.glob(f"*{sep}{name}{suffix}")
-        if p.is_file()
-    )
-    return hits[0] if len(hits) == 1 else None
-
-
-def split_files(data: str | None, task: str, suffixes: tuple[str, ...]) -> dict[str, Path] | Path:
-    """A folder's ``train/valid/test`` files (``dev`` for ``valid`` too), or the single
-    file ``data``."""
+def split_source(data: str | None, task: str, suffixes: tuple[str, ...]) -> SplitFiles:
+    """Where ``data`` puts each split (:func:`~kioku.data.splits.find_splits`); every
+    refusal a ``setting_error`` of ``data`` in one line."""
     if data in (None, "stdlib", "ptb"):
         detail = f"task {task} needs a file or folder, found {data!r}"
         raise setting_error(ValueError, "data", detail)
-    path = Path(data)
-    if path.is_dir():
-        found = {}
-        for split in SPLITS:
-            hit = find_split_file(path, split, suffixes)
-            if hit is None:
-                options = [f"{n}{s}" for n in SPLIT_NAMES[split] for s in suffixes]
-                detail = f"no {' or '.join(options)} (nor one *-{split}{suffixes[0]}) in {path}"
-                raise setting_error(FileNotFoundError, "data", detail, path)
-            found[split] = hit
-        return found
-    if not path.is_file():
-        raise setting_error(FileNotFoundError, "data", f"{path}: no such file or directory")
-    return path
+    try:
+        return find_splits(data, suffixes)
+    except (FileNotFoundError, ValueError) as error:
+        raise setting_error(type(error), "data", str(error)) from None
 
 
-def split_examples(items: list) -> dict[str, list]:
-    """Every 10th item to valid, the one after it to test, the rest to train."""
-    parts = {s: [] for s in SPLITS}
-    for i, item in enumerate(items):
-        parts["valid" if i % 10 == 8 else "test" if i % 10 == 9 else "train"].append(item)
-    return parts
-
-
-def read_splits(data: str | None, task: str, suffixes: tuple[str, ...], read) -> dict[str, list]:
-    """The items ``read(path)`` gives for each split: of the folder's split files, or
-    of the one file split by :func:`split_examples`."""
-    source = split_files(data, task, suffixes)
-    if isinstance(source, Path):
-        return split_examples(read(source))
-    return {split: read(path) for split, path in source.items()}
+def read_splits(
+    settings: TrainSettings, suffixes: tuple[str, ...], read, label_of=None
+) -> tuple[dict[str, list], SplitFiles, str]:
+    """The items ``read(path)`` gives for each split of ``settings.data``, where they
+    came from, and how one file was split: a folder's split files, or one file shuffled
+    with ``settings.seed`` and split in three (stratified by ``label_of(item)`` when
+    given), or split by positions (``settings.one_file_split``)."""
+    files = split_source(settings.data, settings.task, suffixes)
+    if files.single is None:
+        return {split: read(files.files[split]) for split in SPLITS}, files, ""
+    items = read(files.single)
+    if settings.one_file_split == "positions":
+        parts = {s: [] for s in SPLITS}
+        for i, item in enumerate(items):  # every 10th to valid, the one after it to test
+            parts["valid" if i % 10 == 8 else "test" if i % 10 == 9 else "train"].append(item)
+        return parts, files, "by positions: every 10th to valid, the next to test"
+    labels = None if label_of is None else [label_of(item) for item in items]
+    parts = shuffled_split(len(items), settings.seed, labels)
+    how = f"shuffled with seed {settings.seed}" + (", stratified by label" if labels else "")
+    return {split: [items[i] for i in parts[split]] for split in SPLITS}, files, how
 
 
 class PaddedTask(BatchedTask):
@@ -94,6 +69,14 @@ class PaddedTask(BatchedTask):
 
     kind = "padded"
     data_parallel = True  # train_step and measure take this rank's examples
+    sources: list[str] = []  # lines saying which file fed which split (see from_settings)
+    data_files: dict | None = None  # the absolute paths of the split files
+
+    def said(self, files: SplitFiles, counts: dict[str, str], how: str) -> None:
+        """Record where the splits came from (``files``), with each split's ``counts``;
+        ``how``: how one file was split."""
+        self.sources = files.describe(counts, how)
+        self.data_files = files.to_dict()
 
     def __init__(self, splits: dict[str, list[Example]], batch_size: int, seed: int) -> None:
         self.splits = splits
@@ -171,7 +154,8 @@ class PaddedTask(BatchedTask):
 
     def header(self) -> str:
         sizes = {s: len(v) for s, v in self.splits.items()}
-        return f"data: {self.kind}, examples {sizes}, batch {self.batch_size}"
+        line = f"data: {self.kind}, examples {sizes}, batch {self.batch_size}"
+        return "\n".join([*self.sources, line])
 
     def report(self, record: dict, step: int, best_step: int | None) -> list[str]:
         where = f" (parameters of step {best_step}, the best on valid)" if best_step else ""
@@ -179,7 +163,13 @@ class PaddedTask(BatchedTask):
         return [f"test after {step} steps{where}: {figures}"]
 
     def state_dict(self) -> dict:
-        return {"kind": self.kind, **self.extra_state(), "position": self.batcher.state_dict()}
+        files = {"data_files": self.data_files} if self.data_files else {}
+        return {
+            "kind": self.kind,
+            **self.extra_state(),
+            **files,
+            "position": self.batcher.state_dict(),
+        }
 
     def load_state_dict(self, state: dict, source: str) -> None:
         mine = self.extra_state()
@@ -220,6 +210,12 @@ class LabelTask(PaddedTask):
 
     def metrics(self, loss: float, hits: float, count: float) -> dict[str, float]:
         return {"accuracy": hits / count}
+
+    def unknown_share(self, split: str) -> float:
+        """The share of ``split``'s tokens that read as ``<unk>``."""
+        ids = [e.tokens for e in self.splits[split]]
+        ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+        return float((ids == self.vocab.unk_id).mean()) if ids.size else 0.0
 
     def targets(self, example: Example) -> np.ndarray:
         """The label ids of ``example`` that count (unseen tags, ``-1``, do not)."""
@@ -308,12 +304,44 @@ class ClassifyTask(LabelTask):
 
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> ClassifyTask:
-        pairs = read_splits(settings.data, cls.kind, (".tsv", ".txt"), read_labeled)
+        headers: dict[Path, str] = {}
+
+        def read(path: Path) -> list[tuple[str, str]]:
+            pairs, header = read_labeled_file(path, settings.header)
+            if header is not None:
+                headers[path] = header
+            return pairs
+
+        pairs, files, how = read_splits(settings, (".tsv", ".txt"), read, lambda p: p[0])
+        task = cls.from_memory(pairs, settings)
+        labels = task.labels
+        counts = {}
+        for split, items in pairs.items():
+            held = Counter(label for label, _ in items)
+            shown = ", ".join(f"{label} {held[label]}" for label in labels if held[label])
+            counts[split] = f"{len(items):,} lines: {shown}"
+        task.said(files, counts, how)
+        for path, header in headers.items():
+            task.sources.append(
+                f"  {path.name}: line 1 read as a header ({header[:40]!r}); --no-header "
+                "reads it as an example"
+            )
+        return task
+
+    @classmethod
+    def from_memory(
+        cls, pairs: dict[str, list[tuple[str, str]]], settings: TrainSettings
+    ) -> ClassifyTask:
+        """The task over ``(label, text)`` pairs per split (``train`` and ``valid``, and
+        ``test`` if given) held in memory: the vocabulary and the labels come from the
+        training split, as from files (:meth:`from_settings` reads them into this)."""
+        level = settings.level or "word"
         vocab = Vocabulary.build(
             (t for _, t in pairs["train"]),
-            settings.level or "word",
+            level,
             min_count=settings.min_count or 1,
             max_size=settings.max_vocab,
+            tokenizer=word_tokenizer(settings, level),
         )
         labels = sorted({label for label, _ in pairs["train"]})
         splits = {}
@@ -326,7 +354,7 @@ class ClassifyTask(LabelTask):
 
     @classmethod
     def read_file(cls, path: Path) -> list[tuple[str, str]]:
-        return read_labeled(path)
+        return read_labeled(path)  # a header line detected and left out
 
     @classmethod
     def encode(

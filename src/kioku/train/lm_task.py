@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.corpus import load_corpus
+from ..data.corpus import Corpus, load_corpus
 from ..data.stream import StreamBatcher
 from ..data.text import read_text
 from ..data.vocab import Vocabulary
@@ -34,6 +34,34 @@ def metrics_of(loss: float, unit: str) -> dict[str, float]:
     return out
 
 
+def word_tokenizer(settings: TrainSettings, level: str) -> str:
+    """The tokenizer a run's text is split with: ``settings.tokenizer``, else ``ud``
+    (``whitespace`` for the PTB, tokenized already); characters take none (``kioku
+    train`` refuses a tokenizer given for them)."""
+    if level == "char":
+        return "whitespace"
+    if settings.tokenizer is not None:
+        return settings.tokenizer
+    return "whitespace" if settings.data == "ptb" else "ud"
+
+
+def describe_sources(corpus: Corpus, vocab: Vocabulary, splits: dict[str, np.ndarray]) -> list[str]:
+    """Lines saying which file fed which split, with its tokens (words and ``<eos>``
+    apart for a word model)."""
+    counts = {}
+    for split, ids in splits.items():
+        if vocab.level == "word":
+            eos = int((ids == vocab.eos_id).sum())
+            counts[split] = f"{ids.size - eos:,} words + {eos:,} <eos> = {ids.size:,} tokens"
+        else:
+            counts[split] = f"{ids.size:,} characters"
+    if corpus.files is None:
+        shown = ", ".join(f"{s} {c}" for s, c in counts.items())
+        return [f"data: {corpus.name} (built in): {shown}"]
+    how = "in order: valid and test are the text's tail"
+    return corpus.files.describe(counts, how, shares=("90%", "5%", "5%"))
+
+
 class LanguageModelTask(BatchedTask):
     """Next-token prediction on ``(N,)`` id streams per split."""
 
@@ -49,8 +77,14 @@ class LanguageModelTask(BatchedTask):
         eval_batch_size: int = 10,
         eval_tokens: int | None = None,
         unit: str | None = None,
+        sources: list[str] | None = None,
     ) -> None:
+        """``splits``: each split's ids ``(N,)``; ``sources``: the lines saying where each
+        split came from (printed when a run starts)."""
         self.vocab = vocab
+        self.sources = sources or []
+        self.data_files: dict | None = None  # the absolute paths of the split files
+        self.context = 0  # leading tokens of split "all" that are context, not scored
         self.splits = splits
         self.batch_size, self.bptt = batch_size, bptt
         self.eval_batch_size = eval_batch_size
@@ -64,42 +98,72 @@ class LanguageModelTask(BatchedTask):
         """Corpus -> vocabulary (from the training split) -> id streams -> task."""
         try:
             corpus = load_corpus(settings.data)
-        except FileNotFoundError as error:
-            raise setting_error(FileNotFoundError, "data", str(error)) from None
+        except (FileNotFoundError, ValueError) as error:
+            raise setting_error(type(error), "data", str(error)) from None
+        return cls.from_corpus(corpus, settings)
+
+    @classmethod
+    def from_corpus(
+        cls,
+        corpus: Corpus,
+        settings: TrainSettings,
+        split_names: tuple[str, ...] = ("train", "valid", "test"),
+    ) -> LanguageModelTask:
+        """The task over ``corpus`` (read from files, or texts held in memory): the
+        vocabulary from its training split, id streams of ``split_names``."""
         level = settings.level or corpus.default_level
         min_count = settings.min_count
         if min_count is None:
             min_count = 3 if level == "char" else 1
         vocab = Vocabulary.build(
-            corpus.train, level, min_count=min_count, max_size=settings.max_vocab
+            corpus.train,
+            level,
+            min_count=min_count,
+            max_size=settings.max_vocab,
+            tokenizer=word_tokenizer(settings, level),
         )
         splits = {}
-        for split in ("train", "valid", "test"):
+        for split in split_names:
             ids = vocab.encode(corpus.split(split))
             if ids.size < 2:
                 detail = f"the {split} split has {ids.size} tokens, expected >= 2"
                 raise setting_error(ValueError, "data", detail, settings.data)
             splits[split] = ids
-        return cls(
+        task = cls(
             vocab,
             splits,
             settings.batch_size,
             settings.bptt,
             eval_batch_size=settings.eval_batch_size,
             eval_tokens=settings.eval_tokens,
+            sources=describe_sources(corpus, vocab, splits),
         )
+        task.data_files = corpus.files.to_dict() if corpus.files is not None else None
+        return task
 
     @classmethod
     def on_file(cls, state: dict, path: Path, batch_size: int, source: str) -> LanguageModelTask:
         """The whole text of ``path`` as split ``"all"``, encoded with a checkpoint's
         vocabulary (``state``, its ``task`` field read from ``source``): unknown tokens
-        become ``<unk>``."""
+        become ``<unk>``. It is read as ``kioku predict`` reads it: one stream, the state
+        carried through the whole text, a word model's text starting after an ``<eos>``
+        (so its first word is scored too), so that both give the same figure."""
         vocab = Vocabulary.from_dict(state.get("vocab"), f"{source}: field 'task.vocab'")
         ids = vocab.encode(read_text(path))
+        if vocab.level == "word":
+            ids = np.concatenate([[vocab.eos_id], ids]).astype(np.int64)
         if ids.size < 2:
             raise ValueError(f"{path}: {ids.size} tokens, expected at least 2")
         bptt = state.get("bptt") if isinstance(state.get("bptt"), int) else 64
-        return cls(vocab, {"train": ids, "all": ids}, 1, bptt, eval_batch_size=batch_size)
+        task = cls(vocab, {"train": ids, "all": ids}, 1, bptt, eval_batch_size=1)
+        task.context = 1 if vocab.level == "word" else 0
+        return task
+
+    def unknown_share(self, split: str) -> float:
+        """The share of ``split``'s tokens that read as ``<unk>`` (a word model's
+        leading ``<eos>`` of :meth:`on_file` not counted)."""
+        ids = self.splits[split][self.context if split == "all" else 0 :]
+        return float((ids == self.vocab.unk_id).mean()) if ids.size else 0.0
 
     def build_model(
         self, settings: TrainSettings, rng: np.random.Generator, init_range: float | None
@@ -212,10 +276,13 @@ class LanguageModelTask(BatchedTask):
 
     def header(self) -> str:
         sizes = {s: int(ids.size) for s, ids in self.splits.items()}
-        return (
-            f"data: {self.vocab.level}-level, vocabulary {len(self.vocab)}, tokens {sizes}; "
+        tokenizer = f", {self.vocab.tokenizer} tokenizer" if self.vocab.level == "word" else ""
+        line = (
+            f"data: {self.vocab.level}-level{tokenizer}, vocabulary {len(self.vocab)} "
+            f"(<unk> and <eos> included), tokens {sizes}; "
             f"batch {self.batch_size} x bptt {self.bptt}, {len(self.batcher)} batches/epoch"
         )
+        return "\n".join([*self.sources, line])
 
     def report(self, record: dict, step: int, best_step: int | None) -> list[str]:
         """The test figures beside those of the unigram baseline (token frequencies)."""
@@ -240,6 +307,7 @@ class LanguageModelTask(BatchedTask):
             "batch_size": self.batch_size,
             "bptt": self.bptt,
             "unit": self.unit,
+            **({"data_files": self.data_files} if self.data_files else {}),
             "position": self.batcher.state_dict(),
             "carry": self._gathered_carry(),
         }

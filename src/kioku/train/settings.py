@@ -62,6 +62,11 @@ class TrainSettings:
         None, "data", "the first line of a label<TAB>text or CSV file is a header (--no-header:"
         " it is data)", tasks=("classify", "forecast"), negatable=True,
         default_text="detected")
+    one_file_split: str = declare(
+        "shuffled", "data", "how one classify or tag file is split 80/10/10: shuffled with "
+        "--seed (classify: stratified by label) or positions (every 10th example to valid, "
+        "the next to test, as runs before the shuffle)", choices=("shuffled", "positions"),
+        tasks=("classify", "tag"))
     columns: str | None = declare(
         None, "data", "comma-separated CSV columns to forecast", tasks=("forecast",),
         default_text="all but a time index")
@@ -211,10 +216,16 @@ class TrainSettings:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainSettings:
         """Settings from :meth:`to_dict`'s dict (missing fields take their defaults; the
-        argparse keys that older checkpoints saved beside them are ignored)."""
+        argparse keys that older checkpoints saved beside them are ignored). A dict saved
+        before ``tokenizer`` existed reads data as it did then: words split on whitespace,
+        no header detected (a forecast's CSV always had one), one file split by
+        positions."""
         if not isinstance(values, Mapping):
             raise TypeError(f"settings: expected a dict, found {type(values).__name__}")
         values = {k: v for k, v in values.items() if k not in _LEGACY_KEYS}
+        if "tokenizer" not in values:
+            forecast = values.get("task") == "forecast"
+            values.update(tokenizer="whitespace", header=forecast, one_file_split="positions")
         check_names(cls, values, "settings")
         return cls(**values)
 
@@ -351,6 +362,10 @@ def resolve(given: Mapping[str, Any], saved: Mapping[str, Any] | None = None) ->
     data = given.get("data", "stdlib")
     preset = preset_for(task, data, given.get("level"))
     settings = preset.replace(**{"data": data, **_stopping(given), **given})
+    level = settings.level or ("word" if task == "classify" or data == "ptb" else "char")
+    if "tokenizer" in given and task != "tag" and level == "char":
+        detail = "applies to word-level text, not to characters (--level char)"
+        raise setting_error(ValueError, "tokenizer", detail, given["tokenizer"])
     if settings.out is None:
         settings = settings.replace(out=str(Path("runs") / (Path(str(data)).stem or "run")))
     check_fits(settings, preset, given)  # before the data is read: its sizes at their least

@@ -23,6 +23,7 @@ from ..models import Model, SequenceTagger
 from ..models.tagger import tag_mask
 from .checkpoint import CheckpointError
 from .labeled_tasks import Batch, LabelTask, read_splits
+from .lm_task import word_tokenizer
 from .settings import TrainSettings
 
 Sentences = list[tuple[list[str], list[str]]]
@@ -63,7 +64,20 @@ class TagTask(LabelTask):
 
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> TagTask:
-        sentences = read_splits(settings.data, cls.kind, (".conllu",), read_conllu)
+        sentences, files, how = read_splits(settings, (".conllu",), read_conllu)
+        task = cls.from_memory(sentences, settings)
+        counts = {
+            split: f"{len(items):,} sentences, {sum(len(w) for w, _ in items):,} words"
+            for split, items in sentences.items()
+        }
+        task.said(files, counts, how)
+        return task
+
+    @classmethod
+    def from_memory(cls, sentences: dict[str, Sentences], settings: TrainSettings) -> TagTask:
+        """The task over ``(words, tags)`` sentences per split (``train`` and ``valid``,
+        and ``test`` if given) held in memory: vocabularies, tags and word dropout from
+        the training split, as from files (:meth:`from_settings` reads them into this)."""
         # words rarer than min_count become <unk> in training, so <unk> is trained for
         # the words a test sentence brings that training never saw
         vocab = Vocabulary.build(
@@ -72,6 +86,8 @@ class TagTask(LabelTask):
             min_count=settings.min_count or 1,
             max_size=settings.max_vocab,
         )
+        # CoNLL-U is tokenized; the tokenizer splits the plain text given to predict
+        vocab = Vocabulary(vocab.tokens, "word", word_tokenizer(settings, "word"))
         labels = sorted({t for _, tags in sentences["train"] for t in tags})
         chars = None
         if settings.char_embed:
@@ -79,7 +95,7 @@ class TagTask(LabelTask):
         table = FormTable(chars)
         splits = {"train": cls.encode(vocab, labels, sentences["train"], "train", table)}
         train_forms = len(table)
-        for split in ("valid", "test"):
+        for split in (s for s in ("valid", "test") if s in sentences):
             splits[split] = cls.encode(vocab, labels, sentences[split], split, table)
         drop = None
         if settings.word_dropout:

@@ -113,6 +113,11 @@ class BatchedTask:
     def measure(self, model: Model, split: str) -> dict[str, float]:  # pragma: no cover
         raise NotImplementedError
 
+    def unknown_share(self, split: str) -> float | None:
+        """The share of ``split``'s tokens that read as ``<unk>`` (``None``: the task
+        reads no tokens)."""
+        return None
+
     def evaluate(self, model: Model, split: str) -> float:
         """Mean loss of the model on ``split`` (see :meth:`measure`)."""
         return self.measure(model, split)["loss"]
