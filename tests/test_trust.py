@@ -462,6 +462,7 @@ BAD_INPUTS = [
      "line 2: ID 'one': expected a word number (1, 2, ...), a range (1-2) or an empty node"),
     ("tag", CONLLU.replace("\t_\t_\n", "\t_\n").encode(),  # a column short: 9
      "line 1: expected 10 tab-separated CoNLL-U columns, found 9"),
+    ("forecast", b"y\n1\nx\n", "line 3: expected numbers in columns ['y']"),
 ]  # fmt: skip
 
 
