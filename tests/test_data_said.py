@@ -220,3 +220,39 @@ def test_ptb_from_its_folder_says_its_files_and_sizes():
     assert "test  <- ptb.test.txt (78,669 words + 3,761 <eos> = 82,430 tokens)" in header
     assert "ignored: README.md (documentation)" in header
     assert "vocabulary 10000 (<unk> and <eos> included)" in header
+
+
+def test_ambiguous_folder_refused_by_train_in_one_line(tmp_path, capsys):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in ("a.train.txt", "b.train.txt", "valid.txt", "test.txt"):
+        (folder / name).write_text("some text\n" * 20, encoding="utf-8")
+    status, out, err = run(capsys, "train", "--data", str(folder), "--out", str(tmp_path / "r"))
+    assert status == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "2 train files (a.train.txt, b.train.txt); expected one file per split" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_forecast_without_a_header_row(tmp_path, capsys, monkeypatch):
+    values = [100 + 20 * math.sin(2 * math.pi * i / 7) for i in range(120)]
+    series = tmp_path / "plain.csv"
+    series.write_text("".join(f"{v:.3f},{v / 2:.3f}\n" for v in values), encoding="utf-8")
+    status, out, _ = run(
+        capsys, "train", "--task", "forecast", "--data", str(series), "--out",
+        str(tmp_path / "r"), "--window", "7", "--epochs", "1", "--hidden", "8", "--no-progress",
+    )  # fmt: skip
+    assert status == 0 and "train <- 80% of plain.csv (96 rows" in out
+    assert "test  <- 10% of plain.csv (12 rows" in out and "in time order" in out
+    assert kioku.load(tmp_path / "r").columns == ["column1", "column2"]
+    monkeypatch.setattr("sys.stdin", io.StringIO(series.read_text()))
+    status, out, err = run(capsys, "predict", str(tmp_path / "r"))
+    assert status == 0, err
+    assert out.splitlines()[0] == "step,column1,column2" and len(out.splitlines()) == 2
+    # declared: the first row is a header, its numbers the names of the columns
+    status, out, _ = run(
+        capsys, "train", "--task", "forecast", "--data", str(series), "--out",
+        str(tmp_path / "h"), "--window", "7", "--epochs", "1", "--hidden", "8", "--header",
+        "--no-progress",
+    )  # fmt: skip
+    names = [f"{values[0]:.3f}", f"{values[0] / 2:.3f}"]
+    assert status == 0 and kioku.load(tmp_path / "h").columns == names
