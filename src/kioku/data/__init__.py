@@ -8,10 +8,12 @@ from .corpus import Corpus, corpus_from_path, load_corpus
 from .labeled import read_labeled
 from .padded import Example, PaddedBatcher, pad_batch
 from .ptb import data_cache, ptb_corpus
+from .splits import SplitFiles, find_splits
 from .stdlib import stdlib_corpus
 from .stream import StreamBatcher
 from .text import read_text, split_text
 from .timeseries import read_csv_series, windows
+from .tokenize import tokenize_words
 from .vocab import EOS, UNK, Vocabulary, tokenize
 
 __all__ = [
@@ -20,10 +22,12 @@ __all__ = [
     "Corpus",
     "Example",
     "PaddedBatcher",
+    "SplitFiles",
     "StreamBatcher",
     "Vocabulary",
     "corpus_from_path",
     "data_cache",
+    "find_splits",
     "load_corpus",
     "pad_batch",
     "ptb_corpus",
@@ -34,5 +38,6 @@ __all__ = [
     "split_text",
     "stdlib_corpus",
     "tokenize",
+    "tokenize_words",
     "windows",
 ]

@@ -39,19 +39,6 @@ def read_text(path: str | os.PathLike) -> str:
         ) from None
 
 
-def text_files(directory: str | os.PathLike) -> list[Path]:
-    """Files under ``directory`` (recursively), sorted, hidden ones skipped."""
-    directory = Path(directory)
-    files = [
-        p
-        for p in sorted(directory.rglob("*"))
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(directory).parts)
-    ]
-    if not files:
-        raise ValueError(f"{directory}: no files found (expected text files)")
-    return files
-
-
 def split_text(text: str, valid: float = 0.05, test: float = 0.05) -> tuple[str, str, str]:
     """Split ``text`` into train/valid/test at line boundaries: the last ``valid + test``
     fraction of characters, valid before test. Deterministic."""
