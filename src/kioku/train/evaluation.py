@@ -86,6 +86,16 @@ def _selection(state: dict) -> tuple[str, str]:
     return task.selection if task is not None else ("loss", "min")
 
 
+def _vocabulary_of(vocab: dict | None) -> str | None:
+    """``word-level, 10000 tokens, ud tokenizer`` for a saved vocabulary (``None``)."""
+    if not vocab:
+        return None
+    shown = f"{vocab['level']}-level, {len(vocab['tokens'])} tokens"
+    if vocab["level"] == "word":
+        shown += f", {vocab.get('tokenizer', 'whitespace')} tokenizer"
+    return shown
+
+
 def describe_checkpoint(path: str | os.PathLike, which: str = "best") -> dict:
     """A JSON-able summary of a checkpoint (and the tail of its run's log)."""
     directory = resolve(path, which)
@@ -101,7 +111,7 @@ def describe_checkpoint(path: str | os.PathLike, which: str = "best") -> dict:
         "model": field(state, "model.kind", source, str),
         "config": field(state, "model.config", source, dict),
         "parameters": int(sum(p.size for p in params.values())),
-        "vocabulary": f"{vocab['level']}-level, {len(vocab['tokens'])} tokens" if vocab else None,
+        "vocabulary": _vocabulary_of(vocab),
         "optimizer": optimizer.get("type"),
         "lr": float(optimizer.get("hyperparams", {}).get("lr", float("nan"))),
         "step": state.get("step"),
