@@ -1,19 +1,35 @@
 """kioku (記憶, "memory"): LSTMs in NumPy, forward and backward by hand.
 
 ``kioku.load(path)`` reads what ``kioku train`` wrote and returns a predictor
-(:mod:`kioku.api`); it is imported on first use so that ``import kioku`` stays light.
+(:mod:`kioku.api`); ``kioku.Classifier``, ``kioku.Tagger``, ``kioku.LanguageModel`` and
+``kioku.Forecaster`` train from Python (:mod:`kioku.estimators`). Both are imported on
+first use so that ``import kioku`` stays light.
 """
 
 from . import functional, kernels, nn
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "functional", "kernels", "load", "nn"]
+__all__ = [
+    "Classifier",
+    "Forecaster",
+    "LanguageModel",
+    "Tagger",
+    "__version__",
+    "functional",
+    "kernels",
+    "load",
+    "nn",
+]
+
+# the estimators (kioku.estimators): kioku.LanguageModel is the estimator, the model
+# class it trains is kioku.models.LanguageModel
+_ESTIMATORS = ("Classifier", "Forecaster", "LanguageModel", "Tagger")
 
 
 # the packages above nn, imported when first named (kioku.models.LanguageModel after a
 # plain ``import kioku``, as the docs write it)
-_LAZY_PACKAGES = ("data", "experiments", "inspect", "interop", "models", "train")
+_LAZY_PACKAGES = ("data", "estimators", "experiments", "inspect", "interop", "models", "train")
 
 
 def __getattr__(name: str):
@@ -22,6 +38,10 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name in _ESTIMATORS:
+        from . import estimators
+
+        return getattr(estimators, name)
     if name in _LAZY_PACKAGES:
         import importlib
 

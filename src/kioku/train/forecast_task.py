@@ -96,18 +96,22 @@ class ForecastTask(PaddedTask):
             for split, path in files.files.items():
                 why = f"one window of --window + --horizon = {steps} steps"
                 series[split], columns = read_csv_series(path, wanted, steps, why, header)
-        task = cls(
-            series,
-            columns,
-            settings.window,
-            settings.horizon,
-            settings.batch_size,
-            settings.seed,
-            left_out=left_out,
-        )
+        task = cls.from_memory(series, columns, settings)
+        task.left_out = left_out
         counts = {s: f"{len(v):,} rows, {len(task.splits[s]):,} windows" for s, v in series.items()}
         task.said(files, counts, "in time order: valid and test are the series' tail")
         return task
+
+    @classmethod
+    def from_memory(
+        cls, series: dict[str, np.ndarray], columns: list[str], settings: TrainSettings
+    ) -> ForecastTask:
+        """The task over per-split values ``(N, F)`` of ``columns`` (``train`` and
+        ``valid``, and ``test`` if given) held in memory, scaled with the training part's
+        mean and deviation (:meth:`from_settings` reads its CSV files into this)."""
+        return cls(
+            series, columns, settings.window, settings.horizon, settings.batch_size, settings.seed
+        )
 
     @staticmethod
     def choose_columns(
