@@ -4,8 +4,11 @@ random weights, and nested closeness of what Keras and kioku return."""
 from __future__ import annotations
 
 import numpy as np
+from tolerance import assert_close, recurrent_depth
 
-TOL = dict(rtol=1e-5, atol=1e-5)
+# the Keras and GRU interop tests' shapes, (B, T, I, H) = (3, 6, 4, 5), in at most 3 layers
+# (10 inputs above a bidirectional first): every comparison within the rounding of that depth
+DEPTH = recurrent_depth(6, 10, 5, layers=3, batch=3)
 
 # Keras call options that any Keras recurrent layer takes (each layer adds its own)
 CALL_CASES = {
@@ -33,15 +36,14 @@ def randomise(layer, rng: np.random.Generator) -> None:
 
 
 def compare(found, expected) -> None:
-    """``found`` equals ``expected`` within ``TOL``: same shapes, and lists of the same
-    length compared item by item."""
+    """``found`` equals ``expected`` within the rounding of ``DEPTH`` roundings in
+    ``expected``'s dtype: same shapes, and lists of the same length compared item by item."""
     if isinstance(expected, list):
         assert isinstance(found, list) and len(found) == len(expected)
         for f, e in zip(found, expected):
             compare(f, e)
         return
-    assert found.shape == expected.shape
-    np.testing.assert_allclose(found, expected, **TOL)
+    assert_close("output", found, expected, DEPTH, expected.dtype)
 
 
 def converted(layer, convert, rng: np.random.Generator, shape: tuple, dtype=np.float32):

@@ -12,7 +12,8 @@ import zlib
 
 import numpy as np
 import pytest
-from keras_cases import CALL_CASES, compare, compare_call, converted, to_numpy
+from keras_cases import CALL_CASES, DEPTH, compare, compare_call, converted, to_numpy
+from tolerance import assert_close
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
@@ -117,7 +118,7 @@ def test_kioku_to_keras_gru_and_back(config):
                 ours.params[name.replace("_hh", "_ih")] + ours.params[name.replace("_ih", "_hh")]
             )
             value = expected if name.startswith("bias_ih") else np.zeros_like(value)
-            np.testing.assert_allclose(back.gru.params[name], value, rtol=0, atol=1e-7)
+            assert_close(name, back.gru.params[name], value, depth=1)  # one addition
         else:
             assert np.array_equal(back.gru.params[name], value), name
 
@@ -271,7 +272,7 @@ def test_onnx_backend_suite_gru_cases():
             assert len(results) == len(outputs), case.name
             for found, expected in zip(results, outputs):
                 assert found.shape == expected.shape, case.name
-                np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-6, err_msg=case.name)
+                assert_close(case.name, found, expected, DEPTH, expected.dtype)
 
 
 EXPORT_CASES = [

@@ -9,7 +9,8 @@ import zlib
 
 import numpy as np
 import pytest
-from keras_cases import CALL_CASES, TOL, compare_call, converted, to_numpy
+from keras_cases import CALL_CASES, DEPTH, compare_call, converted, to_numpy
+from tolerance import assert_close
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 if os.environ["KERAS_BACKEND"] != "torch":  # pragma: no cover
@@ -98,8 +99,8 @@ def test_kioku_to_keras_to_kioku_keeps_weights(config):
     x = np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32)
     y, (h, c) = kioku(x.transpose(1, 0, 2))
     outputs = to_numpy(keras, layer(x))
-    np.testing.assert_allclose(outputs[0], y.transpose(1, 0, 2), **TOL)
-    np.testing.assert_allclose(outputs[1], h[0], **TOL)
+    assert_close("y", outputs[0], y.transpose(1, 0, 2), DEPTH)
+    assert_close("h", outputs[1], h[0], DEPTH)
 
 
 @pytest.mark.parametrize(
