@@ -1,6 +1,7 @@
 """The compiled GRU (kernels/numba_gru.py) against the reference functional GRU: every
-output, cache field and gradient within 1e-5 (float32) / 1e-10 (float64), on random
-configurations, the batch-1 path, the register-tiled path and the threaded batch split."""
+output, cache field and gradient within the rounding of its dtype over the depth of the
+computation (tests/tolerance.py), on random configurations, the batch-1 path, the
+register-tiled path and the threaded batch split."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import pytest
 
 pytest.importorskip("numba")
 
+import tolerance  # noqa: E402
+
 import kioku  # noqa: E402
 from kioku import functional, kernels  # noqa: E402
 from kioku.kernels import _threads, numba_gru  # noqa: E402
-
-TOL = {np.float32: 1e-5, np.float64: 1e-10}
 
 
 def make_case(seed: int, dtype=None, batch=None, steps=None, hidden=None):
@@ -46,9 +47,10 @@ def make_case(seed: int, dtype=None, batch=None, steps=None, hidden=None):
     return args, grads, dtype
 
 
-def assert_close(actual, expected, dtype, what):
+def assert_close(actual, expected, depth, what):
+    """Same dtype, and equal within the rounding of ``depth`` roundings in it."""
     assert actual.dtype == expected.dtype, what
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=TOL[dtype], err_msg=what)
+    tolerance.assert_close(what, actual, expected, depth, expected.dtype)
 
 
 def check_parity(args, grads, dtype) -> float:
@@ -66,9 +68,10 @@ def check_parity(args, grads, dtype) -> float:
         assert (a is None) == (e is None), name
         if a is not None:
             pairs.append((name, a, e))
+    depth = tolerance.direction_depth(args["x"], args["weight_hh"])
     for name, a, e in pairs:
         assert a.shape == e.shape, name
-        assert_close(a, e, dtype, name)
+        assert_close(a, e, depth, name)
         worst = max(worst, float(np.abs(a - e).max()) if a.size else 0.0)
     return worst
 
@@ -150,5 +153,6 @@ def test_layer_picks_the_compiled_gru_and_matches_the_reference():
             y, h_n = gru(x, lengths=[7, 2, 5])
             dx, _ = gru.backward(dy)
             results[name] = [y, h_n, dx] + [gru.grads[k].copy() for k in sorted(gru.grads)]
+    depth = tolerance.recurrent_depth(7, 12, 6, layers=2, batch=3, gates=3)
     for a, e in zip(results["numba"], results["reference"]):
-        np.testing.assert_allclose(a, e, rtol=0, atol=1e-5)
+        tolerance.assert_close("numba vs reference", a, e, depth)
