@@ -131,19 +131,18 @@ class LSTM(RecurrentStack):
         dh_n, dc_n = dstate
         traces = self.state_grad_buffers(*dy.shape[:2]) or (None, None)
         name = None if cache.hooks is None else "reference"
-        sfx = self.suffix(layer, direction)
+        w_ih, w_hh, b_ih, b_hh, w_hr = self._weight_names_of(layer, direction)
         g = self.grads
         grads = kernels.backend_for("lstm", name).lstm_backward(
-            dy, cache, dh_n, dc_n, need_dx, *traces,
-            grads_into=(g[f"weight_ih{sfx}"], g[f"weight_hh{sfx}"]),
+            dy, cache, dh_n, dc_n, need_dx, *traces, grads_into=(g[w_ih], g[w_hh]),
             dgates_buffer=self._dgates_buffer(direction, cache.gates),
         )  # fmt: skip
         if self.bias:
-            g[f"bias_ih{sfx}"] += grads.dbias
-            g[f"bias_hh{sfx}"] += grads.dbias
+            g[b_ih] += grads.dbias
+            g[b_hh] += grads.dbias
         if self.proj_size:
-            g[f"weight_hr{sfx}"] += grads.dweight_hr
-        self.add_extra_grads(grads, sfx)
+            g[w_hr] += grads.dweight_hr
+        self.add_extra_grads(grads, self.suffix(layer, direction))
         return grads.dx, (grads.dh0, grads.dc0)
 
     def _dgates_buffer(self, direction: int, gates: np.ndarray) -> np.ndarray:
@@ -159,10 +158,10 @@ class LSTM(RecurrentStack):
         return kept
 
     def __call__(self, x, state=None, lengths=None):
-        """Forward; see the class docstring for shapes. Calls the kernels plan (one
-        float32 sequence, a small float32 training batch) run planned behind the
-        backend (:mod:`kioku.kernels._inference_plan`, :mod:`kioku.kernels._training_plan`):
-        the same results bit for bit."""
+        """Forward; see the class docstring for shapes. Plain float32 directions at batch
+        1 (inference) or a small batch (training) run planned behind the backend
+        (:mod:`kioku.kernels._inference_plan`, :mod:`kioku.kernels._training_plan`): the
+        same results bit for bit, without the general path's per-call decisions."""
         return self.run(x, state, lengths)
 
     forward = __call__

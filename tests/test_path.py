@@ -1,0 +1,92 @@
+"""kernels/_path.choose_path: the one place a call's path is decided, read by
+lstm_forward, lstm_backward and both plans, with the thresholds read at call time (so
+values measured by kernels/_tuning.py take effect)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from kioku.kernels import _path, _primitives, _threads, numba_lstm  # noqa: E402
+from kioku.kernels._packed import NR  # noqa: E402
+
+F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def path(T=5, B=1, I=64, H=64, P=0, dtype=F32, keep_cache=False, all_valid=True):
+    """The path of an LSTM direction of these sizes (weights as float32/64 arrays)."""
+    item = dtype.itemsize
+    P_in = P or H
+    return _path.choose_path(
+        T, B, I, H, P, dtype, keep_cache=keep_cache, all_valid=all_valid,
+        weight_bytes=4 * H * (I + P_in) * item, recurrent_bytes=4 * H * P_in * item,
+    )  # fmt: skip
+
+
+def test_one_sequence_inference_is_one_call_only_where_its_rule_holds() -> None:
+    assert path().one_sequence
+    assert path().max_steps == numba_lstm.PACKED_PROJECTION_ROWS
+    for other in (
+        path(B=2), path(keep_cache=True), path(P=16), path(all_valid=False), path(dtype=F64),
+        path(T=numba_lstm.PACKED_PROJECTION_ROWS + 1),
+    ):  # fmt: skip
+        assert not other.one_sequence
+
+
+def test_thresholds_are_read_at_call_time(monkeypatch) -> None:
+    monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", 4)  # the values chosen by hand
+    monkeypatch.setattr(_threads, "MIN_ROWS", 4)
+    monkeypatch.setattr(_threads, "MIN_FLOPS", 4e6)
+    assert not path(B=1).fused and path(B=4, T=3).fused
+    monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", 1)
+    assert path(B=1).fused and not path(B=1).one_sequence  # batch 1 then fuses too
+    monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", 10**9)
+    assert not path(B=4, T=3).fused
+    monkeypatch.setattr(_primitives, "L2_BYTES", 0)
+    assert path().tiled
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
+    wide = path(B=64, H=256, I=256)
+    assert wide.parts == 2 and not wide.budget_free
+    monkeypatch.setattr(_threads, "MIN_ROWS", 64)
+    assert path(B=64, H=256, I=256).parts == 1
+
+
+def test_the_split_is_the_thread_rules(monkeypatch) -> None:
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "3")
+    monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)
+    monkeypatch.setattr(_threads, "MIN_ROWS", 1)
+    split = path(B=9)
+    assert split.slices == tuple(_threads.batch_slices(9, 1.0)) and split.parts == 3
+    assert not split.one_entry and not split.budget_free
+    assert path(B=1).budget_free  # one row: one part whatever the budget
+
+
+def test_training_paths_and_the_packed_weight_gradients(monkeypatch) -> None:
+    monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", 4)
+    small = path(B=1, keep_cache=True)
+    assert small.budget_free and small.packed_ih and not small.fused and small.packed_grads
+    assert small.max_steps == numba_lstm.PACKED_PROJECTION_ROWS
+    assert not path(B=1, H=NR + 1, keep_cache=True).packed_grads  # off the panel width
+    assert not path(B=1, P=NR, H=2 * NR, keep_cache=True).packed_grads  # a projection
+    assert not path(B=1, dtype=F64, keep_cache=True).packed_grads
+
+
+def test_the_general_path_and_the_plans_follow_the_path(monkeypatch) -> None:
+    """Turning FUSED_MIN_ROWS down to 1 sends batch-1 inference to the fused loop: the
+    general path stops calling infer_sequence and no inference plan is made."""
+    from kioku.kernels import _inference_plan
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 1, 8)).astype(np.float32)
+    w_ih, w_hh = (rng.standard_normal((32, 8)).astype(np.float32) * 0.3 for _ in range(2))
+    calls = []
+    entry = numba_lstm.infer_sequence
+    monkeypatch.setattr(numba_lstm, "infer_sequence", lambda *a: calls.append(1) or entry(*a))
+    want = numba_lstm.lstm_forward(x, w_ih, w_hh, keep_cache=False)
+    assert calls == [1]
+    monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", 1)
+    got = numba_lstm.lstm_forward(x, w_ih, w_hh, keep_cache=False, reuse_packs=True)
+    assert calls == [1] and _inference_plan.plan_inference(w_ih, w_hh, 3) is None
+    np.testing.assert_allclose(got[0], want[0], rtol=0, atol=1e-6)
