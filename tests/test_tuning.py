@@ -53,10 +53,8 @@ def _fake_measure(monkeypatch, **values) -> list:
 
 
 def _attributes() -> dict:
-    return {
-        name: getattr(numba_lstm if name == "FUSED_MIN_ROWS" else _threads, name)
-        for name in _tuning.CHOICES
-    }
+    modules = {"kioku.kernels._threads": _threads, "kioku.kernels.numba_lstm": numba_lstm}
+    return {name: getattr(modules[c.module], name) for name, c in _tuning.CHOICES.items()}
 
 
 def test_file_round_trip(tuning):
@@ -238,9 +236,9 @@ def test_a_tuned_value_changes_the_path_not_the_results(tuning, monkeypatch):
     for split, whole in zip(_lstm_outputs(), reference):
         np.testing.assert_array_equal(split, whole)
     # the fused projection sums x W_ih^T + h W_hh^T in one chain: float32 rounding only
-    for fused_min_rows in (1, 1 << 30):
-        _tuning.apply({**_tuning.defaults(), "FUSED_MIN_ROWS": fused_min_rows}, "test")
-        assert numba_lstm.FUSED_MIN_ROWS == fused_min_rows
+    for name, value in (("FUSED_MIN_ROWS", 1), ("FUSED_MIN_ROWS", 1 << 30), ("FUSED_MAX_BYTES", 0)):
+        _tuning.apply({**_tuning.defaults(), name: value}, "test")
+        assert getattr(numba_lstm, name) == value
         for got, want in zip(_lstm_outputs(), reference):
             # each element sums at most T * B * (I + H) products of terms of order one
             bound = 1e3 * np.finfo(np.float32).eps * max(1.0, float(np.abs(want).max()))

@@ -189,6 +189,22 @@ def fused(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
     return levels, None
 
 
+def fused_bytes(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``FUSED_MAX_BYTES``: the calls of :func:`fused` at 8 rows on one thread, hidden
+    size ``H`` (its quantity: both weights' bytes, ``32 H^2``), each step projecting its
+    own inputs or one GEMM before the loop: where the weights outgrow this CPU's caches,
+    reading both at every step costs more than the separate GEMM."""
+    levels = []
+    forced = {"MIN_FLOPS": (_threads, _INF), "DIRECTIONS_MIN_FLOPS": (_threads, _INF),
+              "FUSED_MIN_ROWS": (numba_lstm, 1)}  # fmt: skip
+    for hidden in choice.candidates:
+        shape = (_steps(8, scale), 8, int(hidden))
+        on = _with({**forced, "FUSED_MAX_BYTES": (numba_lstm, 1 << 62)}, _forwards(*shape))
+        off = _with({**forced, "FUSED_MAX_BYTES": (numba_lstm, 0)}, _forwards(*shape))
+        levels.append(_compare(clock, 32 * int(hidden) ** 2, on, off))
+    return levels, None
+
+
 def small_gemm(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
     """``SMALL_GEMM_MNK``: a NumPy GEMM of ``M N K`` (cubic) after a threaded inference
     call (the pattern of an output layer between two kernel calls), held to one BLAS

@@ -40,7 +40,7 @@ __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
 # then reads both, and beyond a few MiB (H = 650: 13.6 MB) that traffic costs more than
 # the separate projection GEMM over all T * B rows.
 FUSED_MIN_ROWS = _tuning.value("FUSED_MIN_ROWS")  # by hand: 4; reads the stored tuning
-FUSED_MAX_BYTES = 8 << 20
+FUSED_MAX_BYTES = _tuning.value("FUSED_MAX_BYTES")  # by hand: 8 << 20 (8 MiB)
 # Otherwise, up to this many rows (T * B) the projection GEMM before the loop also uses
 # the packed kernel. In-process A/B of CPU time, one thread, inference: packed 3-9 %
 # faster at 600-700 rows (H = 128, 650), 2 % at 2,000, OpenBLAS 4-5 % faster at 3,200
