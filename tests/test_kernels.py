@@ -8,30 +8,31 @@ import pytest
 pytest.importorskip("numba")
 
 from cases import assert_all_close, lstm_direction_case  # noqa: E402
+from tolerance import direction_depth  # noqa: E402
 
 from kioku import functional, kernels  # noqa: E402
 from kioku.kernels import _primitives, _threads, numba_gru, numba_lstm  # noqa: E402
 
 make_case = lstm_direction_case
 
-TOL = {np.float32: 1e-5, np.float64: 1e-10}
-
 
 def check_parity(args, grads, dtype):
     y, h_n, c_n, cache = numba_lstm.lstm_forward(**args)
     y_r, h_r, c_r, cache_r = functional.lstm_forward(**args)
     assert isinstance(cache, functional.LSTMCache)
-    assert_all_close(("y", "h_n", "c_n"), (y, h_n, c_n), (y_r, h_r, c_r), TOL[dtype], dtype=True)
+    depth = direction_depth(args["x"], args["weight_hh"])
+    outputs = ("y", "h_n", "c_n")
+    assert_all_close(outputs, (y, h_n, c_n), (y_r, h_r, c_r), dtype=True, depth=depth)
     fields = ("gates", "h_state", "c_state", "tanh_c", "hidden")
     actual, expected = ([getattr(c, f) for f in fields] for c in (cache, cache_r))
-    assert_all_close([f"cache.{f}" for f in fields], actual, expected, TOL[dtype], dtype=True)
+    assert_all_close([f"cache.{f}" for f in fields], actual, expected, dtype=True, depth=depth)
     got = numba_lstm.lstm_backward(
         grads["dy"], cache, grads["dh_n"], grads["dc_n"], grads["need_dx"]
     )
     want = functional.lstm_backward(
         grads["dy"], cache_r, grads["dh_n"], grads["dc_n"], grads["need_dx"]
     )
-    assert_all_close(want._fields, got, want, TOL[dtype], dtype=True)
+    assert_all_close(want._fields, got, want, dtype=True, depth=depth)
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -155,6 +156,9 @@ def test_one_registry_gives_every_cell_its_backend(monkeypatch):
         kernels.backend_for("mlstm")
     with pytest.raises(ValueError, match="name: expected one of"):
         kernels.backend_for("lstm", "cuda")
+    monkeypatch.setenv("KIOKU_KERNELS", "cuda")
+    with pytest.raises(ValueError, match="KIOKU_KERNELS: expected one of"):
+        kernels.backend_for("gru")
 
 
 def test_the_reference_lstm_backward_adds_into_the_given_buffers():
