@@ -85,11 +85,11 @@ def resolve_settings(args: argparse.Namespace, saved: dict | None = None) -> Tra
         if v is not None and not k.startswith("_") and k not in ignored
     }
     if getattr(args, "config", None):
-        from ..train.config_file import read_config
+        from ..train.config_file import read_config, settings_values
         from ..train.settings import TrainSettings
         from ..train.settings_fields import check_names
 
-        config = read_config(args.config)
+        config = settings_values(read_config(args.config), TrainSettings)
         try:
             check_names(TrainSettings, config, f"--config {args.config}")
         except TypeError as error:

@@ -3,9 +3,10 @@
 Every run folder holds its settings as ``settings.toml`` (written when the run starts),
 and ``kioku train --config FILE`` reads such a file: the run it describes starts again
 with the same settings (flags given beside it win). The file is flat: one ``key =
-value`` line per setting (``TrainSettings``'s field names), a setting left at ``None``
-written as a comment (TOML has no null). Reading uses ``tomllib`` (Python 3.11+) or
-``tomli`` on 3.10 (the ``toml`` extra); writing flat scalars needs no library.
+value`` line per setting (``TrainSettings``'s field names); a setting left at ``None``
+("not bounded", "the default") is written as the text ``"none"`` (TOML has no null),
+read back as ``None`` for the settings that may be ``None``. Reading uses ``tomllib``
+(Python 3.11+) or ``tomli`` on 3.10 (the ``toml`` extra); writing needs no library.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from .settings_fields import declared
 
 SETTINGS_FILE = "settings.toml"
 """The name of the settings file in a run folder."""
+
+NONE = "none"
+"""How a setting left at ``None`` is written (TOML has no null)."""
 
 
 def _value(value: Any) -> str:
@@ -46,10 +50,10 @@ def to_toml(
     record: type | None = None,
     commented: Mapping[str, str] | None = None,
 ) -> str:
-    """TOML text of flat ``values`` (one ``name = value`` line each; ``None`` becomes a
-    comment ``# name = (not set)``). With ``record`` (a settings dataclass) a comment
-    above each line says what the setting is, from its declaration; a name in
-    ``commented`` is written as a comment, followed by the reason it maps to."""
+    """TOML text of flat ``values`` (one ``name = value`` line each; ``None`` becomes
+    ``"none"``). With ``record`` (a settings dataclass) a comment above each line says
+    what the setting is, from its declaration; a name in ``commented`` is written as a
+    comment, followed by the reason it maps to."""
     fields = declared(record) if record is not None else {}
     commented = commented or {}
     lines = []
@@ -57,8 +61,8 @@ def to_toml(
         if name in fields:
             lines.append(f"# {fields[name].spec.help}")
         if value is None:
-            lines.append(f"# {name} = (not set)")
-        elif name in commented:
+            value = NONE
+        if name in commented:
             lines.append(f"# {name} = {_value(value)}  ({commented[name]})")
         else:
             lines.append(f"{name} = {_value(value)}")
@@ -123,4 +127,22 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
     return values
 
 
-__all__ = ["SETTINGS_FILE", "read_config", "settings_toml", "to_toml", "write_settings"]
+def settings_values(values: Mapping[str, Any], record: type) -> dict[str, Any]:
+    """``values`` read from a file with ``"none"`` back to ``None`` for the settings of
+    ``record`` that may be ``None``."""
+    fields = declared(record)
+    return {
+        name: None if value == NONE and name in fields and fields[name].nullable else value
+        for name, value in values.items()
+    }
+
+
+__all__ = [
+    "NONE",
+    "SETTINGS_FILE",
+    "read_config",
+    "settings_toml",
+    "settings_values",
+    "to_toml",
+    "write_settings",
+]

@@ -363,7 +363,7 @@ def resolve(given: Mapping[str, Any], saved: Mapping[str, Any] | None = None) ->
     preset = preset_for(task, data, given.get("level"))
     settings = preset.replace(**{"data": data, **_stopping(given), **given})
     level = settings.level or ("word" if task == "classify" or data == "ptb" else "char")
-    if "tokenizer" in given and task != "tag" and level == "char":
+    if given.get("tokenizer") is not None and task != "tag" and level == "char":
         detail = "applies to word-level text, not to characters (--level char)"
         raise setting_error(ValueError, "tokenizer", detail, given["tokenizer"])
     if settings.out is None:
