@@ -89,9 +89,13 @@ def _future_index(index: Any, start: int, steps: int) -> Any:
     """The ``steps`` timestamps after ``index`` (its inferred frequency), or the step
     numbers ``start .. start + steps - 1`` when there is no index or no frequency."""
     if index is not None and len(index) >= 3:
+        import warnings
+
         import pandas as pd
 
-        freq = pd.infer_freq(index)
+        with warnings.catch_warnings():  # pandas 3 announces offsets instead of strings
+            warnings.simplefilter("ignore")
+            freq = pd.infer_freq(index)
         if freq is not None:
             return pd.date_range(index[-1], periods=steps + 1, freq=freq)[1:]
     return np.arange(start, start + steps)

@@ -1,0 +1,133 @@
+"""kioku.Forecaster: forecasts carrying the input's time index, the rolling-origin backtest
+and its metrics against a hand computation, residual-based intervals and their coverage,
+the plot, and save -> kioku.load -> the same forecasts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kioku
+from kioku.estimators.forecast import errors
+
+WINDOW, HORIZON = 8, 3
+TINY = {"window": WINDOW, "horizon": HORIZON, "hidden": 8, "batch_size": 16}
+
+
+def series(n: int = 240, seed: int = 0) -> np.ndarray:
+    t = np.arange(n)
+    noise = np.random.default_rng(seed).normal(0, 0.05, n)
+    return (np.sin(2 * np.pi * t / 12) + 0.01 * t + 2 + noise)[:, None]
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    values = series()
+    fc = kioku.Forecaster(**TINY)
+    fc.fit(values[:200], epochs=4, verbose=0)
+    return fc, values
+
+
+def test_metrics_against_a_hand_computation():
+    actual = np.array([[1.0, 0.0], [2.0, 4.0]])
+    forecast = np.array([[2.0, 1.0], [2.0, 2.0]])
+    got = errors(actual, forecast)
+    assert got["mae"] == pytest.approx((1 + 1 + 0 + 2) / 4)
+    assert got["rmse"] == pytest.approx(np.sqrt((1 + 1 + 0 + 4) / 4))
+    assert got["mape"] == pytest.approx(100 * (1 / 1 + 0 / 2 + 2 / 4) / 3)  # the zero left out
+    smape = [2 * 1 / 3, 2 * 1 / 1, 0.0, 2 * 2 / 6]
+    assert got["smape"] == pytest.approx(100 * np.mean(smape))
+
+
+def test_backtest_against_a_hand_computation(fitted):
+    fc, values = fitted
+    result = fc.backtest(values, start=200, stride=5, season=12)
+    origins = list(range(200, 240 - HORIZON + 1, 5))
+    assert result["origins"] == {"count": len(origins), "first": 200, "season": 12}
+    actual = np.stack([values[o : o + HORIZON] for o in origins])
+    naive = np.stack([np.full((HORIZON, 1), values[o - 1, 0]) for o in origins])
+    seasonal = np.stack([values[o - 12 : o - 12 + HORIZON] for o in origins])
+    loaded = fc.predictor  # the model's forecasts, one origin at a time
+    model = np.stack([loaded.forecast(values[o - WINDOW : o]) for o in origins])
+    for name, guess in (("naive", naive), ("seasonal_naive", seasonal), ("model", model)):
+        diff = guess - actual
+        assert result[name]["mae"] == pytest.approx(np.abs(diff).mean()), name
+        assert result[name]["rmse"] == pytest.approx(np.sqrt((diff**2).mean())), name
+        assert result[name]["mape"] == pytest.approx(100 * np.abs(diff / actual).mean()), name
+        smape = 200 * np.abs(diff) / (np.abs(actual) + np.abs(guess))
+        assert result[name]["smape"] == pytest.approx(smape.mean()), name
+    # a period-12 series: the seasonal-naive forecast beats the naive one
+    assert result["seasonal_naive"]["mae"] < result["naive"]["mae"]
+
+
+def test_forecasts_carry_the_time_index():
+    pd = pytest.importorskip("pandas")
+    values = series(120)[:, 0]
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=120, freq="D"),
+                          "sales": values})  # fmt: skip
+    fc = kioku.Forecaster(**TINY)
+    fc.fit(frame, epochs=1, verbose=0)
+    forecast = fc.predict()
+    expected = pd.date_range("2024-04-30", periods=HORIZON, freq="D")  # after 2024-04-29
+    assert list(forecast.index) == list(expected) and list(forecast.columns) == ["sales"]
+    np.testing.assert_allclose(forecast["sales"], fc.predictor.forecast(values)[:, 0])
+    # a DatetimeIndex works the same; monthly dates give months
+    monthly = pd.DataFrame({"sales": values}, index=pd.date_range("2000-01-31", periods=120,
+                                                                   freq="ME"))  # fmt: skip
+    assert fc.predict(monthly).index[0] == pd.Timestamp("2010-01-31")
+    # no dates: steps after the rows given
+    steps = fc.predict(values[:50, None])
+    assert list(steps.index) == [50, 51, 52] and steps.index.name == "step"
+
+
+def test_intervals_are_validation_quantiles_and_their_coverage_is_counted(fitted):
+    fc, values = fitted
+    # the validation windows' errors, by hand
+    valid = fc.valid_
+    starts = range(len(valid) - WINDOW - HORIZON + 1)
+    forecasts = fc.predictor.forecast([valid[s : s + WINDOW] for s in starts])  # one batch
+    residuals = np.stack([valid[s + WINDOW : s + WINDOW + HORIZON] - f
+                          for s, f in zip(starts, forecasts)])  # fmt: skip
+    np.testing.assert_array_equal(fc.residuals_, residuals)
+    # one window at a time: the same up to float32 rounding of the batched products
+    single = fc.predictor.forecast(valid[:WINDOW])
+    tolerance = 16 * np.finfo(np.float32).eps * np.abs(valid).max()
+    np.testing.assert_allclose(single, forecasts[0], rtol=0, atol=tolerance)
+    low, high = fc.interval(0.8)
+    np.testing.assert_allclose(low, np.quantile(residuals, 0.1, axis=0))
+    np.testing.assert_allclose(high, np.quantile(residuals, 0.9, axis=0))
+    # coverage on held-out rows (never fitted on): the share inside, counted by hand
+    held_out = values[200 - WINDOW :]
+    starts = range(len(held_out) - WINDOW - HORIZON + 1)
+    points = fc.predictor.forecast([held_out[s : s + WINDOW] for s in starts])
+    inside = []
+    for start, point in zip(starts, points):
+        actual = held_out[start + WINDOW : start + WINDOW + HORIZON]
+        inside.append((actual >= point + low) & (actual <= point + high))
+    assert fc.coverage(held_out, 0.8) == pytest.approx(np.mean(inside))
+    frame = fc.predict_interval(held_out, 0.8)
+    np.testing.assert_allclose(frame["column1_low"], frame["column1"] + low[:, 0])
+    with pytest.raises(ValueError, match="coverage: expected a number in"):
+        fc.interval(1.5)
+
+
+def test_plot_and_save(fitted, tmp_path):
+    pytest.importorskip("matplotlib")
+    fc, values = fitted
+    figure = fc.plot(tmp_path / "forecast.png")
+    assert (tmp_path / "forecast.png").stat().st_size > 1000
+    assert len(figure.axes[0].lines) == 2  # history and forecast (and the interval band)
+    fc.save(tmp_path / "fc")
+    again = kioku.load(tmp_path / "fc")
+    np.testing.assert_array_equal(again.forecast(values[:200]), fc.predictor.forecast(values[:200]))
+
+
+def test_bad_series_are_refused_naming_the_argument():
+    with pytest.raises(ValueError, match=r"series: expected at least 22 rows"):
+        kioku.Forecaster(**TINY).fit(series(15), verbose=0)
+    bad = series(100)
+    bad[5] = np.nan
+    with pytest.raises(ValueError, match="series: expected finite numbers"):
+        kioku.Forecaster(**TINY).fit(bad, verbose=0)
+    with pytest.raises(ValueError, match="window: expected an integer >= 1, found 0"):
+        kioku.Forecaster(window=0)
