@@ -141,13 +141,19 @@ def backend_for(cell: str, name: str | None = None) -> CellBackend:
     """The functions ``cell`` (one of :data:`CELLS`) runs on backend ``name`` (default:
     the one a call made now would use, :func:`backend_name`): the compiled ones where the
     backend has them, the reference ones of :mod:`kioku.functional` otherwise."""
-    name = backend_name() if name is None else name
+    chosen = name is None
+    if chosen:  # backend_name() inlined where it is cheap: layers call this per step
+        name = _forced[-1] if _forced else _env_choice()
+        if name == "auto":
+            name = _auto[0] if _auto else backend_name()
     found = _resolved.get((name, cell))
     if found is not None:
         return found
     if cell not in CELLS:
         raise ValueError(f"cell: expected one of {', '.join(CELLS)}, found {cell!r}")
-    if name != "reference" and name not in _BACKENDS:
+    if name not in _BACKENDS:
+        if chosen:  # KIOKU_KERNELS holds it: backend_name() says so, naming the variable
+            backend_name()
         raise ValueError(f"name: expected one of {', '.join(_BACKENDS)}, found {name!r}")
     entry = _CELL_MODULES.get(name, {}).get(cell)
     if entry is None:

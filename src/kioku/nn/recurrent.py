@@ -347,7 +347,10 @@ class RecurrentStack(Module):
             check_shape("dy", dy, expected)
             if self.batch_first:
                 dy = dy.transpose(1, 0, 2)
-        dfinal = self._initial(dstate, B, unbatched, "dstate")
+        if dstate is None:  # what _initial gives, without its call
+            dfinal = [(None,) * len(self.state_names)] * (self.num_layers * self.num_directions)
+        else:
+            dfinal = self._initial(dstate, B, unbatched, "dstate")
         if self.num_layers == 1 and self.num_directions == 1:  # at batch 1, µs count
             return self._run_single_backward(np.ascontiguousarray(dy), dfinal[0], need_dx,
                                              unbatched)  # fmt: skip
