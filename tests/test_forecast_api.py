@@ -131,3 +131,13 @@ def test_bad_series_are_refused_naming_the_argument():
         kioku.Forecaster(**TINY).fit(bad, verbose=0)
     with pytest.raises(ValueError, match="window: expected an integer >= 1, found 0"):
         kioku.Forecaster(window=0)
+
+
+def test_an_interval_needs_enough_validation_windows():
+    values = series(120)
+    fc = kioku.Forecaster(**TINY)
+    fc.fit(values[:90], validation_data=values[90:], epochs=1, verbose=0)  # 30 rows: 20 windows
+    assert fc.residuals_.shape == (20, HORIZON, 1)
+    fc.interval(0.9)  # 10 windows needed
+    with pytest.raises(ValueError, match="coverage 0.99: the validation part gives 20 windows"):
+        fc.interval(0.99)

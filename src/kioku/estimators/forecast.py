@@ -103,8 +103,9 @@ def _future_index(index: Any, start: int, steps: int) -> Any:
 
 class Forecaster(Estimator):
     """Windows of ``window`` steps predict the next ``horizon`` (direct multi-step);
-    every column is a target. Without ``validation_data`` the series' tail (10 %, at
-    least one window) validates, as ``kioku train`` splits a CSV in time order."""
+    every column is a target. Without ``validation_data`` the series' tail validates, as
+    ``kioku train`` splits a CSV in time order: 10 % of the rows, and at least 20 windows
+    (for the intervals' quantiles) where the series leaves two windows to train on."""
 
     task = "forecast"
 
@@ -115,6 +116,9 @@ class Forecaster(Estimator):
         steps = settings.window + settings.horizon
         if validation_data is None:
             n_valid = max(int(round(len(values) * 0.1)), steps)
+            wanted = steps + 19  # 20 windows of errors: the intervals' quantiles need them
+            if n_valid < wanted and len(values) - wanted >= 2 * steps:
+                n_valid = wanted
             if len(values) - n_valid < steps:
                 raise ValueError(
                     f"series: expected at least {2 * steps} rows (a window of window + horizon "
@@ -190,6 +194,13 @@ class Forecaster(Estimator):
         and column (residual-based; no distribution assumed)."""
         if not 0 < coverage < 1:
             raise ValueError(f"coverage: expected a number in (0, 1), found {coverage!r}")
+        self._fitted()
+        need = int(np.ceil(1 / (1 - coverage) - 1e-9))
+        if len(self.residuals_) < need:
+            raise ValueError(
+                f"coverage {coverage}: the validation part gives {len(self.residuals_)} windows "
+                f"of errors, expected at least {need} (give longer validation_data)"
+            )
         tail = (1 - coverage) / 2
         return (
             np.quantile(self.residuals_, tail, axis=0),
