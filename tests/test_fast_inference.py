@@ -13,6 +13,8 @@ import pytest
 
 pytest.importorskip("numba")
 
+from tolerance import assert_close, direction_depth  # noqa: E402
+
 from kioku import functional, kernels, nn  # noqa: E402
 from kioku.kernels import _inference_plan  # noqa: E402
 from kioku.train import SGD  # noqa: E402
@@ -86,7 +88,7 @@ def test_planned_calls_match_the_general_path_bit_for_bit(calls, hidden, bias):
     assert len(calls) == 5
     weight_ih, weight_hh, bias_sum, _ = layer._weights(0, 0)
     want = functional.lstm_forward(x, weight_ih, weight_hh, bias_sum, state[0][0], state[1][0])
-    np.testing.assert_allclose(got[0], want[0], rtol=0, atol=1e-5)
+    assert_close("y", got[0], want[0], direction_depth(x, weight_hh))
 
 
 @pytest.mark.parametrize("batch", [2, 5])
@@ -355,9 +357,10 @@ def test_one_sequence_loop_matches_the_reference(monkeypatch, hidden, reverse):
     want = functional.lstm_forward(**args)
     assert len(rows) == 1
     cached = numba_lstm.lstm_forward(**args)  # the training loop: another code path
-    for a, b, c in zip(got[:3], want[:3], cached[:3]):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
-        np.testing.assert_allclose(a, c, rtol=0, atol=1e-5)
+    depth = direction_depth(args["x"], args["weight_hh"])
+    for name, a, b, c in zip(("y", "h_n", "c_n"), got[:3], want[:3], cached[:3]):
+        assert_close(f"{name} vs the reference", a, b, depth)
+        assert_close(f"{name} vs the training loop", a, c, depth)
 
 
 def test_one_sequence_unbatched_or_batch_first_is_planned(calls):
