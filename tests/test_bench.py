@@ -69,6 +69,7 @@ def _tiny_run(monkeypatch, others: float, overhead_calls: int) -> dict:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.torch
 def test_quick_run_writes_json_and_markdown(tmp_path, monkeypatch):
     pytest.importorskip("torch")

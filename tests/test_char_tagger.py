@@ -44,6 +44,7 @@ def small_tagger(dtype=np.float64, **kw) -> SequenceTagger:
     return SequenceTagger(6, 3, 3, 3, 2, dtype=dtype, rng=0, **options)
 
 
+@pytest.mark.slow
 def test_char_encoder_gradients_match_central_differences():
     encoder = CharEncoder(7, 3, 4, dtype=np.float64, rng=1)
     w = np.random.default_rng(2).standard_normal((4, 3, 8))

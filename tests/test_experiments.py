@@ -222,6 +222,7 @@ def quick_results(tmp_path_factory):
     return status, out
 
 
+@pytest.mark.slow
 def test_quick_mode_claims_and_report(quick_results):
     import base64
     import io
