@@ -9,6 +9,8 @@ import pytest
 
 pytest.importorskip("numba")
 
+from tolerance import assert_close, direction_depth  # noqa: E402
+
 from kioku import functional  # noqa: E402
 from kioku.kernels import _pack_cache, numba_lstm  # noqa: E402
 from kioku.kernels._gate_order import (  # noqa: E402
@@ -125,8 +127,9 @@ def test_gate_order_inference_matches_reference(monkeypatch, threads, B, H):
         y, h_n, c_n, cache = numba_lstm.lstm_forward(**args, keep_cache=False)
         want = functional.lstm_forward(**args)[:3]
         assert cache is None
+        depth = direction_depth(args["x"], args["weight_hh"])
         for name, got, expected in zip(("y", "h_n", "c_n"), (y, h_n, c_n), want):
-            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5, err_msg=name)
+            assert_close(name, got, expected, depth)
 
 
 def test_gate_order_inference_is_the_same_on_one_and_two_threads(monkeypatch):
