@@ -141,3 +141,77 @@ def test_an_interval_needs_enough_validation_windows():
     fc.interval(0.9)  # 10 windows needed
     with pytest.raises(ValueError, match="coverage 0.99: the validation part gives 20 windows"):
         fc.interval(0.99)
+
+
+@pytest.fixture(scope="module")
+def daily_run(tmp_path_factory):
+    import datetime
+
+    from kioku.cli import main
+
+    folder = tmp_path_factory.mktemp("cli")
+    start = datetime.date(2024, 1, 30)
+    lines = ["date,sales"] + [
+        f"{start + datetime.timedelta(days=i)},{v:.4f}" for i, v in enumerate(series(120)[:, 0])
+    ]
+    (folder / "daily.csv").write_text("\n".join(lines) + "\n")
+    argv = ["train", "--task", "forecast", "--data", str(folder / "daily.csv"), "--window", "8",
+            "--horizon", "3", "--hidden", "8", "--epochs", "1", "--no-progress",
+            "--out", str(folder / "run")]  # fmt: skip
+    assert main(argv) == 0
+    return folder
+
+
+def _day(i: int) -> str:
+    import datetime
+
+    return str(datetime.date(2024, 2, 1) + datetime.timedelta(days=i))
+
+
+@pytest.mark.parametrize(
+    ("first_column", "cells", "expected"),
+    [
+        ("date", _day, ["date", "2024-03-02", "2024-03-03", "2024-03-04"]),  # leap February
+        ("date", lambda i: _day(i + (i > 20)), ["step", "1", "2", "3"]),  # a day missing: steps
+        ("t", lambda i: str(100 + i), ["t", "130", "131", "132"]),  # a count goes on
+        ("name", lambda i: "x", ["step", "1", "2", "3"]),
+    ],
+)
+def test_predict_labels_rows_with_the_input_time(daily_run, capsys, first_column, cells, expected):
+    from kioku.cli import main
+
+    values = series(31)[:, 0]
+    rows = [f"{first_column},sales"] + [f"{cells(i)},{v:.4f}" for i, v in enumerate(values[:30])]
+    (daily_run / "in.csv").write_text("\n".join(rows) + "\n")
+    assert main(["predict", str(daily_run / "run"), str(daily_run / "in.csv")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    labels = [line.split(",")[0] for line in out]
+    assert labels == expected
+
+
+def test_next_dates_without_pandas_keep_days_and_month_ends(monkeypatch):
+    import sys
+    from datetime import datetime
+
+    from kioku.data.time_index import next_dates
+
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas raises ImportError
+    days = [datetime(2024, 2, 27), datetime(2024, 2, 28), datetime(2024, 2, 29)]
+    after = [datetime(2024, 3, 1), datetime(2024, 3, 2)]
+    assert next_dates(days, 2) == (after, "every 1 day, 0:00:00")
+    ends = [datetime(2023, 11, 30), datetime(2023, 12, 31), datetime(2024, 1, 31)]
+    future, freq = next_dates(ends, 2)
+    assert future == [datetime(2024, 2, 29), datetime(2024, 3, 31)] and freq == "every 1 month"
+    assert next_dates(days[:2], 1) == (None, "fewer than 3 dates")
+
+
+def test_predict_plot_and_its_refusals(daily_run, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from kioku.cli import main
+
+    run, data = str(daily_run / "run"), str(daily_run / "daily.csv")
+    assert main(["predict", run, data, "--plot", str(tmp_path / "fc.png")]) == 0
+    assert (tmp_path / "fc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "time index 'date': D" in capsys.readouterr().err
+    assert main(["predict", run, data, "--plot", str(tmp_path / "fc.nope")]) == 2
+    assert "--plot" in capsys.readouterr().err

@@ -113,7 +113,9 @@ def test_forecast_in_the_datas_units(trained, capsys, monkeypatch):
     status, out, err = predict(capsys, monkeypatch, runs["forecast"], csv_text)
     assert status == 0 and "steps in" in err
     rows = [line.split(",") for line in out.splitlines()]
-    assert rows[0] == ["step", "units"] and len(rows) == 4
+    assert rows[0] == ["day", "units"] and len(rows) == 4  # the input's count goes on
+    last_day = int(csv_text.splitlines()[-1].split(",")[0])
+    assert [int(r[0]) for r in rows[1:]] == [last_day + 1, last_day + 2, last_day + 3]
     predictor = kioku.load(runs["forecast"])
     values = np.array([float(r.split(",")[1]) for r in csv_text.splitlines()[1:]])
     window = ((values[-14:, None] - predictor.mean) / predictor.std).astype(np.float32)

@@ -6,7 +6,9 @@
 - tag: the input's CoNLL-U with UPOS filled in, or ``word<TAB>tag`` lines for plain
   text (one sentence per line);
 - forecast: the next ``--horizon`` values after a CSV with the model's columns, in the
-  data's own units.
+  data's own units, each row labelled by its time: the dates after the CSV's date column
+  at the frequency its dates keep, the counts after a column counting rows, else steps
+  1..N; ``--plot FILE`` draws the history and the forecast.
 
 Input is a file or standard input (``-``, the default); output goes to standard output
 or ``--out``. A line on standard error names the checkpoint and the throughput.
@@ -69,6 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         maximum=HORIZON_MAX,
     )
     add_bounded(parser, "--batch-size", int, 64, "inputs run together", minimum=1, maximum=SIZE_MAX)
+    a(
+        "--plot",
+        metavar="FILE",
+        help="forecast: draw the input's last rows and the forecast to FILE (.png, .svg, "
+        ".pdf; needs matplotlib, the plot extra)",
+    )
     add_which(parser)
 
 
@@ -93,16 +101,17 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.horizon is not None and kind != "forecast":
-        print(f"kioku predict: --horizon: applies to forecast, not to {kind}", file=sys.stderr)
-        return 2
+    for flag, value in (("--horizon", args.horizon), ("--plot", args.plot)):
+        if value is not None and kind != "forecast":
+            print(f"kioku predict: {flag}: applies to forecast, not to {kind}", file=sys.stderr)
+            return 2
     try:
         text = _read_input(args.input)
         args.input = _input_name(args.input)  # the messages below: "standard input" for -
         started = time.perf_counter()
         output, count, unit, said = WRITERS[kind](predictor, text, fmt, args)
         seconds = time.perf_counter() - started
-    except (ValueError, TypeError, OSError, MemoryError) as error:
+    except (ValueError, TypeError, OSError, MemoryError, ImportError) as error:
         print(f"kioku predict: {error}", file=sys.stderr)
         return 2
     if args.out:
@@ -310,16 +319,22 @@ def write_forecast(predictor, text: str, fmt: str | None, args) -> tuple[str, in
                 f"{args.input}: line {line}: expected numbers in columns {predictor.columns}"
             ) from None
     forecast = predictor.forecast(np.array(values), args.horizon, args.batch_size)
+    from .forecast_output import plot_forecast, time_labels
+
+    data_rows = rows[headed:]
+    name, labels, past, note = time_labels(header, data_rows, picks, len(forecast))
     out = io.StringIO()
     if fmt == "jsonl":
-        for step, row in enumerate(forecast, 1):
-            record = {"step": step, **{c: float(v) for c, v in zip(predictor.columns, row)}}
+        for label, row in zip(labels, forecast):
+            record = {name: label, **{c: float(v) for c, v in zip(predictor.columns, row)}}
             out.write(strict_json.dumps(record) + "\n")
     else:
-        out.write(",".join(["step", *predictor.columns]) + "\n")
-        for step, row in enumerate(forecast, 1):
-            out.write(",".join([str(step), *(f"{v:.6g}" for v in row)]) + "\n")
-    return out.getvalue(), len(forecast), "steps", {}
+        out.write(",".join([name, *predictor.columns]) + "\n")
+        for label, row in zip(labels, forecast):
+            out.write(",".join([str(label), *(f"{v:.6g}" for v in row)]) + "\n")
+    if args.plot:
+        plot_forecast(args.plot, predictor, np.array(values), forecast, past, labels, name)
+    return out.getvalue(), len(forecast), "steps", {"notes": [note]}
 
 
 WRITERS = {
