@@ -215,3 +215,67 @@ def test_predict_plot_and_its_refusals(daily_run, tmp_path, capsys):
     assert "time index 'date': D" in capsys.readouterr().err
     assert main(["predict", run, data, "--plot", str(tmp_path / "fc.nope")]) == 2
     assert "--plot" in capsys.readouterr().err
+
+
+def covariate_series(n: int = 160) -> np.ndarray:
+    """``(n, 2)``: sales follow the price two steps earlier."""
+    rng = np.random.default_rng(0)
+    price = np.sin(np.arange(n) / 4) + rng.normal(0, 0.05, n)
+    sales = np.zeros(n)
+    sales[2:] = 3 * price[:-2] + rng.normal(0, 0.05, n - 2)
+    return np.stack([sales, price], axis=1)
+
+
+def test_targets_apart_from_past_covariates(tmp_path):
+    pd = pytest.importorskip("pandas")
+    values = covariate_series()
+    frame = pd.DataFrame({"price": values[:, 1], "sales": values[:, 0]})  # inputs first here
+    fc = kioku.Forecaster(**TINY, targets=["sales"], inputs=["price"])
+    fc.fit(frame, epochs=2, verbose=0)
+    assert fc.model.config()["input_size"] == 2 and fc.model.config()["output_size"] == 1
+    forecast = fc.predict(frame)
+    assert list(forecast.columns) == ["sales"] and forecast.shape == (HORIZON, 1)
+    # the model reads the covariate: another price history, another forecast
+    other = frame.assign(price=frame["price"] * -1)
+    assert not np.allclose(fc.predict(other)["sales"], forecast["sales"])
+    # the naive baselines forecast the target alone, by hand
+    result = fc.backtest(frame, start=140, stride=HORIZON, season=12)
+    origins = range(140, 160 - HORIZON + 1, HORIZON)
+    naive = np.concatenate([np.full(HORIZON, values[o - 1, 0]) for o in origins])
+    actual = np.concatenate([values[o : o + HORIZON, 0] for o in origins])
+    assert result["naive"]["mae"] == pytest.approx(np.abs(naive - actual).mean())
+    fc.save(tmp_path / "cov")
+    loaded = kioku.load(tmp_path / "cov")
+    assert loaded.targets == ["sales"] and loaded.columns == ["sales", "price"]
+    np.testing.assert_array_equal(loaded.forecast(values[:, [0, 1]]), forecast.to_numpy())
+    with pytest.raises(ValueError, match=r"horizon: expected at most the model's 3 steps, found 5"):
+        loaded.forecast(values, horizon=5)
+    with pytest.raises(ValueError, match=r"inputs: \['sales'\] leave no column only to forecast"):
+        kioku.Forecaster(**TINY, targets="sales", inputs="sales").fit(frame, verbose=0)
+
+
+def test_the_command_forecasts_targets_from_inputs(tmp_path, capsys):
+    from kioku.cli import main
+
+    values = covariate_series()
+    path = tmp_path / "cov.csv"
+    rows = ["t,sales,price"] + [f"{t},{s:.4f},{p:.4f}" for t, (s, p) in enumerate(values)]
+    path.write_text("\n".join(rows) + "\n")
+    argv = ["train", "--task", "forecast", "--data", str(path), "--window", "8", "--horizon",
+            "3", "--hidden", "8", "--epochs", "1", "--no-progress", "--out"]  # fmt: skip
+    assert main([*argv, str(tmp_path / "run"), "--targets", "sales", "--inputs", "price"]) == 0
+    assert "targets ['sales'], past covariates ['price']" in capsys.readouterr().out
+    assert main(["predict", str(tmp_path / "run"), str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "t,sales" and out[1].startswith("160,") and len(out) == 4
+    assert main(["predict", str(tmp_path / "run"), str(path), "--horizon", "4"]) == 2
+    assert "past covariates ['price'] would be needed ahead" in capsys.readouterr().err
+    # every column but the inputs is a target when --targets is not given
+    assert main([*argv, str(tmp_path / "run2"), "--inputs", "price"]) == 0
+    assert kioku.load(tmp_path / "run2").targets == ["sales"]
+    for extra, message in [
+        (["--targets", "sales", "--inputs", "sales"], "--inputs sales: ['sales'] forecast already"),
+        (["--targets", "sales", "--columns", "price"], "--targets sales: --columns price says"),
+    ]:
+        assert main([*argv, str(tmp_path / "bad"), *extra]) == 2
+        assert message in capsys.readouterr().err

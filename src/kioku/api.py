@@ -70,6 +70,8 @@ class Predictor:
         chars = task.get("char_vocab")  # a tagger that reads characters
         self.char_vocab = None if chars is None else Vocabulary.from_dict(chars, source)
         self.columns: list[str] = list(task.get("columns") or [])
+        # the columns a forecaster forecasts; the others are past covariates it reads
+        self.targets: list[str] = list(task.get("targets") or self.columns)
         self.window = task.get("window")
         self.horizon = task.get("horizon")
         self.mean = np.asarray(task["mean"], np.float64) if "mean" in task else None
@@ -208,10 +210,20 @@ class Predictor:
         return out[0] if single else out
 
     def forecast(self, series, horizon: int | None = None, batch_size: int = 64):
-        """The next ``horizon`` (default: the model's) values ``(horizon, F)`` after each
-        series ``(N, F)`` in the data's units; the last ``window`` rows are read."""
+        """The next ``horizon`` (default: the model's) values ``(horizon, K)`` of the
+        :attr:`targets` after each series ``(N, F)`` of the :attr:`columns` (targets and
+        past covariates), in the data's units; the last ``window`` rows are read. Beyond
+        the model's horizon the forecasts are fed back in, which a model with covariates
+        cannot do (their future is unknown): refused."""
         self._need("forecast")
         horizon = self.horizon if horizon is None else _check_count(horizon, "horizon")
+        picked = [self.columns.index(t) for t in self.targets]
+        if horizon > self.horizon and len(picked) != len(self.columns):
+            inputs = [c for c in self.columns if c not in self.targets]
+            raise ValueError(
+                f"horizon: expected at most the model's {self.horizon} steps, found {horizon} "
+                f"(beyond it the past covariates {inputs} would be needed ahead)"
+            )
         single = (isinstance(series, np.ndarray) and series.ndim < 3) or (
             isinstance(series, Sequence) and len(series) > 0 and np.isscalar(series[0])
         )
@@ -237,13 +249,15 @@ class Predictor:
             x, lengths = pad_batch(chunk)
             steps = []
             with self.model.eval_mode():
-                while sum(s.shape[1] for s in steps) < horizon:
-                    pred = self.model(x, lengths)  # (B, H, F)
+                while True:
+                    pred = self.model(x, lengths)  # (B, H, K)
                     steps.append(pred)
-                    # feed the forecasts back in, keeping the window's length
+                    if sum(s.shape[1] for s in steps) >= horizon:
+                        break
+                    # feed the forecasts back in (every column a target), keeping the length
                     x, lengths = _roll(x, lengths, pred)
             scaled = np.concatenate(steps, axis=1)[:, :horizon]
-            out.extend(scaled.astype(np.float64) * self.std + self.mean)
+            out.extend(scaled.astype(np.float64) * self.std[picked] + self.mean[picked])
         return out[0] if single else out
 
     # -- helpers --------------------------------------------------------------------------

@@ -54,7 +54,8 @@ def plot_forecast(path, predictor, values, forecast, past, labels, name) -> None
     shown = 4 * int(predictor.window or 1)
     future = [datetime.fromisoformat(x) for x in labels] if name != "step" and isinstance(
         labels[0], str) else labels  # fmt: skip
-    columns = predictor.columns
+    columns = predictor.targets
+    values = values[:, [predictor.columns.index(c) for c in columns]]  # the targets' history
     figure, axes = plt.subplots(len(columns), 1, figsize=(8, 2.6 * len(columns)), squeeze=False)
     for j, (axis, column) in enumerate(zip(axes[:, 0], columns)):
         axis.plot(past[-shown:], values[-shown:, j], color="black", label="history")

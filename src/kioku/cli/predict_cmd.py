@@ -326,10 +326,10 @@ def write_forecast(predictor, text: str, fmt: str | None, args) -> tuple[str, in
     out = io.StringIO()
     if fmt == "jsonl":
         for label, row in zip(labels, forecast):
-            record = {name: label, **{c: float(v) for c, v in zip(predictor.columns, row)}}
+            record = {name: label, **{c: float(v) for c, v in zip(predictor.targets, row)}}
             out.write(strict_json.dumps(record) + "\n")
     else:
-        out.write(",".join([name, *predictor.columns]) + "\n")
+        out.write(",".join([name, *predictor.targets]) + "\n")
         for label, row in zip(labels, forecast):
             out.write(",".join([str(label), *(f"{v:.6g}" for v in row)]) + "\n")
     if args.plot:

@@ -102,17 +102,47 @@ def _future_index(index: Any, start: int, steps: int) -> Any:
 
 
 class Forecaster(Estimator):
-    """Windows of ``window`` steps predict the next ``horizon`` (direct multi-step);
-    every column is a target. Without ``validation_data`` the series' tail validates, as
-    ``kioku train`` splits a CSV in time order: 10 % of the rows, and at least 20 windows
-    (for the intervals' quantiles) where the series leaves two windows to train on."""
+    """Windows of ``window`` steps predict the next ``horizon`` (direct multi-step) of
+    the ``targets`` (names, default every column), reading the ``inputs`` (past
+    covariates) beside them; an array's columns are ``column1``, ``column2``, ....
+    Without ``validation_data`` the series' tail validates, as ``kioku train`` splits a
+    CSV in time order: 10 % of the rows, and at least 20 windows (for the intervals'
+    quantiles) where the series leaves two windows to train on."""
 
     task = "forecast"
+
+    def __init__(self, **settings: Any) -> None:
+        for name in ("targets", "inputs", "columns"):  # lists of names: the settings' text
+            if isinstance(settings.get(name), (list, tuple)):
+                settings[name] = ",".join(map(str, settings[name]))
+        super().__init__(**settings)
+
+    def _roles(self, columns: list[str], settings: TrainSettings) -> tuple[list[str], list[str]]:
+        """The columns to forecast and the past covariates, each named in ``columns``."""
+
+        def names(text: str | None) -> list[str]:
+            return [c.strip() for c in (text or "").split(",") if c.strip()]
+
+        inputs = names(settings.inputs)
+        targets = names(settings.targets or settings.columns) or [
+            c for c in columns if c not in inputs
+        ]
+        for setting, chosen in (("targets", targets), ("inputs", inputs)):
+            unknown = [c for c in chosen if c not in columns]
+            if unknown:
+                raise ValueError(f"{setting}: {unknown} not among the series' columns {columns}")
+        both = [c for c in inputs if c in targets]
+        if both or not targets:
+            raise ValueError(f"inputs: {both or inputs} leave no column only to forecast")
+        return targets, inputs
 
     def _task(self, x: Any, y: Any, validation_data: Any, settings: TrainSettings) -> Any:
         if y is not None:
             raise TypeError("y: a forecaster learns from the series alone; give fit(series)")
         values, columns, index = _frame(x)
+        targets, inputs = self._roles(columns, settings)
+        order = [columns.index(c) for c in targets + inputs]  # targets first, then inputs
+        values, columns = values[:, order], targets + inputs
         steps = settings.window + settings.horizon
         if validation_data is None:
             n_valid = max(int(round(len(values) * 0.1)), steps)
@@ -128,7 +158,11 @@ class Forecaster(Estimator):
         else:
             train = values
             valid, vcolumns, _ = _frame(validation_data)
-            if vcolumns != columns and valid.shape[1] != len(columns):
+            if set(vcolumns) >= set(columns):
+                valid = valid[:, [vcolumns.index(c) for c in columns]]
+            elif valid.shape[1] == len(order):
+                valid = valid[:, order]
+            else:
                 raise ValueError(f"validation_data: expected columns {columns}, found {vcolumns}")
         for name, part in (("train", train), ("validation", valid)):
             if len(part) < steps:
@@ -137,7 +171,10 @@ class Forecaster(Estimator):
                     f"window + horizon = {steps}"
                 )
         self.series_, self.columns_, self.index_ = values, columns, index
-        task = ForecastTask.from_memory({"train": train, "valid": valid}, columns, settings)
+        self.targets_ = targets
+        self.picked_ = list(range(len(targets)))  # the targets lead the columns
+        task = ForecastTask.from_memory({"train": train, "valid": valid}, columns, settings,
+                                        targets)  # fmt: skip
         self.valid_ = valid
         return task
 
@@ -154,6 +191,8 @@ class Forecaster(Estimator):
             self._fitted()
             return self.series_, self.index_
         values, columns, index = _frame(series)
+        if set(columns) >= set(self.columns_):  # by name: targets first, then inputs
+            return values[:, [columns.index(c) for c in self.columns_]], index
         if values.shape[1] != len(self.columns_):
             raise ValueError(f"series: expected columns {self.columns_}, found {columns}")
         return values, index
@@ -172,12 +211,12 @@ class Forecaster(Estimator):
             import pandas as pd
         except ImportError:
             return forecast
-        frame = pd.DataFrame(forecast, columns=self.columns_, index=future)
+        frame = pd.DataFrame(forecast, columns=self.targets_, index=future)
         frame.index.name = (
             "time" if index is not None and not isinstance(future, np.ndarray) else "step"
         )
         for name, values in (extra or {}).items():
-            for j, column in enumerate(self.columns_):
+            for j, column in enumerate(self.targets_):
                 frame[f"{column}_{name}"] = values[:, j]
         return frame
 
@@ -185,8 +224,8 @@ class Forecaster(Estimator):
         """Errors ``(W, H, F)`` (actual - forecast) of every window of ``values``."""
         p = self._fitted()
         x, y = windows(values, p.window, p.horizon)  # (T, W, F), (H, W, F)
-        forecasts = np.stack(p.forecast([x[:, w] for w in range(x.shape[1])]))  # (W, H, F)
-        return np.transpose(y, (1, 0, 2)) - forecasts
+        forecasts = np.stack(p.forecast([x[:, w] for w in range(x.shape[1])]))  # (W, H, K)
+        return np.transpose(y[..., self.picked_], (1, 0, 2)) - forecasts
 
     def interval(self, coverage: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
         """Offsets ``(low (H, F), high (H, F))`` to add to a forecast for a central
@@ -245,16 +284,19 @@ class Forecaster(Estimator):
         first = max(first, W)
         stride = H if stride is None else int(stride)
         season = season or getattr(self.task_, "season", None) or season_of(values, W)
+        if season > first:
+            raise ValueError(f"season: expected at most the first origin {first}, found {season}")
         origins = list(range(first, len(values) - H + 1, stride))
         if not origins:
             raise ValueError(
                 f"start: no origin leaves a horizon of {H} rows after a window of {W} "
                 f"(rows {len(values)}, first origin {first})"
             )
-        model = np.stack(p.forecast([values[o - W : o] for o in origins]))  # (O, H, F)
-        actual = np.stack([values[o : o + H] for o in origins])
-        naive = np.stack([np.repeat(values[o - 1 : o], H, axis=0) for o in origins])
-        seasonal = np.stack([values[o - season + (np.arange(H) % season)] for o in origins])
+        model = np.stack(p.forecast([values[o - W : o] for o in origins]))  # (O, H, K)
+        targets = values[:, self.picked_]
+        actual = np.stack([targets[o : o + H] for o in origins])
+        naive = np.stack([np.repeat(targets[o - 1 : o], H, axis=0) for o in origins])
+        seasonal = np.stack([targets[o - season + (np.arange(H) % season)] for o in origins])
         out = {
             name: errors(actual, guess)
             for name, guess in (("model", model), ("naive", naive), ("seasonal_naive", seasonal))
@@ -284,10 +326,10 @@ class Forecaster(Estimator):
         future = _future_index(index, len(values), p.horizon)
         if index is not None and isinstance(future, np.ndarray):  # dates without frequency
             past = np.arange(len(values))[-shown:]
-        figure, axes = plt.subplots(len(self.columns_), 1, figsize=(8, 2.6 * len(self.columns_)),
-                                    squeeze=False)  # fmt: skip
-        for j, (axis, name) in enumerate(zip(axes[:, 0], self.columns_)):
-            axis.plot(past, values[-shown:, j], color="black", label="history")
+        rows = len(self.targets_)
+        figure, axes = plt.subplots(rows, 1, figsize=(8, 2.6 * rows), squeeze=False)
+        for j, (axis, name) in enumerate(zip(axes[:, 0], self.targets_)):
+            axis.plot(past, values[-shown:, self.picked_[j]], color="black", label="history")
             axis.plot(future, point[:, j], color="tab:blue", label="forecast")
             band = (point[:, j] + low[:, j], point[:, j] + high[:, j])
             label = f"{coverage:.0%} interval"

@@ -58,18 +58,26 @@ class ForecastTask(PaddedTask):
         seed: int,
         scaling: tuple[np.ndarray, np.ndarray] | None = None,
         left_out: dict[str, str] | None = None,
+        targets: list[str] | None = None,
     ) -> None:
-        """``series``: per split, the values ``(N, F)`` of the ``F`` ``columns``;
-        ``scaling``: ``(mean (F,), std (F,))``, default the training split's."""
+        """``series``: per split, the values ``(N, F)`` of the ``F`` ``columns`` (what the
+        model reads); ``targets``: those it forecasts (default: all; the others are past
+        covariates); ``scaling``: ``(mean (F,), std (F,))``, default the training split's."""
         self.columns, self.window, self.horizon = columns, window, horizon
+        self.targets = list(targets) if targets else list(columns)
+        unknown = [t for t in self.targets if t not in columns]
+        if unknown:
+            raise setting_error(ValueError, "targets", f"{unknown} not among columns {columns}")
+        self.target_index = [columns.index(t) for t in self.targets]
         self.left_out = left_out or {}
         if scaling is None:
             scaling = (series["train"].mean(axis=0), series["train"].std(axis=0) + 1e-8)
         self.mean, self.std = (np.asarray(a, np.float64) for a in scaling)
-        self.season = season_of(series["train"], window)
+        self.season = season_of(series["train"][:, self.target_index], window)
         splits = {}
         for split, values in series.items():
             x, y = windows((values - self.mean) / self.std, window, horizon)
+            y = y[..., self.target_index]  # (H, W, targets): covariates are read, not forecast
             splits[split] = [
                 Example(x[:, w].astype(np.float32), y[:, w].astype(np.float32))
                 for w in range(x.shape[1])
@@ -81,7 +89,7 @@ class ForecastTask(PaddedTask):
         files = split_source(settings.data, cls.kind, (".csv",))
         first = files.single or files.files["train"]
         header = settings.header
-        wanted, left_out = cls.choose_columns(first, settings.columns, header)
+        wanted, targets, left_out = cls.choose_targets(first, settings, header)
         steps = settings.window + settings.horizon  # one window, at least, in every split
         if files.single is not None:
             # valid holds at most n / 10 + 1 rows: no n below 10 (steps - 1) can do
@@ -96,7 +104,7 @@ class ForecastTask(PaddedTask):
             for split, path in files.files.items():
                 why = f"one window of --window + --horizon = {steps} steps"
                 series[split], columns = read_csv_series(path, wanted, steps, why, header)
-        task = cls.from_memory(series, columns, settings)
+        task = cls.from_memory(series, columns, settings, targets)
         task.left_out = left_out
         counts = {s: f"{len(v):,} rows, {len(task.splits[s]):,} windows" for s, v in series.items()}
         task.said(files, counts, "in time order: valid and test are the series' tail")
@@ -104,14 +112,46 @@ class ForecastTask(PaddedTask):
 
     @classmethod
     def from_memory(
-        cls, series: dict[str, np.ndarray], columns: list[str], settings: TrainSettings
+        cls,
+        series: dict[str, np.ndarray],
+        columns: list[str],
+        settings: TrainSettings,
+        targets: list[str] | None = None,
     ) -> ForecastTask:
         """The task over per-split values ``(N, F)`` of ``columns`` (``train`` and
         ``valid``, and ``test`` if given) held in memory, scaled with the training part's
-        mean and deviation (:meth:`from_settings` reads its CSV files into this)."""
+        mean and deviation (:meth:`from_settings` reads its CSV files into this);
+        ``targets`` (default: all columns) are forecast, the others read as covariates."""
         return cls(
-            series, columns, settings.window, settings.horizon, settings.batch_size, settings.seed
-        )
+            series, columns, settings.window, settings.horizon, settings.batch_size,
+            settings.seed, targets=targets,
+        )  # fmt: skip
+
+    @classmethod
+    def choose_targets(
+        cls, path: Path, settings: TrainSettings, header: bool | None
+    ) -> tuple[list[str] | None, list[str] | None, dict[str, str]]:
+        """``(the columns to read, those to forecast, the time-index columns left out)``
+        from ``--targets`` (or ``--columns``) and ``--inputs``; ``None``: every column."""
+        if settings.targets and settings.columns and settings.targets != settings.columns:
+            detail = f"--columns {settings.columns} says otherwise; give one of them"
+            raise setting_error(ValueError, "targets", detail, settings.targets)
+        wanted, left_out = cls.choose_columns(path, settings.targets or settings.columns, header)
+        inputs = [c.strip() for c in (settings.inputs or "").split(",") if c.strip()]
+        if not inputs:
+            return wanted, None, left_out
+        if not (settings.targets or settings.columns):  # every column but the inputs
+            names = wanted or csv_rows(path, header)[0]
+            wanted = [n for n in names if n not in left_out and n not in inputs]
+        both = [c for c in inputs if c in wanted]
+        if both:
+            detail = f"{both} forecast already (--targets); a column is one or the other"
+            raise setting_error(ValueError, "inputs", detail, settings.inputs)
+        if not wanted:
+            raise setting_error(
+                ValueError, "inputs", "leaves no column to forecast", settings.inputs
+            )
+        return wanted + inputs, wanted, left_out
 
     @staticmethod
     def choose_columns(
@@ -145,17 +185,22 @@ class ForecastTask(PaddedTask):
         values, columns = read_csv_series(path, columns, header=None)
         scaling = (np.asarray(state["mean"]), np.asarray(state["std"]))
         series = {"train": values, "all": values}
-        return cls(series, columns, state["window"], state["horizon"], batch_size, 0, scaling)
+        return cls(series, columns, state["window"], state["horizon"], batch_size, 0, scaling,
+                   targets=state.get("targets"))  # fmt: skip
 
     def header(self) -> str:
         shown = f"columns {self.columns}"
+        if self.targets != self.columns:
+            inputs = [c for c in self.columns if c not in self.targets]
+            shown = f"targets {self.targets}, past covariates {inputs}"
         if self.left_out:
             why = "; ".join(f"{name!r}: {reason}" for name, reason in self.left_out.items())
             shown += f" (left out {why}; --columns chooses)"
         return f"{super().header()}; {shown}"
 
     def extra_state(self) -> dict:
-        return {"columns": self.columns, "window": self.window, "horizon": self.horizon}
+        targets = {"targets": self.targets} if self.targets != self.columns else {}
+        return {"columns": self.columns, "window": self.window, "horizon": self.horizon, **targets}
 
     def state_dict(self) -> dict:
         # the scaling is kept for predictions, not compared on resume (older runs lack it)
@@ -169,6 +214,7 @@ class ForecastTask(PaddedTask):
             settings.hidden,
             settings.layers,
             self.horizon,
+            output_size=len(self.targets),
             dropout=settings.dropout,
             rng=rng,
             init_range=init_range,
@@ -186,6 +232,7 @@ class ForecastTask(PaddedTask):
         batcher = PaddedBatcher(self.splits[split], self.batch_size, shuffle=False)
         squares = {"model": 0.0, "naive": 0.0, "seasonal": 0.0}
         total = count = cells = 0.0
+        picked, std = self.target_index, self.std[self.target_index]
         with model.eval_mode():
             for x, _, y in batcher.epoch_batches():
                 target = np.transpose(y, (1, 0, 2))  # (B, H, F)
@@ -193,11 +240,11 @@ class ForecastTask(PaddedTask):
                 total += float(loss) * y.shape[1]
                 count += y.shape[1]
                 cells += target.size
-                naive = np.repeat(x[-1][:, None], self.horizon, axis=1)
+                naive = np.repeat(x[-1][:, None, picked], self.horizon, axis=1)
                 steps = np.arange(self.horizon) % self.season - self.season
-                seasonal = np.transpose(x[steps], (1, 0, 2))
+                seasonal = np.transpose(x[steps][..., picked], (1, 0, 2))
                 for name, guess in (("model", pred), ("naive", naive), ("seasonal", seasonal)):
-                    squares[name] += float((((guess - target) * self.std) ** 2).sum())
+                    squares[name] += float((((guess - target) * std) ** 2).sum())
         loss = total / count
         units = {f"rmse_{k}": math.sqrt(v / cells) for k, v in squares.items()}
         return {

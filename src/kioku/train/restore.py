@@ -51,6 +51,7 @@ _COUNTED = (
     ("char_vocab_size", "char_vocab.tokens"),
     ("input_size", "columns"),  # a forecaster's
     ("horizon", "horizon"),  # a number, not a list: compared as it is
+    ("output_size", "targets"),  # a forecaster's with past covariates
 )
 
 

@@ -70,6 +70,12 @@ class TrainSettings:
     columns: str | None = declare(
         None, "data", "comma-separated CSV columns to forecast", tasks=("forecast",),
         default_text="all but a time index")
+    targets: str | None = declare(
+        None, "data", "comma-separated CSV columns to forecast (--columns by another name)",
+        tasks=("forecast",), default_text="--columns")
+    inputs: str | None = declare(
+        None, "data", "comma-separated CSV columns read as past covariates: in every window, "
+        "never forecast", tasks=("forecast",), default_text="none")
     window: int = declare(
         32, "data", "input steps per forecast window", minimum=1, maximum=SERIES_MAX,
         tasks=("forecast",), sizes=True)
