@@ -151,7 +151,9 @@ def test_tagger_from_token_lists_or_raw_text_with_per_token_probabilities(tmp_pa
                                    verbose=0)  # fmt: skip
     assert raw.task_.vocab.index.get("sat") is not None  # the raw text split into words
     tagger.save(tmp_path / "tagger")
-    assert kioku.load(tmp_path / "tagger").predict("the cat ran.") == tagger.predict("the cat ran.")
+    loaded = kioku.load(tmp_path / "tagger")
+    assert loaded.predict("the cat ran.") == tagger.predict("the cat ran.")
+    np.testing.assert_array_equal(loaded.predict_proba("the cat ran."), probs[0])
     with pytest.raises(ValueError, match=r"y\[0\]: expected 4 tags"):
         kioku.Tagger(**tiny).fit(words, [["DET"]] * 3, verbose=0)
 

@@ -115,9 +115,11 @@ class Predictor:
         return self.tag(inputs, batch_size)
 
     # -- tasks ----------------------------------------------------------------------------
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64):
         """Class probabilities ``(B, C)`` of ``texts`` (columns in :attr:`labels` order);
-        one text gives ``(1, C)``, no texts ``(0, C)``."""
+        one text gives ``(1, C)``, no texts ``(0, C)``. A tagger's: :meth:`tag_proba`."""
+        if self.kind == "tag":
+            return self.tag_proba(texts, batch_size)
         self._need("classify")
         if isinstance(texts, str):
             texts = [texts]
@@ -136,6 +138,23 @@ class Predictor:
         of sentences (strings or lists of words) -> a list of lists. Unknown words read as
         ``<unk>``."""
         self._need("tag")
+        rows, single = self._tag_rows(sentences, batch_size, lambda z: z.argmax(axis=-1))
+        out = [[self.labels[k] for k in row] for row in rows]
+        return out[0] if single else out
+
+    def tag_proba(self, sentences, batch_size: int = 64):
+        """Each word's tag probabilities: ``(L, K)`` for a sentence (read as :meth:`tag`
+        reads it; columns in :attr:`labels` order, rows summing to 1), a list of them for
+        a list of sentences."""
+        self._need("tag")
+        rows, single = self._tag_rows(
+            sentences, batch_size, lambda z: _softmax(z.astype(np.float64))
+        )
+        return rows[0] if single else rows
+
+    def _tag_rows(self, sentences, batch_size: int, finish) -> tuple[list, bool]:
+        """``finish(logits (T, B, K))`` of each sentence, cut to its words, and whether
+        one sentence (a str) was given."""
         single = isinstance(sentences, str)
         items = [sentences] if single else list(sentences)
         words = []
@@ -162,16 +181,14 @@ class Predictor:
             chars = None
             if x.ndim == 3:
                 x, chars = x[..., 0], table.char_batch(x[..., 1])
-            return self.model(x, lengths, chars).argmax(axis=-1).T  # (B, T)
+            return np.swapaxes(finish(self.model(x, lengths, chars)), 0, 1)  # (B, T, ...)
 
         out = []
         for batch, sentence_ids in zip(
             self._batched(ids, batch_size, run), _chunks(ids, batch_size)
         ):
-            out.extend(
-                [self.labels[k] for k in row[: len(s)]] for row, s in zip(batch, sentence_ids)
-            )
-        return out[0] if single else out
+            out.extend(row[: len(s)] for row, s in zip(batch, sentence_ids))
+        return out, single
 
     def score(self, texts, batch_size: int = 64):
         """:class:`TokenScores` of a text or a list of texts. A word model reads each

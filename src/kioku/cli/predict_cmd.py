@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plot",
         metavar="FILE",
         help="forecast: draw the input's last rows and the forecast to FILE (.png, .svg, "
-        ".pdf; needs matplotlib, the plot extra)",
+        ".pdf; needs matplotlib, the plot extra) (default: none)",
     )
     add_which(parser)
 

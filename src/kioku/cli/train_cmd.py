@@ -55,13 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--config",
         metavar="FILE",
         help="read settings from a TOML file (name = value per setting, as every run "
-        "folder's settings.toml); flags given beside it win",
+        "folder's settings.toml); flags given beside it win (default: none)",
     )
     groups["output"].add_argument(
         "--print-config",
         action="store_true",
         default=None,
-        help="print the run's settings as TOML (what --config reads) and exit",
+        help="print the run's settings as TOML (what --config reads) and exit (default: train)",
     )
     groups["output"].add_argument(
         "--resume",

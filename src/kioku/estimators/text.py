@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..api import TokenScores, _chunks, _softmax
+from ..api import TokenScores
 from ..data.chars import FormTable
 from ..data.corpus import Corpus
-from ..data.padded import pad_batch
 from ..data.tokenize import tokenize_words
 from ..train.labeled_tasks import ClassifyTask
 from ..train.lm_task import LanguageModelTask, word_tokenizer
@@ -154,25 +153,11 @@ class Tagger(Estimator):
                                                                   settings)}  # fmt: skip
         return TagTask.from_memory(split, settings)
 
-    def predict_proba(self, sentences: Any, batch_size: int = 64) -> list[np.ndarray]:
-        """Per-token tag probabilities: one ``(L_i, K)`` array per sentence (columns in
-        :attr:`labels` order), a sentence as in :meth:`predict`."""
-        p = self._fitted()
-        single = isinstance(sentences, str)
-        words = self._words([sentences] if single else sentences, "sentences", self.settings)
-        ids = [np.array([p.vocab.index.get(w, p.vocab.unk_id) for w in s], np.int64) for s in words]
-        table = FormTable(p.char_vocab) if p.char_vocab is not None else None
-        out: list[np.ndarray] = []
-        with p.model.eval_mode():
-            for chunk_ids, chunk_words in zip(_chunks(ids, batch_size), _chunks(words, batch_size)):
-                x, lengths = pad_batch(chunk_ids)
-                chars = None
-                if table is not None and getattr(p.model, "char_encoder", None) is not None:
-                    forms, _ = pad_batch([table.ids(s) for s in chunk_words])
-                    chars = table.char_batch(forms)
-                probs = _softmax(p.model(x, lengths, chars).astype(np.float64))  # (T, B, K)
-                out.extend(probs[: len(s), b] for b, s in enumerate(chunk_words))
-        return out[0] if single else out
+    def predict_proba(self, sentences: Any, batch_size: int = 64) -> Any:
+        """Per-word tag probabilities: ``(L, K)`` for a sentence (columns in
+        :attr:`labels` order), a list of them for a list of sentences
+        (:meth:`kioku.api.Predictor.tag_proba`: ``kioku.load`` gives the same)."""
+        return self._fitted().tag_proba(sentences, batch_size)
 
     @property
     def labels(self) -> list[str]:

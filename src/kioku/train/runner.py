@@ -60,6 +60,21 @@ def run_folder(settings: TrainSettings) -> Path:
     return Path(settings.out)
 
 
+def check_vocabulary(settings: TrainSettings, task: Task) -> None:
+    """Refuse a fresh run whose vocabulary holds only ``<unk>`` and ``<eos>``: every token
+    would read as ``<unk>`` and its score, however good it looks, would mean nothing."""
+    vocab = getattr(task, "vocab", None)
+    if vocab is None or len(vocab) > 2:
+        return
+    detail = (
+        f"the vocabulary holds only {' and '.join(vocab.tokens)}: no token of the data occurs "
+        "often enough, so every token would read as <unk> and the score would mean nothing"
+    )
+    if settings.min_count is not None:
+        raise setting_error(ValueError, "min_count", f"{detail}; lower it", settings.min_count)
+    raise setting_error(ValueError, "data", detail, settings.data)
+
+
 def build_trainer(
     settings: TrainSettings,
     saved_state: dict | None = None,
@@ -87,6 +102,7 @@ def build_trainer(
         if (out_dir / "latest.json").exists():
             detail = "holds a run already; resume it or choose another out folder"
             raise setting_error(FileExistsError, "out", detail, out_dir)
+        check_vocabulary(settings, task)
         model = build_model(settings, task)
     parallel.bind_gradients(model)  # before the optimizer takes the gradient arrays
     optimizer = build_optimizer(settings, model)
