@@ -546,3 +546,8 @@ def test_max_vocab_1_is_refused(tmp_path, capsys):
     assert main([*argv, "--max-vocab", "1"]) == 2
     assert "--max-vocab" in one_error_line(capsys, "train")
     assert not (tmp_path / "r").exists()
+    # the same model of <unk> and <eos> alone, reached by --min-count: refused too
+    assert main([*argv, "--min-count", "1000", "--hidden", "8", "--embed", "4"]) == 2
+    line = one_error_line(capsys, "train")
+    assert "--min-count 1000: the vocabulary holds only <unk> and <eos>" in line
+    assert not (tmp_path / "r").exists()
