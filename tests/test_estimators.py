@@ -127,8 +127,8 @@ def test_bad_data_is_refused_naming_the_argument():
         clf.fit(["a", "b", "c"], ["x", "y"], verbose=0)
     with pytest.raises(TypeError, match=r"x\[1\]: expected str, found int"):
         clf.fit(["a", 2], ["x", "y"], verbose=0)
-    with pytest.raises(TypeError, match="x: expected a list of texts, found a float array"):
-        clf.fit(np.zeros((4, 3, 2)), ["a", "b", "a", "b"], verbose=0)
+    with pytest.raises(ValueError, match=r"x\[1\]: expected finite numbers"):
+        clf.fit(np.array([[[0.0]], [[np.nan]], [[1.0]]]), ["a", "b", "a"], verbose=0)
     with pytest.raises(RuntimeError, match="call fit"):
         clf.predict(["a"])
 
@@ -183,3 +183,31 @@ def test_a_fit_resumes_from_its_run_folder(tmp_path):
     whole.fit(*train, epochs=4, verbose=0, out=tmp_path / "whole")
     for name, value in whole.model.state_dict().items():  # 2 + resume + 2 == 4 epochs
         np.testing.assert_array_equal(clf.model.state_dict()[name], value, err_msg=name)
+
+
+def test_a_classifier_of_float_sequences(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 10, 3)) * [1, 5, 0.1] + [5, -3, 0]  # (N, T, F), uneven scales
+    y = np.where(X[:, :, 0].mean(axis=1) > 5, "up", "down")
+    clf = kioku.Classifier(hidden=8, batch_size=16)
+    clf.fit(X, y, epochs=10, verbose=0, out=tmp_path / "run")
+    assert clf.model.config()["input_size"] == 3 and clf.model.config()["vocab_size"] is None
+    # the scaling is the training sequences' (the 90 % fitted on), kept in the checkpoint
+    train = clf.task_.splits["train"]
+    steps = np.concatenate([e.tokens for e in train]).astype(np.float64)
+    np.testing.assert_allclose(steps.mean(axis=0), 0, atol=1e-6)
+    figures = clf.evaluate(X, y)
+    probs = clf.predict_proba(X)
+    truth = np.array([clf.labels.index(label) for label in y])
+    assert figures["accuracy"] == pytest.approx(float((probs.argmax(1) == truth).mean()))
+    assert figures["accuracy"] > 0.8  # the first feature's mean decides
+    loaded = kioku.load(tmp_path / "run")
+    np.testing.assert_array_equal(loaded.predict_proba(X), probs)
+    assert loaded.predict(X[0]) == clf.predict(X[:1])[0]  # one sequence (T, F)
+    ragged = [X[0][:4], X[1]]  # sequences of different lengths
+    assert loaded.predict(ragged) == clf.predict(ragged)
+    with pytest.raises(ValueError, match=r"sequences\[0\]: expected 3 features, found 2"):
+        loaded.predict_proba(X[:, :, :2])
+    (tmp_path / "x.tsv").write_text("up\tsome text\n")
+    assert main(["eval", str(tmp_path / "run"), "--data", str(tmp_path / "x.tsv")]) == 2
+    assert "reads arrays from Python" in capsys.readouterr().err

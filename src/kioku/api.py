@@ -108,7 +108,9 @@ class Predictor:
         if self.kind == "lm":
             return self.score(inputs, batch_size)
         if self.kind == "classify":
-            single = isinstance(inputs, str)
+            single = isinstance(inputs, str) or (
+                isinstance(inputs, np.ndarray) and inputs.ndim == 2
+            )
             probs = self.predict_proba([inputs] if single else inputs, batch_size)
             labels = [self.labels[i] for i in probs.argmax(axis=1)]
             return labels[0] if single else labels
@@ -121,6 +123,8 @@ class Predictor:
         if self.kind == "tag":
             return self.tag_proba(texts, batch_size)
         self._need("classify")
+        if self.vocab is None:  # a classifier of float sequences (T, F)
+            return self._features_proba(texts, batch_size)
         if isinstance(texts, str):
             texts = [texts]
         ids = [self.vocab.encode(_text(t, "texts", i)) for i, t in enumerate(texts)]
@@ -130,6 +134,24 @@ class Predictor:
         if not ids:  # no texts: no rows
             return np.zeros((0, len(self.labels)), np.float64)
         logits = self._batched(ids, batch_size, lambda x, n: self.model(x, n))
+        return _softmax(np.concatenate(logits).astype(np.float64))
+
+    def _features_proba(self, sequences, batch_size: int) -> np.ndarray:
+        """Class probabilities ``(N, C)`` of float sequences: ``(N, T, F)``, a list of
+        ``(T_i, F)``, or one ``(T, F)``; read in the training data's scaling."""
+        from .train.feature_tasks import as_sequences
+
+        if isinstance(sequences, np.ndarray) and sequences.ndim == 2:
+            sequences = sequences[None]
+        items = as_sequences(sequences, "sequences")
+        width = int(self.mean.size)
+        for i, x in enumerate(items):
+            if x.shape[1] != width:
+                raise ValueError(f"sequences[{i}]: expected {width} features, found {x.shape[1]}")
+        if not items:
+            return np.zeros((0, len(self.labels)), np.float64)
+        scaled = [((x - self.mean) / self.std).astype(self.model.dtype) for x in items]
+        logits = self._batched(scaled, batch_size, lambda x, n: self.model(x, n))
         return _softmax(np.concatenate(logits).astype(np.float64))
 
     def tag(self, sentences, batch_size: int = 64):

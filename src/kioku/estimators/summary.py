@@ -38,7 +38,8 @@ def summary_lines(model: Module, title: str = "") -> list[str]:
     """The lines of a summary of ``model``: one row per layer (name, type, output shape,
     parameters), then the total and trainable counts (tied parameters counted once)."""
     rows = [("layer (type)", "output shape", "params")]
-    previous = "(T, B, ?)"
+    width = model.config().get("input_size") if hasattr(model, "config") else None
+    previous = f"(T, B, {width or '?'})"  # float features: their count; ids: no width
     for name, layer in model._children.items():
         shape = _output_shape(model, name, layer, previous)
         if type(layer).__name__ != "CharEncoder":  # it reads the words' characters apart

@@ -49,13 +49,16 @@ def _labels(value: Any, name: str, count: int, x_name: str) -> list[str]:
 
 
 class Classifier(Estimator):
-    """One label per text (``fit(texts, labels)``). Labels are kept as names
-    (``str(label)``): ``predict`` answers them."""
+    """One label per text (``fit(texts, labels)``) or per float sequence (``fit(X,
+    labels)`` with ``X (N, T, F)`` or a list of ``(T_i, F)`` arrays: the model reads the
+    features, standardised with the training data's mean and deviation). Labels are
+    kept as names (``str(label)``): ``predict`` answers them."""
 
     task = "classify"
 
     def _task(self, x: Any, y: Any, validation_data: Any, settings: TrainSettings) -> Any:
-        _no_features(x)
+        if _features(x):
+            return self._feature_task(x, y, validation_data, settings)
         texts = _texts(x, "x")
         labels = _labels(y, "y", len(texts), "text")
         pairs = list(zip(labels, texts))
@@ -69,9 +72,29 @@ class Classifier(Estimator):
             split = {"train": pairs, "valid": list(zip(vlabels, vtexts))}
         return ClassifyTask.from_memory(split, settings)
 
+    def _feature_task(self, x: Any, y: Any, validation_data: Any, settings: TrainSettings):
+        from ..train.feature_tasks import FeatureClassifyTask, as_sequences
+
+        sequences = as_sequences(x, "x")
+        labels = _labels(y, "y", len(sequences), "sequence")
+        if validation_data is None:
+            parts = holdout(len(sequences), settings.seed, labels)
+            data = {
+                s: ([sequences[i] for i in idx], [labels[i] for i in idx])
+                for s, idx in parts.items()
+            }
+        else:
+            vx, vy = _pair(validation_data)
+            vseq = as_sequences(vx, "validation_data[0]")
+            data = {
+                "train": (sequences, labels),
+                "valid": (vseq, _labels(vy, "validation_data[1]", len(vseq), "sequence")),
+            }
+        return FeatureClassifyTask.from_arrays(data, settings)
+
     def predict_proba(self, x: Any, batch_size: int = 64) -> np.ndarray:
-        """Class probabilities ``(N, C)`` (columns in :attr:`labels` order) of texts."""
-        _no_features(x)
+        """Class probabilities ``(N, C)`` (columns in :attr:`labels` order) of texts (or
+        of float sequences, for a classifier fitted on them)."""
         return self._fitted().predict_proba(x, batch_size)
 
     @property
@@ -83,8 +106,17 @@ class Classifier(Estimator):
         """``{"accuracy", "loss", "majority_accuracy"}`` on texts ``x`` with labels ``y``
         (loss: mean cross-entropy in nats; majority: always answering the training
         data's most frequent label)."""
-        _no_features(x)
         p = self._fitted()
+        if _features(x):
+            from ..train.feature_tasks import FeatureClassifyTask, as_sequences, encode_arrays
+
+            sequences = as_sequences(x, "x")
+            names = _labels(y, "y", len(sequences), "sequence")
+            examples = encode_arrays(p.labels, (p.mean, p.std), sequences, names, "y")
+            splits = {"train": examples, "all": examples}
+            task = FeatureClassifyTask(p.labels, splits, batch_size, 0, (p.mean, p.std))
+            task._majority = self.task_.majority_label()
+            return _figures(task.measure(p.model, "all"))
         texts = _texts(x, "x")
         pairs = list(zip(_labels(y, "y", len(texts), "text"), texts))
         try:
@@ -238,13 +270,12 @@ class LanguageModel(Estimator):
         return super().predict(x, batch_size, **options)
 
 
-def _no_features(x: Any) -> None:
-    """Refuse float sequences ``(N, T, F)``: this estimator reads texts."""
-    if isinstance(x, np.ndarray) and x.dtype.kind == "f":
-        raise TypeError(
-            f"x: expected a list of texts, found a float array {x.shape} (sequences of "
-            "features are not supported by kioku.Classifier yet)"
-        )
+def _features(x: Any) -> bool:
+    """Whether ``x`` holds float sequences: an array ``(N, T, F)`` of numbers, or a list
+    whose first item is a 2-D array."""
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind in "fiu" and x.ndim != 1
+    return isinstance(x, (list, tuple)) and len(x) > 0 and getattr(x[0], "ndim", 0) == 2
 
 
 def _pair(validation_data: Any) -> tuple[Any, Any]:

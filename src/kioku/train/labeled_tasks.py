@@ -260,6 +260,11 @@ class LabelTask(PaddedTask):
         """The whole of ``path`` as split ``"all"``, encoded with a checkpoint's
         vocabulary and labels (``state``, its ``task`` field read from ``source``):
         unknown words become ``<unk>``."""
+        if state.get("vocab") is None and "features" in state:
+            raise CheckpointError(
+                f"{source}: a classifier of float sequences ({state['features']} features) "
+                "reads arrays from Python (kioku.load(run).predict(X)), not a file"
+            )
         vocab = Vocabulary.from_dict(state.get("vocab"), f"{source}: field 'task.vocab'")
         labels = state.get("labels")
         if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):

@@ -52,6 +52,7 @@ _COUNTED = (
     ("input_size", "columns"),  # a forecaster's
     ("horizon", "horizon"),  # a number, not a list: compared as it is
     ("output_size", "targets"),  # a forecaster's with past covariates
+    ("input_size", "features"),  # a classifier's of float sequences
 )
 
 
