@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from cases import check_case_gradients, check_stacked_dropout_gradients
 from gradcheck import numeric_grad, rel_error
+from tolerance import assert_close, recurrent_depth
 
 import kioku
 from kioku.functional import slstm_backward, slstm_forward
@@ -167,17 +168,18 @@ def test_packed_batch_equals_each_sequence_alone():
     dx, _ = slstm.backward(dy)
     grads = {k: v.copy() for k, v in slstm.grads.items()}
     slstm.zero_grad()
+    depth = recurrent_depth(T, 8, 4, layers=2, batch=4)
     for b, length in enumerate(lengths):
         y_b, finals_b = slstm(x[:length, b : b + 1])
-        np.testing.assert_allclose(y[:length, b : b + 1], y_b, rtol=1e-5, atol=1e-6)
+        assert_close("y", y[:length, b : b + 1], y_b, depth)
         assert not y[length:, b].any()
         for final, final_b in zip(finals, finals_b):
-            np.testing.assert_allclose(final[:, b : b + 1], final_b, rtol=1e-5, atol=1e-6)
+            assert_close("final state", final[:, b : b + 1], final_b, depth)
         dx_b, _ = slstm.backward(np.ascontiguousarray(dy[:length, b : b + 1]))
-        np.testing.assert_allclose(dx[:length, b : b + 1], dx_b, rtol=1e-5, atol=1e-6)
+        assert_close("dx", dx[:length, b : b + 1], dx_b, depth)
         assert not dx[length:, b].any()
     for name, value in slstm.grads.items():
-        np.testing.assert_allclose(grads[name], value, rtol=1e-4, atol=1e-5, err_msg=name)
+        assert_close(name, grads[name], value, depth)
 
 
 def test_carried_state_continues_the_sequence():
@@ -187,9 +189,10 @@ def test_carried_state_continues_the_sequence():
     y, finals = slstm(x)
     y_a, state = slstm(x[:5])
     y_b, finals_b = slstm(x[5:], state)
-    np.testing.assert_allclose(np.concatenate([y_a, y_b]), y, rtol=1e-5, atol=1e-6)
+    depth = recurrent_depth(8, 6, 6, layers=2, batch=3)
+    assert_close("y in two parts", np.concatenate([y_a, y_b]), y, depth)
     for final, final_b in zip(finals, finals_b):
-        np.testing.assert_allclose(final_b, final, rtol=1e-5, atol=1e-6)
+        assert_close("final state", final_b, final, depth)
 
 
 def test_batch_first_and_unbatched_layouts():
