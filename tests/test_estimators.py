@@ -211,3 +211,19 @@ def test_a_classifier_of_float_sequences(tmp_path, capsys):
     (tmp_path / "x.tsv").write_text("up\tsome text\n")
     assert main(["eval", str(tmp_path / "run"), "--data", str(tmp_path / "x.tsv")]) == 2
     assert "reads arrays from Python" in capsys.readouterr().err
+
+
+def test_a_temporary_run_folder_goes_with_the_estimator(tmp_path):
+    import gc
+
+    clf = kioku.Classifier(hidden=4, embed=4, batch_size=4)
+    clf.fit(*reviews(12, 5), epochs=1, verbose=0)
+    first = clf.out_
+    clf.save(tmp_path / "kept")
+    clf.fit(*reviews(12, 5), epochs=1, verbose=0)  # a new fit replaces the first folder
+    second = clf.out_
+    assert not first.exists() and second.exists()
+    del clf
+    gc.collect()
+    assert not second.exists()
+    assert kioku.load(tmp_path / "kept").predict(["a fine film"])  # what save kept stays

@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -129,9 +130,9 @@ class Estimator:
         ``x, y``; default: 10 % of ``x`` held out), for ``epochs``; ``callbacks`` as
         Keras's (:mod:`kioku.train.callbacks`); ``verbose`` 0 prints nothing, 1 the
         progress bar and a line per epoch; ``out``: the run folder (default: a temporary
-        one, see :meth:`save`); ``resume``: continue the run in ``out`` from its latest
-        checkpoint, with the same data. Other keywords change settings for this fit.
-        Returns the :class:`FitHistory`."""
+        one, removed with the estimator: :meth:`save` keeps it); ``resume``: continue
+        the run in ``out`` from its latest checkpoint, with the same data. Other keywords
+        change settings for this fit. Returns the :class:`FitHistory`."""
         given = {**settings}
         if epochs is not None:
             given["epochs"] = epochs
@@ -143,7 +144,13 @@ class Estimator:
         run_settings = self._resolve({**self.given, **given}) if given else self.settings
         if out is None and resume:
             raise ValueError("resume: needs out, the run folder to continue")
+        if getattr(self, "_temporary", None) is not None:
+            self._temporary()  # the previous fit's temporary folder: this fit replaces it
         folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="kioku-fit-"))
+        # a temporary run folder goes with the estimator (save() copies what is kept)
+        self._temporary = None if out is not None else weakref.finalize(
+            self, shutil.rmtree, str(folder), True
+        )  # fmt: skip
         run_settings = run_settings.replace(out=str(folder), no_progress=verbose != 1)
         saved_state, source = None, None
         if resume:
