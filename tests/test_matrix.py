@@ -121,8 +121,10 @@ def check_predict(run, data, task, cell, tmp_path, capsys):
         for line in lines:
             label, probability = line.split("\t")
             assert label in LABEL_WORDS and 0 <= float(probability) <= 1
-    elif task == "forecast":
-        assert lines[0] == "step,units" and len(lines) == 3
+    elif task == "forecast":  # rows labelled by the input's day count, which goes on
+        last_day = int(Path(data).read_text().strip().splitlines()[-1].split(",")[0])
+        assert lines[0] == "day,units" and len(lines) == 3
+        assert [int(line.split(",")[0]) for line in lines[1:]] == [last_day + 1, last_day + 2]
         assert all(math.isfinite(float(line.split(",")[1])) for line in lines[1:])
     else:  # the CoNLL-U given back, UPOS filled in
         rows = [line.split("\t") for line in lines if line and not line.startswith("#")]
