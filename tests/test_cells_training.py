@@ -61,6 +61,7 @@ def outputs(model, inputs, lengths):
     return out[0] if isinstance(out, tuple) else out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", sorted(DATA))
 @pytest.mark.parametrize("cell", sorted(CELLS))
 def test_every_task_trains_saves_and_reloads_with_every_cell(tmp_path, task, cell):

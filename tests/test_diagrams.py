@@ -44,6 +44,7 @@ def generated(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_every_diagram_in_both_languages_at_its_size(generated):
     names = diagrams.diagram_names()
     assert set(names) == set(diagrams.SIZES)

@@ -276,6 +276,7 @@ def test_batch_first_turned_on_after_a_plan_is_honoured(calls):
     assert got[0].shape == (1, 3, 16)
 
 
+@pytest.mark.slow
 def test_the_call_not_the_class_decides_what_is_planned(calls):
     """Plans live behind the backend, keyed on the arrays a direction's call passes: a
     variant whose variants are all off, each direction of a stack and a subclass are

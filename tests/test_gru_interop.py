@@ -257,6 +257,7 @@ def _backend_cases():
         return [c for c in load_model_tests(kind="node") if c.name.startswith("test_gru")]
 
 
+@pytest.mark.slow
 def test_onnx_backend_suite_gru_cases():
     _onnx()
     from kioku.interop import from_onnx_gru

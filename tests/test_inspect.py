@@ -369,6 +369,7 @@ def lm_checkpoint(tmp_path):
     return _checkpoint(tmp_path, model, vocab)
 
 
+@pytest.mark.slow
 def test_inspect_command_writes_a_self_contained_report(tmp_path, lm_checkpoint, capsys):
     pytest.importorskip("matplotlib")
     import json
@@ -405,6 +406,7 @@ def test_inspect_command_writes_a_self_contained_report(tmp_path, lm_checkpoint,
     assert json.loads((only / "summary.json").read_text())["cells"].keys() == {"indentation"}
 
 
+@pytest.mark.slow
 def test_inspect_report_for_a_bidirectional_tagger(tmp_path):
     pytest.importorskip("matplotlib")
     from kioku.data.vocab import Vocabulary

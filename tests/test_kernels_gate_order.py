@@ -132,6 +132,7 @@ def test_gate_order_inference_matches_reference(monkeypatch, threads, B, H):
             assert_close(name, got, expected, depth)
 
 
+@pytest.mark.slow
 def test_gate_order_inference_is_the_same_on_one_and_two_threads(monkeypatch):
     args = direction_args(3, 7, 20, 200, 200, True, False, False)
     results = {}
