@@ -174,3 +174,44 @@ def test_a_script_trains_from_settings_alone(tmp_path):
     with pytest.raises(FileExistsError, match="holds a run already") as caught:
         train_run(settings, stream=stream)
     assert caught.value.setting == "out"
+
+
+def test_declared_tables_are_the_hand_written_ones_they_replace():
+    from kioku.train.settings import RESUMABLE, TASK_FIELDS
+
+    # as kioku.train.settings wrote them before each setting was declared once (45a2bb6^)
+    lm, words = ("lm",), ("lm", "classify", "tag")
+    before = {
+        "bptt": lm, "eval_tokens": lm, "eval_batch_size": lm, "sample_every": lm,
+        "tie_weights": lm, "variational_dropout": lm, "level": ("lm", "classify"),
+        "embed": words, "min_count": words, "max_vocab": words,
+        "bidirectional": ("classify", "tag"), "embed_dropout": ("classify", "tag"),
+        "char_embed": ("tag",), "char_hidden": ("tag",), "word_dropout": ("tag",),
+        "sort_window": ("tag",), "pooling": ("classify",), "window": ("forecast",),
+        "horizon": ("forecast",), "columns": ("forecast",),
+    }  # fmt: skip
+    # (settings declared since, such as tokenizer and header, add their own entries)
+    assert {name: TASK_FIELDS[name] for name in before} == before
+    assert all(name not in TASK_FIELDS for name in ("hidden", "lr", "task", "data", "out"))
+    assert RESUMABLE >= {
+        "out", "max_time", "eval_every", "eval_tokens", "eval_batch_size", "patience",
+        "sample_every", "keep", "no_progress", "max_steps", "epochs",
+    }  # fmt: skip
+    assert not RESUMABLE & {"hidden", "layers", "embed", "lr", "optimizer", "data", "task"}
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"max_vocab": 2}, "max_vocab: expected an integer >= 3, found 2"),
+        ({"init_range": 1e30}, "init_range: expected [0, 1], found 1e+30"),
+        ({"lr": float("inf")}, "lr: expected a finite number > 0, found inf"),
+        ({"clip": float("nan")}, "clip: expected a finite number >= 0, found nan"),
+        ({"layers": 1001}, "layers: expected an integer <= 1000, found 1001"),
+        ({"window": 100_001}, "window: expected an integer <= 100000, found 100001"),
+    ],
+)
+def test_new_bounds_name_the_bound_missed(change, words):
+    with pytest.raises(ValueError) as caught:
+        resolve({"task": "forecast" if "window" in change else "lm", **change})
+    assert str(caught.value) == words
