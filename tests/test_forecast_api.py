@@ -279,3 +279,23 @@ def test_the_command_forecasts_targets_from_inputs(tmp_path, capsys):
     ]:
         assert main([*argv, str(tmp_path / "bad"), *extra]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_the_command_plot_interval_is_the_quantiles_of_the_input_errors(daily_run):
+    from kioku.cli.forecast_output import input_interval
+
+    predictor = kioku.load(daily_run / "run")
+    lines = (daily_run / "daily.csv").read_text().splitlines()[1:]
+    values = np.array([[float(line.split(",")[1])] for line in lines])
+    (low, high), note = input_interval(predictor, values, 0.8)
+    starts = range(len(values) - WINDOW - HORIZON + 1)
+    forecasts = predictor.forecast([values[s : s + WINDOW] for s in starts])
+    errors = np.stack([values[s + WINDOW : s + WINDOW + HORIZON] - f
+                       for s, f in zip(starts, forecasts)])  # fmt: skip
+    # the same float32 forecasts; the float64 quantile's interpolation may round apart by 1 ulp
+    ulp = 4 * np.finfo(np.float64).eps
+    np.testing.assert_allclose(low, np.quantile(errors, 0.1, axis=0), rtol=ulp, atol=0)
+    np.testing.assert_allclose(high, np.quantile(errors, 0.9, axis=0), rtol=ulp, atol=0)
+    assert note == f"interval: 80% of the errors on the input's {len(errors)} windows"
+    assert input_interval(predictor, values[:15], 0.9) == (
+        None, "no interval: 5 windows in the input, 10 needed")  # fmt: skip

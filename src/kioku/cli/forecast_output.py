@@ -37,9 +37,41 @@ def time_labels(
     return "step", list(range(1, steps + 1)), list(range(1 - len(rows), 1)), "no time index"
 
 
-def plot_forecast(path, predictor, values, forecast, past, labels, name) -> None:
-    """The input's last rows (4 windows) and the forecast, one panel per column, to
-    ``path`` (written atomically by matplotlib's format of its suffix)."""
+COVERAGE = 0.9
+"""The central share of the errors the plot's interval spans."""
+
+
+def input_interval(predictor, values, coverage: float = COVERAGE, most: int = 500):
+    """Offsets ``(low (H, K), high (H, K))`` of a ``coverage`` interval from the model's
+    own errors on the input's windows (its last ``most``), per step of the model's
+    horizon and target, and a note; ``(None, why)`` with too few windows. Residual-based,
+    like :meth:`kioku.Forecaster.interval`, but on the rows given: where those were
+    trained on, the errors are in-sample and the interval narrower than the future's."""
+    import numpy as np
+
+    from ..data.timeseries import windows
+
+    window, horizon = int(predictor.window), int(predictor.horizon)
+    need = int(np.ceil(1 / (1 - coverage) - 1e-9))
+    count = values.shape[0] - window - horizon + 1
+    if count < need:
+        return None, f"no interval: {max(count, 0)} windows in the input, {need} needed"
+    x, y = windows(values[-(most + window + horizon - 1) :], window, horizon)
+    forecasts = np.stack(predictor.forecast([x[:, w] for w in range(x.shape[1])]))
+    picked = [predictor.columns.index(c) for c in predictor.targets]
+    errors = np.transpose(y[..., picked], (1, 0, 2)) - forecasts  # (W, H, K)
+    tail = (1 - coverage) / 2
+    low, high = np.quantile(errors, tail, axis=0), np.quantile(errors, 1 - tail, axis=0)
+    return (
+        low,
+        high,
+    ), f"interval: {coverage:.0%} of the errors on the input's {len(errors)} windows"
+
+
+def plot_forecast(path, predictor, values, forecast, past, labels, name) -> str:
+    """The input's last rows (4 windows), the forecast and its interval
+    (:func:`input_interval`), one panel per target, to ``path`` (written atomically, in
+    the format of its suffix); returns a note on the interval."""
     try:
         import matplotlib
 
@@ -55,11 +87,18 @@ def plot_forecast(path, predictor, values, forecast, past, labels, name) -> None
     future = [datetime.fromisoformat(x) for x in labels] if name != "step" and isinstance(
         labels[0], str) else labels  # fmt: skip
     columns = predictor.targets
+    interval, note = input_interval(predictor, values)
     values = values[:, [predictor.columns.index(c) for c in columns]]  # the targets' history
     figure, axes = plt.subplots(len(columns), 1, figsize=(8, 2.6 * len(columns)), squeeze=False)
     for j, (axis, column) in enumerate(zip(axes[:, 0], columns)):
         axis.plot(past[-shown:], values[-shown:, j], color="black", label="history")
         axis.plot(future, forecast[:, j], color="tab:blue", marker=".", label="forecast")
+        if interval is not None:  # over the model's own horizon
+            steps = min(len(future), interval[0].shape[0])
+            band = forecast[:steps, j] + interval[0][:steps, j], forecast[:steps, j] + interval[
+                1][:steps, j]  # fmt: skip
+            label = f"{COVERAGE:.0%} interval"
+            axis.fill_between(future[:steps], *band, color="tab:blue", alpha=0.25, label=label)
         axis.set_title(column)
         axis.set_xlabel(name)
         axis.legend(loc="upper left")
@@ -75,3 +114,4 @@ def plot_forecast(path, predictor, values, forecast, past, labels, name) -> None
     finally:
         plt.close(figure)
     write_bytes_atomic(path, buffer.getvalue())
+    return note

@@ -332,9 +332,12 @@ def write_forecast(predictor, text: str, fmt: str | None, args) -> tuple[str, in
         out.write(",".join([name, *predictor.targets]) + "\n")
         for label, row in zip(labels, forecast):
             out.write(",".join([str(label), *(f"{v:.6g}" for v in row)]) + "\n")
+    notes = [note]
     if args.plot:
-        plot_forecast(args.plot, predictor, np.array(values), forecast, past, labels, name)
-    return out.getvalue(), len(forecast), "steps", {"notes": [note]}
+        notes.append(
+            plot_forecast(args.plot, predictor, np.array(values), forecast, past, labels, name)
+        )
+    return out.getvalue(), len(forecast), "steps", {"notes": notes}
 
 
 WRITERS = {
