@@ -75,7 +75,8 @@ OUT_OF_RANGE = {
         ("--patience", "-1"),
     ],
     "[0, 1)": [("--dropout", "1.5"), ("--momentum", "1")],
-    "a number > 0": [("--lr", "nan"), ("--max-time", "0")],
+    "a finite number > 0": [("--lr", "nan")],
+    "a number > 0": [("--max-time", "0")],
     "a number >= 0": [("--clip", "-1")],
     "(0, 1]": [("--lr-decay", "1.5")],
 }

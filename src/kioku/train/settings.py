@@ -136,7 +136,7 @@ class TrainSettings:
     lr: float = declare(3e-3, "optimisation", "learning rate", minimum=0, above=True)
     clip: float | None = declare(
         1.0, "optimisation", "global gradient-norm clip (0: none)", minimum=0)
-    momentum: float = declare(0.0, "optimisation", "SGD momentum", minimum=0, maximum=1)
+    momentum: float = declare(0.0, "optimisation", "SGD momentum", minimum=0, maximum=1, below=True)
     nesterov: bool = declare(False, "optimisation", "Nesterov momentum")
     weight_decay: float = declare(
         0.0, "optimisation", "L2 (sgd, adam) or decoupled (adamw) weight decay", minimum=0)
