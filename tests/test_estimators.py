@@ -227,3 +227,29 @@ def test_a_temporary_run_folder_goes_with_the_estimator(tmp_path):
     gc.collect()
     assert not second.exists()
     assert kioku.load(tmp_path / "kept").predict(["a fine film"])  # what save kept stays
+
+
+def test_a_regressor_of_float_sequences(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(160, 8, 2)) * [1, 10] + [0, 50]
+    y = X[:, -3:, 0].sum(axis=1) * 2 + 7  # the last three steps of the first feature
+    reg = kioku.Regressor(hidden=16, batch_size=16)
+    reg.fit(X, y, epochs=15, verbose=0, out=tmp_path / "run")
+    predicted = reg.predict(X)
+    assert predicted.shape == (160, 1) and reg.predict(X[0]).shape == (1,)
+    figures = reg.evaluate(X, y)
+    assert figures["rmse_units"] == pytest.approx(np.sqrt(((predicted[:, 0] - y) ** 2).mean()))
+    mean = reg.task_.y_mean  # the training targets' mean, by hand
+    assert figures["mean_rmse_units"] == pytest.approx(np.sqrt(((y - mean) ** 2).mean()))
+    assert figures["rmse_units"] < 0.5 * figures["mean_rmse_units"]  # it learned the sum
+    loaded = kioku.load(tmp_path / "run")
+    assert loaded.kind == "regress"
+    np.testing.assert_array_equal(loaded.predict(X), predicted)
+    two = kioku.Regressor(hidden=8, batch_size=16).fit(X, np.stack([y, -y], 1), epochs=1,
+                                                       verbose=0)  # fmt: skip
+    assert two.predict(X[:5]).shape == (5, 2)
+    (tmp_path / "x.tsv").write_text("up\tsome text\n")
+    assert main(["eval", str(tmp_path / "run"), "--data", str(tmp_path / "x.tsv")]) == 2
+    assert "a model of float sequences (2 features) reads arrays" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"y: expected \(160,\) or \(160, K\) numbers"):
+        kioku.Regressor().fit(X, y[:5], verbose=0)

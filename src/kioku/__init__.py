@@ -14,6 +14,7 @@ __all__ = [
     "Classifier",
     "Forecaster",
     "LanguageModel",
+    "Regressor",
     "Tagger",
     "__version__",
     "functional",
@@ -24,7 +25,7 @@ __all__ = [
 
 # the estimators (kioku.estimators): kioku.LanguageModel is the estimator, the model
 # class it trains is kioku.models.LanguageModel
-_ESTIMATORS = ("Classifier", "Forecaster", "LanguageModel", "Tagger")
+_ESTIMATORS = ("Classifier", "Forecaster", "LanguageModel", "Regressor", "Tagger")
 
 
 # the packages above nn, imported when first named (kioku.models.LanguageModel after a

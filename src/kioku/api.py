@@ -64,7 +64,7 @@ class Predictor:
         self.model, self.vocab, self.checkpoint = model, vocab, path
         self.step = state.get("step")
         self.kind = task.get("kind") or _KIND_OF_MODEL.get(type(model).__name__)
-        if self.kind not in ("lm", "classify", "tag", "forecast"):
+        if self.kind not in ("lm", "classify", "tag", "forecast", "regress"):
             raise CheckpointError(f"{source}: field 'task.kind': unknown task {self.kind!r}")
         self.labels: list[str] = list(task.get("labels") or [])
         chars = task.get("char_vocab")  # a tagger that reads characters
@@ -76,6 +76,9 @@ class Predictor:
         self.horizon = task.get("horizon")
         self.mean = np.asarray(task["mean"], np.float64) if "mean" in task else None
         self.std = np.asarray(task["std"], np.float64) if "std" in task else None
+        # a regressor's targets' scaling (kioku.Regressor)
+        self.y_mean = np.asarray(task["y_mean"], np.float64) if "y_mean" in task else None
+        self.y_std = np.asarray(task["y_std"], np.float64) if "y_std" in task else None
         if self.kind in ("classify", "tag") and not self.labels:
             raise CheckpointError(f"{source}: field 'task.labels': missing")
         if self.kind == "forecast" and self.mean is None:
@@ -103,6 +106,8 @@ class Predictor:
         _check_count(batch_size, "batch_size")
         if self.kind == "forecast":
             return self.forecast(inputs, horizon, batch_size)
+        if self.kind == "regress":
+            return self.regress(inputs, batch_size)
         if horizon is not None:
             raise ValueError(f"horizon: applies to forecasts, not to task {self.kind}")
         if self.kind == "lm":
@@ -136,21 +141,37 @@ class Predictor:
         logits = self._batched(ids, batch_size, lambda x, n: self.model(x, n))
         return _softmax(np.concatenate(logits).astype(np.float64))
 
-    def _features_proba(self, sequences, batch_size: int) -> np.ndarray:
-        """Class probabilities ``(N, C)`` of float sequences: ``(N, T, F)``, a list of
-        ``(T_i, F)``, or one ``(T, F)``; read in the training data's scaling."""
+    def regress(self, sequences, batch_size: int = 64) -> np.ndarray:
+        """A regressor's targets ``(N, K)`` in their units for float sequences ``(N, T,
+        F)`` or a list of ``(T_i, F)``; ``(K,)`` for one sequence ``(T, F)``."""
+        self._need("regress")
+        single = isinstance(sequences, np.ndarray) and sequences.ndim == 2
+        scaled = self._scaled_sequences(sequences[None] if single else sequences)
+        if not scaled:
+            return np.zeros((0, self.y_mean.size), np.float64)
+        out = self._batched(scaled, batch_size, lambda x, n: self.model(x, n)[:, 0])
+        values = np.concatenate(out).astype(np.float64) * self.y_std + self.y_mean
+        return values[0] if single else values
+
+    def _scaled_sequences(self, sequences) -> list[np.ndarray]:
+        """Float sequences checked and standardised as the training data was."""
         from .train.feature_tasks import as_sequences
 
-        if isinstance(sequences, np.ndarray) and sequences.ndim == 2:
-            sequences = sequences[None]
         items = as_sequences(sequences, "sequences")
         width = int(self.mean.size)
         for i, x in enumerate(items):
             if x.shape[1] != width:
                 raise ValueError(f"sequences[{i}]: expected {width} features, found {x.shape[1]}")
-        if not items:
+        return [((x - self.mean) / self.std).astype(self.model.dtype) for x in items]
+
+    def _features_proba(self, sequences, batch_size: int) -> np.ndarray:
+        """Class probabilities ``(N, C)`` of float sequences: ``(N, T, F)``, a list of
+        ``(T_i, F)``, or one ``(T, F)``; read in the training data's scaling."""
+        if isinstance(sequences, np.ndarray) and sequences.ndim == 2:
+            sequences = sequences[None]
+        scaled = self._scaled_sequences(sequences)
+        if not scaled:
             return np.zeros((0, len(self.labels)), np.float64)
-        scaled = [((x - self.mean) / self.std).astype(self.model.dtype) for x in items]
         logits = self._batched(scaled, batch_size, lambda x, n: self.model(x, n))
         return _softmax(np.concatenate(logits).astype(np.float64))
 

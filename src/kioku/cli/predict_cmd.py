@@ -38,6 +38,7 @@ FORMATS = {
     "classify": ("tsv", "jsonl"),
     "tag": ("conllu", "tsv", "jsonl"),
     "forecast": ("csv", "jsonl"),
+    "regress": ("csv",),
 }
 
 
@@ -340,9 +341,18 @@ def write_forecast(predictor, text: str, fmt: str | None, args) -> tuple[str, in
     return out.getvalue(), len(forecast), "steps", {"notes": notes}
 
 
+def refuse_regress(predictor, text: str, fmt: str | None, args) -> tuple:
+    """A regressor of float sequences reads arrays, from Python."""
+    raise ValueError(
+        f"{args.input}: a regressor of float sequences reads arrays from Python "
+        "(kioku.load(run).predict(X)), not text"
+    )
+
+
 WRITERS = {
     "lm": write_lm,
     "classify": write_classify,
     "tag": write_tag,
     "forecast": write_forecast,
+    "regress": refuse_regress,
 }

@@ -7,12 +7,14 @@ data held in memory, on the training loop of ``kioku train``.
     >>> clf.evaluate(test_texts, test_labels)          # {'accuracy': ..., 'loss': ...}
     >>> clf.save("runs/clf")                           # what kioku.load and every command read
 
-:class:`Classifier`, :class:`Tagger`, :class:`LanguageModel` (the estimator;
+:class:`Classifier` (texts, or float sequences ``(N, T, F)``), :class:`Regressor`
+(float sequences), :class:`Tagger`, :class:`LanguageModel` (the estimator;
 :class:`kioku.models.LanguageModel` is the model it trains) and :class:`Forecaster`.
 """
 
 from .base import MEMORY, Estimator, FitHistory
 from .forecast import Forecaster
+from .sequences import Regressor
 from .text import Classifier, LanguageModel, Tagger
 
 __all__ = [
@@ -22,5 +24,6 @@ __all__ = [
     "FitHistory",
     "Forecaster",
     "LanguageModel",
+    "Regressor",
     "Tagger",
 ]

@@ -262,7 +262,7 @@ class LabelTask(PaddedTask):
         unknown words become ``<unk>``."""
         if state.get("vocab") is None and "features" in state:
             raise CheckpointError(
-                f"{source}: a classifier of float sequences ({state['features']} features) "
+                f"{source}: a model of float sequences ({state['features']} features) "
                 "reads arrays from Python (kioku.load(run).predict(X)), not a file"
             )
         vocab = Vocabulary.from_dict(state.get("vocab"), f"{source}: field 'task.vocab'")

@@ -52,7 +52,8 @@ _COUNTED = (
     ("input_size", "columns"),  # a forecaster's
     ("horizon", "horizon"),  # a number, not a list: compared as it is
     ("output_size", "targets"),  # a forecaster's with past covariates
-    ("input_size", "features"),  # a classifier's of float sequences
+    ("input_size", "features"),  # a classifier's or regressor's of float sequences
+    ("output_size", "outputs"),  # a regressor's
 )
 
 
