@@ -253,3 +253,16 @@ def test_a_regressor_of_float_sequences(tmp_path, capsys):
     assert "a model of float sequences (2 features) reads arrays" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"y: expected \(160,\) or \(160, K\) numbers"):
         kioku.Regressor().fit(X, y[:5], verbose=0)
+
+
+def test_validation_split_holds_out_that_share_stratified(tmp_path):
+    texts, labels = reviews(100, 6)
+    clf = kioku.Classifier(**TINY)
+    clf.fit(texts, labels, validation_split=0.3, epochs=1, verbose=0)
+    valid = clf.task_.splits["valid"]
+    assert len(valid) == 30 and len(clf.task_.splits["train"]) == 70
+    held = [clf.task_.labels[e.label] for e in valid]
+    for label in ("pos", "neg"):  # each label's share kept, to rounding
+        assert held.count(label) == round(0.3 * labels.count(label))
+    with pytest.raises(ValueError, match=r"validation_split: expected a number in \(0, 1\)"):
+        clf.fit(texts, labels, validation_split=1, verbose=0)

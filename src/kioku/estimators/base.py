@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ..api import Predictor, load
 from ..train.callbacks import Callback, History
 from ..train.checkpoint import load_checkpoint
@@ -118,6 +120,7 @@ class Estimator:
         x: Any,
         y: Any = None,
         validation_data: Any = None,
+        validation_split: float = 0.1,
         epochs: int | None = None,
         batch_size: int | None = None,
         callbacks: Sequence[Callback] = (),
@@ -127,7 +130,9 @@ class Estimator:
         **settings: Any,
     ) -> FitHistory:
         """Train on ``x`` (and ``y``), validating on ``validation_data`` (a tuple like
-        ``x, y``; default: 10 % of ``x`` held out), for ``epochs``; ``callbacks`` as
+        ``x, y``) or else on the share ``validation_split`` of ``x`` held out (examples
+        shuffled with the seed and stratified by label; a text's or series' tail), for
+        ``epochs``; ``callbacks`` as
         Keras's (:mod:`kioku.train.callbacks`); ``verbose`` 0 prints nothing, 1 the
         progress bar and a line per epoch; ``out``: the run folder (default: a temporary
         one, removed with the estimator: :meth:`save` keeps it); ``resume``: continue
@@ -140,6 +145,10 @@ class Estimator:
             given["batch_size"] = batch_size
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose: expected 0, 1 or 2, found {verbose!r}")
+        split = validation_split
+        if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0 < split < 1:
+            raise ValueError(f"validation_split: expected a number in (0, 1), found {split!r}")
+        self.validation_split = float(split)
         check_names(TrainSettings, given, "fit")
         run_settings = self._resolve({**self.given, **given}) if given else self.settings
         if out is None and resume:
@@ -220,12 +229,16 @@ class Estimator:
         return text
 
 
-def holdout(count: int, seed: int, labels: Sequence | None = None) -> dict[str, list[int]]:
+def holdout(
+    count: int, seed: int, labels: Sequence | None = None, share: float = 0.1
+) -> dict[str, list[int]]:
     """Indices of ``count`` items for train and valid when no validation data is given:
-    10 % held out (stratified by ``labels`` when given), shuffled with ``seed``."""
+    ``share`` held out (stratified by ``labels`` when given), shuffled with ``seed``."""
     from ..data.splits import shuffled_split
 
-    parts = shuffled_split(count, seed, labels, fractions=(0.1, 0.0))
+    parts = shuffled_split(count, seed, labels, fractions=(share, 0.0))
+    # shuffled_split keeps one item of each label of 3 or more for test: train keeps it
+    parts["train"] = np.sort(np.concatenate([parts["train"], parts["test"]]))
     if parts["valid"].size == 0 or parts["train"].size == 0:
         raise ValueError(
             f"x: expected at least 2 examples to hold out a validation part, found {count} "

@@ -106,8 +106,8 @@ class Forecaster(Estimator):
     the ``targets`` (names, default every column), reading the ``inputs`` (past
     covariates) beside them; an array's columns are ``column1``, ``column2``, ....
     Without ``validation_data`` the series' tail validates, as ``kioku train`` splits a
-    CSV in time order: 10 % of the rows, and at least 20 windows (for the intervals'
-    quantiles) where the series leaves two windows to train on."""
+    CSV in time order: ``validation_split`` of the rows (10 %), and at least 20 windows
+    (for the intervals' quantiles) where the series leaves two windows to train on."""
 
     task = "forecast"
 
@@ -145,7 +145,7 @@ class Forecaster(Estimator):
         values, columns = values[:, order], targets + inputs
         steps = settings.window + settings.horizon
         if validation_data is None:
-            n_valid = max(int(round(len(values) * 0.1)), steps)
+            n_valid = max(int(round(len(values) * self.validation_split)), steps)
             wanted = steps + 19  # 20 windows of errors: the intervals' quantiles need them
             if n_valid < wanted and len(values) - wanted >= 2 * steps:
                 n_valid = wanted

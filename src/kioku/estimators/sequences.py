@@ -29,7 +29,7 @@ class Regressor(Estimator):
         sequences = as_sequences(x, "x")
         targets = as_targets(y, len(sequences), "y")
         if validation_data is None:
-            parts = holdout(len(sequences), settings.seed)
+            parts = holdout(len(sequences), settings.seed, None, self.validation_split)
             data = {s: ([sequences[i] for i in idx], targets[idx]) for s, idx in parts.items()}
         else:
             if not (isinstance(validation_data, tuple) and len(validation_data) == 2):

@@ -63,7 +63,7 @@ class Classifier(Estimator):
         labels = _labels(y, "y", len(texts), "text")
         pairs = list(zip(labels, texts))
         if validation_data is None:
-            parts = holdout(len(pairs), settings.seed, labels)
+            parts = holdout(len(pairs), settings.seed, labels, self.validation_split)
             split = {s: [pairs[i] for i in idx] for s, idx in parts.items()}
         else:
             vx, vy = _pair(validation_data)
@@ -78,7 +78,7 @@ class Classifier(Estimator):
         sequences = as_sequences(x, "x")
         labels = _labels(y, "y", len(sequences), "sequence")
         if validation_data is None:
-            parts = holdout(len(sequences), settings.seed, labels)
+            parts = holdout(len(sequences), settings.seed, labels, self.validation_split)
             data = {
                 s: ([sequences[i] for i in idx], [labels[i] for i in idx])
                 for s, idx in parts.items()
@@ -177,7 +177,7 @@ class Tagger(Estimator):
     def _task(self, x: Any, y: Any, validation_data: Any, settings: TrainSettings) -> Any:
         sentences = self._sentences(x, y, "x", settings)
         if validation_data is None:
-            parts = holdout(len(sentences), settings.seed)
+            parts = holdout(len(sentences), settings.seed, None, self.validation_split)
             split = {s: [sentences[i] for i in idx] for s, idx in parts.items()}
         else:
             vx, vy = _pair(validation_data)
@@ -216,8 +216,8 @@ class Tagger(Estimator):
 class LanguageModel(Estimator):
     """Next-token prediction on a text (``fit(text)``: a string, or a list of strings
     joined by line ends), at ``level`` ``"char"`` (default) or ``"word"``. Without
-    ``validation_data`` the text's last 10 % (at a line end where there is one)
-    validates. Not :class:`kioku.models.LanguageModel`, the model it trains."""
+    ``validation_data`` the text's last ``validation_split`` (10 %; cut at a line end
+    where there is one) validates. Not :class:`kioku.models.LanguageModel`, the model it trains."""
 
     task = "lm"
     defaults = {"epochs": 10}
@@ -232,7 +232,7 @@ class LanguageModel(Estimator):
             raise TypeError("y: a language model learns from the text alone; give fit(text)")
         text = self._text(x, "x")
         if validation_data is None:
-            cut = int(len(text) * 0.9)
+            cut = int(len(text) * (1 - self.validation_split))
             cut = text.rfind("\n", 0, cut) + 1 or cut
             train, valid = text[:cut], text[cut:]
         else:
