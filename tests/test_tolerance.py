@@ -69,3 +69,21 @@ def test_weights_off_by_1e_3_fail_the_comparison_that_passes_without_them():
     signs = np.random.default_rng(1).choice([-1e-3, 1e-3], size=(64, 16)).astype(np.float32)
     wrong = _lstm_against_torch(signs)  # every weight: every comparison tells, by far
     assert min(wrong.values()) > 1 and wrong["y"] > 10 and math.isfinite(wrong["y"]), wrong
+
+
+def test_float32_against_float64_passes_and_a_perturbed_weight_fails():
+    """Without torch: the float32 reference LSTM against the same in float64 is within the
+    derived tolerance; the same with ``weight_hh`` off by 1e-3 (random signs) is not."""
+    from kioku import functional
+
+    r = np.random.default_rng(3)
+    T, B, I, H = 20, 4, 8, 16
+    x = r.normal(size=(T, B, I))
+    weight_ih, weight_hh = r.normal(size=(4 * H, I)) / 4, r.normal(size=(4 * H, H)) / 4
+    want = functional.lstm_forward(x, weight_ih, weight_hh)[0]
+    depth = recurrent_depth(T, I, H, batch=B)
+    as32 = [a.astype(np.float32) for a in (x, weight_ih, weight_hh)]
+    assert_close("y", functional.lstm_forward(*as32)[0], want, depth)
+    off = as32[2] + r.choice([-1e-3, 1e-3], size=as32[2].shape).astype(np.float32)
+    with pytest.raises(AssertionError, match=r"y: max \|difference\|"):
+        assert_close("y", functional.lstm_forward(as32[0], as32[1], off)[0], want, depth)
