@@ -83,3 +83,19 @@ def test_vocabulary_records_its_tokenizer_and_encodes_with_it():
     assert old.tokenize("eat.") == ["eat.", EOS]
     with pytest.raises(ValueError, match="field 'tokenizer': expected 'ud', found 'whitespace'"):
         old.check_same(vocab, "run")
+
+
+def test_view_inspect_and_sample_read_text_with_the_runs_tokenizer():
+    """``view``, ``inspect`` and ``sample --prefix`` split text as the vocabulary says."""
+    from kioku.cli.sample_cmd import unknown_prefix
+    from kioku.inspect.model_report import encode_text
+    from kioku.inspect.view import _encode
+
+    vocab = Vocabulary.build("I like to eat .\nI do n't .\n", "word", tokenizer="ud")
+    tokens, ids = encode_text("I don't eat.", vocab)
+    assert tokens == ["I", "do", "n't", "eat", ".", EOS] and 0 not in ids.tolist()
+    assert _encode("I don't eat.", vocab, 100)[0] == tokens
+    assert unknown_prefix("I don't eat.", vocab) is None
+    old = Vocabulary(vocab.tokens, "word")  # whitespace: 'eat.' and "don't" unknown
+    assert encode_text("I don't eat.", old)[0] == ["I", "don't", "eat.", EOS]
+    assert '"don\'t"' in unknown_prefix("I don't eat.", old)
