@@ -23,6 +23,7 @@ def trained(tmp_path_factory):
     return train_all(tmp_path_factory.mktemp("api"))
 
 
+@pytest.mark.slow
 def test_load_takes_the_best_checkpoint(trained):
     _, runs = trained
     for task, run in runs.items():
@@ -36,6 +37,7 @@ def test_load_takes_the_best_checkpoint(trained):
         kioku.load(runs["lm"], "last")
 
 
+@pytest.mark.slow
 def test_classifier_labels_texts_batched_or_one(trained):
     data, runs = trained
     classifier = kioku.load(runs["classify"])
@@ -56,6 +58,7 @@ def test_classifier_labels_texts_batched_or_one(trained):
         classifier.tag("fine")
 
 
+@pytest.mark.slow
 def test_tagger_tags_words_one_per_word(trained):
     data, runs = trained
     tagger = kioku.load(runs["tag"])
@@ -76,6 +79,7 @@ def test_tagger_tags_words_one_per_word(trained):
         tagger.predict(["the cat", 7])
 
 
+@pytest.mark.slow
 def test_language_model_scores_texts(trained):
     _, runs = trained
     model = kioku.load(runs["lm"])
@@ -90,6 +94,7 @@ def test_language_model_scores_texts(trained):
     assert_close("bits", alone.bits, two.bits, depth)
 
 
+@pytest.mark.slow
 def test_forecaster_in_units_and_longer_horizons(trained):
     data, runs = trained
     forecaster = kioku.load(runs["forecast"])
