@@ -256,3 +256,14 @@ def test_forecast_without_a_header_row(tmp_path, capsys, monkeypatch):
     )  # fmt: skip
     names = [f"{values[0]:.3f}", f"{values[0] / 2:.3f}"]
     assert status == 0 and kioku.load(tmp_path / "h").columns == names
+
+
+def test_a_tokenizer_for_characters_is_refused(tmp_path, capsys):
+    (tmp_path / "t.txt").write_text("some text\n" * 50, encoding="utf-8")
+    argv = ["train", "--data", str(tmp_path / "t.txt"), "--out", str(tmp_path / "r")]
+    status, out, err = run(capsys, *argv, "--tokenizer", "ud")
+    assert status == 2 and out == "" and not (tmp_path / "r").exists()
+    assert err == (
+        "kioku train: --tokenizer ud: applies to word-level text, not to characters "
+        "(--level char)\n"
+    )
