@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matrix_table import CELLS, COMMANDS, DOC, RNN_REFUSAL, TASKS, expected, markdown
+from tolerance import assert_close, recurrent_depth
 from trained_runs import LABEL_WORDS, LEXICON, write_data
 
 from kioku.cli import main
@@ -196,6 +197,13 @@ def check_to_onnx(run, data, task, cell, tmp_path, capsys):
     np.testing.assert_allclose(logits, expected_logits, rtol=1e-4, atol=1e-5)
 
 
+def _depth(layer, steps=5, batch=2) -> int:
+    """Roundings of ``layer`` on :func:`_layer_input` (tests/tolerance.py)."""
+    widest = max(layer.input_size, layer.num_directions * layer.hidden_size)
+    gates = {"GRU": 3, "SLSTM": 4}.get(type(layer).__name__, 4)
+    return recurrent_depth(steps, widest, layer.hidden_size, layer.num_layers, batch, gates)
+
+
 def _layer_input(layer, steps=5, batch=2):
     rng = np.random.default_rng(0)
     return rng.standard_normal((steps, batch, layer.input_size)).astype(np.float32)
@@ -210,7 +218,7 @@ def check_to_torch(run, data, task, cell, tmp_path, capsys):
     with torch.no_grad():
         found = to_torch(layer)(torch.from_numpy(x))[0].numpy()
     with no_grad():
-        np.testing.assert_allclose(found, layer(x)[0], rtol=1e-4, atol=1e-5)
+        assert_close("y", found, layer(x)[0], _depth(layer))
 
 
 def check_to_keras(run, data, task, cell, tmp_path, capsys):
@@ -223,7 +231,7 @@ def check_to_keras(run, data, task, cell, tmp_path, capsys):
     export = to_keras_gru if cell == "gru" else to_keras
     found = keras.ops.convert_to_numpy(export(layer)(x.transpose(1, 0, 2)))
     with no_grad():
-        np.testing.assert_allclose(found, layer(x)[0].transpose(1, 0, 2), rtol=1e-4, atol=1e-5)
+        assert_close("y", found, layer(x)[0].transpose(1, 0, 2), _depth(layer))
 
 
 def check_load_predict(run, data, task, cell, tmp_path, capsys):
