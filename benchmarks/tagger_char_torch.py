@@ -40,9 +40,9 @@ from _conllu_ref import DATA, UNK, Data, print_scores, read_splits, tag_scores
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from kioku.bench import load
-from kioku.cli.train_cmd import GROUPS
 from kioku.data.atomic import write_text_atomic
-from kioku.train.settings import TAG
+from kioku.train.settings import TAG, TrainSettings
+from kioku.train.settings_fields import declared
 
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 KIOKU_FLAGS = (
@@ -52,9 +52,8 @@ KIOKU_FLAGS = (
 # flag -> (type, help) as kioku train has them ("tag: " is implied here); this tagger always
 # reads characters and has no plateau schedule
 KIOKU_HELP = {
-    flag: (kind, text.removeprefix("tag: "))
-    for group in GROUPS.values()
-    for flag, kind, text, _ in group
+    setting.flag: (setting.kind, setting.spec.help.removeprefix("tag: "))
+    for setting in declared(TrainSettings).values()
 }
 KIOKU_HELP["--char-embed"] = (int, "char embedding size")
 KIOKU_HELP["--lr-decay"] = (float, "multiply lr by this each epoch from --decay-start")
