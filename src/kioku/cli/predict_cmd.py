@@ -8,7 +8,7 @@
 - forecast: the next ``--horizon`` values after a CSV with the model's columns, in the
   data's own units, each row labelled by its time: the dates after the CSV's date column
   at the frequency its dates keep, the counts after a column counting rows, else steps
-  1..N; ``--plot FILE`` draws the history and the forecast.
+  1..N; ``--plot FILE`` draws the history, the forecast and its interval.
 
 Input is a file or standard input (``-``, the default); output goes to standard output
 or ``--out``. A line on standard error names the checkpoint and the throughput.
@@ -75,8 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a(
         "--plot",
         metavar="FILE",
-        help="forecast: draw the input's last rows and the forecast to FILE (.png, .svg, "
-        ".pdf; needs matplotlib, the plot extra) (default: none)",
+        help="forecast: draw the input's last rows, the forecast and a 90%% interval "
+        "(from the model's errors on the input's windows) to FILE (.png, .svg, .pdf; "
+        "needs matplotlib, the plot extra) (default: none)",
     )
     add_which(parser)
 
