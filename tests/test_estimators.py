@@ -266,3 +266,12 @@ def test_validation_split_holds_out_that_share_stratified(tmp_path):
         assert held.count(label) == round(0.3 * labels.count(label))
     with pytest.raises(ValueError, match=r"validation_split: expected a number in \(0, 1\)"):
         clf.fit(texts, labels, validation_split=1, verbose=0)
+
+
+def test_a_failed_fit_leaves_the_fitted_model_and_no_folder(tmp_path):
+    clf = kioku.Classifier(**TINY)
+    clf.fit(*reviews(20, 7), epochs=1, verbose=0)
+    before, answer = clf.out_, clf.predict(["a fine film"])
+    with pytest.raises(ValueError, match="y: expected 2 labels"):
+        clf.fit(["a", "b"], ["x"], verbose=0)  # refused before any folder is made
+    assert clf.out_ == before and before.exists() and clf.predict(["a fine film"]) == answer

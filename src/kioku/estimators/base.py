@@ -153,28 +153,49 @@ class Estimator:
         run_settings = self._resolve({**self.given, **given}) if given else self.settings
         if out is None and resume:
             raise ValueError("resume: needs out, the run folder to continue")
+        run_settings = run_settings.replace(no_progress=verbose != 1)
+        task = self._task(x, y, validation_data, run_settings)  # bad data: refused first
+        folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="kioku-fit-"))
+        try:
+            history = self._train(task, run_settings.replace(out=str(folder)), resume, verbose,
+                                  callbacks)  # fmt: skip
+        except BaseException:
+            if out is None:  # nothing of a failed fit in a folder of its own is kept
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
         if getattr(self, "_temporary", None) is not None:
             self._temporary()  # the previous fit's temporary folder: this fit replaces it
-        folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="kioku-fit-"))
         # a temporary run folder goes with the estimator (save() copies what is kept)
         self._temporary = None if out is not None else weakref.finalize(
             self, shutil.rmtree, str(folder), True
         )  # fmt: skip
-        run_settings = run_settings.replace(out=str(folder), no_progress=verbose != 1)
+        self.settings, self.task_, self.out_, self.history_ = (
+            run_settings.replace(out=str(folder)), task, folder, history
+        )  # fmt: skip
+        self.predictor = load(folder)
+        return history
+
+    def _train(
+        self,
+        task: Any,
+        settings: TrainSettings,
+        resume: bool,
+        verbose: int,
+        callbacks: Sequence[Callback],
+    ) -> FitHistory:
+        """Train ``task`` as ``settings`` say in ``settings.out`` (resumed from its latest
+        checkpoint if ``resume``); the history of this session."""
         saved_state, source = None, None
         if resume:
-            saved_state, directory = load_checkpoint(folder)
+            saved_state, directory = load_checkpoint(settings.out)
             source = str(directory / "checkpoint.json")
-        task = self._task(x, y, validation_data, run_settings)
         history = FitHistory(self)
         stream = sys.stdout if verbose else io.StringIO()
         summary = train_run(
-            run_settings, saved_state, stream, source, task=task, callbacks=[history, *callbacks]
+            settings, saved_state, stream, source, task=task, callbacks=[history, *callbacks]
         )
         if summary.get("diverged"):
             raise RuntimeError(f"fit: {summary['diverged']}")
-        self.settings, self.task_, self.out_, self.history_ = run_settings, task, folder, history
-        self.predictor = load(folder)
         return history
 
     # -- after fit ----------------------------------------------------------------------
