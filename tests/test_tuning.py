@@ -224,6 +224,7 @@ def _lstm_outputs(batch: int = 16) -> list[np.ndarray]:
     return [y, h_n, c_n, inferred, grads.dx, grads.dweight_ih, grads.dweight_hh, grads.dbias]
 
 
+@pytest.mark.slow
 def test_a_tuned_value_changes_the_path_not_the_results(tuning, monkeypatch):
     monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
     _tuning.apply(_tuning.defaults(), "test")
@@ -269,6 +270,7 @@ def test_pick_follows_the_timings():
     assert _tuning.pick(at_most, held) == 4e6
 
 
+@pytest.mark.slow
 def test_measurement_on_tiny_sizes(tuning):
     result = _tuning.measure(block_s=0.0005, rounds=1, scale=0.2)
     assert set(result["choices"]) == set(_tuning.CHOICES)
