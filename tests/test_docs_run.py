@@ -70,6 +70,17 @@ PRELUDES = {
         "keras_layer = keras.layers.LSTM(8, return_sequences=True)\nkeras_layer(x)\n"
         "lstm = kioku.nn.LSTM(4, 8, rng=0)\n"
     ),
+    ("architecture.md", "backend = kioku.kernels.backend_for("): (
+        "import numpy as np\nimport kioku\n"
+        "rng = np.random.default_rng(0)\n"
+        "T, B, I, H = 5, 2, 4, 8\n"
+        "x = rng.normal(size=(T, B, I)).astype(np.float32)\n"
+        "w_ih = (0.1 * rng.normal(size=(4 * H, I))).astype(np.float32)\n"
+        "w_hh = (0.1 * rng.normal(size=(4 * H, H))).astype(np.float32)\n"
+        "bias = np.zeros(4 * H, np.float32)\n"
+        "h0, c0 = np.zeros((B, H), np.float32), np.zeros((B, H), np.float32)\n"
+        "lengths, reverse, w_hr, keep_cache = np.array([5, 3]), False, None, True\n"
+    ),
     ("interop.md", "from kioku.interop import to_onnx,"): (
         "import numpy as np\nimport kioku\nfrom onnx import TensorProto, helper\n"
         "lstm = kioku.nn.LSTM(4, 8, rng=0)\n"
