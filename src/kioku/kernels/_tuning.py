@@ -88,7 +88,7 @@ CHOICES: dict[str, Choice] = {c.name: c for c in (
     Choice("DIRECTIONS_MIN_FLOPS", _THREADS, 2e5, (16, 32, 64, 128),
            "8 B H^2 per direction (H as listed, B = 16)", "at_least", (0.0, 1e12), False,
            "directions", "a direction's step flops from which two directions run at once"),
-    Choice("FUSED_MIN_ROWS", _LSTM, 4, (1, 2, 4, 8, 16), "batch rows per thread (H = 128)",
+    Choice("FUSED_MIN_ROWS", _LSTM, 4, (1, 2, 4, 8, 16), "batch rows per thread (T = 35, H = 200)",
            "at_least", (1, 1 << 30), True, "fused",
            "fewest rows per thread from which each step projects its own inputs"),
     Choice("FUSED_MAX_BYTES", _LSTM, 8 << 20, (256, 384, 512, 768),
