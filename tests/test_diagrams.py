@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # draws every diagram (several seconds)
+
 pytest.importorskip("matplotlib")
 
 from kioku.inspect import diagrams  # noqa: E402

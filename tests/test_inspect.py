@@ -292,6 +292,7 @@ def decode_images(page: str) -> list:
     return images
 
 
+@pytest.mark.slow
 def test_plots_and_report(tmp_path, rng):
     pytest.importorskip("matplotlib")
     from kioku.inspect import plots
@@ -431,6 +432,7 @@ def test_inspect_report_for_a_bidirectional_tagger(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_inspect_command_bad_inputs(tmp_path, lm_checkpoint, capsys):
     from kioku.cli import main
 

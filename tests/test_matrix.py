@@ -71,6 +71,9 @@ def matrix(tmp_path_factory):
 
 
 def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    # what came before (a session fixture training its run inside this test) is not the
+    # command's output
+    capsys.readouterr()
     code = main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err

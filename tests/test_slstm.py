@@ -63,6 +63,7 @@ def _functional_case(
     return weight_ih, kernel, rng.normal(size=4 * H), rng.normal(size=(T, B, I))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "heads,hidden,forget,layers,bidir,bias,use_lengths,use_state,merge", CONFIGS
 )
@@ -108,6 +109,7 @@ def test_gradients_from_a_zero_normaliser_with_a_given_cell():
         assert err <= TOL, f"{name}: relative error {err:.2e}"
 
 
+@pytest.mark.slow
 def test_slstm_gradients_with_dropout_between_layers():
     check_stacked_dropout_gradients(kioku.nn.SLSTM, _randomise, TOL, num_heads=2)
 

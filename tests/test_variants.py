@@ -209,6 +209,7 @@ MODULE_VARIANTS = dict(
 )
 
 
+@pytest.mark.slow
 def test_module_gradients_in_eval_mode(rng):
     lstm = LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2, dtype=np.float64, rng=0,
                 **MODULE_VARIANTS).eval()  # fmt: skip
