@@ -22,6 +22,7 @@ import numpy as np
 
 from .data.chars import FormTable
 from .data.padded import pad_batch
+from .data.tokenize import sentence_words
 from .data.vocab import Vocabulary
 from .nn.module import Module
 from .train.checkpoint import CheckpointError
@@ -200,20 +201,7 @@ class Predictor:
         one sentence (a str) was given."""
         single = isinstance(sentences, str)
         items = [sentences] if single else list(sentences)
-        words = []
-        for i, sentence in enumerate(items):
-            if isinstance(sentence, str):
-                words.append(self.vocab.words(sentence))  # the run's tokenizer: eat. -> eat .
-            elif isinstance(sentence, Sequence) and all(isinstance(w, str) for w in sentence):
-                words.append(list(sentence))
-            else:
-                raise TypeError(
-                    f"sentences[{i}]: expected a str or a list of words (str), "
-                    f"found {type(sentence).__name__}"
-                )
-        for i, sentence in enumerate(words):
-            if not sentence:
-                raise ValueError(f"sentences[{i}]: expected at least one word, found none")
+        words = sentence_words(items, self.vocab.words)  # the run's tokenizer: eat. -> eat .
         ids = [np.array([self.vocab.index.get(w, 0) for w in s], np.int64) for s in words]
         if getattr(self.model, "char_encoder", None) is not None:
             # word ids and form ids side by side, (L, 2): padded together, split in run

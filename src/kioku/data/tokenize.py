@@ -25,6 +25,8 @@ Penn Treebank is), ``"ud"`` gives the tokens ``"whitespace"`` gives.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 TOKENIZERS = ("ud", "whitespace")
 """The tokenizers by name: the documented one (``ud``) and plain whitespace."""
@@ -66,6 +68,28 @@ def tokenize_words(text: str, tokenizer: str = "ud") -> list[str]:
             continue
         following = chunks[i + 1] if i + 1 < len(chunks) else ""
         words.extend(_chunk_words(chunk, following))
+    return words
+
+
+def sentence_words(
+    sentences: Iterable[Any], tokenize: Callable[[str], list[str]], name: str = "sentences"
+) -> list[list[str]]:
+    """Each of ``sentences`` as its words: a ``str`` split by ``tokenize``, a list of words
+    (``str``) as it is. ``TypeError`` for anything else and ``ValueError`` for a sentence
+    without words, each naming ``name[i]``."""
+    words = []
+    for i, sentence in enumerate(sentences):
+        if isinstance(sentence, str):
+            words.append(tokenize(sentence))
+        elif isinstance(sentence, Sequence) and all(isinstance(w, str) for w in sentence):
+            words.append(list(sentence))
+        else:
+            raise TypeError(
+                f"{name}[{i}]: expected a str or a list of words (str), "
+                f"found {type(sentence).__name__}"
+            )
+        if not words[-1]:
+            raise ValueError(f"{name}[{i}]: expected at least one word, found none")
     return words
 
 

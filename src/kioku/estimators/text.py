@@ -18,7 +18,7 @@ import numpy as np
 from ..api import TokenScores
 from ..data.chars import FormTable
 from ..data.corpus import Corpus
-from ..data.tokenize import tokenize_words
+from ..data.tokenize import sentence_words, tokenize_words
 from ..train.labeled_tasks import ClassifyTask
 from ..train.lm_task import LanguageModelTask, word_tokenizer
 from ..train.settings import TrainSettings
@@ -141,20 +141,7 @@ class Tagger(Estimator):
                 f"{name}: expected a list of sentences, found {type(sentences).__name__}"
             )
         tokenizer = word_tokenizer(settings, "word")
-        out = []
-        for i, sentence in enumerate(sentences):
-            if isinstance(sentence, str):
-                out.append(tokenize_words(sentence, tokenizer))
-            elif isinstance(sentence, Sequence) and all(isinstance(w, str) for w in sentence):
-                out.append(list(sentence))
-            else:
-                raise TypeError(
-                    f"{name}[{i}]: expected a str or a list of words, "
-                    f"found {type(sentence).__name__}"
-                )
-            if not out[-1]:
-                raise ValueError(f"{name}[{i}]: expected at least one word, found none")
-        return out
+        return sentence_words(sentences, lambda text: tokenize_words(text, tokenizer), name)
 
     def _sentences(self, x: Any, y: Any, name: str, settings: TrainSettings) -> list:
         words = self._words(x, name, settings)
