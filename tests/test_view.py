@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from kioku.cli import main
+from kioku.data.tokenize import sentence_words
 from kioku.data.vocab import Vocabulary
 from kioku.inspect import trace
 from kioku.inspect.view import (
@@ -45,12 +46,6 @@ def char_model(proj_size=0):
     return model, vocab
 
 
-def tagger():
-    vocab = Vocabulary.build(["the cat runs", "a dog sleeps"], "word")
-    model = SequenceTagger(len(vocab), 5, 6, num_tags=3, num_layers=2, rng=4)
-    return model, vocab
-
-
 def page_payload(page: str) -> dict:
     found = re.search(r'<script type="application/json" id="kioku-data">(.*?)</script>', page, re.S)
     assert found is not None
@@ -82,26 +77,39 @@ def test_payload_is_the_trace_rounded(proj_size):
     np.testing.assert_array_equal(data["outputs"]["top"], top)
 
 
-def test_bidirectional_tagger_payload_and_unknown_words():
-    model, vocab = tagger()
-    text = "the cat sleeps\na zebra runs\n"
+def test_bidirectional_tagger_reads_each_sentence_alone_as_predict_does():
+    """One sentence per line, split by the run's tokenizer as kioku predict splits it
+    (``sleeps.`` -> ``sleeps`` ``.``), each run alone from a zero state: no ``<eos>``."""
+    vocab = Vocabulary.build(["the cat runs .", "a dog sleeps ."], "word", tokenizer="ud")
+    model = SequenceTagger(len(vocab), 5, 6, num_tags=3, num_layers=2, rng=4)
+    text = "the cat sleeps.\n\n  a zebra runs\n"
     data = view_data(model, vocab, text, labels=["DET", "NOUN", "VERB"])
-    assert data["tokens"] == ["the", "cat", "sleeps", "<eos>", "a", "zebra", "runs", "<eos>"]
+    lines = [line for line in text.splitlines() if line.strip()]
+    sentences = sentence_words(lines, vocab.words)  # what Predictor.tag reads
+    assert sentences == [["the", "cat", "sleeps", "."], ["a", "zebra", "runs"]]
+    assert data["tokens"] == sentences[0] + sentences[1] and data["starts"] == [0, 4]
     assert data["unknown"] == [5]  # read as <unk>, as the tagger was trained
-    ids = np.array([vocab.index.get(t, 0) for t in data["tokens"]])
-    ref = reference(model, ids)
+    assert [g["label"] for g in data["groups"]][:2] == ["layer 0 forward", "layer 0 reverse"]
+    refs, tags = [], []
+    for words in sentences:
+        ids = np.array([vocab.index.get(w, 0) for w in words])
+        refs.append(reference(model, ids))
+        tags.append(model(ids[:, None])[:, 0, :].argmax(axis=1))
     keys = [(g["layer"], g["direction"]) for g in data["groups"]]
     assert keys == [(0, 0), (0, 1), (1, 0), (1, 1)]
-    assert [g["label"] for g in data["groups"]][:2] == ["layer 0 forward", "layer 0 reverse"]
     for group in data["groups"]:
         for q in "ifgoch":
+            expected = np.concatenate([ref[group["layer"], group["direction"]][q] for ref in refs])
             np.testing.assert_array_equal(
-                decode_counts(group, q, len(ids)),
-                np.rint(ref[group["layer"], group["direction"]][q] * 1000),
+                decode_counts(group, q, len(data["tokens"])), np.rint(expected * 1000)
             )
     assert data["outputs"]["kind"] == "tag" and data["outputs"]["labels"] == ["DET", "NOUN", "VERB"]
-    tags = model(ids[:, None])[:, 0, :].argmax(axis=1)
-    np.testing.assert_array_equal([top[0] for top in data["outputs"]["top"]], tags)
+    np.testing.assert_array_equal([top[0] for top in data["outputs"]["top"]], np.concatenate(tags))
+    # the joined text would give other states: the reverse direction at "sleeps" reads "a ..."
+    joined = reference(
+        model, np.array([vocab.index.get(w, 0) for w in sentences[0] + sentences[1]])
+    )
+    assert not np.allclose(joined[0, 1]["h"][:4], refs[0][0, 1]["h"])
 
 
 def test_page_is_self_contained(tmp_path):

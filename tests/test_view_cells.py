@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import pytest
 from kioku.data.vocab import Vocabulary
 from kioku.inspect import colours, trace
 from kioku.inspect.trace import CELL_QUANTITIES
-from kioku.inspect.view import decode_counts, render_view, view_data
+from kioku.inspect.view import decode_counts, render_view, view_data, view_script
 from kioku.models import LanguageModel, SequenceTagger
 
 TEXT = 'def f(x):\n    return x + "s7"\n'
@@ -69,7 +68,7 @@ def _run_page(data: dict, tmp_path: Path, actions: str) -> dict:
     payload = tmp_path / "payload.json"
     payload.write_text(json.dumps(data), "utf-8")
     script = tmp_path / "view.js"
-    script.write_text(resources.files("kioku.inspect").joinpath("view.js").read_text("utf-8"))
+    script.write_text(view_script(), "utf-8")  # every part of the page's script, in order
     action_file = tmp_path / "actions.js"
     action_file.write_text(actions, "utf-8")
     out = subprocess.run(

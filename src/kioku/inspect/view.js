@@ -3,6 +3,13 @@ const DATA = JSON.parse(document.getElementById("kioku-data").textContent);
 const TOP = 10;
 const T = DATA.tokens.length;
 const $ = (id) => document.getElementById(id);
+// The page's words in its language (kioku.inspect.view_text): say("key", {name: value}).
+const L = DATA.text;
+function say(key, vars = {}) {
+  return L[key].replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+}
+// What the strip and the comparison (view_strip.js, view_compare.js) add to a pick and a step.
+const onPick = [], onStep = [];
 
 // Little-endian int16, read byte by byte so the machine's own byte order does not matter.
 function decode(b64) {
@@ -81,9 +88,9 @@ function tableLimits(kind, series) { return limits(kind, series.peak / series.un
 
 function tokenLabel(t) {
   const tok = DATA.tokens[t];
-  if (tok === "\n" || tok === "<eos>") return "⏎ (end of line)";
-  if (tok === " ") return "␣ (space)";
-  if (tok === "\t") return "⇥ (tab)";
+  if (tok === "\n" || tok === "<eos>") return L.end_of_line;
+  if (tok === " ") return L.space;
+  if (tok === "\t") return L.tab;
   return JSON.stringify(tok);
 }
 
@@ -92,7 +99,13 @@ const textBox = $("text");
 const tokenSpans = [];
 if (DATA.level !== "char") textBox.classList.add("word");
 const unknown = new Set(DATA.unknown);
+// each segment (a tagger's sentence, read alone) on its own line
+const segmentStart = new Set(DATA.starts.slice(1));
 DATA.tokens.forEach((tok, t) => {
+  const previous = DATA.tokens[t - 1];
+  if (segmentStart.has(t) && previous !== "\n" && previous !== "<eos>") {
+    textBox.appendChild(document.createTextNode("\n"));
+  }
   const span = document.createElement("span");
   span.className = "tok";
   span.dataset.t = t;
@@ -141,7 +154,7 @@ for (const g of groups) {
         td.dataset.g = g.index;
         td.dataset.q = q;
         td.dataset.cell = j;
-        td.title = `${g.name[q]}, cell ${j}, ${g.label}: click to colour the text by it`;
+        td.title = say("td_title", {name: g.name[q], j, label: g.label});
         tds[q].push(td);
       }
       tr.appendChild(td);
@@ -157,7 +170,7 @@ function showStep(t) {
   tokenSpans[shownStep].classList.remove("hover");
   shownStep = t;
   tokenSpans[t].classList.add("hover");
-  $("step-title").textContent = `Step ${t} of ${T}: ${tokenLabel(t)}`;
+  $("step-title").textContent = say("step_title", {t, T, token: tokenLabel(t)});
   for (const g of groups) {
     for (const q of g.Q) {
       const s = g.q[q], kind = g.kind[q], lim = tableLimits(kind, s), base = t * s.width;
@@ -172,10 +185,11 @@ function showStep(t) {
   const out = DATA.outputs;
   if (out && out.top) {
     const parts = out.top[t].map((k, r) => `${JSON.stringify(out.labels[k])} ${out.p[t][r].toFixed(3)}`);
-    $("step-output").textContent = `model's ${out.kind} here: ${parts.join(" · ")}`;
+    $("step-output").textContent = say("output", {kind: out.kind, top: parts.join(" · ")});
   } else if (out && out.summary) {
-    $("step-output").textContent = `the model's class for the whole text: ${out.summary}`;
+    $("step-output").textContent = say("class_output", {summary: out.summary});
   }
+  onStep.forEach((f) => f(t));
 }
 
 // ---- colouring the text by one cell ----------------------------------------------------
@@ -213,11 +227,11 @@ function pick(gi, q, j) {
     const count = s.counts[t * s.width + j];
     tokenSpans[t].style.background = colour(kind, count / s.unit, lim);
     tokenSpans[t].style.color = ink(kind, count / s.unit, lim);
-    tokenSpans[t].title = `step ${t}: ${q} = ${fmt(count, s.decimals)}`;
+    tokenSpans[t].title = say("token_title", {t, q, value: fmt(count, s.decimals)});
   }
   const legend = $("legend"), words = g.words[q];
   legend.textContent = "";
-  legend.append(`${g.name[q]} ${q} of cell ${j}, ${g.label}: `);
+  legend.append(say("legend_head", {name: g.name[q], q, j, label: g.label}));
   if (isGate(kind)) {
     const [closed, open] = RULES.gate_words;
     legend.append(`${closed} 0`, swatch(colour(kind, 0, lim)), swatch(colour(kind, 0.5, lim)),
@@ -227,6 +241,7 @@ function pick(gi, q, j) {
     legend.append(`${words[0]} -${b}`, swatch(colour(kind, lim[0], lim)), "…",
       swatch(colour(kind, 0, lim)), "0 …", swatch(colour(kind, lim[1], lim)), `+${b} ${words[1]}`);
   }
+  onPick.forEach((f) => f(gi, q, j));
 }
 function swatch(bg) {
   const el = document.createElement("span");
@@ -245,133 +260,35 @@ $("step-grid").addEventListener("click", (e) => {
   if (td) pick(Number(td.dataset.g), td.dataset.q, Number(td.dataset.cell));
 });
 
-// ---- selecting a span and ranking the cells (LSTMVis) ------------------------------------
-let selection = null;
-function markSpan(start, end) {  // tokens start..end inclusive
-  const w = Math.max(1, Number(rankWindow.value) || 1);
-  tokenSpans.forEach((span, t) => {
-    span.classList.toggle("sel", t >= start && t <= end);
-    span.classList.toggle("win", (t >= start - w && t < start) || (t > end && t <= end + w));
-  });
-}
-
-// Scores in counts, in the same float64 operations as kioku.inspect.view.span_scores.
-function spanScores(s, start, stop, w) {
-  const W = s.width, inSum = new Float64Array(W), outSum = new Float64Array(W);
-  for (let t = start; t < stop; t++) for (let j = 0; j < W; j++) inSum[j] += s.counts[t * W + j];
-  const lo = Math.max(0, start - w), hi = Math.min(T, stop + w);
-  for (let t = lo; t < hi; t++) {
-    if (t >= start && t < stop) continue;
-    for (let j = 0; j < W; j++) outSum[j] += s.counts[t * W + j];
-  }
-  const nIn = stop - start, nOut = (start - lo) + (hi - stop);
-  const scores = new Float64Array(W);
-  for (let j = 0; j < W; j++) scores[j] = nOut ? inSum[j] / nIn - outSum[j] / nOut : inSum[j] / nIn;
-  return scores;
-}
-
-function select(start, end) {
-  start = Math.max(0, Math.min(T - 1, start));
-  end = Math.max(start, Math.min(T - 1, end));
-  selection = {start, end};
-  $("sel-start").value = start;
-  $("sel-end").value = end;
-  markSpan(start, end);
-  const q = rankQ.value, w = Math.max(1, Number(rankWindow.value) || 1);
-  const shown = DATA.tokens.slice(start, end + 1).join(DATA.level === "char" ? "" : " ");
-  $("sel-info").textContent = `tokens ${start}–${end}: ${JSON.stringify(shown.length > 40 ? shown.slice(0, 40) + "…" : shown)}`;
-  const box = $("ranking");
-  box.textContent = "";
-  for (const g of groups) {
-    if (!g.q[q]) continue;  // a quantity this layer's cell does not have
-    const s = g.q[q], scores = spanScores(s, start, end + 1, w);
-    const order = Array.from(scores.keys()).sort((a, b) => (scores[b] - scores[a]) || (a - b));
-    const block = document.createElement("div");
-    block.className = "group";
-    block.dataset.g = g.index;
-    block.style.gridColumn = column(g);
-    const h = document.createElement("h3");
-    h.textContent = `${g.label}: top ${q}`;
-    const list = document.createElement("ol");
-    let best = 0;
-    for (const j of order.slice(0, TOP)) best = Math.max(best, Math.abs(scores[j] / s.unit));
-    for (const j of order.slice(0, TOP)) {
-      const score = scores[j] / s.unit;
-      const li = document.createElement("li");
-      li.dataset.cell = j;
-      li.title = `click: colour the text by ${q} of cell ${j}, ${g.label}`;
-      const bar = document.createElement("span");
-      bar.className = score < 0 ? "bar neg" : "bar";
-      bar.style.width = `${Math.round(60 * Math.abs(score) / (best || 1))}px`;
-      li.append(`cell ${String(j).padStart(3)} `);
-      const value = document.createElement("span");
-      value.className = "score";
-      value.textContent = signed(score);
-      li.append(value, bar);
-      li.addEventListener("click", () => pick(g.index, q, j));
-      list.appendChild(li);
-    }
-    block.append(h, list);
-    box.appendChild(block);
-  }
-}
-for (const id of ["sel-start", "sel-end"]) {
-  $(id).addEventListener("change", () => select(Number($("sel-start").value), Number($("sel-end").value)));
-}
-for (const el of [rankQ, rankWindow]) {
-  el.addEventListener("change", () => { if (selection) select(selection.start, selection.end); });
-}
-
-// ---- mouse: hover shows a step, drag selects a span, leaving the text shows the pinned step
-let dragFrom = null, dragTo = null;
-function tokenOf(e) {
-  const span = e.target.closest ? e.target.closest(".tok") : null;
-  return span ? Number(span.dataset.t) : null;
-}
-textBox.addEventListener("mouseover", (e) => {
-  const t = tokenOf(e);
-  if (t === null) return;
-  showStep(t);
-  if (dragFrom !== null) {
-    dragTo = t;
-    markSpan(Math.min(dragFrom, t), Math.max(dragFrom, t));
-  }
-});
-textBox.addEventListener("mousedown", (e) => {
-  const t = tokenOf(e);
-  if (t === null) return;
-  e.preventDefault();
-  dragFrom = dragTo = t;
-  markSpan(t, t);
-});
-document.addEventListener("mouseup", () => {
-  if (dragFrom === null) return;
-  const start = Math.min(dragFrom, dragTo), end = Math.max(dragFrom, dragTo);
-  pinnedStep = dragTo;
-  dragFrom = dragTo = null;
-  select(start, end);
-});
-textBox.addEventListener("mouseleave", () => { if (dragFrom === null) showStep(pinnedStep); });
-// the arrow keys walk the text one step at a time (outside the form fields)
-document.addEventListener("keydown", (e) => {
-  if (e.target.closest && e.target.closest("input, select")) return;
-  const move = {ArrowLeft: -1, ArrowRight: 1}[e.key];
-  if (!move) return;
-  e.preventDefault();
-  pinnedStep = Math.max(0, Math.min(T - 1, shownStep + move));
-  showStep(pinnedStep);
-  tokenSpans[pinnedStep].scrollIntoView({block: "nearest"});
-});
-
 // ---- start ---------------------------------------------------------------------------------
 document.title = DATA.title;
 $("title").textContent = DATA.title;
-const dirs = ndir === 2 ? "bidirectional: forward and reverse side by side" : "forward only";
-$("summary").textContent = `${DATA.model}; ${T} ${DATA.level === "char" ? "characters" : "words"}` +
-  `; ${groups.length} layer-direction${groups.length > 1 ? "s" : ""} (${dirs})` +
-  (DATA.unknown.length ? `; ${DATA.unknown.length} unknown word(s) read as <unk> (dotted)` : "") +
-  (DATA.outputs && DATA.outputs.summary ? `; class: ${DATA.outputs.summary}` : "");
+const STATIC = {"label-colour-by": "colour_by", "label-cell": "cell", "label-value": "value",
+  "help": "help", "colour-help": "colour_help", "howto-title": "howto_title",
+  "step-title": "step", "selection-title": "selection", "sel-info": "drag_hint",
+  "label-tokens": "tokens", "label-to": "to", "label-rank-by": "rank_by",
+  "label-window": "window", "score-help": "score_help", "strip-title": "strip_title",
+  "compare-title": "compare_title", "compare-help": "compare_help",
+  "compare-lesson": "compare_lesson", "label-compare-value": "compare_value"};
+for (const [id, key] of Object.entries(STATIC)) $(id).textContent = L[key];
+for (const paragraph of L.howto) {
+  const p = document.createElement("p");
+  p.textContent = paragraph;
+  $("howto-body").appendChild(p);
+}
+if (DATA.char_encoder) {
+  $("char-note").textContent = say("char_encoder_left_out", {size: DATA.char_encoder});
+  $("char-note").hidden = false;
+}
+const dirs = ndir === 2 ? L.bidirectional : L.forward_only;
+$("summary").textContent = say("summary", {model: DATA.model, T, n: groups.length, dirs,
+    unit: DATA.level === "char" ? L.summary_chars : L.summary_words}) +
+  (DATA.tagger ? say("sentences", {n: DATA.starts.length}) : "") +
+  (DATA.unknown.length ? say("unknown", {n: DATA.unknown.length}) : "") +
+  (DATA.outputs && DATA.outputs.summary ? say("class", {summary: DATA.outputs.summary}) : "");
 // start on the forward cell that varies most along the text: usually the most telling one
+// (picked by the last script, view_compare.js, once the strip and the comparison are built)
+let startPick;
 {
   const first = groups[0].q.c ? "c" : "h";  // a GRU has no cell: its memory is h
   const s = groups[0].q[first], W = s.width;
@@ -382,7 +299,5 @@ $("summary").textContent = `${DATA.model}; ${T} ${DATA.level === "char" ? "chara
     const variance = m2 / T - (m / T) * (m / T);
     if (variance > bestVar) { bestVar = variance; best = j; }
   }
-  pick(0, first, best);
+  startPick = [0, first, best];
 }
-showStep(0);
-document.body.dataset.ready = "1";
