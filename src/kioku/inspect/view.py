@@ -218,7 +218,7 @@ def view_data(
             f"compare: expected as many sentences as text ({len(segments)}, line k compared "
             f"with line k), found {len(others)}"
         )
-    run = run_segments(model, vocab, segments + others, char_vocab)
+    run = run_segments(model, vocab, segments + others, char_vocab, compare is not None)
     _check_page_size(run, max_tokens)
     words = page_text(lang)
     modules = list(dict.fromkeys(module for module, _, _ in run.keys))

@@ -96,14 +96,18 @@ class SegmentRun:
     logits: np.ndarray
 
 
-def _forward(model: Module, ids: np.ndarray, words: Sequence[str], table: FormTable | None):
-    """Logits of one segment ``ids (T,)``: ``(T, K)``, or ``(K,)`` for a classifier."""
-    if table is not None:
-        out = model(ids[:, None], None, table.char_batch(table.ids(words)[:, None]))
+def _forward(model: Module, ids: np.ndarray, length: int, chars) -> np.ndarray:
+    """Logits of one segment, ``ids (T,)`` of which the first ``length`` are its tokens
+    (the rest padding, never read: packed semantics for a tagger or classifier, and a
+    language model reads forward only): ``(length, K)``, or ``(K,)`` for a classifier."""
+    x = ids[:, None]
+    if is_tagger(model) or chars is not None or getattr(model, "pool", None) is not None:
+        lengths = None if length == ids.size else np.array([length])
+        out = model(x, lengths, chars)
     else:
-        out = model(ids[:, None])
+        out = model(x)
     logits = np.asarray(out[0] if isinstance(out, tuple) else out, np.float64)
-    return logits[:, 0, :] if logits.ndim == 3 else logits[0]
+    return logits[:length, 0, :] if logits.ndim == 3 else logits[0]
 
 
 def run_segments(
@@ -111,20 +115,42 @@ def run_segments(
     vocab: Vocabulary,
     segments: Sequence[Sequence[str]],
     char_vocab: Vocabulary | None = None,
+    same_length: bool = False,
 ) -> SegmentRun:
     """Run ``model`` (eval mode: dropout off, as it predicts) on each of ``segments`` alone
-    under :func:`~kioku.inspect.trace` and join the records along time."""
+    under :func:`~kioku.inspect.trace` and join the records along time.
+
+    ``same_length`` (a comparison): every segment is padded to the longest one's length
+    (with its lengths given: the padding is never read) and a tagger's words are spelt in
+    one character batch of all segments' forms, so that two runs do exactly the same
+    arithmetic on the same words: a matrix product over another number of rows may round
+    differently in the last bit, which would hide the exact equality the comparison
+    shows."""
     check_model(model, char_vocab)
     table = FormTable(char_vocab) if getattr(model, "char_encoder", None) is not None else None
     tokens = [t for segment in segments for t in segment]
     starts = list(np.cumsum([0] + [len(s) for s in segments[:-1]]).tolist())
     unknown = [t for t, token in enumerate(tokens) if token not in vocab.index]
+    width = max(len(s) for s in segments) if same_length else 0
+    unk = vocab.index[UNK]
+    ids = [
+        np.array([vocab.index.get(t, unk) for t in s] + [unk] * (width - len(s)), np.int64)
+        for s in segments
+    ]
+    chars: list = [None] * len(segments)
+    if table is not None:
+        forms = [table.ids(list(s) + [s[0]] * (width - len(s))) for s in segments]
+        if same_length:  # one batch of every form: each word spelt by the same arithmetic
+            batch = table.char_batch(np.stack(forms, axis=1))
+            chars = [batch._replace(forms=batch.forms[:, k : k + 1]) for k in range(len(forms))]
+        else:
+            chars = [table.char_batch(f[:, None]) for f in forms]
     parts: dict = {}
     cell_types, quantities, logits = {}, {}, []
     with model.eval_mode(), trace(model) as tr:
-        for segment in segments:
-            ids = np.array([vocab.index.get(t, vocab.index[UNK]) for t in segment], np.int64)
-            logits.append(_forward(model, ids, segment, table))
+        for segment, segment_ids, segment_chars in zip(segments, ids, chars):
+            n = len(segment)
+            logits.append(_forward(model, segment_ids, n, segment_chars))
             for key in tr.keys():
                 if key[0].split(".")[0] == CHAR_ENCODER:
                     continue  # the character encoder is left out of the page
@@ -132,7 +158,7 @@ def run_segments(
                 cell_types[key] = record.cell_type
                 quantities[key] = record.quantities
                 parts.setdefault(key, []).append(
-                    {q.short: record.get(q.short)[:, 0, :] for q in record.quantities}
+                    {q.short: record.get(q.short)[:n, 0, :] for q in record.quantities}
                 )
             tr.records.clear()
     keys = list(parts)
