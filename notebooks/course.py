@@ -63,28 +63,33 @@ def _key() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def untrained_model(vocab_size: int) -> LanguageModel:
-    """The character model before training, with the same seed as the trained one."""
+def untrained_model(vocab_size: int, num_layers: int | None = None) -> LanguageModel:
+    """The character model before training, with the same seed as the trained one
+    (``num_layers``: another depth than ``SETTINGS``'s, for notebook 03's comparison)."""
     s = SETTINGS
     return LanguageModel(
         vocab_size,
         embed_size=s["embed_size"],
         hidden_size=s["hidden_size"],
-        num_layers=s["num_layers"],
+        num_layers=s["num_layers"] if num_layers is None else num_layers,
         rng=s["seed"],
     )
 
 
-def train_char_model(log=print) -> tuple[LanguageModel, Vocabulary, dict]:
+def train_char_model(
+    log=print, num_layers: int | None = None
+) -> tuple[LanguageModel, Vocabulary, dict]:
     """Train the character LSTM on the start of the Python standard library's source:
     random windows of ``bptt`` characters, Adam, gradient clipping. Returns the model,
-    its vocabulary and a summary (loss in bits per character, seconds)."""
+    its vocabulary and a summary (loss in bits per character, seconds). ``num_layers``
+    trains another depth than ``SETTINGS``'s on the same data in the same order (not
+    cached: :func:`char_model` keeps the course's model only)."""
     s = SETTINGS
     clock = time.perf_counter()
     text = stdlib_corpus(max_bytes=s["corpus_bytes"]).train
     vocab = Vocabulary.build([text + SNIPPET], level="char")
     ids = vocab.encode(text)
-    model = untrained_model(len(vocab))
+    model = untrained_model(len(vocab), num_layers)
     opt = Adam(model.parameters(), lr=s["lr"])
     rng = np.random.default_rng(s["seed"])
     T, B = s["bptt"], s["batch_size"]
