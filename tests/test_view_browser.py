@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from kioku.cli import main
-from kioku.data.vocab import tokenize
+from kioku.data.chars import FormTable
+from kioku.data.vocab import Vocabulary, tokenize
 from kioku.inspect import colours, trace
 from kioku.inspect.trace import CELL_QUANTITIES
 from kioku.train.restore import load_model
@@ -23,7 +24,9 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 SMALL = ["--embed", "8", "--bptt", "16", "--batch-size", "4", "--eval-tokens", "200"]
 SMALL += ["--no-progress"]
 LM_TEXT = 'def f7(x):\n    return x + "s7"  # seven\n'
-TAG_TEXT = "the cat runs\na dog sleeps\n"
+TAG_TEXT = "the cat runs\na dog sleeps.\n"
+EAT, USE = "Apple is something that I like to eat.\n", "Apple is something that I like to use.\n"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "img"
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
@@ -37,6 +40,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -64,9 +68,11 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
-def trained(tmp_path_factory, name, argv, text):
+def trained(tmp_path_factory, name, argv, text, view_args=()):
     """Train a tiny model with ``kioku train``, write its page with ``kioku view``, and
-    trace the checkpoint here: (page, {(layer, direction): {q: (T, H) float64}}, tokens)."""
+    trace the checkpoint here: (page, {(layer, direction): {q: (T, H) float64}}, tokens).
+    A tagger reads one sentence per line, each alone, split as ``kioku predict`` splits it;
+    a tagger that reads characters is traced in its word-level layers."""
     folder = tmp_path_factory.mktemp(name)
     # --bptt and --eval-tokens are for language models: another task refuses them
     small = (
@@ -76,19 +82,37 @@ def trained(tmp_path_factory, name, argv, text):
     (folder / "text.txt").write_text(text)
     page = folder / "view.html"
     text_file = folder / "text.txt"
-    assert main(["view", str(folder / "run"), "--text", str(text_file), "--out", str(page)]) == 0
-    model, _, vocab, _ = load_model(folder / "run")
-    tokens = tokenize(text, vocab.level)
-    ids = np.array([vocab.index.get(t, 0) for t in tokens])
-    with trace(model) as tr:
-        model(ids[:, None])
+    view = ["view", str(folder / "run"), "--text", str(text_file), "--out", str(page)]
+    assert main([*view, *view_args]) == 0
+    model, state, vocab, _ = load_model(folder / "run")
+    if getattr(model, "num_tags", None) is None:
+        segments = [tokenize(text, vocab.level, vocab.tokenizer)]
+    else:  # as kioku predict reads a tagger's text: a sentence a line
+        segments = [vocab.words(line) for line in text.splitlines() if line.strip()]
+    chars = state["task"].get("char_vocab")
+    table = None if chars is None else FormTable(Vocabulary.from_dict(chars))
+    parts = []
+    for words in segments:
+        ids = np.array([vocab.index.get(t, 0) for t in words])
+        with model.eval_mode(), trace(model) as tr:
+            if table is None:
+                model(ids[:, None])
+            else:
+                model(ids[:, None], None, table.char_batch(table.ids(words)[:, None]))
+        parts.append(
+            {
+                (layer, direction): {
+                    q: tr.get(layer, direction, module).get(q)[:, 0, :].astype(np.float64)
+                    for q in "ifgoch"
+                }
+                for module, layer, direction in tr.keys()
+                if not module.startswith("char_encoder")
+            }
+        )
     ref = {
-        (layer, direction): {
-            q: tr.get(layer, direction, module).get(q)[:, 0, :].astype(np.float64) for q in "ifgoch"
-        }
-        for module, layer, direction in tr.keys()
+        key: {q: np.concatenate([p[key][q] for p in parts]) for q in "ifgoch"} for key in parts[0]
     }
-    return page, ref, tokens
+    return page, ref, [t for words in segments for t in words]
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +136,38 @@ def tagger(tmp_path_factory):
     data = tmp_path_factory.mktemp("tag-data") / "tags.conllu"
     data.write_text("\n".join(rows) + "\n")
     argv = ["--task", "tag", "--data", str(data), "--max-steps", "6", "--hidden", "7"]
-    # word-only: kioku view does not read characters (yet)
     word_only = ["--char-embed", "0", "--word-dropout", "0"]
     return trained(tmp_path_factory, "tag", argv + ["--layers", "2", *word_only], TAG_TEXT)
+
+
+APPLE_TAGS = [("Apple", "PROPN"), ("is", "AUX"), ("something", "PRON"), ("that", "PRON")]
+APPLE_TAGS += [("I", "PRON"), ("like", "VERB"), ("to", "PART"), ("eat", "VERB"), (".", "PUNCT")]
+
+
+@pytest.fixture(scope="module")
+def char_tagger(tmp_path_factory):
+    """A 2-layer bidirectional tagger that reads characters (the tag preset's default),
+    its compare page (the seed's sentence against "... to use."), and its Japanese page."""
+    rows = []
+    for s in range(30):
+        rows.append(f"# sent_id = {s}")
+        rows += [
+            f"{i}\t{w}\t{w}\t{t}\t_\t_\t0\tdep\t_\t_" for i, (w, t) in enumerate(APPLE_TAGS, 1)
+        ]
+        rows.append("")
+    data = tmp_path_factory.mktemp("char-tag-data") / "apple.conllu"
+    data.write_text("\n".join(rows) + "\n")
+    argv = ["--task", "tag", "--data", str(data), "--max-steps", "6", "--hidden", "8"]
+    use = data.parent / "use.txt"
+    use.write_text(USE)
+    page, ref, tokens = trained(
+        tmp_path_factory, "char-tag", [*argv, "--layers", "2"], EAT, ("--compare", str(use))
+    )
+    ja = page.with_name("ja.html")
+    text = page.with_name("text.txt")
+    command = ["view", str(page.parent / "run"), "--text", str(text), "--out", str(ja)]
+    assert main([*command, "--lang", "ja", "--compare", str(use)]) == 0
+    return page, ja, ref, tokens
 
 
 def open_page(driver, page):
@@ -161,9 +214,12 @@ def token_colours(driver):
     return [rgb(c) for c in css]
 
 
-def check_step(driver, ref, t):
-    """Every gate, cell and hidden value of every layer and direction at step ``t``."""
-    assert driver.find_element(By.ID, "step-title").text.startswith(f"Step {t} of ")
+def check_step(driver, ref, t, slack=0):
+    """Every gate, cell and hidden value of every layer and direction at step ``t``
+    (``slack``: counts of 0.001 the page may differ by, for a comparison's runs that spell
+    words in one batch and may round the last bit otherwise)."""
+    title = driver.find_element(By.ID, "step-title").text
+    assert title.startswith((f"Step {t} of ", f"ステップ {t} / ")), title
     compared = 0
     for g, key in enumerate(sorted(ref)):
         for q in "ifgoch":
@@ -171,15 +227,16 @@ def check_step(driver, ref, t):
             shown = shown_step(driver, g, q, truth.size)
             for text, value in zip(shown, truth):
                 assert re.fullmatch(r"-?\d+\.\d{3}", text), text
-                assert abs(float(text) - value) <= 0.0005 + 1e-9, (key, q, text, value)
-                assert round(float(text) * 1000) == np.rint(value * 1000)
+                assert abs(float(text) - value) <= 0.0005 + slack / 1000 + 1e-9, (key, q, text)
+                assert abs(round(float(text) * 1000) - np.rint(value * 1000)) <= slack
                 compared += 1
     return compared
 
 
-def ranking_in_python(values, start, end, window, top=10):
+def ranking_in_python(values, start, end, window, top=10, way="on"):
     """LSTMVis's score from the trace at the page's precision: mean inside ``start..end``
-    minus mean over ``window`` steps each side; ranked by score, ties by cell index."""
+    minus mean over ``window`` steps each side; ranked by score (``way="on"``: highest
+    first, ``"off"``: lowest first), ties by cell index."""
     counts = np.rint(values * 1000).astype(np.int64)
     T = counts.shape[0]
     outside = [t for t in range(start - window, end + 1 + window) if 0 <= t < T]
@@ -187,21 +244,27 @@ def ranking_in_python(values, start, end, window, top=10):
     inside = counts[start : end + 1].sum(axis=0) / (end + 1 - start)
     score = inside - (counts[outside].sum(axis=0) / len(outside) if outside else 0.0)
     exact = values[start : end + 1].mean(axis=0) - (values[outside].mean(axis=0) if outside else 0)
-    order = sorted(range(len(score)), key=lambda j: (-score[j], j))[:top]
+    sign = -1 if way == "on" else 1
+    order = sorted(range(len(score)), key=lambda j: (sign * score[j], j))[:top]
     return order, score / 1000, exact
 
 
-def check_ranking(driver, ref, start, end, window=5):
+def check_ranking(driver, ref, start, end, window=5, q="h"):
+    """Both lists of every layer-direction: the cells that switch on inside the span (the
+    highest scores) and those that switch off (the lowest), as computed here."""
     assert driver.find_element(By.ID, "sel-info").text.startswith(f"tokens {start}–{end}:")
     for g, key in enumerate(sorted(ref)):
-        items = driver.find_elements(By.CSS_SELECTOR, f'#ranking .group[data-g="{g}"] li')
-        cells = [int(li.get_attribute("data-cell")) for li in items]
-        order, score, exact = ranking_in_python(ref[key]["h"], start, end, window)
-        assert cells == order, key
-        for li, j in zip(items, cells):
-            shown = float(li.find_element(By.CLASS_NAME, "score").text)
-            assert abs(shown - score[j]) <= 0.0005 + 1e-9
-            assert abs(shown - exact[j]) <= 0.0015 + 1e-9  # inputs rounded to 0.0005 too
+        for way in ("on", "off"):
+            items = driver.find_elements(
+                By.CSS_SELECTOR, f'#ranking .group[data-g="{g}"] ol.rank-{way} li'
+            )
+            cells = [int(li.get_attribute("data-cell")) for li in items]
+            order, score, exact = ranking_in_python(ref[key][q], start, end, window, way=way)
+            assert cells == order, (key, way)
+            for li, j in zip(items, cells):
+                shown = float(li.find_element(By.CLASS_NAME, "score").text)
+                assert abs(shown - score[j]) <= 0.0005 + 1e-9
+                assert abs(shown - exact[j]) <= 0.0015 + 1e-9  # inputs rounded to 0.0005 too
 
 
 def drag(driver, tokens, start, end):
@@ -262,9 +325,11 @@ def test_language_model_page(browser, language_model):
 
 def test_bidirectional_tagger_page(browser, tagger):
     page, ref, tokens = tagger
-    assert tokens == ["the", "cat", "runs", "<eos>", "a", "dog", "sleeps", "<eos>"]
+    # a sentence a line, each alone, split as kioku predict splits it: no <eos>
+    assert tokens == ["the", "cat", "runs", "a", "dog", "sleeps", "."]
     spans = open_page(browser, page)
-    assert [s.text for s in spans] == [t if t != "<eos>" else "⏎" for t in tokens]
+    assert [s.text for s in spans] == tokens
+    assert spans[3].rect["y"] > spans[2].rect["y"]  # the second sentence on its own line
     assert sorted(ref) == [(0, 0), (0, 1), (1, 0), (1, 1)]
 
     # both directions of a layer side by side, forward on the left
@@ -276,7 +341,7 @@ def test_bidirectional_tagger_page(browser, tagger):
         assert left.rect["x"] + left.rect["width"] <= right.rect["x"]
     assert blocks[2].rect["y"] > blocks[0].rect["y"]
 
-    for t in (1, 4):  # "cat", "a": the reverse direction has already read what follows
+    for t in (1, 3):  # "cat", "a": the reverse direction has already read what follows
         hover(browser, spans[t])
         assert check_step(browser, ref, t) == 4 * 6 * 7
         output = browser.find_element(By.ID, "step-output").text
@@ -318,3 +383,109 @@ def test_japanese_text_from_file(browser, tmp_path):
         model(ids[:, None])
     rec = tr.get(0, 0)
     check_step(browser, {(0, 0): {q: rec.get(q)[:, 0, :].astype(np.float64) for q in "ifgoch"}}, 6)
+
+
+def strip_colours(driver):
+    """The strip's rows: {quantity: [(r, g, b) per step]}."""
+    rows = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#strip tr[data-q]'), (row) =>"
+        " [row.dataset.q, Array.from(row.querySelectorAll('td'),"
+        " (td) => getComputedStyle(td).backgroundColor)])"
+    )
+    return {q: [rgb(c) for c in css] for q, css in rows}
+
+
+def test_off_ranking_and_the_strip(browser, language_model):
+    """Rank by the forget gate: the cells that switch off inside a line end are listed with
+    the page's numbers; a click on one draws its six quantities over the text."""
+    page, ref, tokens = language_model
+    spans = open_page(browser, page)
+    Select(browser.find_element(By.ID, "rank-quantity")).select_by_value("f")
+    start = end = tokens.index("\n")  # the first line end
+    drag(browser, spans, start, end)
+    check_ranking(browser, ref, start, end, q="f")
+    first = browser.find_element(By.CSS_SELECTOR, '#ranking .group[data-g="1"] ol.rank-off li')
+    first.click()
+    j = int(first.get_attribute("data-cell"))
+    assert browser.find_element(By.ID, "strip-info").text.startswith(f"layer 1 forward, cell {j}:")
+    shown = strip_colours(browser)
+    assert list(shown) == list("ifgoch")
+    for q, got in shown.items():
+        values = np.rint(ref[1, 0][q][:, j] * 1000) / 1000
+        for colour, value in zip(got, values, strict=True):
+            want = expected_colour(q, value, values)
+            assert max(abs(a - b) for a, b in zip(colour, want)) <= 1, (q, value)
+    legend = browser.find_element(By.ID, "strip-legend").text
+    assert "gates (i, f, o): closed 0" in legend and "1 open" in legend
+    assert "c: negative −" in legend and "h: negative −1.000" in legend
+    # a column of the strip is a step: hovering it shows that step's tables
+    hover(browser, browser.find_element(By.CSS_SELECTOR, '#strip tr[data-q="f"] td[data-t="7"]'))
+    check_step(browser, ref, 7)
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "view_off_ranking.png"))
+    no_errors_and_no_loads(browser, page)
+
+
+def compare_cells(driver, group):
+    """The comparison table's cells of one layer-direction, as text."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll("
+        f"'.compare-table tr[data-g=\"{group}\"] td'), (td) => td.textContent)"
+    )
+
+
+def test_char_tagger_compare_page(browser, char_tagger):
+    """The seed's lesson in the browser: "Apple is something that I like to eat." against
+    "... to use.": layer 0 forward shows "=" (exactly equal) up to "eat"/"use", its reverse
+    differs at "Apple" already; the character encoder is said to be left out."""
+    page, _, ref, tokens = char_tagger
+    words = ["Apple", "is", "something", "that", "I", "like", "to", "eat", "."]
+    assert tokens == words
+    spans = open_page(browser, page)
+    assert [s.text for s in spans] == words + words[:7] + ["use", "."]
+    note = browser.find_element(By.ID, "char-note")
+    assert note.is_displayed() and "character encoder is left out" in note.text
+    assert browser.find_element(By.ID, "compare-panel").is_displayed()
+    lesson = browser.find_element(By.ID, "compare-lesson").text
+    assert lesson.startswith("The seed's lesson: the forward direction of the first layer")
+    forward, reverse = compare_cells(browser, 0), compare_cells(browser, 1)
+    assert forward[:7] == ["="] * 7 and forward[7] != "="
+    assert "=" not in reverse[:7]
+    framed = browser.find_elements(By.CSS_SELECTOR, ".compare-table td.first")
+    assert [td.text for td in framed] == ["eat", "use"]
+    # a cell of the comparison is a step of the first sentence: its tables show it
+    hover(
+        browser,
+        browser.find_element(By.CSS_SELECTOR, '.compare-table tr[data-g="1"] td[data-t="2"]'),
+    )
+    check_step(browser, ref, 2, slack=1)
+    Select(browser.find_element(By.ID, "compare-quantity")).select_by_value("c")
+    assert compare_cells(browser, 0)[:7] == ["="] * 7
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "view_compare.png"))
+    no_errors_and_no_loads(browser, page)
+
+
+def test_japanese_page(browser, char_tagger):
+    _, ja, ref, _ = char_tagger
+    spans = open_page(browser, ja)
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ja"
+    assert browser.find_element(By.ID, "howto-title").text == "このページの読み方"
+    body = browser.find_element(By.ID, "howto-body").text
+    assert "forgetゲート(忘却ゲート:" in body and "記憶セル" in body and "隠れ状態" in body
+    hover(browser, spans[1])
+    assert browser.find_element(By.ID, "step-title").text == 'ステップ 1 / 18: "is"'
+    check_step(browser, ref, 1, slack=1)  # the numbers are the same in every language
+    heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#step-grid h3")]
+    assert heads == ["第0層 順方向", "第0層 逆方向", "第1層 順方向", "第1層 逆方向"]
+    assert "閉 0" in browser.find_element(By.ID, "strip-legend").text
+    assert "文字単位の双方向LSTM" in browser.find_element(By.ID, "char-note").text
+    assert browser.find_element(By.ID, "compare-lesson").text.startswith("シードの教訓")
+    drag(browser, spans, 3, 4)
+    assert browser.find_element(By.ID, "sel-info").text.startswith("トークン 3–4:")
+    ranked = browser.find_elements(By.CSS_SELECTOR, "#ranking .group h3")
+    assert ranked[0].text == "第0層 順方向: h がオンになるセル"
+    assert ranked[1].text == "第0層 順方向: h がオフになるセル"
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "view_ja.png"))
+    no_errors_and_no_loads(browser, ja)
