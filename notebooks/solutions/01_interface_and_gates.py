@@ -62,7 +62,11 @@ def exercise_2(lstm: kioku.nn.LSTM | None = None, x: np.ndarray | None = None) -
     ``H:2H`` of ``bias_ih_l0``) is lowered by 30, so ``f_t = sigmoid(... - 30) ≈ 0``. Then
     ``c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t`` loses its first term and the cell holds only what
     this step wrote: ``c_t = i_t ⊙ g_t``, computed here from the traced input gate and
-    candidate of ``x (T, B, I)`` (never from the traced cell)."""
+    candidate of ``x (T, B, I)`` (never from the traced cell).
+
+    The exercise's last question: ``x[0]`` no longer reaches the last cell along ``c``. It
+    still reaches it through ``h`` (the gates of every step read ``h_{t-1}``), but on the
+    notebook's LSTM moving ``x[0]`` by 5 moves ``c_T`` by about 6e-6 instead of 0.05."""
     if lstm is None or x is None:
         lstm, _, x = notebook_setup()
     if lstm.num_layers != 1 or lstm.bidirectional:
