@@ -352,10 +352,11 @@ assert dc[0] / dc[-1] > 1e3 * np.asarray(after["rnn"]["dh"])[0] / after["rnn"]["
 # (16 units) and 4 sequences of 30 steps, and prints the norms of `dL/dh_t` that kioku's
 # backward gives when the loss is the sum of the last output, `L = sum(h_T)`. Compute the
 # same gradients yourself with the formula at the top of this notebook: start from
-# `dL/dh_T` = ones and go back one step at a time. The RNN's outputs `y_small[t]` are the
-# `h_t`, and its recurrent weights are `rnn.params["weight_hh_l0"]` (for a batch of row
-# vectors, as NumPy holds them, `W_hh^T v` becomes `v @ W_hh`). Does the norm shrink by the
-# same factor at every step? (Solution: `solutions.exercise_1()`.)
+# `dL/dh_T` = ones (the last step, `t = 29`) and go back one step at a time. The RNN's
+# outputs `y_small[t]` are the `h_t`, and its recurrent weights are
+# `rnn.params["weight_hh_l0"]` (for a batch of row vectors, as NumPy holds them,
+# `W_hh^T v` becomes `v @ W_hh`). Does the norm shrink by the same factor at every step?
+# (Solution: `solutions.exercise_1()`.)
 
 # %% [markdown] lang="ja"
 # ## 練習問題
@@ -373,7 +374,8 @@ assert dc[0] / dc[-1] > 1e3 * np.asarray(after["rnn"]["dh"])[0] / after["rnn"]["
 # **問題1: 1ステップずつ手で逆伝播する。** 次のセルでは、学習前の小さなRNN(16ユニット)と
 # 長さ30の系列4本を用意し、損失を最後の出力の和 `L = sum(h_T)` としたときにkiokuの逆伝播が
 # 求める `dL/dh_t` のノルムを表示します。同じ勾配を、このノートブックの最初に出てきた式を
-# 使って自分で計算してください。`dL/dh_T` をすべて1として、1ステップずつさかのぼります。
+# 使って自分で計算してください。最後のステップ(`t = 29`)の `dL/dh_T` をすべて1として、
+# 1ステップずつさかのぼります。
 # RNNの出力 `y_small[t]` が `h_t` で、再帰の重みは `rnn.params["weight_hh_l0"]` です
 # (NumPyのように行ベクトルを並べたバッチでは、`W_hh^T v` は `v @ W_hh` と書けます)。
 # ノルムは、どのステップでも同じ割合で小さくなっているでしょうか。
@@ -401,7 +403,7 @@ print("kioku: t = 29, 20, 10, 0 での |dL/dh_t|:", record_h.dh_norm[[29, 20, 10
 # 1. Compute `dL/dc_t` for every step from the traced forget gates. Start from
 #    `dL/dc_T = o_T ⊙ (1 − tanh²(c_T))`, the derivative of `h_T = o_T ⊙ tanh(c_T)` for
 #    `L = sum(h_T)`, and compare with kioku's `record_c.dc`.
-# 2. Set the forget bias (`bias_ih_l0`, rows `8:16`) to 3, then to 5, and see how much of
+# 2. Set the forget bias (`bias_ih_l0[8:16]`) to 3, then to 5, and see how much of
 #    the gradient now reaches step 0. Compare with `sigmoid(b) ** 49`.
 #
 # (Solution: `solutions.exercise_2()`.)
@@ -416,7 +418,7 @@ print("kioku: t = 29, 20, 10, 0 での |dL/dh_t|:", record_h.dh_norm[[29, 20, 10
 # 1. 記録したforgetゲートの値から、すべてのステップの `dL/dc_t` を計算してください。
 #    出発点は `dL/dc_T = o_T ⊙ (1 − tanh²(c_T))` です(`L = sum(h_T)` のときの
 #    `h_T = o_T ⊙ tanh(c_T)` の微分)。kiokuが求めた `record_c.dc` と比べてみましょう。
-# 2. forgetゲートのバイアス(`bias_ih_l0` の8〜15行目)を3、さらに5にして、ステップ0まで
+# 2. forgetゲートのバイアス(`bias_ih_l0[8:16]`)を3、さらに5にして、ステップ0まで
 #    勾配がどれだけ届くようになるかを見てください。`sigmoid(b) ** 49` と比べるとどうでしょうか。
 #
 # (解答例: `solutions.exercise_2()`)

@@ -504,7 +504,7 @@ print("3時刻のあと: h_n", state_first[0].shape, " c_n", state_first[1].shap
 
 # %% [markdown] lang="en"
 # **Exercise 2: shut the forget gate.** On a copy of `lstm`, lower the forget gate's bias by
-# 30 (rows `4:8` of `bias_ih_l0`: the rows go in gate order i, f, g, o, `H = 4` each), so
+# 30 (`bias_ih_l0[4:8]`: the rows go in gate order i, f, g, o, `H = 4` each), so
 # that `f_t = sigmoid(… − 30)` is practically 0. What is left of
 # `c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t`? Predict `c_t` from the traced `input_gate` and
 # `candidate` of the copy, and compare with its traced `cell`. Does the cell at the last
@@ -512,7 +512,7 @@ print("3時刻のあと: h_n", state_first[0].shape, " c_n", state_first[1].shap
 
 # %% [markdown] lang="ja"
 # **問題2: forgetゲートを閉じる。** `lstm` のコピーを作り、forgetゲートのバイアスを30だけ
-# 下げてください(`bias_ih_l0` の4〜7行目。行は i, f, g, o の順にゲートごと `H = 4` 行ずつ
+# 下げてください(`bias_ih_l0[4:8]`。行は i, f, g, o の順に、ゲートごとに `H = 4` 行ずつ
 # 並んでいます)。すると `f_t = sigmoid(… − 30)` は事実上0になります。
 # `c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t` のうち、何が残るでしょうか。コピーを `trace` して得た
 # `input_gate` と `candidate` から `c_t` を予想し、記録された `cell` と比べてください。
