@@ -70,6 +70,8 @@ from course import SNIPPET, char_model, show_source, sigmoid
 
 import kioku
 import kioku.inspect
+from kioku.experiments import forgetting
+from kioku.experiments.common import Budget
 from kioku.functional.lstm import lstm_forward, lstm_step
 from kioku.inspect import colours
 from kioku.inspect.plots import activation_text, colour_bar
@@ -248,6 +250,101 @@ activation_text(list(text), f[:, cell], f"forget gate of cell {cell}", kind="gat
 # notebook, the report and `kioku view`. White is where this gate closes: at every line end
 # (⏎) this cell drops what it held.
 #
+# ### Why forget at all: a stream that never ends
+#
+# The first LSTM (Hochreiter and Schmidhuber, 1997) had no forget gate: in effect `f = 1`
+# always, and `c_t = c_{t-1} + i_t ⊙ g_t`. Its cell could only add. Gers, Schmidhuber and
+# Cummins (2000) added the forget gate after finding that on a continual input, a stream
+# that is never cut into separate sequences, such a cell grows without bound.
+#
+# `kioku experiments` repeats their test (`kioku.experiments.forgetting`). The stream is
+# made of segments of 12 to 24 steps; each step shows one of 4 symbols. In the first four
+# steps of a segment a *store* flag marks one symbol, and at the segment's last step a
+# *query* flag asks for it. The state is carried on from one chunk of 40 steps to the
+# next and never reset, so a network has to erase the old symbol when a new one comes.
+# Two networks of 32 cells are trained the same way (700 chunks, the experiment's quick
+# setting, `kioku experiments --quick --only forgetting`): one with its forget gate held
+# at exactly 1, one that learns it. Then each reads a fresh stream of 2,000 steps, and we
+# record the size of its cells and its answers at the query steps (about 20 seconds for
+# both on two quiet cores):
+
+# %% [markdown] lang="ja"
+# ゲートは白(0、閉)から濃い緑(1、開)で描きます。どのノートブックでも、レポートでも
+# `kioku view` でも同じ色の決まりです。白いところでゲートが閉じています。このセルは
+# 行末(⏎)が来るたびに、それまでの中身を捨てています。
+#
+# ### そもそもなぜ忘れるのか: 終わりのない系列
+#
+# 最初のLSTM(Hochreiter & Schmidhuber, 1997)にはforgetゲートがありませんでした。常に
+# `f = 1` であるのと同じで、`c_t = c_{t-1} + i_t ⊙ g_t` となり、記憶セルは足し込むことしか
+# できません。Gers, Schmidhuber & Cummins(2000)は、個々の系列に区切られずに入力が
+# 流れ続ける場合、このような記憶セルの値が際限なく大きくなることを見いだし、forgetゲートを
+# 加えました。
+#
+# `kioku experiments` はこの実験を再現しています(`kioku.experiments.forgetting`)。系列は
+# 12〜24ステップの区間が連なったもので、各ステップには4種類の記号のどれか1つが現れます。
+# 区間の最初の4ステップのうちの1つで「覚えよ」という印(store)が1つの記号に付き、区間の
+# 最後のステップで「答えよ」という印(query)が付いて、その記号を答えることが求められます。
+# 状態は40ステップずつの区切りをまたいで引き継がれ、一度もリセットされません。そのため
+# ネットワークは、新しい記号が来たら古い記号を消さなければなりません。32セルのネットワークを
+# 2つ、同じ手順で学習させます(区切り700個分。実験の quick 設定で、
+# `kioku experiments --quick --only forgetting` と同じです)。一方はforgetゲートをちょうど1に
+# 固定したもの、もう一方はforgetゲートを学習するものです。学習後、それぞれに新しい2,000
+# ステップの系列を読ませ、記憶セルの大きさと、問い合わせへの答えを記録します(空いている
+# 2コアのマシンで、2つ合わせて20秒ほどかかります)。
+
+# %%
+results = forgetting.run(Budget(quick=True), seed=0, log=lambda line: None)
+held = results["variants"]["forget gate open (f = 1)"]
+learned = results["variants"]["learned forget gate"]
+# [en]
+runs = {"forget gate held at 1": held, "learned forget gate": learned}
+for name, run in runs.items():
+    print(
+        f"{name:22s}: {run['accuracy']:.0%} of the queries right (chance 25%), "
+        f"mean |c| {run['mean_abs_c_first_window']:.2f} over the first 200 steps, "
+        f"{run['mean_abs_c_last_window']:.2f} over the last 200"
+    )
+# [ja]
+runs = {"forgetゲートを1に固定": held, "forgetゲートを学習": learned}
+for name, run in runs.items():
+    print(
+        f"{name}: 問い合わせの正解率 {run['accuracy']:.0%}(当てずっぽうなら25%)、"
+        f"|c| の平均は最初の200ステップで {run['mean_abs_c_first_window']:.2f}、"
+        f"最後の200ステップで {run['mean_abs_c_last_window']:.2f}"
+    )
+# [end]
+assert held["mean_abs_c_last_window"] > 2 * held["mean_abs_c_first_window"]
+assert learned["accuracy"] > 0.9 > 0.4 > held["accuracy"]
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.4))
+windows = np.arange(len(held["window_accuracy"])) * 200 + 100  # each window's middle step
+for (label, run), colour in zip(
+    (("f = 1 (no forget gate)", held), ("learned f", learned)), ("C3", "C0")
+):
+    left.plot(run["mean_abs_c"], color=colour, label=label)
+    right.plot(windows, run["window_accuracy"], "o-", color=colour, label=label)
+left.set_yscale("log")
+left.set_xlabel("step of the stream (never reset)")
+left.set_ylabel("mean |c| over cells and streams")
+right.axhline(0.25, color="grey", ls="--", label="chance (1 in 4)")
+right.set_ylim(0, 1.05)
+right.set_xlabel("step of the stream (windows of 200)")
+right.set_ylabel("queries answered right")
+for ax in (left, right):
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown] lang="en"
+# With the forget gate held at 1 the cells grow step after step, to a few hundred on
+# average by the end: the cell is the running sum of everything the input gate ever let
+# in (exercise 3 rebuilds it that way), and nothing takes anything out. The stored symbol
+# drowns in all the earlier ones, and the answers stay at chance. The network that learns
+# its forget gate learns to erase: its cells stay near 1 all along the stream, and it
+# answers the queries right. The cell of the character model above does the same at
+# every line end.
+#
 # ## 2.2 The input gate
 #
 # $$i_t = \sigma(x_t W_{xi} + h_{t-1} W_{hi} + b_i)$$
@@ -260,9 +357,13 @@ activation_text(list(text), f[:, cell], f"forget gate of cell {cell}", kind="gat
 # `0:H`):
 
 # %% [markdown] lang="ja"
-# ゲートは白(0、閉)から濃い緑(1、開)で描きます。どのノートブックでも、レポートでも
-# `kioku view` でも同じ色の決まりです。白いところでゲートが閉じています。このセルは
-# 行末(⏎)が来るたびに、それまでの中身を捨てています。
+# forgetゲートを1に固定したネットワークでは、記憶セルがステップごとに大きくなり、最後には
+# 平均で数百に達します。記憶セルは、inputゲートがこれまでに通したものをすべて足し合わせた
+# 累積和になっていて(演習3では実際にそうやって組み立て直します)、何も取り除かれないからです。
+# 覚えるべき記号はそれ以前の記号すべてに埋もれてしまい、正解率は当てずっぽうと変わりません。
+# 一方、forgetゲートを学習したネットワークは消すことを覚えます。記憶セルは系列のどこでも
+# 1前後にとどまり、問い合わせにも正しく答えます。上で見た文字単位モデルのセルが行末のたびに
+# しているのも、これと同じことです。
 #
 # ## 2.2 inputゲート(入力ゲート)
 #
@@ -422,47 +523,171 @@ check("隠れ状態 h", hidden, record.hidden[:, 0])
 
 # %% [markdown] lang="en"
 # The cell can hold large numbers; the hidden state is always between -1 and 1, and the
-# output gate decides when a cell's content is shown. Over the whole first layer:
+# output gate decides when a cell's content is shown. To see it, pick the cells where the
+# output gate does the most: the eight cells of the first layer whose output gate varies
+# most over the snippet (the largest standard deviation of `o`), sorted from the most
+# often closed (top) to the most often open (bottom). For each, over the first two lines:
+# `tanh(c)`, what the cell holds, squashed into (-1, 1); `o`; and their product, `h`.
 
 # %% [markdown] lang="ja"
 # 記憶セルは大きな値を持てますが、隠れ状態は必ず-1から1の間に収まります。セルの中身を
-# いつ外に見せるかを決めるのはoutputゲートです。1層目のセル全体で見てみましょう。
+# いつ外に見せるかを決めるのはoutputゲートです。それを見るために、outputゲートがいちばん
+# 働いているセルを選びます。1層目のセルのうち、スニペット全体で `o` の変動がいちばん大きい
+# (標準偏差が大きい)8個です。上から、閉じていることの多い順(下ほど開いていることが多い)に
+# 並べます。それぞれのセルについて、最初の2行で、`tanh(c)`(セルの中身を-1から1に押し込んだ
+# もの)、`o`、そして両者の積 `h` を描きます。
 
 # %%
 o = record.output_gate[:, 0]
+h = record.hidden[:, 0]
+shown = np.argsort(-o.std(axis=0))[:8]  # the output gate varies most
+shown = shown[np.argsort(o[:, shown].mean(axis=0))]  # most often closed first
+held_back = (np.abs(np.tanh(c)) > 0.5) & (o < 0.2)  # holds something, shows little
 # [en]
-print(f"|c| up to {np.abs(c).max():.1f}; |h| up to {np.abs(record.hidden).max():.2f}")
+print(f"|c| up to {np.abs(c).max():.1f}; |h| up to {np.abs(h).max():.2f}")
+print(f"cells shown, most often closed first: {shown.tolist()}")
+print(
+    f"over all {H} cells and the whole snippet, {held_back.mean():.0%} of the (step, cell) "
+    "pairs hold something (|tanh c| > 0.5) that the output gate keeps back (o < 0.2)"
+)
 # [ja]
-print(f"|c| の最大 {np.abs(c).max():.1f}、|h| の最大 {np.abs(record.hidden).max():.2f}")
+print(f"|c| の最大 {np.abs(c).max():.1f}、|h| の最大 {np.abs(h).max():.2f}")
+print(f"表示するセル(閉じていることの多い順): {shown.tolist()}")
+print(
+    f"{H} 個のセルとスニペット全体では、(時刻, セル) の組の {held_back.mean():.0%} で、"
+    "セルが中身を持っている(|tanh c| > 0.5)のに、outputゲートがそれを出さずにいる(o < 0.2)"
+)
 # [end]
-fig, axes = plt.subplots(3, 1, figsize=(12, 6), sharex=True)
-for ax, values, name, kind in (
-    (axes[0], np.tanh(c), "tanh(c)", "signed"),
-    (axes[1], o, "output gate o", "gate"),
-    (axes[2], record.hidden[:, 0], "h = o ⊙ tanh(c)", "signed"),
+fig, axes = plt.subplots(3, 1, figsize=(12, 5.6), sharex=True)
+for ax, values, name, quantity, kind in (
+    (axes[0], np.tanh(c), "tanh(c)", "c", "signed"),
+    (axes[1], o, "o", "o", "gate"),
+    (axes[2], h, "h = o ⊙ tanh(c)", "h", "signed"),
 ):
-    scale = colours.colour_scale(kind, values)  # gates 0..1, the rest ±1 around 0
+    part = values[:first_lines][:, shown].T  # (8, steps)
+    scale = colours.colour_scale(kind, part, quantity)  # gates 0..1, the rest ±1 around 0
     image = ax.imshow(
-        values[:first_lines].T,
+        part,
         aspect="auto",
         cmap=colours.colormap(kind),
         vmin=scale.low,
         vmax=scale.high,
         interpolation="nearest",
     )
-    ax.set_ylabel(f"{name}\ncell")
+    ax.set_yticks(range(len(shown)), [str(k) for k in shown], fontsize=8)
+    ax.set_ylabel("cell")
+    ax.set_title(f"{name}    {scale.legend}", fontsize=9, loc="left")
     colour_bar(fig, image, ax, scale)
 axes[2].set_xticks(steps, [{"\n": "⏎", " ": "·"}.get(ch, ch) for ch in text[:first_lines]])
 axes[2].tick_params(axis="x", labelsize=7)
 plt.show()
 
 # %% [markdown] lang="en"
-# Where `o` is near 0 (white), a cell keeps its content to itself; where it is near 1,
-# `h` shows `tanh(c)`. Each of the four parts checked out by hand against kioku to float32
-# rounding. The last notebook stacks layers and runs them in both directions.
+# Read the three panels of a row together. Where `o` is near 0 (white in the middle
+# panel), `h` is white even where `tanh(c)` is dark: the cell keeps its content to
+# itself, and the next step and the layer above see nothing of it. Where `o` is near 1
+# (green), `h` shows `tanh(c)` as it is. The content is not lost while it is hidden: it
+# stays in `c` until the forget gate lets it go.
+#
+# ## Exercises
+#
+# Each exercise has a worked solution in `notebooks/solutions/02_the_four_parts.py`: the
+# functions `exercise_1()`, `exercise_2()` and `exercise_3()` compute the answers, with the
+# working in their docstrings and comments, and `tests/test_notebook_exercises_02_03.py`
+# checks them another way. Try first, then compare:
+#
+# ```python
+# import importlib
+# solutions = importlib.import_module("solutions.02_the_four_parts")
+# ```
+#
+# 1. **The four parts, backwards.** Take one step of a one-layer LSTM with 3 inputs and 4
+#    cells in float64 (`solutions.exercise_1_setup()` gives the LSTM, `x`, the
+#    entering state `(h_0, c_0)` and two weight vectors `w_h`, `w_c`) and the loss
+#    `L = Σ w_h ⊙ h_1 + Σ w_c ⊙ c_1`. From the six equations alone, derive by hand the
+#    gradient of `L` with respect to the four pre-activations (in the order i, f, g, o),
+#    and with respect to `x`, `h_0` and `c_0`. Compare with `lstm.backward`. Hints:
+#    `σ' = σ (1 - σ)`, `tanh' = 1 - tanh²`, and `c_1` reaches `L` along two paths.
+#    (Solution: `solutions.exercise_1()`.)
+# 2. **How long does a cell remember?** With the input gate shut nothing is written, so
+#    `c_n = f^n c_0`. kioku's `unit_forget_bias=True` (as in Keras) sets the forget gate's
+#    bias to 1. With all weights at zero, after how many steps does the cell hold half of
+#    its content? What bias keeps at least half for 100 steps? Check both by running a
+#    one-cell `kioku.nn.LSTM` with those weights. (Solution: `solutions.exercise_2()`.)
+# 3. **Without a forget gate, the cell only adds.** Take the forgetting experiment's
+#    model with its forget gate held at 1 (`StreamTagger` and `hold_forget_gate_open`
+#    from `kioku.experiments.forgetting`; `solutions.exercise_3_setup()` makes one,
+#    untrained), trace it on 2,000 steps of the stream and rebuild its cell at every step
+#    from the traced `i` and `g` alone. How large is the mean `|c|` after 50 steps, and
+#    after 2,000? (Solution: `solutions.exercise_3()`.)
+#
+# ## Summary
+#
+# - Each of the four parts is one line of `lstm_step`, and each was recomputed here by
+#   hand from the trained model's weights, equal to kioku's to float32 rounding.
+# - The forget gate `f` decides what the cell keeps: cells of the character model shut it
+#   at every line end. Without it (`f = 1`) the cell is a running sum that grows without
+#   bound on an endless stream, and the stream task stays at chance.
+# - The input gate `i` decides how much of the candidate `g` (between -1 and 1) is
+#   written; step by step, the followed cell counts the position in the line.
+# - The cell `c` can hold large numbers; `h = o ⊙ tanh(c)` stays between -1 and 1, and
+#   the output gate `o` decides when the content is shown.
+# - One colour language throughout: gates from white (0, closed) to green (1, open); `g`,
+#   `c` and `h` blue below zero, white at zero, red above.
+#
+# The last notebook stacks layers and runs them in both directions.
 
 # %% [markdown] lang="ja"
-# `o` が0に近い(白い)ところでは、セルは中身を内に秘めたままです。1に近いところでは、
-# `h` に `tanh(c)` がそのまま現れます。4つの部品はどれも、手計算とkiokuの結果がfloat32の
-# 丸め誤差の範囲で一致しました。最後のノートブックでは、層を積み重ね、系列を両方向から
-# 読んでみます。
+# 各行の3つのパネルを合わせて読みます。`o` が0に近い(中段が白い)ところでは、`tanh(c)` が
+# 濃くても `h` は白くなります。セルは中身を内に秘めたままで、次の時刻にも上の層にも何も
+# 伝わりません。`o` が1に近い(緑の)ところでは、`h` に `tanh(c)` がそのまま現れます。
+# 隠されている間も中身が失われるわけではありません。forgetゲートが手放すまで、`c` の中に
+# とどまっています。
+#
+# ## 練習問題
+#
+# 各問題の解答例は `notebooks/solutions/02_the_four_parts.py` にあります。関数
+# `exercise_1()`、`exercise_2()`、`exercise_3()` が答えを計算し(考え方はdocstringとコメントに
+# 書いてあります)、`tests/test_notebook_exercises_02_03.py` が別の方法でその答えを確かめて
+# います。まず自分で解いてから、次のようにして見比べてください。
+#
+# ```python
+# import importlib
+# solutions = importlib.import_module("solutions.02_the_four_parts")
+# ```
+#
+# 1. **4つの部品を逆向きにたどる。** 入力3、セル4の1層のLSTM(float64)の1ステップと、損失
+#    `L = Σ w_h ⊙ h_1 + Σ w_c ⊙ c_1` を考えます(`solutions.exercise_1_setup()` がLSTM、`x`、
+#    入ってくる状態 `(h_0, c_0)`、2つの重みベクトル `w_h`、`w_c` を返します)。6つの式だけを
+#    手がかりに、4つの活性化前の値(i, f, g, o の順)についての `L` の勾配と、`x`、`h_0`、
+#    `c_0` についての勾配を手で導き、`lstm.backward` の結果と比べてください。ヒント:
+#    `σ' = σ (1 - σ)`、`tanh' = 1 - tanh²`。また、`c_1` から `L` への経路は2本あります。
+#    (解答例: `solutions.exercise_1()`)
+# 2. **セルはどれだけ覚えていられるか。** inputゲートが閉じていれば何も書き込まれないので、
+#    `c_n = f^n c_0` です。kiokuの `unit_forget_bias=True`(Kerasと同じ)は、forgetゲートの
+#    バイアスを1にします。重みがすべてゼロのとき、セルの中身が半分になるのは何ステップ後
+#    でしょうか。また、100ステップ後にも半分以上を残すには、バイアスをいくつにすればよい
+#    でしょうか。その重みを持つ1セルの `kioku.nn.LSTM` を実際に動かして、両方を確かめて
+#    ください。(解答例: `solutions.exercise_2()`)
+# 3. **forgetゲートがなければ、セルは足すだけ。** 忘却の実験のモデルで、forgetゲートを1に
+#    固定したもの(`kioku.experiments.forgetting` の `StreamTagger` と
+#    `hold_forget_gate_open`。`solutions.exercise_3_setup()` が未学習のものを作ります)を
+#    2,000ステップの系列でトレースし、トレースした `i` と `g` だけから、各時刻の記憶セルを
+#    組み立て直してください。`|c|` の平均は、50ステップ後と2,000ステップ後でどれくらいに
+#    なるでしょうか。(解答例: `solutions.exercise_3()`)
+#
+# ## まとめ
+#
+# - 4つの部品はそれぞれ `lstm_step` の1行です。どれも学習済みモデルの重みから手計算し、
+#   kiokuの結果とfloat32の丸め誤差の範囲で一致することを確かめました。
+# - forgetゲート `f` は、セルが何を保つかを決めます。文字単位モデルには、行末のたびにこの
+#   ゲートを閉じるセルがありました。forgetゲートがない(`f = 1`)と、終わりのない系列の上で
+#   セルは際限なく大きくなる累積和になり、記号を答える課題は当てずっぽうの域を出ません。
+# - inputゲート `i` は、候補 `g`(-1から1の値)をどれだけ書き込むかを決めます。追いかけた
+#   セルは、1文字ごとに行内の位置を数えていました。
+# - 記憶セル `c` は大きな値を持てますが、`h = o ⊙ tanh(c)` は-1から1の間に収まり、中身を
+#   いつ見せるかはoutputゲート `o` が決めます。
+# - 色の決まりはどこでも同じです。ゲートは白(0、閉)から緑(1、開)、`g`、`c`、`h` は
+#   負なら青、ゼロで白、正なら赤です。
+#
+# 最後のノートブックでは、層を積み重ね、系列を両方向から読んでみます。
