@@ -21,7 +21,7 @@ from kioku.models import SequenceClassifier, SequenceTagger
 from kioku.nn.char_encoder import CharEncoder
 from kioku.nn.module import Module
 from kioku.train.settings import resolve
-from kioku.train.tag_task import TagTask, per_tag_figures
+from kioku.train.tag_task import TagTask, confused_pairs, confused_table, per_tag_figures
 
 # a batch with padding at both levels, repeated forms and a one-character word:
 # forms (T=4, B=3) index 5 unique forms; sentence lengths 4, 2, 3
@@ -233,6 +233,21 @@ def make_task(word_dropout=None) -> TagTask:
     )
 
 
+def test_confused_pairs_join_both_directions_most_first():
+    labels = ["A", "B", "C", "D"]
+    confusion = np.array([[9, 2, 0, 1], [3, 8, 0, 0], [0, 4, 7, 0], [1, 0, 0, 5]])
+    pairs = confused_pairs(confusion, labels, top=2)
+    assert pairs == [
+        {"tags": ["A", "B"], "count": 5, "a_as_b": 2, "b_as_a": 3},
+        {"tags": ["B", "C"], "count": 4, "a_as_b": 0, "b_as_a": 4},
+    ]
+    everything = confused_pairs(confusion, labels, top=10)
+    assert [p["tags"] for p in everything] == [["A", "B"], ["B", "C"], ["A", "D"]]
+    assert confused_pairs(np.eye(3, dtype=int), ["A", "B", "C"]) == []
+    table = confused_table(pairs)
+    assert table[1].split()[:4] == ["A", "/", "B", "5"] and "B->A 3" in table[1]
+
+
 def test_measure_counts_all_unseen_and_per_tag_by_hand():
     task = make_task()
     ids = {w: task.vocab.index.get(w, 0) for w in "abcdB"}
@@ -246,6 +261,14 @@ def test_measure_counts_all_unseen_and_per_tag_by_hand():
     unseen = [1, 2, 3]
     assert record["unseen_tokens"] == 3
     assert record["unseen_accuracy"] == sum(hits[i] for i in unseen) / 3
+    assert record["seen_tokens"] == 2
+    assert record["seen_accuracy"] == (hits[0] + hits[4]) / 2
+    errors: dict[tuple[str, str], int] = {}
+    for p, g in zip(predicted, gold):
+        if p != g:
+            pair = tuple(sorted(("XYZ"[p], "XYZ"[g])))
+            errors[pair] = errors.get(pair, 0) + 1
+    assert {tuple(c["tags"]): c["count"] for c in record["confused"]} == errors
     z = record["per_tag"]["Z"]
     assert z["support"] == 3
     assert z["recall"] == sum(hits[i] for i in (2, 3, 4)) / 3
@@ -320,11 +343,18 @@ def test_train_eval_predict_a_char_tagger(tmp_path, capsys):
     assert main([*args, "--epochs", "2", "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "words unseen in training" in text and "NOUN" in text.split("precision")[1]
+    assert "words seen in training" in text
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert all("unseen_accuracy" in r and "per_tag" in r for r in records)
+    assert all("unseen_accuracy" in r and "per_tag" in r and "confused" in r for r in records)
     assert main(["eval", str(out), "--split", "valid"]) == 0
     shown = capsys.readouterr().out
-    assert "unseen_accuracy" in shown and "precision" in shown
+    assert "unseen_accuracy" in shown and "seen_accuracy" in shown and "precision" in shown
+    assert main(["eval", str(out), "--split", "valid", "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["seen_tokens"] + scored["unseen_tokens"] == 30
+    if scored["confused"]:  # the table names the most confused pair as the record does
+        a, b = scored["confused"][0]["tags"]
+        assert "most confused tag pairs" in shown and f"{a} / {b}" in shown
     tagger = kioku.load(out)
     assert tagger.model.char_encoder is not None
     tags = tagger.predict(["the cats sings", "a dog"])

@@ -15,6 +15,7 @@ SHOWN = (
     "bpc",
     "ppl",
     "accuracy",
+    "seen_accuracy",
     "unseen_accuracy",
     "majority_accuracy",
     "rmse",
@@ -75,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{record['split']} ({record['data']}): " + ", ".join(shown))
     warn_unknown(record.get("unk_share"), "kioku eval", record["data"])
     if record.get("per_tag"):
-        from ..train.tag_task import per_tag_table
+        from ..train.tag_task import confused_table, per_tag_table, seen_unseen_lines
 
-        print("\n".join(per_tag_table(record["per_tag"])))
+        table = seen_unseen_lines(record) + per_tag_table(record["per_tag"])
+        print("\n".join(table + confused_table(record.get("confused", []))))
     print(f"checkpoint: {record['checkpoint']} (step {record['step']})")
     return 0

@@ -71,6 +71,7 @@ class LoopResult:
     interrupted: bool = False
     checkpoint: Path | None = None
     elapsed: float = 0.0
+    stop_reason: str = ""  # why the run ended, in words (the log's test record has it)
 
 
 class Trainer(TrainerState):
@@ -195,8 +196,10 @@ class Trainer(TrainerState):
                 monitor.monitor, monitor.mode = f"val_{key}", direction
         self.keeper.on_epoch_end(self.task.epoch, logs)
         stop = bool(self.stopper.on_epoch_end(self.task.epoch, logs)) if self.stopper else False
-        if isinstance(self.schedule, ReduceOnPlateau):
-            self.schedule.step(record["loss"])
+        if isinstance(self.schedule, ReduceOnPlateau):  # on the figure "best" follows
+            if self.schedule.best is None:
+                self.schedule.mode = direction
+            self.schedule.step(record[key])
         self.log.write(record)
         result.evaluations.append(record)
         progress.write(self.task.describe(record))
@@ -243,9 +246,32 @@ class Trainer(TrainerState):
                 signal.signal(signal.SIGINT, previous_handler)
         self._final_checkpoint(result)
         result.step, result.epoch, result.best_valid = self.step, self.task.epoch, self.best_valid
+        result.stop_reason = self._stop_reason(result)
         result.elapsed = self.elapsed_before + self._session_time()
         self._notify("on_train_end", {"step": self.step, "best_valid": self.best_valid})
         return result
+
+    def _stop_reason(self, result: LoopResult) -> str:
+        """Why the run ended, in words: the first of Ctrl-C, patience, a callback, the
+        time, step and epoch bounds that holds."""
+        c = self.config
+        if result.interrupted:
+            return "interrupted (Ctrl-C): resume to go on"
+        stopper = self.stopper
+        if result.stopped_early and stopper is not None and stopper.stop:
+            best = "" if stopper.best is None else f" (best {stopper.best:.4f})"
+            return (
+                f"patience: {stopper.patience} evaluations without a better {stopper.monitor}{best}"
+            )
+        if result.stopped_early:
+            return "a callback stopped the run"
+        if c.max_time is not None and self._time_used() >= c.max_time:
+            return f"time budget: {c.max_time:g} s of this session used"
+        if c.max_steps is not None and self.step >= c.max_steps:
+            return f"step limit: {c.max_steps} steps"
+        if c.epochs is not None and self.task.epoch >= c.epochs:
+            return f"epoch limit: {c.epochs} epochs"
+        return "nothing left to do"
 
     def _run_epoch(self, result: LoopResult, progress: Progress) -> None:
         """Steps of the current epoch until it ends, a bound is reached or training stops

@@ -198,30 +198,36 @@ def _train_run(
         "losses": result.losses,
         "evaluations": result.evaluations,
         "elapsed": result.elapsed,
+        "stop_reason": result.stop_reason,
         "report": [],
     }
     if trainer.parallel.active:
         summary["parallel"] = trainer.parallel.report()
     if not result.interrupted:
-        summary.update(evaluate_best(trainer))
+        summary.update(evaluate_best(trainer, result.stop_reason))
     return summary
 
 
-def evaluate_best(trainer: Trainer) -> dict:
+def evaluate_best(trainer: Trainer, stop_reason: str = "") -> dict:
     """The best checkpoint's parameters (the last ones if none validated) on the test
-    split, logged; returns ``test``, ``test_loss`` and the ``report`` lines."""
+    split, logged (with ``stopped``: ``stop_reason``, why the run ended); returns
+    ``test``, ``test_loss`` and the ``report`` lines, the last saying why it stopped."""
     loaded = load_best(trainer)
+    stopped = [f"stopped at epoch {trainer.task.epoch}: {stop_reason}"] if stop_reason else []
     splits = getattr(trainer.task, "splits", None)
     if isinstance(splits, dict) and "test" not in splits:  # data in memory: no test split
-        return {"report": [], **loaded}
+        return {"report": stopped, **loaded}
     tested, best_step = loaded["tested_checkpoint"], loaded["best_step"]
     record = trainer.evaluate("test")
+    if stop_reason:
+        record["stopped"] = stop_reason
     trainer.log.write(record)
     report = trainer.task.report(record, trainer.step, best_step)
     if not math.isfinite(record["loss"]):
         report.append("test loss is not finite: training diverged")
     which = "best on valid" if best_step else "the latest: none was validated"
     report.append(f"test figures from checkpoint {tested} ({which})")
+    report += stopped
     return {"test_loss": record["loss"], "test": record, "report": report, **loaded}
 
 

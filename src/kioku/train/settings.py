@@ -146,7 +146,12 @@ class TrainSettings:
     decay_start: int | None = declare(
         None, "optimisation", "epochs at full lr before --lr-decay applies", minimum=0,
         maximum=SIZE_MAX)
-    plateau: bool = declare(False, "optimisation", "decay lr when validation loss stops improving")
+    plateau: bool = declare(
+        False, "optimisation", "decay lr when the validation figure that picks the best "
+        "parameters (loss; a tagger's accuracy) stops improving")
+    plateau_patience: int = declare(
+        0, "optimisation", "with --plateau: evaluations without improvement before each decay",
+        minimum=0, maximum=SIZE_MAX)
     max_steps: int | None = declare(
         2400, "optimisation", "stop after this many optimizer steps in total", minimum=1,
         maximum=SIZE_MAX, resumable=True)

@@ -74,9 +74,11 @@ def build_schedule(
     settings: TrainSettings, optimizer: Optimizer
 ) -> ReduceOnPlateau | StepDecay | None:
     """``lr_decay`` each epoch from ``decay_start`` (Zaremba's rule), or on a validation
-    plateau if ``plateau``, or none."""
+    plateau if ``plateau`` (after ``plateau_patience`` evaluations without improvement of
+    the figure that picks the best parameters: the trainer sets its mode), or none."""
     if settings.plateau:
-        return ReduceOnPlateau(optimizer, factor=settings.lr_decay or 0.5, patience=0)
+        patience = settings.plateau_patience or 0
+        return ReduceOnPlateau(optimizer, factor=settings.lr_decay or 0.5, patience=patience)
     if settings.lr_decay and settings.lr_decay < 1:
         return StepDecay(optimizer, settings.lr_decay, 1, settings.decay_start)
     return None

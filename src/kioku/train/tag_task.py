@@ -34,7 +34,9 @@ class TagTask(LabelTask):
     and the figures like padding. :meth:`measure` reports, beside the loss,
     ``accuracy`` over all tokens, ``unseen_accuracy`` over the tokens whose form (the
     exact, case-sensitive string) the training split never holds (with their count,
-    ``unseen_tokens``), and ``per_tag``: each tag's precision, recall, F1 and support.
+    ``unseen_tokens``) and ``seen_accuracy`` over the others (``seen_tokens``),
+    ``per_tag``: each tag's precision, recall, F1 and support, and ``confused``: the five
+    tag pairs most often mistaken for each other (:func:`confused_pairs`).
     The best parameters, and patience, follow dev accuracy, as taggers are judged: the
     dev loss turns up while the accuracy still climbs."""
 
@@ -223,18 +225,24 @@ class TagTask(LabelTask):
         record["unseen_tokens"] = int(unseen)
         if unseen:
             record["unseen_accuracy"] = float(unseen_hits / unseen)
+        seen, seen_hits = sums[1] - unseen, sums[2] - unseen_hits
+        record["seen_tokens"] = int(seen)
+        if seen:
+            record["seen_accuracy"] = float(seen_hits / seen)
         K = len(self.labels)
-        record["per_tag"] = per_tag_figures(sums[5:].reshape(K, K), self.labels)
+        confusion = sums[5:].reshape(K, K)
+        record["per_tag"] = per_tag_figures(confusion, self.labels)
+        record["confused"] = confused_pairs(confusion, self.labels)
         return record
 
     def report(self, record: dict, step: int, best_step: int | None) -> list[str]:
         lines = super().report(record, step, best_step)
-        if "unseen_accuracy" in record:
-            lines.append(
-                f"words unseen in training: {record['unseen_tokens']} tokens, "
-                f"accuracy {record['unseen_accuracy']:.4f}"
-            )
-        return lines + per_tag_table(record.get("per_tag", {}))
+        return (
+            lines
+            + seen_unseen_lines(record)
+            + per_tag_table(record.get("per_tag", {}))
+            + (confused_table(record.get("confused", [])))
+        )
 
 
 def per_tag_figures(confusion: np.ndarray, labels: list[str]) -> dict[str, dict]:
@@ -259,5 +267,55 @@ def per_tag_table(per_tag: dict[str, dict]) -> list[str]:
         lines.append(
             f"{tag:<8} {f['precision']:>9.4f} {f['recall']:>9.4f} {f['f1']:>9.4f} "
             f"{f['support']:>8d}"
+        )
+    return lines
+
+
+def confused_pairs(confusion: np.ndarray, labels: list[str], top: int = 5) -> list[dict]:
+    """The ``top`` tag pairs most often mistaken for each other in ``confusion (K, K)``
+    counts (row: gold, column: predicted), both directions together: each a dict of
+    ``tags`` ``[a, b]``, ``count`` (a tagged b plus b tagged a), ``a_as_b`` and
+    ``b_as_a``; most confused first, ties in label order; pairs never confused left out."""
+    c = np.asarray(confusion, np.int64)
+    pairs = []
+    for a in range(len(labels)):
+        for b in range(a + 1, len(labels)):
+            if c[a, b] + c[b, a]:
+                pairs.append((-(c[a, b] + c[b, a]), a, b))
+    return [
+        {
+            "tags": [labels[a], labels[b]],
+            "count": int(-n),
+            "a_as_b": int(c[a, b]),
+            "b_as_a": int(c[b, a]),
+        }
+        for n, a, b in sorted(pairs)[:top]
+    ]
+
+
+def seen_unseen_lines(record: dict) -> list[str]:
+    """Accuracy on the words seen in training and on the others, a line each (where the
+    record has them)."""
+    lines = []
+    for name in ("seen", "unseen"):
+        if f"{name}_accuracy" in record:
+            lines.append(
+                f"words {name} in training: {record[f'{name}_tokens']:,} tokens, "
+                f"accuracy {record[f'{name}_accuracy']:.4f}"
+            )
+    return lines
+
+
+def confused_table(confused: list[dict]) -> list[str]:
+    """The lines of the most-confused-pairs table: each pair, its count and each
+    direction (``gold->predicted``)."""
+    if not confused:
+        return []
+    lines = [f"most confused tag pairs   {'errors':>6}   gold->predicted"]
+    for pair in confused:
+        a, b = pair["tags"]
+        lines.append(
+            f"{a + ' / ' + b:<24} {pair['count']:>7}   {a}->{b} {pair['a_as_b']}, "
+            f"{b}->{a} {pair['b_as_a']}"
         )
     return lines
