@@ -228,7 +228,9 @@ def view_data(
         "title": title,
         "lang": lang,
         "text": words,
-        "model": f"{type(model).__name__}, {model.num_parameters():,} parameters",
+        "model": words["model"].format(
+            name=type(model).__name__, count=f"{model.num_parameters():,}"
+        ),
         "level": vocab.level,
         "tagger": is_tagger(model),
         "tokens": run.tokens,

@@ -32,6 +32,7 @@ QUANTITY_LABELS = {
 TEXT = {
     "en": {
         "layer": "layer {layer} {direction}",
+        "model": "{name}, {count} parameters",
         "forward": "forward",
         "reverse": "reverse",
         "next_token": "next token",
@@ -131,6 +132,7 @@ TEXT = {
     },
     "ja": {
         "layer": "第{layer}層 {direction}",
+        "model": "{name}(パラメータ {count} 個)",
         "forward": "順方向",
         "reverse": "逆方向",
         "next_token": "次のトークン",
