@@ -68,7 +68,7 @@ def expected(task: str, cell: str, command: str) -> str | None:
     if command in ("inspect", "view"):
         if model == "Forecaster":
             return "holds a Forecaster, which reads number series, not text"
-        if chars:
+        if chars and command == "inspect":  # view shows its word-level layers
             return "found a tagger that reads characters"
     if command == "to_onnx":
         if model not in ("LanguageModel", "SequenceTagger"):
@@ -129,8 +129,8 @@ def markdown() -> str:
         "",
         "`inspect` and `view` read an unseen character or word as `<unk>` and count it;",
         "`view` shows each cell's own gates and states (an LSTM's i f g o c h, a GRU's r z n h,",
-        "an sLSTM's i f z o c n m h); reading character taggers in `view` (and the character",
-        "encoder in both) is the subject of the issue on learning by seeing.",
+        "an sLSTM's i f z o c n m h); of a tagger that reads characters it shows the word-level",
+        "layers and says that the character encoder is left out (`inspect` refuses such a tagger).",
         "",
     ]
     return "\n".join(lines)
