@@ -427,3 +427,23 @@ def test_a_busy_machine_is_said_after_tuning(tuning, monkeypatch):
     _tuning.ensure(log=progress.append)
     assert progress[-1].startswith("kioku: the machine was busy while tuning (load 50 on ")
     assert _tuning.read_stored()[0] == _tuning.defaults()  # stored all the same
+
+
+@pytest.mark.parametrize("load_now, measured_again", [(0.1, True), (9.0, False)])
+def test_a_busy_measurement_is_replaced_on_the_first_idle_use(
+    tuning, monkeypatch, load_now, measured_again
+):
+    busy = _result(MIN_ROWS=8)
+    busy["load_average"] = [2.0 * _tuning.machine()["threads"], 1.0, 1.0]
+    _tuning.write_file(busy)
+    monkeypatch.setattr(_tuning._store, "load_average", lambda: [load_now, load_now, load_now])
+    calls = _fake_measure(monkeypatch, MIN_ROWS=16)
+    progress = []
+    state = _tuning.ensure(log=progress.append)
+    assert calls == ([1] if measured_again else [])
+    assert state["values"]["MIN_ROWS"] == (16 if measured_again else 8)
+    if measured_again:
+        assert "measured on a busy machine" in progress[0]
+        assert _tuning.read_stored()[0]["MIN_ROWS"] == 16  # the idle measurement is kept
+        assert _tuning.ensure(log=progress.append)["values"]["MIN_ROWS"] == 16
+        assert calls == [1]  # and not measured a third time

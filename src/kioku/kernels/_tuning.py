@@ -357,13 +357,16 @@ def ensure(log: Callable[[str], None] | None = None) -> dict:
     wanted = mode()
     if wanted == "off" or not _fast_path_in_use():
         return in_force()
+    identity = machine()
     if wanted == "auto":
         stored, path = read_stored(note=_note_once)
-        if stored is not None:
+        if stored is not None and not _busy_then_idle_now(path, identity):
             apply(stored, "tuned", str(path))
             return in_force()
+        if stored is not None:
+            log("kioku: the stored tuning was measured on a busy machine; the machine is idle "
+                "now, so it is measured again")  # fmt: skip
     log(PROGRESS)
-    identity = machine()
     try:
         result = measure()
     except Exception as error:  # a failed measurement must not stop the command
@@ -380,10 +383,30 @@ def ensure(log: Callable[[str], None] | None = None) -> dict:
     apply(_values_of(result), "tuned (measured now)", str(path))
     log(f"kioku: tuned in {result['seconds']:.1f} s, saved to {path}")
     load = result.get("load_average")
-    if load and load[0] > 0.5 * identity["threads"]:
+    if _busy(load, identity):
         busy = f"load {load[0]:g} on {identity['threads']} threads"
-        log(f"kioku: the machine was busy while tuning ({busy}): run `kioku tune` when idle")
+        log(f"kioku: the machine was busy while tuning ({busy}): it is measured again on the "
+            "first use when idle, or run `kioku tune` then")  # fmt: skip
     return in_force()
+
+
+def _busy(load: list[float] | None, identity: dict) -> bool:
+    """Whether a 1-minute load average (``load[0]``) says more than half of the threads
+    kioku may use were taken by work besides the measurement's own."""
+    return bool(load) and load[0] > 0.5 * identity["threads"]
+
+
+def _busy_then_idle_now(path: Path, identity: dict) -> bool:
+    """Whether the tuning stored at ``path`` was measured on a busy machine and the
+    machine is idle now: then the first use measures again, so that a busy moment's
+    choices do not stay for good."""
+    try:
+        content = _store.read_file(path, key(identity))
+    except (OSError, ValueError):
+        return False
+    return _busy(content.get("load_average"), identity) and not _busy(
+        _store.load_average(), identity
+    )
 
 
 def _values_of(result: dict) -> dict[str, float]:
