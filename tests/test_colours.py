@@ -16,7 +16,7 @@ import pytest
 from kioku.data.vocab import Vocabulary
 from kioku.inspect import colours, trace
 from kioku.inspect.trace import CELL_QUANTITIES
-from kioku.inspect.view import render_view, view_data
+from kioku.inspect.view import render_view, view_data, view_script
 from kioku.models import LanguageModel
 
 TEXT = "def f(x):\n    return x + 1\n"
@@ -138,7 +138,7 @@ def test_the_view_carries_the_python_rules():
     page = render_view(data)
     found = re.search(r'<script type="application/json" id="kioku-data">(.*?)</script>', page, re.S)
     assert json.loads(found.group(1))["colours"]["gate_stops"] == list(colours.GATE_STOPS)
-    script = resources.files("kioku.inspect").joinpath("view.js").read_text("utf-8")
+    script = view_script()  # every part of the page's script
     for stop in colours.GATE_STOPS + colours.SIGNED_STOPS:
         assert stop not in script  # no copy of the stops that could drift from the Python ones
     assert "rgb(255," not in script  # nor the old hand-made red and blue

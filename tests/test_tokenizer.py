@@ -89,12 +89,19 @@ def test_view_inspect_and_sample_read_text_with_the_runs_tokenizer():
     """``view``, ``inspect`` and ``sample --prefix`` split text as the vocabulary says."""
     from kioku.cli.sample_cmd import unknown_prefix
     from kioku.inspect.model_report import encode_text
-    from kioku.inspect.view import _encode
+    from kioku.inspect.view_run import read_segments
+    from kioku.models import LanguageModel, SequenceTagger
 
     vocab = Vocabulary.build("I like to eat .\nI do n't .\n", "word", tokenizer="ud")
     tokens, ids = encode_text("I don't eat.", vocab)
     assert tokens == ["I", "do", "n't", "eat", ".", EOS] and 0 not in ids.tolist()
-    assert _encode("I don't eat.", vocab, 100)[0] == tokens
+    model = LanguageModel(len(vocab), 2, 2, rng=0)
+    assert read_segments(model, vocab, "I don't eat.", 100) == [tokens]
+    tagger = SequenceTagger(len(vocab), 2, 2, num_tags=2, rng=0)  # a sentence a line, no <eos>
+    assert read_segments(tagger, vocab, "I don't eat.\nI do.", 100) == [
+        tokens[:-1],
+        tokens[:2] + ["."],
+    ]
     assert unknown_prefix("I don't eat.", vocab) is None
     old = Vocabulary(vocab.tokens, "word")  # whitespace: 'eat.' and "don't" unknown
     assert encode_text("I don't eat.", old)[0] == ["I", "don't", "eat.", EOS]
