@@ -191,6 +191,7 @@ def workspace(tmp_path_factory) -> Path:
         shutil.copy(data["tag"], root / name)
     shutil.copy(data["forecast"], root / "sales.csv")
     (root / "apple.txt").write_text("the cat sings\nApple is something that I like to eat .\n")
+    (root / "apple_use.txt").write_text("the cat sings\nApple is something that I like to use .\n")
     if (SHARED / "ud-gum").is_dir():
         (root / "ud-gum").symlink_to(SHARED / "ud-gum")
     tiny = ["--hidden", "8", "--layers", "1", "--batch-size", "8", "--no-progress"]
