@@ -100,6 +100,32 @@ def test_compare_shows_the_seeds_lesson():
             )
 
 
+def test_the_lesson_holds_in_the_model_itself():
+    """Without the view: the tagger run on each sentence alone (same length, so the same
+    arithmetic), traced. Layer 0 forward: every state equal to the last bit up to "eat" /
+    "use" and different there; reverse: different at every step before it, "Apple"
+    included."""
+    from kioku.data.chars import FormTable
+
+    model, vocab, chars = char_tagger()
+    table = FormTable(chars)
+    runs = []
+    for sentence in (EAT, "Apple is something that I like to use."):
+        words = vocab.words(sentence)
+        ids = np.array([vocab.index.get(w, 0) for w in words])
+        with model.eval_mode(), trace(model) as tr:
+            model(ids[:, None], None, table.char_batch(table.ids(words)[:, None]))
+        module = next(m for m in tr.modules if not m.startswith("char_encoder"))
+        runs.append({d: tr.get(0, d, module) for d in (0, 1)})
+    eat, use = runs
+    for q in "ifgoch":
+        np.testing.assert_array_equal(eat[0].get(q)[:7], use[0].get(q)[:7])
+    assert not np.array_equal(eat[0].hidden[7], use[0].hidden[7])
+    for t in range(8):
+        assert not np.array_equal(eat[1].hidden[t], use[1].hidden[t]), t
+        assert not np.array_equal(eat[1].cell[t], use[1].cell[t]), t
+
+
 def test_compare_with_a_language_model_is_the_same_up_to_the_first_difference():
     text = "def f(x):\n    return x\n"
     vocab = Vocabulary.build(text, "char")
