@@ -391,7 +391,7 @@ print("kioku: |dL/dh_t| at t = 29, 20, 10, 0:", record_h.dh_norm[[29, 20, 10, 0]
 # your turn: dL/dh_t for t = 29, 28, ..., 0 from y_small and rnn.params["weight_hh_l0"]
 # [ja]
 print("kioku: t = 29, 20, 10, 0 での |dL/dh_t|:", record_h.dh_norm[[29, 20, 10, 0]])
-# ここから: y_small と rnn.params["weight_hh_l0"] から t = 29, 28, ..., 0 の dL/dh_t を計算する
+# ここから自分で: y_small と rnn.params["weight_hh_l0"] から dL/dh_t (t = 29, ..., 0) を求める
 # [end]
 
 # %% [markdown] lang="en"
@@ -472,7 +472,7 @@ print("their values:", np.round(x_probe[first_marked[:10], np.arange(10), 0], 2)
 # [ja]
 print("最初の10系列で1つ目の印が付いたステップ:", first_marked[:10])
 print("その値:", np.round(x_probe[first_marked[:10], np.arange(10), 0], 2))
-# ここから: その値を +0.01 と -0.01 だけ動かした x_probe のコピーを作る
+# ここから自分で: その値を +0.01 と -0.01 だけ動かした x_probe のコピーを作る
 # [end]
 
 # %% [markdown] lang="en"

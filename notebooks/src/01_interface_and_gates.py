@@ -499,7 +499,7 @@ print("after 3 steps: h_n", state_first[0].shape, " c_n", state_first[1].shape)
 # your turn: lstm(x[3:], state=state_first), then np.concatenate and compare with y
 # [ja]
 print("3時刻のあと: h_n", state_first[0].shape, " c_n", state_first[1].shape)
-# ここから: lstm(x[3:], state=state_first) を呼び、np.concatenate でつなげて y と比べる
+# ここから自分で: lstm(x[3:], state=state_first) を呼び、np.concatenate でつなげて y と比べる
 # [end]
 
 # %% [markdown] lang="en"
@@ -527,7 +527,7 @@ print("forget gate's bias now:", np.round(forget_bias, 3))
 # your turn: lower weights["bias_ih_l0"][4:8] by 30, shut.load_state_dict(weights), trace shut
 # [ja]
 print("いまのforgetゲートのバイアス:", np.round(forget_bias, 3))
-# ここから: weights["bias_ih_l0"][4:8] を30下げ、shut.load_state_dict(weights) して trace する
+# ここから自分で: weights["bias_ih_l0"][4:8] を30下げ、shut.load_state_dict(weights) して trace する
 # [end]
 
 # %% [markdown] lang="en"
@@ -550,7 +550,7 @@ print("h0:", np.round(h0[0], 2))
 # [en]
 # your turn: a copy of gru with one gate's rows of bias_ih_l0 raised by 30; copy(x, h0)
 # [ja]
-# ここから: gru のコピーの、どちらかのゲートの bias_ih_l0 の行を30上げ、copy(x, h0) を呼ぶ
+# ここから自分で: gru のコピーの、どちらかのゲートの bias_ih_l0 の行を30上げ、copy(x, h0) を呼ぶ
 # [end]
 
 # %% [markdown] lang="en"
