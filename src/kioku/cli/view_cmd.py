@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a second text, side by side with --text: line k of FILE against line k of "
         "--text (a tagger: one sentence per line), the difference between the two runs shown "
-        "per step, layer and direction",
+        "per step, layer and direction (default: none, one text)",
     )
     parser.add_argument(
         "--lang",
