@@ -1,4 +1,7 @@
 "use strict";
+// kioku view, part 1 of 4: the data, the colour language, the text, the step tables and the
+// pick. view.py joins it with view_rank.js, view_strip.js and view_compare.js into one
+// script (one scope; view_compare.js ends with the page's start).
 const DATA = JSON.parse(document.getElementById("kioku-data").textContent);
 const TOP = 10;
 const T = DATA.tokens.length;
