@@ -478,6 +478,8 @@ def test_japanese_page(browser, char_tagger):
     check_step(browser, ref, 1, slack=1)  # the numbers are the same in every language
     heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#step-grid h3")]
     assert heads == ["第0層 順方向", "第0層 逆方向", "第1層 順方向", "第1層 逆方向"]
+    columns = browser.find_elements(By.CSS_SELECTOR, "#step-grid thead th")
+    assert columns[0].text == "セル" and [c.text for c in columns[1:7]] == list("ifgoch")
     assert "閉 0" in browser.find_element(By.ID, "strip-legend").text
     assert "文字単位の双方向LSTM" in browser.find_element(By.ID, "char-note").text
     assert browser.find_element(By.ID, "compare-lesson").text.startswith("シードの教訓")

@@ -136,6 +136,7 @@ for (const g of groups) {
   block.style.gridColumn = column(g);
   block.innerHTML = `<h3></h3><div class="table-wrap"><table><thead><tr><th>cell</th></tr></thead><tbody></tbody></table></div>`;
   block.querySelector("h3").textContent = g.label;
+  block.querySelector("thead th").textContent = L.cell;
   const head = block.querySelector("thead tr");
   for (const q of g.Q) {
     const th = document.createElement("th");
