@@ -50,6 +50,7 @@ def test_02_exercise_1_matches_kiokus_backward():
     np.testing.assert_allclose(answer.dgates, lstm.grads["bias_hh_l0"], rtol=0, atol=F64)
 
 
+@pytest.mark.torch
 def test_02_exercise_1_matches_torch_autograd():
     torch = pytest.importorskip("torch")
     lstm, x, (h0, c0), w_h, w_c = nb02.exercise_1_setup()
@@ -114,17 +115,24 @@ def test_02_exercise_3_running_sum_is_the_cell_kioku_computes():
 # --- notebook 03 -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("sizes", "bidirectional"),
-    [((10, 20, 3), True), ((10, 20, 3), False), ((7, 5, 1), True), ((1, 64, 2), False)],
-)
-def test_03_exercise_1_counts_what_kioku_and_torch_allocate(sizes, bidirectional):
+SIZES = [((10, 20, 3), True), ((10, 20, 3), False), ((7, 5, 1), True), ((1, 64, 2), False)]
+
+
+@pytest.mark.parametrize(("sizes", "bidirectional"), SIZES)
+def test_03_exercise_1_counts_what_kioku_allocates(sizes, bidirectional):
     input_size, hidden_size, num_layers = sizes
     answer = nb03.exercise_1(input_size, hidden_size, num_layers, bidirectional)
     lstm = kioku.nn.LSTM(
         input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, rng=0
     )
     assert answer == sum(value.size for value in lstm.params.values())
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(("sizes", "bidirectional"), SIZES)
+def test_03_exercise_1_counts_what_torch_allocates(sizes, bidirectional):
+    input_size, hidden_size, num_layers = sizes
+    answer = nb03.exercise_1(input_size, hidden_size, num_layers, bidirectional)
     torch = pytest.importorskip("torch")
     peer = torch.nn.LSTM(input_size, hidden_size, num_layers, bidirectional=bidirectional)
     assert answer == sum(p.numel() for p in peer.parameters())
