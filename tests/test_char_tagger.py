@@ -373,7 +373,10 @@ def _task_state(run) -> dict:
     return state["task"]
 
 
-def test_view_and_onnx_refuse_a_char_tagger(tmp_path):
+def test_view_needs_the_char_vocab_and_onnx_refuses_a_char_tagger(tmp_path):
+    """The view reads a character tagger's words with its character vocabulary (given:
+    the word-level layers shown; not given: refused, naming it); ONNX has no character
+    encoder and says so."""
     from kioku.inspect.view import view_data
     from kioku.interop.onnx_io import to_onnx
 
