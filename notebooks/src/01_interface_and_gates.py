@@ -280,7 +280,7 @@ assert sat["trained"] > sat["before training"] + 0.2
 # %% [markdown] lang="en"
 # ## Beside the LSTM: the GRU
 #
-# Gated RNNs come in many architectures, and the LSTM is only the best known. The most
+# Gated RNNs come in many architectures, and the LSTM is the best known of them. The most
 # common other one is the GRU (gated recurrent unit, Cho et al. 2014). It keeps the idea,
 # gates between 0 and 1 learned from data that decide what to keep and what to write, with
 # one state instead of two: there is no separate memory cell, the hidden state `h` is the
