@@ -396,9 +396,10 @@ print("kioku: t = 29, 20, 10, 0 での |dL/dh_t|:", record_h.dh_norm[[29, 20, 10
 
 # %% [markdown] lang="en"
 # **Exercise 2: the cell path alone.** Set the LSTM's recurrent weights to zero and
-# `h_{t-1}` no longer enters the gates: the "…" in the formula for `dL/dc_{t-1}` is gone,
-# and one step back along the cell is exactly `dL/dc_{t-1} = f_t ⊙ dL/dc_t`. The cell below
-# makes such an LSTM (8 cells, forget bias 1) and traces it over 50 steps.
+# `h_{t-1}` no longer enters the gates or the candidate: the "…" in the formula for
+# `dL/dc_{t-1}` is gone, and one step back along the cell is exactly
+# `dL/dc_{t-1} = f_t ⊙ dL/dc_t`. The cell below makes such an LSTM (8 cells, forget bias 1)
+# and traces it over 50 steps.
 #
 # 1. Compute `dL/dc_t` for every step from the traced forget gates. Start from
 #    `dL/dc_T = o_T ⊙ (1 − tanh²(c_T))`, the derivative of `h_T = o_T ⊙ tanh(c_T)` for
@@ -409,8 +410,8 @@ print("kioku: t = 29, 20, 10, 0 での |dL/dh_t|:", record_h.dh_norm[[29, 20, 10
 # (Solution: `solutions.exercise_2()`.)
 
 # %% [markdown] lang="ja"
-# **問題2: 記憶セルの経路だけにする。** LSTMの再帰の重みをゼロにすると、`h_{t-1}` はゲートに
-# 入らなくなります。すると `dL/dc_{t-1}` の式の「…」が消え、記憶セルに沿って1ステップ
+# **問題2: 記憶セルの経路だけにする。** LSTMの再帰の重みをゼロにすると、`h_{t-1}` はゲートにも
+# 候補にも入らなくなります。すると `dL/dc_{t-1}` の式の「…」が消え、記憶セルに沿って1ステップ
 # さかのぼる計算は、ちょうど `dL/dc_{t-1} = f_t ⊙ dL/dc_t` になります。次のセルでは、
 # そのようなLSTM(8セル、forgetゲートのバイアスは1)を作り、50ステップの系列でゲートの値を
 # 記録します。
