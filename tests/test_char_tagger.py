@@ -321,7 +321,8 @@ def test_char_flags_are_refused_for_other_tasks():
     with pytest.raises(ValueError, match="word_dropout"):
         resolve({"task": "lm", "word_dropout": 0.25})
     preset = resolve({"task": "tag", "data": "ud"})
-    assert (preset.char_embed, preset.layers, preset.word_dropout) == (30, 2, 0.25)
+    assert (preset.char_embed, preset.layers, preset.word_dropout) == (50, 2, 0.25)
+    assert (preset.plateau, preset.plateau_patience, preset.patience) == (True, 2, 8)
 
 
 def test_train_eval_predict_a_char_tagger(tmp_path, capsys):

@@ -69,7 +69,7 @@ def test_plateau_decays_on_dev_accuracy_for_a_tagger(tmp_path, capsys, plateau_p
     ``torch.optim.lr_scheduler.ReduceLROnPlateau(mode="max")`` does; recomputed here from
     the logged accuracies."""
     flags = ["--epochs", "8", "--patience", "0", "--plateau", "--lr", "0.05"]
-    _, records = _train(tmp_path, capsys, *flags, "--plateau-patience", str(plateau_patience))
+    text, records = _train(tmp_path, capsys, *flags, "--plateau-patience", str(plateau_patience))
     valid = [r for r in records if r["split"] == "valid"]
     lr, best, bad, expected = 0.05, None, 0, []
     for r in valid:
@@ -82,3 +82,5 @@ def test_plateau_decays_on_dev_accuracy_for_a_tagger(tmp_path, capsys, plateau_p
             lr, bad = lr * 0.5, 0
     assert [r["lr"] for r in valid] == pytest.approx(expected, rel=1e-12)
     assert len(set(expected)) > 1, "the accuracy never stalled: the test shows nothing"
+    said = f"lr 0.05 -> 0.025: {plateau_patience + 1} evaluations without a better accuracy"
+    assert said in text

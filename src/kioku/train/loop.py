@@ -196,13 +196,21 @@ class Trainer(TrainerState):
                 monitor.monitor, monitor.mode = f"val_{key}", direction
         self.keeper.on_epoch_end(self.task.epoch, logs)
         stop = bool(self.stopper.on_epoch_end(self.task.epoch, logs)) if self.stopper else False
+        decayed = None
         if isinstance(self.schedule, ReduceOnPlateau):  # on the figure "best" follows
             if self.schedule.best is None:
                 self.schedule.mode = direction
-            self.schedule.step(record[key])
+            before = float(self.optimizer.lr)
+            if self.schedule.step(record[key]) < before:
+                decayed = (
+                    f"lr {before:.4g} -> {self.optimizer.lr:.4g}: "
+                    f"{self.schedule.patience + 1} evaluations without a better {key}"
+                )
         self.log.write(record)
         result.evaluations.append(record)
         progress.write(self.task.describe(record))
+        if decayed:
+            progress.write(decayed)
         result.checkpoint = self.save(best=self.keeper.improved) or result.checkpoint
         return self._notify("on_epoch_end", self.task.epoch, logs) or stop
 
