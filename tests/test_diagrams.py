@@ -117,8 +117,17 @@ def test_docs_notebooks_and_view_show_the_diagrams():
     ]:
         for lang in diagrams.LANGUAGES:
             assert f"docs/img/{name}_{lang}.png" in sources, (name, lang)
-    view = (ROOT / "src" / "kioku" / "inspect" / "view.html").read_text("utf-8")
-    assert "docs/img/lstm_step_en.png" in view
+    # the view's "how to read" note holds the drawing of the model's own cell, and names
+    # the diagrams in docs/learn.md
+    from kioku.inspect.view import cell_diagram
+    from kioku.inspect.view_text import page_text
+    from kioku.models import SequenceTagger
+
+    for cell in ("lstm", "gru", "slstm"):
+        model = SequenceTagger(vocab_size=5, embed_size=3, hidden_size=4, cell=cell, rng=0)
+        for lang in diagrams.LANGUAGES:
+            assert cell_diagram(model, lang) == diagrams.svg_data_uri(f"{cell}_step", lang)
+            assert "docs/learn.md" in page_text(lang)["colour_help"]
 
 
 def test_without_a_japanese_font_it_says_how_to_get_one(monkeypatch, tmp_path):

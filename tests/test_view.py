@@ -3,6 +3,7 @@ trace, a page that loads nothing from outside, the selection score, and bad inpu
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -132,11 +133,27 @@ def test_page_is_self_contained(tmp_path):
 def test_page_size_stays_small():
     model, vocab = char_model()
     text = TEXT * 20
-    page = render_view(view_data(model, vocab, text, max_tokens=len(text)))
+    data = view_data(model, vocab, text, max_tokens=len(text))
+    page = render_view(data)
     # 2 bytes per value in base64 (x4/3): 6 quantities x 8 cells x 2 layers per token;
-    # the token and the model's top 3 predictions with 3-decimal odds: < 60 bytes a token
+    # the token and the model's top 3 predictions with 3-decimal odds: < 60 bytes a token;
+    # and, once per page, the drawing of the cell (where matplotlib draws it)
     values_bytes = len(text) * 6 * 8 * 2 * 2 * 4 / 3
-    assert len(page.encode()) < values_bytes + 20_000 + 60 * len(text)
+    drawing = len(data["diagram"] or "")
+    assert len(page.encode()) < values_bytes + 20_000 + 60 * len(text) + drawing
+
+
+def test_the_page_shows_its_cells_drawing():
+    pytest.importorskip("matplotlib")
+    from kioku.inspect.diagrams import svg_data_uri
+
+    model, vocab = char_model()
+    data = view_data(model, vocab, TEXT)
+    assert data["diagram"] == svg_data_uri("lstm_step", "en")
+    assert data["diagram"].startswith("data:image/svg+xml;base64,")
+    svg = base64.b64decode(data["diagram"].split(",", 1)[1]).decode()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "forget" in svg.lower()
+    assert 'id="cell-diagram"' not in render_view(data)  # the script adds it, not the HTML
 
 
 def test_max_tokens_cuts_the_text():

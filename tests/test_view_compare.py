@@ -254,7 +254,9 @@ def test_japanese_page_says_everything_in_japanese(tmp_path):
         "strip-info", "sel-info"];
       const shown = {};
       for (const id of ids) shown[id] = byId[id].textContent;
-      shown.howto = byId["howto-body"].children.map((p) => p.textContent);
+      const body = byId["howto-body"].children;
+      shown.howto = body.filter((e) => e.tagName === "p").map((p) => p.textContent);
+      shown.diagram_alt = body.filter((e) => e.tagName === "img").map((e) => e.alt);
       shown.ranking = byId.ranking.children[0].children[0].textContent;
       return shown;
     })()"""
@@ -264,6 +266,8 @@ def test_japanese_page_says_everything_in_japanese(tmp_path):
         texts = text if isinstance(text, list) else [text]
         assert all(japanese.search(t) for t in texts), (key, text)
     assert shown["howto"] == TEXT["ja"]["howto"]
+    if data["diagram"] is not None:  # drawn where matplotlib and a Japanese font are
+        assert shown["diagram_alt"] == [TEXT["ja"]["diagram_alt"]]
     assert shown["legend"].startswith("第0層 順方向 セル ")
     assert "閉 0" in shown["strip-legend"] and "1 開" in shown["strip-legend"]
     assert shown["step-title"].startswith('ステップ 0 / 20: "Apple"')

@@ -15,6 +15,7 @@ the gate scale's green, a tanh with the signed scale's red.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import shutil
@@ -300,6 +301,30 @@ def draw(name: str, lang: str = "en"):
     return registry[name](lang)
 
 
+@functools.lru_cache(maxsize=8)
+def svg_data_uri(name: str, lang: str = "en") -> str | None:
+    """Diagram ``name`` in ``lang`` as a ``data:image/svg+xml;base64,...`` URI, for a page
+    that holds everything it shows (the view's "how to read" note); ``None`` where it
+    cannot be drawn here (no matplotlib, or no Japanese font for ``"ja"``). Drawn once
+    per process."""
+    import base64
+
+    try:
+        import matplotlib
+        import matplotlib.pyplot as plt
+
+        rc = _rc(lang, [japanese_font()] if lang == "ja" else [])
+    except (ImportError, RuntimeError):
+        return None
+    with matplotlib.rc_context(rc):
+        fig = draw(name, lang)
+        try:
+            svg = _encoded(fig, "svg")
+        finally:
+            plt.close(fig)
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+
+
 def _encoded(fig, fmt: str) -> bytes:
     import io
 
@@ -307,6 +332,13 @@ def _encoded(fig, fmt: str) -> bytes:
     metadata = {"Date": None} if fmt == "svg" else {}  # the same drawing, the same bytes
     fig.savefig(buffer, format=fmt, dpi=DPI, metadata=metadata)
     return buffer.getvalue()
+
+
+def _rc(lang: str, cjk: list[str]) -> dict:
+    """The matplotlib settings every diagram is drawn with: DejaVu Sans, then (``"ja"``)
+    the Japanese font ``cjk``; SVG text as paths, with a fixed hash salt (same bytes)."""
+    family = ["DejaVu Sans"] + (cjk if lang == "ja" else [])
+    return {"font.family": family, "svg.fonttype": "path", "svg.hashsalt": "kioku"}
 
 
 def write_diagrams(
@@ -321,9 +353,7 @@ def write_diagrams(
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for lang in languages:
-        family = ["DejaVu Sans"] + (cjk if lang == "ja" else [])
-        rc = {"font.family": family, "svg.fonttype": "path", "svg.hashsalt": "kioku"}
-        with matplotlib.rc_context(rc):
+        with matplotlib.rc_context(_rc(lang, cjk)):
             for name in names or diagram_names():
                 fig = draw(name, lang)
                 for fmt in ("png", "svg"):

@@ -280,6 +280,13 @@ for (const paragraph of L.howto) {
   p.textContent = paragraph;
   $("howto-body").appendChild(p);
 }
+if (DATA.diagram) {  // one step of this model's cell, drawn (a data: URI the page holds)
+  const img = document.createElement("img");
+  img.src = DATA.diagram;
+  img.alt = L.diagram_alt;
+  img.id = "cell-diagram";
+  $("howto-body").appendChild(img);
+}
 if (DATA.char_encoder) {
   $("char-note").textContent = say("char_encoder_left_out", {size: DATA.char_encoder});
   $("char-note").hidden = false;

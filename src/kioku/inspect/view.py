@@ -242,6 +242,7 @@ def view_data(
         "colours": colours.page_rules(lang),  # the plots' colour rules, for view.js
         "char_encoder": None if char_encoder is None else int(char_encoder.hidden_size),
         "compare": None,
+        "diagram": cell_diagram(model, lang),
     }
     if compare is not None:
         data["compare"] = compare_pairs(run, keys, len(segments))
@@ -253,6 +254,16 @@ def decode_counts(group: dict, quantity: str, steps: int) -> np.ndarray:
     tools that read a page back)."""
     raw = base64.b64decode(group["values"][quantity]["data"])
     return np.frombuffer(raw, "<i2").reshape(steps, -1)
+
+
+def cell_diagram(model: Module, lang: str) -> str | None:
+    """The drawing of one step of ``model``'s cell (LSTM, GRU or sLSTM) with labels in
+    ``lang``, as a data URI the page shows in its "how to read" note; ``None`` without
+    matplotlib (the note then names the diagrams in docs/learn.md)."""
+    from .diagrams import svg_data_uri
+
+    cell = getattr(model, "cell", "lstm")
+    return svg_data_uri(f"{cell}_step", lang) if cell in ("lstm", "gru", "slstm") else None
 
 
 def view_script() -> str:

@@ -48,8 +48,10 @@ TEXT = {
         "0 (closed) to dark green at 1 (open); the candidate g, the cell c, the hidden state h "
         "and every other signed value run from blue (negative) through white (0) to red "
         "(positive), on limits symmetric around 0. Which part of the cell each letter is: the "
-        "diagrams in docs/learn.md (docs/img/lstm_step_en.png).",
+        'drawing under "How to read this page" (and the diagrams in docs/learn.md).',
         "howto_title": "How to read this page",
+        "diagram_alt": "One step of this model's cell: its gates, candidate, memory cell "
+        "and hidden state, and how they join",
         "howto": [
             "Each word (or character) of the text is one step. At every step each cell of "
             "each layer computes its gates and states from the current input and its own "
@@ -149,8 +151,10 @@ TEXT = {
         "colour_help": "色の意味: ゲート(LSTMの i, f, o、GRUの r, z)は 0(閉)の白から 1(開)"
         "の濃い緑まで。候補 g、記憶セル c、隠れ状態 h など正負の値をとる量は、"
         "0 を中心に対称な範囲で、負が青、0 が白、正が赤です。それぞれの記号がセルのどの部分かは、"
-        "docs/learn.md の図(docs/img/lstm_step_ja.png)を見てください。",
+        "「このページの読み方」の図(と docs/learn.md の図)を見てください。",
         "howto_title": "このページの読み方",
+        "diagram_alt": "このモデルのセルの1ステップの計算: ゲート、候補、記憶セル、"
+        "隠れ状態とそのつながり",
         "howto": [
             "テキストの単語(または文字)一つが一つのステップです。各ステップで、"
             "各層のそれぞれのセルが、現在の入力と一つ前のステップでの自分の状態から、"
