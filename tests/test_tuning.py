@@ -118,7 +118,7 @@ def _damaged(kind: str) -> str:
     elif kind == "fraction":
         content["choices"]["MIN_ROWS"]["value"] = 2.5
     elif kind == "missing":
-        del content["choices"]["SMALL_GEMM_MNK"]
+        del content["choices"]["FUSED_MAX_BYTES"]
     return json.dumps(content)
 
 
@@ -128,7 +128,7 @@ REASONS = ("not valid JSON", "not valid JSON", "schema: expected 1, found 99",
            "key: expected", "MIN_ROWS: expected an integer in [1, 4096], found 0",
            "FUSED_MIN_ROWS: expected an integer", "MIN_FLOPS: expected a finite number",
            "MIN_FLOPS: expected a finite number", "MIN_ROWS: expected an integer",
-           "SMALL_GEMM_MNK: missing")  # fmt: skip
+           "FUSED_MAX_BYTES: missing")  # fmt: skip
 
 
 @pytest.mark.parametrize("kind, reason", list(zip(DAMAGE, REASONS)), ids=DAMAGE)
@@ -176,7 +176,7 @@ def test_missing_file_is_measured_with_a_progress_line(tuning, monkeypatch):
 
 
 def test_tuning_off_uses_the_defaults(tuning, monkeypatch):
-    _tuning.write_file(_result(MIN_ROWS=8, SMALL_GEMM_MNK=1e6))
+    _tuning.write_file(_result(MIN_ROWS=8, FUSED_MIN_ROWS=1))
     monkeypatch.setenv("KIOKU_TUNING", "off")
     calls = _fake_measure(monkeypatch)
     _tuning._state["values"] = None
@@ -264,10 +264,10 @@ def test_pick_follows_the_timings():
     assert _tuning.pick(choice, levels(8, gap=0.5 * _tuning.MIN_GAIN)) == choice.default
     assert _tuning.pick(choice, levels(8, gap=2 * _tuning.MIN_GAIN)) == 8
     assert _tuning.pick(choice, []) == choice.default
-    at_most = _tuning.CHOICES["SMALL_GEMM_MNK"]
-    held = [{"quantity": q, "on_s": 0.5 if q <= 4e6 else 2.0, "off_s": 1.0}
-            for q in at_most.candidates]  # fmt: skip
-    assert _tuning.pick(at_most, held) == 4e6
+    at_most = _tuning.CHOICES["FUSED_MAX_BYTES"]
+    held = [{"quantity": q, "on_s": 0.5 if q <= 1 << 22 else 2.0, "off_s": 1.0}
+            for q in (1 << 21, 1 << 22, 1 << 23, 1 << 24)]  # fmt: skip
+    assert _tuning.pick(at_most, held) == 1 << 22
 
 
 @pytest.mark.slow

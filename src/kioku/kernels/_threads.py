@@ -197,7 +197,8 @@ SOLO_GEMM_MNK = 65536 * 4
 # this run on one OpenBLAS thread: threaded, OpenBLAS's workers wake for a product that
 # lasts a few hundred microseconds and then spin on a core, which the kernels' own
 # threads need next.
-SMALL_GEMM_MNK = _tuning.current("SMALL_GEMM_MNK")  # by hand: 16e6
+# Not tuned (kernels._tuning.FIXED says why): measured on whole training steps.
+SMALL_GEMM_MNK = 16e6
 
 
 @contextlib.contextmanager

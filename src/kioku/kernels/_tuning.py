@@ -94,15 +94,12 @@ CHOICES: dict[str, Choice] = {c.name: c for c in (
     Choice("FUSED_MAX_BYTES", _LSTM, 8 << 20, (256, 384, 512, 768),
            "bytes of both weights, 32 H^2 (H as listed, B = 8)", "at_most", (0, 1 << 40), True,
            "fused_bytes", "most weight bytes with which each step projects its own inputs"),
-    Choice("SMALL_GEMM_MNK", _THREADS, 16e6, (1e6, 4e6, 16e6, 64e6),
-           "M N K of a NumPy GEMM between kernel calls", "at_most", (0.0, 1e15), False,
-           "small_gemm", "largest NumPy GEMM held to one BLAS thread between kernel calls"),
 )}
 # fmt: on
 
 
 class Fixed(NamedTuple):
-    """A constant that looks tunable but is not, at run time: ``why``."""
+    """A constant that looks tunable but is not tuned: ``why``."""
 
     name: str
     module: str
@@ -116,6 +113,15 @@ FIXED = (
     Fixed("KC", "kioku.kernels._loop_gemms", f"rows per weight-gradient pass; {_COMPILED}"),
     Fixed("GC", "kioku.kernels._loop_gemms", f"gate columns per transpose; {_COMPILED}"),
     Fixed("SMALL_ROWS", "kioku.kernels._primitives", f"dot-loop row limit; {_COMPILED}"),
+    Fixed(
+        "SMALL_GEMM_MNK",
+        "kioku.kernels._threads",
+        "largest NumPy GEMM between kernel calls held to one BLAS thread, kept at 16e6: "
+        "a probe of the product alone chose 1e6 on an AMD EPYC (threaded BLAS won in "
+        "isolation), and the word tagger's training then ran at 884-908 sentences/s "
+        "against 1,359 with 16e6 (benchmarks/whole_tasks.py tagger); the cost, BLAS's "
+        "workers spinning on the cores the kernels need next, shows only in the whole step",
+    ),
     Fixed(
         "L2_BYTES",
         "kioku.kernels._primitives",

@@ -205,29 +205,3 @@ def fused_bytes(choice, clock: Clock, scale: float) -> tuple[list[dict], str | N
         off = _with({**forced, "FUSED_MAX_BYTES": (numba_lstm, 0)}, _forwards(*shape))
         levels.append(_compare(clock, 32 * int(hidden) ** 2, on, off))
     return levels, None
-
-
-def small_gemm(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
-    """``SMALL_GEMM_MNK``: a NumPy GEMM of ``M N K`` (cubic) after a threaded inference
-    call (the pattern of an output layer between two kernel calls), held to one BLAS
-    thread or left on BLAS's own threads."""
-    from . import _blas
-
-    if not _blas.DEFAULT_THREADS or _blas.DEFAULT_THREADS < 2:
-        return [], "BLAS runs one thread here (or its count cannot be set): default kept"
-    x, w_ih, w_hh, b, _ = _lstm(_steps(16, scale), 16 * _probe_threads(), 128)
-    levels = []
-    for mnk in choice.candidates:
-        side = max(1, round(mnk ** (1 / 3)))  # M = N = K: side^3 within 1 % of mnk
-        a = np.random.default_rng(2).standard_normal((side, side)).astype(np.float32)
-        out = np.empty_like(a)
-
-        def pair(a=a, out=out, mnk=float(mnk)) -> None:
-            numba_lstm.lstm_forward(x, w_ih, w_hh, b, keep_cache=False)
-            with _threads.small_gemm_threads(mnk):
-                np.matmul(a, a, out=out)
-
-        held = _with({"SMALL_GEMM_MNK": (_threads, _INF)}, pair)
-        threaded = _with({"SMALL_GEMM_MNK": (_threads, 0.0)}, pair)
-        levels.append(_compare(clock, float(mnk), held, threaded))
-    return levels, None
