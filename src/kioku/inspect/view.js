@@ -275,17 +275,17 @@ const STATIC = {"label-colour-by": "colour_by", "label-cell": "cell", "label-val
   "compare-title": "compare_title", "compare-help": "compare_help",
   "compare-lesson": "compare_lesson", "label-compare-value": "compare_value"};
 for (const [id, key] of Object.entries(STATIC)) $(id).textContent = L[key];
-for (const paragraph of L.howto) {
-  const p = document.createElement("p");
-  p.textContent = paragraph;
-  $("howto-body").appendChild(p);
-}
-if (DATA.diagram) {  // one step of this model's cell, drawn (a data: URI the page holds)
-  const img = document.createElement("img");
+if (DATA.diagram) {  // one step of this model's cell, drawn (a data: URI the page holds),
+  const img = document.createElement("img");  // first: it floats beside the paragraphs
   img.src = DATA.diagram;
   img.alt = L.diagram_alt;
   img.id = "cell-diagram";
   $("howto-body").appendChild(img);
+}
+for (const paragraph of L.howto) {
+  const p = document.createElement("p");
+  p.textContent = paragraph;
+  $("howto-body").appendChild(p);
 }
 if (DATA.char_encoder) {
   $("char-note").textContent = say("char_encoder_left_out", {size: DATA.char_encoder});

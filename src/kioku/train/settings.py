@@ -148,7 +148,7 @@ class TrainSettings:
         maximum=SIZE_MAX)
     plateau: bool = declare(
         False, "optimisation", "decay lr when the validation figure that picks the best "
-        "parameters (loss; a tagger's accuracy) stops improving")
+        "parameters (loss; a tagger's accuracy) stops improving", negatable=True)
     plateau_patience: int = declare(
         0, "optimisation", "with --plateau: evaluations without improvement before each decay",
         minimum=0, maximum=SIZE_MAX)
