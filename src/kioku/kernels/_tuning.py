@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import _tuning_store as _store
+from ._tuning_fixed import FIXED, Fixed  # noqa: F401  (read through this module)
 from ._tuning_store import (  # noqa: F401  (the file's side, used through this module)
     FLAGS,
     SCHEMA,
@@ -96,38 +97,6 @@ CHOICES: dict[str, Choice] = {c.name: c for c in (
            "fused_bytes", "most weight bytes with which each step projects its own inputs"),
 )}
 # fmt: on
-
-
-class Fixed(NamedTuple):
-    """A constant that looks tunable but is not tuned: ``why``."""
-
-    name: str
-    module: str
-    why: str
-
-
-_COMPILED = "a compile-time constant of the Numba code (baked into the cached machine code)"
-FIXED = (
-    Fixed("NR", "kioku.kernels._packed", f"panel width, set from the vector width; {_COMPILED}"),
-    Fixed("MR", "kioku.kernels._packed", f"rows of the register tile; {_COMPILED}"),
-    Fixed("KC", "kioku.kernels._loop_gemms", f"rows per weight-gradient pass; {_COMPILED}"),
-    Fixed("GC", "kioku.kernels._loop_gemms", f"gate columns per transpose; {_COMPILED}"),
-    Fixed("SMALL_ROWS", "kioku.kernels._primitives", f"dot-loop row limit; {_COMPILED}"),
-    Fixed(
-        "SMALL_GEMM_MNK",
-        "kioku.kernels._threads",
-        "largest NumPy GEMM between kernel calls held to one BLAS thread, kept at 16e6: "
-        "a probe of the product alone chose 1e6 on an AMD EPYC (threaded BLAS won in "
-        "isolation), and the word tagger's training then ran at 884-908 sentences/s "
-        "against 1,359 with 16e6 (benchmarks/whole_tasks.py tagger); the cost, BLAS's "
-        "workers spinning on the cores the kernels need next, shows only in the whole step",
-    ),
-    Fixed(
-        "L2_BYTES",
-        "kioku.kernels._primitives",
-        "a run-time value, but numba_lstm and _training_plan import it by name",
-    ),
-)
 
 
 def default(name: str) -> float:
