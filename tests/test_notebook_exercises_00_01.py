@@ -8,27 +8,16 @@ tolerance chosen after the fact."""
 from __future__ import annotations
 
 import copy
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
+from notebook_solutions import load
 
 import kioku
 import kioku.inspect
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"solutions_{name}", SOLUTIONS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-nb00 = _load("00_vanishing_gradient")
-nb01 = _load("01_interface_and_gates")
+nb00 = load("00_vanishing_gradient")
+nb01 = load("01_interface_and_gates")
 
 # float64 rounding through a few dozen steps of small matrices: far below this
 F64 = 1e-12

@@ -7,29 +7,19 @@ predictions on sentences it has not seen. Float64 wherever the check allows it."
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from notebook_solutions import load
 
 import kioku
 import kioku.inspect
 from kioku.experiments.direction import ambiguous_sentences, encode, tagging_vocabulary
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
 F64 = 1e-12  # float64 rounding through one step or a few of small matrices: far below this
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"solutions_{name}", SOLUTIONS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-nb02 = _load("02_the_four_parts")
-nb03 = _load("03_stacked_and_bidirectional")
+nb02 = load("02_the_four_parts")
+nb03 = load("03_stacked_and_bidirectional")
 
 
 # --- notebook 02 -------------------------------------------------------------------------
