@@ -13,7 +13,7 @@ pytest.importorskip("numba")
 from tolerance import assert_close, direction_depth  # noqa: E402
 
 import kioku  # noqa: E402
-from kioku.kernels import _blas, _threads, numba_lstm  # noqa: E402
+from kioku.kernels import _blas, _path, _threads, numba_lstm  # noqa: E402
 from kioku.kernels._threads import DIRECTIONS_MIN_FLOPS, MIN_FLOPS, MIN_ROWS, plan  # noqa: E402
 
 
@@ -123,6 +123,30 @@ def test_results_do_not_depend_on_the_thread_count(monkeypatch):
         for threads in (2, 3, 4):
             for got, want in zip(results[threads], results[1]):
                 assert_close(f"{threads} threads vs 1", got, want, depth)
+
+
+@pytest.mark.parametrize("H, I", [(24, 12), (64, 64)])  # BLAS, and the packed gradients
+def test_gemms_split_around_a_one_thread_loop_give_the_same_results(monkeypatch, H, I):
+    """The loop on one thread (no batch split), the projection and the weight gradients
+    over 1 to 4 threads (``GEMM_SPLIT_FLOPS = 0``): the results of one thread."""
+    monkeypatch.setattr(_threads, "MIN_FLOPS", float("inf"))
+    monkeypatch.setattr(_threads, "GEMM_SPLIT_FLOPS", 0.0)
+    for seed in range(2):
+        args, dy = _case(seed, B=3, H=H, I=I)
+        results = {}
+        for threads in (1, 2, 3, 4):
+            monkeypatch.setenv("KIOKU_NUM_THREADS", str(threads))
+            split = _path.choose_path(
+                7, 3, I, H, 0, np.dtype(np.float32), keep_cache=True, all_valid=False,
+                weight_bytes=args["weight_ih"].nbytes + args["weight_hh"].nbytes,
+                recurrent_bytes=args["weight_hh"].nbytes,
+            )  # fmt: skip
+            assert split.parts == 1 and split.gemm_parts == threads
+            results[threads] = _run_all(args, dy)
+        depth = direction_depth(args["x"], args["weight_hh"])
+        for threads in (2, 3, 4):
+            for got, want in zip(results[threads], results[1]):
+                assert_close(f"GEMMs on {threads} threads vs 1", got, want, depth)
 
 
 @pytest.mark.parametrize("spin", [False, True])

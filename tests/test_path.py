@@ -92,3 +92,54 @@ def test_the_general_path_and_the_plans_follow_the_path(monkeypatch) -> None:
     got = numba_lstm.lstm_forward(x, w_ih, w_hh, keep_cache=False, reuse_packs=True)
     assert calls == [1] and _inference_plan.plan_inference(w_ih, w_hh, 3) is None
     assert_close("y", got[0], want[0], direction_depth(x, w_hh))
+
+
+def test_the_gemms_around_an_unsplit_loop_split_from_their_threshold(monkeypatch) -> None:
+    """A batch too small to split keeps its loop on one thread, but the GEMMs around the
+    loop (projection, weight gradients) take every thread from GEMM_SPLIT_FLOPS on; the
+    step then projects its own inputs no longer (that projection would stay on one)."""
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
+    monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", 1)
+    monkeypatch.setattr(_threads, "UNITS_MIN_FLOPS", float("inf"))  # the loop on one thread
+    monkeypatch.setattr(_threads, "GEMM_SPLIT_FLOPS", float("inf"))
+    whole = path(T=50, B=2, H=256, I=256, keep_cache=True)
+    assert whole.parts == 1 and whole.gemm_parts == 1 and whole.budget_free and whole.fused
+    monkeypatch.setattr(_threads, "GEMM_SPLIT_FLOPS", 8.0 * 50 * 2 * 256 * 256)
+    split = path(T=50, B=2, H=256, I=256, keep_cache=True)
+    assert split.parts == 1 and split.gemm_parts == 2
+    assert not (split.budget_free or split.fused or split.one_entry)
+    shorter = path(T=49, B=2, H=256, I=256, keep_cache=True)  # one step under the threshold
+    assert shorter.gemm_parts == 1 and shorter.fused
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "3")
+    assert path(T=50, B=2, H=256, I=256).gemm_parts == 3
+
+
+def test_a_batch_too_small_to_split_by_rows_splits_its_steps_by_units(monkeypatch) -> None:
+    """unit_parts: from UNITS_MIN_FLOPS (training) or UNITS_INFER_MIN_FLOPS (inference)
+    a float32 step without projection, every step valid, splits by hidden units over the
+    budget (at most one thread per NR-wide panel of H), each step projecting its own
+    inputs; never with a projection, shorter lengths, float64 or a batch split by rows."""
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "4")
+    monkeypatch.setattr(_threads, "UNITS_MIN_FLOPS", 8.0 * 2 * 256 * 256)
+    monkeypatch.setattr(_threads, "UNITS_INFER_MIN_FLOPS", float("inf"))
+    monkeypatch.setattr(_threads, "MIN_FLOPS", float("inf"))  # no row split
+    split = path(T=20, B=2, H=256, I=256, keep_cache=True)
+    assert split.unit_parts == 4 and split.fused and not split.budget_free
+    assert not split.one_entry and split.parts == 1
+    assert path(T=20, B=2, H=256, I=256).unit_parts == 1  # inference: its own threshold
+    assert path(T=20, B=1, H=256, I=256, keep_cache=True).unit_parts == 1  # half the flops
+    assert path(T=20, B=2, H=2 * NR, I=64, keep_cache=True).unit_parts == 1  # under it
+    assert path(T=20, B=8, H=2 * NR, I=64, keep_cache=True).unit_parts == 2  # two panels
+    for other in (
+        path(T=20, B=2, H=256, I=256, P=128, keep_cache=True),
+        path(T=20, B=2, H=256, I=256, all_valid=False, keep_cache=True),
+        path(T=20, B=2, H=256, I=256, dtype=F64, keep_cache=True),
+        path(T=1, B=2, H=256, I=256, keep_cache=True),
+    ):  # fmt: skip
+        assert other.unit_parts == 1
+    monkeypatch.setattr(_threads, "UNITS_INFER_MIN_FLOPS", 0.0)
+    one = path(T=20, B=1, H=256, I=256)
+    assert one.unit_parts == 4 and not one.one_sequence
+    monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)  # rows split first
+    monkeypatch.setattr(_threads, "MIN_ROWS", 1)
+    assert path(T=20, B=2, H=256, I=256, keep_cache=True).unit_parts == 1

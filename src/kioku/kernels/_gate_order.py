@@ -171,7 +171,15 @@ def pair_tile(rows, half, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
 
 @njit(cache=True, nogil=True)
 def pair_product(x_t, panels_ih, h_prev, panels_hh, a, b0, b1, tile):
-    """``a (B, 4H) = x_t (B, I) @ weight_ih.T + h_prev (B, P) @ weight_hh.T`` for rows
+    """:func:`pair_product_panels` over every panel: all ``4H`` columns of ``a``."""
+    pair_product_panels(x_t, panels_ih, h_prev, panels_hh, a, b0, b1, tile, 0, panels_hh.shape[0])
+
+
+@njit(cache=True, nogil=True)
+def pair_product_panels(x_t, panels_ih, h_prev, panels_hh, a, b0, b1, tile, q0, q1):
+    """Panels ``q0:q1`` only (hidden units ``q0 * GATE_UNITS`` up to ``q1 * GATE_UNITS``
+    or ``H``, their four gates each), so threads can split a step by units:
+    ``a (B, 4H) = x_t (B, I) @ weight_ih.T + h_prev (B, P) @ weight_hh.T`` for rows
     ``b0:b1``, from ``panels_ih``/``panels_hh``, ``weight_ih (4H, I)``/``weight_hh
     (4H, P)`` packed in gate order (:func:`pack_gate_panels`; ``I, P >= 1``): each
     element one chain of FMAs over both products (no store and reload between them), at
@@ -189,7 +197,7 @@ def pair_product(x_t, panels_ih, h_prev, panels_hh, a, b0, b1, tile):
     blocks = -(-M // MR)
     base, extra = M // blocks, M % blocks
     step = LANES // 4
-    for q in range(panels_hh.shape[0]):
+    for q in range(q0, q1):
         u0 = q * GATE_UNITS
         n = min(GATE_UNITS, H - u0)
         width = (n + step - 1) // step * step

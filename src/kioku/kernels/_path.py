@@ -26,7 +26,12 @@ class Path:
     """How one direction's call runs.
 
     ``slices``: the batch rows of each thread's part (one part: one thread);
-    ``budget_free``: the split is one part whatever the thread budget (no budget read);
+    ``gemm_parts``: threads that split the GEMMs around the loops (the input projection,
+    the weight gradients): ``len(slices)``, or more where those GEMMs are big and the
+    batch too small to split (:func:`kioku.kernels._threads.gemm_threads`);
+    ``unit_parts``: threads that split each step by hidden units where the batch is not
+    split by rows (:mod:`kioku.kernels._unit_split`; 1: no such split);
+    ``budget_free``: every part count is one whatever the thread budget (no budget read);
     ``packed``: float32, the recurrent product on the packed kernel; ``fused``: each
     step projects its own inputs (no projection GEMM over all ``T * B`` rows);
     ``packed_ih``: the input projection on the packed kernel; ``small``: at most
@@ -42,6 +47,8 @@ class Path:
     """
 
     slices: tuple[slice, ...]
+    gemm_parts: int
+    unit_parts: int
     budget_free: bool
     packed: bool
     fused: bool
@@ -80,19 +87,37 @@ def choose_path(
     P = proj if project else H
     float32 = dtype == _F32
     flops = 8.0 * B * H * (P + (H if project else 0))
-    budget_free = flops < _threads.MIN_FLOPS or B // _threads.MIN_ROWS < 2
     slices = tuple(_threads.batch_slices(B, flops))
     parts = len(slices)
+    gemm_parts = _threads.gemm_threads(parts, 8.0 * T * B * H * I)
+    unit_parts = 1
+    if parts == 1 and float32 and not project and all_valid and I > 0 and T > 1:
+        # the forward's panels hold GATE_UNITS units, the backward's NR: the fewer
+        most = -(-H // NR)
+        unit_parts = _threads.unit_threads(flops, most, keep_cache)
+        if weight_bytes > numba_lstm.FUSED_MAX_BYTES * unit_parts:  # each step reads its share
+            unit_parts = 1
+    budget_free = (
+        gemm_parts == 1 and unit_parts == 1
+        and (flops < _threads.MIN_FLOPS or B // _threads.MIN_ROWS < 2)
+    )  # fmt: skip
     most_rows = -(-B // parts)  # the slices differ by one row at most
     small = most_rows <= _primitives.SMALL_ROWS
     tiled = recurrent_bytes > _primitives.L2_BYTES
     packed = float32
     limit = numba_lstm.PACKED_PROJECTION_ROWS
     one_sequence = (
-        B == 1 and float32 and not (keep_cache or project) and all_valid
+        B == 1 and unit_parts == 1 and float32 and not (keep_cache or project) and all_valid
         and T <= limit and not fused_rows(1, weight_bytes)
     )  # fmt: skip
-    fused = packed and I > 0 and fused_rows(B // parts, weight_bytes)
+    # each step projecting its own inputs runs that projection on the loop's threads: not
+    # where the projection alone would get more (B = 4, H = 256, two threads: the forward
+    # 1.86 ms unfused with a split projection, 2.34 ms fused)
+    fused = (
+        packed
+        and I > 0
+        and (unit_parts > 1 or (gemm_parts == parts and fused_rows(B // parts, weight_bytes)))
+    )
     packed_ih = packed and (fused or T * B <= limit)
     blas_mnk = max(  # the loops' own products are not BLAS's
         0 if packed_ih else T * B * I * 4 * H,
@@ -102,9 +127,10 @@ def choose_path(
     # the longest call that keeps this path: packed_ih holds up to `limit` rows
     max_steps = limit // B if packed_ih and not fused else (1 << 62)
     return Path(
-        slices=slices, budget_free=budget_free, packed=packed, fused=fused,
-        packed_ih=packed_ih, small=small, tiled=tiled, one_sequence=one_sequence,
-        blas_mnk=blas_mnk, one_entry=parts == 1 and blas_mnk <= _threads.SOLO_GEMM_MNK,
+        slices=slices, gemm_parts=gemm_parts, unit_parts=unit_parts, budget_free=budget_free,
+        packed=packed, fused=fused, packed_ih=packed_ih, small=small, tiled=tiled,
+        one_sequence=one_sequence, blas_mnk=blas_mnk,
+        one_entry=gemm_parts == unit_parts == 1 and blas_mnk <= _threads.SOLO_GEMM_MNK,
         packed_grads=(
             packed and not project and numba_lstm.PACKED_WEIGHT_GRADIENTS
             and I % NR == 0 and P % NR == 0

@@ -38,6 +38,18 @@ MIN_FLOPS = _tuning.current("MIN_FLOPS")  # by hand: 4e6
 # threads), instead of one after the other with the whole budget each. Below it a
 # direction is too short to pay for a thread hand-off.
 DIRECTIONS_MIN_FLOPS = _tuning.current("DIRECTIONS_MIN_FLOPS")  # by hand: 2e5
+# Flops of one GEMM around a direction's loops (the input projection, ``2 T B 4H I``;
+# each weight gradient is as big) from which those GEMMs split over every thread even
+# where the loop itself runs on one (a batch too small to split): the loop is serial,
+# the GEMMs are not.
+GEMM_SPLIT_FLOPS = _tuning.current("GEMM_SPLIT_FLOPS")  # by hand: 2e7
+# Recurrent flops of one step (``8 B H P``) from which a batch too small to split by rows
+# splits each step by hidden units instead (kernels/_unit_split.py): below it a step is
+# too short to pay for a barrier between the threads at every step.
+UNITS_MIN_FLOPS = _tuning.current("UNITS_MIN_FLOPS")  # by hand: 1e6
+# The same for inference, whose steps are shorter (no cache written) and whose batch-1
+# calls have a loop of their own (kernels/_row_loop.py) to beat.
+UNITS_INFER_MIN_FLOPS = _tuning.current("UNITS_INFER_MIN_FLOPS")  # by hand: 1e6
 
 # Two parts of an inference call go to a worker that spins ~0.2 ms before sleeping
 # (kernels/_spin.py): from a queue a pool thread started ~30 µs late and woke the caller
@@ -112,6 +124,25 @@ def plan(
         budget //= 2
     split = min(budget, batch // MIN_ROWS) if step_flops >= MIN_FLOPS else 1
     return ThreadPlan(max(split, 1), parallel)
+
+
+def gemm_threads(loop_parts: int, gemm_flops: float) -> int:
+    """Threads for the GEMMs around a loop that runs on ``loop_parts`` threads, each GEMM
+    of ``gemm_flops``: every thread of the budget from :data:`GEMM_SPLIT_FLOPS` on,
+    else ``loop_parts`` (no budget read below it)."""
+    if gemm_flops < GEMM_SPLIT_FLOPS:
+        return loop_parts
+    return max(loop_parts, max_threads())
+
+
+def unit_threads(step_flops: float, most: int, training: bool) -> int:
+    """Threads that split each step of an unsplit batch by hidden units, at most ``most``
+    (the units' panels): every thread of the budget from :data:`UNITS_MIN_FLOPS`
+    (``training``) or :data:`UNITS_INFER_MIN_FLOPS` on, else 1 (no budget read below)."""
+    least = UNITS_MIN_FLOPS if training else UNITS_INFER_MIN_FLOPS
+    if step_flops < least or most < 2:
+        return 1
+    return max(1, min(max_threads(), most))
 
 
 def batch_slices(batch: int, step_flops: float) -> list[slice]:
@@ -220,21 +251,24 @@ def in_phases(
     first: Callable[[int], object],
     second: Callable[[int], object],
     blas_mnk: float = float("inf"),
+    second_parts: int | None = None,
 ) -> None:
-    """``first(k)`` for every part, then ``second(k)``, each part on its own thread (one
-    :func:`run_parts` per phase, or both phases in one task with one part).
+    """``first(k)`` for ``k`` in ``range(parts)``, then ``second(k)`` for ``k`` in
+    ``range(second_parts)`` (default ``parts``), each part on its own thread (one
+    :func:`run_parts` per phase, or both phases in one task with one part each).
     ``blas_mnk``: ``M * N * K`` of the largest BLAS GEMM the phases make (0 if none);
     at least :data:`SOLO_GEMM_MNK` and BLAS is held to one thread per part (OpenBLAS's own
     workers would keep spinning on a core after their call and steal it from the loops)."""
     single_blas = blas_mnk > SOLO_GEMM_MNK
-    if parts == 1 and not single_blas:  # the batch-1 path: nothing to set up
+    second_parts = parts if second_parts is None else second_parts
+    if parts == 1 and second_parts == 1 and not single_blas:  # batch 1: nothing to set up
         first(0)
         second(0)
-    elif parts == 1:
+    elif parts == 1 and second_parts == 1:
         run_parts(lambda part: (first(part), second(part)), 1, single_blas)
     else:
         run_parts(first, parts, single_blas)
-        run_parts(second, parts, single_blas)
+        run_parts(second, second_parts, single_blas)
 
 
 def _with_cap(task: Callable[[], object], cap: int) -> object:

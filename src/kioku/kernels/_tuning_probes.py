@@ -159,6 +159,59 @@ def split_flops(choice, clock: Clock, scale: float) -> tuple[list[dict], str | N
     return levels, None
 
 
+def gemm_split(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``GEMM_SPLIT_FLOPS``: a training call at batch 2 (a batch no thread split takes),
+    T = 48 and hidden size ``H`` (its quantity ``8 T B H^2``, one GEMM around the loops),
+    with those GEMMs split over the threads or on the loop's one thread."""
+    note = _one_thread_note()
+    if note:
+        return [], note
+    levels = []
+    steps = _steps(48, scale)
+    for hidden in choice.candidates:
+        shape = (steps, 2, int(hidden))
+        split = _with({"GEMM_SPLIT_FLOPS": (_threads, 0.0)}, _training(*shape))
+        whole = _with({"GEMM_SPLIT_FLOPS": (_threads, _INF)}, _training(*shape))
+        levels.append(_compare(clock, 8.0 * steps * 2 * hidden * hidden, split, whole))
+    return levels, None
+
+
+def unit_split(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``UNITS_MIN_FLOPS``: a training call at batch 2 (no row split), T = 32 and hidden
+    size ``H`` (its quantity ``8 B H^2``, a step's recurrent flops) with each step split
+    by units over the threads or on one."""
+    note = _one_thread_note()
+    if note:
+        return [], note
+    levels = []
+    for hidden in choice.candidates:
+        shape = (_steps(32, scale), 2, int(hidden))
+        split = _with({"UNITS_MIN_FLOPS": (_threads, 0.0)}, _training(*shape))
+        whole = _with({"UNITS_MIN_FLOPS": (_threads, _INF)}, _training(*shape))
+        levels.append(_compare(clock, 8.0 * 2 * hidden * hidden, split, whole))
+    return levels, None
+
+
+def unit_split_inference(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``UNITS_INFER_MIN_FLOPS``: an inference call of one sequence (T = 32, hidden size
+    ``H``; quantity ``8 H^2``) with the packed weights kept, as the layers call it in eval
+    mode, each step split by units over the threads or not (the batch-1 loop)."""
+    note = _one_thread_note()
+    if note:
+        return [], note
+    levels = []
+    for hidden in choice.candidates:
+        x, w_ih, w_hh, b, _ = _lstm(_steps(32, scale), 1, int(hidden))
+
+        def infer(x=x, w_ih=w_ih, w_hh=w_hh, b=b) -> None:
+            numba_lstm.lstm_forward(x, w_ih, w_hh, b, keep_cache=False, reuse_packs=True)
+
+        split = _with({"UNITS_INFER_MIN_FLOPS": (_threads, 0.0)}, infer)
+        whole = _with({"UNITS_INFER_MIN_FLOPS": (_threads, _INF)}, infer)
+        levels.append(_compare(clock, 8.0 * hidden * hidden, split, whole))
+    return levels, None
+
+
 def directions(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
     """``DIRECTIONS_MIN_FLOPS``: both directions' training calls (batch 16, hidden size
     ``H``; quantity ``8 B H^2``) at the same time or one after the other."""

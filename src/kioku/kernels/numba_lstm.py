@@ -31,6 +31,7 @@ from ._lstm_loops import lstm_backward_loop, lstm_forward_loop, lstm_infer_loop
 from ._pack_cache import NOT_KEPT, kept
 from ._pack_cache import packed as packed_weights
 from ._threads import in_phases, run_parts
+from ._unit_split import lstm_backward_units, lstm_forward_units, lstm_infer_units, run_split
 
 __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
 
@@ -156,7 +157,7 @@ def _run_loops(path, x, weight_ih, weight_hh, bias, h0, c0, mask, reverse, weigh
     def projection(part: int) -> None:
         if not fused:
             gates2 = gates.reshape(T * B, 4 * H)
-            project_inputs(x2, w_ih, gates2, part, parts, panels_ih, packed_ih)
+            project_inputs(x2, w_ih, gates2, part, path.gemm_parts, panels_ih, packed_ih)
 
     if not keep_cache:
         h_n = np.zeros((B, P), dtype) if h0 is None else np.array(np.broadcast_to(h0, (B, P)))
@@ -172,7 +173,12 @@ def _run_loops(path, x, weight_ih, weight_hh, bias, h0, c0, mask, reverse, weigh
                 direct, rows.start, rows.stop, tiled, packed, *step_inputs,
             )  # fmt: skip
 
-        if path.one_entry:  # small batches: one compiled entry
+        if path.unit_parts > 1:  # a small batch: each step split by hidden units
+            run_split(
+                lstm_infer_units, (x3, panels_ih, panels, step_bias, gates, h_n, c_n, y,
+                bool(reverse)), path.unit_parts, spin=True,
+            )  # fmt: skip
+        elif path.one_entry:  # small batches: one compiled entry
             infer_one_part(
                 x2, w_ih, packed_ih, *weights, h_n, h_scratch, c_n, unprojected, y,
                 steps_left, bool(reverse), project, direct, tiled, packed, *step_inputs,
@@ -180,7 +186,7 @@ def _run_loops(path, x, weight_ih, weight_hh, bias, h0, c0, mask, reverse, weigh
         elif fused:  # no projection phase: one hand-off to the threads, not two
             run_parts(infer, parts, blas_mnk > _threads.SOLO_GEMM_MNK, spin=True)
         else:
-            in_phases(parts, projection, infer, blas_mnk)
+            in_phases(path.gemm_parts, projection, infer, blas_mnk, parts)
         return y, h_n, c_n, None
 
     r = int(bool(reverse))
@@ -199,7 +205,13 @@ def _run_loops(path, x, weight_ih, weight_hh, bias, h0, c0, mask, reverse, weigh
             rows.start, rows.stop, tiled, packed, *step_inputs,
         )  # fmt: skip
 
-    in_phases(parts, projection, loop, blas_mnk)
+    if path.unit_parts > 1:  # a small batch: each step split by hidden units
+        run_split(
+            lstm_forward_units, (x3, panels_ih, panels, step_bias, gates, h_state, c_state,
+            tanh_c, y, bool(reverse)), path.unit_parts, spin=False,
+        )  # fmt: skip
+    else:
+        in_phases(path.gemm_parts, projection, loop, blas_mnk, parts)
     cache = LSTMCache(
         x, weight_ih, weight_hh, weight_hr, gates, h_state, c_state, tanh_c, hidden, mask,
         bool(reverse),
@@ -314,17 +326,23 @@ def lstm_backward(
     dweight_hr = np.empty((P, H), dtype) if project else None
     hidden2 = cache.hidden.reshape(T * B, H) if project else h_in2
 
-    parts = len(slices)
+    parts, gemm_parts = len(slices), path.gemm_parts
 
     def finish(part: int) -> None:
         weight_gradients(
             dgates.reshape(T * B, 4 * H), x2, h_in2, w_ih, need_dx,
             (dx if need_dx else dgates).reshape(T * B, -1), dweight_ih, dweight_hh, dbias,
             project, dh_out.reshape(T * B, -1), hidden2, dweight_hr if project else dweight_hh,
-            into, part, parts,
+            into, part, gemm_parts,
         )  # fmt: skip
 
-    def loop(part: int) -> None:
+    def units(part: int) -> None:  # a small batch: each step split by hidden units
+        run_split(
+            lstm_backward_units, (dy, cache.gates, cache.c_state, cache.tanh_c, panels, dgates,
+            dh, dc, cache.reverse), path.unit_parts, spin=False,
+        )  # fmt: skip
+
+    def by_rows(part: int) -> None:
         rows = slices[part]
         lstm_backward_loop(
             dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, w_hh_t, panels, w_hr, w_hr_t,
@@ -332,6 +350,8 @@ def lstm_backward(
             project, rows.start, rows.stop, tiled, packed,
         )  # fmt: skip
 
+    # the unit split runs its own threads: one part here
+    loop, parts = (units, 1) if path.unit_parts > 1 else (by_rows, parts)
     if path.packed_grads:
         # the loop and the weight gradients both on the packed kernel: no BLAS call, so
         # OpenBLAS's thread count is left alone; dx packs W_ih one panel at a time
@@ -340,10 +360,10 @@ def lstm_backward(
         def packed_finish(part: int) -> None:
             packed_weight_gradients(
                 dgates.reshape(T * B, 4 * H), x2, h_in2, w_ih, need_dx, dx2, dweight_ih,
-                dweight_hh, dbias, into, part, parts,
+                dweight_hh, dbias, into, part, gemm_parts,
             )  # fmt: skip
 
-        if parts == 1:  # batch 1: one compiled entry
+        if parts == 1 and gemm_parts == 1 and path.unit_parts == 1:  # batch 1: one entry
             packed_backward_one_part(
                 dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, w_hh_t, panels, w_hr,
                 w_hr_t, dgates, dh, dc, dh_out, dh_step, d_hidden, dh_rec, steps_left,
@@ -351,9 +371,9 @@ def lstm_backward(
                 dbias, into,
             )  # fmt: skip
         else:
-            in_phases(parts, loop, packed_finish, 0)
+            in_phases(parts, loop, packed_finish, 0, gemm_parts)
     else:
-        in_phases(parts, loop, finish)
+        in_phases(parts, loop, finish, float("inf"), gemm_parts)
     grads = LSTMGrads(dx, dweight_ih, dweight_hh, dbias, dweight_hr, dh, dc)
     return grads if into else _added_into(grads, grads_into)
 

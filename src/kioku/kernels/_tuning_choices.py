@@ -1,0 +1,68 @@
+"""The fast path's tunable choices: what each threshold is, where the kernels read it, its
+hand-set default and the sizes its probe times (:mod:`._tuning_probes`). How they are
+measured, stored and put in force: :mod:`._tuning`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Choice(NamedTuple):
+    """One tunable threshold.
+
+    ``module``: where the kernels read it at call time (a module attribute, set by
+    :func:`apply`); ``default``: the constant chosen by hand; ``candidates``: the
+    sizes the probe times (see ``unit``), each a level at which the two paths are
+    compared; ``rule``: ``"at_least"`` (the path it guards is taken when a call's
+    quantity is at least the threshold) or ``"at_most"``; ``bounds``: the values a
+    stored file may hold; ``probe``: the function of :mod:`._tuning_probes` that times
+    the two paths at each candidate."""
+
+    name: str
+    module: str
+    default: float
+    candidates: tuple[float, ...]
+    unit: str
+    rule: str
+    bounds: tuple[float, float]
+    integer: bool
+    probe: str
+    what: str
+
+
+_THREADS = "kioku.kernels._threads"
+_LSTM = "kioku.kernels.numba_lstm"
+
+
+# In the order they are measured: each probe runs with the choices above it in force.
+# fmt: off
+CHOICES: dict[str, Choice] = {c.name: c for c in (
+    Choice("MIN_ROWS", _THREADS, 4, (2, 4, 8, 16), "batch rows per thread", "at_least",
+           (1, 4096), True, "split_rows", "fewest batch rows per thread worth a thread"),
+    Choice("MIN_FLOPS", _THREADS, 4e6, (16, 32, 64, 128, 256),
+           "8 B H^2, a step's recurrent flops (H as listed, 16 rows per thread)", "at_least",
+           (0.0, 1e12), False, "split_flops", "a step's flops from which a batch is split"),
+    Choice("DIRECTIONS_MIN_FLOPS", _THREADS, 2e5, (16, 32, 64, 128),
+           "8 B H^2 per direction (H as listed, B = 16)", "at_least", (0.0, 1e12), False,
+           "directions", "a direction's step flops from which two directions run at once"),
+    Choice("GEMM_SPLIT_FLOPS", _THREADS, 2e7, (64, 128, 192, 256),
+           "8 T B H I, one GEMM around the loops (H = I as listed, T = 48, B = 2)", "at_least",
+           (0.0, 1e15), False, "gemm_split",
+           "a GEMM's flops from which the GEMMs around an unsplit loop use every thread"),
+    Choice("UNITS_MIN_FLOPS", _THREADS, 1e6, (64, 128, 192, 256),
+           "8 B H^2, a step's recurrent flops (H as listed, B = 2, T = 32)", "at_least",
+           (0.0, 1e12), False, "unit_split",
+           "a step's flops from which an unsplit batch splits its steps by units"),
+    Choice("UNITS_INFER_MIN_FLOPS", _THREADS, 1e6, (128, 256, 384, 512),
+           "8 B H^2, a step's recurrent flops (H as listed, B = 1, T = 32)", "at_least",
+           (0.0, 1e12), False, "unit_split_inference",
+           "the same for inference calls"),
+    Choice("FUSED_MIN_ROWS", _LSTM, 4, (1, 2, 4, 8, 16), "batch rows per thread (T = 35, H = 200)",
+           "at_least", (1, 1 << 30), True, "fused",
+           "fewest rows per thread from which each step projects its own inputs"),
+    Choice("FUSED_MAX_BYTES", _LSTM, 8 << 20, (256, 384, 512, 768),
+           "bytes of both weights, 32 H^2 (H as listed, B = 8)", "at_most", (0, 1 << 40), True,
+           "fused_bytes", "most weight bytes with which each step projects its own inputs"),
+)}
+# fmt: on
