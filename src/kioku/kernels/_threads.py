@@ -227,9 +227,10 @@ SOLO_GEMM_MNK = 65536 * 4
 # NumPy GEMMs between kernel calls (a layer's output Linear, say) with M * N * K up to
 # this run on one OpenBLAS thread: threaded, OpenBLAS's workers wake for a product that
 # lasts a few hundred microseconds and then spin on a core, which the kernels' own
-# threads need next.
-# Not tuned (kernels._tuning.FIXED says why): measured on whole training steps.
-SMALL_GEMM_MNK = 16e6
+# threads need next. Tuned on a whole training step (kernels/_tuning_probes.small_gemm):
+# timed alone, the threaded product wins, and a threshold chosen that way (1e6 on an AMD
+# EPYC) made the word tagger's training 35 % slower than 16e6.
+SMALL_GEMM_MNK = _tuning.current("SMALL_GEMM_MNK")  # by hand: 16e6
 
 
 @contextlib.contextmanager

@@ -64,5 +64,9 @@ CHOICES: dict[str, Choice] = {c.name: c for c in (
     Choice("FUSED_MAX_BYTES", _LSTM, 8 << 20, (256, 384, 512, 768),
            "bytes of both weights, 32 H^2 (H as listed, B = 8)", "at_most", (0, 1 << 40), True,
            "fused_bytes", "most weight bytes with which each step projects its own inputs"),
+    Choice("SMALL_GEMM_MNK", _THREADS, 16e6, (12, 48, 196, 784),
+           "M N K of an output layer's GEMM, T B H V (V as listed; T = 20, B = 32, H = 128), "
+           "in a whole training step", "at_most", (0.0, 1e15), False, "small_gemm",
+           "largest NumPy GEMM between kernel calls held to one BLAS thread"),
 )}
 # fmt: on

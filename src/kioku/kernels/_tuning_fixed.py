@@ -22,15 +22,6 @@ FIXED = (
     Fixed("GC", "kioku.kernels._loop_gemms", f"gate columns per transpose; {_COMPILED}"),
     Fixed("SMALL_ROWS", "kioku.kernels._primitives", f"dot-loop row limit; {_COMPILED}"),
     Fixed(
-        "SMALL_GEMM_MNK",
-        "kioku.kernels._threads",
-        "largest NumPy GEMM between kernel calls held to one BLAS thread, kept at 16e6: "
-        "a probe of the product alone chose 1e6 on an AMD EPYC (threaded BLAS won in "
-        "isolation), and the word tagger's training then ran at 884-908 sentences/s "
-        "against 1,359 with 16e6 (benchmarks/whole_tasks.py tagger); the cost, BLAS's "
-        "workers spinning on the cores the kernels need next, shows only in the whole step",
-    ),
-    Fixed(
         "L2_BYTES",
         "kioku.kernels._primitives",
         "a run-time value, but numba_lstm and _training_plan import it by name",
