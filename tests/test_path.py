@@ -143,3 +143,25 @@ def test_a_batch_too_small_to_split_by_rows_splits_its_steps_by_units(monkeypatc
     monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)  # rows split first
     monkeypatch.setattr(_threads, "MIN_ROWS", 1)
     assert path(T=20, B=2, H=256, I=256, keep_cache=True).unit_parts == 1
+
+
+@pytest.mark.parametrize("rows", [1, 4, 8, 16])
+def test_the_fused_probe_compares_a_fused_path_with_an_unfused_one(monkeypatch, rows):
+    """Its two settings must reach two different paths at every level: with the splits
+    left on, a split by units or of the GEMMs took both sides of the probe down one path
+    (fused, or not), and the threshold was chosen from noise (32 on an AMD EPYC)."""
+    from kioku.kernels import _tuning_probes
+
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
+    w = 4 * 200 * 200 * 4  # one weight's bytes at H = I = 200
+
+    def fused(setting: int) -> bool:
+        for name, (module, value) in _tuning_probes._ONE_THREAD.items():
+            monkeypatch.setattr(module, name, value)
+        monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", setting)
+        return _path.choose_path(
+            35, rows, 200, 200, 0, np.dtype(np.float32), keep_cache=True, all_valid=True,
+            weight_bytes=2 * w, recurrent_bytes=w,
+        ).fused  # fmt: skip
+
+    assert fused(1) and not fused(1 << 30)

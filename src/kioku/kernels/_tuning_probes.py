@@ -106,6 +106,15 @@ def _forwards(steps: int, batch: int, hidden: int) -> Callable[[], None]:
     return run
 
 
+# Every split off: one thread runs the whole call (the fused probes compare two ways of
+# running one thread's part; a split by units would take each step fused either way)
+_ONE_THREAD = {
+    name: (_threads, _INF)
+    for name in ("MIN_FLOPS", "DIRECTIONS_MIN_FLOPS", "GEMM_SPLIT_FLOPS", "UNITS_MIN_FLOPS",
+                 "UNITS_INFER_MIN_FLOPS")
+}  # fmt: skip
+
+
 def _steps(steps: int, scale: float) -> int:
     return max(2, int(round(steps * scale)))
 
@@ -237,7 +246,7 @@ def fused(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
     probe chose 32 on an AMD EPYC, which made two-thread inference 12-18 % slower at
     (35, 20, 200) and (200, 32, 128): the longer, wider call is the representative one.)"""
     levels = []
-    one_thread = {"MIN_FLOPS": (_threads, _INF), "DIRECTIONS_MIN_FLOPS": (_threads, _INF)}
+    one_thread = _ONE_THREAD
     for rows in choice.candidates:
         shape = (_steps(35, scale), int(rows), 200)
         on = _with({**one_thread, "FUSED_MIN_ROWS": (numba_lstm, 1)}, _forwards(*shape))
@@ -252,8 +261,7 @@ def fused_bytes(choice, clock: Clock, scale: float) -> tuple[list[dict], str | N
     own inputs or one GEMM before the loop: where the weights outgrow this CPU's caches,
     reading both at every step costs more than the separate GEMM."""
     levels = []
-    forced = {"MIN_FLOPS": (_threads, _INF), "DIRECTIONS_MIN_FLOPS": (_threads, _INF),
-              "FUSED_MIN_ROWS": (numba_lstm, 1)}  # fmt: skip
+    forced = {**_ONE_THREAD, "FUSED_MIN_ROWS": (numba_lstm, 1)}
     for hidden in choice.candidates:
         shape = (_steps(8, scale), 8, int(hidden))
         on = _with({**forced, "FUSED_MAX_BYTES": (numba_lstm, 1 << 62)}, _forwards(*shape))
