@@ -289,3 +289,23 @@ def test_a_second_backward_is_still_refused() -> None:
     assert plan_of(layer, 1) is not None
     with pytest.raises(RuntimeError, match="expected a forward since the last backward"):
         layer.backward(np.ones_like(y))
+
+
+def test_calls_whose_gemms_the_general_path_splits_are_not_planned(taken, monkeypatch) -> None:
+    """Planned at its first (short) call, a layer's later calls long enough that the
+    general path splits the GEMMs around its loop over the threads (GEMM_SPLIT_FLOPS) run
+    the general path, forward and backward; the plan holds for the short calls still."""
+    from kioku.kernels import _threads
+
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
+    monkeypatch.setattr(_threads, "GEMM_SPLIT_FLOPS", 8.0 * 2 * 64 * 64 * 10)  # 10 steps
+    monkeypatch.setattr(_threads, "UNITS_MIN_FLOPS", float("inf"))
+    planned, general = twins(64, 64)
+    assert_same_step(step(planned, inputs(3, 2, 64)), step(general, inputs(3, 2, 64)))
+    assert plan_of(planned, 2).solo_steps == 9 and taken == {"forward": 1, "backward": 1}
+    long = inputs(10, 2, 64, seed=5)
+    assert_same_step(step(planned, long), step(general, long))
+    assert taken == {"forward": 1, "backward": 1}  # the general path, which splits
+    short = inputs(9, 2, 64, seed=6)
+    assert_same_step(step(planned, short), step(general, short))
+    assert taken == {"forward": 2, "backward": 2}

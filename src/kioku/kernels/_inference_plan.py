@@ -131,8 +131,8 @@ def plan_inference(weight_ih: object, weight_hh: object, steps: int) -> Inferenc
     G, H = weight_hh.shape
     if G != 4 * H or weight_ih.shape[0] != G or H == 0:
         return None
-    path = _path.choose_path(
-        steps, 1, weight_ih.shape[1], H, 0, _F32, keep_cache=False, all_valid=True,
+    path = _path.choose_path(  # at least 2 steps: the rules for longer calls hold too
+        max(steps, 2), 1, weight_ih.shape[1], H, 0, _F32, keep_cache=False, all_valid=True,
         weight_bytes=weight_ih.nbytes + weight_hh.nbytes, recurrent_bytes=weight_hh.nbytes,
     )  # fmt: skip
     if not path.one_sequence:

@@ -50,6 +50,8 @@ UNITS_MIN_FLOPS = _tuning.current("UNITS_MIN_FLOPS")  # by hand: 1e6
 # The same for inference, whose steps are shorter (no cache written) and whose batch-1
 # calls have a loop of their own (kernels/_row_loop.py) to beat.
 UNITS_INFER_MIN_FLOPS = _tuning.current("UNITS_INFER_MIN_FLOPS")  # by hand: 1e6
+# the split's barrier yields the core through the C library's sched_yield (POSIX)
+_UNITS_PLATFORM = os.name == "posix"
 
 # Two parts of an inference call go to a worker that spins ~0.2 ms before sleeping
 # (kernels/_spin.py): from a queue a pool thread started ~30 µs late and woke the caller
@@ -140,7 +142,7 @@ def unit_threads(step_flops: float, most: int, training: bool) -> int:
     (the units' panels): every thread of the budget from :data:`UNITS_MIN_FLOPS`
     (``training``) or :data:`UNITS_INFER_MIN_FLOPS` on, else 1 (no budget read below)."""
     least = UNITS_MIN_FLOPS if training else UNITS_INFER_MIN_FLOPS
-    if step_flops < least or most < 2:
+    if step_flops < least or most < 2 or not _UNITS_PLATFORM:
         return 1
     return max(1, min(max_threads(), most))
 

@@ -18,7 +18,9 @@ arguments (weights packed afresh on every forward and backward, as there: a trai
 step changes them): the same results bit for bit, and no compilation of its own. Only
 the steps the general path runs on one thread whatever the thread budget, without the
 per-step projection and with the packed projection, are planned (batch 1 to 7 at most
-sizes; the path's ``budget_free``, ``fused`` and ``max_steps``); a backward on the
+sizes; the path's ``budget_free``, ``fused`` and ``max_steps``), and only calls short
+enough that the GEMMs around the loop stay on one thread too (``GEMM_SPLIT_FLOPS``: a
+plan's ``solo_steps``); a backward on the
 packed weight gradients (the path's ``packed_grads``) is planned, other backwards run
 the general path on the planned forward's cache (the same cache bit for bit).
 
@@ -28,12 +30,13 @@ it is as safe as the layer it belongs to.
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
 
 from .. import functional
-from . import _path
+from . import _path, _threads
 from ._contract import steps_per_sequence
 from ._entries import packed_backward_one_part
 from ._loop_gemms import project_inputs
@@ -63,11 +66,16 @@ class TrainingPlan:
     ``None`` for weights and batches no plan covers (kept, so that they are not weighed
     again on every call)."""
 
-    __slots__ = ("refs", "batch", "features", "hidden", "path", "__weakref__")
+    __slots__ = ("refs", "batch", "features", "hidden", "path", "solo_steps", "__weakref__")
 
     def __init__(self, weight_ih: np.ndarray, weight_hh: np.ndarray, batch: int,
                  path: _path.Path | None) -> None:  # fmt: skip
         key = (id(weight_ih), id(weight_hh), batch)
+        # the most steps whose GEMMs around the loop stay under GEMM_SPLIT_FLOPS, so that
+        # the general path would not split them whatever the thread budget
+        per_step = max(8.0 * batch * weight_hh.shape[1] * weight_ih.shape[1], 1.0)
+        least = _threads.GEMM_SPLIT_FLOPS
+        self.solo_steps = math.ceil(least / per_step) - 1 if math.isfinite(least) else 1 << 62
 
         def forget(_: object, key: tuple[int, int, int] = key) -> None:
             _plans.pop(key, None)
@@ -99,6 +107,8 @@ class TrainingPlan:
         T, B, I = x.shape
         H = self.hidden
         if B != self.batch or I != self.features or T == 0 or T > path.max_steps:
+            return None
+        if T > self.solo_steps:  # the general path splits the GEMMs around the loop
             return None
         if not self._current(weight_ih, weight_hh):
             return None
@@ -151,6 +161,8 @@ class TrainingPlan:
         H, I = self.hidden, self.features
         if B != self.batch or not _plain(dy, (T, B, H)) or not _plain(dgates, (T, B, G)):
             return None
+        if T > self.solo_steps:  # as in forward: the general path splits the GEMMs
+            return None
         if len(grads_into) != 2:
             return None
         grad_ih, grad_hh = grads_into
@@ -196,8 +208,8 @@ def plan_training(weight_ih: object, weight_hh: object, batch: int) -> TrainingP
     I = weight_ih.shape[1]
     if G != 4 * H or weight_ih.shape[0] != G or H == 0 or I == 0:
         return None
-    path = _path.choose_path(
-        1, batch, I, H, 0, _F32, keep_cache=True, all_valid=True,
+    path = _path.choose_path(  # 2 steps: the split by units is for calls of 2 steps on
+        2, batch, I, H, 0, _F32, keep_cache=True, all_valid=True,
         weight_bytes=weight_ih.nbytes + weight_hh.nbytes, recurrent_bytes=weight_hh.nbytes,
     )  # fmt: skip
     if not (path.budget_free and path.parts == 1 and not path.fused and path.packed_ih):
