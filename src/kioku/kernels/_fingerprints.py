@@ -51,11 +51,11 @@ SHA256: dict[str, str] = {
     "_blas.py": "3401fdae3547b22e",
     "_gate_order.py": "1b79f327cf4be0a0",
     "_loop_gemms.py": "cd64f85ead5f55ac",
-    "_lstm_loops.py": "ebc93cb238f14719",
+    "_lstm_loops.py": "75fd131b3c856a58",
     "_pack_cache.py": "87954e7efcf9dae4",
     "_packed.py": "b12ba3a3d9cc16f0",
-    "_primitives.py": "c7b717fd1e33c0ad",
-    "_row_loop.py": "5fb6f66adc0cc96c",
+    "_primitives.py": "3dd442ff38ffae0f",
+    "_row_loop.py": "9e28e1e7a70078e3",
     "_spin.py": "8cdb3827d5834e06",
 }
 # END SHA256

@@ -22,10 +22,9 @@ from ._primitives import (
     FAST_MATH,
     all_zero,
     emit_step,
-    fast_sigmoid,
-    fast_tanh,
     infer_cell_row,
     step_gemm,
+    train_cell_row,
 )
 
 
@@ -80,21 +79,7 @@ def lstm_forward_loop(
         unprojected = hidden[t] if project else h_next
         tc_t = tanh_c[t]
         for b in range(b0, b1):
-            row, cp, cn, tc, u = a[b], c_prev[b], c_next[b], tc_t[b], unprojected[b]
-            for j in range(H):
-                i = fast_sigmoid(row[j] + sb[j])
-                f = fast_sigmoid(row[H + j] + sb[H + j])
-                g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
-                o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
-                row[j] = i
-                row[H + j] = f
-                row[2 * H + j] = g
-                row[3 * H + j] = o
-                c = f * cp[j] + i * g
-                cn[j] = c
-                th = fast_tanh(c)
-                tc[j] = th
-                u[j] = o * th
+            train_cell_row(a[b], sb, c_prev[b], c_next[b], tc_t[b], unprojected[b], H, H)
         if project:
             step_gemm(unprojected[b0:b1], weight_hr, weight_hr_t, h_next[b0:b1], 0.0, False)
         emit_step(y[t], h_next, h_prev, lengths, t, b0, b1)
@@ -157,7 +142,7 @@ def lstm_infer_loop(
         for b in range(b0, b1):
             if t >= lengths[b]:
                 continue
-            infer_cell_row(a[b], sb, c[b], target[b], H)
+            infer_cell_row(a[b], sb, c[b], target[b], H, H)
         if project:
             step_gemm(unprojected[b0:b1], weight_hr, weight_hr_t, h_next[b0:b1], 0.0, False)
         if not direct:

@@ -333,13 +333,17 @@ def _fast_sigmoid_impl(x):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH, inline="always")
-def infer_cell_row(row, sb, cb, u, H):
-    """The inference step's gate pass for one row: ``row (4H,)`` pre-activations plus
-    ``sb (4H,)`` through the gates, the cell ``cb (H,)`` updated in place and the hidden
-    state ``o * tanh(c)`` written to ``u (H,)``; nothing kept for a backward. Inlined
-    into its callers (Numba IR), so the loop vectorises there as if written in place: the
-    batch loops' (:mod:`._lstm_loops`) and the one-sequence loop's (:mod:`._row_loop`)."""
-    for j in range(H):
+def infer_cell_row(row, sb, cb, u, count, H):
+    """The inference step's gate pass for ``count`` units of one row: ``row`` the
+    pre-activations of unit 0 of each gate at ``row[0]``, ``row[H]``, ``row[2H]``,
+    ``row[3H]`` (a row of ``(B, 4H)``, or its view from a first unit on), plus ``sb`` laid
+    out the same, through the gates; the cell ``cb`` updated in place and the hidden state
+    ``o * tanh(c)`` written to ``u`` (``count`` each); nothing kept for a backward.
+    Inlined into its callers (Numba IR), so the loop vectorises there as if written in
+    place (an index from 0 lets it: a view from the first unit, not ``range(u0, u1)``):
+    the batch loops' (:mod:`._lstm_loops`), the one-sequence loop's (:mod:`._row_loop`)
+    and the unit split's (:mod:`._unit_split`)."""
+    for j in range(count):
         i = fast_sigmoid(row[j] + sb[j])
         f = fast_sigmoid(row[H + j] + sb[H + j])
         g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
@@ -347,6 +351,29 @@ def infer_cell_row(row, sb, cb, u, H):
         cj = f * cb[j] + i * g
         cb[j] = cj
         u[j] = o * fast_tanh(cj)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH, inline="always")
+def train_cell_row(row, sb, cp, cn, tc, u, count, H):
+    """The training step's gate pass for ``count`` units of one row, laid out as in
+    :func:`infer_cell_row`: the activated i, f, g, o written back over their
+    pre-activations in ``row``, the new cell to ``cn`` from the previous ``cp``, its tanh
+    to ``tc`` and ``o * tanh(c)`` to ``u``: what the backward reads. Inlined as
+    :func:`infer_cell_row` is."""
+    for j in range(count):
+        i = fast_sigmoid(row[j] + sb[j])
+        f = fast_sigmoid(row[H + j] + sb[H + j])
+        g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
+        o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
+        row[j] = i
+        row[H + j] = f
+        row[2 * H + j] = g
+        row[3 * H + j] = o
+        c = f * cp[j] + i * g
+        cn[j] = c
+        th = fast_tanh(c)
+        tc[j] = th
+        u[j] = o * th
 
 
 @njit(cache=True, nogil=True)

@@ -74,6 +74,6 @@ def row_infer_loop(gates, panels, bias, h, c, y, reverse):
         a = gates[t]
         if s > 0 or not zero_start:
             row_product(h_prev, panels, a, G, s % 2 == 1, tile)
-        infer_cell_row(a[0], bias, c[0], y[t, 0], H)
+        infer_cell_row(a[0], bias, c[0], y[t, 0], H, H)
         h_prev = y[t]
     h[0, :] = h_prev[0]

@@ -31,7 +31,7 @@ from numba.extending import intrinsic
 
 from ._gate_order import GATE_UNITS, pair_product_panels
 from ._packed import MR, NR, packed_gemm
-from ._primitives import FAST_MATH, fast_sigmoid, fast_tanh
+from ._primitives import FAST_MATH, infer_cell_row, train_cell_row
 from ._spin import _atomic_load, _atomic_store
 
 # int64 slots between two threads' counters: one 64-byte cache line each
@@ -138,25 +138,12 @@ def lstm_forward_units(
         h_next, c_next = h_state[t + 1 - r], c_state[t + 1 - r]
         a = gates[t]
         pair_product_panels(x[t], panels_ih, h_prev, panels, a, 0, B, tile, q0, q1)
-        for b in range(B):  # each row from u0 on: a non-negative index lets it vectorise
-            row, cp, cn, tc = a[b, u0:], c_prev[b, u0:], c_next[b, u0:], tanh_c[t, b, u0:]
+        for b in range(B):  # each row from u0 on: an index from 0 lets it vectorise
             hn, yt = h_next[b, u0:], y[t, b, u0:]
+            train_cell_row(a[b, u0:], sb, c_prev[b, u0:], c_next[b, u0:], tanh_c[t, b, u0:],
+                           hn, n, H)  # fmt: skip
             for j in range(n):
-                i = fast_sigmoid(row[j] + sb[j])
-                f = fast_sigmoid(row[H + j] + sb[H + j])
-                g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
-                o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
-                row[j] = i
-                row[H + j] = f
-                row[2 * H + j] = g
-                row[3 * H + j] = o
-                c = f * cp[j] + i * g
-                cn[j] = c
-                th = fast_tanh(c)
-                tc[j] = th
-                h = o * th
-                hn[j] = h
-                yt[j] = h
+                yt[j] = hn[j]
         barrier(progress, part, parts, s + 1)
 
 
@@ -184,15 +171,7 @@ def lstm_infer_units(
         h_next = y[t]
         pair_product_panels(x[t], panels_ih, h_prev, panels, a, 0, B, tile, q0, q1)
         for b in range(B):  # from u0 on, as in lstm_forward_units
-            row, cb, hn = a[b, u0:], c[b, u0:], h_next[b, u0:]
-            for j in range(n):
-                i = fast_sigmoid(row[j] + sb[j])
-                f = fast_sigmoid(row[H + j] + sb[H + j])
-                g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
-                o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
-                cell = f * cb[j] + i * g
-                cb[j] = cell
-                hn[j] = o * fast_tanh(cell)
+            infer_cell_row(a[b, u0:], sb, c[b, u0:], h_next[b, u0:], n, H)
         barrier(progress, part, parts, s + 1)
         h_prev = h_next
     for b in range(B):  # every step written: the final state, this thread's units
