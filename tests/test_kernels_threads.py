@@ -232,6 +232,9 @@ def test_packed_weight_gradients_match_blas_and_not_the_thread_count(N, G, I, P)
         results.append(got)
         for a, b in zip(got, want):  # sums over the N rows (over the G gates for dx)
             assert_close(f"{parts} parts vs BLAS", a, b, depth=max(N, G))
+        # the bias: each column's rows summed in float64 in order, pass by pass here,
+        # in one sweep there: the same sums bit for bit
+        assert np.array_equal(got[3], want[3])
     for got in results[1:]:  # split by rows of each output: every element summed alike
         assert all(np.array_equal(a, b) for a, b in zip(got, results[0]))
 

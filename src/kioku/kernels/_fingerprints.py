@@ -56,7 +56,7 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
 SHA256: dict[str, str] = {
     "_blas.py": "3401fdae3547b22e",
     "_gate_order.py": "1b79f327cf4be0a0",
-    "_loop_gemms.py": "cd64f85ead5f55ac",
+    "_loop_gemms.py": "37460ae0e24438f4",
     "_lstm_loops.py": "75fd131b3c856a58",
     "_pack_cache.py": "87954e7efcf9dae4",
     "_packed.py": "b12ba3a3d9cc16f0",

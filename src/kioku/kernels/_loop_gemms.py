@@ -20,6 +20,17 @@ def _share(size, part, parts):
 
 
 @njit(cache=True, nogil=True)
+def add_rows(a, total):
+    """``total (C,) += a (R, C)`` summed row by row in order (float64 ``total``: no drift
+    over ``R``). Indices from zero on slices: LLVM sees them non-negative and vectorises
+    the loop over columns (``total[g - g0]`` over a range from ``g0`` kept it scalar)."""
+    for n in range(a.shape[0]):
+        row = a[n]
+        for j in range(a.shape[1]):
+            total[j] += row[j]
+
+
+@njit(cache=True, nogil=True)
 def project_inputs(x2, weight_ih, gates2, part, parts, panels_ih, packed):
     """``gates2 (N, 4H) = x2 (N, I) @ weight_ih (4H, I).T``: the input projection of
     every step as one GEMM (the loops add the bias in their gate pass); this call does
@@ -57,9 +68,7 @@ def weight_gradients(
         gemm(True, False, dg, x2, dw_ih[g0:g1], beta)
         gemm(True, False, dg, h_in2, dw_hh[g0:g1], beta)
         total = np.zeros(g1 - g0, np.float64)  # float64 sum: no drift over T * B rows
-        for n in range(dgates2.shape[0]):
-            for g in range(g0, g1):
-                total[g - g0] += dgates2[n, g]
+        add_rows(dgates2[:, g0:g1], total)
         for g in range(g0, g1):
             dbias[g] = total[g - g0]
     p0, p1 = _share(dw_hr.shape[0], part, parts)
@@ -141,6 +150,9 @@ def packed_weight_gradients(
     dg_t = np.empty((gc, kc), np.float32)
     x_panels = np.empty(((I + NR - 1) // NR, kc, NR), np.float32)
     h_panels = np.empty(((P + NR - 1) // NR, kc, NR), np.float32)
+    # the bias gradient (column sums of dgates2) from each block just transposed, while
+    # it is in cache: no pass of its own over (N, 4H); each column's rows still in order
+    total = np.zeros(g1 - g0, np.float64)
     for k0 in range(0, N, kc):
         k = min(kc, N - k0)
         pack_panels(x2[k0 : k0 + k], x_panels[:, :k])
@@ -150,19 +162,8 @@ def packed_weight_gradients(
             c1 = min(g1, c0 + gc)
             block = dg_t[: c1 - c0, :k]
             _transpose(dgates2[k0 : k0 + k, c0:c1], block)
+            add_rows(dgates2[k0 : k0 + k, c0:c1], total[c0 - g0 : c1 - g0])
             packed_gemm(block, x_panels[:, :k], dw_ih[c0:c1], beta, tile)
             packed_gemm(block, h_panels[:, :k], dw_hh[c0:c1], beta, tile)
-    _bias_gradient(dgates2, dbias, part, parts)
-
-
-@njit(cache=True, nogil=True)
-def _bias_gradient(dgates2, dbias, part, parts):
-    """``dbias (4H,)``: the column sums of ``dgates2``, this part's share of the columns."""
-    N, G = dgates2.shape
-    g0, g1 = _share(G, part, parts)
-    total = np.zeros(g1 - g0, np.float64)  # float64 sum: no drift over T * B rows
-    for n in range(N):
-        for g in range(g0, g1):
-            total[g - g0] += dgates2[n, g]
     for g in range(g0, g1):
         dbias[g] = total[g - g0]
