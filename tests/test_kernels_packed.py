@@ -36,7 +36,9 @@ def test_pack_panels_layout(k, n):
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 def test_packed_gemm_matches_float64_product(m, beta):
     rng = np.random.default_rng(m)
-    for k, n in ((1, NR), (17, NR + 3), (64, 3 * NR), (33, 2 * NR - 1), (5, 7)):
+    lanes = _packed.LANES  # last panels of 3, 21 and 37 columns: 1, 2 and 3 vectors
+    edges = ((9, NR + lanes + 5), (12, 2 * NR + 2 * lanes + 5))
+    for k, n in ((1, NR), (17, NR + 3), (64, 3 * NR), (33, 2 * NR - 1), (5, 7), *edges):
         wide = rng.standard_normal((m, k + 3)).astype(np.float32)
         a = wide[:, 1 : k + 1]  # a row slice of a wider array: stride != k
         b = rng.standard_normal((k, n)).astype(np.float32)
@@ -50,6 +52,26 @@ def test_packed_gemm_matches_float64_product(m, beta):
         scale = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64) + np.abs(c)
         assert np.all(np.abs(c - want) <= 4e-7 * (k + 2) * scale + 1e-30), (m, k, n)
         np.testing.assert_array_equal(c_wide[:, n:], before[:, n:])  # beside c: untouched
+
+
+@pytest.mark.parametrize("m", [1, 4, MR, 2 * MR + 1])
+def test_a_partly_filled_last_panel_sums_as_a_full_one(m):
+    # the last panel's few columns go through narrower kernels: each element must be
+    # the same sum, bit for bit, as in a product whose panels are all full
+    rng = np.random.default_rng(m)
+    k = 50
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, 3 * NR)).astype(np.float32)
+    full = np.empty((m, 3 * NR), np.float32)
+    panels = np.empty(_packed.panels_shape(k, 3 * NR), np.float32)
+    _packed.pack_panels(b, panels)
+    _packed.packed_gemm(a, panels, full, 0.0, np.empty((MR, NR), np.float32))
+    for n in range(2 * NR + 1, 3 * NR):
+        part = np.empty((m, n), np.float32)
+        panels = np.empty(_packed.panels_shape(k, n), np.float32)
+        _packed.pack_panels(np.ascontiguousarray(b[:, :n]), panels)
+        _packed.packed_gemm(a, panels, part, 0.0, np.empty((MR, NR), np.float32))
+        assert np.array_equal(part, full[:, :n]), n
 
 
 @pytest.mark.parametrize("full", [1, 2, MR - 1, MR, MR + 1, 2 * MR + 2])

@@ -89,14 +89,16 @@ def fma_loop(builder, a_ptr, lda_v, k_v, rows: int, initial: list, row_loads, na
     return new_accs
 
 
-def _make_kernel(rows: int, panels: int = 1):
+def _make_kernel(rows: int, panels: int = 1, vecs: int = NR_VECS):
     """An intrinsic ``kernel(a, lda, b, c, ldc, k, accumulate, panel_stride)`` (addresses,
-    element counts and a flag, all int64): ``c[r, :panels * NR] = sum_p a[r, p] *
-    B[p, :panels * NR]`` for ``r < rows``, plus the old ``c`` when ``accumulate`` is not
-    0; ``a`` rows ``lda`` floats apart, ``B`` ``panels`` packed panels ``(k, NR)``, the
-    first at ``b`` and each ``panel_stride`` floats after the one before, ``c`` rows ``ldc``
-    floats apart; ``k >= 1``. Every element is summed over ``p`` in order, whatever
-    ``rows`` and ``panels``: the results do not depend on how a product is tiled."""
+    element counts and a flag, all int64): ``c[r, :panels * W] = sum_p a[r, p] *
+    B[p, :panels * W]`` for ``r < rows``, ``W = vecs * LANES`` (``NR``, or fewer columns:
+    the first ``vecs`` vectors of each panel row, for a last panel only partly filled),
+    plus the old ``c`` when ``accumulate`` is not 0; ``a`` rows ``lda`` floats apart,
+    ``B`` ``panels`` packed panels ``(k, NR)``, the first at ``b`` and each
+    ``panel_stride`` floats after the one before, ``c`` rows ``ldc`` floats apart;
+    ``k >= 1``. Every element is summed over ``p`` in order, whatever ``rows``,
+    ``panels`` and ``vecs``: the results do not depend on how a product is tiled."""
 
     @intrinsic
     def kernel(typingctx, a, lda, b, c, ldc, k, accumulate, panel_stride):
@@ -112,7 +114,7 @@ def _make_kernel(rows: int, panels: int = 1):
             b_ptr = builder.inttoptr(b_addr, fptr)
             c_ptr = builder.inttoptr(c_addr, fptr)
             zero = ir.Constant(vec, None)
-            width = panels * NR_VECS  # vectors of one row of accumulators
+            width = panels * vecs  # vectors of one row of accumulators
 
             def row_loads(p):
                 loads = []
@@ -122,7 +124,7 @@ def _make_kernel(rows: int, panels: int = 1):
                         builder.mul(p, ir.Constant(i64, NR)),
                     )
                     row_b = builder.gep(b_ptr, [start])
-                    for j in range(NR_VECS):
+                    for j in range(vecs):
                         addr = builder.gep(row_b, [ir.Constant(i64, j * LANES)])
                         loads.append(builder.load(builder.bitcast(addr, vec.as_pointer()), align=4))
                 return loads
@@ -172,6 +174,59 @@ def _tile(rows, accumulate, a, lda, b, c, ldc, k):
         _k5(a, lda, b, c, ldc, k, accumulate, 0)
     else:
         _k6(a, lda, b, c, ldc, k, accumulate, 0)
+
+
+# A last panel only partly filled (N not a multiple of NR: H = 200 leaves 8 of 64 columns)
+# reads only the vectors it needs, into the scratch tile: not a full panel's FMAs for a
+# few columns (a quarter of the work of dh = dgates @ W_hh at H = 200 went there).
+_EDGE = [[_make_kernel(rows, 1, min(v, NR_VECS)) for rows in range(1, MR + 1)] for v in (1, 2, 3)]
+_e11, _e12, _e13, _e14, _e15, _e16 = _EDGE[0] + _EDGE[0][-1:] * (6 - MR)
+_e21, _e22, _e23, _e24, _e25, _e26 = _EDGE[1] + _EDGE[1][-1:] * (6 - MR)
+_e31, _e32, _e33, _e34, _e35, _e36 = _EDGE[2] + _EDGE[2][-1:] * (6 - MR)
+
+
+@njit(cache=True, nogil=True)
+def _edge_tile(rows, vecs, a, lda, b, c, ldc, k):
+    # ``_tile`` overwriting the first ``vecs`` (1 to NR_VECS - 1) vectors of ``c``'s rows
+    if vecs == 1:
+        if rows == 1:
+            _e11(a, lda, b, c, ldc, k, 0, 0)
+        elif rows == 2:
+            _e12(a, lda, b, c, ldc, k, 0, 0)
+        elif rows == 3:
+            _e13(a, lda, b, c, ldc, k, 0, 0)
+        elif rows == 4:
+            _e14(a, lda, b, c, ldc, k, 0, 0)
+        elif rows == 5:
+            _e15(a, lda, b, c, ldc, k, 0, 0)
+        else:
+            _e16(a, lda, b, c, ldc, k, 0, 0)
+    elif vecs == 2:
+        if rows == 1:
+            _e21(a, lda, b, c, ldc, k, 0, 0)
+        elif rows == 2:
+            _e22(a, lda, b, c, ldc, k, 0, 0)
+        elif rows == 3:
+            _e23(a, lda, b, c, ldc, k, 0, 0)
+        elif rows == 4:
+            _e24(a, lda, b, c, ldc, k, 0, 0)
+        elif rows == 5:
+            _e25(a, lda, b, c, ldc, k, 0, 0)
+        else:
+            _e26(a, lda, b, c, ldc, k, 0, 0)
+    else:
+        if rows == 1:
+            _e31(a, lda, b, c, ldc, k, 0, 0)
+        elif rows == 2:
+            _e32(a, lda, b, c, ldc, k, 0, 0)
+        elif rows == 3:
+            _e33(a, lda, b, c, ldc, k, 0, 0)
+        elif rows == 4:
+            _e34(a, lda, b, c, ldc, k, 0, 0)
+        elif rows == 5:
+            _e35(a, lda, b, c, ldc, k, 0, 0)
+        else:
+            _e36(a, lda, b, c, ldc, k, 0, 0)
 
 
 @njit(cache=True, nogil=True)
@@ -308,7 +363,11 @@ def packed_gemm(a, panels, c, beta, tile):
             if width == NR:
                 _tile(rows, accumulate, a_addr, lda, b_addr, c0 + (i * ldc + j0) * _ITEM, ldc, K)
             else:
-                _tile(rows, 0, a_addr, lda, b_addr, t0, NR, K)
+                vecs = (width + LANES - 1) // LANES
+                if vecs < NR_VECS:
+                    _edge_tile(rows, vecs, a_addr, lda, b_addr, t0, NR, K)
+                else:
+                    _tile(rows, 0, a_addr, lda, b_addr, t0, NR, K)
                 for r in range(rows):
                     for v in range(width):
                         value = tile[r, v]
