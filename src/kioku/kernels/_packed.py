@@ -230,6 +230,18 @@ def _edge_tile(rows, vecs, a, lda, b, c, ldc, k):
 
 
 @njit(cache=True, nogil=True)
+def partial_tile(rows, width, a, lda, b, c, ldc, k):
+    """``_tile`` without accumulation for a last panel with ``width`` (< NR) columns:
+    at least the first ``width`` columns of ``c``'s rows overwritten, by the narrow
+    kernels where fewer than NR_VECS vectors hold them."""
+    vecs = (width + LANES - 1) // LANES
+    if vecs < NR_VECS:
+        _edge_tile(rows, vecs, a, lda, b, c, ldc, k)
+    else:
+        _tile(rows, 0, a, lda, b, c, ldc, k)
+
+
+@njit(cache=True, nogil=True)
 def _row_panels(count, accumulate, a, b, stride, c, k):
     # one row times ``count`` (2..MR) full panels ``stride`` floats apart
     if count == 2:
@@ -363,11 +375,7 @@ def packed_gemm(a, panels, c, beta, tile):
             if width == NR:
                 _tile(rows, accumulate, a_addr, lda, b_addr, c0 + (i * ldc + j0) * _ITEM, ldc, K)
             else:
-                vecs = (width + LANES - 1) // LANES
-                if vecs < NR_VECS:
-                    _edge_tile(rows, vecs, a_addr, lda, b_addr, t0, NR, K)
-                else:
-                    _tile(rows, 0, a_addr, lda, b_addr, t0, NR, K)
+                partial_tile(rows, width, a_addr, lda, b_addr, t0, NR, K)
                 for r in range(rows):
                     for v in range(width):
                         value = tile[r, v]

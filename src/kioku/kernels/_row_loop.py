@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._packed import _ITEM, LANES, MR, NR, NR_VECS, _edge_tile, _row_panels, _tile
+from ._packed import _ITEM, MR, NR, _row_panels, _tile, partial_tile
 from ._primitives import FAST_MATH, all_zero, infer_cell_row
 
 # Full panels per pass: two hold 2 x NR / LANES accumulators, enough to hide the FMA
@@ -42,12 +42,7 @@ def row_product(a, panels, c, n, backwards, tile):
     for k in range(passes + (1 if partial else 0)):
         q = passes + (1 if partial else 0) - 1 - k if backwards else k
         if q == passes:  # the partial panel, through the tile: only the vectors it needs
-            vecs = (partial + LANES - 1) // LANES
-            b_addr, t_addr = panels[full].ctypes.data, tile.ctypes.data
-            if vecs < NR_VECS:
-                _edge_tile(1, vecs, a0, 0, b_addr, t_addr, NR, K)
-            else:
-                _tile(1, 0, a0, 0, b_addr, t_addr, NR, K)
+            partial_tile(1, partial, a0, 0, panels[full].ctypes.data, tile.ctypes.data, NR, K)
             for v in range(partial):
                 c[0, full * NR + v] += tile[0, v]
             continue
