@@ -42,6 +42,7 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
         "_row_loop.py",
     ),  # fmt: skip
     "numba_gru.py": ("_primitives.py",),
+    "_split_gemm.py": ("_primitives.py",),
     "_unit_split.py": (
         "_gate_order.py",
         "_loop_gemms.py",

@@ -226,12 +226,13 @@ def run_parts(
 SOLO_GEMM_MNK = 65536 * 4
 
 
-# NumPy GEMMs between kernel calls (a layer's output Linear, say) with M * N * K up to
-# this run on one OpenBLAS thread: threaded, OpenBLAS's workers wake for a product that
-# lasts a few hundred microseconds and then spin on a core, which the kernels' own
-# threads need next. Tuned on a whole training step (kernels/_tuning_probes.small_gemm):
-# timed alone, the threaded product wins, and a threshold chosen that way (1e6 on an AMD
-# EPYC) made the word tagger's training 35 % slower than 16e6.
+# A layer's own GEMMs (an output Linear's, kernels/_split_gemm.py) with M * N * K up to
+# this run whole on the calling thread, on one OpenBLAS thread; bigger ones split over
+# kioku's threads. Never on OpenBLAS's own threads: those spin on a core for ~0.1 s after
+# each product, which the kernels' threads need next. Tuned on a whole training step
+# (kernels/_tuning_probes.small_gemm): timed alone, more threads win the product, and a
+# threshold chosen that way (1e6 on an AMD EPYC, threaded by OpenBLAS) made the word
+# tagger's training 35 % slower than 16e6.
 SMALL_GEMM_MNK = _tuning.current("SMALL_GEMM_MNK")  # by hand: 16e6
 
 

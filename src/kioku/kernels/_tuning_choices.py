@@ -67,6 +67,6 @@ CHOICES: dict[str, Choice] = {c.name: c for c in (
     Choice("SMALL_GEMM_MNK", _THREADS, 16e6, (12, 48, 196, 784),
            "M N K of an output layer's GEMM, T B H V (V as listed; T = 20, B = 32, H = 128), "
            "in a whole training step", "at_most", (0.0, 1e15), False, "small_gemm",
-           "largest NumPy GEMM between kernel calls held to one BLAS thread"),
+           "largest GEMM of a layer (an output layer's) run whole on the calling thread"),
 )}
 # fmt: on

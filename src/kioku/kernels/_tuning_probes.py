@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import _blas, _threads, numba_lstm
+from . import _split_gemm, _threads, numba_lstm
 
 _INF = float("inf")
 # The probes' batches grow with the threads they split over, up to this many: on a big
@@ -273,13 +273,11 @@ def fused_bytes(choice, clock: Clock, scale: float) -> tuple[list[dict], str | N
 def small_gemm(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
     """``SMALL_GEMM_MNK``: a whole training step of a small model, timed as a command runs
     it: an LSTM direction (T = 20, B = 32, H = 128, forward and backward on the kernels'
-    threads) feeding an output layer's three NumPy GEMMs (``y (T B, H) @ W (H, V)``, and
-    its two gradients; quantity ``M N K = T B H V``, V as listed) held to one BLAS thread
-    or threaded. The product timed alone misleads: threaded BLAS wins it, and its workers
-    then spin on the cores the next kernel call needs (the word tagger's training ran
-    35 % slower with the threshold a probe of the product alone chose)."""
-    if not _blas.DEFAULT_THREADS or _blas.DEFAULT_THREADS < 2:
-        return [], "NumPy's BLAS runs on one thread: nothing to hold, default kept"
+    threads) feeding an output layer's three GEMMs (``y (T B, H) @ W (H, V)``, and its two
+    gradients; quantity ``M N K = T B H V``, V as listed) on the calling thread, or split
+    over kioku's threads (:mod:`._split_gemm`)."""
+    if _threads.max_threads() < 2:
+        return [], "one thread for kioku's calls: nothing to split, default kept"
     steps, batch, hidden = _steps(20, scale), 32, 128
     rows = steps * batch
     x, w_ih, w_hh, b, _ = _lstm(steps, batch, hidden)
@@ -292,11 +290,10 @@ def small_gemm(choice, clock: Clock, scale: float) -> tuple[list[dict], str | No
         def step(w_out: np.ndarray = w_out, mnk: float = mnk) -> None:
             y, _, _, cache = numba_lstm.lstm_forward(x, w_ih, w_hh, b)
             y2 = y.reshape(rows, hidden)
-            with _threads.small_gemm_threads(mnk):
-                logits = y2 @ w_out
-            with _threads.small_gemm_threads(mnk):
-                grads = (y2.T @ logits, logits @ w_out.T)  # the weight's, the input's
-            numba_lstm.lstm_backward(grads[1].reshape(steps, batch, hidden), cache)
+            logits = _split_gemm.gemm(y2, w_out)
+            _split_gemm.gemm(y2, logits, trans_a=True)  # the weight's gradient
+            dy2 = _split_gemm.gemm(logits, w_out, trans_b=True)  # the input's
+            numba_lstm.lstm_backward(dy2.reshape(steps, batch, hidden), cache)
 
         held = _with({"SMALL_GEMM_MNK": (_threads, _INF)}, step)
         threaded = _with({"SMALL_GEMM_MNK": (_threads, 0.0)}, step)

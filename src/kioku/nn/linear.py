@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels._threads import small_gemm_threads
+from ..kernels import _split_gemm
 from .checks import check_positive_int
 from .embedding import Embedding
 from .module import Module, as_rng, check_dtype
@@ -67,9 +67,9 @@ class Linear(Module):
             raise TypeError(f"x: expected dtype {self.dtype}, found {x.dtype}")
         self._x = x
         x2 = x.reshape(-1, self.in_features)
-        # one 2-D GEMM: NumPy runs a stacked (..., in) @ (in, out) as many small ones
-        with small_gemm_threads(x2.shape[0] * self.in_features * self.out_features):
-            y = x2 @ self.params["weight"].T
+        # one 2-D GEMM (NumPy runs a stacked (..., in) @ (in, out) as many small ones),
+        # split over kioku's threads when big: see kernels/_split_gemm.py
+        y = _split_gemm.gemm(x2, self.params["weight"], trans_b=True)
         if "bias" in self.params:
             y += self.params["bias"]
         return y.reshape(x.shape[:-1] + (self.out_features,))
@@ -84,9 +84,9 @@ class Linear(Module):
                 f"dy: expected shape {x.shape[:-1] + (self.out_features,)}, found {dy.shape}"
             )
         dy2 = dy.reshape(-1, self.out_features)
-        with small_gemm_threads(dy2.shape[0] * self.in_features * self.out_features):
-            self.grads["weight"] += dy2.T @ x.reshape(-1, self.in_features)
-            dx = dy2 @ self.params["weight"]
+        x2 = x.reshape(-1, self.in_features)
+        _split_gemm.gemm(dy2, x2, trans_a=True, out=self.grads["weight"], beta=1.0)
+        dx = _split_gemm.gemm(dy2, self.params["weight"])
         if "bias" in self.params:
             self.grads["bias"] += dy2.sum(axis=0)
         return dx.reshape(x.shape)
