@@ -4,6 +4,7 @@ bad-input errors."""
 import numpy as np
 import pytest
 from gradcheck import numeric_grad as numerical_grad
+from tolerance import assert_close
 
 from kioku.nn.dropout import Dropout
 from kioku.nn.embedding import Embedding
@@ -227,6 +228,35 @@ def test_cross_entropy_gradient_and_stability():
         softmax_cross_entropy(logits, targets, mask=mask)[0]
     )
     np.testing.assert_array_equal(criterion.backward(), dlogits)
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_cross_entropy_in_blocks_over_threads_matches_torch_and_one_block(monkeypatch, threads):
+    """Logits of many rows go through in cache-sized blocks (``over_rows``), split over the
+    threads: each row's sums are those of one block, so the result is the whole array's
+    to the bit, and PyTorch's within float32 rounding."""
+    from kioku.kernels import _threads
+
+    monkeypatch.setenv("KIOKU_NUM_THREADS", threads)
+    rng = np.random.default_rng(7)
+    logits = (3 * rng.standard_normal((4, 53, 31))).astype(np.float32)  # 212 rows
+    targets = rng.integers(0, 31, (4, 53))
+    mask = rng.random((4, 53)) > 0.2
+    monkeypatch.setattr(_threads, "ROW_BLOCK_BYTES", 1 << 30)  # one block
+    whole = softmax_cross_entropy(logits, targets, mask=mask)
+    monkeypatch.setattr(_threads, "ROW_BLOCK_BYTES", 5 * 31 * 4)  # 5 rows: 43 blocks
+    loss, dlogits = softmax_cross_entropy(logits, targets, mask=mask)
+    assert loss == whole[0]
+    np.testing.assert_array_equal(dlogits, whole[1])
+    lt = torch.from_numpy(logits).requires_grad_()
+    kept = torch.from_numpy(mask.reshape(-1))
+    ref = torch.nn.functional.cross_entropy(
+        lt.reshape(-1, 31)[kept], torch.from_numpy(targets).reshape(-1)[kept]
+    )
+    ref.backward()
+    depth = 31 + 212  # a row's sum over the classes, then the mean over the rows
+    assert_close("loss", np.float64(loss), np.float64(ref.item()), depth)
+    assert_close("dlogits", dlogits, lt.grad.numpy(), depth)
 
 
 def test_cross_entropy_bad_input():

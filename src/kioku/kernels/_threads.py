@@ -250,6 +250,29 @@ def small_gemm_threads(mnk: float) -> Iterator[None]:
         yield
 
 
+# NumPy work on the rows of a big array (a loss's logits): blocks of about this many
+# bytes, so that the several passes over a block stay in cache; split over every thread
+# from two blocks on, where each thread gets a block or more and its hand-off (~50 µs)
+# is a few per cent of the work. Cache sizes, not a crossover fitted to one CPU.
+ROW_BLOCK_BYTES = 1 << 21
+
+
+def over_rows(task: Callable[[int, int], object], rows: int, row_bytes: int) -> None:
+    """``task(r0, r1)`` on consecutive blocks of ``range(rows)`` of about
+    :data:`ROW_BLOCK_BYTES` (``row_bytes`` each row), in order within a thread; from two
+    blocks on the rows split into one contiguous share per thread (NumPy releases the
+    GIL in its loops, so the shares run at once). Exceptions propagate."""
+    per_block = max(1, ROW_BLOCK_BYTES // max(1, row_bytes))
+    parts = 1 if rows < 2 * per_block else max(1, min(max_threads(), rows // per_block))
+
+    def share(part: int) -> None:
+        first, last = rows * part // parts, rows * (part + 1) // parts
+        for start in range(first, last, per_block):
+            task(start, min(last, start + per_block))
+
+    run_parts(share, parts, single_blas=False)
+
+
 def in_phases(
     parts: int,
     first: Callable[[int], object],

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kernels._threads import over_rows
+
 REDUCTIONS = ("mean", "sum")
 
 
@@ -67,26 +69,32 @@ def softmax_cross_entropy(
 
     flat = logits.reshape(-1, C)
     safe_targets = targets.reshape(-1) if valid is None else np.where(valid, targets, 0).reshape(-1)
-    rows = np.arange(flat.shape[0])
-    dlogits = flat - flat.max(axis=1, keepdims=True)  # shifted logits; becomes the gradient
-    target_logit = dlogits[rows, safe_targets]
-    np.exp(dlogits, out=dlogits)
-    sum_exp = dlogits.sum(axis=1)
-    nll = np.log(sum_exp) - target_logit  # -log softmax(target)
-    dlogits /= sum_exp[:, None]  # softmax, then minus one-hot
-    dlogits[rows, safe_targets] -= 1
-    if valid is not None:
-        weights = valid.reshape(-1)
-        nll = nll * weights
-        dlogits *= weights[:, None]
-        count = int(weights.sum())
-    else:
-        count = flat.shape[0]
+    weights = None if valid is None else valid.reshape(-1)
+    count = flat.shape[0] if weights is None else int(weights.sum())
+    scale = (1.0 / count if count else 0.0) if reduction == "mean" else None
+    dlogits = np.empty_like(flat)  # the shifted logits, then their gradient
+    nll = np.empty(flat.shape[0], flat.dtype)  # -log softmax(target) per row
+
+    def rows(r0: int, r1: int) -> None:  # in blocks that stay in cache, on every thread
+        block, d, t = flat[r0:r1], dlogits[r0:r1], safe_targets[r0:r1]
+        at = np.arange(r1 - r0)
+        np.subtract(block, block.max(axis=1, keepdims=True), out=d)
+        target_logit = d[at, t]
+        np.exp(d, out=d)
+        sum_exp = d.sum(axis=1)
+        nll[r0:r1] = np.log(sum_exp) - target_logit
+        d /= sum_exp[:, None]  # softmax, then minus one-hot
+        d[at, t] -= 1
+        if weights is not None:
+            nll[r0:r1] *= weights[r0:r1]
+            d *= weights[r0:r1, None]
+        if scale is not None:
+            d *= d.dtype.type(scale)
+
+    over_rows(rows, flat.shape[0], C * flat.itemsize)
     total = float(np.sum(nll, dtype=np.float64))
-    if reduction == "mean":
-        scale = 1.0 / count if count else 0.0
+    if scale is not None:
         total *= scale
-        dlogits *= dlogits.dtype.type(scale)
     return total, dlogits.reshape(logits.shape)
 
 
