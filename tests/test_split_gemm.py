@@ -60,6 +60,13 @@ def test_split_products_match_numpy(threads, dtype, trans_a, trans_b, m, n, part
     same = _split_gemm.gemm(a, b, trans_a=trans_a, trans_b=trans_b, out=c, beta=1.0)
     assert same is c
     assert_close("accumulated", c, _want(a, b, trans_a, trans_b, start, 1.0), k + 1, dtype)
+    bias = rng.standard_normal(n).astype(dtype)
+    sums = rng.standard_normal(m).astype(dtype)
+    sums_before = sums.copy()
+    c = _split_gemm.gemm(a, b, trans_a=trans_a, trans_b=trans_b, bias=bias, row_sums=sums)
+    assert_close("with bias", c, _want(a, b, trans_a, trans_b) + bias, k + 1, dtype)
+    left = (a.T if trans_a else a).astype(np.float64)
+    assert_close("row sums", sums, sums_before + left.sum(axis=1), k + 1, dtype)
 
 
 @needs_blas
@@ -88,8 +95,10 @@ def test_without_the_compiled_path_numpy_computes_the_same(threads, monkeypatch,
     c = rng.standard_normal((13, 17)).astype(np.float32)
     want = _want(a, b, True, False, c, beta)
     monkeypatch.setattr(_split_gemm, "AVAILABLE", False)
-    _split_gemm.gemm(a, b, trans_a=True, out=c, beta=beta)
-    assert_close("fallback", c, want, 20)
+    bias, sums = np.ones(17, np.float32), np.zeros(13, np.float32)
+    _split_gemm.gemm(a, b, trans_a=True, out=c, beta=beta, bias=bias, row_sums=sums)
+    assert_close("fallback", c, want + 1.0, 21)
+    assert_close("fallback row sums", sums, a.astype(np.float64).sum(axis=0), 19)
 
 
 def test_bad_arguments_are_named():
@@ -100,6 +109,10 @@ def test_bad_arguments_are_named():
         _split_gemm.gemm(a, np.ones((4, 6), np.float32), out=np.empty((6, 3), np.float32))
     with pytest.raises(ValueError, match="beta: expected 0 without out, found 1.0"):
         _split_gemm.gemm(a, np.ones((4, 6), np.float32), beta=1.0)
+    with pytest.raises(ValueError, match=r"bias: expected shape \(6,\), found \(3,\)"):
+        _split_gemm.gemm(a, np.ones((4, 6), np.float32), bias=np.ones(3, np.float32))
+    with pytest.raises(ValueError, match=r"row_sums: expected shape \(3,\), found \(6,\)"):
+        _split_gemm.gemm(a, np.ones((4, 6), np.float32), row_sums=np.ones(6, np.float32))
 
 
 @needs_blas

@@ -80,12 +80,17 @@ def gemm(
     trans_b: bool = False,
     out: np.ndarray | None = None,
     beta: float = 0.0,
+    bias: np.ndarray | None = None,
+    row_sums: np.ndarray | None = None,
 ) -> np.ndarray:
     """``out (M, N) = op(a) @ op(b) + beta * out``, ``op`` a transpose where asked:
     ``a (M, K)`` or, with ``trans_a``, ``(K, M)``; ``b (K, N)`` or, with ``trans_b``,
     ``(N, K)``. Without ``out`` a new C-contiguous ``(M, N)`` array (``beta`` must then
-    be 0). Split over kioku's threads above :data:`._threads.SMALL_GEMM_MNK`, as the
-    module says; ``out`` is written in place, rows of unit stride."""
+    be 0). Then ``bias (N,)``, when given, is added to every row of ``out`` (a layer's
+    forward), and ``op(a)``'s row sums are added into ``row_sums (M,)`` when given (a
+    layer's bias gradient, ``dy.T`` as ``op(a)``). Split over kioku's threads above
+    :data:`._threads.SMALL_GEMM_MNK`, as the module says, each part doing the bias and
+    the sums of its own block; ``out`` is written in place, rows of unit stride."""
     left, right = _operand(a, trans_a), _operand(b, trans_b)
     if left.ndim != 2 or right.ndim != 2 or left.shape[1] != right.shape[0]:
         raise ValueError(
@@ -98,6 +103,9 @@ def gemm(
         out = np.empty((m, n), np.result_type(a, b))
     elif out.shape != (m, n):
         raise ValueError(f"out: expected shape ({m}, {n}), found {out.shape}")
+    for name, vector, size in (("bias", bias, n), ("row_sums", row_sums, m)):
+        if vector is not None and vector.shape != (size,):
+            raise ValueError(f"{name}: expected shape ({size},), found {vector.shape}")
     mnk = float(m) * n * k
     if m == 0 or n == 0:
         return out
@@ -109,12 +117,39 @@ def gemm(
         else:
             out *= beta
             out += product
+        _finish(left, out, bias, row_sums, slice(None), True)
         return out
     parts, by_rows = parts_for(m, n, k), m >= n
     scale = out.dtype.type(beta)
 
     def share(part: int) -> None:
         _gemm_share(trans_a, trans_b, a, b, out, scale, part, parts, by_rows)
+        size = m if by_rows else n
+        block = slice(size * part // parts, size * (part + 1) // parts)
+        sums = row_sums if by_rows or part == 0 else None  # by columns: all part 0's
+        _finish(left, out, bias, sums, block, by_rows)
 
     _threads.run_parts(share, parts, single_blas=mnk > _threads.SOLO_GEMM_MNK)
     return out
+
+
+def _finish(
+    left: np.ndarray,
+    out: np.ndarray,
+    bias: np.ndarray | None,
+    row_sums: np.ndarray | None,
+    block: slice,
+    by_rows: bool,
+) -> None:
+    """The bias and the row sums of ``out``'s ``block`` of rows (``by_rows``) or columns;
+    with columns, the row sums of all of ``left``."""
+    if bias is not None:
+        if by_rows:
+            out[block] += bias
+        else:
+            out[:, block] += bias[block]
+    if row_sums is not None:
+        if by_rows:
+            row_sums[block] += left[block].sum(axis=1)
+        else:
+            row_sums += left.sum(axis=1)

@@ -69,9 +69,7 @@ class Linear(Module):
         x2 = x.reshape(-1, self.in_features)
         # one 2-D GEMM (NumPy runs a stacked (..., in) @ (in, out) as many small ones),
         # split over kioku's threads when big: see kernels/_split_gemm.py
-        y = _split_gemm.gemm(x2, self.params["weight"], trans_b=True)
-        if "bias" in self.params:
-            y += self.params["bias"]
+        y = _split_gemm.gemm(x2, self.params["weight"], trans_b=True, bias=self.params.get("bias"))
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -85,10 +83,9 @@ class Linear(Module):
             )
         dy2 = dy.reshape(-1, self.out_features)
         x2 = x.reshape(-1, self.in_features)
-        _split_gemm.gemm(dy2, x2, trans_a=True, out=self.grads["weight"], beta=1.0)
+        dw, db = self.grads["weight"], self.grads.get("bias")
+        _split_gemm.gemm(dy2, x2, trans_a=True, out=dw, beta=1.0, row_sums=db)  # db += dy2 sums
         dx = _split_gemm.gemm(dy2, self.params["weight"])
-        if "bias" in self.params:
-            self.grads["bias"] += dy2.sum(axis=0)
         return dx.reshape(x.shape)
 
     def config(self) -> dict:
