@@ -71,6 +71,34 @@ def test_steps_match_torch_optim_in_float64(ours, theirs, kwargs):
             np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15, err_msg=f"step {step}")
 
 
+@pytest.mark.parametrize("ours, theirs, kwargs", CASES)
+def test_steps_in_blocks_over_threads_equal_whole_array_steps(monkeypatch, ours, theirs, kwargs):
+    """The update runs over cache-sized blocks on every thread (kioku.nn.blockwise): with
+    blocks of 4 elements over 3 threads, the same float32 parameters, bit for bit, as one
+    block of the whole array; a non-contiguous parameter takes one whole call."""
+    from kioku.kernels import _threads
+
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "3")
+    shapes = [(9, 7), (30,), (4, 5, 3), (6, 8)]
+
+    def run(block_bytes):
+        monkeypatch.setattr(_threads, "ROW_BLOCK_BYTES", block_bytes)
+        rng = np.random.default_rng(1)
+        params = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        params[-1] = np.asfortranarray(params[-1])  # not C-contiguous
+        grads = [np.zeros_like(p) for p in params]
+        opt = ours(list(zip(params, grads)), **kwargs)
+        for _ in range(4):
+            for g in grads:
+                g[...] = rng.standard_normal(g.shape)
+            opt.step()
+        return params
+
+    element_bytes = 4 * (4 if ours is not SGD else 3)
+    for whole, blocked in zip(run(1 << 30), run(4 * element_bytes)):
+        np.testing.assert_array_equal(blocked, whole)
+
+
 def test_sgd_momentum_steps_by_hand():
     p, g = np.array([1.0, -2.0]), np.zeros(2)
     opt = SGD([(p, g)], lr=0.1, momentum=0.9)

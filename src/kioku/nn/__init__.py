@@ -1,6 +1,7 @@
 """Stateful layers: thin wrappers over :mod:`kioku.functional` and :mod:`kioku.kernels`
 that own parameters (PyTorch's names), gradients and the train/eval mode."""
 
+from .blockwise import blockwise
 from .cell import LSTMCell
 from .dropout import Dropout
 from .embedding import Embedding
@@ -35,6 +36,7 @@ __all__ = [
     "Module",
     "is_grad_enabled",
     "Parameter",
+    "blockwise",
     "mse",
     "no_grad",
     "parameters_changed",

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..nn import parameters_changed
+from ..nn import blockwise, parameters_changed
 
 
 def unique_pairs(params: Any) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -205,18 +205,31 @@ class SGD(Optimizer):
         return attributes(self, ("lr", "momentum", "nesterov", "weight_decay", "dampening"))
 
     def step(self) -> None:
-        """One update of every parameter."""
+        """One update of every parameter (in cache-sized blocks on every thread:
+        :func:`kioku.nn.blockwise`)."""
         buffers = self.buffers["momentum_buffer"]
+        lr, momentum, decay, dampening = self.lr, self.momentum, self.weight_decay, self.dampening
+        nesterov = self.nesterov
         for i, (param, grad) in enumerate(zip(self.params, self.grads)):
-            g = grad + self.weight_decay * param if self.weight_decay else grad
-            if self.momentum:
-                if buffers[i] is None:
-                    buffers[i] = g.copy()
-                else:
-                    buffers[i] *= self.momentum
-                    buffers[i] += (1 - self.dampening) * g
-                g = g + self.momentum * buffers[i] if self.nesterov else buffers[i]
-            param -= self.lr * g
+            first = momentum and buffers[i] is None
+            if first:
+                buffers[i] = np.empty_like(param)  # g at this first step
+
+            def update(p: np.ndarray, g: np.ndarray, buf: np.ndarray | None, first=first) -> None:
+                g = g + decay * p if decay else g
+                if buf is not None:
+                    if first:
+                        buf[...] = g
+                    else:
+                        buf *= momentum
+                        buf += (1 - dampening) * g
+                    g = g + momentum * buf if nesterov else buf
+                p -= lr * g
+
+            if momentum:
+                blockwise(update, param, grad, buffers[i])
+            else:
+                blockwise(lambda p, g: update(p, g, None), param, grad)
         parameters_changed()
         self.step_count += 1
 
@@ -255,26 +268,30 @@ class Adam(Optimizer):
         step_size = self.lr / (1 - beta1**t)
         bias_correction2_sqrt = (1 - beta2**t) ** 0.5
         exp_avgs, exp_avg_sqs = self.buffers["exp_avg"], self.buffers["exp_avg_sq"]
-        for i, (param, grad) in enumerate(zip(self.params, self.grads)):
-            if self.weight_decay:
-                if self.decoupled:
-                    param *= 1 - self.lr * self.weight_decay
+        lr, eps, decay, decoupled = self.lr, self.eps, self.weight_decay, self.decoupled
+        weight = 1 - beta1  # torch.lerp's two branches, for the same rounding
+
+        def update(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray) -> None:
+            if decay:
+                if decoupled:
+                    p *= 1 - lr * decay
                 else:
-                    grad = grad + self.weight_decay * param
+                    g = g + decay * p
+            if weight < 0.5:
+                m += weight * (g - m)
+            else:
+                m[...] = g - (g - m) * (1 - weight)
+            v *= beta2
+            v += (1 - beta2) * g * g
+            denom = np.sqrt(v) / bias_correction2_sqrt
+            denom += eps
+            p -= step_size * (m / denom)
+
+        for i, (param, grad) in enumerate(zip(self.params, self.grads)):
             if exp_avgs[i] is None:
                 exp_avgs[i] = np.zeros_like(param)
                 exp_avg_sqs[i] = np.zeros_like(param)
-            m, v = exp_avgs[i], exp_avg_sqs[i]
-            weight = 1 - beta1  # torch.lerp's two branches, for the same rounding
-            if weight < 0.5:
-                m += weight * (grad - m)
-            else:
-                m[...] = grad - (grad - m) * (1 - weight)
-            v *= beta2
-            v += (1 - beta2) * grad * grad
-            denom = np.sqrt(v) / bias_correction2_sqrt
-            denom += self.eps
-            param -= step_size * (m / denom)
+            blockwise(update, param, grad, exp_avgs[i], exp_avg_sqs[i])
         parameters_changed()
 
 
