@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..functional import LSTMGrads
+
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -39,3 +41,24 @@ def check_shape(name: str, array: np.ndarray | None, *shapes: tuple[int, ...]) -
     if found not in shapes:
         expected = " or ".join(str(shape) for shape in shapes)
         raise ValueError(f"{name}: expected shape {expected}, found {found}")
+
+
+def fits(arrays: tuple[np.ndarray, ...], shapes: tuple[tuple[int, ...], ...], dtype) -> bool:
+    """Whether the compiled code can add into ``arrays`` in place: C-contiguous writable
+    arrays of ``dtype`` with these ``shapes``."""
+    return len(arrays) == len(shapes) and all(
+        isinstance(a, np.ndarray) and a.dtype == dtype and a.shape == shape
+        and a.flags.c_contiguous and a.flags.writeable
+        for a, shape in zip(arrays, shapes)
+    )  # fmt: skip
+
+
+def added_into(grads: LSTMGrads, into: tuple[np.ndarray, np.ndarray] | None) -> LSTMGrads:
+    """``grads`` with its weight gradients added into ``into`` (when given) and replaced
+    by those arrays: the same result as the in-place path, for the calls it cannot take."""
+    if into is None:
+        return grads
+    gw_ih, gw_hh = into
+    gw_ih += grads.dweight_ih
+    gw_hh += grads.dweight_hh
+    return grads._replace(dweight_ih=gw_ih, dweight_hh=gw_hh)

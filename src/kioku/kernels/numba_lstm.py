@@ -16,8 +16,8 @@ import numpy as np
 
 from .. import functional
 from ..functional import LSTMCache, LSTMGrads, length_mask, rnn_backward, rnn_forward
-from . import _inference_plan, _path, _threads, _training_plan, _tuning
-from ._contract import check_shape, compiled_dtype, steps_per_sequence
+from . import _inference_plan, _padding, _path, _threads, _training_plan, _tuning
+from ._contract import added_into, check_shape, compiled_dtype, fits, steps_per_sequence
 from ._entries import (
     HAS_BIAS,
     HAS_STATE,
@@ -280,11 +280,11 @@ def lstm_backward(
     dtype = compiled_dtype(x, dy, cache.gates)
     if dtype is None or dh_trace is not None or dc_trace is not None:
         grads = functional.lstm_backward(dy, cache, dh_n, dc_n, need_dx, dh_trace, dc_trace)
-        return _added_into(grads, grads_into)
+        return added_into(grads, grads_into)
     T, B, I = x.shape
     H = cache.gates.shape[2] // 4
     P = cache.h_state.shape[2]
-    into = grads_into is not None and _fits(grads_into, ((4 * H, I), (4 * H, P)), dtype)
+    into = grads_into is not None and fits(grads_into, ((4 * H, I), (4 * H, P)), dtype)
     project = cache.hidden is not None
     path = _path.choose_path(
         T, B, I, H, P if project else 0, dtype, keep_cache=True, all_valid=cache.mask is None,
@@ -293,7 +293,7 @@ def lstm_backward(
     )  # fmt: skip
     slices, small, tiled, packed = path.slices, path.small, path.tiled, path.packed
 
-    reuse = dgates_buffer is not None and _fits((dgates_buffer,), (cache.gates.shape,), dtype)
+    reuse = dgates_buffer is not None and fits((dgates_buffer,), (cache.gates.shape,), dtype)
     dgates = dgates_buffer if reuse else np.empty_like(cache.gates)
     dh = np.zeros((B, P), dtype) if dh_n is None else np.array(dh_n, dtype)
     dc = np.zeros((B, H), dtype) if dc_n is None else np.array(dc_n, dtype)
@@ -352,48 +352,40 @@ def lstm_backward(
 
     # the unit split runs its own threads: one part here
     loop, parts = (units, 1) if path.unit_parts > 1 else (by_rows, parts)
-    if path.packed_grads:
-        # the loop and the weight gradients both on the packed kernel: no BLAS call, so
-        # OpenBLAS's thread count is left alone; dx packs W_ih one panel at a time
-        dx2 = (dx if need_dx else dgates).reshape(T * B, -1)
+    dx2 = (dx if need_dx else dgates).reshape(T * B, -1)
 
-        def packed_finish(part: int) -> None:
+    def finish_on(g2, in2, h2, d2, part: int) -> None:  # the GEMMs after the loop, on rows
+        if path.packed_grads:  # the packed kernel, no BLAS: OpenBLAS's count left alone
             packed_weight_gradients(
-                dgates.reshape(T * B, 4 * H), x2, h_in2, w_ih, need_dx, dx2, dweight_ih,
-                dweight_hh, dbias, into, part, gemm_parts,
+                g2, in2, h2, w_ih, need_dx, d2, dweight_ih, dweight_hh, dbias, into, part,
+                gemm_parts,
+            )  # fmt: skip
+        else:  # no projection here (finish has it)
+            weight_gradients(
+                g2, in2, h2, w_ih, need_dx, d2, dweight_ih, dweight_hh, dbias, False, g2, h2,
+                dweight_hh, into, part, gemm_parts,
             )  # fmt: skip
 
-        if parts == 1 and gemm_parts == 1 and path.unit_parts == 1:  # batch 1: one entry
-            packed_backward_one_part(
-                dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, w_hh_t, panels, w_hr,
-                w_hr_t, dgates, dh, dc, dh_out, dh_step, d_hidden, dh_rec, steps_left,
-                cache.reverse, tiled, x2, h_in2, w_ih, need_dx, dx2, dweight_ih, dweight_hh,
-                dbias, into,
-            )  # fmt: skip
-        else:
-            in_phases(parts, loop, packed_finish, 0, gemm_parts)
+    rows = _padding.valid_rows(cache.mask, project)
+    g2 = dgates.reshape(T * B, 4 * H)
+    if rows is not None:  # mostly padding: the GEMMs on the valid rows alone
+        blas = not path.packed_grads
+        run_parts(loop, parts, single_blas=blas)
+        dense = _padding.gather(rows, g2, x2, h_in2)
+        dx_dense = np.empty((len(rows), I), dtype) if need_dx else dense[0]
+        run_parts(lambda part: finish_on(*dense, dx_dense, part), gemm_parts, single_blas=blas)
+        if need_dx:
+            _padding.scatter(rows, dx_dense, dx2)
+    elif path.packed_grads and parts == gemm_parts == path.unit_parts == 1:  # one entry
+        packed_backward_one_part(
+            dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, w_hh_t, panels, w_hr,
+            w_hr_t, dgates, dh, dc, dh_out, dh_step, d_hidden, dh_rec, steps_left,
+            cache.reverse, tiled, x2, h_in2, w_ih, need_dx, dx2, dweight_ih, dweight_hh,
+            dbias, into,
+        )  # fmt: skip
+    elif path.packed_grads:
+        in_phases(parts, loop, lambda part: finish_on(g2, x2, h_in2, dx2, part), 0, gemm_parts)
     else:
         in_phases(parts, loop, finish, float("inf"), gemm_parts)
     grads = LSTMGrads(dx, dweight_ih, dweight_hh, dbias, dweight_hr, dh, dc)
-    return grads if into else _added_into(grads, grads_into)
-
-
-def _fits(arrays: tuple[np.ndarray, ...], shapes: tuple[tuple[int, ...], ...], dtype) -> bool:
-    """Whether the compiled code can add into ``arrays`` in place: C-contiguous writable
-    arrays of ``dtype`` with these ``shapes``."""
-    return len(arrays) == len(shapes) and all(
-        isinstance(a, np.ndarray) and a.dtype == dtype and a.shape == shape
-        and a.flags.c_contiguous and a.flags.writeable
-        for a, shape in zip(arrays, shapes)
-    )  # fmt: skip
-
-
-def _added_into(grads: LSTMGrads, into: tuple[np.ndarray, np.ndarray] | None) -> LSTMGrads:
-    """``grads`` with its weight gradients added into ``into`` (when given) and replaced
-    by those arrays: the same result as the in-place path, for the calls it cannot take."""
-    if into is None:
-        return grads
-    gw_ih, gw_hh = into
-    gw_ih += grads.dweight_ih
-    gw_hh += grads.dweight_hh
-    return grads._replace(dweight_ih=gw_ih, dweight_hh=gw_hh)
+    return grads if into else added_into(grads, grads_into)
