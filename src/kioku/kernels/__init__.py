@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 
 from .. import functional
-from . import _environ, _fingerprints
+from . import _contract, _environ, _fingerprints
 from ._weights_epoch import weights_changed
 
 # Numba's disk cache of each kernel file covers the files compiled into it (before any
@@ -117,12 +117,7 @@ def _reference_lstm_backward(
     """:func:`kioku.functional.lstm_backward` with the compiled backend's
     ``grads_into`` (added into, returned) and ``dgates_buffer`` (not needed here)."""
     grads = functional.lstm_backward(dy, cache, dh_n, dc_n, need_dx, dh_trace, dc_trace)
-    if grads_into is None:
-        return grads
-    gw_ih, gw_hh = grads_into
-    gw_ih += grads.dweight_ih
-    gw_hh += grads.dweight_hh
-    return grads._replace(dweight_ih=gw_ih, dweight_hh=gw_hh)
+    return _contract.added_into(grads, grads_into)
 
 
 def _reference(cell: str) -> CellBackend:
