@@ -35,6 +35,7 @@ def test_mostly_padded_batch_gives_the_gradients_of_every_row(monkeypatch, I, H,
     lengths = [12, 3, 1, 5, 2, 1, 4, 2]  # 30 of 96 rows valid: 69 % padding
     args, lengths, dy = _case(I + H, T, B, I, H, lengths)
     f32 = [a.astype(np.float32) for a in args]
+    monkeypatch.setattr(_padding, "MIN_PADDED", 0.5)
     assert _padding.valid_rows(functional.length_mask(lengths, T, B), False) is not None
 
     def backward(min_padded: float, **kwargs):
@@ -60,7 +61,8 @@ def test_mostly_padded_batch_gives_the_gradients_of_every_row(monkeypatch, I, H,
     assert_close("dweight_hh + 1", into[1], want.dweight_hh + 1.0, depth)
 
 
-def test_which_batches_are_gathered():
+def test_which_batches_are_gathered(monkeypatch):
+    monkeypatch.setattr(_padding, "MIN_PADDED", 0.5)
     full = np.ones((4, 3), bool)
     assert _padding.valid_rows(None, False) is None
     assert _padding.valid_rows(full, False) is None

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("numba")
 
 from kioku.cli import main  # noqa: E402
-from kioku.kernels import _threads, _tuning, numba_lstm  # noqa: E402
+from kioku.kernels import _padding, _threads, _tuning, numba_lstm  # noqa: E402
 
 
 @pytest.fixture
@@ -53,7 +53,8 @@ def _fake_measure(monkeypatch, **values) -> list:
 
 
 def _attributes() -> dict:
-    modules = {"kioku.kernels._threads": _threads, "kioku.kernels.numba_lstm": numba_lstm}
+    modules = {"kioku.kernels._threads": _threads, "kioku.kernels.numba_lstm": numba_lstm,
+               "kioku.kernels._padding": _padding}  # fmt: skip
     return {name: getattr(modules[c.module], name) for name, c in _tuning.CHOICES.items()}
 
 

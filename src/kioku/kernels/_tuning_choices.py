@@ -33,6 +33,7 @@ class Choice(NamedTuple):
 
 _THREADS = "kioku.kernels._threads"
 _LSTM = "kioku.kernels.numba_lstm"
+_PADDING = "kioku.kernels._padding"
 
 
 # In the order they are measured: each probe runs with the choices above it in force.
@@ -64,6 +65,10 @@ CHOICES: dict[str, Choice] = {c.name: c for c in (
     Choice("FUSED_MAX_BYTES", _LSTM, 8 << 20, (256, 384, 512, 768),
            "bytes of both weights, 32 H^2 (H as listed, B = 8)", "at_most", (0, 1 << 40), True,
            "fused_bytes", "most weight bytes with which each step projects its own inputs"),
+    Choice("MIN_PADDED", _PADDING, 0.5, (0.2, 0.35, 0.5, 0.65),
+           "share of a batch's T B rows that are padding (T = 48, B = 32, H = I = 100)",
+           "at_least", (0.0, 2.0), False, "padded",
+           "least share of padded rows from which the weight gradients use the valid rows"),
     Choice("SMALL_GEMM_MNK", _THREADS, 16e6, (12, 48, 196, 784),
            "M N K of an output layer's GEMM, T B H V (V as listed; T = 20, B = 32, H = 128), "
            "in a whole training step", "at_most", (0.0, 1e15), False, "small_gemm",

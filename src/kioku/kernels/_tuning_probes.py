@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import _split_gemm, _threads, numba_lstm
+from . import _padding, _split_gemm, _threads, numba_lstm
 
 _INF = float("inf")
 # The probes' batches grow with the threads they split over, up to this many: on a big
@@ -267,6 +267,26 @@ def fused_bytes(choice, clock: Clock, scale: float) -> tuple[list[dict], str | N
         on = _with({**forced, "FUSED_MAX_BYTES": (numba_lstm, 1 << 62)}, _forwards(*shape))
         off = _with({**forced, "FUSED_MAX_BYTES": (numba_lstm, 0)}, _forwards(*shape))
         levels.append(_compare(clock, 32 * int(hidden) ** 2, on, off))
+    return levels, None
+
+
+def padded(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``MIN_PADDED``: a training call (T = 48, B = 32, H = I = 100) whose sequences all end
+    so that the listed share of the ``T B`` rows is padding, its weight gradients on the
+    gathered valid rows or on every row."""
+    steps, batch, hidden = _steps(48, scale), 32, 100
+    x, w_ih, w_hh, b, dy = _lstm(steps, batch, hidden)
+    levels = []
+    for share in choice.candidates:
+        lengths = np.full(batch, max(1, round(steps * (1.0 - share))), np.int64)
+
+        def step(lengths: np.ndarray = lengths) -> None:
+            *_, cache = numba_lstm.lstm_forward(x, w_ih, w_hh, b, lengths=lengths)
+            numba_lstm.lstm_backward(dy, cache)
+
+        gathered = _with({"MIN_PADDED": (_padding, 0.0)}, step)
+        every = _with({"MIN_PADDED": (_padding, _INF)}, step)
+        levels.append(_compare(clock, float(share), gathered, every))
     return levels, None
 
 
