@@ -5,10 +5,11 @@ Left to NumPy, a big product runs on OpenBLAS's worker threads, and those keep s
 on a core for about 0.1 s after it returns (OpenBLAS's ``THREAD_TIMEOUT``, 2^28 cycles):
 the LSTM call that comes next (the backward after an output layer's gradients, say) then
 shares its two cores with a spinning thread. At (35, 20, 200), idle AMD EPYC, 2 cores, an
-LSTM layer's forward took 6.5 ms and its backward 13.6 ms right after a (700, 200) x
-(200, 10000) product and its gradients, against 3.2 ms and 5.9 ms back to back (and the
-same right after the products with ``OPENBLAS_THREAD_TIMEOUT=4``). Here the product is
-cut into contiguous blocks of the output's rows or columns, one per kioku thread (a pool
+LSTM layer's forward took 5.6-6.5 ms and its backward 11.1-13.6 ms right after a
+(700, 200) x (200, 10000) product and its gradients on OpenBLAS's threads, 3.2 ms and
+5.9 ms after the same products split here (3.1 and 5.9 ms back to back; the same with
+``OPENBLAS_THREAD_TIMEOUT=4``, which a library cannot set once NumPy has loaded). Here the
+product is cut into contiguous blocks of the output's rows or columns, one per kioku thread (a pool
 whose threads sleep when idle); no block cuts the inner dimension, so every element is
 the same single-threaded sum it would be whole. Up to :data:`._threads.SMALL_GEMM_MNK`
 (``M N K``) the product runs whole on the calling thread, OpenBLAS held to one thread.

@@ -328,14 +328,6 @@ def lstm_backward(
 
     parts, gemm_parts = len(slices), path.gemm_parts
 
-    def finish(part: int) -> None:
-        weight_gradients(
-            dgates.reshape(T * B, 4 * H), x2, h_in2, w_ih, need_dx,
-            (dx if need_dx else dgates).reshape(T * B, -1), dweight_ih, dweight_hh, dbias,
-            project, dh_out.reshape(T * B, -1), hidden2, dweight_hr if project else dweight_hh,
-            into, part, gemm_parts,
-        )  # fmt: skip
-
     def units(part: int) -> None:  # a small batch: each step split by hidden units
         run_split(
             lstm_backward_units, (dy, cache.gates, cache.c_state, cache.tanh_c, panels, dgates,
@@ -353,6 +345,7 @@ def lstm_backward(
     # the unit split runs its own threads: one part here
     loop, parts = (units, 1) if path.unit_parts > 1 else (by_rows, parts)
     dx2 = (dx if need_dx else dgates).reshape(T * B, -1)
+    dh_out2 = dh_out.reshape(T * B, -1)
 
     def finish_on(g2, in2, h2, d2, part: int) -> None:  # the GEMMs after the loop, on rows
         if path.packed_grads:  # the packed kernel, no BLAS: OpenBLAS's count left alone
@@ -360,10 +353,11 @@ def lstm_backward(
                 g2, in2, h2, w_ih, need_dx, d2, dweight_ih, dweight_hh, dbias, into, part,
                 gemm_parts,
             )  # fmt: skip
-        else:  # no projection here (finish has it)
+        else:  # with a projection every row (_padding never gathers then)
             weight_gradients(
-                g2, in2, h2, w_ih, need_dx, d2, dweight_ih, dweight_hh, dbias, False, g2, h2,
-                dweight_hh, into, part, gemm_parts,
+                g2, in2, h2, w_ih, need_dx, d2, dweight_ih, dweight_hh, dbias, project,
+                dh_out2 if project else g2, hidden2 if project else h2,
+                dweight_hr if project else dweight_hh, into, part, gemm_parts,
             )  # fmt: skip
 
     rows = _padding.valid_rows(cache.mask, project)
@@ -383,9 +377,9 @@ def lstm_backward(
             cache.reverse, tiled, x2, h_in2, w_ih, need_dx, dx2, dweight_ih, dweight_hh,
             dbias, into,
         )  # fmt: skip
-    elif path.packed_grads:
-        in_phases(parts, loop, lambda part: finish_on(g2, x2, h_in2, dx2, part), 0, gemm_parts)
-    else:
-        in_phases(parts, loop, finish, float("inf"), gemm_parts)
+    else:  # BLAS held to one thread per part where the GEMMs call it
+        blas_mnk = 0 if path.packed_grads else float("inf")
+        in_phases(parts, loop, lambda part: finish_on(g2, x2, h_in2, dx2, part), blas_mnk,
+                  gemm_parts)  # fmt: skip
     grads = LSTMGrads(dx, dweight_ih, dweight_hh, dbias, dweight_hr, dh, dc)
     return grads if into else added_into(grads, grads_into)
