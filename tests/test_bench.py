@@ -327,7 +327,9 @@ def test_machine_records_the_cpu_its_flags_and_the_choices_in_force():
     assert tuning["values"] == tuning["defaults"] == _tuning.defaults()
     lines = report.tuning_lines(info)
     assert lines[0].startswith("Instruction set: ")
-    assert lines[1].startswith("Kernel choices in force: defaults (KIOKU_TUNING=off): MIN_ROWS 4,")
+    # NUMBA_CPU_NAME / NUMBA_CPU_FEATURES (.ci/run's AVX2 pass) add a line between them
+    assert bool(info.get("kernel_target")) == lines[1].startswith("Kernels compiled for ")
+    assert lines[-2].startswith("Kernel choices in force: defaults (KIOKU_TUNING=off): MIN_ROWS 4,")
 
 
 def test_tuned_choices_are_named_with_their_file_and_defaults():
@@ -344,6 +346,15 @@ def test_tuned_choices_are_named_with_their_file_and_defaults():
         "Instruction set: avx2 fma.",
         "Kernel choices in force: tuned (/cache/kioku/tuning-0123.json): MIN_ROWS 8 "
         "(default 4), MIN_FLOPS 4e+06.",
+        "",
+    ]
+
+
+def test_kernels_built_for_another_target_say_so():
+    machine = {"cpu_flags": ["avx2", "avx512f"], "kernel_target": {"NUMBA_CPU_NAME": "haswell"}}
+    assert report.tuning_lines(machine) == [
+        "Instruction set: avx2 avx512f.",
+        "Kernels compiled for another target than the host's: NUMBA_CPU_NAME=haswell.",
         "",
     ]
 

@@ -150,3 +150,22 @@ def test_lstm_float32_with_full_panels_matches_reference(monkeypatch, seed, proj
         assert (got is None) == (want is None), name
         if got is not None:
             _close(got, want, depth, name)
+
+
+def test_vector_width_follows_the_features_numba_compiles_for(monkeypatch):
+    # NUMBA_CPU_FEATURES (say, AVX2 code built on an AVX-512 host) decides the width, as
+    # it decides Numba's code; without it, the host's features do
+    from numba.core import config
+
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx,+avx2,+fma")
+    assert _packed._target_has_avx512() is False
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+fma,+avx512f,+avx512bw")
+    assert _packed._target_has_avx512() is True
+    monkeypatch.setattr(config, "CPU_FEATURES", None)
+    from llvmlite import binding
+
+    host = bool(binding.get_host_cpu_features().get("avx512f", False))
+    assert _packed._target_has_avx512() is host
+    # the tile in force: its accumulators and the panel's vectors fit the registers
+    registers = 32 if _packed.LANES == 16 else 16
+    assert _packed.MR * _packed.NR_VECS + _packed.NR_VECS + 1 <= registers

@@ -85,6 +85,18 @@ def test_key_follows_the_machine(monkeypatch):
     assert _tuning.key() != base  # the thread budget is part of it
 
 
+def test_a_numba_target_other_than_the_host_is_another_machine(monkeypatch):
+    for name in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES"):
+        monkeypatch.delenv(name, raising=False)
+    host = _tuning.machine()
+    assert "target" not in host  # the host's own code: keys of existing files unchanged
+    monkeypatch.setenv("NUMBA_CPU_NAME", "haswell")
+    monkeypatch.setenv("NUMBA_CPU_FEATURES", "+avx2,+fma")
+    target = _tuning.machine()
+    assert target["target"] == {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": "+avx2,+fma"}
+    assert _tuning.key(target) != _tuning.key(host)
+
+
 def _write_raw(tuning, text: str):
     path = _tuning.tuning_path()
     path.parent.mkdir(parents=True, exist_ok=True)

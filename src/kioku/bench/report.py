@@ -75,6 +75,9 @@ def tuning_lines(machine: dict) -> list[str]:
     if machine.get("cpu_flags") is not None:
         flags = " ".join(machine["cpu_flags"]) or "none of the flags kioku reads"
         lines.append(f"Instruction set: {flags}.")
+    if machine.get("kernel_target"):
+        target = ", ".join(f"{k}={v}" for k, v in sorted(machine["kernel_target"].items()))
+        lines.append(f"Kernels compiled for another target than the host's: {target}.")
     tuning = machine.get("tuning")
     if tuning:
         where = f" ({tuning['path']})" if tuning.get("path") else ""

@@ -30,6 +30,9 @@ def machine_info() -> dict:
         "cores": os.cpu_count(),
     }
     info["cpu"], info["cpu_flags"] = _tuning.cpu()
+    target = _tuning.machine().get("target")
+    if target:  # NUMBA_CPU_NAME / NUMBA_CPU_FEATURES: not the host's instruction set
+        info["kernel_target"] = target
     for module in ("torch", "onnxruntime", "numba", "onnx"):
         try:
             info[module] = __import__(module).__version__

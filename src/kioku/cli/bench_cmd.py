@@ -101,7 +101,13 @@ def machine_lines() -> list[str]:
     from ..nn import tuning
 
     identity = tuning.machine()
-    lines = tuning_lines({"cpu_flags": identity["flags"], "tuning": tuning.in_force()})
+    lines = tuning_lines(
+        {
+            "cpu_flags": identity["flags"],
+            "kernel_target": identity.get("target"),
+            "tuning": tuning.in_force(),
+        }
+    )
     return [f"CPU: {identity['cpu']}", *[line for line in lines if line]]
 
 

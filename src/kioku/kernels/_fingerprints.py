@@ -60,7 +60,7 @@ SHA256: dict[str, str] = {
     "_loop_gemms.py": "37460ae0e24438f4",
     "_lstm_loops.py": "75fd131b3c856a58",
     "_pack_cache.py": "87954e7efcf9dae4",
-    "_packed.py": "3612e1bd2e8a45a0",
+    "_packed.py": "d4654132533f250f",
     "_primitives.py": "3dd442ff38ffae0f",
     "_row_loop.py": "03dacdc0dae65855",
     "_spin.py": "8cdb3827d5834e06",

@@ -80,10 +80,18 @@ def _version(module: str) -> str | None:
 
 
 def machine() -> dict:
-    """What the key is made of: CPU model, flags, versions, thread budget."""
+    """What the key is made of: CPU model, flags, versions, thread budget, and the target
+    Numba compiles for where ``NUMBA_CPU_NAME`` or ``NUMBA_CPU_FEATURES`` sets one other
+    than the host (AVX2 code on an AVX-512 host is another machine to tune for)."""
     model, flags = cpu()
     versions = {name: _version(name) for name in ("numpy", "numba", "kioku")}
-    return {"cpu": model, "flags": flags, "versions": versions, "threads": thread_budget()}
+    identity = {"cpu": model, "flags": flags, "versions": versions, "threads": thread_budget()}
+    target = {
+        k: os.environ[k] for k in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES") if os.environ.get(k)
+    }
+    if target:
+        identity["target"] = target
+    return identity
 
 
 def key(identity: dict | None = None) -> str:
