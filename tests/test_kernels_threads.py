@@ -289,9 +289,13 @@ def test_small_linear_gemms_run_on_one_blas_thread_and_give_the_count_back(rows,
     want_dx, want_dw = dy @ layer.params["weight"], dy.T @ x
     y = layer(x)
     dx = layer.backward(dy)
-    np.testing.assert_array_equal(y, want_y)  # one thread or two: the same sums
-    np.testing.assert_array_equal(dx, want_dx)
-    np.testing.assert_array_equal(layer.grads["weight"], want_dw)
+    # the split into row or column blocks is not bit for bit NumPy's one call on every
+    # CPU: OpenBLAS picks its kernels and blocking by core and by size (with its Haswell
+    # core forced on a Zen 4, 28 % of y differ by an ulp or two); rounding alone, each
+    # result one sum over K terms
+    assert_close("y", y, want_y, 200 + 1)
+    assert_close("dx", dx, want_dx, 17)
+    assert_close("dweight", layer.grads["weight"], want_dw, rows)
     assert _blas._get_threads() == _blas.DEFAULT_THREADS
     with _threads.small_gemm_threads(rows * 200 * 17):
         inside = _blas._get_threads()

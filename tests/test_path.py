@@ -128,6 +128,8 @@ def test_a_batch_too_small_to_split_by_rows_splits_its_steps_by_units(monkeypatc
     assert not split.one_entry and split.parts == 1
     assert path(T=20, B=2, H=256, I=256).unit_parts == 1  # inference: its own threshold
     assert path(T=20, B=1, H=256, I=256, keep_cache=True).unit_parts == 1  # half the flops
+    # at most one thread per panel: two panels of H = 2 NR, from a threshold met at B = 8
+    monkeypatch.setattr(_threads, "UNITS_MIN_FLOPS", 8.0 * 8 * (2 * NR) ** 2)
     assert path(T=20, B=2, H=2 * NR, I=64, keep_cache=True).unit_parts == 1  # under it
     assert path(T=20, B=8, H=2 * NR, I=64, keep_cache=True).unit_parts == 2  # two panels
     for other in (
