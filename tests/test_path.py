@@ -73,6 +73,38 @@ def test_training_paths_and_the_packed_weight_gradients(monkeypatch) -> None:
     assert not path(B=1, H=NR + 1, keep_cache=True).packed_grads  # off the panel width
     assert not path(B=1, P=NR, H=2 * NR, keep_cache=True).packed_grads  # a projection
     assert not path(B=1, dtype=F64, keep_cache=True).packed_grads
+    # up to PACKED_GRADS_MAX_BYTES of both weights (measured per machine: OpenBLAS above)
+    weights = 4 * NR * (NR + NR) * 4  # float32, I = H = NR
+    monkeypatch.setattr(numba_lstm, "PACKED_GRADS_MAX_BYTES", weights)
+    assert path(B=1, I=NR, H=NR, keep_cache=True).packed_grads
+    monkeypatch.setattr(numba_lstm, "PACKED_GRADS_MAX_BYTES", weights - 1)
+    assert not path(B=1, I=NR, H=NR, keep_cache=True).packed_grads
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_the_packed_gemm_probes_reach_both_paths_at_every_level(monkeypatch, threads) -> None:
+    """The probes of PACKED_PROJECTION_ROWS and PACKED_GRADS_MAX_BYTES time two settings
+    that must take two paths at each of their sizes, on one thread or more."""
+    from kioku.kernels import _tuning_choices, _tuning_probes
+
+    monkeypatch.setenv("KIOKU_NUM_THREADS", threads)
+    choices = _tuning_choices.CHOICES
+    monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", 1 << 30)
+    monkeypatch.setattr(_threads, "UNITS_MIN_FLOPS", _tuning_probes._INF)
+    monkeypatch.setattr(_threads, "UNITS_INFER_MIN_FLOPS", _tuning_probes._INF)
+    for rows in choices["PACKED_PROJECTION_ROWS"].candidates:
+        taken = []
+        for limit in (1 << 62, 0):
+            monkeypatch.setattr(numba_lstm, "PACKED_PROJECTION_ROWS", limit)
+            for keep_cache in (False, True):  # the probe's inference and training forward
+                taken.append(path(T=rows // 32, B=32, I=256, H=256, keep_cache=keep_cache))
+        assert [p.packed_ih for p in taken] == [True, True, False, False]
+    for hidden in choices["PACKED_GRADS_MAX_BYTES"].candidates:
+        taken = []
+        for limit in (1 << 62, 0):
+            monkeypatch.setattr(numba_lstm, "PACKED_GRADS_MAX_BYTES", limit)
+            taken.append(path(T=16, B=32, I=hidden, H=hidden, keep_cache=True).packed_grads)
+        assert taken == [True, False]
 
 
 def test_the_general_path_and_the_plans_follow_the_path(monkeypatch) -> None:

@@ -81,12 +81,14 @@ def tuning_lines(machine: dict) -> list[str]:
     tuning = machine.get("tuning")
     if tuning:
         where = f" ({tuning['path']})" if tuning.get("path") else ""
+        from ..nn.tuning import shown
+
         values = ", ".join(
-            f"{name} {value:g}"
+            f"{name} {shown(value)}"
             + (
                 ""
                 if value == tuning["defaults"].get(name)
-                else f" (default {tuning['defaults'][name]:g})"
+                else f" (default {shown(tuning['defaults'][name])})"
             )
             for name, value in tuning["values"].items()
         )

@@ -88,7 +88,8 @@ def choice_lines(stored: dict | None) -> list[str]:
     for choice in tuning.choices():
         name, default = choice["name"], choice["default"]
         entry = (stored or {}).get(name, {})
-        lines.append(f"{name} = {entry.get('value', default):g} (default {default:g}): "
+        value = entry.get("value", default)
+        lines.append(f"{name} = {tuning.shown(value)} (default {tuning.shown(default)}): "
                      f"{choice['what']}")  # fmt: skip
         levels = entry.get("levels") or []
         if levels:

@@ -132,7 +132,7 @@ def choose_path(
         one_sequence=one_sequence, blas_mnk=blas_mnk,
         one_entry=gemm_parts == unit_parts == 1 and blas_mnk <= _threads.SOLO_GEMM_MNK,
         packed_grads=(
-            packed and not project and numba_lstm.PACKED_WEIGHT_GRADIENTS
+            packed and not project and weight_bytes <= numba_lstm.PACKED_GRADS_MAX_BYTES
             and I % NR == 0 and P % NR == 0
         ),
         max_steps=max_steps,

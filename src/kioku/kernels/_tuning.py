@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import _tuning_store as _store
-from ._tuning_choices import CHOICES, Choice  # noqa: F401  (read through this module)
+from ._tuning_choices import CHOICES, NO_LIMIT, Choice, shown  # noqa: F401  (read through this module)
 from ._tuning_fixed import FIXED, Fixed  # noqa: F401  (read through this module)
 from ._tuning_store import (  # noqa: F401  (the file's side, used through this module)
     FLAGS,
@@ -268,7 +268,7 @@ def measure(log: Callable[[str], None] | None = None, block_s: float = 0.03, rou
             "note": note,
         }
         if log is not None:
-            log(f"  {name} = {values[name]:g} (default {choice.default:g})")
+            log(f"  {name} = {shown(values[name])} (default {shown(choice.default)})")
     return {
         "choices": choices,
         "seconds": round(time.perf_counter() - started, 3),

@@ -31,6 +31,14 @@ class Choice(NamedTuple):
     what: str
 
 
+NO_LIMIT = 1 << 62  # an "at_most" threshold that every call meets
+
+
+def shown(value: float) -> str:
+    """A choice's value as the logs print it: ``no limit`` from :data:`NO_LIMIT` on."""
+    return "no limit" if value >= NO_LIMIT else f"{value:g}"
+
+
 _THREADS = "kioku.kernels._threads"
 _LSTM = "kioku.kernels.numba_lstm"
 _PADDING = "kioku.kernels._padding"
@@ -65,6 +73,14 @@ CHOICES: dict[str, Choice] = {c.name: c for c in (
     Choice("FUSED_MAX_BYTES", _LSTM, 8 << 20, (256, 384, 512, 768),
            "bytes of both weights, 32 H^2 (H as listed, B = 8)", "at_most", (0, 1 << 40), True,
            "fused_bytes", "most weight bytes with which each step projects its own inputs"),
+    Choice("PACKED_PROJECTION_ROWS", _LSTM, 2048, (512, 2048, 4096, 8192),
+           "rows T B of the input projection (B = 32, H = I = 256)", "at_most", (0, NO_LIMIT),
+           True, "packed_projection",
+           "most rows of an unfused input projection on the packed kernel (OpenBLAS above)"),
+    Choice("PACKED_GRADS_MAX_BYTES", _LSTM, NO_LIMIT, (128, 256, 512, 1024),
+           "bytes of both weights, 32 H^2 (H as listed, T = 16, B = 32)", "at_most",
+           (0, NO_LIMIT), True, "packed_grads",
+           "most weight bytes whose gradients use the packed kernel (OpenBLAS above)"),
     Choice("MIN_PADDED", _PADDING, 0.5, (0.2, 0.35, 0.5, 0.65),
            "share of a batch's T B rows that are padding (T = 48, B = 32, H = I = 100)",
            "at_least", (0.0, 2.0), False, "padded",

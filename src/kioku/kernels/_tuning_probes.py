@@ -270,6 +270,38 @@ def fused_bytes(choice, clock: Clock, scale: float) -> tuple[list[dict], str | N
     return levels, None
 
 
+def packed_projection(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``PACKED_PROJECTION_ROWS``: the calls of :func:`fused` unfused at ``B = 32``,
+    ``H = I = 256``, ``T B`` rows as listed, their input projection on the packed kernel
+    or on OpenBLAS, on every thread of the budget."""
+    levels = []
+    unfused = {  # a step split by units would project its own inputs either way
+        "FUSED_MIN_ROWS": (numba_lstm, 1 << 30),
+        "UNITS_MIN_FLOPS": (_threads, _INF),
+        "UNITS_INFER_MIN_FLOPS": (_threads, _INF),
+    }
+    batch = 32
+    for rows in choice.candidates:
+        run = _forwards(max(1, round(int(rows) * scale / batch)), batch, 256)
+        on = _with({**unfused, "PACKED_PROJECTION_ROWS": (numba_lstm, 1 << 62)}, run)
+        off = _with({**unfused, "PACKED_PROJECTION_ROWS": (numba_lstm, 0)}, run)
+        levels.append(_compare(clock, float(rows), on, off))
+    return levels, None
+
+
+def packed_grads(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``PACKED_GRADS_MAX_BYTES``: a training call (T = 16, B = 32, H = I as listed; its
+    quantity both weights' bytes, ``32 H^2``) on every thread of the budget, its weight
+    gradients on the packed kernel or on OpenBLAS."""
+    levels = []
+    for hidden in choice.candidates:
+        step = _training(_steps(16, scale), 32, int(hidden))
+        on = _with({"PACKED_GRADS_MAX_BYTES": (numba_lstm, 1 << 62)}, step)
+        off = _with({"PACKED_GRADS_MAX_BYTES": (numba_lstm, 0)}, step)
+        levels.append(_compare(clock, 32 * int(hidden) ** 2, on, off))
+    return levels, None
+
+
 def padded(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
     """``MIN_PADDED``: a training call (T = 48, B = 32, H = I = 100) whose sequences all end
     so that the listed share of the ``T B`` rows is padding, its weight gradients on the

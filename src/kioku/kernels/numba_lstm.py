@@ -42,20 +42,18 @@ __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
 # the separate projection GEMM over all T * B rows.
 FUSED_MIN_ROWS = _tuning.value("FUSED_MIN_ROWS")  # by hand: 4; reads the stored tuning
 FUSED_MAX_BYTES = _tuning.value("FUSED_MAX_BYTES")  # by hand: 8 << 20 (8 MiB)
-# Otherwise, up to this many rows (T * B) the projection GEMM before the loop also uses
-# the packed kernel. In-process A/B of CPU time, one thread, inference: packed 3-9 %
-# faster at 600-700 rows (H = 128, 650), 2 % at 2,000, OpenBLAS 4-5 % faster at 3,200
-# and 6,400 rows (H = 650), where its blocking of the left operand pays off.
-PACKED_PROJECTION_ROWS = 2048
+# Otherwise, up to PACKED_PROJECTION_ROWS rows (T * B) the projection GEMM before the loop
+# also uses the packed kernel, OpenBLAS above (its blocking of the left operand pays off
+# where the rows outgrow the caches). By hand 2,048 (one thread of an AMD EPYC: packed
+# 3-9 % faster at 600-700 rows, OpenBLAS 4-5 % at 3,200-6,400); measured per machine.
+PACKED_PROJECTION_ROWS = _tuning.value("PACKED_PROJECTION_ROWS")  # by hand: 2048
 # float32 backward without projection, I and P multiples of the packed kernel's panel
-# width (NR, 64 with AVX-512): the weight gradients on the packed kernel, on kioku's own
-# threads, instead of OpenBLAS held to one thread per part. Switching OpenBLAS's thread
-# count is a global change (its "local" setting leaks between threads) and slowed
-# NumPy's own GEMMs after each backward call. In-process A/B of CPU time, shared
-# machine: (200, 32, 128) 3 % less, (50, 1, 64) even; at widths that leave a panel part
-# empty (I = H = 100, 200, 650) the packed GEMMs took 8-20 % more than OpenBLAS on one
-# thread, so those still switch. A knob for the idle-machine comparison.
-PACKED_WEIGHT_GRADIENTS = True
+# width (NR), input and recurrent weights of at most PACKED_GRADS_MAX_BYTES together: the
+# weight gradients on the packed kernel, on kioku's own threads, instead of OpenBLAS held
+# to one thread per part (whose thread count is a global setting: switching it slowed
+# NumPy's own GEMMs after each backward). Where OpenBLAS's kernels are faster than the
+# packed one (another CPU's), the tuning lowers the limit; by hand: no limit.
+PACKED_GRADS_MAX_BYTES = _tuning.value("PACKED_GRADS_MAX_BYTES")  # by hand: no limit
 
 
 def lstm_forward(

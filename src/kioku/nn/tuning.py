@@ -11,6 +11,7 @@ from ..kernels import _tuning
 from ..kernels import available as _available
 
 PROGRESS = _tuning.PROGRESS
+shown = _tuning.shown  # a choice's value as printed ("no limit" for the largest)
 TuningFileError = _tuning.TuningFileError
 
 
