@@ -147,10 +147,11 @@ def test_the_gemms_around_an_unsplit_loop_split_from_their_threshold(monkeypatch
 
 
 def test_a_batch_too_small_to_split_by_rows_splits_its_steps_by_units(monkeypatch) -> None:
-    """unit_parts: from UNITS_MIN_FLOPS (training) or UNITS_INFER_MIN_FLOPS (inference)
-    a float32 step without projection, every step valid, splits by hidden units over the
-    budget (at most one thread per NR-wide panel of H), each step projecting its own
-    inputs; never with a projection, shorter lengths, float64 or a batch split by rows."""
+    """unit_parts: from UNITS_MIN_FLOPS (training; UNITS_ROW_MIN_FLOPS for one row) or
+    UNITS_INFER_MIN_FLOPS (inference) a float32 step without projection, every step
+    valid, splits by hidden units over the budget (at most one thread per NR-wide panel
+    of H), each step projecting its own inputs; never with a projection, shorter
+    lengths, float64 or a batch split by rows."""
     monkeypatch.setenv("KIOKU_NUM_THREADS", "4")
     monkeypatch.setattr(_threads, "UNITS_MIN_FLOPS", 8.0 * 2 * 256 * 256)
     monkeypatch.setattr(_threads, "UNITS_INFER_MIN_FLOPS", float("inf"))
@@ -159,7 +160,13 @@ def test_a_batch_too_small_to_split_by_rows_splits_its_steps_by_units(monkeypatc
     assert split.unit_parts == 4 and split.fused and not split.budget_free
     assert not split.one_entry and split.parts == 1
     assert path(T=20, B=2, H=256, I=256).unit_parts == 1  # inference: its own threshold
-    assert path(T=20, B=1, H=256, I=256, keep_cache=True).unit_parts == 1  # half the flops
+    # one training row: its own threshold (UNITS_ROW_MIN_FLOPS, 8 H^2)
+    monkeypatch.setattr(_threads, "UNITS_ROW_MIN_FLOPS", 8.0 * 256 * 256 + 1)
+    assert path(T=20, B=1, H=256, I=256, keep_cache=True).unit_parts == 1
+    monkeypatch.setattr(_threads, "UNITS_ROW_MIN_FLOPS", 8.0 * 256 * 256)
+    assert path(T=20, B=1, H=256, I=256, keep_cache=True).unit_parts == 4
+    assert path(T=20, B=1, H=256, I=256).unit_parts == 1  # inference: its own again
+    monkeypatch.setattr(_threads, "UNITS_ROW_MIN_FLOPS", float("inf"))
     # at most one thread per panel: two panels of H = 2 NR, from a threshold met at B = 8
     monkeypatch.setattr(_threads, "UNITS_MIN_FLOPS", 8.0 * 8 * (2 * NR) ** 2)
     assert path(T=20, B=2, H=2 * NR, I=64, keep_cache=True).unit_parts == 1  # under it
@@ -199,3 +206,15 @@ def test_the_fused_probe_compares_a_fused_path_with_an_unfused_one(monkeypatch, 
         ).fused  # fmt: skip
 
     assert fused(1) and not fused(1 << 30)
+
+
+def test_the_one_row_unit_probe_reaches_both_paths_at_every_level(monkeypatch) -> None:
+    from kioku.kernels import _tuning_choices
+
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
+    for hidden in _tuning_choices.CHOICES["UNITS_ROW_MIN_FLOPS"].candidates:
+        taken = []
+        for least in (0.0, float("inf")):  # the probe's two settings
+            monkeypatch.setattr(_threads, "UNITS_ROW_MIN_FLOPS", least)
+            taken.append(path(T=32, B=1, I=hidden, H=hidden, keep_cache=True).unit_parts)
+        assert taken == [2, 1]

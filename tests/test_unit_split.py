@@ -52,6 +52,7 @@ def test_split_by_units_matches_the_reference(monkeypatch, T, B, I, H, reverse, 
     monkeypatch.setattr(_threads, "MIN_FLOPS", float("inf"))  # no split by rows
     monkeypatch.setattr(_threads, "UNITS_MIN_FLOPS", 0.0)
     monkeypatch.setattr(_threads, "UNITS_INFER_MIN_FLOPS", 0.0)
+    monkeypatch.setattr(_threads, "UNITS_ROW_MIN_FLOPS", 0.0)
     args, dy = _arrays(T * B + H, T, B, I, H)
     state = {} if with_state else {"h0": None, "c0": None}
     want_y, want_h, want_c, want = _reference(args, dy, reverse, with_state)

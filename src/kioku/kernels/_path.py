@@ -94,7 +94,7 @@ def choose_path(
     if parts == 1 and float32 and not project and all_valid and I > 0 and T > 1:
         # the forward's panels hold GATE_UNITS units, the backward's NR: the fewer
         most = -(-H // NR)
-        unit_parts = _threads.unit_threads(flops, most, keep_cache)
+        unit_parts = _threads.unit_threads(flops, most, keep_cache, B)
         if weight_bytes > numba_lstm.FUSED_MAX_BYTES * unit_parts:  # each step reads its share
             unit_parts = 1
     budget_free = (

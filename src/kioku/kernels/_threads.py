@@ -50,6 +50,11 @@ UNITS_MIN_FLOPS = _tuning.current("UNITS_MIN_FLOPS")  # by hand: 1e6
 # The same for inference, whose steps are shorter (no cache written) and whose batch-1
 # calls have a loop of their own (kernels/_row_loop.py) to beat.
 UNITS_INFER_MIN_FLOPS = _tuning.current("UNITS_INFER_MIN_FLOPS")  # by hand: 1e6
+# The same for training calls of one sequence, whose unsplit steps run the one-row
+# kernels on the whole recurrent weight: a split pays where that weight outgrows one
+# core's cache and half of it does not, at fewer flops than at batch 2 (Zen 4, T = 50,
+# training: at H = 256, 2.07 ms split against 2.40; at H = 192, 1.47 against 1.36).
+UNITS_ROW_MIN_FLOPS = _tuning.current("UNITS_ROW_MIN_FLOPS")  # by hand: 1e6
 # the split's barrier yields the core through the C library's sched_yield (POSIX)
 _UNITS_PLATFORM = os.name == "posix"
 
@@ -137,11 +142,15 @@ def gemm_threads(loop_parts: int, gemm_flops: float) -> int:
     return max(loop_parts, max_threads())
 
 
-def unit_threads(step_flops: float, most: int, training: bool) -> int:
-    """Threads that split each step of an unsplit batch by hidden units, at most ``most``
-    (the units' panels): every thread of the budget from :data:`UNITS_MIN_FLOPS`
-    (``training``) or :data:`UNITS_INFER_MIN_FLOPS` on, else 1 (no budget read below)."""
-    least = UNITS_MIN_FLOPS if training else UNITS_INFER_MIN_FLOPS
+def unit_threads(step_flops: float, most: int, training: bool, rows: int = 2) -> int:
+    """Threads that split each step of an unsplit batch of ``rows`` by hidden units, at most
+    ``most`` (the units' panels): every thread of the budget from :data:`UNITS_MIN_FLOPS`
+    (``training``; :data:`UNITS_ROW_MIN_FLOPS` for one row) or
+    :data:`UNITS_INFER_MIN_FLOPS` on, else 1 (no budget read below)."""
+    if training:
+        least = UNITS_ROW_MIN_FLOPS if rows == 1 else UNITS_MIN_FLOPS
+    else:
+        least = UNITS_INFER_MIN_FLOPS
     if step_flops < least or most < 2 or not _UNITS_PLATFORM:
         return 1
     return max(1, min(max_threads(), most))
