@@ -323,6 +323,12 @@ def test_tune_show_and_reset(tuning, capsys):
     assert "no tuning file to delete" in capsys.readouterr().out
 
 
+def test_tune_show_names_a_numba_target_other_than_the_host(tuning, capsys, monkeypatch):
+    monkeypatch.setenv("NUMBA_CPU_FEATURES", "+avx2,+fma")
+    assert main(["tune", "--show"]) == 0
+    assert "\nkernels compiled for: NUMBA_CPU_FEATURES=+avx2,+fma\n" in capsys.readouterr().out
+
+
 def test_tune_show_of_a_damaged_file_is_one_line(tuning, capsys):
     path = _write_raw(tuning, "[]")
     assert main(["tune", "--show"]) == 2

@@ -72,11 +72,14 @@ def run(args: argparse.Namespace) -> int:
 def machine_lines(identity: dict) -> list[str]:
     """The CPU, its instruction set, versions and thread budget: what the key hashes."""
     versions = ", ".join(f"{name} {v or 'absent'}" for name, v in identity["versions"].items())
-    return [
+    lines = [
         f"CPU: {identity['cpu']}",
         f"instruction set: {' '.join(identity['flags']) or 'none of the flags kioku reads'}",
-        f"threads: {identity['threads']}; {versions}",
     ]
+    if identity.get("target"):  # NUMBA_CPU_NAME / NUMBA_CPU_FEATURES
+        target = ", ".join(f"{k}={v}" for k, v in sorted(identity["target"].items()))
+        lines.append(f"kernels compiled for: {target}")
+    return lines + [f"threads: {identity['threads']}; {versions}"]
 
 
 def choice_lines(stored: dict | None) -> list[str]:
