@@ -270,14 +270,21 @@ def fused(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
 
 
 def fused_bytes(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
-    """``FUSED_MAX_BYTES``: the calls of :func:`fused` at 8 rows on one thread, hidden
-    size ``H`` (its quantity: both weights' bytes, ``32 H^2``), each step projecting its
-    own inputs or one GEMM before the loop: where the weights outgrow this CPU's caches,
-    reading both at every step costs more than the separate GEMM."""
+    """``FUSED_MAX_BYTES``: the calls of :func:`fused` on one thread at hidden size ``H``
+    (its quantity: both weights' bytes, ``32 H^2``), each step projecting its own inputs or
+    one GEMM before the loop: where the weights outgrow this CPU's caches, reading both at
+    every step costs more than the separate GEMM. T = 24 and the rows from which
+    ``FUSED_MIN_ROWS`` (measured just before) fuses, 8 at least and 32 at most: below
+    that row count the fused step loses at any size, and in calls of 8 steps packing both
+    weights in gate order outweighs it. (Built for AVX2 on a Zen 4, the fused step lost at
+    8 rows at every H and won at 32; at 8 rows and T = 8 this probe had set 1 MiB, which
+    kept (100, 64, 256) unfused: 40.4 against 37.0 ms fused. At 32 rows it ran 1-2 %
+    behind at H = 256..512 with T = 24, 5.8 against 5.4 ms at H = 256 with T = 8.)"""
     levels = []
     forced = {**_ONE_THREAD, "FUSED_MIN_ROWS": (numba_lstm, 1)}
+    rows = min(max(8, int(numba_lstm.FUSED_MIN_ROWS)), 32)
     for hidden in choice.candidates:
-        shape = (_steps(8, scale), 8, int(hidden))
+        shape = (_steps(24, scale), rows, int(hidden))
         on = _with({**forced, "FUSED_MAX_BYTES": (numba_lstm, 1 << 62)}, _forwards(*shape))
         off = _with({**forced, "FUSED_MAX_BYTES": (numba_lstm, 0)}, _forwards(*shape))
         levels.append(_compare(clock, 32 * int(hidden) ** 2, on, off))
