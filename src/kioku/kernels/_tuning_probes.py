@@ -21,6 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import _padding, _split_gemm, _threads, numba_lstm
+from ._tuning_choices import NO_LIMIT
 
 _INF = float("inf")
 # The probes' batches grow with the threads they split over, up to this many: on a big
@@ -285,7 +286,7 @@ def fused_bytes(choice, clock: Clock, scale: float) -> tuple[list[dict], str | N
     rows = min(max(8, int(numba_lstm.FUSED_MIN_ROWS)), 32)
     for hidden in choice.candidates:
         shape = (_steps(24, scale), rows, int(hidden))
-        on = _with({**forced, "FUSED_MAX_BYTES": (numba_lstm, 1 << 62)}, _forwards(*shape))
+        on = _with({**forced, "FUSED_MAX_BYTES": (numba_lstm, NO_LIMIT)}, _forwards(*shape))
         off = _with({**forced, "FUSED_MAX_BYTES": (numba_lstm, 0)}, _forwards(*shape))
         levels.append(_compare(clock, 32 * int(hidden) ** 2, on, off))
     return levels, None
@@ -305,7 +306,7 @@ def packed_projection(choice, clock: Clock, scale: float) -> tuple[list[dict], s
     batch = 32
     for rows in choice.candidates:
         run = _forwards(max(1, round(int(rows) * scale / batch)), batch, 256)
-        on = _with({**unfused, "PACKED_PROJECTION_ROWS": (numba_lstm, 1 << 62)}, run)
+        on = _with({**unfused, "PACKED_PROJECTION_ROWS": (numba_lstm, NO_LIMIT)}, run)
         off = _with({**unfused, "PACKED_PROJECTION_ROWS": (numba_lstm, 0)}, run)
         levels.append(_compare(clock, float(rows), on, off))
     return levels, None
@@ -318,7 +319,7 @@ def packed_grads(choice, clock: Clock, scale: float) -> tuple[list[dict], str | 
     levels = []
     for hidden in choice.candidates:
         step = _training(_steps(16, scale), 32, int(hidden))
-        on = _with({"PACKED_GRADS_MAX_BYTES": (numba_lstm, 1 << 62)}, step)
+        on = _with({"PACKED_GRADS_MAX_BYTES": (numba_lstm, NO_LIMIT)}, step)
         off = _with({"PACKED_GRADS_MAX_BYTES": (numba_lstm, 0)}, step)
         levels.append(_compare(clock, 32 * int(hidden) ** 2, on, off))
     return levels, None
