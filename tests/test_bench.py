@@ -367,15 +367,19 @@ def test_sweep_points_are_the_issue_s():
 
 
 @pytest.mark.torch
-def test_sweep_trains_with_the_input_gradient_like_torch():
+@pytest.mark.parametrize("shape", [Shape(4, 3, 5), Shape(4, 2, 3, layers=2, bidirectional=True)])
+def test_training_steps_take_the_input_gradient_like_torch(shape):
+    # the six shapes and the sweep time both libraries on the same work: parameter
+    # gradients and dx (PyTorch's backward computes dx whether or not it is asked for)
     torch = pytest.importorskip("torch")
-    shape = Shape(4, 3, 5)
     state, x = workloads.torch_state(shape), workloads.inputs(shape)
-    dx = sweep.kioku_train_dx(shape, state, x)()
+    dx = workloads.kioku_train(shape, state, x)()
     assert dx.shape == x.shape
-    torch_dx = sweep.torch_train_dx(shape, state, x.copy())()
+    torch_dx = workloads.torch_train(shape, state, x.copy())()
     assert isinstance(torch_dx, torch.Tensor)
-    depth = recurrent_depth(shape.steps, shape.hidden, shape.hidden, batch=shape.batch)
+    depth = recurrent_depth(
+        shape.steps, shape.hidden * shape.directions, shape.hidden, shape.layers, shape.batch
+    )
     assert_close("dx", dx, torch_dx.numpy(), depth)
 
 

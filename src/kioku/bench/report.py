@@ -125,7 +125,7 @@ def shape_lines(result: dict) -> list[str]:
     """The per-shape tables: training vs PyTorch, inference vs ONNX Runtime, notes."""
     lines = [
         *overhead_lines(result),
-        "Training (forward + backward of the summed output):",
+        "Training (forward + backward of the summed output, the input gradient on both sides):",
         "",
         "| shape | kioku ms | PyTorch ms | kioku speed-up | kioku tokens/s | kioku % peak "
         "| PyTorch % peak | peak MiB kioku | peak MiB PyTorch |",

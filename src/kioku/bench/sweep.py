@@ -13,8 +13,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import numpy as np
-
 from . import load, timing, workloads
 from .workloads import Shape
 
@@ -23,37 +21,6 @@ WIDTHS = (32, 64, 128, 256, 512, 1024)  # at batch 32
 BATCHES = (1, 4, 16, 64, 256)  # at H = 256
 SWEEP = tuple(Shape(STEPS, 32, h) for h in WIDTHS) + tuple(Shape(STEPS, b, 256) for b in BATCHES)
 SGEMM_SHARE_FROM = 512  # the hidden size from which the share of sgemm is a target
-
-
-def kioku_train_dx(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray):
-    """One kioku training step with the input gradient, on ``x (T, B, H)``; the step
-    returns ``dx (T, B, H)``."""
-    model = workloads.kioku_model(shape, state)
-    model.train()
-    dy = np.ones((shape.steps, shape.batch, shape.hidden * shape.directions), np.float32)
-
-    def step() -> np.ndarray:
-        model.zero_grad()
-        model(x)
-        return model.backward(dy)[0]
-
-    return step
-
-
-def torch_train_dx(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray):
-    """One PyTorch training step with the input gradient (``x.requires_grad``); the step
-    returns ``x.grad (T, B, H)``."""
-    model, xt = workloads.torch_run(shape, state, x, None, training=True)
-    xt.requires_grad_(True)
-
-    def step():
-        model.zero_grad(set_to_none=False)
-        xt.grad = None
-        y, _ = model(xt)
-        y.sum().backward()
-        return xt.grad
-
-    return step
 
 
 def has_torch() -> bool:
@@ -69,9 +36,9 @@ def sweep_point(
     reference: medians, the ratio (> 1: kioku faster) and kioku's share of sgemm."""
     state, x = workloads.torch_state(shape), workloads.inputs(shape)
     reference, reference_flops = timing.sgemm_reference()
-    fns: dict[str, Callable[[], object]] = {"kioku": kioku_train_dx(shape, state, x)}
+    fns: dict[str, Callable[[], object]] = {"kioku": workloads.kioku_train(shape, state, x)}
     if with_torch:
-        fns["torch"] = torch_train_dx(shape, state, x)
+        fns["torch"] = workloads.torch_train(shape, state, x)
     stats = timing.interleaved({**fns, "sgemm": reference}, repeats, block_s, pause_s)
     sgemm_gflops = reference_flops / stats.pop("sgemm")["median_s"] / 1e9
     flops = shape.training_flops()  # 3 x forward: exact with the input gradient

@@ -3,8 +3,10 @@ and ONNX Runtime, as zero-argument callables that run one training step or one
 inference.
 
 Training step = forward of the whole sequence plus backward of the summed output
-(``dy = 1``), parameter gradients produced, no input gradient (the first layer of a
-network does not need one). Inference = forward only. PyTorch and ONNX Runtime are
+(``dy = 1``), parameter gradients and the input gradient produced on both sides: a
+layer as users run it under an embedding or another layer (PyTorch's LSTM backward
+computes the input gradient whether or not it is asked for, so leaving it out would
+time kioku on less work than its peer). Inference = forward only. PyTorch and ONNX Runtime are
 imported lazily.
 """
 
@@ -98,15 +100,17 @@ def kioku_model(shape: Shape, state: dict[str, np.ndarray]):
     return model
 
 
-def kioku_train(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray) -> Callable[[], None]:
+def kioku_train(shape: Shape, state: dict[str, np.ndarray], x: np.ndarray) -> Callable[[], object]:
+    """One kioku training step on ``x (T, B, H)`` with the input gradient; the step
+    returns ``dx (T, B, H)``."""
     model = kioku_model(shape, state)
     model.train()
     dy = np.ones((shape.steps, shape.batch, shape.hidden * shape.directions), np.float32)
 
-    def step() -> None:
+    def step() -> np.ndarray:
         model.zero_grad()
         model(x)
-        model.backward(dy, need_dx=False)
+        return model.backward(dy)[0]
 
     step.model = model
     return step
@@ -164,12 +168,17 @@ def torch_run(
 def torch_train(
     shape: Shape, state: dict[str, np.ndarray], x: np.ndarray, threads: int | None = None
 ):
+    """One PyTorch training step on ``x (T, B, H)`` with the input gradient
+    (``x.requires_grad``); the step returns ``x.grad (T, B, H)``."""
     model, xt = torch_run(shape, state, x, threads, training=True)
+    xt.requires_grad_(True)
 
-    def step() -> None:
+    def step():
         model.zero_grad(set_to_none=False)  # gradient buffers persist, as kioku's do
+        xt.grad = None
         y, _ = model(xt)
         y.sum().backward()
+        return xt.grad
 
     return step
 
