@@ -17,7 +17,7 @@ import pytest
 from tolerance import assert_close, recurrent_depth
 
 from kioku.kernels import numba_lstm
-from kioku.kernels._loop_gemms import GC, KC
+from kioku.kernels._loop_gemms import GC, pass_rows
 from kioku.kernels._packed import MR, NR
 
 # the second layer of the 2 x 256 bidirectional benchmark stack: T, B, I, H
@@ -46,7 +46,7 @@ def _scratch_bound(T, B, I, H):
     """The compiled scratch at its largest: one panel of W_ih (4H x NR) while dx is
     computed, then the transposed gate gradients (GC x KC) and one pass of inputs and
     hidden states packed (KC x (I + H)); the tile throughout."""
-    kc = min(KC, T * B)
+    kc = pass_rows(T * B, B)
     return 4 * (max(4 * H * NR, min(GC, 4 * H) * kc + kc * (I + H)) + MR * NR)
 
 

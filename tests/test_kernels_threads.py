@@ -213,13 +213,13 @@ def _weight_gradient_case(seed, N, G, I, P):
 
 
 @pytest.mark.parametrize(
-    "N, G, I, P",  # right for any widths (the layers use it for multiples of NR only)
-    [(1, 4, 3, 1), (37, 48, 17, 12), (700, 80, 70, 20), (600, 256, 64, 128)],
+    "N, G, I, P, B",  # right for any widths (the layers use it for multiples of NR only)
+    [(1, 4, 3, 1, 1), (37, 48, 17, 12, 1), (700, 80, 70, 20, 7), (600, 256, 64, 128, 300)],
 )
-def test_packed_weight_gradients_match_blas_and_not_the_thread_count(N, G, I, P):
-    from kioku.kernels._loop_gemms import KC, packed_weight_gradients, weight_gradients
+def test_packed_weight_gradients_match_blas_and_not_the_thread_count(N, G, I, P, B):
+    from kioku.kernels._loop_gemms import packed_weight_gradients, pass_rows, weight_gradients
 
-    assert N < KC or N % KC  # one pass, or a partial last one
+    assert N <= pass_rows(N, B) or N % pass_rows(N, B)  # one pass, or a partial first one
     dgates, x, h_in, w_ih = _weight_gradient_case(N, N, G, I, P)
     want = [np.empty((N, I), np.float32), np.empty((G, I), np.float32),
             np.empty((G, P), np.float32), np.empty(G, np.float32)]  # fmt: skip
@@ -228,12 +228,13 @@ def test_packed_weight_gradients_match_blas_and_not_the_thread_count(N, G, I, P)
     for parts in (1, 2, 3, 5):
         got = [np.full_like(a, np.nan) for a in want]
         for part in range(parts):
-            packed_weight_gradients(dgates, x, h_in, w_ih, True, *got, False, part, parts)
+            packed_weight_gradients(dgates, x, h_in, w_ih, True, *got, False, part, parts, B)
         results.append(got)
         for a, b in zip(got, want):  # sums over the N rows (over the G gates for dx)
             assert_close(f"{parts} parts vs BLAS", a, b, depth=max(N, G))
-        # the bias: each column's rows summed in float64 in order, pass by pass here,
-        # in one sweep there: the same sums bit for bit
+        # the bias: each column's rows summed in float64, pass by pass (the last rows
+        # first) here, in one sweep in order there; float64 holds these few hundred
+        # float32 terms with 29 bits to spare, so the float32 results agree bit for bit
         assert np.array_equal(got[3], want[3])
     for got in results[1:]:  # split by rows of each output: every element summed alike
         assert all(np.array_equal(a, b) for a, b in zip(got, results[0]))

@@ -11,11 +11,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._loop_gemms import packed_weight_gradients, project_inputs
+from ._loop_gemms import (
+    gradient_pass,
+    gradient_scratch,
+    packed_input_gradient,
+    packed_weight_gradients,
+    pass_bounds,
+    pass_rows,
+    project_inputs,
+)
 from ._lstm_loops import lstm_backward_loop, lstm_infer_loop
 from ._pack_cache import _sample_or_pack
-from ._packed import NR, pack_panels
+from ._packed import MR, NR, pack_panels
 from ._row_loop import row_infer_loop
+from ._spin import _atomic_load, _atomic_store
+from ._threads import max_threads
+from ._unit_split import PAD, barrier, run_split
 
 # infer_sequence's flags
 HAS_BIAS, HAS_STATE, REVERSE = 1, 2, 4
@@ -64,7 +75,86 @@ def packed_backward_one_part(
     T, B, G = dgates.shape
     packed_weight_gradients(
         dgates.reshape(T * B, G), x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias,
-        accumulate, 0, 1,
+        accumulate, 0, 1, B,
+    )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def pipelined_backward(
+    dy, gates, c_state, tanh_c, weight_hh, panels, dgates, dh, dc, dh_step, dh_rec, lengths,
+    tiled, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, accumulate, part, parts,
+    progress,
+):  # fmt: skip
+    """:func:`packed_backward_one_part` of a forward direction whose every step is valid,
+    on ``parts`` (1 or 2) threads as a pipeline: thread 0 runs the loop a pass of
+    :func:`~kioku.kernels._loop_gemms.pass_rows` at a time (the last steps first, as the
+    loop goes) and then the input gradient; thread ``parts - 1`` takes the weight
+    gradients of each pass as soon as the loop has finished its steps, while the loop
+    goes on. The passes and their order are :func:`packed_weight_gradients`' (the loop's
+    steps in slices, each carrying ``dh``/``dc`` to the next): the same results bit for
+    bit, on one thread or two. ``progress``: :func:`kioku.kernels._unit_split.counters`
+    of 2 (thread 0's count of passes done in slot 0). Arguments as in
+    :func:`packed_backward_one_part`; ``batch <= KC`` (whole steps per pass)."""
+    T, B, G = dgates.shape
+    N = T * B
+    kc = pass_rows(N, B)
+    steps = kc // B
+    passes = -(-N // kc)
+    dgates2 = dgates.reshape(N, G)
+    stop = 2 * PAD
+    if part == 0:
+        for j in range(passes):
+            t1 = T - j * steps
+            t0 = max(0, t1 - steps)
+            g = dgates[t0:t1]
+            lstm_backward_loop(
+                dy[t0:t1], gates[t0:t1], c_state[t0:t1], tanh_c[t0:t1], weight_hh, weight_hh,
+                panels, weight_hh, weight_hh, g, dh, dc, g, dh_step, dh_step, dh_rec, lengths,
+                False, False, 0, B, tiled, True,
+            )  # fmt: skip
+            _atomic_store(progress, 0, j + 1)
+        if need_dx:
+            packed_input_gradient(dgates2, weight_ih, dx2, np.empty((MR, NR), np.float32))
+    if part != parts - 1:
+        return
+    I, P = x2.shape[1], h_in2.shape[1]
+    dg_t, x_panels, h_panels, total = gradient_scratch(N, G, I, P, kc, 0, G)
+    tile = np.empty((MR, NR), np.float32)
+    for j in range(passes):
+        if parts > 1:  # until thread 0 has finished pass j (or failed)
+            barrier(progress, 1, 2, j + 1)
+            if _atomic_load(progress, stop) != 0:
+                return
+        k0, k1 = pass_bounds(N, kc, j)
+        beta = 1.0 if accumulate or j > 0 else 0.0
+        gradient_pass(
+            dgates2, x2, h_in2, dw_ih, dw_hh, k0, k1 - k0, beta, 0, G, dg_t, x_panels,
+            h_panels, total, tile,
+        )  # fmt: skip
+    for g in range(G):
+        dbias[g] = total[g]
+
+
+def one_part_backward(
+    pipeline: bool, dy, gates, c_state, tanh_c, weight_hh, panels, dgates, dh, dc, dh_step,
+    dh_rec, lengths, tiled, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, accumulate,
+) -> None:  # fmt: skip
+    """A float32 forward direction's backward without projection, all of it on one thread
+    (:func:`packed_backward_one_part`), or with ``pipeline`` (every step valid) its weight
+    gradients handed to a second thread a pass at a time (:func:`pipelined_backward`),
+    when the thread budget has two: the same results bit for bit either way. Arguments
+    as in :func:`pipelined_backward`."""
+    if pipeline and max_threads() >= 2:
+        run_split(
+            pipelined_backward, (dy, gates, c_state, tanh_c, weight_hh, panels, dgates, dh, dc,
+            dh_step, dh_rec, lengths, tiled, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh,
+            dbias, accumulate), 2, spin=True,
+        )  # fmt: skip
+        return
+    packed_backward_one_part(
+        dy, gates, c_state, tanh_c, weight_hh, weight_hh, panels, weight_hh, weight_hh, dgates,
+        dh, dc, dgates, dh_step, dh_step, dh_rec, lengths, False, tiled, x2, h_in2, weight_ih,
+        need_dx, dx2, dw_ih, dw_hh, dbias, accumulate,
     )  # fmt: skip
 
 

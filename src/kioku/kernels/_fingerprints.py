@@ -40,6 +40,8 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
         "_pack_cache.py",
         "_packed.py",
         "_row_loop.py",
+        "_spin.py",
+        "_unit_split.py",
     ),  # fmt: skip
     "numba_gru.py": ("_primitives.py",),
     "_split_gemm.py": ("_primitives.py",),
@@ -57,13 +59,14 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
 SHA256: dict[str, str] = {
     "_blas.py": "3401fdae3547b22e",
     "_gate_order.py": "1b79f327cf4be0a0",
-    "_loop_gemms.py": "37460ae0e24438f4",
+    "_loop_gemms.py": "c3a4dc764aea45ee",
     "_lstm_loops.py": "75fd131b3c856a58",
     "_pack_cache.py": "87954e7efcf9dae4",
     "_packed.py": "d4654132533f250f",
     "_primitives.py": "3dd442ff38ffae0f",
     "_row_loop.py": "03dacdc0dae65855",
     "_spin.py": "8cdb3827d5834e06",
+    "_unit_split.py": "b23dff9836031f56",
 }
 # END SHA256
 

@@ -79,10 +79,28 @@ def weight_gradients(
 # Rows of T * B per pass of the packed weight gradients: one pass's packed inputs stay
 # in L2 while every row block of the transposed gate gradients goes past them.
 KC = 256
+# Steps per pass at most: a pipelined backward (:mod:`._entries`) hands the passes to a
+# second thread as the loop finishes their steps, so a short call needs several of them
+# (50 steps of batch 1: passes of 16, 16, 16 and 2 steps).
+CHUNK_STEPS = 16
 # Gate columns transposed at a time within a pass (a multiple of MR and LANES): the
 # scratch for the transposed gate gradients is GC x KC (192 KiB), not 4H x KC (1 MiB at
 # H = 256), and every element is still summed in the same order.
 GC = 192
+
+
+@njit(cache=True, nogil=True)
+def pass_rows(N, B):
+    """Rows in each pass of the packed weight gradients over ``N = T * B`` rows: whole
+    steps of ``B`` rows, at most :data:`CHUNK_STEPS` steps and :data:`KC` rows (``KC``
+    rows where one step is more). The passes go from the last rows to the first (the
+    order in which the backward loop finishes its steps), the first of them (rows 0 on)
+    the short one: every path sums the rows of a weight gradient in this one order."""
+    if N <= 0:
+        return 1
+    if B > KC or B <= 0:
+        return min(KC, N)
+    return min(N, B * min(CHUNK_STEPS, KC // B))
 
 
 @njit(cache=True, nogil=True)
@@ -122,48 +140,81 @@ def packed_input_gradient(dgates2, weight_ih, dx2, tile):
 
 
 @njit(cache=True, nogil=True)
+def gradient_scratch(N, G, I, P, kc, g0, g1):
+    """A part's scratch for :func:`gradient_pass` over gate columns ``g0:g1``: the
+    transposed gate gradients ``(min(GC, g1 - g0), kc)``, the packed inputs and hidden
+    states of one pass (``(ceil(I / NR), kc, NR)``, ``(ceil(P / NR), kc, NR)``), the bias
+    sums ``(g1 - g0,)`` float64 (no drift over the ``N`` rows) and the tile."""
+    gc = max(1, min(GC, g1 - g0))
+    dg_t = np.empty((gc, kc), np.float32)
+    x_panels = np.empty(((I + NR - 1) // NR, kc, NR), np.float32)
+    h_panels = np.empty(((P + NR - 1) // NR, kc, NR), np.float32)
+    return dg_t, x_panels, h_panels, np.zeros(max(0, g1 - g0), np.float64)
+
+
+@njit(cache=True, nogil=True)
+def gradient_pass(
+    dgates2, x2, h_in2, dw_ih, dw_hh, k0, k, beta, g0, g1, dg_t, x_panels, h_panels, total,
+    tile,
+):  # fmt: skip
+    """One pass of :func:`packed_weight_gradients`: rows ``k0:k0 + k`` of ``dgates2``,
+    ``x2`` and ``h_in2`` into gate rows ``g0:g1`` of ``dw_ih``/``dw_hh`` (``beta`` 0:
+    overwritten, 1: added to) and their column sums into ``total``; scratch from
+    :func:`gradient_scratch`."""
+    pack_panels(x2[k0 : k0 + k], x_panels[:, :k])
+    pack_panels(h_in2[k0 : k0 + k], h_panels[:, :k])
+    gc = dg_t.shape[0]
+    for c0 in range(g0, g1, gc):
+        c1 = min(g1, c0 + gc)
+        block = dg_t[: c1 - c0, :k]
+        _transpose(dgates2[k0 : k0 + k, c0:c1], block)
+        # the bias gradient (column sums) from the block just transposed, while it is in
+        # cache: no pass of its own over (N, 4H)
+        add_rows(dgates2[k0 : k0 + k, c0:c1], total[c0 - g0 : c1 - g0])
+        packed_gemm(block, x_panels[:, :k], dw_ih[c0:c1], beta, tile)
+        packed_gemm(block, h_panels[:, :k], dw_hh[c0:c1], beta, tile)
+
+
+@njit(cache=True, nogil=True)
+def pass_bounds(N, kc, j):
+    """Rows ``(k0, k1)`` of pass ``j`` over ``N`` rows in passes of ``kc``, from the end."""
+    k1 = N - j * kc
+    return max(0, k1 - kc), k1
+
+
+@njit(cache=True, nogil=True)
 def packed_weight_gradients(
-    dgates2, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, accumulate, part, parts
+    dgates2, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, accumulate, part, parts,
+    batch,
 ):  # fmt: skip
     """:func:`weight_gradients` without projection, float32, with the packed kernel
     instead of BLAS: ``dx2 (N, I) = dgates2 (N, 4H) @ weight_ih (4H, I)`` (by
     :func:`packed_input_gradient`), ``dw_ih (4H, I) = dgates2.T @ x2 (N, I)``,
     ``dw_hh (4H, P) = dgates2.T @ h_in2 (N, P)`` (added to what they hold with
-    ``accumulate``), ``dbias (4H,)``. The ``N`` rows go in passes of :data:`KC`, each
-    packing its slices of ``x2``/``h_in2`` and transposing its slice of ``dgates2``
-    :data:`GC` columns at a time into this thread's scratch. Right for any widths; as
-    fast as OpenBLAS only when I and P are multiples of
-    :data:`~kioku.kernels._packed.NR` (every panel full). A part does its share of the
-    rows of each output, and each element is summed in the same order whatever
-    ``parts`` is. No BLAS call: OpenBLAS's thread count is not touched."""
+    ``accumulate``), ``dbias (4H,)``. The ``N = T * batch`` rows go in passes of
+    :func:`pass_rows` (the last rows first), each packing its slices of ``x2``/``h_in2``
+    and transposing its slice of ``dgates2`` :data:`GC` columns at a time into this
+    thread's scratch. Right for any widths; as fast as OpenBLAS only when I and P are
+    multiples of :data:`~kioku.kernels._packed.NR` (every panel full). A part does its
+    share of the rows of each output, and each element is summed in the same order
+    whatever ``parts`` is. No BLAS call: OpenBLAS's thread count is not touched."""
     N, G = dgates2.shape
     I, P = x2.shape[1], h_in2.shape[1]
     tile = np.empty((MR, NR), np.float32)
     r0, r1 = _share(N, part, parts)
     if need_dx and r1 > r0:
         packed_input_gradient(dgates2[r0:r1], weight_ih, dx2[r0:r1], tile)
-    kc = min(KC, N)  # scratch no bigger than needed: fresh pages cost more than the work
     g0, g1 = _share(G, part, parts)
     if g1 <= g0:
         return
-    gc = min(GC, g1 - g0)
-    dg_t = np.empty((gc, kc), np.float32)
-    x_panels = np.empty(((I + NR - 1) // NR, kc, NR), np.float32)
-    h_panels = np.empty(((P + NR - 1) // NR, kc, NR), np.float32)
-    # the bias gradient (column sums of dgates2) from each block just transposed, while
-    # it is in cache: no pass of its own over (N, 4H); each column's rows still in order
-    total = np.zeros(g1 - g0, np.float64)
-    for k0 in range(0, N, kc):
-        k = min(kc, N - k0)
-        pack_panels(x2[k0 : k0 + k], x_panels[:, :k])
-        pack_panels(h_in2[k0 : k0 + k], h_panels[:, :k])
-        beta = 1.0 if accumulate or k0 > 0 else 0.0
-        for c0 in range(g0, g1, gc):
-            c1 = min(g1, c0 + gc)
-            block = dg_t[: c1 - c0, :k]
-            _transpose(dgates2[k0 : k0 + k, c0:c1], block)
-            add_rows(dgates2[k0 : k0 + k, c0:c1], total[c0 - g0 : c1 - g0])
-            packed_gemm(block, x_panels[:, :k], dw_ih[c0:c1], beta, tile)
-            packed_gemm(block, h_panels[:, :k], dw_hh[c0:c1], beta, tile)
+    kc = pass_rows(N, batch)  # scratch no bigger than needed: fresh pages cost more
+    dg_t, x_panels, h_panels, total = gradient_scratch(N, G, I, P, kc, g0, g1)
+    for j in range(-(-N // kc)):
+        k0, k1 = pass_bounds(N, kc, j)
+        beta = 1.0 if accumulate or j > 0 else 0.0
+        gradient_pass(
+            dgates2, x2, h_in2, dw_ih, dw_hh, k0, k1 - k0, beta, g0, g1, dg_t, x_panels,
+            h_panels, total, tile,
+        )  # fmt: skip
     for g in range(g0, g1):
         dbias[g] = total[g - g0]

@@ -11,12 +11,15 @@ machine (:mod:`._tuning`) take effect without a re-import.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _primitives, _threads, numba_lstm
+from ._loop_gemms import KC, pass_rows
 from ._packed import NR
+from ._tuning_choices import NO_LIMIT
 
 _F32 = np.dtype(np.float32)
 
@@ -43,7 +46,12 @@ class Path:
     ``packed_grads``: the backward's weight gradients on the packed kernel (float32,
     no projection, ``I`` and ``P`` multiples of the panel width); ``max_steps``: the
     most steps a call of this batch may have and still take this path (what a plan
-    checks instead of deciding again).
+    checks instead of deciding again); ``pipeline_steps``: the fewest steps from which a
+    training call of this batch, all of it on one thread (``parts``, ``gemm_parts`` and
+    ``unit_parts`` 1) with the packed weight gradients, every step valid, hands those
+    gradients a pass at a time to a second thread while its backward loop goes on
+    (:func:`~kioku.kernels._entries.pipelined_backward`; a forward direction, with two
+    threads in the budget when it runs: checked then), ``NO_LIMIT`` where it never does.
     """
 
     slices: tuple[slice, ...]
@@ -60,6 +68,7 @@ class Path:
     one_entry: bool
     packed_grads: bool
     max_steps: int
+    pipeline_steps: int
 
     @property
     def parts(self) -> int:
@@ -125,15 +134,21 @@ def choose_path(
         most_rows * H * P if project and not small else 0,
     )
     # the longest call that keeps this path: packed_ih holds up to `limit` rows
-    max_steps = limit // B if packed_ih and not fused else (1 << 62)
+    max_steps = limit // B if packed_ih and not fused else NO_LIMIT
+    packed_grads = (
+        packed and not project and weight_bytes <= numba_lstm.PACKED_GRADS_MAX_BYTES
+        and I % NR == 0 and P % NR == 0
+    )  # fmt: skip
+    pipeline_steps = NO_LIMIT
+    if packed_grads and keep_cache and all_valid and parts == unit_parts == 1 and 0 < B <= KC:
+        per_step = 8.0 * B * H * I  # one GEMM around the loop, per step
+        least = _threads.PIPELINE_MIN_FLOPS / per_step
+        if math.isfinite(least):  # and at least two passes of the weight gradients
+            pipeline_steps = max(math.ceil(least), pass_rows(B * KC, B) // B + 1)
     return Path(
         slices=slices, gemm_parts=gemm_parts, unit_parts=unit_parts, budget_free=budget_free,
         packed=packed, fused=fused, packed_ih=packed_ih, small=small, tiled=tiled,
         one_sequence=one_sequence, blas_mnk=blas_mnk,
         one_entry=gemm_parts == unit_parts == 1 and blas_mnk <= _threads.SOLO_GEMM_MNK,
-        packed_grads=(
-            packed and not project and weight_bytes <= numba_lstm.PACKED_GRADS_MAX_BYTES
-            and I % NR == 0 and P % NR == 0
-        ),
-        max_steps=max_steps,
+        packed_grads=packed_grads, max_steps=max_steps, pipeline_steps=pipeline_steps,
     )  # fmt: skip

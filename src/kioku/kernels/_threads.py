@@ -55,6 +55,12 @@ UNITS_INFER_MIN_FLOPS = _tuning.current("UNITS_INFER_MIN_FLOPS")  # by hand: 1e6
 # core's cache and half of it does not, at fewer flops than at batch 2 (Zen 4, T = 50,
 # training: at H = 256, 2.07 ms split against 2.40; at H = 192, 1.47 against 1.36).
 UNITS_ROW_MIN_FLOPS = _tuning.current("UNITS_ROW_MIN_FLOPS")  # by hand: 1e6
+# Flops of one GEMM around the loop (``8 T B H I``) from which a training call on one
+# thread hands its weight gradients, a pass of steps at a time, to a second thread while
+# its backward loop goes on (kernels/_entries.pipelined_backward): below it the hand-off
+# costs more than the overlap saves (Zen 4, batch 1, H = 64: 20 steps 0.74-0.96x, 50
+# steps 1.07-1.09x, 100 steps 1.13x).
+PIPELINE_MIN_FLOPS = _tuning.current("PIPELINE_MIN_FLOPS")  # by hand: 2e6
 # the split's barrier yields the core through the C library's sched_yield (POSIX)
 _UNITS_PLATFORM = os.name == "posix"
 

@@ -38,7 +38,7 @@ import numpy as np
 from .. import functional
 from . import _path, _threads
 from ._contract import steps_per_sequence
-from ._entries import packed_backward_one_part
+from ._entries import one_part_backward
 from ._loop_gemms import project_inputs
 from ._lstm_loops import lstm_forward_loop
 from ._pack_cache import packed
@@ -181,12 +181,11 @@ class TrainingPlan:
         dbias = np.empty(G, _F32)
         dx = np.empty((T, B, I), _F32) if need_dx else None
         lengths = steps_per_sequence(None, T, B)
-        packed_backward_one_part(
-            dy, gates, cache.c_state, cache.tanh_c, weight_hh, weight_hh, panels, weight_hh,
-            weight_hh, dgates, dh, dc, dgates, dh_step, dh_step, dh_rec, lengths, False,
-            path.tiled, cache.x.reshape(T * B, I), cache.h_state[:T].reshape(T * B, H),
-            weight_ih, need_dx, (dx if need_dx else dgates).reshape(T * B, -1), grad_ih,
-            grad_hh, dbias, True,
+        one_part_backward(
+            T >= path.pipeline_steps, dy, gates, cache.c_state, cache.tanh_c, weight_hh, panels,
+            dgates, dh, dc, dh_step, dh_rec, lengths, path.tiled, cache.x.reshape(T * B, I),
+            cache.h_state[:T].reshape(T * B, H), weight_ih, need_dx,
+            (dx if need_dx else dgates).reshape(T * B, -1), grad_ih, grad_hh, dbias, True,
         )  # fmt: skip
         return functional.LSTMGrads(dx, grad_ih, grad_hh, dbias, None, dh, dc)
 

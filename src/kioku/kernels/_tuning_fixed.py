@@ -19,6 +19,11 @@ FIXED = (
     Fixed("NR", "kioku.kernels._packed", f"panel width, set from the vector width; {_COMPILED}"),
     Fixed("MR", "kioku.kernels._packed", f"rows of the register tile; {_COMPILED}"),
     Fixed("KC", "kioku.kernels._loop_gemms", f"rows per weight-gradient pass; {_COMPILED}"),
+    Fixed(
+        "CHUNK_STEPS",
+        "kioku.kernels._loop_gemms",
+        f"most steps per weight-gradient pass (a pipelined backward's hand-off unit); {_COMPILED}",
+    ),
     Fixed("GC", "kioku.kernels._loop_gemms", f"gate columns per transpose; {_COMPILED}"),
     Fixed("SMALL_ROWS", "kioku.kernels._primitives", f"dot-loop row limit; {_COMPILED}"),
     Fixed(

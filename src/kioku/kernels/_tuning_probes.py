@@ -216,6 +216,25 @@ def unit_split_row(choice, clock: Clock, scale: float) -> tuple[list[dict], str 
     return _unit_split_training(choice, clock, scale, 1, 48)
 
 
+def pipeline(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``PIPELINE_MIN_FLOPS``: a training call of one sequence (H = I = 64, a multiple of
+    the panel width, ``T`` steps as listed; its quantity ``8 T H^2``, one GEMM around the
+    loop) on one thread, its weight gradients handed to a second thread a pass at a time
+    while the backward loop goes on, or after it on the same thread. Every other split
+    off: only a call that runs on one thread pipelines."""
+    note = _one_thread_note()
+    if note:
+        return [], note
+    hidden = 64
+    levels = []
+    for steps in choice.candidates:
+        shape = (_steps(int(steps), scale), 1, hidden)
+        on = _with({**_ONE_THREAD, "PIPELINE_MIN_FLOPS": (_threads, 0.0)}, _training(*shape))
+        off = _with({**_ONE_THREAD, "PIPELINE_MIN_FLOPS": (_threads, _INF)}, _training(*shape))
+        levels.append(_compare(clock, 8.0 * shape[0] * hidden * hidden, on, off))
+    return levels, None
+
+
 def unit_split_inference(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
     """``UNITS_INFER_MIN_FLOPS``: an inference call of one sequence (T = 32, hidden size
     ``H``; quantity ``8 H^2``) with the packed weights kept, as the layers call it in eval

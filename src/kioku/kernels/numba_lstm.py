@@ -24,6 +24,7 @@ from ._entries import (
     REVERSE,
     infer_one_part,
     infer_sequence,
+    one_part_backward,
     packed_backward_one_part,
 )
 from ._loop_gemms import packed_weight_gradients, project_inputs, weight_gradients
@@ -349,7 +350,7 @@ def lstm_backward(
         if path.packed_grads:  # the packed kernel, no BLAS: OpenBLAS's count left alone
             packed_weight_gradients(
                 g2, in2, h2, w_ih, need_dx, d2, dweight_ih, dweight_hh, dbias, into, part,
-                gemm_parts,
+                gemm_parts, B,
             )  # fmt: skip
         else:  # with a projection every row (_padding never gathers then)
             weight_gradients(
@@ -368,6 +369,12 @@ def lstm_backward(
         run_parts(lambda part: finish_on(*dense, dx_dense, part), gemm_parts, single_blas=blas)
         if need_dx:
             _padding.scatter(rows, dx_dense, dx2)
+    elif path.packed_grads and parts == gemm_parts == path.unit_parts == 1 and not cache.reverse:
+        one_part_backward(  # one entry, or a pipeline from path.pipeline_steps on
+            T >= path.pipeline_steps, dy, cache.gates, cache.c_state, cache.tanh_c, w_hh,
+            panels, dgates, dh, dc, dh_step, dh_rec, steps_left, tiled, x2, h_in2, w_ih,
+            need_dx, dx2, dweight_ih, dweight_hh, dbias, into,
+        )  # fmt: skip
     elif path.packed_grads and parts == gemm_parts == path.unit_parts == 1:  # one entry
         packed_backward_one_part(
             dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, w_hh_t, panels, w_hr,
