@@ -329,7 +329,10 @@ def test_machine_records_the_cpu_its_flags_and_the_choices_in_force():
     assert lines[0].startswith("Instruction set: ")
     # NUMBA_CPU_NAME / NUMBA_CPU_FEATURES (.ci/run's AVX2 pass) add a line between them
     assert bool(info.get("kernel_target")) == lines[1].startswith("Kernels compiled for ")
-    assert lines[-2].startswith("Kernel choices in force: defaults (KIOKU_TUNING=off): MIN_ROWS 4,")
+    assert lines[-2].startswith(
+        "Kernel choices in force: defaults (KIOKU_TUNING=off): "
+        "PIPELINE_MIN_FLOPS 4e+06, MIN_ROWS 4,"
+    )
 
 
 def test_tuned_choices_are_named_with_their_file_and_defaults():

@@ -46,7 +46,7 @@ def _scratch_bound(T, B, I, H):
     """The compiled scratch at its largest: one panel of W_ih (4H x NR) while dx is
     computed, then the transposed gate gradients (GC x KC) and one pass of inputs and
     hidden states packed (KC x (I + H)); the tile throughout."""
-    kc = pass_rows(T * B, B)
+    kc = pass_rows(T, B, False)  # KC rows, or all: a pipelined pass is never more
     return 4 * (max(4 * H * NR, min(GC, 4 * H) * kc + kc * (I + H)) + MR * NR)
 
 

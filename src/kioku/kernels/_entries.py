@@ -17,7 +17,6 @@ from ._loop_gemms import (
     packed_input_gradient,
     packed_weight_gradients,
     pass_bounds,
-    pass_rows,
     project_inputs,
 )
 from ._lstm_loops import lstm_backward_loop, lstm_infer_loop
@@ -62,11 +61,12 @@ def infer_one_part(
 def packed_backward_one_part(
     dy, gates, c_state, tanh_c, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, dgates,
     dh, dc, dh_out, dh_step, d_hidden, dh_rec, lengths, reverse, tiled, x2, h_in2, weight_ih,
-    need_dx, dx2, dw_ih, dw_hh, dbias, accumulate,
+    need_dx, dx2, dw_ih, dw_hh, dbias, accumulate, kc,
 ):  # fmt: skip
     """A float32 backward without projection on one thread in one compiled entry (one
     dispatch at batch 1): :func:`lstm_backward_loop` over the whole batch on the packed
-    ``panels``, then :func:`packed_weight_gradients`; arguments as there."""
+    ``panels``, then :func:`packed_weight_gradients` in passes of ``kc`` rows; arguments
+    as there."""
     lstm_backward_loop(
         dy, gates, c_state, tanh_c, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t,
         dgates, dh, dc, dh_out, dh_step, d_hidden, dh_rec, lengths, reverse, False, 0,
@@ -75,29 +75,29 @@ def packed_backward_one_part(
     T, B, G = dgates.shape
     packed_weight_gradients(
         dgates.reshape(T * B, G), x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias,
-        accumulate, 0, 1, B,
+        accumulate, 0, 1, kc,
     )  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def pipelined_backward(
     dy, gates, c_state, tanh_c, weight_hh, panels, dgates, dh, dc, dh_step, dh_rec, lengths,
-    tiled, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, accumulate, part, parts,
-    progress,
+    tiled, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, accumulate, kc, part,
+    parts, progress,
 ):  # fmt: skip
     """:func:`packed_backward_one_part` of a forward direction whose every step is valid,
     on ``parts`` (1 or 2) threads as a pipeline: thread 0 runs the loop a pass of
-    :func:`~kioku.kernels._loop_gemms.pass_rows` at a time (the last steps first, as the
+    ``kc`` rows at a time (the last steps first, as the
     loop goes) and then the input gradient; thread ``parts - 1`` takes the weight
     gradients of each pass as soon as the loop has finished its steps, while the loop
     goes on. The passes and their order are :func:`packed_weight_gradients`' (the loop's
     steps in slices, each carrying ``dh``/``dc`` to the next): the same results bit for
     bit, on one thread or two. ``progress``: :func:`kioku.kernels._unit_split.counters`
     of 2 (thread 0's count of passes done in slot 0). Arguments as in
-    :func:`packed_backward_one_part`; ``batch <= KC`` (whole steps per pass)."""
+    :func:`packed_backward_one_part`."""
     T, B, G = dgates.shape
     N = T * B
-    kc = pass_rows(N, B)
+    kc = min(kc, N)
     steps = kc // B
     passes = -(-N // kc)
     dgates2 = dgates.reshape(N, G)
@@ -138,6 +138,7 @@ def pipelined_backward(
 def one_part_backward(
     pipeline: bool, dy, gates, c_state, tanh_c, weight_hh, panels, dgates, dh, dc, dh_step,
     dh_rec, lengths, tiled, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, accumulate,
+    kc,
 ) -> None:  # fmt: skip
     """A float32 forward direction's backward without projection, all of it on one thread
     (:func:`packed_backward_one_part`), or with ``pipeline`` (every step valid) its weight
@@ -148,13 +149,13 @@ def one_part_backward(
         run_split(
             pipelined_backward, (dy, gates, c_state, tanh_c, weight_hh, panels, dgates, dh, dc,
             dh_step, dh_rec, lengths, tiled, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh,
-            dbias, accumulate), 2, spin=True,
+            dbias, accumulate, kc), 2, spin=True,
         )  # fmt: skip
         return
     packed_backward_one_part(
         dy, gates, c_state, tanh_c, weight_hh, weight_hh, panels, weight_hh, weight_hh, dgates,
         dh, dc, dgates, dh_step, dh_step, dh_rec, lengths, False, tiled, x2, h_in2, weight_ih,
-        need_dx, dx2, dw_ih, dw_hh, dbias, accumulate,
+        need_dx, dx2, dw_ih, dw_hh, dbias, accumulate, kc,
     )  # fmt: skip
 
 

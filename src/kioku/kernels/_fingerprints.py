@@ -59,7 +59,7 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
 SHA256: dict[str, str] = {
     "_blas.py": "3401fdae3547b22e",
     "_gate_order.py": "1b79f327cf4be0a0",
-    "_loop_gemms.py": "c3a4dc764aea45ee",
+    "_loop_gemms.py": "febb4a9931ee8af5",
     "_lstm_loops.py": "75fd131b3c856a58",
     "_pack_cache.py": "87954e7efcf9dae4",
     "_packed.py": "d4654132533f250f",

@@ -79,9 +79,9 @@ def weight_gradients(
 # Rows of T * B per pass of the packed weight gradients: one pass's packed inputs stay
 # in L2 while every row block of the transposed gate gradients goes past them.
 KC = 256
-# Steps per pass at most: a pipelined backward (:mod:`._entries`) hands the passes to a
-# second thread as the loop finishes their steps, so a short call needs several of them
-# (50 steps of batch 1: passes of 16, 16, 16 and 2 steps).
+# Steps per pass at most in a pipelined backward (:mod:`._entries`), which hands the
+# passes to a second thread as the loop finishes their steps, so a short call needs
+# several of them (50 steps of batch 1: passes of 16, 16, 16 and 2 steps).
 CHUNK_STEPS = 16
 # Gate columns transposed at a time within a pass (a multiple of MR and LANES): the
 # scratch for the transposed gate gradients is GC x KC (192 KiB), not 4H x KC (1 MiB at
@@ -89,18 +89,16 @@ CHUNK_STEPS = 16
 GC = 192
 
 
-@njit(cache=True, nogil=True)
-def pass_rows(N, B):
-    """Rows in each pass of the packed weight gradients over ``N = T * B`` rows: whole
-    steps of ``B`` rows, at most :data:`CHUNK_STEPS` steps and :data:`KC` rows (``KC``
-    rows where one step is more). The passes go from the last rows to the first (the
-    order in which the backward loop finishes its steps), the first of them (rows 0 on)
-    the short one: every path sums the rows of a weight gradient in this one order."""
-    if N <= 0:
-        return 1
-    if B > KC or B <= 0:
-        return min(KC, N)
-    return min(N, B * min(CHUNK_STEPS, KC // B))
+def pass_rows(steps: int, batch: int, pipelined: bool) -> int:
+    """Rows of ``T * B`` in each pass of :func:`packed_weight_gradients` for a call of
+    ``steps`` steps of ``batch`` rows: :data:`KC`, or for a ``pipelined`` backward
+    (:func:`kioku.kernels._entries.pipelined_backward`, ``batch <= KC``) whole steps, at
+    most :data:`CHUNK_STEPS` of them, so that a second thread can take a pass as soon as
+    the loop has finished its steps. A function of the call's shape and path, never of
+    the thread count: one thread or two sum every element alike."""
+    if pipelined:
+        return batch * min(CHUNK_STEPS, KC // batch)
+    return max(1, min(KC, steps * batch))
 
 
 @njit(cache=True, nogil=True)
@@ -185,19 +183,20 @@ def pass_bounds(N, kc, j):
 @njit(cache=True, nogil=True)
 def packed_weight_gradients(
     dgates2, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, accumulate, part, parts,
-    batch,
+    kc,
 ):  # fmt: skip
     """:func:`weight_gradients` without projection, float32, with the packed kernel
     instead of BLAS: ``dx2 (N, I) = dgates2 (N, 4H) @ weight_ih (4H, I)`` (by
     :func:`packed_input_gradient`), ``dw_ih (4H, I) = dgates2.T @ x2 (N, I)``,
     ``dw_hh (4H, P) = dgates2.T @ h_in2 (N, P)`` (added to what they hold with
-    ``accumulate``), ``dbias (4H,)``. The ``N = T * batch`` rows go in passes of
-    :func:`pass_rows` (the last rows first), each packing its slices of ``x2``/``h_in2``
-    and transposing its slice of ``dgates2`` :data:`GC` columns at a time into this
-    thread's scratch. Right for any widths; as fast as OpenBLAS only when I and P are
-    multiples of :data:`~kioku.kernels._packed.NR` (every panel full). A part does its
-    share of the rows of each output, and each element is summed in the same order
-    whatever ``parts`` is. No BLAS call: OpenBLAS's thread count is not touched."""
+    ``accumulate``), ``dbias (4H,)``. The ``N`` rows go in passes of ``kc`` rows
+    (:func:`pass_rows`; the last rows first, the short pass at the start), each packing
+    its slices of ``x2``/``h_in2`` and transposing its slice of ``dgates2`` :data:`GC`
+    columns at a time into this thread's scratch. Right for any widths; as fast as
+    OpenBLAS only when I and P are multiples of :data:`~kioku.kernels._packed.NR` (every
+    panel full). A part does its share of the rows of each output, and each element is
+    summed in the same order whatever ``parts`` is. No BLAS call: OpenBLAS's thread
+    count is not touched."""
     N, G = dgates2.shape
     I, P = x2.shape[1], h_in2.shape[1]
     tile = np.empty((MR, NR), np.float32)
@@ -207,7 +206,7 @@ def packed_weight_gradients(
     g0, g1 = _share(G, part, parts)
     if g1 <= g0:
         return
-    kc = pass_rows(N, batch)  # scratch no bigger than needed: fresh pages cost more
+    kc = max(1, min(kc, N))  # scratch no bigger than needed: fresh pages cost more
     dg_t, x_panels, h_panels, total = gradient_scratch(N, G, I, P, kc, g0, g1)
     for j in range(-(-N // kc)):
         k0, k1 = pass_bounds(N, kc, j)

@@ -75,6 +75,18 @@ class Path:
         """Threads the batch splits over."""
         return len(self.slices)
 
+    def pipelined(self, steps: int) -> bool:
+        """Whether a training call of ``steps`` steps on this path has a pipelined
+        backward (with two threads in the budget when it runs; the same passes, on one
+        thread, without)."""
+        return steps >= self.pipeline_steps
+
+    def pass_rows(self, steps: int) -> int:
+        """Rows per pass of the packed weight gradients of a call of ``steps`` steps:
+        :func:`~kioku.kernels._loop_gemms.pass_rows`, whole steps where it pipelines."""
+        batch = self.slices[-1].stop if self.slices else 0
+        return pass_rows(steps, batch, self.pipelined(steps))
+
 
 def fused_rows(rows_per_part: int, weight_bytes: int) -> bool:
     """Whether each step projects its own inputs: at least ``FUSED_MIN_ROWS`` rows per
@@ -144,7 +156,7 @@ def choose_path(
         per_step = 8.0 * B * H * I  # one GEMM around the loop, per step
         least = _threads.PIPELINE_MIN_FLOPS / per_step
         if math.isfinite(least):  # and at least two passes of the weight gradients
-            pipeline_steps = max(math.ceil(least), pass_rows(B * KC, B) // B + 1)
+            pipeline_steps = max(math.ceil(least), pass_rows(KC, B, True) // B + 1)
     return Path(
         slices=slices, gemm_parts=gemm_parts, unit_parts=unit_parts, budget_free=budget_free,
         packed=packed, fused=fused, packed_ih=packed_ih, small=small, tiled=tiled,

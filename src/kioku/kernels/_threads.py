@@ -58,9 +58,9 @@ UNITS_ROW_MIN_FLOPS = _tuning.current("UNITS_ROW_MIN_FLOPS")  # by hand: 1e6
 # Flops of one GEMM around the loop (``8 T B H I``) from which a training call on one
 # thread hands its weight gradients, a pass of steps at a time, to a second thread while
 # its backward loop goes on (kernels/_entries.pipelined_backward): below it the hand-off
-# costs more than the overlap saves (Zen 4, batch 1, H = 64: 20 steps 0.74-0.96x, 50
-# steps 1.07-1.09x, 100 steps 1.13x).
-PIPELINE_MIN_FLOPS = _tuning.current("PIPELINE_MIN_FLOPS")  # by hand: 2e6
+# costs what the overlap saves (Zen 4, batch 1, T = 48, a layer's whole step, medians of
+# three processes: H = 64 0.88-1.09x, H = 128 1.11-1.21x).
+PIPELINE_MIN_FLOPS = _tuning.current("PIPELINE_MIN_FLOPS")  # by hand: 4e6
 # the split's barrier yields the core through the C library's sched_yield (POSIX)
 _UNITS_PLATFORM = os.name == "posix"
 

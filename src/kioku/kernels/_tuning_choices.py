@@ -47,6 +47,11 @@ _PADDING = "kioku.kernels._padding"
 # In the order they are measured: each probe runs with the choices above it in force.
 # fmt: off
 CHOICES: dict[str, Choice] = {c.name: c for c in (
+    # first: its probe runs every split off, and the others' one-thread sides pipeline
+    Choice("PIPELINE_MIN_FLOPS", _THREADS, 4e6, (64, 128, 192),
+           "8 T B H I, one GEMM around the loop (H = I as listed, B = 1, T = 48)", "at_least",
+           (0.0, 1e15), False, "pipeline",
+           "a GEMM's flops from which a one-thread backward hands its weight gradients on"),
     Choice("MIN_ROWS", _THREADS, 4, (2, 4, 8, 16), "batch rows per thread", "at_least",
            (1, 4096), True, "split_rows", "fewest batch rows per thread worth a thread"),
     Choice("MIN_FLOPS", _THREADS, 4e6, (16, 32, 64, 128, 256),
@@ -71,10 +76,6 @@ CHOICES: dict[str, Choice] = {c.name: c for c in (
            "8 H^2, a step's recurrent flops (H as listed, B = 1, T = 48)", "at_least",
            (0.0, 1e12), False, "unit_split_row",
            "the same for training calls of one sequence"),
-    Choice("PIPELINE_MIN_FLOPS", _THREADS, 2e6, (24, 36, 48, 72, 96),
-           "8 T B H I, one GEMM around the loop (T as listed, B = 1, H = I = 64)", "at_least",
-           (0.0, 1e15), False, "pipeline",
-           "a GEMM's flops from which a one-thread backward hands its weight gradients on"),
     Choice("FUSED_MIN_ROWS", _LSTM, 4, (1, 2, 4, 8, 16), "batch rows per thread (T = 35, H = 200)",
            "at_least", (1, 1 << 30), True, "fused",
            "fewest rows per thread from which each step projects its own inputs"),

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import _padding, _split_gemm, _threads, numba_lstm
+from . import _padding, _split_gemm, _threads, _training_plan, numba_lstm
 from ._tuning_choices import NO_LIMIT
 
 _INF = float("inf")
@@ -186,19 +186,26 @@ def gemm_split(choice, clock: Clock, scale: float) -> tuple[list[dict], str | No
     return levels, None
 
 
-def _unit_split_training(choice, clock: Clock, scale: float, batch: int, steps: int):
+def _unit_split_training(
+    choice, clock: Clock, scale: float, batch: int, steps: int, make=None, whole_call=False
+):  # fmt: skip
     """A training call at ``batch`` rows (no row split), ``steps`` long, hidden size ``H``
-    (its quantity ``8 B H^2``, a step's recurrent flops) with each step split by units
-    over the threads (``choice`` at 0) or on one."""
+    (its quantity ``8 B H^2``, a step's recurrent flops; ``8 T B H^2`` with
+    ``whole_call``) with ``choice``'s path (the threshold at 0) or not: each step split
+    by units over the threads, or what ``choice`` guards. ``make``: the call
+    (:func:`_training` by default), with every other split off when given."""
     note = _one_thread_note()
     if note:
         return [], note
+    others = {} if make is None else _ONE_THREAD
+    make = make or _training
     levels = []
     for hidden in choice.candidates:
         shape = (_steps(steps, scale), batch, int(hidden))
-        split = _with({choice.name: (_threads, 0.0)}, _training(*shape))
-        whole = _with({choice.name: (_threads, _INF)}, _training(*shape))
-        levels.append(_compare(clock, 8.0 * batch * hidden * hidden, split, whole))
+        split = _with({**others, choice.name: (_threads, 0.0)}, make(*shape))
+        whole = _with({**others, choice.name: (_threads, _INF)}, make(*shape))
+        quantity = 8.0 * batch * hidden * hidden * (shape[0] if whole_call else 1)
+        levels.append(_compare(clock, quantity, split, whole))
     return levels, None
 
 
@@ -216,23 +223,29 @@ def unit_split_row(choice, clock: Clock, scale: float) -> tuple[list[dict], str 
     return _unit_split_training(choice, clock, scale, 1, 48)
 
 
+def _planned_training(steps: int, batch: int, hidden: int):
+    """One training call of one direction as a layer runs it: through the plans of
+    :mod:`._training_plan` (made on the first call, under the settings then in force),
+    the general path where they refuse; the weight gradients added into buffers."""
+    x, w_ih, w_hh, b, dy = _lstm(steps, batch, hidden)
+    into = (np.zeros_like(w_ih), np.zeros_like(w_hh))
+    dgates = np.empty((steps, batch, 4 * hidden), np.float32)
+
+    def step() -> None:
+        out = _training_plan.planned_forward(x, w_ih, w_hh, b, None, None)
+        cache = out[3] if out is not None else numba_lstm.lstm_forward(x, w_ih, w_hh, b)[3]
+        if _training_plan.planned_backward(dy, cache, True, into, dgates) is None:
+            numba_lstm.lstm_backward(dy, cache, grads_into=into, dgates_buffer=dgates)
+
+    return step
+
+
 def pipeline(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
-    """``PIPELINE_MIN_FLOPS``: a training call of one sequence (H = I = 64, a multiple of
-    the panel width, ``T`` steps as listed; its quantity ``8 T H^2``, one GEMM around the
-    loop) on one thread, its weight gradients handed to a second thread a pass at a time
-    while the backward loop goes on, or after it on the same thread. Every other split
-    off: only a call that runs on one thread pipelines."""
-    note = _one_thread_note()
-    if note:
-        return [], note
-    hidden = 64
-    levels = []
-    for steps in choice.candidates:
-        shape = (_steps(int(steps), scale), 1, hidden)
-        on = _with({**_ONE_THREAD, "PIPELINE_MIN_FLOPS": (_threads, 0.0)}, _training(*shape))
-        off = _with({**_ONE_THREAD, "PIPELINE_MIN_FLOPS": (_threads, _INF)}, _training(*shape))
-        levels.append(_compare(clock, 8.0 * shape[0] * hidden * hidden, on, off))
-    return levels, None
+    """``PIPELINE_MIN_FLOPS``: :func:`_unit_split_training`'s call at batch 1, T = 48 (H
+    multiples of every panel width) as a layer runs it (:func:`_planned_training`: the
+    plans' few microseconds of Python are what the hand-off must beat), its weight
+    gradients handed to a second thread a pass at a time while the loop goes on, or not."""
+    return _unit_split_training(choice, clock, scale, 1, 48, _planned_training, True)
 
 
 def unit_split_inference(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:

@@ -350,7 +350,7 @@ def lstm_backward(
         if path.packed_grads:  # the packed kernel, no BLAS: OpenBLAS's count left alone
             packed_weight_gradients(
                 g2, in2, h2, w_ih, need_dx, d2, dweight_ih, dweight_hh, dbias, into, part,
-                gemm_parts, B,
+                gemm_parts, path.pass_rows(T),
             )  # fmt: skip
         else:  # with a projection every row (_padding never gathers then)
             weight_gradients(
@@ -371,16 +371,16 @@ def lstm_backward(
             _padding.scatter(rows, dx_dense, dx2)
     elif path.packed_grads and parts == gemm_parts == path.unit_parts == 1 and not cache.reverse:
         one_part_backward(  # one entry, or a pipeline from path.pipeline_steps on
-            T >= path.pipeline_steps, dy, cache.gates, cache.c_state, cache.tanh_c, w_hh,
-            panels, dgates, dh, dc, dh_step, dh_rec, steps_left, tiled, x2, h_in2, w_ih,
-            need_dx, dx2, dweight_ih, dweight_hh, dbias, into,
+            path.pipelined(T), dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, panels,
+            dgates, dh, dc, dh_step, dh_rec, steps_left, tiled, x2, h_in2, w_ih, need_dx, dx2,
+            dweight_ih, dweight_hh, dbias, into, path.pass_rows(T),
         )  # fmt: skip
     elif path.packed_grads and parts == gemm_parts == path.unit_parts == 1:  # one entry
         packed_backward_one_part(
             dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, w_hh_t, panels, w_hr,
             w_hr_t, dgates, dh, dc, dh_out, dh_step, d_hidden, dh_rec, steps_left,
             cache.reverse, tiled, x2, h_in2, w_ih, need_dx, dx2, dweight_ih, dweight_hh,
-            dbias, into,
+            dbias, into, path.pass_rows(T),
         )  # fmt: skip
     else:  # BLAS held to one thread per part where the GEMMs call it
         blas_mnk = 0 if path.packed_grads else float("inf")
