@@ -3,7 +3,10 @@
 Each Numba dispatch from Python costs a few microseconds (more with many arguments);
 at batch 1 a call's compiled work is tens of microseconds, so the input projection and
 the loop of an inference call, and the loop and the weight gradients of a backward, run
-from one entry here instead of one dispatch each. Arguments as in :mod:`._lstm_loops`.
+from one entry here instead of one dispatch each. A backward too long for its weight
+gradients to wait for the loop runs as a pipeline instead: the loop on one thread, the
+gradients of its finished steps on another (:func:`pipelined_backward`). Arguments as in
+:mod:`._lstm_loops`.
 """
 
 from __future__ import annotations
@@ -86,15 +89,14 @@ def pipelined_backward(
     parts, progress,
 ):  # fmt: skip
     """:func:`packed_backward_one_part` of a forward direction whose every step is valid,
-    on ``parts`` (1 or 2) threads as a pipeline: thread 0 runs the loop a pass of
-    ``kc`` rows at a time (the last steps first, as the
-    loop goes) and then the input gradient; thread ``parts - 1`` takes the weight
-    gradients of each pass as soon as the loop has finished its steps, while the loop
-    goes on. The passes and their order are :func:`packed_weight_gradients`' (the loop's
-    steps in slices, each carrying ``dh``/``dc`` to the next): the same results bit for
-    bit, on one thread or two. ``progress``: :func:`kioku.kernels._unit_split.counters`
-    of 2 (thread 0's count of passes done in slot 0). Arguments as in
-    :func:`packed_backward_one_part`."""
+    on ``parts`` (1 or 2) threads as a pipeline: thread 0 runs the loop a pass of ``kc``
+    rows at a time (the last steps first, as the loop goes) and then the input gradient;
+    thread ``parts - 1`` takes the weight gradients of each pass as soon as the loop has
+    finished its steps, while the loop goes on. The passes and their order are
+    :func:`packed_weight_gradients`' (the loop's steps in slices, each carrying
+    ``dh``/``dc`` to the next): the same results bit for bit, on one thread or two.
+    ``progress``: :func:`kioku.kernels._unit_split.counters` of 2 (thread 0's count of
+    passes done in slot 0). Arguments as in :func:`packed_backward_one_part`."""
     T, B, G = dgates.shape
     N = T * B
     kc = min(kc, N)
