@@ -5,134 +5,38 @@ A probe returns ``(levels, note)``: one ``{"quantity", "on_s", "off_s"}`` per ca
 (the call's quantity in the threshold's units, seconds per call with the guarded path
 taken and not taken), or no levels and a note saying why the choice does not matter on
 this machine. The paths are forced by setting the kernels' module attributes for the
-duration of one call (:func:`_with`), so what is timed is exactly what a call with that
-threshold would run. Each path gets its own weight arrays: the compiled backend plans a
-call per weight-array pair on first use (``_training_plan``) and keeps the path it chose
-then, so a path's plan is made while its own setting is in force, as in real use. Short
-sequences keep the whole tuning to seconds.
+duration of one call (:func:`~._probe_timing._with`), so what is timed is exactly what a
+call with that threshold would run (the clock and the calls: :mod:`._probe_timing`).
+Each path gets its own weight arrays: the compiled backend plans a call per weight-array
+pair on first use (``_training_plan``) and keeps the path it chose then, so a path's plan
+is made while its own setting is in force, as in real use. Short sequences keep the
+whole tuning to seconds.
 """
 
 from __future__ import annotations
 
 import functools
-import time
-from collections.abc import Callable
 
 import numpy as np
 
-from . import _padding, _split_gemm, _threads, _training_plan, numba_lstm
+from . import _padding, _split_gemm, _threads, numba_lstm
+from ._probe_timing import (
+    _INF,
+    _ONE_THREAD,
+    Clock,
+    _compare,
+    _forwards,
+    _lstm,
+    _one_thread_note,
+    _planned_training,
+    _probe_threads,
+    _steps,
+    _training,
+    _with,
+)
 from ._tuning_choices import NO_LIMIT
 
-_INF = float("inf")
-# The probes' batches grow with the threads they split over, up to this many: on a big
-# machine the tuning stays seconds long (the threshold is about a thread's share of rows
-# and flops, which more threads do not change much).
-MAX_PROBE_THREADS = 8
-
-
-class Clock:
-    """Times callables interleaved (A B A B ...): ``rounds`` blocks of about ``block_s``
-    seconds each; a callable's figure is its fastest block's seconds per call (the least
-    disturbed by whatever else the machine runs)."""
-
-    def __init__(self, block_s: float = 0.02, rounds: int = 5) -> None:
-        self.block_s, self.rounds = block_s, rounds
-
-    def time(self, fns: dict[str, Callable[[], object]]) -> dict[str, float]:
-        calls = {}
-        for name, fn in fns.items():
-            fn()  # warm: first-call costs (loading compiled code, pages) are not the path's
-            start = time.perf_counter()
-            fn()
-            calls[name] = max(1, int(self.block_s / max(time.perf_counter() - start, 1e-7)))
-        best = {name: _INF for name in fns}
-        for _ in range(self.rounds):
-            for name, fn in fns.items():
-                start = time.perf_counter()
-                for _ in range(calls[name]):
-                    fn()
-                best[name] = min(best[name], (time.perf_counter() - start) / calls[name])
-        return best
-
-
-def _with(settings: dict[str, tuple[object, float]], fn: Callable[[], object]):
-    """``fn`` run with ``settings`` (``name: (module, value)``) in force, restored after."""
-
-    def run() -> None:
-        saved = {name: getattr(module, name) for name, (module, _) in settings.items()}
-        try:
-            for name, (module, value) in settings.items():
-                setattr(module, name, value)
-            fn()
-        finally:
-            for name, (module, _) in settings.items():
-                setattr(module, name, saved[name])
-
-    return run
-
-
-def _lstm(steps: int, batch: int, hidden: int, seed: int = 0):
-    """float32 ``x (T, B, H)``, ``weight_ih (4H, H)``, ``weight_hh (4H, H)``, ``bias
-    (4H,)`` and ``dy (T, B, H)``: one layer with I = H."""
-    rng = np.random.default_rng(seed)
-    bound = 1.0 / np.sqrt(hidden)
-
-    def uniform(*shape: int) -> np.ndarray:
-        return rng.uniform(-bound, bound, shape).astype(np.float32)
-
-    x = rng.standard_normal((steps, batch, hidden)).astype(np.float32)
-    dy = np.ones((steps, batch, hidden), np.float32)
-    return x, uniform(4 * hidden, hidden), uniform(4 * hidden, hidden), uniform(4 * hidden), dy
-
-
-def _training(steps: int, batch: int, hidden: int, reverse: bool = False):
-    """One training call of one direction: forward with its cache, backward with dx."""
-    x, w_ih, w_hh, b, dy = _lstm(steps, batch, hidden, seed=int(reverse))
-
-    def step() -> None:
-        y, _, _, cache = numba_lstm.lstm_forward(x, w_ih, w_hh, b, reverse=reverse)
-        numba_lstm.lstm_backward(dy, cache)
-
-    return step
-
-
-def _forwards(steps: int, batch: int, hidden: int) -> Callable[[], None]:
-    """An inference call, then a training forward (keeping its cache), of one layer."""
-    x, w_ih, w_hh, b, _ = _lstm(steps, batch, hidden)
-
-    def run() -> None:
-        numba_lstm.lstm_forward(x, w_ih, w_hh, b, keep_cache=False)
-        numba_lstm.lstm_forward(x, w_ih, w_hh, b)
-
-    return run
-
-
-# Every split off: one thread runs the whole call (the fused probes compare two ways of
-# running one thread's part; a split by units would take each step fused either way)
-_ONE_THREAD = {
-    name: (_threads, _INF)
-    for name in ("MIN_FLOPS", "DIRECTIONS_MIN_FLOPS", "GEMM_SPLIT_FLOPS", "UNITS_MIN_FLOPS",
-                 "UNITS_INFER_MIN_FLOPS", "UNITS_ROW_MIN_FLOPS")
-}  # fmt: skip
-
-
-def _steps(steps: int, scale: float) -> int:
-    return max(2, int(round(steps * scale)))
-
-
-def _compare(clock: Clock, quantity: float, on, off) -> dict:
-    times = clock.time({"on": on, "off": off})
-    return {"quantity": quantity, "on_s": times["on"], "off_s": times["off"]}
-
-
-def _one_thread_note() -> str | None:
-    if _threads.max_threads() < 2:
-        return "one thread in the budget: nothing to split, default kept"
-    return None
-
-
-def _probe_threads() -> int:
-    return min(_threads.max_threads(), MAX_PROBE_THREADS)
+__all__ = ["Clock"]  # and the probes, by name (each Choice's ``probe``)
 
 
 def split_rows(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
@@ -221,23 +125,6 @@ def unit_split_row(choice, clock: Clock, scale: float) -> tuple[list[dict], str 
     than the loop: there the split lost by a few per cent at H = 256, at T = 50 it won
     by 8-11 %, on a Zen 4)."""
     return _unit_split_training(choice, clock, scale, 1, 48)
-
-
-def _planned_training(steps: int, batch: int, hidden: int):
-    """One training call of one direction as a layer runs it: through the plans of
-    :mod:`._training_plan` (made on the first call, under the settings then in force),
-    the general path where they refuse; the weight gradients added into buffers."""
-    x, w_ih, w_hh, b, dy = _lstm(steps, batch, hidden)
-    into = (np.zeros_like(w_ih), np.zeros_like(w_hh))
-    dgates = np.empty((steps, batch, 4 * hidden), np.float32)
-
-    def step() -> None:
-        out = _training_plan.planned_forward(x, w_ih, w_hh, b, None, None)
-        cache = out[3] if out is not None else numba_lstm.lstm_forward(x, w_ih, w_hh, b)[3]
-        if _training_plan.planned_backward(dy, cache, True, into, dgates) is None:
-            numba_lstm.lstm_backward(dy, cache, grads_into=into, dgates_buffer=dgates)
-
-    return step
 
 
 def pipeline(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
