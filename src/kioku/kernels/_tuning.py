@@ -42,7 +42,7 @@ from ._tuning_store import (  # noqa: F401  (the file's side, used through this 
 )
 
 VARIABLE = "KIOKU_TUNING"
-PROGRESS = "kioku: tuning kernels for this CPU (once, ~15 s)..."
+PROGRESS = "kioku: tuning kernels for this CPU (once, ~30 s)..."
 
 # A measured choice replaces the default only when it is faster by at least this share
 # on the geometric mean of its levels: noise alone must not move a threshold (a time
