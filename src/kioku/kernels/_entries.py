@@ -139,15 +139,15 @@ def pipelined_backward(
 
 def one_part_backward(
     pipeline: bool, dy, gates, c_state, tanh_c, weight_hh, panels, dgates, dh, dc, dh_step,
-    dh_rec, lengths, tiled, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias, accumulate,
-    kc,
+    dh_rec, lengths, reverse, tiled, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh, dbias,
+    accumulate, kc,
 ) -> None:  # fmt: skip
-    """A float32 forward direction's backward without projection, all of it on one thread
-    (:func:`packed_backward_one_part`), or with ``pipeline`` (every step valid) its weight
-    gradients handed to a second thread a pass at a time (:func:`pipelined_backward`),
-    when the thread budget has two: the same results bit for bit either way. Arguments
-    as in :func:`pipelined_backward`."""
-    if pipeline and max_threads() >= 2:
+    """A float32 direction's backward without projection, all of it on one thread
+    (:func:`packed_backward_one_part`), or with ``pipeline`` (every step valid), in the
+    forward direction and with two threads in the budget, its weight gradients handed to
+    a second thread a pass at a time (:func:`pipelined_backward`): the same results bit
+    for bit either way. Arguments as in :func:`packed_backward_one_part`."""
+    if pipeline and not reverse and max_threads() >= 2:
         run_split(
             pipelined_backward, (dy, gates, c_state, tanh_c, weight_hh, panels, dgates, dh, dc,
             dh_step, dh_rec, lengths, tiled, x2, h_in2, weight_ih, need_dx, dx2, dw_ih, dw_hh,
@@ -156,7 +156,7 @@ def one_part_backward(
         return
     packed_backward_one_part(
         dy, gates, c_state, tanh_c, weight_hh, weight_hh, panels, weight_hh, weight_hh, dgates,
-        dh, dc, dgates, dh_step, dh_step, dh_rec, lengths, False, tiled, x2, h_in2, weight_ih,
+        dh, dc, dgates, dh_step, dh_step, dh_rec, lengths, reverse, tiled, x2, h_in2, weight_ih,
         need_dx, dx2, dw_ih, dw_hh, dbias, accumulate, kc,
     )  # fmt: skip
 

@@ -183,7 +183,7 @@ class TrainingPlan:
         lengths = steps_per_sequence(None, T, B)
         one_part_backward(
             path.pipelined(T), dy, gates, cache.c_state, cache.tanh_c, weight_hh, panels,
-            dgates, dh, dc, dh_step, dh_rec, lengths, path.tiled, cache.x.reshape(T * B, I),
+            dgates, dh, dc, dh_step, dh_rec, lengths, False, path.tiled, cache.x.reshape(T * B, I),
             cache.h_state[:T].reshape(T * B, H), weight_ih, need_dx,
             (dx if need_dx else dgates).reshape(T * B, -1), grad_ih, grad_hh, dbias, True,
             path.pass_rows(T),

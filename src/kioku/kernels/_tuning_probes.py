@@ -91,18 +91,18 @@ def gemm_split(choice, clock: Clock, scale: float) -> tuple[list[dict], str | No
 
 
 def _unit_split_training(
-    choice, clock: Clock, scale: float, batch: int, steps: int, make=None, whole_call=False
+    choice, clock: Clock, scale: float, batch: int, steps: int, make=_training,
+    others: dict | None = None, whole_call: bool = False,
 ):  # fmt: skip
     """A training call at ``batch`` rows (no row split), ``steps`` long, hidden size ``H``
     (its quantity ``8 B H^2``, a step's recurrent flops; ``8 T B H^2`` with
     ``whole_call``) with ``choice``'s path (the threshold at 0) or not: each step split
-    by units over the threads, or what ``choice`` guards. ``make``: the call
-    (:func:`_training` by default), with every other split off when given."""
+    by units over the threads, or what ``choice`` guards. ``make``: the call;
+    ``others``: settings in force on both sides."""
     note = _one_thread_note()
     if note:
         return [], note
-    others = {} if make is None else _ONE_THREAD
-    make = make or _training
+    others = others or {}
     levels = []
     for hidden in choice.candidates:
         shape = (_steps(steps, scale), batch, int(hidden))
@@ -132,7 +132,9 @@ def pipeline(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None
     multiples of every panel width) as a layer runs it (:func:`_planned_training`: the
     plans' few microseconds of Python are what the hand-off must beat), its weight
     gradients handed to a second thread a pass at a time while the loop goes on, or not."""
-    return _unit_split_training(choice, clock, scale, 1, 48, _planned_training, True)
+    return _unit_split_training(
+        choice, clock, scale, 1, 48, _planned_training, _ONE_THREAD, whole_call=True
+    )
 
 
 def unit_split_inference(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:

@@ -25,7 +25,6 @@ from ._entries import (
     infer_one_part,
     infer_sequence,
     one_part_backward,
-    packed_backward_one_part,
 )
 from ._loop_gemms import packed_weight_gradients, project_inputs, weight_gradients
 from ._lstm_loops import lstm_backward_loop, lstm_forward_loop, lstm_infer_loop
@@ -369,18 +368,11 @@ def lstm_backward(
         run_parts(lambda part: finish_on(*dense, dx_dense, part), gemm_parts, single_blas=blas)
         if need_dx:
             _padding.scatter(rows, dx_dense, dx2)
-    elif path.packed_grads and parts == gemm_parts == path.unit_parts == 1 and not cache.reverse:
+    elif path.packed_grads and parts == gemm_parts == path.unit_parts == 1:
         one_part_backward(  # one entry, or a pipeline from path.pipeline_steps on
             path.pipelined(T), dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, panels,
-            dgates, dh, dc, dh_step, dh_rec, steps_left, tiled, x2, h_in2, w_ih, need_dx, dx2,
-            dweight_ih, dweight_hh, dbias, into, path.pass_rows(T),
-        )  # fmt: skip
-    elif path.packed_grads and parts == gemm_parts == path.unit_parts == 1:  # one entry
-        packed_backward_one_part(
-            dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, w_hh_t, panels, w_hr,
-            w_hr_t, dgates, dh, dc, dh_out, dh_step, d_hidden, dh_rec, steps_left,
-            cache.reverse, tiled, x2, h_in2, w_ih, need_dx, dx2, dweight_ih, dweight_hh,
-            dbias, into, path.pass_rows(T),
+            dgates, dh, dc, dh_step, dh_rec, steps_left, cache.reverse, tiled, x2, h_in2, w_ih,
+            need_dx, dx2, dweight_ih, dweight_hh, dbias, into, path.pass_rows(T),
         )  # fmt: skip
     else:  # BLAS held to one thread per part where the GEMMs call it
         blas_mnk = 0 if path.packed_grads else float("inf")
