@@ -207,3 +207,26 @@ def test_layers_loaded_from_torch_one_after_another_use_their_own_weights(x):
         assert_close("y", got, want, depth)
         assert np.array_equal(got, fresh_output(layer, x))
         del layer, module
+
+
+@pytest.mark.parametrize("gates", [False, True])
+@pytest.mark.parametrize("reuse", [False, True])
+def test_packed_panels_start_on_a_cache_line(gates, reuse):
+    """Every packed copy, kept or fresh, starts on a 64-byte line (so no vector load of a
+    panel row splits across two), and holds what packing a plain array gives."""
+    from kioku.kernels._aligned import ALIGN, aligned_panels
+    from kioku.kernels._gate_order import gate_panels_shape, pack_gate_panels
+    from kioku.kernels._packed import pack_panels, panels_shape
+
+    rng = np.random.default_rng(3)
+    for H in (8, 50, 200):
+        weight = rng.standard_normal((4 * H, H)).astype(np.float32)
+        panels = _pack_cache.packed(weight, True, reuse, gates)
+        assert panels.ctypes.data % ALIGN == 0 and panels.flags.c_contiguous
+        shape = gate_panels_shape(H, H) if gates else panels_shape(H, 4 * H)
+        plain = np.empty(shape, np.float32)
+        (pack_gate_panels if gates else pack_panels)(weight if gates else weight.T, plain)
+        np.testing.assert_array_equal(panels, plain)
+    for dims in ((1, 1, 16), (3, 7, 64), (2, 5, 32)):
+        fresh = aligned_panels(*dims)
+        assert fresh.shape == dims and fresh.ctypes.data % ALIGN == 0

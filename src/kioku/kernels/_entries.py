@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._aligned import aligned_panels
 from ._loop_gemms import (
     gradient_pass,
     gradient_scratch,
@@ -169,7 +170,7 @@ def _current_panels(weight, panels, sample, address):
     source = weight.T
     if sample.shape[0] == 0:
         K, N = source.shape
-        fresh = np.empty(((N + NR - 1) // NR, K, NR), np.float32)
+        fresh = aligned_panels((N + NR - 1) // NR, K, NR)
         pack_panels(source, fresh)
         return fresh
     _sample_or_pack(source, sample, address, panels, False)

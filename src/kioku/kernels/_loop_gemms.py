@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._aligned import aligned_panels
 from ._packed import LANES, MR, NR, _transpose_block, pack_panels, packed_gemm
 from ._primitives import gemm
 
@@ -130,7 +131,7 @@ def packed_input_gradient(dgates2, weight_ih, dx2, tile):
     I = weight_ih.shape[1]
     if M == 0:
         return
-    panel = np.empty((1, G, NR), np.float32)
+    panel = aligned_panels(1, G, NR)
     for j0 in range(0, I, NR):
         j1 = min(I, j0 + NR)
         pack_panels(weight_ih[:, j0:j1], panel)
@@ -145,8 +146,8 @@ def gradient_scratch(N, G, I, P, kc, g0, g1):
     sums ``(g1 - g0,)`` float64 (no drift over the ``N`` rows) and the tile."""
     gc = max(1, min(GC, g1 - g0))
     dg_t = np.empty((gc, kc), np.float32)
-    x_panels = np.empty(((I + NR - 1) // NR, kc, NR), np.float32)
-    h_panels = np.empty(((P + NR - 1) // NR, kc, NR), np.float32)
+    x_panels = aligned_panels((I + NR - 1) // NR, kc, NR)
+    h_panels = aligned_panels((P + NR - 1) // NR, kc, NR)
     return dg_t, x_panels, h_panels, np.zeros(max(0, g1 - g0), np.float64)
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit
 
 from . import _weights_epoch
+from ._aligned import aligned_panels
 from ._gate_order import gate_panels_shape, pack_gate_panels
 from ._packed import pack_panels, panels_shape
 
@@ -85,7 +86,7 @@ def packed(weight: np.ndarray, transposed: bool, reuse: bool, gates: bool = Fals
     source = weight if gates else weight.T if transposed else weight
     shape = gate_panels_shape(weight.shape[1], weight.shape[0] // 4) if gates else None
     if not reuse or weight.size < MIN_ELEMENTS:
-        panels = np.empty(shape or panels_shape(*source.shape), weight.dtype)
+        panels = aligned_panels(*(shape or panels_shape(*source.shape)))
         if gates:
             pack_gate_panels(source, panels)
         else:
@@ -103,7 +104,7 @@ def packed(weight: np.ndarray, transposed: bool, reuse: bool, gates: bool = Fals
     ):
         _sample_or_pack(source, entry[4], entry[5], entry[6], False, gates)
         return entry[6]
-    panels = np.empty(shape or panels_shape(*source.shape), weight.dtype)
+    panels = aligned_panels(*(shape or panels_shape(*source.shape)))
     sample = np.empty(SAMPLES, weight.dtype)
     address = np.zeros(1, np.int64)
     _sample_or_pack(source, sample, address, panels, True, gates)
