@@ -230,3 +230,29 @@ def test_packed_panels_start_on_a_cache_line(gates, reuse):
     for dims in ((1, 1, 16), (3, 7, 64), (2, 5, 32)):
         fresh = aligned_panels(*dims)
         assert fresh.shape == dims and fresh.ctypes.data % ALIGN == 0
+
+
+@pytest.mark.parametrize("gates, transposed", [(False, True), (False, False), (True, True)])
+def test_a_fresh_copy_split_over_threads_is_the_one_thread_copy(gates, transposed, monkeypatch):
+    """Weights from SPLIT_PACK_BYTES on are packed by every thread, each its own panels
+    (a last panel partly filled included): the same panels as one thread packs."""
+    from kioku.kernels import _threads
+
+    calls, real = [], _threads.run_parts
+
+    def counted(task, parts, *args, **kwargs):
+        calls.append(parts)
+        return real(task, parts, *args, **kwargs)
+
+    rng = np.random.default_rng(4)
+    for H in (150, 650):  # 150 x 600 / 650 x 2600: partial last panels either way
+        weight = rng.standard_normal((4 * H, H)).astype(np.float32)
+        monkeypatch.setattr(_pack_cache, "SPLIT_PACK_BYTES", 1 << 62)
+        one = _pack_cache.packed(weight, transposed, False, gates)
+        monkeypatch.setattr(_pack_cache, "SPLIT_PACK_BYTES", 0)
+        monkeypatch.setattr(_threads, "run_parts", counted)
+        monkeypatch.setenv("KIOKU_NUM_THREADS", "3")
+        split = _pack_cache.packed(weight, transposed, False, gates)
+        monkeypatch.setattr(_threads, "run_parts", real)
+        np.testing.assert_array_equal(split, one)
+    assert calls == [3, 3]

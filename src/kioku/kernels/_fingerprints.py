@@ -60,10 +60,10 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
 SHA256: dict[str, str] = {
     "_aligned.py": "e16696c4538f6569",
     "_blas.py": "3401fdae3547b22e",
-    "_gate_order.py": "1b79f327cf4be0a0",
+    "_gate_order.py": "c482043ee7de3730",
     "_loop_gemms.py": "5268e5fd8946c30e",
     "_lstm_loops.py": "75fd131b3c856a58",
-    "_pack_cache.py": "0821e0c966282666",
+    "_pack_cache.py": "b09ecf49a014616a",
     "_packed.py": "d4654132533f250f",
     "_primitives.py": "3dd442ff38ffae0f",
     "_row_loop.py": "03dacdc0dae65855",

@@ -43,6 +43,12 @@ def pack_gate_panels(w, out):
     ``n`` rounded up to a multiple of ``LANES // 4``,
     ``out[q, p, gate * width + u] = w[gate * H + u0 + u, p]`` for ``u < n``, zero in the
     other columns."""
+    pack_gate_panel_range(w, out, 0, out.shape[0])
+
+
+@njit(cache=True, nogil=True)
+def pack_gate_panel_range(w, out, q0, q1):
+    """:func:`pack_gate_panels` for panels ``q0:q1`` only (threads can share a matrix)."""
     H = w.shape[0] // 4
     K = w.shape[1]
     step = LANES // 4
@@ -50,7 +56,7 @@ def pack_gate_panels(w, out):
     ld = w.strides[0] // item
     # where a gate's block is one vector: LANES x LANES blocks transposed in registers
     blocked = K - K % LANES if w.strides[1] == item and item == 4 else 0
-    for q in range(out.shape[0]):
+    for q in range(q0, q1):
         u0 = q * GATE_UNITS
         n = min(GATE_UNITS, H - u0)
         width = (n + step - 1) // step * step

@@ -30,15 +30,23 @@ import weakref
 import numpy as np
 from numba import njit
 
-from . import _weights_epoch
+from . import _threads, _weights_epoch
 from ._aligned import aligned_panels
-from ._gate_order import gate_panels_shape, pack_gate_panels
-from ._packed import pack_panels, panels_shape
+from ._gate_order import gate_panels_shape, pack_gate_panel_range, pack_gate_panels
+from ._packed import NR, pack_panels, panels_shape
 
 SAMPLES = 64
 # Weights with fewer elements are packed afresh on every call: packing them costs less
 # than checking a kept copy (under a microsecond at 32 x 8).
 MIN_ELEMENTS = 4096
+
+# Fresh copies of weights from this many bytes on are packed by every thread of the
+# budget, each its own panels: a training call packs its weights afresh, and on one
+# thread that took 3.6 ms of a 73 ms step at (35, 20, 650) while the other core waited
+# (the whole step split: 72.2-73.9 ms against 72.7-74.6 in five pairs of fresh
+# processes, idle AMD EPYC: about 1 %, the size of the noise). At 1 MiB (H = 256) no
+# gain showed.
+SPLIT_PACK_BYTES = 2 << 20
 
 # (id(array), transposed, gate order)
 #     -> (weak reference, shape, strides, epoch, sample, address, panels)
@@ -73,6 +81,32 @@ def _sample_or_pack(source, sample, address, panels, repack, gates=False):
     return repack
 
 
+def _pack_fresh(source: np.ndarray, panels: np.ndarray, gates: bool) -> None:
+    """Pack ``source`` into ``panels`` as :func:`packed` does, the panels shared among
+    the threads of the budget from :data:`SPLIT_PACK_BYTES` on (the same array: each
+    panel is written by one thread from its own columns)."""
+    count = panels.shape[0]
+    parts = 1
+    if source.nbytes >= SPLIT_PACK_BYTES and count > 1:
+        parts = min(_threads.max_threads(), count)
+    if parts == 1:
+        if gates:
+            pack_gate_panels(source, panels)
+        else:
+            pack_panels(source, panels)
+        return
+    N = source.shape[1]
+
+    def share(part: int) -> None:
+        q0, q1 = count * part // parts, count * (part + 1) // parts
+        if gates:
+            pack_gate_panel_range(source, panels, q0, q1)
+        else:
+            pack_panels(source[:, q0 * NR : min(q1 * NR, N)], panels[q0:q1])
+
+    _threads.run_parts(share, parts, single_blas=False)
+
+
 def _forget(key: tuple[int, bool, bool]) -> None:
     _entries.pop(key, None)
 
@@ -87,10 +121,7 @@ def packed(weight: np.ndarray, transposed: bool, reuse: bool, gates: bool = Fals
     shape = gate_panels_shape(weight.shape[1], weight.shape[0] // 4) if gates else None
     if not reuse or weight.size < MIN_ELEMENTS:
         panels = aligned_panels(*(shape or panels_shape(*source.shape)))
-        if gates:
-            pack_gate_panels(source, panels)
-        else:
-            pack_panels(source, panels)
+        _pack_fresh(source, panels, gates)
         return panels
     key = (id(weight), transposed and not gates, gates)
     entry = _entries.get(key)
