@@ -32,8 +32,9 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
     "_gate_order.py": ("_packed.py",),
     "_row_loop.py": ("_packed.py", "_primitives.py"),
     "_pack_cache.py": ("_aligned.py", "_gate_order.py", "_packed.py"),
-    "_lstm_loops.py": ("_gate_order.py", "_packed.py", "_primitives.py"),
+    "_lstm_loops.py": ("_gate_order.py", "_packed.py", "_primitives.py", "_tiles.py"),
     "_loop_gemms.py": ("_aligned.py", "_packed.py", "_primitives.py"),
+    "_tiles.py": ("_packed.py",),
     "_entries.py": (
         "_aligned.py",
         "_loop_gemms.py",
@@ -52,6 +53,7 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
         "_packed.py",
         "_primitives.py",
         "_spin.py",
+        "_tiles.py",
     ),  # fmt: skip
 }
 
@@ -62,13 +64,14 @@ SHA256: dict[str, str] = {
     "_blas.py": "3401fdae3547b22e",
     "_gate_order.py": "c482043ee7de3730",
     "_loop_gemms.py": "5268e5fd8946c30e",
-    "_lstm_loops.py": "75fd131b3c856a58",
+    "_lstm_loops.py": "a170c7c526d39aba",
     "_pack_cache.py": "b09ecf49a014616a",
     "_packed.py": "d4654132533f250f",
     "_primitives.py": "3dd442ff38ffae0f",
     "_row_loop.py": "03dacdc0dae65855",
     "_spin.py": "8cdb3827d5834e06",
-    "_unit_split.py": "b23dff9836031f56",
+    "_tiles.py": "1760c8156b1e0e46",
+    "_unit_split.py": "037559d00f499814",
 }
 # END SHA256
 

@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from ._gate_order import pair_product
-from ._packed import MR, NR, packed_gemm
+from ._packed import MR, NR
 from ._primitives import (
     FAST_MATH,
     all_zero,
@@ -26,6 +26,7 @@ from ._primitives import (
     step_gemm,
     train_cell_row,
 )
+from ._tiles import packed_product
 
 
 @njit(cache=True, nogil=True)
@@ -34,7 +35,7 @@ def recurrent_gemm(a, b_nt, b_nn, panels, c, beta, tiled, packed, tile):
     register-blocked kernel of :mod:`._packed` on ``panels`` (``B`` packed once per call;
     ``tile (MR, NR)`` its scratch), otherwise :func:`step_gemm` on ``b_nt``/``b_nn``."""
     if packed:
-        packed_gemm(a, panels, c, beta, tile)
+        packed_product(a, panels, c, beta, tile)
     else:
         step_gemm(a, b_nt, b_nn, c, beta, tiled)
 

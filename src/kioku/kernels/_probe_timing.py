@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from . import _threads, _training_plan, numba_lstm
+from ._tuning import _sync
 
 _INF = float("inf")
 # The probes' batches grow with the threads they split over, up to this many: on a big
@@ -53,10 +54,12 @@ def _with(settings: dict[str, tuple[object, float]], fn: Callable[[], object]):
         try:
             for name, (module, value) in settings.items():
                 setattr(module, name, value)
+                _sync(module)
             fn()
         finally:
             for name, (module, _) in settings.items():
                 setattr(module, name, saved[name])
+                _sync(module)
 
     return run
 

@@ -117,10 +117,19 @@ def apply(values: dict[str, float], source: str, path: str | None = None) -> Non
         module = sys.modules.get(choice.module)
         if module is not None:
             setattr(module, name, checked[name])
+            _sync(module)
     for planner in _PLANNERS if changed else ():  # a plan keeps the path chosen when made
         module = sys.modules.get(planner)
         if module is not None and hasattr(module, "forget_all"):
             module.forget_all()
+
+
+def _sync(module: object) -> None:
+    """Let a module whose compiled code reads a choice from elsewhere than its attribute
+    (:mod:`._tiles`: a C integer) take the attribute's new value."""
+    sync = getattr(module, "sync_tuned", None)
+    if sync is not None:
+        sync()
 
 
 def _load_stored() -> None:

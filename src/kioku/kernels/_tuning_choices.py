@@ -47,6 +47,11 @@ _PADDING = "kioku.kernels._padding"
 # In the order they are measured: each probe runs with the choices above it in force.
 # fmt: off
 CHOICES: dict[str, Choice] = {c.name: c for c in (
+    # first: every later probe runs on the tile chosen here
+    Choice("TALL_MIN_ROWS", "kioku.kernels._tiles", NO_LIMIT, (8, 16, 32, 64),
+           "rows M of a packed product (M x 384) x (384 x 1536), one thread", "at_least",
+           (0, NO_LIMIT), True, "tall_tile",
+           "fewest rows of a packed product run on the 12 x 2-vector tile (AVX-512)"),
     # first: its probe runs every split off, and the others' one-thread sides pipeline
     Choice("PIPELINE_MIN_FLOPS", _THREADS, 4e6, (64, 128, 192),
            "8 T B H I, one GEMM around the loop (H = I as listed, B = 1, T = 48)", "at_least",

@@ -17,7 +17,11 @@ class Fixed(NamedTuple):
 _COMPILED = "a compile-time constant of the Numba code (baked into the cached machine code)"
 FIXED = (
     Fixed("NR", "kioku.kernels._packed", f"panel width, set from the vector width; {_COMPILED}"),
-    Fixed("MR", "kioku.kernels._packed", f"rows of the register tile; {_COMPILED}"),
+    Fixed(
+        "MR",
+        "kioku.kernels._packed",
+        f"rows of the wide register tile (which tile runs: TALL_MIN_ROWS); {_COMPILED}",
+    ),
     Fixed("KC", "kioku.kernels._loop_gemms", f"rows per weight-gradient pass; {_COMPILED}"),
     Fixed(
         "CHUNK_STEPS",

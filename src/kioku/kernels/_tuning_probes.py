@@ -295,3 +295,29 @@ def small_gemm(choice, clock: Clock, scale: float) -> tuple[list[dict], str | No
         threaded = _with({"SMALL_GEMM_MNK": (_threads, 0.0)}, step)
         levels.append(_compare(clock, mnk, held, threaded))
     return levels, None
+
+
+def tall_tile(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``TALL_MIN_ROWS``: one packed product ``(M x 384) x (384 x 1536)`` (a step's
+    recurrent product at H = 384, 2.4 MB of panels: beyond L2 here as a real layer's)
+    on the 12 x 2-vector tile or the 6 x 4 one, at ``M`` rows, on the calling thread."""
+    from . import _tiles
+    from ._aligned import aligned_panels
+    from ._packed import MR, NR, pack_panels, panels_shape
+
+    if not _tiles.HAS_TALL:
+        return [], "kernels built for 8-lane vectors: one tile shape, default kept"
+    depth, width = 384, 1536 if scale >= 1 else 256
+    rng = np.random.default_rng(3)
+    panels = aligned_panels(*panels_shape(depth, width))
+    pack_panels(rng.standard_normal((depth, width)).astype(np.float32), panels)
+    tile = np.empty((MR, NR), np.float32)
+    levels = []
+    for rows in choice.candidates:
+        a = rng.standard_normal((int(rows), depth)).astype(np.float32)
+        c = np.empty((int(rows), width), np.float32)
+        product = functools.partial(_tiles.packed_product, a, panels, c, 0.0, tile)
+        tall = _with({"TALL_MIN_ROWS": (_tiles, 0)}, product)
+        wide = _with({"TALL_MIN_ROWS": (_tiles, NO_LIMIT)}, product)
+        levels.append(_compare(clock, float(rows), tall, wide))
+    return levels, None

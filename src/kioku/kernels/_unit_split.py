@@ -31,9 +31,10 @@ from numba.extending import intrinsic
 
 from ._gate_order import GATE_UNITS, pair_product_panels
 from ._loop_gemms import _share
-from ._packed import MR, NR, packed_gemm
+from ._packed import MR, NR
 from ._primitives import FAST_MATH, infer_cell_row, train_cell_row
 from ._spin import _atomic_load, _atomic_store
+from ._tiles import packed_product
 
 # int64 slots between two threads' counters: one 64-byte cache line each
 PAD = 8
@@ -212,4 +213,4 @@ def lstm_backward_units(
                 drow[3 * H + j] = dhj * th * o * (one - o)
                 dcb[j] = dcs * f
         barrier(progress, part, parts, s + 1)  # dgates[t] whole: every unit's gates
-        packed_gemm(dgates[t], panels[p0:p1], dh[:, j0:j1], 0.0, tile)
+        packed_product(dgates[t], panels[p0:p1], dh[:, j0:j1], 0.0, tile)

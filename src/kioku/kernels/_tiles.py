@@ -1,0 +1,158 @@
+"""The packed kernel's register tile, chosen by measurement on the machine that runs it.
+
+:func:`~kioku.kernels._packed.packed_gemm` holds 6 rows by a whole 64-column panel (4
+AVX-512 vectors) in registers: 24 accumulators fed by 4 panel loads and 6 broadcasts
+per step of the inner loop. BLIS's and MLAS's AVX-512 SGEMM kernels hold 12 rows by 2
+vectors instead: as many accumulators from half the panel bytes per FMA, at the price
+of twice the broadcasts. Which one a core runs faster depends on its FMA units and on
+how many bytes a cycle its L2 gives: a Zen 4 (one 512-bit FMA a cycle) runs both at
+113-115 GFLOP/s on one thread, a core with two 512-bit FMA units needs twice the bytes
+a cycle for the same tile. So it is measured (``TALL_MIN_ROWS``,
+:mod:`._tuning`): products of at least that many rows run :func:`tall_gemm`, each
+panel as two 32-column halves, rows in blocks of up to :data:`TALL_MR`; fewer rows (or
+``NO_LIMIT``, the default) the 6 x 4 tile. Every element is the same chain of FMAs
+either way: the results are bit for bit the same.
+
+Only the loops' per-step products (:func:`packed_product`: the recurrent product and
+``dh = dgates @ W_hh``) take it, whose left operand is a few rows already in L1. The
+GEMMs around the loops (:mod:`._loop_gemms`: the input projection, ``dx``, the weight
+gradients) keep the 6 x 4 tile: their left operand is thousands of rows, which the
+tall tile reads once per half panel, twice as often. With every product on the tall
+tile a training step on this Zen 4 took 88 ms against 73 at (35, 20, 650), 171 against
+101 at (100, 64, 256) and 96 against 57 at 2 x 256 bidirectional; with the per-step
+products alone, 74.0 / 74.1, 104 / 102, 8.0 / 8.5 and 59.5 / 60.2 ms (a tie, as the
+probe finds).
+
+The threshold lives in a C integer that the compiled code reads on every call (an
+external symbol, bound by name like the BLAS functions of :mod:`._primitives`, so the
+on-disk cache stays valid): :func:`sync_tuned` copies ``TALL_MIN_ROWS`` into it, which
+:func:`kioku.kernels._tuning.apply` and the probes' settings do. Kernels built for AVX2
+(16 registers) have no tall tile: their 6 x 2 tile already is BLIS's Haswell shape.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import llvmlite.binding as llvm_binding
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+from . import _tuning
+from ._packed import LANES, MR, NR, NR_VECS, _e21, _e22, _e23, _e24, _e25, _e26, _make_kernel
+from ._packed import packed_gemm as wide_gemm
+
+HAS_TALL = NR_VECS == 4  # AVX-512: 12 x 2 accumulators + 2 loads + 1 broadcast = 27 of 32
+TALL_MR = 12 if HAS_TALL else MR
+HALF = 2 * LANES  # columns of half a panel
+_ITEM = 4
+
+TALL_MIN_ROWS = _tuning.current("TALL_MIN_ROWS")  # by hand: never (NO_LIMIT)
+
+_SYMBOL = "kioku_tall_min_rows"
+_cell = ctypes.c_int64(0)
+llvm_binding.add_symbol(_SYMBOL, ctypes.addressof(_cell))
+
+
+def sync_tuned() -> None:
+    """Copy ``TALL_MIN_ROWS`` (as set on this module) to where the compiled code reads
+    it."""
+    _cell.value = int(min(TALL_MIN_ROWS, 1 << 62))
+
+
+sync_tuned()
+
+
+@intrinsic
+def _tall_min_rows(typingctx):
+    """The current ``TALL_MIN_ROWS``, read from the process's C integer."""
+
+    def codegen(context, builder, signature, args):
+        try:
+            cell = builder.module.get_global(_SYMBOL)
+        except KeyError:
+            cell = ir.GlobalVariable(builder.module, ir.IntType(64), name=_SYMBOL)
+            cell.linkage = "external"
+        return builder.load(cell)
+
+    return types.int64(), codegen
+
+
+# rows 7..12 of two vectors; rows 1..6 of two vectors are _packed's narrow edge kernels
+_TALL = [_make_kernel(rows, 1, 2) for rows in range(7, TALL_MR + 1)] if HAS_TALL else []
+_t7, _t8, _t9, _t10, _t11, _t12 = _TALL or [_e26] * 6
+
+
+@njit(cache=True, nogil=True)
+def _tall_tile(rows, accumulate, a, lda, b, c, ldc, k):
+    # literal dispatch, as _packed._tile: rows x 2 vectors of half a panel
+    if rows == 1:
+        _e21(a, lda, b, c, ldc, k, accumulate, 0)
+    elif rows == 2:
+        _e22(a, lda, b, c, ldc, k, accumulate, 0)
+    elif rows == 3:
+        _e23(a, lda, b, c, ldc, k, accumulate, 0)
+    elif rows == 4:
+        _e24(a, lda, b, c, ldc, k, accumulate, 0)
+    elif rows == 5:
+        _e25(a, lda, b, c, ldc, k, accumulate, 0)
+    elif rows == 6:
+        _e26(a, lda, b, c, ldc, k, accumulate, 0)
+    elif rows == 7:
+        _t7(a, lda, b, c, ldc, k, accumulate, 0)
+    elif rows == 8:
+        _t8(a, lda, b, c, ldc, k, accumulate, 0)
+    elif rows == 9:
+        _t9(a, lda, b, c, ldc, k, accumulate, 0)
+    elif rows == 10:
+        _t10(a, lda, b, c, ldc, k, accumulate, 0)
+    elif rows == 11:
+        _t11(a, lda, b, c, ldc, k, accumulate, 0)
+    else:
+        _t12(a, lda, b, c, ldc, k, accumulate, 0)
+
+
+@njit(cache=True, nogil=True)
+def tall_gemm(a, panels, c, beta, tile):
+    """:func:`~kioku.kernels._packed.packed_gemm` (same arguments, same results bit for
+    bit) with every full panel run as two halves of :data:`HALF` columns, rows in blocks
+    of at most :data:`TALL_MR` (as even as possible); a last panel only partly filled
+    goes to the 6 x 4 tile's path."""
+    M, K = a.shape
+    N = c.shape[1]
+    full = N // NR
+    if M < 2 or K == 0 or full == 0:
+        wide_gemm(a, panels, c, beta, tile)
+        return
+    accumulate = 1 if beta != 0 else 0
+    lda, ldc = a.strides[0] // _ITEM, c.strides[0] // _ITEM
+    a0, c0 = a.ctypes.data, c.ctypes.data
+    blocks = -(-M // TALL_MR)
+    base, extra = M // blocks, M % blocks
+    for q in range(full):
+        for h in range(0, NR, HALF):
+            j0 = q * NR + h
+            b_addr = panels[q].ctypes.data + h * _ITEM
+            i = 0
+            for block in range(blocks):
+                rows = base + 1 if block < extra else base
+                a_addr = a0 + i * lda * _ITEM
+                _tall_tile(rows, accumulate, a_addr, lda, b_addr, c0 + (i * ldc + j0) * _ITEM,
+                           ldc, K)  # fmt: skip
+                i += rows
+    if full < panels.shape[0]:
+        wide_gemm(a, panels[full:], c[:, full * NR :], beta, tile)
+
+
+@njit(cache=True, nogil=True)
+def packed_product(a, panels, c, beta, tile):
+    """``c (M, N) = a (M, K) @ B + beta * c`` as :func:`~kioku.kernels._packed.packed_gemm`
+    (same arguments), on the tile measured for this machine: :func:`tall_gemm` from
+    ``TALL_MIN_ROWS`` rows (and more than :data:`~kioku.kernels._packed.MR`: fewer rows
+    would leave the tall tile too few accumulators), else the 6 x 4 tile."""
+    M = a.shape[0]
+    if HAS_TALL and M > MR and M >= _tall_min_rows():
+        tall_gemm(a, panels, c, beta, tile)
+    else:
+        wide_gemm(a, panels, c, beta, tile)
