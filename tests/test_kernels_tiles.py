@@ -84,3 +84,34 @@ def test_a_layer_trains_alike_on_either_tile(monkeypatch, threshold):
         _tiles.sync_tuned()
     for u, v in zip(base, other):
         np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("m", [7, 10, 12, 13, 20, 33])
+@pytest.mark.parametrize(
+    "hidden,features,width", [(16, 8, 16), (48, 33, 48), (200, 200, 1), (64, 128, 64)]
+)
+def test_the_fused_steps_tall_tile_sums_as_the_wide_one(m, hidden, features, width):
+    """Both products of a fused step (gate-order panels, a last panel partly filled at
+    H = 200, a one-column state at the first step) on either tile, all panels or a
+    thread's range: the same pre-activations bit for bit."""
+    from kioku.kernels._gate_order import GATE_UNITS, gate_panels_shape, pack_gate_panels
+
+    rng = np.random.default_rng(m * 131 + hidden + features + width)
+    w_ih = rng.standard_normal((4 * hidden, features)).astype(np.float32)
+    w_hh = rng.standard_normal((4 * hidden, width)).astype(np.float32)
+    p_ih = np.empty(gate_panels_shape(features, hidden), np.float32)
+    p_hh = np.empty(gate_panels_shape(width, hidden), np.float32)
+    pack_gate_panels(w_ih, p_ih)
+    pack_gate_panels(w_hh, p_hh)
+    x = rng.standard_normal((m + 2, features)).astype(np.float32)
+    h = rng.standard_normal((m + 2, width)).astype(np.float32)
+    tile = np.empty((MR, NR), np.float32)
+    count = p_hh.shape[0]
+    for q0, q1 in ((0, count), (count // 2, count)):
+        wide = np.full((m + 2, 4 * hidden), np.nan, np.float32)
+        tall = wide.copy()
+        _tiles.pair_product_panels(x, p_ih, h, p_hh, wide, 1, m + 1, tile, q0, q1)
+        _tiles.tall_pair_panels(x, p_ih, h, p_hh, tall, 1, m + 1, tile, q0, q1)
+        np.testing.assert_array_equal(tall, wide)
+        u0 = q0 * GATE_UNITS  # gate i of the units written is filled
+        assert u0 >= hidden or not np.isnan(wide[1 : m + 1, u0:hidden]).any()

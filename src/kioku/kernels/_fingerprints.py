@@ -34,7 +34,7 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
     "_pack_cache.py": ("_aligned.py", "_gate_order.py", "_packed.py"),
     "_lstm_loops.py": ("_gate_order.py", "_packed.py", "_primitives.py", "_tiles.py"),
     "_loop_gemms.py": ("_aligned.py", "_packed.py", "_primitives.py"),
-    "_tiles.py": ("_packed.py",),
+    "_tiles.py": ("_gate_order.py", "_packed.py"),
     "_entries.py": (
         "_aligned.py",
         "_loop_gemms.py",
@@ -62,16 +62,16 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
 SHA256: dict[str, str] = {
     "_aligned.py": "e16696c4538f6569",
     "_blas.py": "3401fdae3547b22e",
-    "_gate_order.py": "c482043ee7de3730",
+    "_gate_order.py": "80c7a8423a523951",
     "_loop_gemms.py": "5268e5fd8946c30e",
-    "_lstm_loops.py": "a170c7c526d39aba",
+    "_lstm_loops.py": "f645066efdca90a2",
     "_pack_cache.py": "b09ecf49a014616a",
     "_packed.py": "d4654132533f250f",
     "_primitives.py": "3dd442ff38ffae0f",
     "_row_loop.py": "03dacdc0dae65855",
     "_spin.py": "8cdb3827d5834e06",
-    "_tiles.py": "1760c8156b1e0e46",
-    "_unit_split.py": "037559d00f499814",
+    "_tiles.py": "227219b99a7410d3",
+    "_unit_split.py": "a8bda57f2f6665ba",
 }
 # END SHA256
 

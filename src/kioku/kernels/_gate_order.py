@@ -107,7 +107,7 @@ def _pair_sums(builder, args, rows: int, vecs: int) -> list:
     return accs
 
 
-def _make_pair_kernel(rows: int):
+def _make_pair_kernel(rows: int, narrow_only: bool = False):
     """An intrinsic ``kernel(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, half)``
     (addresses, element counts and a flag, int64): with ``S[r] = sum_p a1[r, p] * B1[p] +
     sum_p a2[r, p] * B2[p]`` for ``r < rows``, one chain of FMAs per element (the ``k1``
@@ -117,7 +117,8 @@ def _make_pair_kernel(rows: int):
     ``gs = LANES``) or, in gate order with one gate a vector, straight into the
     ``(B, 4H)`` pre-activations (``ldc = 4H``, ``gs = H``). ``B1``/``B2`` are one packed
     panel each (rows ``NR`` floats apart; only the first ``vecs`` vectors read);
-    ``k1, k2 >= 1``."""
+    ``k1, k2 >= 1``. With ``narrow_only`` it always stores :data:`HALF_VECS` vectors
+    (``half`` not read): the tall tile's rows, too many for a whole panel's registers."""
 
     @intrinsic
     def kernel(typingctx, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, half):
@@ -128,17 +129,23 @@ def _make_pair_kernel(rows: int):
             vec_ptr = ir.VectorType(ir.FloatType(), LANES).as_pointer()
             c_ptr = builder.inttoptr(args[8], ir.FloatType().as_pointer())
             ldc_v, gs_v = args[9], args[10]
+
+            def store(vecs: int) -> None:
+                accs = _pair_sums(builder, args, rows, vecs)
+                for r in range(rows):
+                    row_c = builder.gep(c_ptr, [builder.mul(ir.Constant(i64, r), ldc_v)])
+                    for j in range(vecs):
+                        addr = builder.gep(row_c, [builder.mul(ir.Constant(i64, j), gs_v)])
+                        builder.store(accs[r * vecs + j], builder.bitcast(addr, vec_ptr), align=4)
+
+            if narrow_only:
+                store(HALF_VECS)
+                return context.get_dummy_value()
             is_half = builder.icmp_signed("!=", args[11], ir.Constant(i64, 0))
             with builder.if_else(is_half) as (narrow, whole):
                 for vecs, branch in ((HALF_VECS, narrow), (NR_VECS, whole)):
                     with branch:
-                        accs = _pair_sums(builder, args, rows, vecs)
-                        for r in range(rows):
-                            row_c = builder.gep(c_ptr, [builder.mul(ir.Constant(i64, r), ldc_v)])
-                            for j in range(vecs):
-                                addr = builder.gep(row_c, [builder.mul(ir.Constant(i64, j), gs_v)])
-                                where = builder.bitcast(addr, vec_ptr)
-                                builder.store(accs[r * vecs + j], where, align=4)
+                        store(vecs)
             return context.get_dummy_value()
 
         return sig, codegen

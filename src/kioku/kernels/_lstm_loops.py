@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._gate_order import pair_product
 from ._packed import MR, NR
 from ._primitives import (
     FAST_MATH,
@@ -26,7 +25,7 @@ from ._primitives import (
     step_gemm,
     train_cell_row,
 )
-from ._tiles import packed_product
+from ._tiles import packed_product, pair_step
 
 
 @njit(cache=True, nogil=True)
@@ -72,7 +71,7 @@ def lstm_forward_loop(
         h_next, c_next = h_state[t + 1 - r], c_state[t + 1 - r]
         a = gates[t]
         if fused:  # both products in one pass, from the weights packed in gate order
-            pair_product(x[t], panels_ih, h_prev, panels, a, b0, b1, tile)
+            pair_step(x[t], panels_ih, h_prev, panels, a, b0, b1, tile, 0, panels.shape[0])
         else:
             recurrent_gemm(
                 h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile
@@ -134,7 +133,9 @@ def lstm_infer_loop(
         skip = s == 0 and zero_start  # a zero state's product: zeros, for finite weights
         if fused:  # both products in one pass, from the weights packed in gate order
             width = 1 if skip else h_prev.shape[1]
-            pair_product(x[t], panels_ih, h_prev[:, :width], panels, a, b0, b1, tile)
+            pair_step(
+                x[t], panels_ih, h_prev[:, :width], panels, a, b0, b1, tile, 0, panels.shape[0]
+            )
         elif not skip:
             recurrent_gemm(
                 h_prev[b0:b1], weight_hh, weight_hh_t, panels, a[b0:b1], 1.0, tiled, packed, tile

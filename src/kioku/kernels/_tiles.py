@@ -13,15 +13,18 @@ panel as two 32-column halves, rows in blocks of up to :data:`TALL_MR`; fewer ro
 ``NO_LIMIT``, the default) the 6 x 4 tile. Every element is the same chain of FMAs
 either way: the results are bit for bit the same.
 
-Only the loops' per-step products (:func:`packed_product`: the recurrent product and
-``dh = dgates @ W_hh``) take it, whose left operand is a few rows already in L1. The
+Only the loops' per-step products take it (:func:`packed_product`: the recurrent
+product and ``dh = dgates @ W_hh``; :func:`pair_step`: a fused step's two products in
+gate order, each panel as gates i, f then g, o), whose left operand is a few rows
+already in L1. The
 GEMMs around the loops (:mod:`._loop_gemms`: the input projection, ``dx``, the weight
 gradients) keep the 6 x 4 tile: their left operand is thousands of rows, which the
 tall tile reads once per half panel, twice as often. With every product on the tall
 tile a training step on this Zen 4 took 88 ms against 73 at (35, 20, 650), 171 against
 101 at (100, 64, 256) and 96 against 57 at 2 x 256 bidirectional; with the per-step
-products alone, 74.0 / 74.1, 104 / 102, 8.0 / 8.5 and 59.5 / 60.2 ms (a tie, as the
-probe finds).
+products alone (fused steps included), in fresh processes: 74.4-74.5 / 74.9-75.9,
+104.3-104.6 / 102.7-102.8, 8.9-10.1 / 9.1-10.4 and 60.4-65.1 / 60.4-67.0 ms; inference
+2.23-2.24 / 2.24-2.25 ms at (35, 20, 200): a tie, as the probe finds.
 
 The threshold lives in a C integer that the compiled code reads on every call (an
 external symbol, bound by name like the BLAS functions of :mod:`._primitives`, so the
@@ -40,6 +43,13 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from . import _tuning
+from ._gate_order import GATE_UNITS, _make_pair_kernel, pair_product_panels
+from ._gate_order import _p1 as _q1
+from ._gate_order import _p2 as _q2
+from ._gate_order import _p3 as _q3
+from ._gate_order import _p4 as _q4
+from ._gate_order import _p5 as _q5
+from ._gate_order import _p6 as _q6
 from ._packed import LANES, MR, NR, NR_VECS, _e21, _e22, _e23, _e24, _e25, _e26, _make_kernel
 from ._packed import packed_gemm as wide_gemm
 
@@ -156,3 +166,81 @@ def packed_product(a, panels, c, beta, tile):
         tall_gemm(a, panels, c, beta, tile)
     else:
         wide_gemm(a, panels, c, beta, tile)
+
+
+# The fused step's pair kernels (both products in one chain, gate order): rows 1..6 are
+# _gate_order's, called narrow; rows 7..12 narrow only
+_TALL_PAIRS = [_make_pair_kernel(r, True) for r in range(7, TALL_MR + 1)] if HAS_TALL else []
+_s7, _s8, _s9, _s10, _s11, _s12 = _TALL_PAIRS or [_q6] * 6
+
+
+@njit(cache=True, nogil=True)
+def _tall_pair(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
+    # literal dispatch: two gates' vectors of ``rows`` rows, stored gs floats apart
+    if rows == 1:
+        _q1(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+    elif rows == 2:
+        _q2(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+    elif rows == 3:
+        _q3(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+    elif rows == 4:
+        _q4(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+    elif rows == 5:
+        _q5(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+    elif rows == 6:
+        _q6(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+    elif rows == 7:
+        _s7(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+    elif rows == 8:
+        _s8(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+    elif rows == 9:
+        _s9(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+    elif rows == 10:
+        _s10(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+    elif rows == 11:
+        _s11(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+    else:
+        _s12(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+
+
+@njit(cache=True, nogil=True)
+def tall_pair_panels(x_t, panels_ih, h_prev, panels_hh, a, b0, b1, tile, q0, q1):
+    """:func:`~kioku.kernels._gate_order.pair_product_panels` (same arguments, same
+    results bit for bit) with each panel whose gates are one vector each run as two
+    halves (gates i, f, then g, o), rows in blocks of at most :data:`TALL_MR`; a panel
+    only partly filled goes to the 6 x 4 tile's path."""
+    M = b1 - b0
+    if M <= 0:
+        return
+    H = a.shape[1] // 4
+    I, P = x_t.shape[1], h_prev.shape[1]
+    lda1, lda2, ldc = x_t.strides[0] // _ITEM, h_prev.strides[0] // _ITEM, a.strides[0] // _ITEM
+    x0, h0, a0 = x_t.ctypes.data, h_prev.ctypes.data, a.ctypes.data
+    blocks = -(-M // TALL_MR)
+    base, extra = M // blocks, M % blocks
+    for q in range(q0, q1):
+        u0 = q * GATE_UNITS
+        if H - u0 < GATE_UNITS or GATE_UNITS != LANES:  # not one vector a gate
+            pair_product_panels(x_t, panels_ih, h_prev, panels_hh, a, b0, b1, tile, q, q + 1)
+            continue
+        for g in range(0, 4, 2):
+            off = g * LANES * _ITEM
+            b_ih, b_hh = panels_ih[q].ctypes.data + off, panels_hh[q].ctypes.data + off
+            i = b0
+            for block in range(blocks):
+                rows = base + 1 if block < extra else base
+                a1, a2 = x0 + i * lda1 * _ITEM, h0 + i * lda2 * _ITEM
+                dst = a0 + (i * ldc + g * H + u0) * _ITEM
+                _tall_pair(rows, a1, lda1, b_ih, I, a2, lda2, b_hh, P, dst, ldc, H)
+                i += rows
+
+
+@njit(cache=True, nogil=True)
+def pair_step(x_t, panels_ih, h_prev, panels_hh, a, b0, b1, tile, q0, q1):
+    """A fused step's two products as :func:`~kioku.kernels._gate_order.pair_product_panels`
+    (same arguments), on the tile measured for this machine as :func:`packed_product`."""
+    M = b1 - b0
+    if HAS_TALL and M > MR and M >= _tall_min_rows():
+        tall_pair_panels(x_t, panels_ih, h_prev, panels_hh, a, b0, b1, tile, q0, q1)
+    else:
+        pair_product_panels(x_t, panels_ih, h_prev, panels_hh, a, b0, b1, tile, q0, q1)

@@ -29,12 +29,12 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._gate_order import GATE_UNITS, pair_product_panels
+from ._gate_order import GATE_UNITS
 from ._loop_gemms import _share
 from ._packed import MR, NR
 from ._primitives import FAST_MATH, infer_cell_row, train_cell_row
 from ._spin import _atomic_load, _atomic_store
-from ._tiles import packed_product
+from ._tiles import packed_product, pair_step
 
 # int64 slots between two threads' counters: one 64-byte cache line each
 PAD = 8
@@ -132,7 +132,7 @@ def lstm_forward_units(
         h_prev, c_prev = h_state[t + r], c_state[t + r]
         h_next, c_next = h_state[t + 1 - r], c_state[t + 1 - r]
         a = gates[t]
-        pair_product_panels(x[t], panels_ih, h_prev, panels, a, 0, B, tile, q0, q1)
+        pair_step(x[t], panels_ih, h_prev, panels, a, 0, B, tile, q0, q1)
         for b in range(B):  # each row from u0 on: an index from 0 lets it vectorise
             hn, yt = h_next[b, u0:], y[t, b, u0:]
             train_cell_row(a[b, u0:], sb, c_prev[b, u0:], c_next[b, u0:], tanh_c[t, b, u0:],
@@ -164,7 +164,7 @@ def lstm_infer_units(
     for s in range(T):
         t = T - 1 - s if reverse else s
         h_next = y[t]
-        pair_product_panels(x[t], panels_ih, h_prev, panels, a, 0, B, tile, q0, q1)
+        pair_step(x[t], panels_ih, h_prev, panels, a, 0, B, tile, q0, q1)
         for b in range(B):  # from u0 on, as in lstm_forward_units
             infer_cell_row(a[b, u0:], sb, c[b, u0:], h_next[b, u0:], n, H)
         barrier(progress, part, parts, s + 1)
