@@ -64,14 +64,14 @@ SHA256: dict[str, str] = {
     "_blas.py": "3401fdae3547b22e",
     "_gate_order.py": "80c7a8423a523951",
     "_loop_gemms.py": "5268e5fd8946c30e",
-    "_lstm_loops.py": "f645066efdca90a2",
+    "_lstm_loops.py": "0c1ec88967ecc5c2",
     "_pack_cache.py": "b09ecf49a014616a",
     "_packed.py": "d4654132533f250f",
     "_primitives.py": "3dd442ff38ffae0f",
     "_row_loop.py": "03dacdc0dae65855",
     "_spin.py": "8cdb3827d5834e06",
     "_tiles.py": "227219b99a7410d3",
-    "_unit_split.py": "a8bda57f2f6665ba",
+    "_unit_split.py": "981dda7eb49b8b0a",
 }
 # END SHA256
 

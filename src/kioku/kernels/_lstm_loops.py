@@ -31,7 +31,8 @@ from ._tiles import packed_product, pair_step
 @njit(cache=True, nogil=True)
 def recurrent_gemm(a, b_nt, b_nn, panels, c, beta, tiled, packed, tile):
     """``c (M, N) = a (M, K) @ B + beta * c`` for one step: with ``packed`` (float32) the
-    register-blocked kernel of :mod:`._packed` on ``panels`` (``B`` packed once per call;
+    register-blocked kernel of :mod:`._packed` on ``panels``, on the tile measured for
+    the machine (:func:`~kioku.kernels._tiles.packed_product`; ``B`` packed once per call;
     ``tile (MR, NR)`` its scratch), otherwise :func:`step_gemm` on ``b_nt``/``b_nn``."""
     if packed:
         packed_product(a, panels, c, beta, tile)
@@ -51,7 +52,7 @@ def lstm_forward_loop(
     :func:`kioku.kernels._packed.pack_panels`, and ``weight_hh``/``weight_hh_t`` may
     both be dummies. With ``fused`` (float32 only, ``I >= 1``) each step also computes its
     own input projection: ``x[t] (B, I) @ weight_ih.T`` and the recurrent product are one
-    :func:`~kioku.kernels._gate_order.pair_product` into ``gates[t]``, ``panels_ih`` and
+    :func:`~kioku.kernels._tiles.pair_step` into ``gates[t]``, ``panels_ih`` and
     ``panels`` then ``weight_ih`` and ``weight_hh`` packed in gate order
     (:func:`~kioku.kernels._gate_order.pack_gate_panels`); otherwise ``x`` and
     ``panels_ih`` are not read. ``step_bias (4H,)``, the bias, is added in the gate pass.
@@ -106,9 +107,9 @@ def lstm_infer_loop(
     straight into ``y[t]`` and read back from there, no copy; otherwise ``h_a``/``h_b``
     alternate. Rows past their length keep their state. Weights, ``packed``, ``x``,
     ``step_bias`` and ``fused`` as in :func:`lstm_forward_loop`, except that with
-    ``fused`` each step's two products are one :func:`pair_product`: ``panels`` and
-    ``panels_ih`` are then ``weight_hh`` and ``weight_ih`` packed in gate order
-    (:func:`kioku.kernels._packed.pack_gate_panels`) and ``x`` has ``I >= 1``. Where the
+    ``fused`` each step's two products are one :func:`~kioku.kernels._tiles.pair_step`:
+    ``panels`` and ``panels_ih`` are then ``weight_hh`` and ``weight_ih`` packed in gate
+    order (:func:`kioku.kernels._gate_order.pack_gate_panels`) and ``x`` has ``I >= 1``. Where the
     state's rows ``b0:b1`` enter the first step all zero (no initial state given), that
     step's recurrent product, zeros for finite weights, is skipped (with ``fused``: one
     term of it summed, the kernel's least). Only rows ``b0:b1``."""

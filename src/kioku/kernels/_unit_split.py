@@ -5,7 +5,7 @@ A batch of 4 rows at H = 256 cannot be split by rows (each thread's GEMM of one 
 would be too thin), so its loop ran on one thread while the second core waited. Here
 each of ``parts`` threads owns a range of hidden units in every step: it computes the
 four gates of its units (both products in one pass, from the weights packed in gate
-order: :func:`~kioku.kernels._gate_order.pair_product_panels`), their cells and hidden
+order: :func:`~kioku.kernels._tiles.pair_step`), their cells and hidden
 states, and then waits at a barrier until every thread has finished the step, since
 the next step's product reads the whole hidden state. The backward splits the same way:
 each thread the gate gradients of its units, a barrier, then its units' columns of
