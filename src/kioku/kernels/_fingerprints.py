@@ -70,7 +70,7 @@ SHA256: dict[str, str] = {
     "_primitives.py": "3dd442ff38ffae0f",
     "_row_loop.py": "03dacdc0dae65855",
     "_spin.py": "8cdb3827d5834e06",
-    "_tiles.py": "227219b99a7410d3",
+    "_tiles.py": "e24cc62a72266f5e",
     "_unit_split.py": "981dda7eb49b8b0a",
 }
 # END SHA256

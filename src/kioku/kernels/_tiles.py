@@ -43,20 +43,23 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from . import _tuning
-from ._gate_order import GATE_UNITS, _make_pair_kernel, pair_product_panels
-from ._gate_order import _p1 as _q1
-from ._gate_order import _p2 as _q2
-from ._gate_order import _p3 as _q3
-from ._gate_order import _p4 as _q4
-from ._gate_order import _p5 as _q5
-from ._gate_order import _p6 as _q6
-from ._packed import LANES, MR, NR, NR_VECS, _e21, _e22, _e23, _e24, _e25, _e26, _make_kernel
+from ._gate_order import (
+    GATE_UNITS,
+    _make_pair_kernel,
+    _p1,
+    _p2,
+    _p3,
+    _p4,
+    _p5,
+    _p6,
+    pair_product_panels,
+)
+from ._packed import _ITEM, LANES, MR, NR, NR_VECS, _e21, _e22, _e23, _e24, _e25, _e26, _make_kernel
 from ._packed import packed_gemm as wide_gemm
 
 HAS_TALL = NR_VECS == 4  # AVX-512: 12 x 2 accumulators + 2 loads + 1 broadcast = 27 of 32
 TALL_MR = 12 if HAS_TALL else MR
 HALF = 2 * LANES  # columns of half a panel
-_ITEM = 4
 
 TALL_MIN_ROWS = _tuning.current("TALL_MIN_ROWS")  # by hand: never (NO_LIMIT)
 
@@ -171,24 +174,24 @@ def packed_product(a, panels, c, beta, tile):
 # The fused step's pair kernels (both products in one chain, gate order): rows 1..6 are
 # _gate_order's, called narrow; rows 7..12 narrow only
 _TALL_PAIRS = [_make_pair_kernel(r, True) for r in range(7, TALL_MR + 1)] if HAS_TALL else []
-_s7, _s8, _s9, _s10, _s11, _s12 = _TALL_PAIRS or [_q6] * 6
+_s7, _s8, _s9, _s10, _s11, _s12 = _TALL_PAIRS or [_p6] * 6
 
 
 @njit(cache=True, nogil=True)
 def _tall_pair(rows, a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs):
     # literal dispatch: two gates' vectors of ``rows`` rows, stored gs floats apart
     if rows == 1:
-        _q1(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+        _p1(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
     elif rows == 2:
-        _q2(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+        _p2(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
     elif rows == 3:
-        _q3(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+        _p3(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
     elif rows == 4:
-        _q4(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+        _p4(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
     elif rows == 5:
-        _q5(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+        _p5(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
     elif rows == 6:
-        _q6(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
+        _p6(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
     elif rows == 7:
         _s7(a1, lda1, b1, k1, a2, lda2, b2, k2, c, ldc, gs, 1)
     elif rows == 8:
