@@ -22,12 +22,14 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 
 from .. import functional
-from . import _contract, _environ, _fingerprints
+from . import _compile_notice, _contract, _environ, _fingerprints
 from ._weights_epoch import weights_changed
 
 # Numba's disk cache of each kernel file covers the files compiled into it (before any
 # kernel file is compiled or loaded: this package's __init__ runs first)
 _fingerprints.install()
+# a line on stderr while a first call compiles the kernels cold (tens of seconds)
+_compile_notice.install()
 
 __all__ = [
     "CELLS", "CellBackend", "available", "backend", "backend_for", "backend_name", "use",
