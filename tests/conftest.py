@@ -11,6 +11,8 @@ import pytest
 # The kernels' hand-set thresholds, never a tuning measured on this machine: the suite
 # stays fast and its paths fixed (tests/test_tuning.py turns tuning on where it tests it).
 os.environ["KIOKU_TUNING"] = "off"
+# no "compiling the kernels" line on stderr: a cold cache must not change what tests read
+os.environ["KIOKU_COMPILE_NOTICE"] = "off"
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

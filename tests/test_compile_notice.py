@@ -98,3 +98,11 @@ def test_the_process_notice_is_installed_with_the_kernels():
     import kioku.kernels  # noqa: F401
 
     assert _compile_notice._installed and _compile_notice.install()
+
+
+def test_the_variable_silences_the_line(monkeypatch, capsys):
+    monkeypatch.setenv("KIOKU_COMPILE_NOTICE", "on")
+    _compile_notice._stderr("said")
+    monkeypatch.setenv("KIOKU_COMPILE_NOTICE", "Off ")
+    _compile_notice._stderr("not said")
+    assert capsys.readouterr().err == "said\n"
