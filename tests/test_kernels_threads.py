@@ -320,3 +320,64 @@ def test_environment_reader_follows_os_environ(monkeypatch):
         assert read() == "é4"
         monkeypatch.delenv("KIOKU_TEST_VARIABLE")
         assert read() is None
+
+
+def test_two_phases_of_two_parts_meet_at_the_barrier_in_one_hand_off(monkeypatch):
+    events: list[tuple[str, int]] = []
+    lock = threading.Lock()
+    hand_offs = []
+    run_parts = _threads.run_parts
+    monkeypatch.setattr(
+        _threads, "run_parts", lambda *a, **k: (hand_offs.append(a[1]), run_parts(*a, **k))
+    )
+
+    def note(phase: str):
+        def step(part: int) -> None:
+            if phase == "first" and part == 1:
+                threading.Event().wait(0.05)  # the late part: the other must wait for it
+            with lock:
+                events.append((phase, part))
+
+        return step
+
+    _threads.in_phases(2, note("first"), note("second"), 0)
+    assert hand_offs == [2]
+    assert sorted(events[:2]) == [("first", 0), ("first", 1)]
+    assert sorted(events[2:]) == [("second", 0), ("second", 1)]
+
+
+@pytest.mark.parametrize("failing", [0, 1])
+def test_a_failing_first_phase_releases_the_barrier_and_raises(failing):
+    ran: list[int] = []
+
+    def first(part: int) -> None:
+        if part == failing:
+            raise ValueError(f"part {part} failed")
+
+    with pytest.raises(ValueError, match=f"part {failing} failed"):
+        _threads.in_phases(2, first, ran.append, 0)
+    assert ran == []  # the other part skipped its second phase instead of waiting forever
+
+
+def test_a_fused_training_forward_hands_its_loop_off_once(monkeypatch):
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
+    monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)
+    monkeypatch.setattr(_threads, "MIN_ROWS", 1)
+    rng = np.random.default_rng(0)
+    T, B, H = 5, 16, 32
+    x = rng.standard_normal((T, B, H)).astype(np.float32)
+    w_ih, w_hh = (rng.uniform(-0.2, 0.2, (4 * H, H)).astype(np.float32) for _ in range(2))
+    path = _path.choose_path(T, B, H, H, 0, np.dtype(np.float32), keep_cache=True,
+                             all_valid=True, weight_bytes=w_ih.nbytes + w_hh.nbytes,
+                             recurrent_bytes=w_hh.nbytes)  # fmt: skip
+    assert path.fused and path.parts == 2
+    calls = []
+    monkeypatch.setattr(numba_lstm, "in_phases", lambda *a, **k: calls.append("in_phases"))
+    run_parts = numba_lstm.run_parts
+    monkeypatch.setattr(
+        numba_lstm, "run_parts", lambda *a, **k: (calls.append(a[1]), run_parts(*a, **k))
+    )
+    y = numba_lstm.lstm_forward(x, w_ih, w_hh, None)[0]
+    assert calls == [2]  # the loop's two parts; no empty projection phase before it
+    want = kioku.functional.lstm_forward(x, w_ih, w_hh, None)[0]
+    assert_close("fused forward on two threads", y, want, direction_depth(x, w_hh))

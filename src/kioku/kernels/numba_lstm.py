@@ -208,6 +208,8 @@ def _run_loops(path, x, weight_ih, weight_hh, bias, h0, c0, mask, reverse, weigh
             lstm_forward_units, (x3, panels_ih, panels, step_bias, gates, h_state, c_state,
             tanh_c, y, bool(reverse)), path.unit_parts, spin=False,
         )  # fmt: skip
+    elif fused:  # no projection phase: one hand-off to the threads, not two
+        run_parts(loop, parts, blas_mnk > _threads.SOLO_GEMM_MNK)
     else:
         in_phases(path.gemm_parts, projection, loop, blas_mnk, parts)
     cache = LSTMCache(
