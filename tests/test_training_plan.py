@@ -107,7 +107,12 @@ def assert_same_step(got, want) -> None:
 
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("bias", [True, False])
-def test_planned_steps_match_the_general_path_bit_for_bit(taken, batch, bias) -> None:
+@pytest.mark.parametrize("one_entry", [True, False])  # weights packed in the entries or not
+def test_planned_steps_match_the_general_path_bit_for_bit(
+    taken, monkeypatch, batch, bias, one_entry
+) -> None:
+    if not one_entry:  # weights as big as those packed by every thread
+        monkeypatch.setattr(_training_plan, "SPLIT_PACK_BYTES", 0)
     planned, general = twins(64, 64, bias=bias)
     opt_p = SGD(planned, lr=0.1)
     opt_g = SGD(general, lr=0.1)

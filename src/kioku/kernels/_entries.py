@@ -23,7 +23,7 @@ from ._loop_gemms import (
     pass_bounds,
     project_inputs,
 )
-from ._lstm_loops import lstm_backward_loop, lstm_infer_loop
+from ._lstm_loops import lstm_backward_loop, lstm_forward_loop, lstm_infer_loop
 from ._pack_cache import _sample_or_pack
 from ._packed import MR, NR, pack_panels
 from ._row_loop import row_infer_loop
@@ -62,6 +62,48 @@ def infer_one_part(
 
 
 @njit(cache=True, nogil=True)
+def train_forward_one_part(x, weight_ih, weight_hh, bias, gates, h_state, c_state, tanh_c, y,
+                           tiled):  # fmt: skip
+    """A float32 training forward without projection, every sequence ``T`` long, on one
+    thread in one compiled entry (one dispatch, not one for each packing, the projection
+    and the loop: ~10 µs of a 0.1 ms call at batch 1): both weights packed afresh (a
+    training step changes them), the input projection, then :func:`lstm_forward_loop`.
+    ``x (T, B, I)``, ``weight_ih (4H, I)``, ``weight_hh (4H, H)``, ``bias (4H,)``;
+    ``h_state``/``c_state (T+1, B, H)`` hold the initial state in slot 0; fills ``gates
+    (T, B, 4H)`` (activated i, f, g, o), the states, ``tanh_c (T, B, H)`` and ``y (T, B,
+    H)`` as the loop does."""
+    T, B, I = x.shape
+    G, H = weight_hh.shape
+    count = (G + NR - 1) // NR
+    panels_ih = aligned_panels(count, I, NR)
+    pack_panels(weight_ih.T, panels_ih)
+    panels = aligned_panels(count, H, NR)
+    pack_panels(weight_hh.T, panels)
+    project_inputs(x.reshape(T * B, I), weight_ih, gates.reshape(T * B, G), 0, 1, panels_ih,
+                   True)  # fmt: skip
+    lengths = np.empty(B, np.int64)
+    lengths.fill(T)
+    lstm_forward_loop(
+        gates, weight_hh, weight_hh, panels, weight_hh, weight_hh, h_state, c_state, tanh_c,
+        tanh_c, y, lengths, False, False, 0, B, tiled, True, x, panels_ih, bias, False,
+    )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _own_panels(weight_hh, panels):
+    """``panels``, or where the caller passed none (a ``(0, 0, 0)`` array) ``weight_hh
+    (4H, H)`` packed here as :func:`~kioku.kernels._packed.pack_panels` packs it: a
+    packing and an allocation fewer dispatched from Python (a training step packs its
+    weights afresh anyway)."""
+    if panels.shape[0] != 0:
+        return panels
+    G, H = weight_hh.shape
+    own = aligned_panels((H + NR - 1) // NR, G, NR)
+    pack_panels(weight_hh, own)
+    return own
+
+
+@njit(cache=True, nogil=True)
 def packed_backward_one_part(
     dy, gates, c_state, tanh_c, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t, dgates,
     dh, dc, dh_out, dh_step, d_hidden, dh_rec, lengths, reverse, tiled, x2, h_in2, weight_ih,
@@ -69,8 +111,9 @@ def packed_backward_one_part(
 ):  # fmt: skip
     """A float32 backward without projection on one thread in one compiled entry (one
     dispatch at batch 1): :func:`lstm_backward_loop` over the whole batch on the packed
-    ``panels``, then :func:`packed_weight_gradients` in passes of ``kc`` rows; arguments
-    as there."""
+    ``panels`` (packed here from ``weight_hh`` when empty: :func:`_own_panels`), then
+    :func:`packed_weight_gradients` in passes of ``kc`` rows; arguments as there."""
+    panels = _own_panels(weight_hh, panels)
     lstm_backward_loop(
         dy, gates, c_state, tanh_c, weight_hh, weight_hh_t, panels, weight_hr, weight_hr_t,
         dgates, dh, dc, dh_out, dh_step, d_hidden, dh_rec, lengths, reverse, False, 0,
@@ -97,7 +140,8 @@ def pipelined_backward(
     :func:`packed_weight_gradients`' (the loop's steps in slices, each carrying
     ``dh``/``dc`` to the next): the same results bit for bit, on one thread or two.
     ``progress``: :func:`kioku.kernels._unit_split.counters` of 2 (thread 0's count of
-    passes done in slot 0). Arguments as in :func:`packed_backward_one_part`."""
+    passes done in slot 0). Arguments as in :func:`packed_backward_one_part` (``panels``
+    empty: packed by thread 0)."""
     T, B, G = dgates.shape
     N = T * B
     kc = min(kc, N)
@@ -106,6 +150,7 @@ def pipelined_backward(
     dgates2 = dgates.reshape(N, G)
     stop = 2 * PAD
     if part == 0:
+        panels = _own_panels(weight_hh, panels)
         for j in range(passes):
             t1 = T - j * steps
             t0 = max(0, t1 - steps)

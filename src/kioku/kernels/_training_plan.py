@@ -38,11 +38,12 @@ import numpy as np
 from .. import functional
 from . import _path, _threads
 from ._contract import steps_per_sequence
-from ._entries import one_part_backward
+from ._entries import one_part_backward, train_forward_one_part
 from ._loop_gemms import project_inputs
 from ._lstm_loops import lstm_forward_loop
-from ._pack_cache import packed
+from ._pack_cache import SPLIT_PACK_BYTES, packed
 
+_NOT_PACKED = np.empty((0, 0, 0), np.float32)  # the entries pack weight_hh themselves
 _F32 = np.dtype(np.float32)
 
 # (id(weight_ih), id(weight_hh), batch) -> plan (None inside: refused for good); an
@@ -120,8 +121,6 @@ class TrainingPlan:
             return None
         if h0 is not None and not (_plain(h0, (B, H)) and _plain(c0, (B, H))):
             return None
-        panels = packed(weight_hh, True, False)  # afresh: a training step changes them
-        panels_ih = packed(weight_ih, True, False)
         y = np.empty((T, B, H), _F32)
         h_state = np.empty((T + 1, B, H), _F32)
         c_state = np.empty((T + 1, B, H), _F32)
@@ -133,13 +132,19 @@ class TrainingPlan:
             c_state[0] = c0
         tanh_c = np.empty((T, B, H), _F32)
         gates = np.empty((T, B, 4 * H), _F32)
-        lengths = steps_per_sequence(None, T, B)
-        project_inputs(x.reshape(T * B, I), weight_ih, gates.reshape(T * B, 4 * H), 0, 1,
-                       panels_ih, True)  # fmt: skip
-        lstm_forward_loop(
-            gates, weight_hh, weight_hh, panels, weight_hh, weight_hh, h_state, c_state, tanh_c,
-            tanh_c, y, lengths, False, False, 0, B, path.tiled, True, x, panels_ih, bias, False,
-        )  # fmt: skip
+        if weight_ih.nbytes + weight_hh.nbytes < SPLIT_PACK_BYTES:  # one dispatch for all
+            train_forward_one_part(x, weight_ih, weight_hh, bias, gates, h_state, c_state,
+                                   tanh_c, y, path.tiled)  # fmt: skip
+        else:  # packed by every thread: see _pack_cache.SPLIT_PACK_BYTES
+            panels = packed(weight_hh, True, False)  # afresh: a training step changes them
+            panels_ih = packed(weight_ih, True, False)
+            project_inputs(x.reshape(T * B, I), weight_ih, gates.reshape(T * B, 4 * H), 0, 1,
+                           panels_ih, True)  # fmt: skip
+            lstm_forward_loop(
+                gates, weight_hh, weight_hh, panels, weight_hh, weight_hh, h_state, c_state,
+                tanh_c, tanh_c, y, steps_per_sequence(None, T, B), False, False, 0, B,
+                path.tiled, True, x, panels_ih, bias, False,
+            )  # fmt: skip
         cache = functional.LSTMCache(
             x, weight_ih, weight_hh, None, gates, h_state, c_state, tanh_c, None, None, False
         )
@@ -173,7 +178,8 @@ class TrainingPlan:
         weight_ih, weight_hh = cache.weight_ih, cache.weight_hh
         if not self._current(weight_ih, weight_hh):
             return None
-        panels = packed(weight_hh, False, False)
+        small = weight_ih.nbytes + weight_hh.nbytes < SPLIT_PACK_BYTES  # packed by the entry
+        panels = _NOT_PACKED if small else packed(weight_hh, False, False)
         dh = np.zeros((B, H), _F32)
         dc = np.zeros((B, H), _F32)
         dh_step = np.empty((B, H), _F32)
