@@ -132,7 +132,7 @@ class TrainingPlan:
             c_state[0] = c0
         tanh_c = np.empty((T, B, H), _F32)
         gates = np.empty((T, B, 4 * H), _F32)
-        if weight_ih.nbytes + weight_hh.nbytes < SPLIT_PACK_BYTES:  # one dispatch for all
+        if max(weight_ih.nbytes, weight_hh.nbytes) < SPLIT_PACK_BYTES:  # one dispatch
             train_forward_one_part(x, weight_ih, weight_hh, bias, gates, h_state, c_state,
                                    tanh_c, y, path.tiled)  # fmt: skip
         else:  # packed by every thread: see _pack_cache.SPLIT_PACK_BYTES
@@ -178,7 +178,7 @@ class TrainingPlan:
         weight_ih, weight_hh = cache.weight_ih, cache.weight_hh
         if not self._current(weight_ih, weight_hh):
             return None
-        small = weight_ih.nbytes + weight_hh.nbytes < SPLIT_PACK_BYTES  # packed by the entry
+        small = weight_hh.nbytes < SPLIT_PACK_BYTES  # then packed inside the entry
         panels = _NOT_PACKED if small else packed(weight_hh, False, False)
         dh = np.zeros((B, H), _F32)
         dc = np.zeros((B, H), _F32)
