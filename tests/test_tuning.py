@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -38,7 +39,8 @@ def _result(**values) -> dict:
                "note": None}
         for name, v in chosen.items()
     }  # fmt: skip
-    return {"choices": choices, "seconds": 0.5, "load_average": [0.1, 0.2, 0.3]}
+    return {"choices": choices, "seconds": 0.5, "load_average": [0.1, 0.2, 0.3],
+            "others_share": 0.02}  # fmt: skip
 
 
 def _fake_measure(monkeypatch, **values) -> list:
@@ -304,6 +306,8 @@ def test_measurement_on_tiny_sizes(tuning):
     path = _tuning.write_file(result)
     assert _tuning.read_file(path, _tuning.key())["values"] == _attributes()
     assert math.isfinite(result["seconds"])
+    if os.path.exists("/proc/stat"):
+        assert 0.0 <= result["others_share"] <= 1.0
 
 
 def test_tune_show_and_reset(tuning, capsys):
@@ -317,7 +321,7 @@ def test_tune_show_and_reset(tuning, capsys):
     out = capsys.readouterr().out
     assert f"stored in {path}" in out and "MIN_ROWS = 8 (default 4)" in out
     assert "2: 1 vs 2" in out  # the timings behind it, ms with the path on vs off
-    assert "load average while measuring: 0.1 0.2 0.3" in out
+    assert "other processes' share of the cores while measuring: 2%" in out
     assert main(["tune", "--reset"]) == 0
     assert f"deleted {path}" in capsys.readouterr().out and not path.exists()
     assert _threads.MIN_ROWS == 4  # the defaults are back in force
@@ -443,11 +447,13 @@ def test_new_values_drop_the_plans_made_under_the_old_ones(tuning):
 
 
 def test_a_busy_machine_is_said_after_tuning(tuning, monkeypatch):
-    busy = {**_result(), "load_average": [50.0, 40.0, 30.0]}
+    busy = {**_result(), "others_share": 0.6}
     monkeypatch.setattr(_tuning, "measure", lambda *args, **kwargs: busy)
     progress = []
     _tuning.ensure(log=progress.append)
-    assert progress[-1].startswith("kioku: the machine was busy while tuning (load 50 on ")
+    assert progress[-1].startswith(
+        "kioku: the machine was busy while tuning (other processes used 60% of the cores)"
+    )
     assert _tuning.read_stored()[0] == _tuning.defaults()  # stored all the same
 
 
@@ -456,7 +462,7 @@ def test_a_busy_measurement_is_replaced_on_the_first_idle_use(
     tuning, monkeypatch, load_now, measured_again
 ):
     busy = _result(MIN_ROWS=8)
-    busy["load_average"] = [2.0 * _tuning.machine()["threads"], 1.0, 1.0]
+    busy["others_share"] = 0.5
     _tuning.write_file(busy)
     monkeypatch.setattr(_tuning._store, "load_average", lambda: [load_now, load_now, load_now])
     calls = _fake_measure(monkeypatch, MIN_ROWS=16)

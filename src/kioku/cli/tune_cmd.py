@@ -54,14 +54,14 @@ def run(args: argparse.Namespace) -> int:
         print(tuning.PROGRESS, file=sys.stderr, flush=True)
         content, path = tuning.measure_and_store(identity)
         print(f"measured in {content['seconds']:.1f} s, written to {path}")
-    load = content.get("load_average")
-    if load:
-        print(f"load average while measuring: {' '.join(f'{v:g}' for v in load)}")
-        if load[0] > 0.5 * identity["threads"]:
-            print(
-                "the machine was busy: the timings, and so the choices, reflect that; "
-                "run `kioku tune` again when it is idle"
-            )
+    share = content.get("others_share")
+    if isinstance(share, float):
+        print(f"other processes' share of the cores while measuring: {share:.0%}")
+    if tuning.busy_while_measuring(content, identity):
+        print(
+            f"the machine was busy ({tuning.busy_figure(content, identity)}): the timings, "
+            "and so the choices, reflect that; run `kioku tune` again when it is idle"
+        )
     for line in choice_lines(content["choices"]):
         print(line)
     if tuning.tuning_off():

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from . import _cpu_load
 from . import _tuning_store as _store
 from ._tuning_choices import CHOICES, NO_LIMIT, Choice, shown  # noqa: F401  (read through this module)
 from ._tuning_fixed import FIXED, Fixed  # noqa: F401  (read through this module)
@@ -261,6 +262,8 @@ def measure(log: Callable[[str], None] | None = None, block_s: float = 0.03, rou
     from . import _tuning_probes
 
     started = time.perf_counter()
+    probe = _cpu_load.LoadProbe()
+    first = probe.sample()
     values = defaults()
     apply(values, "defaults (being measured)")
     clock = _tuning_probes.Clock(block_s, rounds)
@@ -282,6 +285,7 @@ def measure(log: Callable[[str], None] | None = None, block_s: float = 0.03, rou
         "choices": choices,
         "seconds": round(time.perf_counter() - started, 3),
         "load_average": _store.load_average(),
+        "others_share": _cpu_load.others_share(first, probe.sample()),
     }
 
 
@@ -320,17 +324,49 @@ def ensure(log: Callable[[str], None] | None = None) -> dict:
         return in_force()
     apply(_values_of(result), "tuned (measured now)", str(path))
     log(f"kioku: tuned in {result['seconds']:.1f} s, saved to {path}")
-    load = result.get("load_average")
-    if _busy(load, identity):
-        busy = f"load {load[0]:g} on {identity['threads']} threads"
-        log(f"kioku: the machine was busy while tuning ({busy}): it is measured again on the "
-            "first use when idle, or run `kioku tune` then")  # fmt: skip
+    if busy_while_measuring(result, identity):
+        log(f"kioku: the machine was busy while tuning ({busy_figure(result, identity)}): it is "
+            "measured again on the first use when idle, or run `kioku tune` then")  # fmt: skip
     return in_force()
 
 
+MAX_OTHERS_SHARE = 0.25  # other processes' share of the cores from which a tuning was busy
+
+
+def busy_while_measuring(content: dict, identity: dict) -> bool:
+    """Whether other processes took more than :data:`MAX_OTHERS_SHARE` of the cores while
+    the tuning in ``content`` was measured (``others_share``: ``/proc/stat`` less this
+    process's own CPU time, :mod:`._cpu_load`). A file from before that figure was kept
+    is judged by its 1-minute load average less the threads the measurement itself ran
+    on. A figure that is not a number counts as not measured."""
+    share = _number(content.get("others_share"))
+    if share is not None:
+        return share > MAX_OTHERS_SHARE
+    load = _first_load(content)
+    return load is not None and load - identity["threads"] > 0.5 * identity["threads"]
+
+
+def busy_figure(content: dict, identity: dict) -> str:
+    """What :func:`busy_while_measuring` judged, in words."""
+    share = _number(content.get("others_share"))
+    if share is not None:
+        return f"other processes used {share:.0%} of the cores"
+    return f"load {_first_load(content)} on {identity['threads']} threads"
+
+
+def _number(value: object) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def _first_load(content: dict) -> float | None:
+    load = content.get("load_average")
+    return _number(load[0]) if isinstance(load, list) and load else None
+
+
 def _busy(load: list[float] | None, identity: dict) -> bool:
-    """Whether a 1-minute load average (``load[0]``) says more than half of the threads
-    kioku may use were taken by work besides the measurement's own."""
+    """Whether a 1-minute load average (``load[0]``), read before this process did any
+    work, says more than half of the threads kioku may use are taken."""
     return bool(load) and load[0] > 0.5 * identity["threads"]
 
 
@@ -342,9 +378,7 @@ def _busy_then_idle_now(path: Path, identity: dict) -> bool:
         content = _store.read_file(path, key(identity))
     except (OSError, ValueError):
         return False
-    return _busy(content.get("load_average"), identity) and not _busy(
-        _store.load_average(), identity
-    )
+    return busy_while_measuring(content, identity) and not _busy(_store.load_average(), identity)
 
 
 def _values_of(result: dict) -> dict[str, float]:

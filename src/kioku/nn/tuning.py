@@ -13,6 +13,9 @@ from ..kernels import available as _available
 PROGRESS = _tuning.PROGRESS
 shown = _tuning.shown  # a choice's value as printed ("no limit" for the largest)
 TuningFileError = _tuning.TuningFileError
+# whether other processes took the cores while a stored tuning was measured, and the figure
+busy_while_measuring = _tuning.busy_while_measuring
+busy_figure = _tuning.busy_figure
 
 
 def prepare(log: Callable[[str], None] | None = None) -> dict:
