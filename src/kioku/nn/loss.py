@@ -75,6 +75,8 @@ def softmax_cross_entropy(
     dlogits = np.empty_like(flat)  # the shifted logits, then their gradient
     nll = np.empty(flat.shape[0], flat.dtype)  # -log softmax(target) per row
 
+    one = flat.dtype.type(1.0 if scale is None else scale)  # d(loss)/d(nll) of a valid row
+
     def rows(r0: int, r1: int) -> None:  # in blocks that stay in cache, on every thread
         block, d, t = flat[r0:r1], dlogits[r0:r1], safe_targets[r0:r1]
         at = np.arange(r1 - r0)
@@ -83,13 +85,13 @@ def softmax_cross_entropy(
         np.exp(d, out=d)
         sum_exp = d.sum(axis=1)
         nll[r0:r1] = np.log(sum_exp) - target_logit
-        d /= sum_exp[:, None]  # softmax, then minus one-hot
-        d[at, t] -= 1
+        # (softmax - one-hot) * one * weight in one pass over the block: the softmax's
+        # division, the weight and the reduction's scale are one factor per row
+        row_scale = np.full(r1 - r0, one) if weights is None else weights[r0:r1] * one
+        d *= (row_scale / sum_exp)[:, None]
+        d[at, t] -= row_scale
         if weights is not None:
             nll[r0:r1] *= weights[r0:r1]
-            d *= weights[r0:r1, None]
-        if scale is not None:
-            d *= d.dtype.type(scale)
 
     over_rows(rows, flat.shape[0], C * flat.itemsize)
     total = float(np.sum(nll, dtype=np.float64))
