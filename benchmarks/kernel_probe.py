@@ -13,6 +13,12 @@ state it: the peer's CPU time per call over kioku's (above 1.0 kioku is faster).
 Inference is timed twice: through ``kioku.nn`` in eval mode inside ``no_grad()`` (as
 ``kioku bench`` does) and straight on the kernels with ``keep_cache=False``.
 
+The kernels run with the choices tuned for a budget of one thread (``kioku.nn.tuning``:
+the stored file of this machine for that budget, measured first where there is none, as
+a ``kioku`` command does); without that, the defaults, fitted on one AMD EPYC, would
+decide the paths (on a 2-core Intel Xeon they fused each step's input projection up to
+8 MiB of weights, where its two-thread tuning found fusing slower from 2 MiB).
+
 An indicative probe for tuning kernels, not a result: CPU time on a busy machine still
 suffers from shared caches and memory bandwidth, and one thread is not what users run.
 ``kioku bench`` on an idle machine is the measurement that counts.
@@ -99,6 +105,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    from kioku.nn import tuning
+
+    print(f"kernel choices: {tuning.prepare()['source']}")
     chosen = [int(k) for k in args.shapes.split(",") if k] or range(len(workloads.SHAPES))
     what = args.what.split(",")
     print("single-thread CPU time per call (ms), median; speed = peer / kioku (> 1: kioku faster)")
