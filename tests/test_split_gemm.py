@@ -67,6 +67,11 @@ def test_split_products_match_numpy(threads, dtype, trans_a, trans_b, m, n, part
     assert_close("with bias", c, _want(a, b, trans_a, trans_b) + bias, k + 1, dtype)
     left = (a.T if trans_a else a).astype(np.float64)
     assert_close("row sums", sums, sums_before + left.sum(axis=1), k + 1, dtype)
+    # beta 0 puts the bias in first and adds the product to it; beta 1 adds both to out
+    c = start.copy()
+    _split_gemm.gemm(a, b, trans_a=trans_a, trans_b=trans_b, out=c, beta=1.0, bias=bias)
+    want = _want(a, b, trans_a, trans_b, start, 1.0) + bias
+    assert_close("accumulated with bias", c, want, k + 2, dtype)
 
 
 @needs_blas
