@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
+MAX_OTHERS_SHARE = 0.25  # other processes used more than this share of the cores: busy
+
 
 class CpuTimes(NamedTuple):
     """Seconds of CPU, summed over all cores: ``busy`` (not idle or waiting for I/O),
