@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .clip import clip_grad_norm
+from .clip import clip_coefficient, grad_norm
 
 RUNAWAY_FACTOR = 10.0  # a loss this many times its first value is warned about
 
@@ -47,19 +47,33 @@ def squared_norm(arrays: Iterable[np.ndarray]) -> float:
 
 
 def check_step(loss: float, grads: list[np.ndarray], clip: float | None):
-    """``(what, value)`` when ``loss`` or the gradient norm is not finite, else
-    ``None``; clips ``grads`` in place to norm ``clip`` when it is set."""
+    """``(problem, scale)``: ``problem`` is ``(what, value)`` when ``loss`` or the
+    gradient norm is not finite, else ``None``; ``scale`` is the factor that clips
+    ``grads`` to norm ``clip`` (as :func:`kioku.train.clip.clip_grad_norm` would scale
+    them; 1 without ``clip``), for the optimizer's step to apply
+    (:meth:`kioku.train.optim.Optimizer.step_checked`). ``grads`` are only read."""
     if not math.isfinite(loss):
-        return "loss", loss
+        return ("loss", loss), 1.0
     if clip:
-        norm = clip_grad_norm(grads, clip)
-        # an infinite norm scaled every gradient by 0: NaN remains where one was not
-        # finite, zeros where all were (a sum that overflowed its dtype)
-        if not math.isfinite(norm) and not all(np.isfinite(g).all() for g in grads):
-            return "gradient norm", norm
-        return None
+        arrays = _unique(grads)
+        norm = grad_norm(arrays)
+        # an infinite norm scales every gradient by 0: that is a problem where a
+        # gradient holds NaN or infinity, not where all are finite (a sum that
+        # overflowed its dtype: the step is then one of zeros, as after clip_grad_norm)
+        if not math.isfinite(norm) and not all(np.isfinite(g).all() for g in arrays):
+            return ("gradient norm", norm), 1.0
+        return None, clip_coefficient(norm, clip)
     norm = math.sqrt(squared_norm(grads))
-    return None if math.isfinite(norm) else ("gradient norm", norm)
+    return (None if math.isfinite(norm) else ("gradient norm", norm)), 1.0
+
+
+def _unique(arrays: Iterable[np.ndarray]) -> list[np.ndarray]:
+    unique, seen = [], set()
+    for array in arrays:
+        if id(array) not in seen:  # a tied gradient counts once
+            seen.add(id(array))
+            unique.append(array)
+    return unique
 
 
 def last_checkpoint(out_dir: Path | None) -> Path | None:

@@ -307,12 +307,16 @@ class Trainer(TrainerState):
                 loss, tokens = self.task.train_step(self.model, batch)
             if self.parallel.active:
                 loss, tokens = self._reduce(loss, tokens)
-            problem = check_step(loss, [g for _, g in self.model.parameters()], self.config.clip)
+            named = list(self.model.named_parameters())
+            problem, scale = check_step(loss, [g for _, _, g in named], self.config.clip)
             if problem is not None:  # before the update: the parameters stay finite
                 raise self._diverged(*problem)
             with np.errstate(over="ignore", invalid="ignore"):
-                self.optimizer.step()
-            bad = first_nonfinite((name, p) for name, p, _ in self.model.named_parameters())
+                # the clipping's scale, the update and the check of every parameter it
+                # updated in one pass over each block
+                finite = self.optimizer.step_checked(scale)
+            stepped = {id(p) for p in self.optimizer.params} if finite else set()
+            bad = first_nonfinite((name, p) for name, p, _ in named if id(p) not in stepped)
             if bad is not None:
                 raise self._diverged(f"parameter {bad!r}", None)
         except KeyboardInterrupt:

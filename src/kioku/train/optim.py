@@ -14,7 +14,8 @@ where the number after the dot is the parameter's position in the deduplicated l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -77,6 +78,7 @@ class Optimizer:
         self.grads = [g for _, g in pairs]
         self.lr = _check_nonnegative("lr", lr)
         self.step_count = 0
+        self._checked: _CheckedPass | None = None  # set inside step_checked
         # buffers[name][i] is the array of parameter i, or None before it exists
         self.buffers: dict[str, list[np.ndarray | None]] = {
             name: [None] * len(self.params) for name in self.buffer_names
@@ -94,6 +96,53 @@ class Optimizer:
     def step(self) -> None:  # pragma: no cover - abstract
         """Update every parameter in place from its gradient."""
         raise NotImplementedError
+
+    def update_blocks(
+        self, update: Callable[..., object], param: np.ndarray, grad: np.ndarray,
+        *buffers: np.ndarray,
+    ) -> None:  # fmt: skip
+        """``update(p, g, *bufs)`` over cache-sized blocks of ``param``, ``grad`` and
+        ``buffers`` (all of ``param``'s shape) on every thread (:func:`kioku.nn.blockwise`):
+        what a subclass's :meth:`step` runs its update through. Inside
+        :meth:`step_checked` each block's gradient is first scaled and its parameter
+        checked after the update, in the same pass while the block is in cache."""
+        checked = self._checked
+        if checked is None:
+            blockwise(update, param, grad, *buffers)
+            return
+        scale = checked.scale
+
+        def block(p: np.ndarray, g: np.ndarray, *bufs: np.ndarray) -> None:
+            if scale != 1.0:
+                g *= g.dtype.type(scale)
+            update(p, g, *bufs)
+            if not all_finite(p):
+                checked.finite = False
+
+        blockwise(block, param, grad, *buffers)
+
+    def step_checked(self, grad_scale: float = 1.0) -> bool:
+        """One :meth:`step` with every gradient first multiplied in place by
+        ``grad_scale`` (as :func:`kioku.train.clip.clip_grad_norm` scales them: in the
+        gradient's dtype) and every parameter checked for NaN and infinity after its
+        update. Returns ``True`` when every parameter is finite. The built-in optimizers
+        do the scaling, the update and the check in one pass over each block (one read
+        of each array fewer than the three passes apart); a subclass whose :meth:`step`
+        is its own gets the same results from separate passes."""
+        if not math.isfinite(grad_scale) or grad_scale < 0:
+            raise ValueError(f"grad_scale: expected a finite number >= 0, found {grad_scale}")
+        if type(self).step not in _ONE_PASS_STEPS:
+            if grad_scale != 1.0:
+                for grad in self.grads:
+                    grad *= grad.dtype.type(grad_scale)
+            self.step()
+            return all(all_finite(p) for p in self.params)
+        self._checked = _CheckedPass(float(grad_scale))
+        try:
+            self.step()
+            return self._checked.finite
+        finally:
+            self._checked = None
 
     def state_dict(self) -> dict[str, Any]:
         """Type, hyperparameters, step count and copies of the buffers."""
@@ -151,6 +200,24 @@ class Optimizer:
             setattr(self, name, tuple(value) if isinstance(value, list) else value)
         self.step_count = int(step)
         self.buffers = new_buffers
+
+
+class _CheckedPass:
+    """The state of one :meth:`Optimizer.step_checked`: the gradients' scale and
+    whether every block checked so far was finite."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale, self.finite = scale, True
+
+
+def all_finite(array: np.ndarray) -> bool:
+    """Whether ``array`` (any shape, float) holds no NaN and no infinity: one read (its
+    dot product with itself, non-finite when an element is), read again element by
+    element only when that sum overflowed."""
+    if array.size == 0:
+        return True
+    flat = array.reshape(-1)
+    return math.isfinite(float(np.dot(flat, flat))) or bool(np.isfinite(flat).all())
 
 
 def _check_hyperparam(name: str, value: Any, own: Any) -> None:
@@ -227,9 +294,9 @@ class SGD(Optimizer):
                 p -= lr * g
 
             if momentum:
-                blockwise(update, param, grad, buffers[i])
+                self.update_blocks(update, param, grad, buffers[i])
             else:
-                blockwise(lambda p, g: update(p, g, None), param, grad)
+                self.update_blocks(lambda p, g: update(p, g, None), param, grad)
         parameters_changed()
         self.step_count += 1
 
@@ -291,7 +358,7 @@ class Adam(Optimizer):
             if exp_avgs[i] is None:
                 exp_avgs[i] = np.zeros_like(param)
                 exp_avg_sqs[i] = np.zeros_like(param)
-            blockwise(update, param, grad, exp_avgs[i], exp_avg_sqs[i])
+            self.update_blocks(update, param, grad, exp_avgs[i], exp_avg_sqs[i])
         parameters_changed()
 
 
@@ -313,3 +380,5 @@ class AdamW(Adam):
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+# the steps that run every update through Optimizer.update_blocks (AdamW's is Adam's)
+_ONE_PASS_STEPS = frozenset({SGD.step, Adam.step})
