@@ -50,6 +50,21 @@ def test_grads_accumulate_and_zero():
     assert not any(g.any() for g in lstm.grads.values())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_zero_fill_writes_positive_zeros_in_place_and_only_in_the_view(dtype):
+    from kioku.nn.module import zero_fill
+
+    whole = np.full((6, 8), np.nan, dtype)
+    zero_fill(whole)
+    assert (whole == 0).all() and not np.signbit(whole).any()
+    grid = np.full((6, 8), -3.0, dtype)
+    zero_fill(grid[:, ::3])  # not contiguous: element by element, the rest untouched
+    assert (grid[:, ::3] == 0).all() and (np.delete(grid, [0, 3, 6], axis=1) == -3).all()
+    zero_fill(grid[2:4])  # contiguous rows of a bigger array
+    assert (grid[2:4] == 0).all() and (grid[4:, 1] == -3).all()
+    zero_fill(np.empty((0, 3), dtype))
+
+
 def test_state_dict_round_trip_writes_in_place():
     a = kioku.nn.LSTM(3, 4, 2, rng=0)
     b = kioku.nn.LSTM(3, 4, 2, rng=1)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..nn import blockwise, parameters_changed
+from ..nn.module import zero_fill
 
 
 def unique_pairs(params: Any) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -91,7 +92,7 @@ class Optimizer:
     def zero_grad(self) -> None:
         """Set every gradient to zero, in place."""
         for grad in self.grads:
-            grad[...] = 0
+            zero_fill(grad)
 
     def step(self) -> None:  # pragma: no cover - abstract
         """Update every parameter in place from its gradient."""
