@@ -218,7 +218,9 @@ def all_finite(array: np.ndarray) -> bool:
     if array.size == 0:
         return True
     flat = array.reshape(-1)
-    return math.isfinite(float(np.dot(flat, flat))) or bool(np.isfinite(flat).all())
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is an answer here
+        total = float(np.dot(flat, flat))
+    return math.isfinite(total) or bool(np.isfinite(flat).all())
 
 
 def _check_hyperparam(name: str, value: Any, own: Any) -> None:
