@@ -8,7 +8,10 @@ from typing import Any
 import numpy as np
 
 
-def _unique_grads(grads: Any) -> list[np.ndarray]:
+def unique_grads(grads: Any) -> list[np.ndarray]:
+    """The gradient arrays of ``grads`` (arrays, ``(parameter, gradient)`` pairs or a
+    module), each array once (a tied gradient counts once); raises naming an item that
+    is neither."""
     if hasattr(grads, "parameters") and callable(grads.parameters):
         grads = grads.parameters()
     unique, seen = [], set()
@@ -34,7 +37,7 @@ def clip_grad_norm(grads: Iterable | Any, max_norm: float, norm_type: float = 2.
     Returns the norm before clipping (each array's squared norm in its dtype, summed
     as Python floats).
     """
-    arrays = _unique_grads(grads)
+    arrays = unique_grads(grads)
     total = grad_norm(arrays, norm_type)
     coef = clip_coefficient(total, max_norm)
     if coef != 1.0:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .clip import clip_coefficient, grad_norm
+from .clip import clip_coefficient, grad_norm, unique_grads
 
 RUNAWAY_FACTOR = 10.0  # a loss this many times its first value is warned about
 
@@ -55,7 +55,7 @@ def check_step(loss: float, grads: list[np.ndarray], clip: float | None):
     if not math.isfinite(loss):
         return ("loss", loss), 1.0
     if clip:
-        arrays = _unique(grads)
+        arrays = unique_grads(grads)
         norm = grad_norm(arrays)
         # an infinite norm scales every gradient by 0: that is a problem where a
         # gradient holds NaN or infinity, not where all are finite (a sum that
@@ -65,15 +65,6 @@ def check_step(loss: float, grads: list[np.ndarray], clip: float | None):
         return None, clip_coefficient(norm, clip)
     norm = math.sqrt(squared_norm(grads))
     return (None if math.isfinite(norm) else ("gradient norm", norm)), 1.0
-
-
-def _unique(arrays: Iterable[np.ndarray]) -> list[np.ndarray]:
-    unique, seen = [], set()
-    for array in arrays:
-        if id(array) not in seen:  # a tied gradient counts once
-            seen.add(id(array))
-            unique.append(array)
-    return unique
 
 
 def last_checkpoint(out_dir: Path | None) -> Path | None:
