@@ -13,7 +13,8 @@ at half the rate of one that does not. Every panel buffer comes from here.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ._jit import njit
 
 ALIGN = 64  # bytes: a cache line, one AVX-512 vector
 

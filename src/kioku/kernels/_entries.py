@@ -12,9 +12,9 @@ gradients of its finished steps on another (:func:`pipelined_backward`). Argumen
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ._aligned import aligned_panels
+from ._jit import njit
 from ._loop_gemms import (
     gradient_pass,
     gradient_scratch,

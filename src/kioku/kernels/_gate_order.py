@@ -16,9 +16,10 @@ unchanged. float32 only; raw addresses, as in :mod:`._packed`.
 from __future__ import annotations
 
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
 
+from ._jit import njit
 from ._packed import LANES, MR, NR, NR_VECS, _transpose_block, fma_loop
 
 # Each panel holds the four gates of GATE_UNITS hidden units side by side (i, f, g, o,

@@ -8,9 +8,9 @@ once. Each call does one share of the rows or columns, so threads can split it; 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ._aligned import aligned_panels
+from ._jit import njit
 from ._packed import LANES, MR, NR, _transpose_block, pack_panels, packed_gemm
 from ._primitives import gemm
 

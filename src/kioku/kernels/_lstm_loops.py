@@ -14,8 +14,8 @@ loops (the input projection, the weight gradients) are in :mod:`._loop_gemms`.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ._jit import njit
 from ._packed import MR, NR
 from ._primitives import (
     FAST_MATH,

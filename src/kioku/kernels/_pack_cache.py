@@ -28,11 +28,11 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
-from numba import njit
 
 from . import _threads, _weights_epoch
 from ._aligned import aligned_panels
 from ._gate_order import gate_panels_shape, pack_gate_panel_range, pack_gate_panels
+from ._jit import njit
 from ._packed import NR, pack_panels, panels_shape
 
 SAMPLES = 64

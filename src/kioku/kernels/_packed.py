@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from llvmlite import binding as llvm_binding
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from ._jit import njit
 
 
 def _target_has_avx512() -> bool:

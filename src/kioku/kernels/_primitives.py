@@ -16,10 +16,11 @@ import math
 
 import llvmlite.binding as llvm_binding
 import numpy as np
-from numba import njit, types
+from numba import types
 from numba.extending import overload
 
 from . import _blas
+from ._jit import njit
 
 if _blas.HAVE_BLAS:
     llvm_binding.load_library_permanently(_blas.LIBRARY)

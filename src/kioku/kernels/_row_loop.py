@@ -18,8 +18,8 @@ panels come in, so the product is bit for bit ``packed_gemm``'s. The gate pass i
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ._jit import njit
 from ._packed import _ITEM, MR, NR, _row_panels, _tile, partial_tile
 from ._primitives import FAST_MATH, all_zero, infer_cell_row
 

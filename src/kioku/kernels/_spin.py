@@ -23,9 +23,11 @@ from collections.abc import Callable
 import numpy as np
 
 try:  # the `fast` extra; without it there is no spinning worker (claim() returns None)
-    from numba import njit, types
+    from numba import types
     from numba.core import cgutils
     from numba.extending import intrinsic
+
+    from ._jit import njit
 except ImportError:
     AVAILABLE = False
 else:

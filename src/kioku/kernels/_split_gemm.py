@@ -24,7 +24,7 @@ import numpy as np
 from . import _blas, _threads
 
 try:  # the `fast` extra
-    from numba import njit
+    from ._jit import njit
 except ImportError:  # pragma: no cover - exercised by the NumPy-only CI venv
     AVAILABLE = False
 else:

@@ -39,7 +39,7 @@ import ctypes
 
 import llvmlite.binding as llvm_binding
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
 
 from . import _tuning
@@ -54,6 +54,7 @@ from ._gate_order import (
     _p6,
     pair_product_panels,
 )
+from ._jit import njit
 from ._packed import _ITEM, LANES, MR, NR, NR_VECS, _e21, _e22, _e23, _e24, _e25, _e26, _make_kernel
 from ._packed import packed_gemm as wide_gemm
 

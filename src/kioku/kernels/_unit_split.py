@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._gate_order import GATE_UNITS
+from ._jit import njit
 from ._loop_gemms import _share
 from ._packed import MR, NR
 from ._primitives import FAST_MATH, infer_cell_row, train_cell_row

@@ -13,12 +13,12 @@ mixed or non-float dtypes, and backward calls that ask for ``dh_trace``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from .. import functional
 from ..functional import GRUCache, GRUGrads, length_mask
 from ..functional.gru import input_bias
 from ._contract import check_shape, compiled_dtype, steps_per_sequence
+from ._jit import njit
 from ._primitives import (
     FAST_MATH,
     L2_BYTES,
