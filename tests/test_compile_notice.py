@@ -106,3 +106,38 @@ def test_the_variable_silences_the_line(monkeypatch, capsys):
     monkeypatch.setenv("KIOKU_COMPILE_NOTICE", "Off ")
     _compile_notice._stderr("not said")
     assert capsys.readouterr().err == "said\n"
+
+
+def test_the_outermost_compilations_are_added_up(monkeypatch):
+    notice, lines, _ = _notice(60.0)
+    ours, callee = _Event("kioku.kernels._lstm_loops"), _Event("kioku.kernels._packed")
+    notice.on_start(ours)
+    notice.on_start(callee)  # nested: counted once, inside its caller
+    time.sleep(0.05)
+    notice.on_end(callee)
+    notice.on_end(ours)
+    notice.on_start(_Event("numba.np.arraymath"))  # not ours: not counted
+    time.sleep(0.05)
+    first = notice.seconds
+    assert 0.05 <= first < 1.0
+    notice.on_start(ours)  # a later compilation adds to it
+    time.sleep(0.02)
+    notice.on_end(ours)
+    assert first + 0.02 <= notice.seconds < first + 1.0
+    assert lines == []  # shorter than the delay: nothing said
+    monkeypatch.setattr(_compile_notice, "_installed", [notice])
+    assert _compile_notice.compiled_seconds() == notice.seconds
+
+
+def test_a_time_says_its_compiling_apart(monkeypatch):
+    notice = Notice(lambda line: None, 60.0)
+    monkeypatch.setattr(_compile_notice, "_installed", [notice])
+    notice.seconds = 10.0
+    assert _compile_notice.with_compiling(29.26, 9.7) == "29.3 s"  # under a second compiled
+    notice.seconds = 117.4
+    assert (
+        _compile_notice.with_compiling(136.04, 10.0)
+        == "136.0 s (107 s of it compiling the kernels, once)"
+    )
+    monkeypatch.setattr(_compile_notice, "_installed", [])
+    assert _compile_notice.compiled_seconds() == 0.0

@@ -52,8 +52,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"measured {content.get('measured_at')}, stored in {path}")
     else:
         print(tuning.PROGRESS, file=sys.stderr, flush=True)
+        compiled = tuning.compiled_seconds()
         content, path = tuning.measure_and_store(identity)
-        print(f"measured in {content['seconds']:.1f} s, written to {path}")
+        print(
+            f"measured in {tuning.with_compiling(content['seconds'], compiled)}, written to {path}"
+        )
     share = content.get("others_share")
     if isinstance(share, float):
         print(f"other processes' share of the cores while measuring: {share:.0%}")

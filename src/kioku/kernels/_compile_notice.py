@@ -11,7 +11,9 @@ a kioku kernel is still running :data:`DELAY` seconds after it started, prints
 :data:`MESSAGE` once per process. Compilations of other packages' functions are not
 watched, and a cache hit prints nothing. ``KIOKU_COMPILE_NOTICE=off`` silences it (the
 test suite sets it: tests that read stderr must not depend on whether the cache was
-warm).
+warm). The notice also adds up how long kioku's outermost compilations took
+(:func:`compiled_seconds`), so that the first tuning, which compiles every path it
+measures, can say which part of its time was compiling.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 # a compilation shorter than this (a new signature of one small function) says nothing
 DELAY = 1.0
 MESSAGE = (
-    "kioku: compiling the kernels for this CPU (first use only; up to a minute, "
+    "kioku: compiling the kernels for this CPU (first use only; a minute or more, "
     "Numba caches them)..."
 )
 
@@ -50,7 +53,8 @@ class Notice:
     """Says :data:`MESSAGE` through ``write`` once, when kioku's outermost compilation
     lasts ``delay`` seconds (a timer started at its start, cancelled at its end).
     Numba compiles under one global lock, so the events nest: a kernel's callees
-    compile inside it."""
+    compile inside it. ``seconds``: the wall time of every outermost compilation so far,
+    added up."""
 
     def __init__(self, write: Callable[[str], None] = _stderr, delay: float = DELAY) -> None:
         self.write = write
@@ -59,6 +63,8 @@ class Notice:
         self.said = False
         self.timer: threading.Timer | None = None
         self.lock = threading.Lock()
+        self.seconds = 0.0
+        self.started = 0.0
 
     def _say(self) -> None:
         with self.lock:
@@ -68,14 +74,16 @@ class Notice:
         self.write(MESSAGE)
 
     def on_start(self, event: object) -> None:
-        if self.said or not _ours(event):
+        if not _ours(event):
             return
         with self.lock:
             self.depth += 1
             if self.depth == 1:
-                self.timer = threading.Timer(self.delay, self._say)
-                self.timer.daemon = True
-                self.timer.start()
+                self.started = time.perf_counter()
+                if not self.said:
+                    self.timer = threading.Timer(self.delay, self._say)
+                    self.timer.daemon = True
+                    self.timer.start()
 
     def on_end(self, event: object) -> None:
         if not _ours(event):
@@ -84,9 +92,11 @@ class Notice:
             if self.depth == 0:  # started before the listener was registered
                 return
             self.depth -= 1
-            if self.depth == 0 and self.timer is not None:
-                self.timer.cancel()
-                self.timer = None
+            if self.depth == 0:
+                self.seconds += time.perf_counter() - self.started
+                if self.timer is not None:
+                    self.timer.cancel()
+                    self.timer = None
 
 
 def listener(notice: Notice) -> object:
@@ -120,3 +130,19 @@ def install() -> bool:
         return False
     _installed.append(notice)
     return True
+
+
+def compiled_seconds() -> float:
+    """Seconds this process has spent compiling kioku's kernels since :func:`install`
+    (0 where it is not installed)."""
+    return _installed[0].seconds if _installed else 0.0
+
+
+def with_compiling(seconds: float, since: float) -> str:
+    """``seconds`` as a figure, with the part of it spent compiling kioku's kernels after
+    the :func:`compiled_seconds` reading ``since`` where that part was a second or more:
+    ``"136.0 s (107 s of it compiling the kernels, once)"``."""
+    compiled = compiled_seconds() - since
+    if compiled < 1.0:
+        return f"{seconds:.1f} s"
+    return f"{seconds:.1f} s ({compiled:.0f} s of it compiling the kernels, once)"

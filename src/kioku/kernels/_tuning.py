@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import _cpu_load
+from . import _compile_notice, _cpu_load
 from . import _tuning_store as _store
 from ._tuning_choices import CHOICES, NO_LIMIT, Choice, shown  # noqa: F401  (read through this module)
 from ._tuning_fixed import FIXED, Fixed  # noqa: F401  (read through this module)
@@ -43,7 +43,10 @@ from ._tuning_store import (  # noqa: F401  (the file's side, used through this 
 )
 
 VARIABLE = "KIOKU_TUNING"
-PROGRESS = "kioku: tuning kernels for this CPU (once, ~30 s)..."
+PROGRESS = (
+    "kioku: tuning kernels for this CPU (once, ~30 s; a few minutes the first time, "
+    "when they also compile)..."
+)
 
 # A measured choice replaces the default only when it is faster by at least this share
 # on the geometric mean of its levels: noise alone must not move a threshold (a time
@@ -309,21 +312,23 @@ def ensure(log: Callable[[str], None] | None = None) -> dict:
             log("kioku: the stored tuning was measured on a busy machine; the machine is idle "
                 "now, so it is measured again")  # fmt: skip
     log(PROGRESS)
+    compiling = _compile_notice.compiled_seconds()
     try:
         result = measure()
     except Exception as error:  # a failed measurement must not stop the command
         apply(defaults(), "defaults (the measurement failed)")
         log(f"kioku: tuning failed ({type(error).__name__}: {error}); the defaults are used")
         return in_force()
+    took = _compile_notice.with_compiling(result["seconds"], compiling)
     try:
         path = write_file(result, identity)
     except OSError as error:
         apply(_values_of(result), "tuned (measured now, not stored)")
-        log(f"kioku: tuned in {result['seconds']:.1f} s, but could not store it ({error}): "
+        log(f"kioku: tuned in {took}, but could not store it ({error}): "
             "this process uses it, the next one measures again")  # fmt: skip
         return in_force()
     apply(_values_of(result), "tuned (measured now)", str(path))
-    log(f"kioku: tuned in {result['seconds']:.1f} s, saved to {path}")
+    log(f"kioku: tuned in {took}, saved to {path}")
     if busy_while_measuring(result, identity):
         log(f"kioku: the machine was busy while tuning ({busy_figure(result, identity)}): it is "
             "measured again on the first use when idle, or run `kioku tune` then")  # fmt: skip

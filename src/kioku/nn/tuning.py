@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ..kernels import _tuning
+from ..kernels import _compile_notice, _tuning
 from ..kernels import available as _available
 
 PROGRESS = _tuning.PROGRESS
@@ -16,6 +16,9 @@ TuningFileError = _tuning.TuningFileError
 # whether other processes took the cores while a stored tuning was measured, and the figure
 busy_while_measuring = _tuning.busy_while_measuring
 busy_figure = _tuning.busy_figure
+# seconds spent compiling the kernels so far, and a time with its compiling said apart
+compiled_seconds = _compile_notice.compiled_seconds
+with_compiling = _compile_notice.with_compiling
 
 
 def prepare(log: Callable[[str], None] | None = None) -> dict:
