@@ -257,21 +257,25 @@ def pick(choice: Choice, levels: list[dict]) -> float:
 
 
 def measure(log: Callable[[str], None] | None = None, block_s: float = 0.03, rounds: int = 6,
-            scale: float = 1.0) -> dict:  # fmt: skip
+            scale: float = 1.0, ahead: bool = False, reverse: bool = False) -> dict:  # fmt: skip
     """Measure every choice now (each probe runs with the choices before it already in
     force), put the results in force and return them (``{"choices": {name: {"value",
     "default", "unit", "levels", "note"}}, "seconds"}``). ``block_s``, ``rounds`` and
-    ``scale`` (of the probes' sequence lengths) exist for the tests' tiny runs."""
-    from . import _tuning_probes
+    ``scale`` (of the probes' sequence lengths) exist for the tests' tiny runs; ``ahead``:
+    first compile on two cores (:mod:`._compile_ahead`), ``reverse``: the probes in
+    reverse order (what its second process runs)."""
+    from . import _compile_ahead, _tuning_probes
 
     started = time.perf_counter()
+    if ahead:
+        _compile_ahead.compile_ahead(lambda: measure(block_s=0.0, rounds=1, scale=scale))
     probe = _cpu_load.LoadProbe()
     first = probe.sample()
     values = defaults()
     apply(values, "defaults (being measured)")
     clock = _tuning_probes.Clock(block_s, rounds)
     choices = {}
-    for name, choice in CHOICES.items():
+    for name, choice in reversed(CHOICES.items()) if reverse else CHOICES.items():
         levels, note = getattr(_tuning_probes, choice.probe)(choice, clock, scale)
         values[name] = pick(choice, levels)
         apply(values, "measured now")
@@ -314,7 +318,7 @@ def ensure(log: Callable[[str], None] | None = None) -> dict:
     log(PROGRESS)
     compiling = _compile_notice.compiled_seconds()
     try:
-        result = measure()
+        result = measure(ahead=True)
     except Exception as error:  # a failed measurement must not stop the command
         apply(defaults(), "defaults (the measurement failed)")
         log(f"kioku: tuning failed ({type(error).__name__}: {error}); the defaults are used")

@@ -62,7 +62,7 @@ def measure_and_store(identity: dict) -> tuple[dict, Path]:
             "the choices belong to the compiled kernels, which need Numba "
             "(pip install 'kioku-lstm[fast]')"
         )
-    path = _tuning.write_file(_tuning.measure(), identity)
+    path = _tuning.write_file(_tuning.measure(ahead=True), identity)
     return _tuning.read_file(path, _tuning.key(identity)), path
 
 
