@@ -70,6 +70,21 @@ def test_compile_ahead_runs_here_while_the_child_runs(two_cores, monkeypatch, tm
     assert marker.exists() and seconds >= 0.3  # and the child had ended on return
 
 
+def test_an_interrupted_run_stops_the_child_at_once(two_cores, monkeypatch):
+    monkeypatch.setattr(_compile_ahead, "_CHILD", "import time; time.sleep(60)")
+    started = []
+    real_start = _compile_ahead.start
+    monkeypatch.setattr(_compile_ahead, "start", lambda: started.append(real_start()) or started[0])
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    began = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        _compile_ahead.compile_ahead(interrupted)
+    assert started[0].returncode is not None and time.perf_counter() - began < 30
+
+
 def test_without_a_child_nothing_runs_ahead(monkeypatch):
     monkeypatch.setenv(_compile_ahead.VARIABLE, "off")
     ran = []

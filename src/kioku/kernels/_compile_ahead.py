@@ -74,8 +74,8 @@ def start() -> subprocess.Popen | None:
 
 
 def finish(child: subprocess.Popen | None, timeout_s: float = TIMEOUT_S) -> None:
-    """Wait for ``child`` (at most ``timeout_s``, then stop it): nothing of it may run
-    while the measurement times the kernels."""
+    """Wait for ``child`` (at most ``timeout_s``, then stop it; 0: stop it now): nothing
+    of it may run while the measurement times the kernels."""
     if child is None:
         return
     try:
@@ -95,6 +95,8 @@ def compile_ahead(run_once) -> float:
         return 0.0
     try:
         run_once()
-    finally:
-        finish(child)
+    except BaseException:  # a failed probe or Ctrl-C: the child is stopped, not awaited
+        finish(child, timeout_s=0.0)
+        raise
+    finish(child)
     return time.perf_counter() - began
