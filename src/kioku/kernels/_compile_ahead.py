@@ -29,7 +29,10 @@ from pathlib import Path
 
 VARIABLE = "KIOKU_COMPILE_AHEAD"
 # the child runs the probes once each, in reverse order (see kernels/_tuning.measure)
-_CHILD = "from kioku.kernels import _tuning; _tuning.measure(block_s=0.0, rounds=1, reverse=True)"
+_CHILD = (
+    "from kioku.kernels import _tuning; "
+    "_tuning.measure(block_s=0.0, rounds=1, reverse=True, confirm=False)"
+)
 # environment variables that MPI launchers set in each rank
 _MPI_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
 # a child still compiling after this long is stopped (the measurement compiles the rest)

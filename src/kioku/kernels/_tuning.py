@@ -28,7 +28,15 @@ from pathlib import Path
 
 from . import _compile_notice, _cpu_load
 from . import _tuning_store as _store
-from ._tuning_choices import CHOICES, NO_LIMIT, Choice, shown  # noqa: F401  (read through this module)
+from ._tuning_choices import (  # noqa: F401  (read through this module)
+    CHOICES,
+    MIN_GAIN,
+    NO_LIMIT,
+    Choice,
+    confirmed,
+    pick,
+    shown,
+)
 from ._tuning_fixed import FIXED, Fixed  # noqa: F401  (read through this module)
 from ._tuning_store import (  # noqa: F401  (the file's side, used through this module)
     FLAGS,
@@ -44,14 +52,9 @@ from ._tuning_store import (  # noqa: F401  (the file's side, used through this 
 
 VARIABLE = "KIOKU_TUNING"
 PROGRESS = (
-    "kioku: tuning kernels for this CPU (once, ~30 s; a few minutes the first time, "
+    "kioku: tuning kernels for this CPU (once, under a minute; a few minutes the first time, "
     "when they also compile)..."
 )
-
-# A measured choice replaces the default only when it is faster by at least this share
-# on the geometric mean of its levels: noise alone must not move a threshold (a time
-# moves by 2-4 % from one process to the next on an idle machine; docs/performance.md).
-MIN_GAIN = 0.05
 
 
 _PLANNERS = ("kioku.kernels._training_plan", "kioku.kernels._inference_plan")
@@ -225,50 +228,23 @@ def reset() -> Path | None:
 # --- measuring -------------------------------------------------------------------------------
 
 
-def pick(choice: Choice, levels: list[dict]) -> float:
-    """The threshold for ``choice`` from its probe's ``levels`` (each ``{"quantity",
-    "on_s", "off_s"}``: seconds per call with the path the threshold guards taken and
-    not taken). Each candidate threshold (the default, every level's quantity, and one
-    past the last level) is scored by the geometric mean of the times it would give
-    over the levels; the best replaces the default only if, on the levels where the two
-    choose different paths, it is faster by :data:`MIN_GAIN` (geometric mean)."""
-    if not levels:
-        return choice.default
-    quantities = sorted(level["quantity"] for level in levels)
-    past = 2 * quantities[-1] if choice.rule == "at_least" else quantities[0] / 2
-    low, high = choice.bounds
-    thresholds = [choice.default] + quantities + [min(max(past, low), high)]
-
-    def taken(level: dict, threshold: float) -> bool:
-        q = level["quantity"]
-        return q >= threshold if choice.rule == "at_least" else q <= threshold
-
-    def seconds(level: dict, threshold: float) -> float:
-        return level["on_s"] if taken(level, threshold) else level["off_s"]
-
-    def score(threshold: float, among: list[dict]) -> float:
-        return sum(math.log(seconds(level, threshold)) for level in among) / len(among)
-
-    best = min(thresholds, key=lambda t: score(t, levels))  # ties: the first, the default
-    differ = [level for level in levels if taken(level, best) != taken(level, choice.default)]
-    if differ and score(best, differ) > score(choice.default, differ) + math.log1p(-MIN_GAIN):
-        best = choice.default
-    return int(best) if choice.integer else float(best)
-
-
 def measure(log: Callable[[str], None] | None = None, block_s: float = 0.03, rounds: int = 6,
-            scale: float = 1.0, ahead: bool = False, reverse: bool = False) -> dict:  # fmt: skip
+            scale: float = 1.0, ahead: bool = False, reverse: bool = False,
+            confirm: bool = True) -> dict:  # fmt: skip
     """Measure every choice now (each probe runs with the choices before it already in
     force), put the results in force and return them (``{"choices": {name: {"value",
     "default", "unit", "levels", "note"}}, "seconds"}``). ``block_s``, ``rounds`` and
     ``scale`` (of the probes' sequence lengths) exist for the tests' tiny runs; ``ahead``:
     first compile on two cores (:mod:`._compile_ahead`), ``reverse``: the probes in
-    reverse order (what its second process runs)."""
+    reverse order (what its second process runs); ``confirm``: a choice that departs from
+    its default is measured a second time (:func:`~._tuning_choices.confirmed`)."""
     from . import _compile_ahead, _tuning_probes
 
     started = time.perf_counter()
     if ahead:
-        _compile_ahead.compile_ahead(lambda: measure(block_s=0.0, rounds=1, scale=scale))
+        _compile_ahead.compile_ahead(
+            lambda: measure(block_s=0.0, rounds=1, scale=scale, confirm=False)
+        )
     probe = _cpu_load.LoadProbe()
     first = probe.sample()
     values = defaults()
@@ -276,8 +252,14 @@ def measure(log: Callable[[str], None] | None = None, block_s: float = 0.03, rou
     clock = _tuning_probes.Clock(block_s, rounds)
     choices = {}
     for name, choice in reversed(CHOICES.items()) if reverse else CHOICES.items():
-        levels, note = getattr(_tuning_probes, choice.probe)(choice, clock, scale)
+        probe_levels = getattr(_tuning_probes, choice.probe)
+        levels, note = probe_levels(choice, clock, scale)
         values[name] = pick(choice, levels)
+        if values[name] != choice.default and confirm:  # a departure is measured twice
+            departed = values[name]
+            values[name], levels = confirmed(choice, levels, probe_levels(choice, clock, scale)[0])
+            if values[name] == choice.default:
+                note = f"{shown(departed)} measured first, not confirmed by a second measurement"
         apply(values, "measured now")
         choices[name] = {
             "value": values[name],

@@ -5,7 +5,13 @@ measured, stored and put in force: :mod:`._tuning`.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
+
+# A measured choice replaces the default only when it is faster by at least this share
+# on the geometric mean of its levels: noise alone must not move a threshold (a time
+# moves by 2-4 % from one process to the next on an idle machine; docs/performance.md).
+MIN_GAIN = 0.05
 
 
 class Choice(NamedTuple):
@@ -106,3 +112,53 @@ CHOICES: dict[str, Choice] = {c.name: c for c in (
            "largest GEMM of a layer (an output layer's) run whole on the calling thread"),
 )}
 # fmt: on
+
+
+def pick(choice: Choice, levels: list[dict]) -> float:
+    """The threshold for ``choice`` from its probe's ``levels`` (each ``{"quantity",
+    "on_s", "off_s"}``: seconds per call with the path the threshold guards taken and
+    not taken). Each candidate threshold (the default, every level's quantity, and one
+    past the last level) is scored by the geometric mean of the times it would give
+    over the levels; the best replaces the default only if, on the levels where the two
+    choose different paths, it is faster by :data:`MIN_GAIN` (geometric mean)."""
+    if not levels:
+        return choice.default
+    quantities = sorted(level["quantity"] for level in levels)
+    past = 2 * quantities[-1] if choice.rule == "at_least" else quantities[0] / 2
+    low, high = choice.bounds
+    thresholds = [choice.default] + quantities + [min(max(past, low), high)]
+
+    def taken(level: dict, threshold: float) -> bool:
+        q = level["quantity"]
+        return q >= threshold if choice.rule == "at_least" else q <= threshold
+
+    def seconds(level: dict, threshold: float) -> float:
+        return level["on_s"] if taken(level, threshold) else level["off_s"]
+
+    def score(threshold: float, among: list[dict]) -> float:
+        return sum(math.log(seconds(level, threshold)) for level in among) / len(among)
+
+    best = min(thresholds, key=lambda t: score(t, levels))  # ties: the first, the default
+    differ = [level for level in levels if taken(level, best) != taken(level, choice.default)]
+    if differ and score(best, differ) > score(choice.default, differ) + math.log1p(-MIN_GAIN):
+        best = choice.default
+    return int(best) if choice.integer else float(best)
+
+
+def confirmed(choice: Choice, first: list[dict], second: list[dict]) -> tuple[float, list[dict]]:
+    """The threshold for ``choice`` from two measurements of its levels, ``first`` having
+    departed from the default: the default where ``second`` alone would keep it (the
+    departure did not hold: noise), else :func:`pick` on the two measured as one (each
+    level's times the geometric mean of both). Returns the threshold and the levels it
+    was chosen from. On a 2-core Intel Xeon guest whose times swing 20-30 % from one
+    block to the next, two tunings 5 hours apart moved three thresholds in opposite
+    directions (``TALL_MIN_ROWS`` at 32 rows: with/without 1.14 in one, 0.81 in the
+    other)."""
+    both = [
+        {"quantity": a["quantity"], "on_s": math.sqrt(a["on_s"] * b["on_s"]),
+         "off_s": math.sqrt(a["off_s"] * b["off_s"])}
+        for a, b in zip(first, second) if a["quantity"] == b["quantity"]
+    ]  # fmt: skip
+    if pick(choice, second) == choice.default or len(both) != len(first):
+        return choice.default, both or second
+    return pick(choice, both), both
