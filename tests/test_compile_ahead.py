@@ -29,6 +29,14 @@ def test_wanted_with_two_cores_and_not_otherwise(two_cores, monkeypatch):
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")  # an MPI rank does not fork
     assert not _compile_ahead.wanted()
     monkeypatch.delenv("OMPI_COMM_WORLD_SIZE")
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # a frozen application
+    assert not _compile_ahead.wanted()
+    monkeypatch.delattr(sys, "frozen")
+    python = sys.executable
+    monkeypatch.setattr(sys, "executable", "")
+    assert not _compile_ahead.wanted()
+    monkeypatch.setattr(sys, "executable", python)
+    assert _compile_ahead.wanted()
     monkeypatch.setattr(_threads, "usable_cores", lambda: 1)
     assert not _compile_ahead.wanted()
 

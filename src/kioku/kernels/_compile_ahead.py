@@ -40,11 +40,14 @@ TIMEOUT_S = 900.0
 
 
 def wanted() -> bool:
-    """Whether a child process would help: two usable cores or more, not an MPI rank,
-    ``KIOKU_COMPILE_AHEAD`` not ``off``."""
+    """Whether a child process would help: two usable cores or more, not an MPI rank, a
+    Python interpreter to start (not a frozen application, whose executable is the
+    application), ``KIOKU_COMPILE_AHEAD`` not ``off``."""
     from ._threads import usable_cores
 
     if os.environ.get(VARIABLE, "").strip().lower() in ("off", "0", "no", "false"):
+        return False
+    if getattr(sys, "frozen", False) or not sys.executable:
         return False
     if any(name in os.environ for name in _MPI_VARIABLES):
         return False
