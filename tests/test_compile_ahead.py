@@ -73,9 +73,9 @@ def test_compile_ahead_runs_here_while_the_child_runs(two_cores, monkeypatch, tm
         f"import time, pathlib; time.sleep(0.3); pathlib.Path({str(marker)!r}).touch()"
     ))  # fmt: skip
     ran = []
-    seconds = _compile_ahead.compile_ahead(lambda: ran.append(marker.exists()))
+    _compile_ahead.compile_ahead(lambda: ran.append(marker.exists()))
     assert ran == [False]  # this process's half ran while the child still did
-    assert marker.exists() and seconds >= 0.3  # and the child had ended on return
+    assert marker.exists()  # and the child had ended on return
 
 
 def test_an_interrupted_run_stops_the_child_at_once(two_cores, monkeypatch):
@@ -96,14 +96,15 @@ def test_an_interrupted_run_stops_the_child_at_once(two_cores, monkeypatch):
 def test_without_a_child_nothing_runs_ahead(monkeypatch):
     monkeypatch.setenv(_compile_ahead.VARIABLE, "off")
     ran = []
-    assert _compile_ahead.compile_ahead(lambda: ran.append(1)) == 0.0
+    _compile_ahead.compile_ahead(lambda: ran.append(1))
     assert ran == []
 
 
 def test_a_child_that_cannot_start_changes_nothing(two_cores, monkeypatch):
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
     ran = []
-    assert _compile_ahead.compile_ahead(lambda: ran.append(1)) == 0.0 and ran == []
+    _compile_ahead.compile_ahead(lambda: ran.append(1))
+    assert ran == []
 
 
 def test_measure_runs_the_probes_in_either_order(monkeypatch):

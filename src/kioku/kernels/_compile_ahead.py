@@ -15,8 +15,9 @@ s of it compiling, and in 103.1 s with two (69 s of compiling in this one); 109 
 first step instead of 142.
 
 Skipped with fewer than two usable cores, under an MPI launcher (a rank should not
-fork), or with ``KIOKU_COMPILE_AHEAD=off``. The child's failure or its absence changes
-no result: whatever it did not compile, the measurement compiles as before.
+fork), in a frozen application, or with ``KIOKU_COMPILE_AHEAD=off``. The child's failure
+or its absence changes no result: whatever it did not compile, the measurement compiles
+as before.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 VARIABLE = "KIOKU_COMPILE_AHEAD"
@@ -91,18 +92,16 @@ def finish(child: subprocess.Popen | None, timeout_s: float = TIMEOUT_S) -> None
         child.wait()
 
 
-def compile_ahead(run_once) -> float:
+def compile_ahead(run_once: Callable[[], object]) -> None:
     """Run ``run_once()`` (every probe once, in order) here while the child runs them in
-    reverse order; returns the seconds both took (0 where there is no child: the
-    measurement then compiles as it goes, as fast as one process can)."""
-    began = time.perf_counter()
+    reverse order, and return when both have. Nothing where there is no child: the
+    measurement then compiles as it goes, as fast as one process can."""
     child = start()
     if child is None:
-        return 0.0
+        return
     try:
         run_once()
     except BaseException:  # a failed probe or Ctrl-C: the child is stopped, not awaited
         finish(child, timeout_s=0.0)
         raise
     finish(child)
-    return time.perf_counter() - began
