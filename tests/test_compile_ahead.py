@@ -11,7 +11,14 @@ import time
 
 import pytest
 
-from kioku.kernels import _compile_ahead, _threads, _tuning, _tuning_probes
+from kioku.kernels import _compile_ahead, _compile_notice, _threads, _tuning, _tuning_probes
+
+
+@pytest.fixture
+def cold(monkeypatch):
+    """Every reading of the seconds compiled a second more: each pass compiles."""
+    seconds = iter(range(10**6))
+    monkeypatch.setattr(_compile_notice, "compiled_seconds", lambda: float(next(seconds)))
 
 
 @pytest.fixture
@@ -67,14 +74,14 @@ def test_a_child_past_its_time_is_stopped():
     _compile_ahead.finish(None)  # no child: nothing to wait for
 
 
-def test_compile_ahead_runs_here_while_the_child_runs(two_cores, monkeypatch, tmp_path):
+def test_compile_ahead_runs_here_while_the_child_runs(two_cores, cold, monkeypatch, tmp_path):
     marker = tmp_path / "child-done"
     monkeypatch.setattr(_compile_ahead, "_CHILD", (
         f"import time, pathlib; time.sleep(0.3); pathlib.Path({str(marker)!r}).touch()"
     ))  # fmt: skip
     ran = []
-    _compile_ahead.compile_ahead(lambda: ran.append(marker.exists()))
-    assert ran == [False]  # this process's half ran while the child still did
+    _compile_ahead.compile_ahead(lambda: ran.append("first"), lambda: ran.append(marker.exists()))
+    assert ran == ["first", False]  # this process's half ran while the child still did
     assert marker.exists()  # and the child had ended on return
 
 
@@ -89,21 +96,36 @@ def test_an_interrupted_run_stops_the_child_at_once(two_cores, monkeypatch):
 
     began = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
-        _compile_ahead.compile_ahead(interrupted)
+        _compile_ahead.compile_ahead(interrupted, lambda: None)
     assert started[0].returncode is not None and time.perf_counter() - began < 30
 
 
 def test_without_a_child_nothing_runs_ahead(monkeypatch):
     monkeypatch.setenv(_compile_ahead.VARIABLE, "off")
     ran = []
-    _compile_ahead.compile_ahead(lambda: ran.append(1))
+    _compile_ahead.compile_ahead(lambda: ran.append(1), lambda: ran.append(2))
     assert ran == []
+
+
+def test_a_warm_cache_stops_the_child_after_the_first_probe(two_cores, monkeypatch):
+    monkeypatch.setattr(_compile_ahead, "_CHILD", "import time; time.sleep(60)")
+    monkeypatch.setattr(_compile_notice, "compiled_seconds", lambda: 3.0)  # nothing compiles
+    children = []
+    real_start = _compile_ahead.start
+    monkeypatch.setattr(
+        _compile_ahead, "start", lambda: children.append(real_start()) or children[0]
+    )
+    ran = []
+    began = time.perf_counter()
+    _compile_ahead.compile_ahead(lambda: ran.append("first"), lambda: ran.append("rest"))
+    assert ran == ["first"] and children[0].returncode is not None
+    assert time.perf_counter() - began < 30
 
 
 def test_a_child_that_cannot_start_changes_nothing(two_cores, monkeypatch):
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
     ran = []
-    _compile_ahead.compile_ahead(lambda: ran.append(1))
+    _compile_ahead.compile_ahead(lambda: ran.append(1), lambda: ran.append(2))
     assert ran == []
 
 
@@ -125,7 +147,7 @@ def test_measure_runs_the_probes_in_either_order(monkeypatch):
     assert order == names
 
 
-def test_measure_ahead_runs_the_probes_once_first(monkeypatch):
+def test_measure_ahead_runs_the_probes_once_first(monkeypatch, cold):
     clocks = []
 
     def probe(choice, clock, scale):
@@ -137,7 +159,7 @@ def test_measure_ahead_runs_the_probes_once_first(monkeypatch):
     monkeypatch.setattr(_tuning, "apply", lambda *args, **kwargs: None)
     started = []
     monkeypatch.setattr(_compile_ahead, "start", lambda: started.append(1) or None)
-    monkeypatch.setattr(_compile_ahead, "finish", lambda child: None)
+    monkeypatch.setattr(_compile_ahead, "finish", lambda child, timeout_s=0.0: None)
     _tuning.measure(ahead=True)  # no child (start gave None): measured once, as before
     assert started == [1] and clocks == [(0.03, 6)] * len(_tuning.CHOICES)
     clocks.clear()
@@ -146,3 +168,7 @@ def test_measure_ahead_runs_the_probes_once_first(monkeypatch):
     n = len(_tuning.CHOICES)
     assert clocks == [(0.0, 1)] * n + [(0.03, 6)] * n  # once each, then the measurement
     assert set(result["choices"]) == set(_tuning.CHOICES)
+    clocks.clear()
+    monkeypatch.setattr(_compile_notice, "compiled_seconds", lambda: 0.0)  # a warm cache
+    _tuning.measure(ahead=True)
+    assert clocks == [(0.0, 1)] + [(0.03, 6)] * n  # the first probe once, then measured

@@ -38,6 +38,8 @@ _CHILD = (
 _MPI_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
 # a child still compiling after this long is stopped (the measurement compiles the rest)
 TIMEOUT_S = 900.0
+# the first probe compiling less than this: the cache is warm, the child is not needed
+WARM_S = 0.5
 
 
 def wanted() -> bool:
@@ -92,15 +94,26 @@ def finish(child: subprocess.Popen | None, timeout_s: float = TIMEOUT_S) -> None
         child.wait()
 
 
-def compile_ahead(run_once: Callable[[], object]) -> None:
-    """Run ``run_once()`` (every probe once, in order) here while the child runs them in
-    reverse order, and return when both have. Nothing where there is no child: the
-    measurement then compiles as it goes, as fast as one process can."""
+def compile_ahead(first: Callable[[], object], rest: Callable[[], object]) -> None:
+    """Run ``first()`` then ``rest()`` (the first probe once, then every other once, in
+    order) here while the child runs them all in reverse order, and return when both have.
+    Where ``first`` compiled nothing (a warm cache: a re-tuning, ``kioku tune``) the child
+    is stopped and ``rest`` not run, which saves running every probe once in two
+    processes (a warm ``kioku tune`` on the 2-core Intel Xeon: 59.7 -> 50.9 s). Nothing
+    where there is no child: the measurement then compiles as it goes, as fast as one
+    process can."""
+    from ._compile_notice import compiled_seconds
+
     child = start()
     if child is None:
         return
     try:
-        run_once()
+        before = compiled_seconds()
+        first()
+        if compiled_seconds() - before < WARM_S:
+            finish(child, timeout_s=0.0)
+            return
+        rest()
     except BaseException:  # a failed probe or Ctrl-C: the child is stopped, not awaited
         finish(child, timeout_s=0.0)
         raise

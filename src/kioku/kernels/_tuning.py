@@ -230,21 +230,25 @@ def reset() -> Path | None:
 
 def measure(log: Callable[[str], None] | None = None, block_s: float = 0.03, rounds: int = 6,
             scale: float = 1.0, ahead: bool = False, reverse: bool = False,
-            confirm: bool = True) -> dict:  # fmt: skip
+            confirm: bool = True, names: list[str] | None = None) -> dict:  # fmt: skip
     """Measure every choice now (each probe runs with the choices before it already in
     force), put the results in force and return them (``{"choices": {name: {"value",
     "default", "unit", "levels", "note"}}, "seconds"}``). ``block_s``, ``rounds`` and
     ``scale`` (of the probes' sequence lengths) exist for the tests' tiny runs; ``ahead``:
     first compile on two cores (:mod:`._compile_ahead`), ``reverse``: the probes in
     reverse order (what its second process runs); ``confirm``: a choice that departs from
-    its default is measured a second time (:func:`~._tuning_choices.confirmed`)."""
+    its default is measured a second time (:func:`~._tuning_choices.confirmed`);
+    ``names``: only these choices (default: all)."""
     from . import _compile_ahead, _tuning_probes
 
     started = time.perf_counter()
     if ahead:
-        _compile_ahead.compile_ahead(
-            lambda: measure(block_s=0.0, rounds=1, scale=scale, confirm=False)
-        )
+        order = list(CHOICES)
+
+        def once(some: list[str]) -> None:
+            measure(block_s=0.0, rounds=1, scale=scale, confirm=False, names=some)
+
+        _compile_ahead.compile_ahead(lambda: once(order[:1]), lambda: once(order[1:]))
     probe = _cpu_load.LoadProbe()
     first = probe.sample()
     values = defaults()
@@ -252,6 +256,8 @@ def measure(log: Callable[[str], None] | None = None, block_s: float = 0.03, rou
     clock = _tuning_probes.Clock(block_s, rounds)
     choices = {}
     for name, choice in reversed(CHOICES.items()) if reverse else CHOICES.items():
+        if names is not None and name not in names:
+            continue
         probe_levels = getattr(_tuning_probes, choice.probe)
         levels, note = probe_levels(choice, clock, scale)
         values[name] = pick(choice, levels)
