@@ -331,7 +331,7 @@ def test_machine_records_the_cpu_its_flags_and_the_choices_in_force():
     assert bool(info.get("kernel_target")) == lines[1].startswith("Kernels compiled for ")
     assert lines[-2].startswith(
         "Kernel choices in force: defaults (KIOKU_TUNING=off): "
-        "TALL_MIN_ROWS no limit, PIPELINE_MIN_FLOPS 4e+06, MIN_ROWS 4,"
+        "MKL_MIN_MNK no limit, TALL_MIN_ROWS no limit, PIPELINE_MIN_FLOPS 4e+06,"
     )
 
 

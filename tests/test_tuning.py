@@ -55,10 +55,11 @@ def _fake_measure(monkeypatch, **values) -> list:
 
 
 def _attributes() -> dict:
-    from kioku.kernels import _tiles
+    from kioku.kernels import _primitives, _tiles
 
     modules = {"kioku.kernels._threads": _threads, "kioku.kernels.numba_lstm": numba_lstm,
-               "kioku.kernels._padding": _padding, "kioku.kernels._tiles": _tiles}  # fmt: skip
+               "kioku.kernels._padding": _padding, "kioku.kernels._tiles": _tiles,
+               "kioku.kernels._primitives": _primitives}  # fmt: skip
     return {name: getattr(modules[c.module], name) for name, c in _tuning.CHOICES.items()}
 
 

@@ -52,6 +52,7 @@ def machine_info() -> dict:
         from ..kernels import _blas
 
         info["blas"] = f"{os.path.basename(_blas.LIBRARY or 'none')} ({_blas.corename()})"
+        info["mkl"] = _blas.MKL.version if _blas.MKL is not None else None
     except ImportError:
         info["blas"] = None
     try:

@@ -28,13 +28,13 @@ HERE = Path(__file__).resolve().parent
 # compiled file -> the kernel files whose compiled code (or, for _blas.py, whose symbol
 # names) it compiles in; a file not listed compiles in none
 COMPILED_IN: dict[str, tuple[str, ...]] = {
-    "_primitives.py": ("_blas.py",),
+    "_primitives.py": ("_blas.py", "_cells.py"),
     "_gate_order.py": ("_packed.py",),
     "_row_loop.py": ("_packed.py", "_primitives.py"),
     "_pack_cache.py": ("_aligned.py", "_gate_order.py", "_packed.py"),
     "_lstm_loops.py": ("_gate_order.py", "_packed.py", "_primitives.py", "_tiles.py"),
     "_loop_gemms.py": ("_aligned.py", "_packed.py", "_primitives.py"),
-    "_tiles.py": ("_gate_order.py", "_packed.py"),
+    "_tiles.py": ("_cells.py", "_gate_order.py", "_packed.py"),
     "_entries.py": (
         "_aligned.py",
         "_loop_gemms.py",
@@ -61,16 +61,17 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
 # BEGIN SHA256
 SHA256: dict[str, str] = {
     "_aligned.py": "6d9f7c79ef8b017e",
-    "_blas.py": "3401fdae3547b22e",
+    "_blas.py": "e4d4c94488e88293",
+    "_cells.py": "ae3e2e8b2671d15e",
     "_gate_order.py": "26319340c4682d33",
     "_loop_gemms.py": "f24366e05fd5f40c",
     "_lstm_loops.py": "a5ddb0ac7a0db47b",
     "_pack_cache.py": "813fec959c571217",
     "_packed.py": "b21d57311987ad39",
-    "_primitives.py": "e1d98d96d78fa767",
+    "_primitives.py": "8b4e4a4029dfc22c",
     "_row_loop.py": "fb2ce7eee7952f12",
     "_spin.py": "6d4ec187f54c8d1b",
-    "_tiles.py": "6121f6c846e279c2",
+    "_tiles.py": "5694806ff2404d7a",
     "_unit_split.py": "6ee856020278a596",
 }
 # END SHA256

@@ -3,7 +3,10 @@ SIMD-friendly activations.
 
 ``gemm_nt(a, b, c, beta)`` computes ``c = a @ b.T + beta * c`` and ``gemm_nn`` computes
 ``c = a @ b + beta * c`` for C-contiguous 2-D arrays, through the BLAS of
-:mod:`kioku.kernels._blas` when there is one. ``fast_tanh``/``fast_sigmoid`` use, for
+:mod:`kioku.kernels._blas` when there is one: NumPy's OpenBLAS, or oneMKL for products
+of at least ``MKL_MIN_MNK`` (``M N K``; tuned on the machine where the ``mkl`` extra is
+installed, :mod:`._tuning`; never by default), read by the compiled code from a C
+integer at each call (:mod:`._cells`). ``fast_tanh``/``fast_sigmoid`` use, for
 float32, a rational approximation of tanh (absolute error below 4e-7, the one Eigen
 uses) that LLVM vectorises, because ``math.tanh`` stays a scalar libm call without
 SVML; for float64 they use ``math.tanh`` so the float64 path matches the reference to
@@ -19,7 +22,8 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from . import _blas
+from . import _blas, _tuning
+from ._cells import int_cell
 from ._jit import njit
 
 if _blas.HAVE_BLAS:
@@ -33,6 +37,30 @@ if _blas.HAVE_BLAS:
 
     _sgemm = types.ExternalFunction(_blas.SGEMM_SYMBOL, _gemm_type(types.float32))
     _dgemm = types.ExternalFunction(_blas.DGEMM_SYMBOL, _gemm_type(types.float64))
+    # oneMKL's GEMMs under kioku's own names: MKL's addresses where the `mkl` extra is
+    # installed, else OpenBLAS's again (the compiled code always links; MKL_MIN_MNK then
+    # stays at "never")
+    _mkl = _blas.MKL
+    for _name, _symbol, _address in (
+        ("kioku_mkl_sgemm", _blas.SGEMM_SYMBOL, _mkl.sgemm if _mkl else 0),
+        ("kioku_mkl_dgemm", _blas.DGEMM_SYMBOL, _mkl.dgemm if _mkl else 0),
+    ):
+        _fallback = llvm_binding.address_of_symbol(_symbol)
+        llvm_binding.add_symbol(_name, _address or _fallback)
+    _sgemm_mkl = types.ExternalFunction("kioku_mkl_sgemm", _gemm_type(types.float32))
+    _dgemm_mkl = types.ExternalFunction("kioku_mkl_dgemm", _gemm_type(types.float64))
+
+# Products with M * N * K at least this run on oneMKL (where installed): tuned per machine
+MKL_MIN_MNK = _tuning.current("MKL_MIN_MNK")  # by hand: never (NO_LIMIT)
+_mkl_cell, _mkl_min_mnk = int_cell("kioku_mkl_min_mnk")
+
+
+def sync_tuned() -> None:
+    """Copy ``MKL_MIN_MNK`` (as set on this module) to where the compiled code reads it;
+    never where MKL is not installed."""
+    limit = MKL_MIN_MNK if HAVE_BLAS and _blas.MKL is not None else 1 << 62
+    _mkl_cell.value = int(min(limit, 1 << 62))
+
 
 # Fast-math flags that keep inf/NaN semantics (no nnan/ninf): contraction into FMA,
 # reciprocal division, reassociation for vectorisation.
@@ -40,6 +68,7 @@ FAST_MATH = {"contract", "arcp", "afn", "nsz", "reassoc"}
 
 HAVE_BLAS = _blas.HAVE_BLAS
 ROW, NT, T = _blas.ROW_MAJOR, _blas.NO_TRANS, _blas.TRANS
+sync_tuned()
 
 
 @njit(cache=True, nogil=True)
@@ -74,7 +103,7 @@ def _blas_gemm(trans_a, trans_b, a, b, c, beta):  # pragma: no cover - replaced 
 def _blas_gemm_impl(trans_a, trans_b, a, b, c, beta):
     if not HAVE_BLAS:
         return lambda trans_a, trans_b, a, b, c, beta: _loop_gemm(trans_a, trans_b, a, b, c, beta)
-    fn = _sgemm if a.dtype == types.float32 else _dgemm
+    fn, fn_mkl = (_sgemm, _sgemm_mkl) if a.dtype == types.float32 else (_dgemm, _dgemm_mkl)
 
     def impl(trans_a, trans_b, a, b, c, beta):
         m, n = c.shape
@@ -82,7 +111,10 @@ def _blas_gemm_impl(trans_a, trans_b, a, b, c, beta):
         ta, tb = (T if trans_a else NT), (T if trans_b else NT)
         lda, ldb, ldc = _leading(a), _leading(b), _leading(c)
         a_ptr, b_ptr, c_ptr = a.ctypes.data, b.ctypes.data, c.ctypes.data
-        fn(ROW, ta, tb, m, n, k, 1.0, a_ptr, lda, b_ptr, ldb, beta, c_ptr, ldc)
+        if m * n * k >= _mkl_min_mnk():
+            fn_mkl(ROW, ta, tb, m, n, k, 1.0, a_ptr, lda, b_ptr, ldb, beta, c_ptr, ldc)
+        else:
+            fn(ROW, ta, tb, m, n, k, 1.0, a_ptr, lda, b_ptr, ldb, beta, c_ptr, ldc)
 
     return impl
 

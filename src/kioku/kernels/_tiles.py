@@ -35,14 +35,8 @@ on-disk cache stays valid): :func:`sync_tuned` copies ``TALL_MIN_ROWS`` into it,
 
 from __future__ import annotations
 
-import ctypes
-
-import llvmlite.binding as llvm_binding
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
-
 from . import _tuning
+from ._cells import int_cell
 from ._gate_order import (
     GATE_UNITS,
     _make_pair_kernel,
@@ -64,9 +58,7 @@ HALF = 2 * LANES  # columns of half a panel
 
 TALL_MIN_ROWS = _tuning.current("TALL_MIN_ROWS")  # by hand: never (NO_LIMIT)
 
-_SYMBOL = "kioku_tall_min_rows"
-_cell = ctypes.c_int64(0)
-llvm_binding.add_symbol(_SYMBOL, ctypes.addressof(_cell))
+_cell, _tall_min_rows = int_cell("kioku_tall_min_rows")
 
 
 def sync_tuned() -> None:
@@ -76,21 +68,6 @@ def sync_tuned() -> None:
 
 
 sync_tuned()
-
-
-@intrinsic
-def _tall_min_rows(typingctx):
-    """The current ``TALL_MIN_ROWS``, read from the process's C integer."""
-
-    def codegen(context, builder, signature, args):
-        try:
-            cell = builder.module.get_global(_SYMBOL)
-        except KeyError:
-            cell = ir.GlobalVariable(builder.module, ir.IntType(64), name=_SYMBOL)
-            cell.linkage = "external"
-        return builder.load(cell)
-
-    return types.int64(), codegen
 
 
 # rows 7..12 of two vectors; rows 1..6 of two vectors are _packed's narrow edge kernels

@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 
-from . import _padding, _split_gemm, _threads, numba_lstm
+from . import _blas, _padding, _primitives, _split_gemm, _threads, numba_lstm
 from ._probe_timing import (
     _INF,
     _ONE_THREAD,
@@ -320,4 +320,35 @@ def tall_tile(choice, clock: Clock, scale: float) -> tuple[list[dict], str | Non
         tall = _with({"TALL_MIN_ROWS": (_tiles, 0)}, product)
         wide = _with({"TALL_MIN_ROWS": (_tiles, NO_LIMIT)}, product)
         levels.append(_compare(clock, float(rows), tall, wide))
+    return levels, None
+
+
+def mkl_gemm(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``MKL_MIN_MNK``: an output layer's three products (``y (T B, H) @ W.T`` with ``W
+    (V, H)``, the weight's gradient ``dz.T @ y``, the input's ``dz @ W``: NT, TN and NN)
+    at ``T B = 320``, ``H = 128`` and ``V`` as listed (quantity ``M N K = T B H V``), on
+    the calling thread with one BLAS thread, on oneMKL or on OpenBLAS."""
+    if _blas.MKL is None:
+        return [], "oneMKL not installed (the mkl extra): OpenBLAS for every product"
+    rows, hidden = max(32, int(320 * min(scale, 1.0))), 128
+    rng = np.random.default_rng(4)
+    y = rng.standard_normal((rows, hidden)).astype(np.float32)
+    levels = []
+    for outputs in choice.candidates:
+        w = rng.standard_normal((int(outputs), hidden)).astype(np.float32)
+        dz = rng.standard_normal((rows, int(outputs))).astype(np.float32)
+        z, dw, dy = np.empty_like(dz), np.empty_like(w), np.empty_like(y)
+
+        def products(part: int, w=w, dz=dz, z=z, dw=dw, dy=dy) -> None:
+            _primitives.gemm(False, True, y, w, z, 0.0)
+            _primitives.gemm(True, False, dz, y, dw, 0.0)
+            _primitives.gemm(False, False, dz, w, dy, 0.0)
+
+        def one_thread(products=products) -> None:  # OpenBLAS held to one thread
+            _threads.run_parts(products, 1, single_blas=True)
+
+        mnk = float(rows * hidden * int(outputs))
+        on = _with({"MKL_MIN_MNK": (_primitives, 0)}, one_thread)
+        off = _with({"MKL_MIN_MNK": (_primitives, NO_LIMIT)}, one_thread)
+        levels.append(_compare(clock, mnk, on, off))
     return levels, None

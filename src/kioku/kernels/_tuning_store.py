@@ -79,12 +79,21 @@ def _version(module: str) -> str | None:
         return None
 
 
+def _mkl_version() -> str | None:
+    """oneMKL's version where kioku's kernels can call it (:data:`._blas.MKL`), else
+    ``None``."""
+    from . import _blas
+
+    return _blas.MKL.version if _blas.MKL is not None else None
+
+
 def machine() -> dict:
     """What the key is made of: CPU model, flags, versions, thread budget, and the target
     Numba compiles for where ``NUMBA_CPU_NAME`` or ``NUMBA_CPU_FEATURES`` sets one other
     than the host (AVX2 code on an AVX-512 host is another machine to tune for)."""
     model, flags = cpu()
     versions = {name: _version(name) for name in ("numpy", "numba", "kioku")}
+    versions["mkl"] = _mkl_version()  # installing the mkl extra is another machine to tune
     identity = {"cpu": model, "flags": flags, "versions": versions, "threads": thread_budget()}
     target = {
         k: os.environ[k] for k in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES") if os.environ.get(k)
