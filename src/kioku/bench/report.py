@@ -104,6 +104,7 @@ def markdown(result: dict) -> str:
         f"Machine: {m.get('cpu')}, {m.get('cores')} cores; peak sgemm {peak:.0f} GFLOP/s "
         f"(best of NumPy/PyTorch 2048^3, measured in the run); numpy {m.get('numpy')}, "
         f"torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')}, numba {m.get('numba')}, "
+        f"BLAS {m.get('blas')}{'; ' + m['mkl'] if m.get('mkl') else ''}, "
         f"kioku backend `{m.get('kioku_backend')}` on {m.get('kioku_threads')} threads, "
         f"PyTorch on {result['settings'].get('torch_threads')}"
         + (
