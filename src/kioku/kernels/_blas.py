@@ -154,7 +154,7 @@ def find_mkl(paths: list[str] | None = None) -> MklBinding | None:
     loads, has both 64-bit CBLAS GEMMs and takes the sequential threading layer; ``None``
     where none does, where MKL is loaded already, or where NumPy's OpenBLAS has no
     64-bit CBLAS (the kernels' calls pass 64-bit integers to both libraries)."""
-    if not INT64 or os.environ.get("KIOKU_MKL", "").strip().lower() in ("off", "0", "no"):
+    if not INT64 or os.environ.get("KIOKU_MKL", "").strip().lower() in ("off", "0", "no", "false"):
         return None
     for path in mkl_candidates() if paths is None else paths:
         if _already_loaded(path):

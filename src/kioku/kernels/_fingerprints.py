@@ -61,7 +61,7 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
 # BEGIN SHA256
 SHA256: dict[str, str] = {
     "_aligned.py": "6d9f7c79ef8b017e",
-    "_blas.py": "e4d4c94488e88293",
+    "_blas.py": "7b1c82bcd2b65001",
     "_cells.py": "ae3e2e8b2671d15e",
     "_gate_order.py": "26319340c4682d33",
     "_loop_gemms.py": "f24366e05fd5f40c",
