@@ -11,7 +11,7 @@ from cases import assert_all_close, lstm_direction_case  # noqa: E402
 from tolerance import direction_depth  # noqa: E402
 
 from kioku import functional, kernels  # noqa: E402
-from kioku.kernels import _primitives, _threads, numba_gru, numba_lstm  # noqa: E402
+from kioku.kernels import _gemm, _primitives, _threads, numba_gru, numba_lstm  # noqa: E402
 
 make_case = lstm_direction_case
 
@@ -201,7 +201,7 @@ def test_gemm_paths(trans_a, trans_b):
     b = rng.standard_normal((5, 4) if trans_b else (4, 5))
     c = rng.standard_normal((3, 5))
     want = (a.T if trans_a else a) @ (b.T if trans_b else b) + c
-    for fn in (_primitives.gemm, _primitives._loop_gemm):
+    for fn in (_gemm.gemm, _gemm._loop_gemm):
         out = c.copy()
         fn(trans_a, trans_b, a, b, out, 1.0)
         np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)

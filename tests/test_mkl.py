@@ -18,7 +18,7 @@ from tolerance import assert_close, recurrent_depth  # noqa: E402
 from kioku import nn  # noqa: E402
 from kioku.kernels import (  # noqa: E402
     _blas,
-    _primitives,
+    _gemm,
     _split_gemm,
     _threads,
     _tuning,
@@ -55,12 +55,12 @@ def mkl_from(monkeypatch):
     """Put ``MKL_MIN_MNK`` at ``limit`` for the test (restored, and synced, after)."""
 
     def put(limit: int) -> None:
-        monkeypatch.setattr(_primitives, "MKL_MIN_MNK", limit)
-        _primitives.sync_tuned()
+        monkeypatch.setattr(_gemm, "MKL_MIN_MNK", limit)
+        _gemm.sync_tuned()
 
     yield put
     monkeypatch.undo()
-    _primitives.sync_tuned()
+    _gemm.sync_tuned()
 
 
 def test_the_wheel_layout_is_searched(tmp_path, monkeypatch) -> None:
@@ -85,7 +85,7 @@ def test_kioku_mkl_off_turns_it_off(monkeypatch) -> None:
 def test_without_mkl_the_threshold_stays_at_never(monkeypatch, mkl_from) -> None:
     monkeypatch.setattr(_blas, "MKL", None)
     mkl_from(0)
-    assert _primitives._mkl_cell.value == 1 << 62
+    assert _gemm._mkl_cell.value == 1 << 62
     levels, note = _tuning_probes.mkl_gemm(_tuning.CHOICES["MKL_MIN_MNK"], None, 1.0)
     assert levels == [] and "not installed" in note
 
@@ -115,7 +115,7 @@ def test_the_threshold_routes_each_product(mkl_from) -> None:
     assert not np.array_equal(by_mkl, by_openblas)
     for limit, want in ((m * n * k, by_mkl), (m * n * k + 1, by_openblas), (0, by_mkl)):
         mkl_from(limit)
-        _threads.run_parts(lambda part: _primitives.gemm(True, False, a, b, got, 0.0), 1)
+        _threads.run_parts(lambda part: _gemm.gemm(True, False, a, b, got, 0.0), 1)
         np.testing.assert_array_equal(got, want)
 
 
@@ -172,4 +172,4 @@ def test_the_probe_times_both_libraries() -> None:
     levels, note = _tuning_probes.mkl_gemm(_tuning.CHOICES["MKL_MIN_MNK"], clock, 0.1)
     assert note is None and len(levels) == len(_tuning.CHOICES["MKL_MIN_MNK"].candidates)
     assert all(level["on_s"] > 0 and level["off_s"] > 0 for level in levels)
-    assert _primitives.MKL_MIN_MNK == _tuning.current("MKL_MIN_MNK")  # restored after
+    assert _gemm.MKL_MIN_MNK == _tuning.current("MKL_MIN_MNK")  # restored after

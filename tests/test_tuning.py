@@ -55,11 +55,11 @@ def _fake_measure(monkeypatch, **values) -> list:
 
 
 def _attributes() -> dict:
-    from kioku.kernels import _primitives, _tiles
+    from kioku.kernels import _gemm, _tiles
 
     modules = {"kioku.kernels._threads": _threads, "kioku.kernels.numba_lstm": numba_lstm,
                "kioku.kernels._padding": _padding, "kioku.kernels._tiles": _tiles,
-               "kioku.kernels._primitives": _primitives}  # fmt: skip
+               "kioku.kernels._gemm": _gemm}  # fmt: skip
     return {name: getattr(modules[c.module], name) for name, c in _tuning.CHOICES.items()}
 
 

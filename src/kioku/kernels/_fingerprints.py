@@ -28,7 +28,8 @@ HERE = Path(__file__).resolve().parent
 # compiled file -> the kernel files whose compiled code (or, for _blas.py, whose symbol
 # names) it compiles in; a file not listed compiles in none
 COMPILED_IN: dict[str, tuple[str, ...]] = {
-    "_primitives.py": ("_blas.py", "_cells.py"),
+    "_gemm.py": ("_blas.py", "_cells.py"),
+    "_primitives.py": ("_gemm.py",),
     "_gate_order.py": ("_packed.py",),
     "_row_loop.py": ("_packed.py", "_primitives.py"),
     "_pack_cache.py": ("_aligned.py", "_gate_order.py", "_packed.py"),
@@ -64,11 +65,12 @@ SHA256: dict[str, str] = {
     "_blas.py": "7b1c82bcd2b65001",
     "_cells.py": "ae3e2e8b2671d15e",
     "_gate_order.py": "26319340c4682d33",
+    "_gemm.py": "055b69ccc8d26f26",
     "_loop_gemms.py": "f24366e05fd5f40c",
     "_lstm_loops.py": "a5ddb0ac7a0db47b",
     "_pack_cache.py": "813fec959c571217",
     "_packed.py": "b21d57311987ad39",
-    "_primitives.py": "8b4e4a4029dfc22c",
+    "_primitives.py": "5c00e906c74e0d9d",
     "_row_loop.py": "fb2ce7eee7952f12",
     "_spin.py": "6d4ec187f54c8d1b",
     "_tiles.py": "5694806ff2404d7a",

@@ -54,7 +54,7 @@ _PADDING = "kioku.kernels._padding"
 # fmt: off
 CHOICES: dict[str, Choice] = {c.name: c for c in (
     # first: the probes after it that time BLAS products run on the library chosen here
-    Choice("MKL_MIN_MNK", "kioku.kernels._primitives", NO_LIMIT, (64, 256, 1024, 4096),
+    Choice("MKL_MIN_MNK", "kioku.kernels._gemm", NO_LIMIT, (64, 256, 1024, 4096),
            "M N K of an output layer's three products, T B x H x V (T B = 320, H = 128, V as "
            "listed), one thread", "at_least", (0, NO_LIMIT), True, "mkl_gemm",
            "fewest M N K of a product run on oneMKL (the mkl extra) instead of OpenBLAS"),

@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 
-from . import _blas, _padding, _primitives, _split_gemm, _threads, numba_lstm
+from . import _blas, _gemm, _padding, _split_gemm, _threads, numba_lstm
 from ._probe_timing import (
     _INF,
     _ONE_THREAD,
@@ -340,15 +340,15 @@ def mkl_gemm(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None
         z, dw, dy = np.empty_like(dz), np.empty_like(w), np.empty_like(y)
 
         def products(part: int, w=w, dz=dz, z=z, dw=dw, dy=dy) -> None:
-            _primitives.gemm(False, True, y, w, z, 0.0)
-            _primitives.gemm(True, False, dz, y, dw, 0.0)
-            _primitives.gemm(False, False, dz, w, dy, 0.0)
+            _gemm.gemm(False, True, y, w, z, 0.0)
+            _gemm.gemm(True, False, dz, y, dw, 0.0)
+            _gemm.gemm(False, False, dz, w, dy, 0.0)
 
         def one_thread(products=products) -> None:  # OpenBLAS held to one thread
             _threads.run_parts(products, 1, single_blas=True)
 
         mnk = float(rows * hidden * int(outputs))
-        on = _with({"MKL_MIN_MNK": (_primitives, 0)}, one_thread)
-        off = _with({"MKL_MIN_MNK": (_primitives, NO_LIMIT)}, one_thread)
+        on = _with({"MKL_MIN_MNK": (_gemm, 0)}, one_thread)
+        off = _with({"MKL_MIN_MNK": (_gemm, NO_LIMIT)}, one_thread)
         levels.append(_compare(clock, mnk, on, off))
     return levels, None
