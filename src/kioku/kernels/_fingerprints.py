@@ -65,7 +65,7 @@ SHA256: dict[str, str] = {
     "_blas.py": "7b1c82bcd2b65001",
     "_cells.py": "ae3e2e8b2671d15e",
     "_gate_order.py": "26319340c4682d33",
-    "_gemm.py": "055b69ccc8d26f26",
+    "_gemm.py": "c34c1263c6a8fbad",
     "_loop_gemms.py": "f24366e05fd5f40c",
     "_lstm_loops.py": "a5ddb0ac7a0db47b",
     "_pack_cache.py": "813fec959c571217",

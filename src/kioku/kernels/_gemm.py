@@ -19,7 +19,10 @@ from . import _blas, _tuning
 from ._cells import int_cell
 from ._jit import njit
 
-if _blas.HAVE_BLAS:
+HAVE_BLAS = _blas.HAVE_BLAS
+ROW, NT, T = _blas.ROW_MAJOR, _blas.NO_TRANS, _blas.TRANS
+
+if HAVE_BLAS:
     llvm_binding.load_library_permanently(_blas.LIBRARY)
     _int = types.int64 if _blas.INT64 else types.int32
     _ptr, _i32 = types.intp, types.int32
@@ -55,8 +58,6 @@ def sync_tuned() -> None:
     _mkl_cell.value = int(min(limit, 1 << 62))
 
 
-HAVE_BLAS = _blas.HAVE_BLAS
-ROW, NT, T = _blas.ROW_MAJOR, _blas.NO_TRANS, _blas.TRANS
 sync_tuned()
 
 
