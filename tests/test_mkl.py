@@ -69,7 +69,8 @@ def test_the_wheel_layout_is_searched(tmp_path, monkeypatch) -> None:
     library.write_bytes(b"not a library")
     monkeypatch.setattr(_blas.sys, "prefix", str(tmp_path))
     assert str(library) in _blas.mkl_candidates()
-    # a file that is no library, or a library without MKL's GEMMs, is passed over
+    # a file that is no library is passed over; a library already loaded in this process
+    # (NumPy's OpenBLAS here: as an MKL that NumPy was built on would be) is left alone
     assert _blas.find_mkl([str(library)]) is None
     if _blas.LIBRARY is not None:
         assert _blas.find_mkl([_blas.LIBRARY]) is None
@@ -161,6 +162,8 @@ def test_an_lstm_layer_trains_on_mkl_as_on_openblas(monkeypatch, mkl_from) -> No
         y, _ = layer(x)
         dx = layer.backward(dy)[0]
         runs.append({"y": y, "dx": dx, **{n: g.copy() for n, _, g in layer.named_parameters()}})
+    # two float32 runs, each within its roundings of the exact result: their difference is
+    # two independent random walks of that depth, one of twice the depth (tests/tolerance.py)
     depth = recurrent_depth(T, H, H, batch=B)
     for name in runs[0]:
         assert_close(name, runs[1][name], runs[0][name], 2 * depth)
