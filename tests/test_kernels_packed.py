@@ -132,7 +132,7 @@ def test_lstm_float32_with_full_panels_matches_reference(monkeypatch, seed, proj
     the input projection per step (``fused``) or as one GEMM before the loop, by the
     packed kernel or by BLAS."""
     monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", 1 if projection == "fused" else 10**9)
-    monkeypatch.setattr(numba_lstm, "PACKED_PROJECTION_ROWS", 0 if projection == "blas" else 10**9)
+    monkeypatch.setattr(numba_lstm, "PACKED_PROJECTION_MNK", 0 if projection == "blas" else 10**12)
     batch, hidden = ((1, 40), (7, 33), (13, 20), (20, 48), (3, 70), (2 * MR + 1, 17))[seed]
     args, dy = _case(seed, batch, hidden, project=seed in (1, 4))
     y, h_n, c_n, cache = numba_lstm.lstm_forward(**args)

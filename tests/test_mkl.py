@@ -150,7 +150,7 @@ def test_split_products_on_mkl(monkeypatch, mkl_from, parts) -> None:
 def test_an_lstm_layer_trains_on_mkl_as_on_openblas(monkeypatch, mkl_from) -> None:
     """A layer whose projection and weight gradients run on BLAS (not the packed kernel):
     its outputs and every gradient on MKL within float32 rounding of OpenBLAS's run."""
-    monkeypatch.setattr(numba_lstm, "PACKED_PROJECTION_ROWS", 0)
+    monkeypatch.setattr(numba_lstm, "PACKED_PROJECTION_MNK", 0)
     monkeypatch.setattr(numba_lstm, "PACKED_GRADS_MAX_BYTES", 0)
     T, B, H = 12, 8, 48
     x = np.random.default_rng(1).standard_normal((T, B, H)).astype(np.float32)

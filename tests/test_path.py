@@ -29,10 +29,11 @@ def path(T=5, B=1, I=64, H=64, P=0, dtype=F32, keep_cache=False, all_valid=True)
 
 def test_one_sequence_inference_is_one_call_only_where_its_rule_holds() -> None:
     assert path().one_sequence
-    assert path().max_steps == numba_lstm.PACKED_PROJECTION_ROWS
+    step_mnk = 1 * 64 * 4 * 64  # B I 4H of one step's input projection
+    assert path().max_steps == numba_lstm.PACKED_PROJECTION_MNK // step_mnk
     for other in (
         path(B=2), path(keep_cache=True), path(P=16), path(all_valid=False), path(dtype=F64),
-        path(T=numba_lstm.PACKED_PROJECTION_ROWS + 1),
+        path(T=numba_lstm.PACKED_PROJECTION_MNK // step_mnk + 1),
     ):  # fmt: skip
         assert not other.one_sequence
 
@@ -69,7 +70,7 @@ def test_training_paths_and_the_packed_weight_gradients(monkeypatch) -> None:
     monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", 4)
     small = path(B=1, keep_cache=True)
     assert small.budget_free and small.packed_ih and not small.fused and small.packed_grads
-    assert small.max_steps == numba_lstm.PACKED_PROJECTION_ROWS
+    assert small.max_steps == numba_lstm.PACKED_PROJECTION_MNK // (64 * 4 * 64)
     assert not path(B=1, H=NR + 1, keep_cache=True).packed_grads  # off the panel width
     assert not path(B=1, P=NR, H=2 * NR, keep_cache=True).packed_grads  # a projection
     assert not path(B=1, dtype=F64, keep_cache=True).packed_grads
@@ -83,7 +84,7 @@ def test_training_paths_and_the_packed_weight_gradients(monkeypatch) -> None:
 
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_the_packed_gemm_probes_reach_both_paths_at_every_level(monkeypatch, threads) -> None:
-    """The probes of PACKED_PROJECTION_ROWS and PACKED_GRADS_MAX_BYTES time two settings
+    """The probes of PACKED_PROJECTION_MNK and PACKED_GRADS_MAX_BYTES time two settings
     that must take two paths at each of their sizes, on one thread or more."""
     from kioku.kernels import _tuning_choices, _tuning_probes
 
@@ -92,12 +93,12 @@ def test_the_packed_gemm_probes_reach_both_paths_at_every_level(monkeypatch, thr
     monkeypatch.setattr(numba_lstm, "FUSED_MIN_ROWS", 1 << 30)
     monkeypatch.setattr(_threads, "UNITS_MIN_FLOPS", _tuning_probes._INF)
     monkeypatch.setattr(_threads, "UNITS_INFER_MIN_FLOPS", _tuning_probes._INF)
-    for rows in choices["PACKED_PROJECTION_ROWS"].candidates:
+    for hidden in choices["PACKED_PROJECTION_MNK"].candidates:
         taken = []
         for limit in (1 << 62, 0):
-            monkeypatch.setattr(numba_lstm, "PACKED_PROJECTION_ROWS", limit)
-            for keep_cache in (False, True):  # the probe's inference and training forward
-                taken.append(path(T=rows // 32, B=32, I=256, H=256, keep_cache=keep_cache))
+            monkeypatch.setattr(numba_lstm, "PACKED_PROJECTION_MNK", limit)
+            for keep_cache in (False, True):  # inference and training forward
+                taken.append(path(T=20, B=32, I=hidden, H=hidden, keep_cache=keep_cache))
         assert [p.packed_ih for p in taken] == [True, True, False, False]
     for hidden in choices["PACKED_GRADS_MAX_BYTES"].candidates:
         taken = []

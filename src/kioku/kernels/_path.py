@@ -126,10 +126,11 @@ def choose_path(
     small = most_rows <= _primitives.SMALL_ROWS
     tiled = recurrent_bytes > _primitives.L2_BYTES
     packed = float32
-    limit = numba_lstm.PACKED_PROJECTION_ROWS
+    limit = numba_lstm.PACKED_PROJECTION_MNK
+    step_mnk = B * I * 4 * H  # one step's share of the input projection's M N K
     one_sequence = (
         B == 1 and unit_parts == 1 and float32 and not (keep_cache or project) and all_valid
-        and T <= limit and not fused_rows(1, weight_bytes)
+        and T * step_mnk <= limit and not fused_rows(1, weight_bytes)
     )  # fmt: skip
     # each step projecting its own inputs runs that projection on the loop's threads: not
     # where the projection alone would get more (B = 4, H = 256, two threads: the forward
@@ -139,14 +140,14 @@ def choose_path(
         and I > 0
         and (unit_parts > 1 or (gemm_parts == parts and fused_rows(B // parts, weight_bytes)))
     )
-    packed_ih = packed and (fused or T * B <= limit)
+    packed_ih = packed and (fused or T * step_mnk <= limit)
     blas_mnk = max(  # the loops' own products are not BLAS's
         0 if packed_ih else T * B * I * 4 * H,
         0 if packed or small or tiled else most_rows * P * 4 * H,
         most_rows * H * P if project and not small else 0,
     )
-    # the longest call that keeps this path: packed_ih holds up to `limit` rows
-    max_steps = limit // B if packed_ih and not fused else NO_LIMIT
+    # the longest call that keeps this path: packed_ih holds up to M N K `limit`
+    max_steps = limit // step_mnk if packed_ih and not fused and step_mnk else NO_LIMIT
     packed_grads = (
         packed and not project and weight_bytes <= numba_lstm.PACKED_GRADS_MAX_BYTES
         and I % NR == 0 and P % NR == 0

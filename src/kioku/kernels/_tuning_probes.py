@@ -19,7 +19,8 @@ import functools
 
 import numpy as np
 
-from . import _blas, _gemm, _padding, _split_gemm, _threads, numba_lstm
+from . import _blas, _gemm, _pack_cache, _padding, _split_gemm, _threads, numba_lstm
+from ._loop_gemms import project_inputs
 from ._probe_timing import (
     _INF,
     _ONE_THREAD,
@@ -214,22 +215,35 @@ def fused_bytes(choice, clock: Clock, scale: float) -> tuple[list[dict], str | N
 
 
 def packed_projection(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
-    """``PACKED_PROJECTION_ROWS``: the calls of :func:`fused` unfused at ``B = 32``,
-    ``H = I = 256``, ``T B`` rows as listed, their input projection on the packed kernel
-    or on OpenBLAS, on every thread of the budget."""
+    """``PACKED_PROJECTION_MNK``: the input projection of an unfused call alone, ``T B =
+    640`` rows (T = 20, B = 32) at ``H = I`` as listed (its quantity ``M N K = 2560 H^2``),
+    on the packed kernel (its panels packed before, as a layer's inference keeps them) or
+    on BLAS (the library in force: oneMKL from ``MKL_MIN_MNK``, measured before), split
+    over every thread of the budget by rows as the calls split it. Only the projection
+    differs between the two paths, so only it is timed: in the whole forward the loop's
+    time hid the difference (on an Intel Xeon with MKL the whole call measured 2-6 %
+    faster with MKL's projection, under :data:`~._tuning_choices.MIN_GAIN`, where the
+    projection alone was 8-14 % faster at H = 384..768, and (35, 20, 650) inference 7 %)."""
     levels = []
-    unfused = {  # a step split by units would project its own inputs either way
-        "FUSED_MIN_ROWS": (numba_lstm, 1 << 30),
-        "UNITS_MIN_FLOPS": (_threads, _INF),
-        "UNITS_INFER_MIN_FLOPS": (_threads, _INF),
-        "UNITS_ROW_MIN_FLOPS": (_threads, _INF),
-    }
-    batch = 32
-    for rows in choice.candidates:
-        run = _forwards(max(1, round(int(rows) * scale / batch)), batch, 256)
-        on = _with({**unfused, "PACKED_PROJECTION_ROWS": (numba_lstm, NO_LIMIT)}, run)
-        off = _with({**unfused, "PACKED_PROJECTION_ROWS": (numba_lstm, 0)}, run)
-        levels.append(_compare(clock, float(rows), on, off))
+    parts = _probe_threads()
+    rows = max(parts, int(round(640 * scale)))
+    rng = np.random.default_rng(0)
+    for hidden in choice.candidates:
+        H = int(hidden)
+        x = rng.standard_normal((rows, H)).astype(np.float32)
+        weight = rng.uniform(-0.1, 0.1, (4 * H, H)).astype(np.float32)
+        gates = np.empty((rows, 4 * H), np.float32)
+        panels = _pack_cache.packed(weight, True, True)
+
+        def project(packed: bool, x=x, weight=weight, gates=gates, panels=panels) -> None:
+            def share(part: int) -> None:
+                project_inputs(x, weight, gates, part, parts, panels, packed)
+
+            _threads.run_parts(share, parts)
+
+        on = functools.partial(project, True)
+        off = functools.partial(project, False)
+        levels.append(_compare(clock, float(rows * H * 4 * H), on, off))
     return levels, None
 
 

@@ -42,11 +42,12 @@ __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
 # the separate projection GEMM over all T * B rows.
 FUSED_MIN_ROWS = _tuning.value("FUSED_MIN_ROWS")  # by hand: 4; reads the stored tuning
 FUSED_MAX_BYTES = _tuning.value("FUSED_MAX_BYTES")  # by hand: 8 << 20 (8 MiB)
-# Otherwise, up to PACKED_PROJECTION_ROWS rows (T * B) the projection GEMM before the loop
-# also uses the packed kernel, OpenBLAS above (its blocking of the left operand pays off
-# where the rows outgrow the caches). By hand 2,048 (one thread of an AMD EPYC: packed
-# 3-9 % faster at 600-700 rows, OpenBLAS 4-5 % at 3,200-6,400); measured per machine.
-PACKED_PROJECTION_ROWS = _tuning.value("PACKED_PROJECTION_ROWS")  # by hand: 2048
+# Otherwise, up to PACKED_PROJECTION_MNK (M N K = T B I 4H) the projection GEMM before the
+# loop also uses the packed kernel, BLAS above (its blocking pays off on bigger products).
+# By hand 2,048 rows at H = I = 256 (one thread of an AMD EPYC: packed 3-9 % faster at
+# 600-700 rows, OpenBLAS 4-5 % at 3,200-6,400); measured per machine: on an Intel Xeon
+# with oneMKL the packed kernel ran level up to ~2e8 and MKL 8-25 % ahead from ~4e8.
+PACKED_PROJECTION_MNK = _tuning.value("PACKED_PROJECTION_MNK")  # by hand: 2048 * 256 * 1024
 # float32 backward without projection, I and P multiples of the packed kernel's panel
 # width (NR), input and recurrent weights of at most PACKED_GRADS_MAX_BYTES together: the
 # weight gradients on the packed kernel, on kioku's own threads, instead of OpenBLAS held
