@@ -48,7 +48,7 @@ def run_steps(x, plain_ih, plain_hh, gate_ih, gate_hh, h0, y, c, a, sb, tile, ga
             packed_gemm(h_prev, plain_hh, a, 1.0, tile)
         if gates:
             for b in range(B):
-                infer_cell_row(a[b], sb, c[b], y[t, b], H)
+                infer_cell_row(a[b], sb, c[b], y[t, b], H, H)
         h_prev = y[t]
 
 
