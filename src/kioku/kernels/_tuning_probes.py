@@ -223,7 +223,7 @@ def packed_projection(choice, clock: Clock, scale: float) -> tuple[list[dict], s
     differs between the two paths, so only it is timed: in the whole forward the loop's
     time hid the difference (on an Intel Xeon with MKL the whole call measured 2-6 %
     faster with MKL's projection, under :data:`~._tuning_choices.MIN_GAIN`, where the
-    projection alone was 8-14 % faster at H = 384..768, and (35, 20, 650) inference 7 %)."""
+    projection alone was 9-17 % faster at H = 384..768)."""
     levels = []
     parts = _probe_threads()
     rows = max(parts, int(round(640 * scale)))
@@ -233,7 +233,7 @@ def packed_projection(choice, clock: Clock, scale: float) -> tuple[list[dict], s
         x = rng.standard_normal((rows, H)).astype(np.float32)
         weight = rng.uniform(-0.1, 0.1, (4 * H, H)).astype(np.float32)
         gates = np.empty((rows, 4 * H), np.float32)
-        panels = _pack_cache.packed(weight, True, True)
+        panels = _pack_cache.packed(weight, True, False)  # packed once, outside the clock
 
         def project(packed: bool, x=x, weight=weight, gates=gates, panels=panels) -> None:
             def share(part: int) -> None:
