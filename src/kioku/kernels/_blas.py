@@ -119,12 +119,15 @@ _MKL_SEQUENTIAL = 1  # MKL_THREADING_SEQUENTIAL (mkl_service.h)
 
 class MklBinding(NamedTuple):
     """oneMKL's ILP64 GEMMs: the library's path, the addresses of ``cblas_sgemm_64`` and
-    ``cblas_dgemm_64`` (the same arguments as OpenBLAS's 64-bit CBLAS), its version."""
+    ``cblas_dgemm_64`` (the same arguments as OpenBLAS's 64-bit CBLAS), its version, and
+    the address of ``cblas_sgemm_compute_64`` (a product with one operand packed before by
+    ``cblas_sgemm_pack_64``; 0 where the library has none)."""
 
     library: str
     sgemm: int
     dgemm: int
     version: str
+    compute: int = 0
 
 
 def mkl_candidates() -> list[str]:
@@ -177,7 +180,11 @@ def find_mkl(paths: list[str] | None = None) -> MklBinding | None:
             version = text.value.decode(errors="replace").strip()
         address = ctypes.cast(lib.cblas_sgemm_64, ctypes.c_void_p).value
         d_address = ctypes.cast(lib.cblas_dgemm_64, ctypes.c_void_p).value
-        return MklBinding(path, int(address or 0), int(d_address or 0), version)
+        compute = 0
+        if all(hasattr(lib, n) for n in ("cblas_sgemm_compute_64", "cblas_sgemm_pack_64",
+                                         "cblas_sgemm_pack_get_size_64")):  # fmt: skip
+            compute = ctypes.cast(lib.cblas_sgemm_compute_64, ctypes.c_void_p).value or 0
+        return MklBinding(path, int(address or 0), int(d_address or 0), version, int(compute))
     return None
 
 

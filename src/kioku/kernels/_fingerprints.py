@@ -46,6 +46,14 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
         "_spin.py",
         "_unit_split.py",
     ),  # fmt: skip
+    "_mkl_units.py": (
+        "_aligned.py",
+        "_blas.py",
+        "_pack_cache.py",
+        "_primitives.py",
+        "_spin.py",
+        "_unit_split.py",
+    ),  # fmt: skip
     "numba_gru.py": ("_primitives.py",),
     "_split_gemm.py": ("_primitives.py",),
     "_unit_split.py": (
@@ -62,15 +70,15 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
 # BEGIN SHA256
 SHA256: dict[str, str] = {
     "_aligned.py": "6d9f7c79ef8b017e",
-    "_blas.py": "7b1c82bcd2b65001",
+    "_blas.py": "2b9b8012f92ebed9",
     "_cells.py": "ae3e2e8b2671d15e",
     "_gate_order.py": "26319340c4682d33",
     "_gemm.py": "c34c1263c6a8fbad",
     "_loop_gemms.py": "f24366e05fd5f40c",
     "_lstm_loops.py": "a5ddb0ac7a0db47b",
-    "_pack_cache.py": "813fec959c571217",
+    "_pack_cache.py": "363125ea219c5da0",
     "_packed.py": "b21d57311987ad39",
-    "_primitives.py": "5c00e906c74e0d9d",
+    "_primitives.py": "0bb1538a68d99f1e",
     "_row_loop.py": "fb2ce7eee7952f12",
     "_spin.py": "6d4ec187f54c8d1b",
     "_tiles.py": "5694806ff2404d7a",

@@ -54,30 +54,47 @@ _entries: dict[tuple[int, bool, bool], tuple] = {}
 
 
 @njit(cache=True, nogil=True)
+def sample_holds(source, sample, address):
+    """Whether ``source (K, N)``'s data is still at ``address[0]`` and its sample (see
+    :func:`take_sample`) still equals ``sample (SAMPLES,)`` (a NaN differs)."""
+    K, N = source.shape
+    last = K * N - 1
+    count = sample.shape[0]
+    if source.ctypes.data != address[0]:
+        return False
+    for s in range(count):
+        flat = s * last // (count - 1)  # the first and the last element among them
+        if source[flat // N, flat % N] != sample[s]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def take_sample(source, sample, address):
+    """Fill ``sample (SAMPLES,)`` with elements of ``source (K, N)`` evenly spread over it
+    (the first and the last among them) and ``address[0]`` with its data's address."""
+    K, N = source.shape
+    last = K * N - 1
+    count = sample.shape[0]
+    for s in range(count):
+        flat = s * last // (count - 1)
+        sample[s] = source[flat // N, flat % N]
+    address[0] = source.ctypes.data
+
+
+@njit(cache=True, nogil=True)
 def _sample_or_pack(source, sample, address, panels, repack, gates=False):
     """Pack ``source (K, N)`` into ``panels`` (:func:`pack_gate_panels` with ``gates``),
     take its sample and its address when ``repack``, when the sample differs from
     ``sample (SAMPLES,)`` or when its data moved from ``address[0]``; returns whether it
     packed."""
-    K, N = source.shape
-    last = K * N - 1
-    count = sample.shape[0]
-    repack = repack or source.ctypes.data != address[0]
-    if not repack:
-        for s in range(count):
-            flat = s * last // (count - 1)  # the first and the last element among them
-            if source[flat // N, flat % N] != sample[s]:  # NaN differs too: repacks
-                repack = True
-                break
+    repack = repack or not sample_holds(source, sample, address)
     if repack:
         if gates:
             pack_gate_panels(source, panels)
         else:
             pack_panels(source, panels)
-        for s in range(count):
-            flat = s * last // (count - 1)
-            sample[s] = source[flat // N, flat % N]
-        address[0] = source.ctypes.data
+        take_sample(source, sample, address)
     return repack
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _primitives, _threads, numba_lstm
+from . import _mkl_units, _primitives, _threads, numba_lstm
 from ._loop_gemms import KC, pass_rows
 from ._packed import NR
 from ._tuning_choices import NO_LIMIT
@@ -28,29 +28,30 @@ _F32 = np.dtype(np.float32)
 class Path:
     """How one direction's call runs.
 
-    ``slices``: the batch rows of each thread's part (one part: one thread);
-    ``gemm_parts``: threads that split the GEMMs around the loops (the input projection,
-    the weight gradients): ``len(slices)``, or more where those GEMMs are big and the
-    batch too small to split (:func:`kioku.kernels._threads.gemm_threads`);
-    ``unit_parts``: threads that split each step by hidden units where the batch is not
-    split by rows (:mod:`kioku.kernels._unit_split`; 1: no such split);
-    ``budget_free``: every part count is one whatever the thread budget (no budget read);
-    ``packed``: float32, the recurrent product on the packed kernel; ``fused``: each
-    step projects its own inputs (no projection GEMM over all ``T * B`` rows);
-    ``packed_ih``: the input projection on the packed kernel; ``small``: at most
-    ``SMALL_ROWS`` rows per part (compiled dot products instead of BLAS); ``tiled``:
-    ``weight_hh`` beyond the L2 cache; ``one_sequence``: a float32 inference of one
-    sequence without projection, every step valid, as one ``infer_sequence`` call;
-    ``blas_mnk``: the largest GEMM left to BLAS (``M * N * K``); ``one_entry``: an
-    inference call on one part with only small BLAS GEMMs, as one compiled entry;
-    ``packed_grads``: the backward's weight gradients on the packed kernel (float32,
-    no projection, ``I`` and ``P`` multiples of the panel width); ``max_steps``: the
-    most steps a call of this batch may have and still take this path (what a plan
-    checks instead of deciding again); ``pipeline_steps``: the fewest steps from which a
-    training call of this batch, all of it on one thread (``parts``, ``gemm_parts`` and
-    ``unit_parts`` 1) with the packed weight gradients, every step valid, hands those
-    gradients a pass at a time to a second thread while its backward loop goes on
-    (:func:`~kioku.kernels._entries.pipelined_backward`; a forward direction, with two
+    ``slices``: the batch rows of each thread's part (one part: one thread); ``gemm_parts``:
+    threads that split the GEMMs around the loops (the input projection, the weight
+    gradients): ``len(slices)``, or more where those GEMMs are big and the batch too small
+    to split (:func:`kioku.kernels._threads.gemm_threads`); ``unit_parts``: threads that
+    split each step by hidden units where the batch is not split by rows
+    (:mod:`kioku.kernels._unit_split`; 1: no such split); ``budget_free``: every part count
+    is one whatever the thread budget (no budget read); ``packed``: float32, the recurrent
+    product on the packed kernel; ``fused``: each step projects its own inputs (no
+    projection GEMM over all ``T * B`` rows); ``packed_ih``: the input projection on the
+    packed kernel; ``small``: at most ``SMALL_ROWS`` rows per part (compiled dot products
+    instead of BLAS); ``tiled``: ``weight_hh`` beyond the L2 cache; ``one_sequence``: a
+    float32 inference of one sequence without projection, every step valid, as one
+    ``infer_sequence`` call; ``blas_mnk``: the largest GEMM left to BLAS (``M * N * K``);
+    ``one_entry``: an inference call on one part with only small BLAS GEMMs, as one compiled
+    entry; ``mkl_units``: an unfused float32 inference split over ``parts`` threads by
+    hidden units instead of batch rows, each step's recurrent product on oneMKL's packed
+    GEMM (:mod:`kioku.kernels._mkl_units`); ``packed_grads``: the backward's weight
+    gradients on the packed kernel (float32, no projection, ``I`` and ``P`` multiples of the
+    panel width); ``max_steps``: the most steps a call of this batch may have and still take
+    this path (what a plan checks instead of deciding again); ``pipeline_steps``: the fewest
+    steps from which a training call of this batch, all of it on one thread (``parts``,
+    ``gemm_parts`` and ``unit_parts`` 1) with the packed weight gradients, every step valid,
+    hands those gradients a pass at a time to a second thread while its backward loop goes
+    on (:func:`~kioku.kernels._entries.pipelined_backward`; a forward direction, with two
     threads in the budget when it runs: checked then), ``NO_LIMIT`` where it never does.
     """
 
@@ -66,6 +67,7 @@ class Path:
     one_sequence: bool
     blas_mnk: float
     one_entry: bool
+    mkl_units: bool
     packed_grads: bool
     max_steps: int
     pipeline_steps: int
@@ -148,6 +150,10 @@ def choose_path(
     )
     # the longest call that keeps this path: packed_ih holds up to M N K `limit`
     max_steps = limit // step_mnk if packed_ih and not fused and step_mnk else NO_LIMIT
+    mkl_units = (
+        packed and not (keep_cache or project or fused) and all_valid and parts > 1 and I > 0
+        and _mkl_units.AVAILABLE and recurrent_bytes >= numba_lstm.MKL_UNITS_MIN_BYTES
+    )  # fmt: skip
     packed_grads = (
         packed and not project and weight_bytes <= numba_lstm.PACKED_GRADS_MAX_BYTES
         and I % NR == 0 and P % NR == 0
@@ -163,5 +169,6 @@ def choose_path(
         packed=packed, fused=fused, packed_ih=packed_ih, small=small, tiled=tiled,
         one_sequence=one_sequence, blas_mnk=blas_mnk,
         one_entry=gemm_parts == unit_parts == 1 and blas_mnk <= _threads.SOLO_GEMM_MNK,
-        packed_grads=packed_grads, max_steps=max_steps, pipeline_steps=pipeline_steps,
+        mkl_units=mkl_units, packed_grads=packed_grads, max_steps=max_steps,
+        pipeline_steps=pipeline_steps,
     )  # fmt: skip

@@ -273,6 +273,25 @@ def infer_cell_row(row, sb, cb, u, count, H):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH, inline="always")
+def infer_cell_row_sum(row, rec, sb, cb, u, count, H):
+    """:func:`infer_cell_row` with each pre-activation the sum of two parts: ``row`` (from
+    unit 0 of each gate at ``row[0]``, ``row[H]``, ``row[2H]``, ``row[3H]``: the input
+    projection) plus ``rec`` (the same units at ``rec[0]``, ``rec[count]``,
+    ``rec[2 count]``, ``rec[3 count]``: the recurrent product of one thread's units),
+    summed ``(row + rec) + sb`` as every loop sums ``(x W_ih^T + h W_hh^T) + b``.
+    Inlined as :func:`infer_cell_row` is."""
+    n = count
+    for j in range(count):
+        i = fast_sigmoid((row[j] + rec[j]) + sb[j])
+        f = fast_sigmoid((row[H + j] + rec[n + j]) + sb[H + j])
+        g = fast_tanh((row[2 * H + j] + rec[2 * n + j]) + sb[2 * H + j])
+        o = fast_sigmoid((row[3 * H + j] + rec[3 * n + j]) + sb[3 * H + j])
+        cj = f * cb[j] + i * g
+        cb[j] = cj
+        u[j] = o * fast_tanh(cj)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH, inline="always")
 def train_cell_row(row, sb, cp, cn, tc, u, count, H):
     """The training step's gate pass for ``count`` units of one row, laid out as in
     :func:`infer_cell_row`: the activated i, f, g, o written back over their

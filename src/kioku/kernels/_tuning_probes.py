@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 
-from . import _blas, _gemm, _pack_cache, _padding, _split_gemm, _threads, numba_lstm
+from . import _blas, _gemm, _mkl_units, _pack_cache, _padding, _split_gemm, _threads, numba_lstm
 from ._loop_gemms import project_inputs
 from ._probe_timing import (
     _INF,
@@ -244,6 +244,29 @@ def packed_projection(choice, clock: Clock, scale: float) -> tuple[list[dict], s
         on = functools.partial(project, True)
         off = functools.partial(project, False)
         levels.append(_compare(clock, float(rows * H * 4 * H), on, off))
+    return levels, None
+
+
+def mkl_units(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``MKL_UNITS_MIN_BYTES``: an inference call (T = 20, B = 32, H = I as listed; its
+    quantity the recurrent weight's bytes, ``16 H^2``) with the packed weights kept, as the
+    layers call it in eval mode, each step split over the threads by hidden units on
+    oneMKL's packed GEMM or by batch rows on the packed kernel."""
+    if _blas.MKL is None or not _mkl_units.AVAILABLE:
+        return [], "oneMKL's packed GEMM not installed (the mkl extra): steps split by rows"
+    note = _one_thread_note()
+    if note:
+        return [], note
+    levels = []
+    for hidden in choice.candidates:
+        x, w_ih, w_hh, b, _ = _lstm(_steps(20, scale), 32, int(hidden))
+
+        def infer(x=x, w_ih=w_ih, w_hh=w_hh, b=b) -> None:
+            numba_lstm.lstm_forward(x, w_ih, w_hh, b, keep_cache=False, reuse_packs=True)
+
+        units = _with({"MKL_UNITS_MIN_BYTES": (numba_lstm, 0)}, infer)
+        rows = _with({"MKL_UNITS_MIN_BYTES": (numba_lstm, NO_LIMIT)}, infer)
+        levels.append(_compare(clock, 16 * int(hidden) ** 2, units, rows))
     return levels, None
 
 

@@ -28,6 +28,8 @@ from ._entries import (
 )
 from ._loop_gemms import packed_weight_gradients, project_inputs, weight_gradients
 from ._lstm_loops import lstm_backward_loop, lstm_forward_loop, lstm_infer_loop
+from ._mkl_units import packs as mkl_unit_packs
+from ._mkl_units import run as mkl_units_task
 from ._pack_cache import NOT_KEPT, kept
 from ._pack_cache import packed as packed_weights
 from ._threads import in_phases, run_parts
@@ -55,6 +57,11 @@ PACKED_PROJECTION_MNK = _tuning.value("PACKED_PROJECTION_MNK")  # by hand: 2048 
 # NumPy's own GEMMs after each backward). Where OpenBLAS's kernels are faster than the
 # packed one (another CPU's), the tuning lowers the limit; by hand: no limit.
 PACKED_GRADS_MAX_BYTES = _tuning.value("PACKED_GRADS_MAX_BYTES")  # by hand: no limit
+# From MKL_UNITS_MIN_BYTES of weight_hh on, an unfused float32 inference whose batch splits
+# over threads splits each step by hidden units instead, each thread's share of the
+# recurrent product on oneMKL's packed GEMM (_mkl_units: only where the `mkl` extra is
+# installed). Measured per machine; by hand: never.
+MKL_UNITS_MIN_BYTES = _tuning.value("MKL_UNITS_MIN_BYTES")  # by hand: never
 
 
 def lstm_forward(
@@ -172,7 +179,11 @@ def _run_loops(path, x, weight_ih, weight_hh, bias, h0, c0, mask, reverse, weigh
                 direct, rows.start, rows.stop, tiled, packed, *step_inputs,
             )  # fmt: skip
 
-        if path.unit_parts > 1:  # a small batch: each step split by hidden units
+        if path.mkl_units:  # each step split by hidden units, on MKL's packed GEMM
+            packs, offs = mkl_unit_packs(w_hh, B, parts, reuse)
+            task = mkl_units_task(gates, packs, offs, step_bias, h_n, c_n, y, bool(reverse))
+            in_phases(path.gemm_parts, projection, task, blas_mnk, parts)
+        elif path.unit_parts > 1:  # a small batch: each step split by hidden units
             run_split(
                 lstm_infer_units, (x3, panels_ih, panels, step_bias, gates, h_n, c_n, y,
                 bool(reverse)), path.unit_parts, spin=True,
