@@ -75,14 +75,14 @@ SHA256: dict[str, str] = {
     "_gate_order.py": "26319340c4682d33",
     "_gemm.py": "c34c1263c6a8fbad",
     "_loop_gemms.py": "f24366e05fd5f40c",
-    "_lstm_loops.py": "a5ddb0ac7a0db47b",
+    "_lstm_loops.py": "845a47a0ae18057f",
     "_pack_cache.py": "363125ea219c5da0",
     "_packed.py": "b21d57311987ad39",
-    "_primitives.py": "0bb1538a68d99f1e",
+    "_primitives.py": "8c62eec05d234679",
     "_row_loop.py": "fb2ce7eee7952f12",
     "_spin.py": "6d4ec187f54c8d1b",
     "_tiles.py": "5694806ff2404d7a",
-    "_unit_split.py": "6ee856020278a596",
+    "_unit_split.py": "edb57fc0a6aa2261",
 }
 # END SHA256
 

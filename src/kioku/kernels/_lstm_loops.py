@@ -21,6 +21,7 @@ from ._primitives import (
     FAST_MATH,
     all_zero,
     emit_step,
+    gate_views,
     infer_cell_row,
     step_gemm,
     train_cell_row,
@@ -198,16 +199,18 @@ def lstm_backward_loop(
                 for k in range(G):
                     drow[k] = zero
                 continue
-            row, cp, tc, dhid, dcb = gates[t, b], c_prev[b], tanh_c[t, b], d_hidden[b], dc[b]
+            cp, tc, dhid, dcb = c_prev[b], tanh_c[t, b], d_hidden[b], dc[b]
+            ri, rf, rg, ro = gate_views(gates[t, b], H, H)  # each gate its own view:
+            di, df, dg, do = gate_views(drow, H, H)  # 1.18 against 1.58 ms (_primitives)
             for j in range(H):
-                i, f, g, o = row[j], row[H + j], row[2 * H + j], row[3 * H + j]
+                i, f, g, o = ri[j], rf[j], rg[j], ro[j]
                 th = tc[j]
                 dhj = dhid[j]
                 dcs = dcb[j] + dhj * o * (one - th * th)
-                drow[j] = dcs * g * i * (one - i)
-                drow[H + j] = dcs * cp[j] * f * (one - f)
-                drow[2 * H + j] = dcs * i * (one - g * g)
-                drow[3 * H + j] = dhj * th * o * (one - o)
+                di[j] = dcs * g * i * (one - i)
+                df[j] = dcs * cp[j] * f * (one - f)
+                dg[j] = dcs * i * (one - g * g)
+                do[j] = dhj * th * o * (one - o)
                 dcb[j] = dcs * f
         dg = dgates[t, b0:b1]
         recurrent_gemm(dg, weight_hh_t, weight_hh, panels, dh_rec[b0:b1], 0.0, tiled, packed, tile)

@@ -251,6 +251,19 @@ def _fast_sigmoid_impl(x):
     return impl
 
 
+@njit(cache=True, nogil=True, inline="always")
+def gate_views(row, count, H):
+    """The four gates' ``count`` units of ``row`` (``row[0]``, ``row[H]``, ``row[2H]``,
+    ``row[3H]`` on), as four views. A gate pass that indexes one array at ``j``, ``H + j``,
+    ... and writes into it (the training pass writes the activated gates back) vectorises
+    only where ``count`` is ``H`` itself (the batch loops): with ``count`` below ``H`` (a
+    thread's units, :mod:`._unit_split`) LLVM could not rule out overlap and left the loop
+    scalar, 7x slower (6.68 against 0.90 ms for 35 steps of 20 x 320 and 10 x 650 units,
+    one thread, Intel Xeon). Through four views it vectorises either way, with the same
+    results bit for bit."""
+    return row[:count], row[H : H + count], row[2 * H : 2 * H + count], row[3 * H : 3 * H + count]
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH, inline="always")
 def infer_cell_row(row, sb, cb, u, count, H):
     """The inference step's gate pass for ``count`` units of one row: ``row`` the
@@ -261,12 +274,15 @@ def infer_cell_row(row, sb, cb, u, count, H):
     Inlined into its callers (Numba IR), so the loop vectorises there as if written in
     place (an index from 0 lets it: a view from the first unit, not ``range(u0, u1)``):
     the batch loops' (:mod:`._lstm_loops`), the one-sequence loop's (:mod:`._row_loop`)
-    and the unit split's (:mod:`._unit_split`)."""
+    and the unit split's (:mod:`._unit_split`). Each gate is read through a view of its
+    own (:func:`gate_views`)."""
+    ri, rf, rg, ro = gate_views(row, count, H)
+    si, sf, sg, so = gate_views(sb, count, H)
     for j in range(count):
-        i = fast_sigmoid(row[j] + sb[j])
-        f = fast_sigmoid(row[H + j] + sb[H + j])
-        g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
-        o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
+        i = fast_sigmoid(ri[j] + si[j])
+        f = fast_sigmoid(rf[j] + sf[j])
+        g = fast_tanh(rg[j] + sg[j])
+        o = fast_sigmoid(ro[j] + so[j])
         cj = f * cb[j] + i * g
         cb[j] = cj
         u[j] = o * fast_tanh(cj)
@@ -297,16 +313,18 @@ def train_cell_row(row, sb, cp, cn, tc, u, count, H):
     :func:`infer_cell_row`: the activated i, f, g, o written back over their
     pre-activations in ``row``, the new cell to ``cn`` from the previous ``cp``, its tanh
     to ``tc`` and ``o * tanh(c)`` to ``u``: what the backward reads. Inlined as
-    :func:`infer_cell_row` is."""
+    :func:`infer_cell_row` is, each gate through a view of its own (:func:`gate_views`)."""
+    ri, rf, rg, ro = gate_views(row, count, H)
+    si, sf, sg, so = gate_views(sb, count, H)
     for j in range(count):
-        i = fast_sigmoid(row[j] + sb[j])
-        f = fast_sigmoid(row[H + j] + sb[H + j])
-        g = fast_tanh(row[2 * H + j] + sb[2 * H + j])
-        o = fast_sigmoid(row[3 * H + j] + sb[3 * H + j])
-        row[j] = i
-        row[H + j] = f
-        row[2 * H + j] = g
-        row[3 * H + j] = o
+        i = fast_sigmoid(ri[j] + si[j])
+        f = fast_sigmoid(rf[j] + sf[j])
+        g = fast_tanh(rg[j] + sg[j])
+        o = fast_sigmoid(ro[j] + so[j])
+        ri[j] = i
+        rf[j] = f
+        rg[j] = g
+        ro[j] = o
         c = f * cp[j] + i * g
         cn[j] = c
         th = fast_tanh(c)
