@@ -78,7 +78,7 @@ SHA256: dict[str, str] = {
     "_lstm_loops.py": "845a47a0ae18057f",
     "_pack_cache.py": "363125ea219c5da0",
     "_packed.py": "b21d57311987ad39",
-    "_primitives.py": "8c62eec05d234679",
+    "_primitives.py": "4396e3035bc8cdba",
     "_row_loop.py": "fb2ce7eee7952f12",
     "_spin.py": "6d4ec187f54c8d1b",
     "_tiles.py": "5694806ff2404d7a",

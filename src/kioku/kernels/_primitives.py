@@ -295,13 +295,15 @@ def infer_cell_row_sum(row, rec, sb, cb, u, count, H):
     projection) plus ``rec`` (the same units at ``rec[0]``, ``rec[count]``,
     ``rec[2 count]``, ``rec[3 count]``: the recurrent product of one thread's units),
     summed ``(row + rec) + sb`` as every loop sums ``(x W_ih^T + h W_hh^T) + b``.
-    Inlined as :func:`infer_cell_row` is."""
-    n = count
+    Inlined as :func:`infer_cell_row` is, each gate through views (:func:`gate_views`)."""
+    ri, rf, rg, ro = gate_views(row, count, H)
+    ei, ef, eg, eo = gate_views(rec, count, count)
+    si, sf, sg, so = gate_views(sb, count, H)
     for j in range(count):
-        i = fast_sigmoid((row[j] + rec[j]) + sb[j])
-        f = fast_sigmoid((row[H + j] + rec[n + j]) + sb[H + j])
-        g = fast_tanh((row[2 * H + j] + rec[2 * n + j]) + sb[2 * H + j])
-        o = fast_sigmoid((row[3 * H + j] + rec[3 * n + j]) + sb[3 * H + j])
+        i = fast_sigmoid((ri[j] + ei[j]) + si[j])
+        f = fast_sigmoid((rf[j] + ef[j]) + sf[j])
+        g = fast_tanh((rg[j] + eg[j]) + sg[j])
+        o = fast_sigmoid((ro[j] + eo[j]) + so[j])
         cj = f * cb[j] + i * g
         cb[j] = cj
         u[j] = o * fast_tanh(cj)
