@@ -138,6 +138,28 @@ def pipeline(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None
     )
 
 
+def _eval_levels(
+    choice, clock: Clock, steps: int, batch: int, setting: tuple[str, object, float, float],
+    quantity,
+) -> list[dict]:  # fmt: skip
+    """One level per hidden size of ``choice``'s candidates: an inference call (``steps``
+    x ``batch``, H = I) with the packed weights kept, as the layers call it in eval mode,
+    timed with ``setting = (name, module, on, off)`` at each of its two values; the
+    level's quantity ``quantity(H)``."""
+    name, module, on_value, off_value = setting
+    levels = []
+    for hidden in choice.candidates:
+        x, w_ih, w_hh, b, _ = _lstm(steps, batch, int(hidden))
+
+        def infer(x=x, w_ih=w_ih, w_hh=w_hh, b=b) -> None:
+            numba_lstm.lstm_forward(x, w_ih, w_hh, b, keep_cache=False, reuse_packs=True)
+
+        on = _with({name: (module, on_value)}, infer)
+        off = _with({name: (module, off_value)}, infer)
+        levels.append(_compare(clock, quantity(int(hidden)), on, off))
+    return levels
+
+
 def unit_split_inference(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
     """``UNITS_INFER_MIN_FLOPS``: an inference call of one sequence (T = 32, hidden size
     ``H``; quantity ``8 H^2``) with the packed weights kept, as the layers call it in eval
@@ -145,17 +167,8 @@ def unit_split_inference(choice, clock: Clock, scale: float) -> tuple[list[dict]
     note = _one_thread_note()
     if note:
         return [], note
-    levels = []
-    for hidden in choice.candidates:
-        x, w_ih, w_hh, b, _ = _lstm(_steps(32, scale), 1, int(hidden))
-
-        def infer(x=x, w_ih=w_ih, w_hh=w_hh, b=b) -> None:
-            numba_lstm.lstm_forward(x, w_ih, w_hh, b, keep_cache=False, reuse_packs=True)
-
-        split = _with({"UNITS_INFER_MIN_FLOPS": (_threads, 0.0)}, infer)
-        whole = _with({"UNITS_INFER_MIN_FLOPS": (_threads, _INF)}, infer)
-        levels.append(_compare(clock, 8.0 * hidden * hidden, split, whole))
-    return levels, None
+    setting = ("UNITS_INFER_MIN_FLOPS", _threads, 0.0, _INF)
+    return _eval_levels(choice, clock, _steps(32, scale), 1, setting, lambda h: 8.0 * h * h), None
 
 
 def directions(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
@@ -257,17 +270,8 @@ def mkl_units(choice, clock: Clock, scale: float) -> tuple[list[dict], str | Non
     note = _one_thread_note()
     if note:
         return [], note
-    levels = []
-    for hidden in choice.candidates:
-        x, w_ih, w_hh, b, _ = _lstm(_steps(20, scale), 32, int(hidden))
-
-        def infer(x=x, w_ih=w_ih, w_hh=w_hh, b=b) -> None:
-            numba_lstm.lstm_forward(x, w_ih, w_hh, b, keep_cache=False, reuse_packs=True)
-
-        units = _with({"MKL_UNITS_MIN_BYTES": (numba_lstm, 0)}, infer)
-        rows = _with({"MKL_UNITS_MIN_BYTES": (numba_lstm, NO_LIMIT)}, infer)
-        levels.append(_compare(clock, 16 * int(hidden) ** 2, units, rows))
-    return levels, None
+    setting = ("MKL_UNITS_MIN_BYTES", numba_lstm, 0, NO_LIMIT)
+    return _eval_levels(choice, clock, _steps(20, scale), 32, setting, lambda h: 16 * h * h), None
 
 
 def packed_grads(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
