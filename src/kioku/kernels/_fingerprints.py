@@ -82,7 +82,7 @@ SHA256: dict[str, str] = {
     "_row_loop.py": "fb2ce7eee7952f12",
     "_spin.py": "6d4ec187f54c8d1b",
     "_tiles.py": "5694806ff2404d7a",
-    "_unit_split.py": "edb57fc0a6aa2261",
+    "_unit_split.py": "ea391e3a455f99b9",
 }
 # END SHA256
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import ctypes
 import weakref
-from collections.abc import Callable
 
 import llvmlite.binding as llvm_binding
 import numpy as np
@@ -40,7 +39,7 @@ from ._aligned import aligned_floats
 from ._jit import njit
 from ._pack_cache import SAMPLES, sample_holds, take_sample
 from ._primitives import FAST_MATH, infer_cell_row_sum
-from ._unit_split import abort, barrier, counters
+from ._unit_split import barrier
 
 ALIGN = 16  # units: each thread's share starts on a multiple (whole 64-byte lines)
 _ROW, _NO_TRANS, _TRANS, _PACKED, _B_MATRIX = 101, 111, 112, 151, 162
@@ -164,23 +163,3 @@ def lstm_infer_mkl_units(
     for b in range(B):  # every step written: the final state, this thread's units
         for j in range(u0, u1):
             h0[b, j] = h_prev[b, j]
-
-
-def run(
-    gates: np.ndarray, packed: np.ndarray, offs: np.ndarray, step_bias: np.ndarray,
-    h_n: np.ndarray, c_n: np.ndarray, y: np.ndarray, reverse: bool,
-) -> Callable[[int], None]:  # fmt: skip
-    """The per-thread task of one call (``task(part)``, one per thread of ``offs``), a
-    failing part releasing the others from the barrier before its exception propagates."""
-    parts = offs.shape[0] - 1
-    progress = counters(parts)
-
-    def task(part: int) -> None:
-        try:
-            lstm_infer_mkl_units(gates, packed, offs, step_bias, h_n, c_n, y, reverse, part,
-                                 parts, progress)  # fmt: skip
-        except BaseException:
-            abort(progress)
-            raise
-
-    return task

@@ -89,12 +89,11 @@ def barrier(progress, part, parts, count):
                 _sched_yield()
 
 
-def run_split(kernel, args: tuple, parts: int, spin: bool) -> None:
-    """``kernel(*args, part, parts, progress)`` on ``parts`` threads
-    (:func:`kioku.kernels._threads.run_parts`; ``spin`` as there), a failing part
-    releasing the others from the barrier before its exception propagates."""
-    from ._threads import run_parts
-
+def split_task(kernel, args: tuple, parts: int):
+    """The per-thread task ``task(part)`` that runs ``kernel(*args, part, parts,
+    progress)`` with one barrier's counters shared by the ``parts`` threads, a failing part
+    releasing the others from the barrier before its exception propagates (for
+    :func:`run_split`, or for a phase of :func:`kioku.kernels._threads.in_phases`)."""
     progress = counters(parts)
 
     def part_task(part: int) -> None:
@@ -104,7 +103,15 @@ def run_split(kernel, args: tuple, parts: int, spin: bool) -> None:
             abort(progress)
             raise
 
-    run_parts(part_task, parts, False, spin)
+    return part_task
+
+
+def run_split(kernel, args: tuple, parts: int, spin: bool) -> None:
+    """``kernel(*args, part, parts, progress)`` on ``parts`` threads
+    (:func:`kioku.kernels._threads.run_parts`; ``spin`` as there): :func:`split_task`."""
+    from ._threads import run_parts
+
+    run_parts(split_task(kernel, args, parts), parts, False, spin)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FAST_MATH)

@@ -28,12 +28,18 @@ from ._entries import (
 )
 from ._loop_gemms import packed_weight_gradients, project_inputs, weight_gradients
 from ._lstm_loops import lstm_backward_loop, lstm_forward_loop, lstm_infer_loop
+from ._mkl_units import lstm_infer_mkl_units
 from ._mkl_units import packs as mkl_unit_packs
-from ._mkl_units import run as mkl_units_task
 from ._pack_cache import NOT_KEPT, kept
 from ._pack_cache import packed as packed_weights
 from ._threads import in_phases, run_parts
-from ._unit_split import lstm_backward_units, lstm_forward_units, lstm_infer_units, run_split
+from ._unit_split import (
+    lstm_backward_units,
+    lstm_forward_units,
+    lstm_infer_units,
+    run_split,
+    split_task,
+)
 
 __all__ = ["lstm_backward", "lstm_forward", "rnn_backward", "rnn_forward"]
 
@@ -181,7 +187,8 @@ def _run_loops(path, x, weight_ih, weight_hh, bias, h0, c0, mask, reverse, weigh
 
         if path.mkl_units:  # each step split by hidden units, on MKL's packed GEMM
             packs, offs = mkl_unit_packs(w_hh, B, parts, reuse)
-            task = mkl_units_task(gates, packs, offs, step_bias, h_n, c_n, y, bool(reverse))
+            args = (gates, packs, offs, step_bias, h_n, c_n, y, bool(reverse))
+            task = split_task(lstm_infer_mkl_units, args, parts)
             in_phases(path.gemm_parts, projection, task, blas_mnk, parts)
         elif path.unit_parts > 1:  # a small batch: each step split by hidden units
             run_split(
