@@ -46,6 +46,7 @@ def threads(monkeypatch):
         monkeypatch.setattr(_threads, "MIN_ROWS", 1)
         monkeypatch.setattr(numba_lstm, "FUSED_MAX_BYTES", 0)
         monkeypatch.setattr(numba_lstm, "MKL_UNITS_MIN_BYTES", 0)
+        monkeypatch.setattr(numba_lstm, "MKL_UNITS_WIDE_MIN_BYTES", 0)
 
     return use
 
@@ -85,6 +86,25 @@ def test_the_rules_that_take_the_path(threads, monkeypatch) -> None:
     monkeypatch.setattr(numba_lstm, "MKL_UNITS_MIN_BYTES", 0)
     threads(1)
     assert not _path_of(10, 8, 32, 64).mkl_units  # one thread: nothing to split
+
+
+@needs_mkl_units
+def test_more_rows_a_thread_follow_the_wide_threshold(threads, monkeypatch) -> None:
+    """Up to NARROW_ROWS rows a thread (the split by rows) read MKL_UNITS_MIN_BYTES, more
+    read MKL_UNITS_WIDE_MIN_BYTES: each threshold decides its own calls only."""
+    threads(2)
+    narrow, wide = 2 * _mkl_units.NARROW_ROWS, 2 * _mkl_units.NARROW_ROWS + 2
+    assert _path_of(10, narrow, 32, 64).parts == _path_of(10, wide, 32, 64).parts == 2
+    monkeypatch.setattr(numba_lstm, "MKL_UNITS_WIDE_MIN_BYTES", NO_LIMIT)
+    assert _path_of(10, narrow, 32, 64).mkl_units
+    assert not _path_of(10, wide, 32, 64).mkl_units
+    monkeypatch.setattr(numba_lstm, "MKL_UNITS_WIDE_MIN_BYTES", 16 * 64 * 64)
+    monkeypatch.setattr(numba_lstm, "MKL_UNITS_MIN_BYTES", NO_LIMIT)
+    assert not _path_of(10, narrow, 32, 64).mkl_units
+    assert _path_of(10, wide, 32, 64).mkl_units  # at the threshold
+    monkeypatch.setattr(numba_lstm, "MKL_UNITS_WIDE_MIN_BYTES", 16 * 64 * 64 + 1)
+    assert not _path_of(10, wide, 32, 64).mkl_units  # under it
+    assert _tuning.CHOICES["MKL_UNITS_WIDE_MIN_BYTES"].default == NO_LIMIT  # by hand: never
 
 
 def test_never_without_mkl(threads, monkeypatch) -> None:
@@ -187,17 +207,32 @@ def test_an_eval_layer_infers_as_it_trains(threads) -> None:
 
 
 @needs_mkl_units
-def test_the_probe_times_both_splits() -> None:
+@pytest.mark.parametrize(
+    "name,probe,rows",
+    [("MKL_UNITS_MIN_BYTES", "mkl_units", 8), ("MKL_UNITS_WIDE_MIN_BYTES", "mkl_units_wide", 32)],
+)
+def test_the_probe_times_both_splits(name, probe, rows, monkeypatch) -> None:
+    """Each probe times both splits at its own rows per thread, on its own setting, and
+    leaves the setting in force as it found it."""
     clock = _tuning_probes.Clock(block_s=0.0, rounds=1)
-    choice = _tuning.CHOICES["MKL_UNITS_MIN_BYTES"]
-    levels, note = _tuning_probes.mkl_units(choice, clock, 0.1)
+    choice = _tuning.CHOICES[name]
+    assert choice.probe == probe
+    batches = []
+    real = _tuning_probes._eval_levels
+    monkeypatch.setattr(
+        _tuning_probes, "_eval_levels",
+        lambda c, k, steps, batch, setting, q: batches.append((batch, setting[0]))
+        or real(c, k, steps, batch, setting, q),
+    )  # fmt: skip
+    levels, note = getattr(_tuning_probes, probe)(choice, clock, 0.1)
     if _threads.max_threads() < 2:
         assert levels == [] and note
         return
+    assert batches == [(rows * _tuning_probes._probe_threads(), name)]
     assert note is None and len(levels) == len(choice.candidates)
     assert [level["quantity"] for level in levels] == [16 * h * h for h in choice.candidates]
     assert all(level["on_s"] > 0 and level["off_s"] > 0 for level in levels)
-    assert numba_lstm.MKL_UNITS_MIN_BYTES == _tuning.current("MKL_UNITS_MIN_BYTES")
+    assert getattr(numba_lstm, name) == _tuning.current(name)
 
 
 def test_the_probe_says_why_without_mkl(monkeypatch) -> None:

@@ -18,8 +18,13 @@ gate pass over its units reading the input projection (made before the loop, ove
 ``T B`` rows) plus that scratch plus the bias, then a barrier (:mod:`._unit_split`'s),
 since the next step's product reads every unit's hidden state.
 
-Whether a call takes this path is a measured choice (``MKL_UNITS_MIN_BYTES``, bytes of
-``weight_hh``; never by default, and never without MKL): :mod:`._path`. The packed
+Whether a call takes this path is a measured choice of two, by how many rows the split
+by rows would give each thread (:data:`NARROW_ROWS`): ``MKL_UNITS_MIN_BYTES`` and
+``MKL_UNITS_WIDE_MIN_BYTES``, bytes of ``weight_hh``; never by default, and never without
+MKL (:mod:`._path`). The more rows share each read of the weights, the less the split by
+units saves: two threads at T = 20, H = 512 ran 1.40x as fast by units at 4 rows a
+thread, 1.14x at 10, 1.09x at 16 and 1.00x at 32; at H = 650 1.13x / 1.12x / 1.08x at
+10 / 16 / 32 rows (the same Xeon, 2026-12-08). The packed
 copies are kept across inference calls under :mod:`._pack_cache`'s rules (the same
 array, unchanged shape, strides and address, the weights epoch, a sample), one entry per
 weight array, for one batch size and thread count at a time.
@@ -42,6 +47,10 @@ from ._primitives import FAST_MATH, infer_cell_row_sum
 from ._unit_split import barrier
 
 ALIGN = 16  # units: each thread's share starts on a multiple (whole 64-byte lines)
+# Calls whose row split gives each thread at most this many rows follow
+# MKL_UNITS_MIN_BYTES (measured at 8 rows a thread), the others MKL_UNITS_WIDE_MIN_BYTES
+# (measured at 32): between the two probes' row counts, not itself a measured choice
+NARROW_ROWS = 16
 _ROW, _NO_TRANS, _TRANS, _PACKED, _B_MATRIX = 101, 111, 112, 151, 162
 
 _mkl = _blas.MKL if _blas.HAVE_BLAS else None

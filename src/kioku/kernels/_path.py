@@ -152,7 +152,10 @@ def choose_path(
     max_steps = limit // step_mnk if packed_ih and not fused and step_mnk else NO_LIMIT
     mkl_units = (
         packed and not (keep_cache or project or fused) and all_valid and parts > 1 and I > 0
-        and _mkl_units.AVAILABLE and recurrent_bytes >= numba_lstm.MKL_UNITS_MIN_BYTES
+        and _mkl_units.AVAILABLE and recurrent_bytes >= (
+            numba_lstm.MKL_UNITS_MIN_BYTES if most_rows <= _mkl_units.NARROW_ROWS
+            else numba_lstm.MKL_UNITS_WIDE_MIN_BYTES
+        )
     )  # fmt: skip
     packed_grads = (
         packed and not project and weight_bytes <= numba_lstm.PACKED_GRADS_MAX_BYTES

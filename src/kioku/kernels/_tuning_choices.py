@@ -103,11 +103,15 @@ CHOICES: dict[str, Choice] = {c.name: c for c in (
            "M N K of the input projection, T B I 4H (T B = 640, H = I as listed)", "at_most",
            (0, NO_LIMIT), True, "packed_projection",
            "largest unfused input projection on the packed kernel (BLAS above)"),
-    Choice("MKL_UNITS_MIN_BYTES", _LSTM, NO_LIMIT, (256, 512, 640, 1024),
-           "bytes of weight_hh, 16 H^2 (H = I as listed, T = 20, B = 32), an inference call",
-           "at_least", (0, NO_LIMIT), True, "mkl_units",
-           "fewest recurrent weight bytes from which a split inference splits each step by "
-           "units on oneMKL's packed GEMM (the mkl extra)"),
+    Choice("MKL_UNITS_MIN_BYTES", _LSTM, NO_LIMIT, (256, 384, 512, 640, 1024),
+           "bytes of weight_hh, 16 H^2 (H = I as listed, T = 20, 8 batch rows per thread), an "
+           "inference call", "at_least", (0, NO_LIMIT), True, "mkl_units",
+           "fewest recurrent weight bytes from which a split inference of at most 16 rows "
+           "per thread splits each step by units on oneMKL's packed GEMM (the mkl extra)"),
+    Choice("MKL_UNITS_WIDE_MIN_BYTES", _LSTM, NO_LIMIT, (384, 512, 640, 1024),
+           "bytes of weight_hh, 16 H^2 (H = I as listed, T = 20, 32 batch rows per thread), "
+           "an inference call", "at_least", (0, NO_LIMIT), True, "mkl_units_wide",
+           "the same for a split inference of more than 16 rows per thread"),
     Choice("PACKED_GRADS_MAX_BYTES", _LSTM, NO_LIMIT, (128, 256, 512, 1024),
            "bytes of both weights, 32 H^2 (H as listed, T = 16, B = 32)", "at_most",
            (0, NO_LIMIT), True, "packed_grads",

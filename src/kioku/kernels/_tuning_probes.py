@@ -260,18 +260,30 @@ def packed_projection(choice, clock: Clock, scale: float) -> tuple[list[dict], s
     return levels, None
 
 
-def mkl_units(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
-    """``MKL_UNITS_MIN_BYTES``: an inference call (T = 20, B = 32, H = I as listed; its
+def _mkl_unit_levels(choice, clock: Clock, scale: float, rows: int, name: str):
+    """An inference call (T = 20, ``rows`` batch rows per thread, H = I as listed; its
     quantity the recurrent weight's bytes, ``16 H^2``) with the packed weights kept, as the
     layers call it in eval mode, each step split over the threads by hidden units on
-    oneMKL's packed GEMM or by batch rows on the packed kernel."""
+    oneMKL's packed GEMM or by batch rows on the packed kernel (``name`` forced)."""
     if _blas.MKL is None or not _mkl_units.AVAILABLE:
         return [], "oneMKL's packed GEMM not installed (the mkl extra): steps split by rows"
     note = _one_thread_note()
     if note:
         return [], note
-    setting = ("MKL_UNITS_MIN_BYTES", numba_lstm, 0, NO_LIMIT)
-    return _eval_levels(choice, clock, _steps(20, scale), 32, setting, lambda h: 16 * h * h), None
+    setting = (name, numba_lstm, 0, NO_LIMIT)
+    batch = rows * _probe_threads()
+    levels = _eval_levels(choice, clock, _steps(20, scale), batch, setting, lambda h: 16 * h * h)
+    return levels, None
+
+
+def mkl_units(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``MKL_UNITS_MIN_BYTES``: :func:`_mkl_unit_levels` at 8 rows per thread."""
+    return _mkl_unit_levels(choice, clock, scale, 8, "MKL_UNITS_MIN_BYTES")
+
+
+def mkl_units_wide(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``MKL_UNITS_WIDE_MIN_BYTES``: :func:`_mkl_unit_levels` at 32 rows per thread."""
+    return _mkl_unit_levels(choice, clock, scale, 32, "MKL_UNITS_WIDE_MIN_BYTES")
 
 
 def packed_grads(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:

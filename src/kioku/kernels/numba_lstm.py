@@ -66,8 +66,11 @@ PACKED_GRADS_MAX_BYTES = _tuning.value("PACKED_GRADS_MAX_BYTES")  # by hand: no 
 # From MKL_UNITS_MIN_BYTES of weight_hh on, an unfused float32 inference whose batch splits
 # over threads splits each step by hidden units instead, each thread's share of the
 # recurrent product on oneMKL's packed GEMM (_mkl_units: only where the `mkl` extra is
-# installed). Measured per machine; by hand: never.
+# installed); from MKL_UNITS_WIDE_MIN_BYTES where the row split would give each thread
+# more than _mkl_units.NARROW_ROWS rows (the more rows share each weight read, the less
+# the split by units saves). Measured per machine; by hand: never.
 MKL_UNITS_MIN_BYTES = _tuning.value("MKL_UNITS_MIN_BYTES")  # by hand: never
+MKL_UNITS_WIDE_MIN_BYTES = _tuning.value("MKL_UNITS_WIDE_MIN_BYTES")  # by hand: never
 
 
 def lstm_forward(
