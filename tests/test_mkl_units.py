@@ -47,6 +47,7 @@ def threads(monkeypatch):
         monkeypatch.setattr(numba_lstm, "FUSED_MAX_BYTES", 0)
         monkeypatch.setattr(numba_lstm, "MKL_UNITS_MIN_BYTES", 0)
         monkeypatch.setattr(numba_lstm, "MKL_UNITS_WIDE_MIN_BYTES", 0)
+        monkeypatch.setattr(numba_lstm, "MKL_UNITS_UNSPLIT_MIN_BYTES", 0)
 
     return use
 
@@ -86,6 +87,29 @@ def test_the_rules_that_take_the_path(threads, monkeypatch) -> None:
     monkeypatch.setattr(numba_lstm, "MKL_UNITS_MIN_BYTES", 0)
     threads(1)
     assert not _path_of(10, 8, 32, 64).mkl_units  # one thread: nothing to split
+    assert not _path_of(10, 1, 32, 64).mkl_units
+
+
+@needs_mkl_units
+def test_a_batch_too_small_to_split_by_rows_splits_by_units_on_the_budget(threads, monkeypatch):
+    """One part by rows (B = 1, or fewer than MIN_ROWS rows a thread): the budget's threads
+    split it by units, from MKL_UNITS_UNSPLIT_MIN_BYTES on, in place of kioku's own unit
+    split, the fused loop and the one-sequence call."""
+    threads(3)
+    monkeypatch.setattr(_threads, "MIN_ROWS", 8)
+    monkeypatch.setattr(numba_lstm, "FUSED_MAX_BYTES", NO_LIMIT)  # kioku's own would fuse
+    monkeypatch.setattr(_threads, "UNITS_INFER_MIN_FLOPS", 0.0)
+    for B in (1, 4):
+        path = _path_of(10, B, 32, 64)
+        assert path.parts == 1 and path.mkl_units and path.mkl_parts == 3
+        assert path.unit_parts == 1 and not path.fused and not path.one_sequence
+        assert not path.budget_free  # the parts came from the budget
+    assert _path_of(10, 1, 32, 20).mkl_parts == 2  # a share of ALIGN units at least each
+    assert _path_of(10, 1, 32, 128).mkl_units
+    monkeypatch.setattr(numba_lstm, "MKL_UNITS_UNSPLIT_MIN_BYTES", 16 * 128 * 128 + 1)
+    path = _path_of(10, 1, 32, 128)
+    assert not path.mkl_units and path.mkl_parts == 1 and path.unit_parts > 1  # its own
+    assert _path_of(10, 1, 32, 64, keep_cache=True).mkl_parts == 1  # training: never
 
 
 @needs_mkl_units
@@ -207,13 +231,43 @@ def test_an_eval_layer_infers_as_it_trains(threads) -> None:
 
 
 @needs_mkl_units
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize(
+    "T,B,I,H,reverse,state",
+    [(7, 1, 24, 40, False, True), (5, 1, 17, 33, True, False), (4, 3, 9, 70, True, True)],
+)  # fmt: skip
+def test_an_unsplit_batch_matches_the_reference(threads, monkeypatch, parts, T, B, I, H,
+                                                reverse, state) -> None:  # fmt: skip
+    """Batches too small to split by rows, split by units over the budget: the same as
+    float64, both directions, with and without state, through the layer's batch-1 route
+    (reuse_packs: the one-sequence plan, not made for this path)."""
+    threads(parts)
+    monkeypatch.setattr(_threads, "MIN_ROWS", 4)
+    rng = np.random.default_rng(T * 10 + B)
+    x, w_ih, w_hh, b, h0, c0 = _case(rng, T, B, I, H)
+    if not state:
+        h0 = c0 = None
+    path = _path_of(T, B, I, H)
+    assert path.parts == 1 and path.mkl_units and path.mkl_parts == min(parts, -(-H // 16))
+    for _ in range(2):  # the second call: kept packs, and no plan of the first
+        got = numba_lstm.lstm_forward(x, w_ih, w_hh, b, h0, c0, reverse=reverse,
+                                      keep_cache=False, reuse_packs=True)  # fmt: skip
+        assert id(w_hh) in _mkl_units._entries
+        want = _reference(x, w_ih, w_hh, b, h0, c0, reverse)
+        depth = direction_depth(x, w_hh)
+        for name, g, w in zip(("y", "h_n", "c_n"), got[:3], want):
+            assert_close(name, g, w, depth)
+
+
+@needs_mkl_units
 @pytest.mark.parametrize(
     "name,probe,rows",
-    [("MKL_UNITS_MIN_BYTES", "mkl_units", 8), ("MKL_UNITS_WIDE_MIN_BYTES", "mkl_units_wide", 32)],
-)
+    [("MKL_UNITS_MIN_BYTES", "mkl_units", 8), ("MKL_UNITS_WIDE_MIN_BYTES", "mkl_units_wide", 32),
+     ("MKL_UNITS_UNSPLIT_MIN_BYTES", "mkl_units_unsplit", None)],
+)  # fmt: skip
 def test_the_probe_times_both_splits(name, probe, rows, monkeypatch) -> None:
-    """Each probe times both splits at its own rows per thread, on its own setting, and
-    leaves the setting in force as it found it."""
+    """Each probe times both paths at its own rows per thread (batch 1: unsplit), on its
+    own setting, and leaves the setting in force as it found it."""
     clock = _tuning_probes.Clock(block_s=0.0, rounds=1)
     choice = _tuning.CHOICES[name]
     assert choice.probe == probe
@@ -228,7 +282,8 @@ def test_the_probe_times_both_splits(name, probe, rows, monkeypatch) -> None:
     if _threads.max_threads() < 2:
         assert levels == [] and note
         return
-    assert batches == [(rows * _tuning_probes._probe_threads(), name)]
+    batch = 1 if rows is None else rows * _tuning_probes._probe_threads()
+    assert batches == [(batch, name)]
     assert note is None and len(levels) == len(choice.candidates)
     assert [level["quantity"] for level in levels] == [16 * h * h for h in choice.candidates]
     assert all(level["on_s"] > 0 and level["off_s"] > 0 for level in levels)

@@ -1,5 +1,6 @@
-"""A tuned threshold departs from its default only when a second measurement agrees
-(kernels/_tuning_choices.confirmed, used by kernels/_tuning.measure)."""
+"""A tuned threshold departs from its default only when a second measurement agrees, or,
+where the second does not, a third does (kernels/_tuning_choices.confirmed, used by
+kernels/_tuning.measure)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,22 @@ def test_a_confirmed_departure_is_picked_from_both_measurements():
     assert _tuning.confirmed(CHOICE, _levels(8), _levels(8))[0] == 8
 
 
+def test_a_third_measurement_breaks_the_tie():
+    first, second = _levels(8, gap=0.3), _levels(4, gap=0.1)
+    assert _tuning.pick(CHOICE, second) == CHOICE.default
+    value, levels = _tuning.confirmed(CHOICE, first, second, _levels(4))
+    assert value == CHOICE.default  # two of three keep it
+    third = _levels(8, gap=0.3)
+    value, levels = _tuning.confirmed(CHOICE, first, second, third)
+    for a, b, c, all3 in zip(first, second, third, levels):
+        assert all3["on_s"] == pytest.approx((a["on_s"] * b["on_s"] * c["on_s"]) ** (1 / 3))
+        assert all3["off_s"] == pytest.approx((a["off_s"] * b["off_s"] * c["off_s"]) ** (1 / 3))
+    assert value == _tuning.pick(CHOICE, levels) == 8  # picked from all three as one
+    # two of three depart, but by too little measured as one: the default
+    weak = _levels(8, gap=0.02)
+    assert _tuning.confirmed(CHOICE, weak, _levels(4, gap=0.02), weak)[0] == CHOICE.default
+
+
 def test_levels_of_other_sizes_keep_the_default():
     second = [dict(level, quantity=level["quantity"] * 2) for level in _levels(8)]
     assert _tuning.confirmed(CHOICE, _levels(8), second)[0] == CHOICE.default
@@ -61,11 +78,14 @@ def scripted(monkeypatch):
 
 
 def test_measure_asks_twice_before_departing(scripted):
-    scripted[:] = [_levels(8), _levels(4)]  # the second picks the default
+    scripted[:] = [_levels(8), _levels(4), _levels(4)]  # the second and third: the default
     entry = _tuning.measure()["choices"]["MIN_ROWS"]
-    assert scripted == []  # measured twice
+    assert scripted == []  # measured three times
     assert entry["value"] == CHOICE.default
-    assert entry["note"] == "8 measured first, not confirmed by a second measurement"
+    assert entry["note"] == "8 measured first, not confirmed by a second or a third measurement"
+    scripted[:] = [_levels(8), _levels(4, gap=0.1), _levels(8)]  # the third sides with the first
+    entry = _tuning.measure()["choices"]["MIN_ROWS"]
+    assert scripted == [] and entry["value"] == 8 and entry["note"] is None
     scripted[:] = [_levels(8), _levels(8)]
     entry = _tuning.measure()["choices"]["MIN_ROWS"]
     assert scripted == [] and entry["value"] == 8 and entry["note"] is None

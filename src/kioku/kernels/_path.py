@@ -42,8 +42,9 @@ class Path:
     float32 inference of one sequence without projection, every step valid, as one
     ``infer_sequence`` call; ``blas_mnk``: the largest GEMM left to BLAS (``M * N * K``);
     ``one_entry``: an inference call on one part with only small BLAS GEMMs, as one compiled
-    entry; ``mkl_units``: an unfused float32 inference split over ``parts`` threads by
-    hidden units instead of batch rows, each step's recurrent product on oneMKL's packed
+    entry; ``mkl_units``: an unfused float32 inference split over ``mkl_parts`` threads by
+    hidden units instead of batch rows (``parts`` of them, or, where the batch is too small
+    to split by rows, the thread budget), each step's recurrent product on oneMKL's packed
     GEMM (:mod:`kioku.kernels._mkl_units`); ``packed_grads``: the backward's weight
     gradients on the packed kernel (float32, no projection, ``I`` and ``P`` multiples of the
     panel width); ``max_steps``: the most steps a call of this batch may have and still take
@@ -68,6 +69,7 @@ class Path:
     blas_mnk: float
     one_entry: bool
     mkl_units: bool
+    mkl_parts: int
     packed_grads: bool
     max_steps: int
     pipeline_steps: int
@@ -120,28 +122,49 @@ def choose_path(
         unit_parts = _threads.unit_threads(flops, most, keep_cache, B)
         if weight_bytes > numba_lstm.FUSED_MAX_BYTES * unit_parts:  # each step reads its share
             unit_parts = 1
-    budget_free = (
-        gemm_parts == 1 and unit_parts == 1
-        and (flops < _threads.MIN_FLOPS or B // _threads.MIN_ROWS < 2)
-    )  # fmt: skip
     most_rows = -(-B // parts)  # the slices differ by one row at most
     small = most_rows <= _primitives.SMALL_ROWS
     tiled = recurrent_bytes > _primitives.L2_BYTES
     packed = float32
     limit = numba_lstm.PACKED_PROJECTION_MNK
     step_mnk = B * I * 4 * H  # one step's share of the input projection's M N K
+    # inference split by units on MKL's packed GEMM: a batch too small to split by rows
+    # splits on the whole budget, in place of kioku's own unit split, the fused loop or
+    # one thread (2-core Intel Xeon, T = 35: B = 1, H = 512 3.0 vs 6.3 and 7.0 ms; B = 4,
+    # H = 650 8.4 vs 11.2 and 13.6; but B = 1, H = 256 0.72 vs 0.53 and 0.54): a
+    # threshold of its own
+    if parts == 1:
+        mkl_min = numba_lstm.MKL_UNITS_UNSPLIT_MIN_BYTES
+    elif most_rows <= _mkl_units.NARROW_ROWS:
+        mkl_min = numba_lstm.MKL_UNITS_MIN_BYTES
+    else:
+        mkl_min = numba_lstm.MKL_UNITS_WIDE_MIN_BYTES
+    mkl_parts = 1
+    if (
+        packed and not (keep_cache or project) and all_valid and I > 0
+        and _mkl_units.AVAILABLE and recurrent_bytes >= mkl_min
+    ):  # fmt: skip
+        mkl_parts = parts if parts > 1 else min(_threads.max_threads(), -(-H // _mkl_units.ALIGN))
+    unsplit_mkl = parts == 1 and mkl_parts > 1
+    if unsplit_mkl:
+        unit_parts = 1
+    budget_free = (
+        gemm_parts == 1 and unit_parts == 1 and not unsplit_mkl
+        and (flops < _threads.MIN_FLOPS or B // _threads.MIN_ROWS < 2)
+    )  # fmt: skip
     one_sequence = (
-        B == 1 and unit_parts == 1 and float32 and not (keep_cache or project) and all_valid
+        B == 1 and unit_parts == 1 and not unsplit_mkl and float32
+        and not (keep_cache or project) and all_valid
         and T * step_mnk <= limit and not fused_rows(1, weight_bytes)
     )  # fmt: skip
     # each step projecting its own inputs runs that projection on the loop's threads: not
     # where the projection alone would get more (B = 4, H = 256, two threads: the forward
     # 1.86 ms unfused with a split projection, 2.34 ms fused)
     fused = (
-        packed
-        and I > 0
+        packed and I > 0 and not unsplit_mkl
         and (unit_parts > 1 or (gemm_parts == parts and fused_rows(B // parts, weight_bytes)))
-    )
+    )  # fmt: skip
+    mkl_units = mkl_parts > 1 and not fused
     packed_ih = packed and (fused or T * step_mnk <= limit)
     blas_mnk = max(  # the loops' own products are not BLAS's
         0 if packed_ih else T * B * I * 4 * H,
@@ -150,13 +173,6 @@ def choose_path(
     )
     # the longest call that keeps this path: packed_ih holds up to M N K `limit`
     max_steps = limit // step_mnk if packed_ih and not fused and step_mnk else NO_LIMIT
-    mkl_units = (
-        packed and not (keep_cache or project or fused) and all_valid and parts > 1 and I > 0
-        and _mkl_units.AVAILABLE and recurrent_bytes >= (
-            numba_lstm.MKL_UNITS_MIN_BYTES if most_rows <= _mkl_units.NARROW_ROWS
-            else numba_lstm.MKL_UNITS_WIDE_MIN_BYTES
-        )
-    )  # fmt: skip
     packed_grads = (
         packed and not project and weight_bytes <= numba_lstm.PACKED_GRADS_MAX_BYTES
         and I % NR == 0 and P % NR == 0
@@ -171,7 +187,9 @@ def choose_path(
         slices=slices, gemm_parts=gemm_parts, unit_parts=unit_parts, budget_free=budget_free,
         packed=packed, fused=fused, packed_ih=packed_ih, small=small, tiled=tiled,
         one_sequence=one_sequence, blas_mnk=blas_mnk,
-        one_entry=gemm_parts == unit_parts == 1 and blas_mnk <= _threads.SOLO_GEMM_MNK,
-        mkl_units=mkl_units, packed_grads=packed_grads, max_steps=max_steps,
+        one_entry=gemm_parts == unit_parts == 1 and blas_mnk <= _threads.SOLO_GEMM_MNK
+        and not mkl_units,
+        mkl_units=mkl_units, mkl_parts=mkl_parts if mkl_units else 1,
+        packed_grads=packed_grads, max_steps=max_steps,
         pipeline_steps=pipeline_steps,
     )  # fmt: skip

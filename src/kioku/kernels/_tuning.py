@@ -261,11 +261,18 @@ def measure(log: Callable[[str], None] | None = None, block_s: float = 0.03, rou
         probe_levels = getattr(_tuning_probes, choice.probe)
         levels, note = probe_levels(choice, clock, scale)
         values[name] = pick(choice, levels)
-        if values[name] != choice.default and confirm:  # a departure is measured twice
-            departed = values[name]
-            values[name], levels = confirmed(choice, levels, probe_levels(choice, clock, scale)[0])
+        if values[name] != choice.default and confirm:  # a departure is measured again
+            departed, once = values[name], levels
+            second = probe_levels(choice, clock, scale)[0]
+            values[name], levels = confirmed(choice, once, second)
+            again = ""
+            if values[name] == choice.default and pick(choice, second) == choice.default:
+                third = probe_levels(choice, clock, scale)[0]  # one against one: a third
+                values[name], levels = confirmed(choice, once, second, third)
+                again = " or a third"
             if values[name] == choice.default:
-                note = f"{shown(departed)} measured first, not confirmed by a second measurement"
+                note = (f"{shown(departed)} measured first, not confirmed by a second"
+                        f"{again} measurement")  # fmt: skip
         apply(values, "measured now")
         choices[name] = {
             "value": values[name],

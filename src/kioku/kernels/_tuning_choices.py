@@ -112,6 +112,10 @@ CHOICES: dict[str, Choice] = {c.name: c for c in (
            "bytes of weight_hh, 16 H^2 (H = I as listed, T = 20, 32 batch rows per thread), "
            "an inference call", "at_least", (0, NO_LIMIT), True, "mkl_units_wide",
            "the same for a split inference of more than 16 rows per thread"),
+    Choice("MKL_UNITS_UNSPLIT_MIN_BYTES", _LSTM, NO_LIMIT, (256, 384, 512, 1024),
+           "bytes of weight_hh, 16 H^2 (H = I as listed, T = 20, B = 1), an inference call",
+           "at_least", (0, NO_LIMIT), True, "mkl_units_unsplit",
+           "the same for an inference whose batch is too small to split by rows"),
     Choice("PACKED_GRADS_MAX_BYTES", _LSTM, NO_LIMIT, (128, 256, 512, 1024),
            "bytes of both weights, 32 H^2 (H as listed, T = 16, B = 32)", "at_most",
            (0, NO_LIMIT), True, "packed_grads",
@@ -159,20 +163,32 @@ def pick(choice: Choice, levels: list[dict]) -> float:
     return int(best) if choice.integer else float(best)
 
 
-def confirmed(choice: Choice, first: list[dict], second: list[dict]) -> tuple[float, list[dict]]:
-    """The threshold for ``choice`` from two measurements of its levels, ``first`` having
-    departed from the default: the default where ``second`` alone would keep it (the
-    departure did not hold: noise), else :func:`pick` on the two measured as one (each
-    level's times the geometric mean of both). Returns the threshold and the levels it
-    was chosen from. On a 2-core Intel Xeon guest whose times swing 20-30 % from one
-    block to the next, two tunings 5 hours apart moved three thresholds in opposite
-    directions (``TALL_MIN_ROWS`` at 32 rows: with/without 1.14 in one, 0.81 in the
-    other)."""
-    both = [
-        {"quantity": a["quantity"], "on_s": math.sqrt(a["on_s"] * b["on_s"]),
-         "off_s": math.sqrt(a["off_s"] * b["off_s"])}
-        for a, b in zip(first, second) if a["quantity"] == b["quantity"]
+def confirmed(
+    choice: Choice, first: list[dict], second: list[dict], third: list[dict] | None = None
+) -> tuple[float, list[dict]]:
+    """The threshold for ``choice`` from the measurements of its levels, ``first`` having
+    departed from the default: the default where the later ones mostly would keep it
+    (``second`` alone, or both ``second`` and ``third``: the departure did not hold,
+    noise), else :func:`pick` on all of them measured as one (each level's times the
+    geometric mean). ``third``, measured where ``second`` alone kept the default, breaks
+    the tie: two measurements of three decide. Returns the threshold and the levels it was
+    chosen from. On a 2-core Intel Xeon guest whose times swing 20-30 % from one block to
+    the next, two tunings 5 hours apart moved three thresholds in opposite directions
+    (``TALL_MIN_ROWS`` at 32 rows: with/without 1.14 in one, 0.81 in the other); and a
+    second measurement alone missed a 6-9 % gain that three in four measured
+    (``PACKED_GRADS_MAX_BYTES`` at H = 512..1024 with MKL in force, 2026-12-08)."""
+    measured = [first, second] + ([] if third is None else [third])
+    sizes = [[level["quantity"] for level in m] for m in measured]
+    if any(size != sizes[0] for size in sizes):
+        return choice.default, second
+    combined = [
+        {"quantity": levels[0]["quantity"],
+         "on_s": math.exp(sum(math.log(level["on_s"]) for level in levels) / len(levels)),
+         "off_s": math.exp(sum(math.log(level["off_s"]) for level in levels) / len(levels))}
+        for levels in zip(*measured)
     ]  # fmt: skip
-    if pick(choice, second) == choice.default or len(both) != len(first):
-        return choice.default, both or second
-    return pick(choice, both), both
+    later = measured[1:]
+    departing = sum(pick(choice, m) != choice.default for m in later)
+    if 2 * departing < len(later):
+        return choice.default, combined
+    return pick(choice, combined), combined

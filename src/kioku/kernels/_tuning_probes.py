@@ -149,13 +149,17 @@ def _eval_levels(
     name, module, on_value, off_value = setting
     levels = []
     for hidden in choice.candidates:
-        x, w_ih, w_hh, b, _ = _lstm(steps, batch, int(hidden))
 
-        def infer(x=x, w_ih=w_ih, w_hh=w_hh, b=b) -> None:
-            numba_lstm.lstm_forward(x, w_ih, w_hh, b, keep_cache=False, reuse_packs=True)
+        def infer(hidden: int = int(hidden)):
+            # arrays of its own for each path: at batch 1 the first call plans the
+            # weights' later calls (_inference_plan), and the plan keeps its path
+            x, w_ih, w_hh, b, _ = _lstm(steps, batch, hidden)
+            return lambda: numba_lstm.lstm_forward(
+                x, w_ih, w_hh, b, keep_cache=False, reuse_packs=True
+            )
 
-        on = _with({name: (module, on_value)}, infer)
-        off = _with({name: (module, off_value)}, infer)
+        on = _with({name: (module, on_value)}, infer())
+        off = _with({name: (module, off_value)}, infer())
         levels.append(_compare(clock, quantity(int(hidden)), on, off))
     return levels
 
@@ -260,30 +264,38 @@ def packed_projection(choice, clock: Clock, scale: float) -> tuple[list[dict], s
     return levels, None
 
 
-def _mkl_unit_levels(choice, clock: Clock, scale: float, rows: int, name: str):
-    """An inference call (T = 20, ``rows`` batch rows per thread, H = I as listed; its
-    quantity the recurrent weight's bytes, ``16 H^2``) with the packed weights kept, as the
-    layers call it in eval mode, each step split over the threads by hidden units on
-    oneMKL's packed GEMM or by batch rows on the packed kernel (``name`` forced)."""
+def _mkl_unit_levels(choice, clock: Clock, scale: float, batch: int, name: str):
+    """An inference call (T = 20, ``batch`` rows, H = I as listed; its quantity the
+    recurrent weight's bytes, ``16 H^2``) with the packed weights kept, as the layers call
+    it in eval mode, each step split over the threads by hidden units on oneMKL's packed
+    GEMM or as the choices measured before send it (``name`` forced)."""
     if _blas.MKL is None or not _mkl_units.AVAILABLE:
         return [], "oneMKL's packed GEMM not installed (the mkl extra): steps split by rows"
     note = _one_thread_note()
     if note:
         return [], note
     setting = (name, numba_lstm, 0, NO_LIMIT)
-    batch = rows * _probe_threads()
     levels = _eval_levels(choice, clock, _steps(20, scale), batch, setting, lambda h: 16 * h * h)
     return levels, None
 
 
 def mkl_units(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
-    """``MKL_UNITS_MIN_BYTES``: :func:`_mkl_unit_levels` at 8 rows per thread."""
-    return _mkl_unit_levels(choice, clock, scale, 8, "MKL_UNITS_MIN_BYTES")
+    """``MKL_UNITS_MIN_BYTES``: :func:`_mkl_unit_levels` at 8 rows per thread, against
+    the split by rows."""
+    return _mkl_unit_levels(choice, clock, scale, 8 * _probe_threads(), "MKL_UNITS_MIN_BYTES")
 
 
 def mkl_units_wide(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
-    """``MKL_UNITS_WIDE_MIN_BYTES``: :func:`_mkl_unit_levels` at 32 rows per thread."""
-    return _mkl_unit_levels(choice, clock, scale, 32, "MKL_UNITS_WIDE_MIN_BYTES")
+    """``MKL_UNITS_WIDE_MIN_BYTES``: :func:`_mkl_unit_levels` at 32 rows per thread,
+    against the split by rows."""
+    batch = 32 * _probe_threads()
+    return _mkl_unit_levels(choice, clock, scale, batch, "MKL_UNITS_WIDE_MIN_BYTES")
+
+
+def mkl_units_unsplit(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``MKL_UNITS_UNSPLIT_MIN_BYTES``: :func:`_mkl_unit_levels` at batch 1, against one
+    thread's loop or kioku's own split by units (whichever the choices before send it)."""
+    return _mkl_unit_levels(choice, clock, scale, 1, "MKL_UNITS_UNSPLIT_MIN_BYTES")
 
 
 def packed_grads(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:

@@ -68,9 +68,12 @@ PACKED_GRADS_MAX_BYTES = _tuning.value("PACKED_GRADS_MAX_BYTES")  # by hand: no 
 # recurrent product on oneMKL's packed GEMM (_mkl_units: only where the `mkl` extra is
 # installed); from MKL_UNITS_WIDE_MIN_BYTES where the row split would give each thread
 # more than _mkl_units.NARROW_ROWS rows (the more rows share each weight read, the less
-# the split by units saves). Measured per machine; by hand: never.
+# the split by units saves); from MKL_UNITS_UNSPLIT_MIN_BYTES where the batch is too
+# small to split by rows (one thread's loop or kioku's own split by units otherwise).
+# Measured per machine; by hand: never.
 MKL_UNITS_MIN_BYTES = _tuning.value("MKL_UNITS_MIN_BYTES")  # by hand: never
 MKL_UNITS_WIDE_MIN_BYTES = _tuning.value("MKL_UNITS_WIDE_MIN_BYTES")  # by hand: never
+MKL_UNITS_UNSPLIT_MIN_BYTES = _tuning.value("MKL_UNITS_UNSPLIT_MIN_BYTES")  # by hand: never
 
 
 def lstm_forward(
@@ -189,10 +192,11 @@ def _run_loops(path, x, weight_ih, weight_hh, bias, h0, c0, mask, reverse, weigh
             )  # fmt: skip
 
         if path.mkl_units:  # each step split by hidden units, on MKL's packed GEMM
-            packs, offs = mkl_unit_packs(w_hh, B, parts, reuse)
+            units = path.mkl_parts
+            packs, offs = mkl_unit_packs(w_hh, B, units, reuse)
             args = (gates, packs, offs, step_bias, h_n, c_n, y, bool(reverse))
-            task = split_task(lstm_infer_mkl_units, args, parts)
-            in_phases(path.gemm_parts, projection, task, blas_mnk, parts)
+            task = split_task(lstm_infer_mkl_units, args, units)
+            in_phases(path.gemm_parts, projection, task, blas_mnk, units)
         elif path.unit_parts > 1:  # a small batch: each step split by hidden units
             run_split(
                 lstm_infer_units, (x3, panels_ih, panels, step_bias, gates, h_n, c_n, y,
