@@ -185,7 +185,7 @@ def test_missing_file_is_measured_with_a_progress_line(tuning, monkeypatch):
     state = _tuning.ensure(log=progress.append)
     assert calls == [1]
     assert progress[0] == _tuning.PROGRESS
-    assert progress[0].startswith("kioku: tuning kernels for this CPU (once, under a minute;")
+    assert progress[0].startswith("kioku: tuning kernels for this CPU (once, about a minute;")
     assert (
         progress[-1].startswith("kioku: tuned in ") and str(_tuning.tuning_path()) in progress[-1]
     )

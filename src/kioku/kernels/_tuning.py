@@ -52,7 +52,7 @@ from ._tuning_store import (  # noqa: F401  (the file's side, used through this 
 
 VARIABLE = "KIOKU_TUNING"
 PROGRESS = (
-    "kioku: tuning kernels for this CPU (once, under a minute; a few minutes the first time, "
+    "kioku: tuning kernels for this CPU (once, about a minute; a few minutes the first time, "
     "when they also compile)..."
 )
 

@@ -109,7 +109,7 @@ CHOICES: dict[str, Choice] = {c.name: c for c in (
            "fewest recurrent weight bytes from which a split inference of at most 16 rows "
            "per thread splits each step by units on oneMKL's packed GEMM (the mkl extra)"),
     Choice("MKL_UNITS_WIDE_MIN_BYTES", _LSTM, NO_LIMIT, (384, 512, 640, 1024),
-           "bytes of weight_hh, 16 H^2 (H = I as listed, T = 20, 32 batch rows per thread), "
+           "bytes of weight_hh, 16 H^2 (H = I as listed, T = 10, 32 batch rows per thread), "
            "an inference call", "at_least", (0, NO_LIMIT), True, "mkl_units_wide",
            "the same for a split inference of more than 16 rows per thread"),
     Choice("MKL_UNITS_UNSPLIT_MIN_BYTES", _LSTM, NO_LIMIT, (256, 384, 512, 1024),

@@ -264,8 +264,8 @@ def packed_projection(choice, clock: Clock, scale: float) -> tuple[list[dict], s
     return levels, None
 
 
-def _mkl_unit_levels(choice, clock: Clock, scale: float, batch: int, name: str):
-    """An inference call (T = 20, ``batch`` rows, H = I as listed; its quantity the
+def _mkl_unit_levels(choice, clock: Clock, scale: float, batch: int, name: str, steps: int = 20):
+    """An inference call (``steps`` steps, ``batch`` rows, H = I as listed; its quantity the
     recurrent weight's bytes, ``16 H^2``) with the packed weights kept, as the layers call
     it in eval mode, each step split over the threads by hidden units on oneMKL's packed
     GEMM or as the choices measured before send it (``name`` forced)."""
@@ -275,7 +275,7 @@ def _mkl_unit_levels(choice, clock: Clock, scale: float, batch: int, name: str):
     if note:
         return [], note
     setting = (name, numba_lstm, 0, NO_LIMIT)
-    levels = _eval_levels(choice, clock, _steps(20, scale), batch, setting, lambda h: 16 * h * h)
+    levels = _eval_levels(choice, clock, _steps(steps, scale), batch, setting, lambda h: 16 * h * h)
     return levels, None
 
 
@@ -287,9 +287,10 @@ def mkl_units(choice, clock: Clock, scale: float) -> tuple[list[dict], str | Non
 
 def mkl_units_wide(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
     """``MKL_UNITS_WIDE_MIN_BYTES``: :func:`_mkl_unit_levels` at 32 rows per thread,
-    against the split by rows."""
+    against the split by rows; 10 steps (four times the rows of the others: the tuning
+    stays near its minute)."""
     batch = 32 * _probe_threads()
-    return _mkl_unit_levels(choice, clock, scale, batch, "MKL_UNITS_WIDE_MIN_BYTES")
+    return _mkl_unit_levels(choice, clock, scale, batch, "MKL_UNITS_WIDE_MIN_BYTES", 10)
 
 
 def mkl_units_unsplit(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
