@@ -48,6 +48,7 @@ def threads(monkeypatch):
         monkeypatch.setattr(numba_lstm, "MKL_UNITS_MIN_BYTES", 0)
         monkeypatch.setattr(numba_lstm, "MKL_UNITS_WIDE_MIN_BYTES", 0)
         monkeypatch.setattr(numba_lstm, "MKL_UNITS_UNSPLIT_MIN_BYTES", 0)
+        monkeypatch.setattr(_mkl_units, "MIN_STEPS", 1)  # short calls, to test the path
 
     return use
 
@@ -85,6 +86,10 @@ def test_the_rules_that_take_the_path(threads, monkeypatch) -> None:
     monkeypatch.setattr(numba_lstm, "MKL_UNITS_MIN_BYTES", 16 * 64 * 64 + 1)
     assert not _path_of(10, 8, 32, 64).mkl_units  # under it
     monkeypatch.setattr(numba_lstm, "MKL_UNITS_MIN_BYTES", 0)
+    monkeypatch.setattr(_mkl_units, "MIN_STEPS", 10)
+    assert _path_of(10, 8, 32, 64).mkl_units and _path_of(10, 1, 32, 64).mkl_units
+    assert not _path_of(9, 8, 32, 64).mkl_units  # too short: its costs per call
+    assert not _path_of(9, 1, 32, 64).mkl_units
     threads(1)
     assert not _path_of(10, 8, 32, 64).mkl_units  # one thread: nothing to split
     assert not _path_of(10, 1, 32, 64).mkl_units

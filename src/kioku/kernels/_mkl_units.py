@@ -51,6 +51,11 @@ ALIGN = 16  # units: each thread's share starts on a multiple (whole 64-byte lin
 # MKL_UNITS_MIN_BYTES (measured at 8 rows a thread), the others MKL_UNITS_WIDE_MIN_BYTES
 # (measured at 32): between the two probes' row counts, not itself a measured choice
 NARROW_ROWS = 16
+# Calls of fewer steps keep the other paths: the split's costs per call (two hand-offs to
+# the threads, the first step's weights from the L3) outweigh what it saves per step. On
+# a 2-core Intel Xeon, MKL split vs not: T = 1 0.22-0.69x, T = 4 0.70-1.00x, T = 8 1.08x,
+# T = 16 1.26-1.59x (B = 1 and 20, H = 384 and 650). The shortest call its probes time.
+MIN_STEPS = 10
 _ROW, _NO_TRANS, _TRANS, _PACKED, _B_MATRIX = 101, 111, 112, 151, 162
 
 _mkl = _blas.MKL if _blas.HAVE_BLAS else None

@@ -142,7 +142,7 @@ def choose_path(
     mkl_parts = 1
     if (
         packed and not (keep_cache or project) and all_valid and I > 0
-        and _mkl_units.AVAILABLE and recurrent_bytes >= mkl_min
+        and T >= _mkl_units.MIN_STEPS and _mkl_units.AVAILABLE and recurrent_bytes >= mkl_min
     ):  # fmt: skip
         mkl_parts = parts if parts > 1 else min(_threads.max_threads(), -(-H // _mkl_units.ALIGN))
     unsplit_mkl = parts == 1 and mkl_parts > 1
