@@ -277,7 +277,7 @@ def test_the_probe_times_both_splits(name, probe, rows, monkeypatch) -> None:
     choice = _tuning.CHOICES[name]
     assert choice.probe == probe
     batches = []
-    real = _tuning_probes._eval_levels
+    real = _tuning_probes._eval_levels  # the name the probes call
     monkeypatch.setattr(
         _tuning_probes, "_eval_levels",
         lambda c, k, steps, batch, setting, q: batches.append((batch, setting[0]))

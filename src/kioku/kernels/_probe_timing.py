@@ -143,3 +143,29 @@ def _planned_training(steps: int, batch: int, hidden: int):
             numba_lstm.lstm_backward(dy, cache, grads_into=into, dgates_buffer=dgates)
 
     return step
+
+
+def _eval_levels(
+    choice, clock: Clock, steps: int, batch: int, setting: tuple[str, object, float, float],
+    quantity,
+) -> list[dict]:  # fmt: skip
+    """One level per hidden size of ``choice``'s candidates: an inference call (``steps``
+    x ``batch``, H = I) with the packed weights kept, as the layers call it in eval mode,
+    timed with ``setting = (name, module, on, off)`` at each of its two values; the
+    level's quantity ``quantity(H)``."""
+    name, module, on_value, off_value = setting
+    levels = []
+    for hidden in choice.candidates:
+
+        def infer(hidden: int = int(hidden)):
+            # arrays of its own for each path: at batch 1 the first call plans the
+            # weights' later calls (_inference_plan), and the plan keeps its path
+            x, w_ih, w_hh, b, _ = _lstm(steps, batch, hidden)
+            return lambda: numba_lstm.lstm_forward(
+                x, w_ih, w_hh, b, keep_cache=False, reuse_packs=True
+            )
+
+        on = _with({name: (module, on_value)}, infer())
+        off = _with({name: (module, off_value)}, infer())
+        levels.append(_compare(clock, quantity(int(hidden)), on, off))
+    return levels

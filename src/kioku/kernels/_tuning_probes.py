@@ -26,6 +26,7 @@ from ._probe_timing import (
     _ONE_THREAD,
     Clock,
     _compare,
+    _eval_levels,
     _forwards,
     _lstm,
     _one_thread_note,
@@ -136,32 +137,6 @@ def pipeline(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None
     return _unit_split_training(
         choice, clock, scale, 1, 48, _planned_training, _ONE_THREAD, whole_call=True
     )
-
-
-def _eval_levels(
-    choice, clock: Clock, steps: int, batch: int, setting: tuple[str, object, float, float],
-    quantity,
-) -> list[dict]:  # fmt: skip
-    """One level per hidden size of ``choice``'s candidates: an inference call (``steps``
-    x ``batch``, H = I) with the packed weights kept, as the layers call it in eval mode,
-    timed with ``setting = (name, module, on, off)`` at each of its two values; the
-    level's quantity ``quantity(H)``."""
-    name, module, on_value, off_value = setting
-    levels = []
-    for hidden in choice.candidates:
-
-        def infer(hidden: int = int(hidden)):
-            # arrays of its own for each path: at batch 1 the first call plans the
-            # weights' later calls (_inference_plan), and the plan keeps its path
-            x, w_ih, w_hh, b, _ = _lstm(steps, batch, hidden)
-            return lambda: numba_lstm.lstm_forward(
-                x, w_ih, w_hh, b, keep_cache=False, reuse_packs=True
-            )
-
-        on = _with({name: (module, on_value)}, infer())
-        off = _with({name: (module, off_value)}, infer())
-        levels.append(_compare(clock, quantity(int(hidden)), on, off))
-    return levels
 
 
 def unit_split_inference(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
