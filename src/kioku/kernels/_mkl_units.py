@@ -18,13 +18,15 @@ gate pass over its units reading the input projection (made before the loop, ove
 ``T B`` rows) plus that scratch plus the bias, then a barrier (:mod:`._unit_split`'s),
 since the next step's product reads every unit's hidden state.
 
-Whether a call takes this path is a measured choice of two, by how many rows the split
+Whether a call takes this path is a measured choice of three, by how many rows the split
 by rows would give each thread (:data:`NARROW_ROWS`): ``MKL_UNITS_MIN_BYTES`` and
-``MKL_UNITS_WIDE_MIN_BYTES``, bytes of ``weight_hh``; never by default, and never without
-MKL (:mod:`._path`). The more rows share each read of the weights, the less the split by
-units saves: two threads at T = 20, H = 512 ran 1.40x as fast by units at 4 rows a
-thread, 1.14x at 10, 1.09x at 16 and 1.00x at 32; at H = 650 1.13x / 1.12x / 1.08x at
-10 / 16 / 32 rows (the same Xeon, 2026-12-08). The packed
+``MKL_UNITS_WIDE_MIN_BYTES``, bytes of ``weight_hh``, and ``MKL_UNITS_UNSPLIT_MIN_BYTES``
+for a batch too small to split by rows (which then splits by units over the whole thread
+budget); never by default, never without MKL, never for calls of fewer than
+:data:`MIN_STEPS` steps (:mod:`._path`). The more rows share each read of the weights,
+the less the split by units saves: two threads at T = 20, H = 512 ran 1.40x as fast by
+units at 4 rows a thread, 1.14x at 10, 1.09x at 16 and 1.00x at 32; at H = 650 1.13x /
+1.12x / 1.08x at 10 / 16 / 32 rows (the same Xeon, 2026-12-08). The packed
 copies are kept across inference calls under :mod:`._pack_cache`'s rules (the same
 array, unchanged shape, strides and address, the weights epoch, a sample), one entry per
 weight array, for one batch size and thread count at a time.
