@@ -36,4 +36,4 @@ def test_each_setting_gets_weights_of_its_own(monkeypatch) -> None:
     assert {value for _, value in calls} == {0.0, float("inf")}
     for small, large in zip(arrays[:2], arrays[2:]):
         assert small.shape == (32, 8) and large.shape == (64, 16)
-        np.testing.assert_array_equal(arrays[0], arrays[1])  # the same values, apart
+    np.testing.assert_array_equal(arrays[0], arrays[1])  # the same values, apart
