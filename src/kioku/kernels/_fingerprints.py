@@ -54,6 +54,7 @@ COMPILED_IN: dict[str, tuple[str, ...]] = {
         "_spin.py",
         "_unit_split.py",
     ),  # fmt: skip
+    "_mkl_rows.py": ("_aligned.py", "_mkl_units.py", "_primitives.py"),
     "numba_gru.py": ("_primitives.py",),
     "_split_gemm.py": ("_primitives.py",),
     "_unit_split.py": (
@@ -76,6 +77,7 @@ SHA256: dict[str, str] = {
     "_gemm.py": "c34c1263c6a8fbad",
     "_loop_gemms.py": "f24366e05fd5f40c",
     "_lstm_loops.py": "845a47a0ae18057f",
+    "_mkl_units.py": "8bad97e3cbbfa307",
     "_pack_cache.py": "363125ea219c5da0",
     "_packed.py": "b21d57311987ad39",
     "_primitives.py": "4396e3035bc8cdba",

@@ -16,11 +16,12 @@ import numpy as np
 
 from .. import functional
 from ..functional import LSTMCache, LSTMGrads
-from . import _padding, _path, _training_plan
+from . import _mkl_rows, _padding, _path, _training_plan
 from ._contract import added_into, check_shape, compiled_dtype, fits, steps_per_sequence
 from ._entries import one_part_backward
 from ._loop_gemms import packed_weight_gradients, weight_gradients
 from ._lstm_loops import lstm_backward_loop
+from ._mkl_rows import lstm_backward_mkl_rows
 from ._pack_cache import packed as packed_weights
 from ._threads import in_phases, run_parts
 from ._unit_split import lstm_backward_units, run_split
@@ -86,7 +87,11 @@ def lstm_backward(
     dh_rec = np.empty((B, P), dtype)
     w_ih = np.ascontiguousarray(cache.weight_ih)
     w_hh = np.ascontiguousarray(cache.weight_hh)
-    if packed:  # dh = dgates @ weight_hh reads weight_hh packed once, nothing else
+    if path.mkl_rows:  # dh = dgates @ weight_hh on MKL's packed copy, one per row count
+        panels = np.empty((0, 0, 0), dtype)
+        mkl_packs = _mkl_rows.packs(w_hh, slices, False)
+        w_hh_t = w_hh
+    elif packed:  # dh = dgates @ weight_hh reads weight_hh packed once, nothing else
         panels = packed_weights(w_hh, False, False)
         w_hh_t = w_hh
     else:
@@ -116,6 +121,12 @@ def lstm_backward(
 
     def by_rows(part: int) -> None:
         rows = slices[part]
+        if path.mkl_rows:
+            lstm_backward_mkl_rows(
+                dy, cache.gates, cache.c_state, cache.tanh_c, mkl_packs[part], dgates, dh, dc,
+                cache.reverse, rows.start, rows.stop,
+            )  # fmt: skip
+            return
         lstm_backward_loop(
             dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, w_hh_t, panels, w_hr, w_hr_t,
             dgates, dh, dc, dh_out, dh_step, d_hidden, dh_rec, steps_left, cache.reverse,
@@ -150,7 +161,7 @@ def lstm_backward(
         run_parts(lambda part: finish_on(*dense, dx_dense, part), gemm_parts, single_blas=blas)
         if need_dx:
             _padding.scatter(rows, dx_dense, dx2)
-    elif path.packed_grads and parts == gemm_parts == path.unit_parts == 1:
+    elif path.packed_grads and parts == gemm_parts == path.unit_parts == 1 and not path.mkl_rows:
         one_part_backward(  # one entry, or a pipeline from path.pipeline_steps on
             path.pipelined(T), dy, cache.gates, cache.c_state, cache.tanh_c, w_hh, panels,
             dgates, dh, dc, dh_step, dh_rec, steps_left, cache.reverse, tiled, x2, h_in2, w_ih,

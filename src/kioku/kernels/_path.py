@@ -47,12 +47,15 @@ class Path:
     to split by rows, the thread budget), each step's recurrent product on oneMKL's packed
     GEMM (:mod:`kioku.kernels._mkl_units`); ``packed_grads``: the backward's weight
     gradients on the packed kernel (float32, no projection, ``I`` and ``P`` multiples of the
-    panel width); ``max_steps``: the most steps a call of this batch may have and still take
-    this path (what a plan checks instead of deciding again); ``pipeline_steps``: the fewest
-    steps from which a training call of this batch, all of it on one thread (``parts``,
-    ``gemm_parts`` and ``unit_parts`` 1) with the packed weight gradients, every step valid,
-    hands those gradients a pass at a time to a second thread while its backward loop goes
-    on (:func:`~kioku.kernels._entries.pipelined_backward`; a forward direction, with two
+    panel width); ``mkl_rows``: an unfused float32 training call, no projection, every
+    step valid, each part's recurrent products (forward and backward) on oneMKL's packed
+    GEMM (:mod:`kioku.kernels._mkl_rows`); ``max_steps``: the most steps a call of this
+    batch may have and still take this path (what a plan checks instead of deciding
+    again); ``pipeline_steps``: the fewest steps from which a training call of this batch,
+    all of it on one thread (``parts``, ``gemm_parts`` and ``unit_parts`` 1) with the packed
+    weight gradients, every step valid, hands those gradients a pass at a time to a second
+    thread while its backward loop goes on
+    (:func:`~kioku.kernels._entries.pipelined_backward`; a forward direction, with two
     threads in the budget when it runs: checked then), ``NO_LIMIT`` where it never does.
     """
 
@@ -70,6 +73,7 @@ class Path:
     one_entry: bool
     mkl_units: bool
     mkl_parts: int
+    mkl_rows: bool
     packed_grads: bool
     max_steps: int
     pipeline_steps: int
@@ -165,6 +169,13 @@ def choose_path(
         and (unit_parts > 1 or (gemm_parts == parts and fused_rows(B // parts, weight_bytes)))
     )  # fmt: skip
     mkl_units = mkl_parts > 1 and not fused
+    # training by rows, each step's products on MKL's packed GEMM: from a few MiB of
+    # weight_hh (past the L2) on a 2-core Intel Xeon, 1.2-1.3x kioku's packed kernel
+    mkl_rows = (
+        packed and keep_cache and not (project or fused) and all_valid and I > 0
+        and unit_parts == 1 and T >= _mkl_units.MIN_STEPS and _mkl_units.AVAILABLE
+        and recurrent_bytes >= numba_lstm.MKL_ROWS_MIN_BYTES
+    )  # fmt: skip
     packed_ih = packed and (fused or T * step_mnk <= limit)
     blas_mnk = max(  # the loops' own products are not BLAS's
         0 if packed_ih else T * B * I * 4 * H,
@@ -189,7 +200,7 @@ def choose_path(
         one_sequence=one_sequence, blas_mnk=blas_mnk,
         one_entry=gemm_parts == unit_parts == 1 and blas_mnk <= _threads.SOLO_GEMM_MNK
         and not mkl_units,
-        mkl_units=mkl_units, mkl_parts=mkl_parts if mkl_units else 1,
+        mkl_units=mkl_units, mkl_parts=mkl_parts if mkl_units else 1, mkl_rows=mkl_rows,
         packed_grads=packed_grads, max_steps=max_steps,
         pipeline_steps=pipeline_steps,
     )  # fmt: skip

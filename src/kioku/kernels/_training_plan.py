@@ -36,7 +36,7 @@ import weakref
 import numpy as np
 
 from .. import functional
-from . import _path, _threads
+from . import _mkl_units, _path, _threads
 from ._contract import steps_per_sequence
 from ._entries import one_part_backward, train_forward_one_part
 from ._loop_gemms import project_inputs
@@ -221,6 +221,12 @@ def plan_training(weight_ih: object, weight_hh: object, batch: int) -> TrainingP
     if not (path.budget_free and path.parts == 1 and not path.fused and path.packed_ih):
         path = None
     plan = TrainingPlan(weight_ih, weight_hh, batch, path)
+    longer = _path.choose_path(  # calls from MIN_STEPS on may take MKL's products instead
+        _mkl_units.MIN_STEPS, batch, I, H, 0, _F32, keep_cache=True, all_valid=True,
+        weight_bytes=weight_ih.nbytes + weight_hh.nbytes, recurrent_bytes=weight_hh.nbytes,
+    )  # fmt: skip
+    if longer.mkl_rows:  # the plan holds kioku's own loops: it keeps the shorter calls
+        plan.solo_steps = min(plan.solo_steps, _mkl_units.MIN_STEPS - 1)
     _plans[(id(weight_ih), id(weight_hh), batch)] = plan
     return plan
 

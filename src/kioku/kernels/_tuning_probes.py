@@ -274,6 +274,24 @@ def mkl_units_unsplit(choice, clock: Clock, scale: float) -> tuple[list[dict], s
     return _mkl_unit_levels(choice, clock, scale, 1, "MKL_UNITS_UNSPLIT_MIN_BYTES")
 
 
+def mkl_rows(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
+    """``MKL_ROWS_MIN_BYTES``: a training call (T = 10, 16 batch rows per thread, H = I as
+    listed; its quantity the recurrent weight's bytes, ``16 H^2``) as a layer runs it,
+    each step's products on oneMKL's packed GEMM or on the paths the choices before send
+    it to."""
+    if _blas.MKL is None or not _mkl_units.AVAILABLE:
+        return [], "oneMKL's packed GEMM not installed (the mkl extra): kioku's own kernel"
+    levels = []
+    batch = 16 * _probe_threads()
+    steps = max(_mkl_units.MIN_STEPS, _steps(10, scale))  # shorter calls keep kioku's kernel
+    for hidden in choice.candidates:
+        shape = (steps, batch, int(hidden))
+        on = _with({"MKL_ROWS_MIN_BYTES": (numba_lstm, 0)}, _planned_training(*shape))
+        off = _with({"MKL_ROWS_MIN_BYTES": (numba_lstm, NO_LIMIT)}, _planned_training(*shape))
+        levels.append(_compare(clock, 16 * int(hidden) ** 2, on, off))
+    return levels, None
+
+
 def packed_grads(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
     """``PACKED_GRADS_MAX_BYTES``: a training call (T = 16, B = 32, H = I as listed; its
     quantity both weights' bytes, ``32 H^2``) on every thread of the budget, its weight

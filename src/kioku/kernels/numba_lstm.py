@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import functional
 from ..functional import LSTMCache, length_mask, rnn_backward, rnn_forward
-from . import _inference_plan, _path, _threads, _training_plan, _tuning
+from . import _inference_plan, _mkl_rows, _path, _threads, _training_plan, _tuning
 from ._contract import check_shape, compiled_dtype, steps_per_sequence
 from ._entries import (
     HAS_BIAS,
@@ -29,6 +29,7 @@ from ._entries import (
 from ._loop_gemms import project_inputs
 from ._lstm_backward import lstm_backward
 from ._lstm_loops import lstm_forward_loop, lstm_infer_loop
+from ._mkl_rows import lstm_forward_mkl_rows
 from ._mkl_units import lstm_infer_mkl_units
 from ._mkl_units import packs as mkl_unit_packs
 from ._pack_cache import NOT_KEPT, kept
@@ -74,6 +75,11 @@ PACKED_GRADS_MAX_BYTES = _tuning.value("PACKED_GRADS_MAX_BYTES")  # by hand: no 
 MKL_UNITS_MIN_BYTES = _tuning.value("MKL_UNITS_MIN_BYTES")  # by hand: never
 MKL_UNITS_WIDE_MIN_BYTES = _tuning.value("MKL_UNITS_WIDE_MIN_BYTES")  # by hand: never
 MKL_UNITS_UNSPLIT_MIN_BYTES = _tuning.value("MKL_UNITS_UNSPLIT_MIN_BYTES")  # by hand: never
+# From MKL_ROWS_MIN_BYTES of weight_hh on, an unfused float32 training call without
+# projection, every step valid, runs each step's recurrent products (forward and
+# backward) on oneMKL's packed GEMM, each thread on its own batch rows (_mkl_rows).
+# Measured per machine; by hand: never.
+MKL_ROWS_MIN_BYTES = _tuning.value("MKL_ROWS_MIN_BYTES")  # by hand: never
 
 
 def lstm_forward(
@@ -143,17 +149,19 @@ def _run_loops(path, x, weight_ih, weight_hh, bias, h0, c0, mask, reverse, weigh
     H = weight_ih.shape[0] // 4
     P = weight_hr.shape[0] if weight_hr is not None else H
     project = weight_hr is not None
+    empty_panels = np.empty((0, 0, 0), dtype)
     slices, parts, fused, packed = path.slices, path.parts, path.fused, path.packed
     small, tiled = path.small, path.tiled
     x2 = np.ascontiguousarray(x).reshape(T * B, I)
     w_ih = np.ascontiguousarray(weight_ih)
     w_hh = np.ascontiguousarray(weight_hh)
     if packed:  # the recurrent product reads weight_hh.T packed once, nothing else
-        # (fused: both weights in gate order, for one pass over both products a step)
-        panels = packed_weights(w_hh, True, reuse, fused)
+        # (fused: both weights in gate order, for one pass over both products a step;
+        # mkl_rows: MKL's own packed copy, made below)
+        panels = empty_panels if path.mkl_rows else packed_weights(w_hh, True, reuse, fused)
         w_hh_t = w_hh
     else:
-        panels = np.empty((0, 0, 0), dtype)
+        panels = empty_panels
         w_hh_t = w_hh if small or tiled else np.ascontiguousarray(weight_hh.T)
     w_hr = np.ascontiguousarray(weight_hr) if project else w_hh
     w_hr_t = w_hr if small or not project else np.ascontiguousarray(weight_hr.T)
@@ -222,8 +230,16 @@ def _run_loops(path, x, weight_ih, weight_hh, bias, h0, c0, mask, reverse, weigh
     hidden = np.empty((T, B, H), dtype) if project else None
     hid = hidden if project else tanh_c
 
+    mkl_packs = _mkl_rows.packs(w_hh, slices, True) if path.mkl_rows else []
+
     def loop(part: int) -> None:
         rows = slices[part]
+        if path.mkl_rows:  # each step's product on MKL's packed copy of weight_hh.T
+            lstm_forward_mkl_rows(
+                gates, mkl_packs[part], step_bias, h_state, c_state, tanh_c, y, bool(reverse),
+                rows.start, rows.stop,
+            )  # fmt: skip
+            return
         lstm_forward_loop(
             *weights, h_state, c_state, tanh_c, hid, y, steps_left, bool(reverse), project,
             rows.start, rows.stop, tiled, packed, *step_inputs,
