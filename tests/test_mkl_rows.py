@@ -216,7 +216,7 @@ def test_packs_are_made_once_per_row_count() -> None:
 
 @needs_mkl
 def test_the_probe_times_both_paths(monkeypatch) -> None:
-    """The probe times a training call on and off the path at 16 rows per thread, at least
+    """The probe times a training call on and off the path at 10 rows per thread, at least
     MIN_STEPS steps (so that the path is taken), and leaves the setting as it found it."""
     clock = _tuning_probes.Clock(block_s=0.0, rounds=1)
     choice = _tuning.CHOICES["MKL_ROWS_MIN_BYTES"]
@@ -228,7 +228,7 @@ def test_the_probe_times_both_paths(monkeypatch) -> None:
         lambda T, B, H: shapes.append((T, B, H)) or real(T, B, H),
     )  # fmt: skip
     levels, note = _tuning_probes.mkl_rows(choice, clock, 0.1)
-    rows = 16 * _tuning_probes._probe_threads()
+    rows = 10 * _tuning_probes._probe_threads()
     assert shapes == [(_mkl_units.MIN_STEPS, rows, h) for h in choice.candidates for _ in (0, 1)]
     assert note is None and len(levels) == len(choice.candidates)
     assert [level["quantity"] for level in levels] == [16 * h * h for h in choice.candidates]

@@ -219,3 +219,30 @@ def test_the_one_row_unit_probe_reaches_both_paths_at_every_level(monkeypatch) -
             monkeypatch.setattr(_threads, "UNITS_ROW_MIN_FLOPS", least)
             taken.append(path(T=32, B=1, I=hidden, H=hidden, keep_cache=True).unit_parts)
         assert taken == [2, 1]
+
+
+def test_the_rows_probe_compares_a_row_split_with_one_thread(monkeypatch) -> None:
+    """``MIN_ROWS``'s probe: at every level one side splits the batch by rows and the other
+    runs on one thread. With the split by units left on, its "one thread" was that split
+    (level with the split by rows at H = 256) and noise chose the threshold: 4, 8 or 32 in
+    six tunings on a 2-core Intel Xeon, where 32 sends a batch of 20 at H = 650 to one
+    thread."""
+    from kioku.kernels import _tuning, _tuning_probes
+
+    monkeypatch.setenv("KIOKU_NUM_THREADS", "2")
+    settings = []
+    monkeypatch.setattr(_tuning_probes, "_with", lambda s, fn: settings.append(s) or fn)
+    monkeypatch.setattr(_tuning_probes, "_training", lambda T, B, H: (T, B, H))
+    monkeypatch.setattr(_tuning_probes, "_compare", lambda clock, q, on, off: (q, on, off))
+    choice = _tuning.CHOICES["MIN_ROWS"]
+    levels, note = _tuning_probes.split_rows(choice, None, 1.0)
+    assert note is None and len(settings) == 2 * len(choice.candidates)
+    for (rows, (T, B, H), _), split, whole in zip(levels, settings[::2], settings[1::2]):
+        paths = []
+        for setting in (split, whole):
+            with monkeypatch.context() as m:
+                for name, (module, value) in setting.items():
+                    m.setattr(module, name, value)
+                paths.append(path(T=T, B=B, H=H, I=H, keep_cache=True))
+        assert paths[0].parts == 2 and B == 2 * rows
+        assert paths[1].parts == paths[1].unit_parts == paths[1].gemm_parts == 1

@@ -116,8 +116,8 @@ CHOICES: dict[str, Choice] = {c.name: c for c in (
            "bytes of weight_hh, 16 H^2 (H = I as listed, T = 20, B = 1), an inference call",
            "at_least", (0, NO_LIMIT), True, "mkl_units_unsplit",
            "the same for an inference whose batch is too small to split by rows"),
-    Choice("MKL_ROWS_MIN_BYTES", _LSTM, NO_LIMIT, (384, 512, 768, 1024),
-           "bytes of weight_hh, 16 H^2 (H = I as listed, T = 10, 16 batch rows per thread), "
+    Choice("MKL_ROWS_MIN_BYTES", _LSTM, NO_LIMIT, (384, 512, 640, 1024),
+           "bytes of weight_hh, 16 H^2 (H = I as listed, T = 20, 10 batch rows per thread), "
            "a training call", "at_least", (0, NO_LIMIT), True, "mkl_rows",
            "fewest recurrent weight bytes from which a training call's per-step products "
            "run on oneMKL's packed GEMM (the mkl extra), each thread on its own rows"),

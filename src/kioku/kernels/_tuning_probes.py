@@ -43,7 +43,13 @@ __all__ = ["Clock"]  # and the probes, by name (each Choice's ``probe``)
 
 def split_rows(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
     """``MIN_ROWS``: a training call at ``r`` rows per thread (``B = r x threads``,
-    H = 256) split over the threads or run on one."""
+    H = 256) split over the threads or run on one, every other split off: with the split
+    by units left on, "one thread" was that split at H = 256, level with the split by rows
+    at every ``r``, and noise set the threshold (4, 8 or 32 in six tunings on a 2-core
+    Intel Xeon), where at larger ``H`` (weights past ``FUSED_MAX_BYTES``, no unit split) a
+    batch under it runs its loop on one thread: a training call at (35, 20, 650) took 99.9
+    ms with 32 against 81.8 with 4, at (35, 20, 200) 10.0 against 8.5 (interleaved, same
+    Xeon; ``kioku bench`` had the first at 0.89x PyTorch under the tuning that chose 32)."""
     note = _one_thread_note()
     if note:
         return [], note
@@ -52,7 +58,7 @@ def split_rows(choice, clock: Clock, scale: float) -> tuple[list[dict], str | No
         shape = (_steps(8, scale), int(rows) * _probe_threads(), 256)
         split_setting = {"MIN_FLOPS": (_threads, 0.0), "MIN_ROWS": (_threads, int(rows))}
         split = _with(split_setting, _training(*shape))
-        whole = _with({"MIN_FLOPS": (_threads, _INF)}, _training(*shape))
+        whole = _with(_ONE_THREAD, _training(*shape))
         levels.append(_compare(clock, rows, split, whole))
     return levels, None
 
@@ -70,7 +76,7 @@ def split_flops(choice, clock: Clock, scale: float) -> tuple[list[dict], str | N
     for hidden in choice.candidates:
         shape = (_steps(48 if hidden < 256 else 8, scale), batch, int(hidden))
         split = _with({"MIN_FLOPS": (_threads, 0.0), "MIN_ROWS": (_threads, 16)}, _training(*shape))
-        whole = _with({"MIN_FLOPS": (_threads, _INF)}, _training(*shape))
+        whole = _with(_ONE_THREAD, _training(*shape))
         levels.append(_compare(clock, 8.0 * batch * hidden * hidden, split, whole))
     return levels, None
 
@@ -275,15 +281,17 @@ def mkl_units_unsplit(choice, clock: Clock, scale: float) -> tuple[list[dict], s
 
 
 def mkl_rows(choice, clock: Clock, scale: float) -> tuple[list[dict], str | None]:
-    """``MKL_ROWS_MIN_BYTES``: a training call (T = 10, 16 batch rows per thread, H = I as
+    """``MKL_ROWS_MIN_BYTES``: a training call (T = 20, 10 batch rows per thread, H = I as
     listed; its quantity the recurrent weight's bytes, ``16 H^2``) as a layer runs it,
     each step's products on oneMKL's packed GEMM or on the paths the choices before send
-    it to."""
+    it to. Each call packs the weights twice (forward and backward, ~8 ms each at H =
+    1024 on a 2-core Intel Xeon): at 10 steps that cost alone turned H = 768..1024
+    against the path, at 20 to 50 steps it is a few per cent of the call."""
     if _blas.MKL is None or not _mkl_units.AVAILABLE:
         return [], "oneMKL's packed GEMM not installed (the mkl extra): kioku's own kernel"
     levels = []
-    batch = 16 * _probe_threads()
-    steps = max(_mkl_units.MIN_STEPS, _steps(10, scale))  # shorter calls keep kioku's kernel
+    batch = 10 * _probe_threads()
+    steps = max(_mkl_units.MIN_STEPS, _steps(20, scale))  # shorter calls keep kioku's kernel
     for hidden in choice.candidates:
         shape = (steps, batch, int(hidden))
         on = _with({"MKL_ROWS_MIN_BYTES": (numba_lstm, 0)}, _planned_training(*shape))
