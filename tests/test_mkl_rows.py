@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("numba")
 
+from mkl_paths import needs_mkl_packed, split_every_batch  # noqa: E402
 from tolerance import assert_close, direction_depth  # noqa: E402
 
 from kioku import functional, kernels, nn  # noqa: E402
@@ -29,10 +30,6 @@ from kioku.kernels import (  # noqa: E402
 )
 from kioku.kernels._tuning_choices import NO_LIMIT  # noqa: E402
 
-needs_mkl = pytest.mark.skipif(
-    not _mkl_units.AVAILABLE,
-    reason="oneMKL's packed GEMM not installed here (pip install -e '.[mkl]')",
-)
 _F32 = np.dtype(np.float32)
 
 
@@ -41,15 +38,10 @@ def threads(monkeypatch):
     """Split every batch over ``parts`` threads by rows, the path on from any size."""
 
     def use(parts: int) -> None:
-        monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda pid: set(range(parts)))
-        monkeypatch.delenv("KIOKU_NUM_THREADS", raising=False)
-        monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)
-        monkeypatch.setattr(_threads, "MIN_ROWS", 1)
+        split_every_batch(monkeypatch, parts)
         monkeypatch.setattr(_threads, "UNITS_MIN_FLOPS", NO_LIMIT)
         monkeypatch.setattr(_threads, "UNITS_ROW_MIN_FLOPS", NO_LIMIT)
-        monkeypatch.setattr(numba_lstm, "FUSED_MAX_BYTES", 0)
         monkeypatch.setattr(numba_lstm, "MKL_ROWS_MIN_BYTES", 0)
-        monkeypatch.setattr(_mkl_units, "MIN_STEPS", 1)  # short calls, to test the path
         _training_plan.forget_all()
 
     yield use
@@ -83,7 +75,7 @@ def _path_of(T, B, I, H, **kw) -> _path.Path:
     return _path.choose_path(T, B, I, H, 0, _F32, **args)
 
 
-@needs_mkl
+@needs_mkl_packed
 def test_the_rules_that_take_the_path(threads, monkeypatch) -> None:
     threads(2)
     assert _path_of(10, 8, 32, 64).mkl_rows
@@ -134,7 +126,7 @@ def _case(rng, T, B, I, H):
     return x, w_ih, w_hh, b, h0, c0
 
 
-@needs_mkl
+@needs_mkl_packed
 @pytest.mark.parametrize("parts", [1, 2, 3])
 @pytest.mark.parametrize(
     "T,B,I,H,reverse,state,strided",
@@ -168,7 +160,7 @@ def test_matches_the_reference(threads, calls, parts, T, B, I, H, reverse, state
         assert_close(name, getattr(grads, name), getattr(want, name), depth)
 
 
-@needs_mkl
+@needs_mkl_packed
 def test_a_layer_trains_on_the_path(threads, calls) -> None:
     """A bidirectional two-layer layer's training step (its backward reads each direction's
     ``dy`` as a strided view) on the path: the gradients of the reference backend's."""
@@ -189,7 +181,7 @@ def test_a_layer_trains_on_the_path(threads, calls) -> None:
         assert_close(name, grads["numba"][name], want, depth)
 
 
-@needs_mkl
+@needs_mkl_packed
 def test_a_plan_keeps_only_the_calls_shorter_than_the_path(threads, calls, monkeypatch) -> None:
     """A batch small enough for a training plan: calls of MIN_STEPS steps or more take the
     path (not the plan's own loops), shorter ones the plan."""
@@ -205,16 +197,15 @@ def test_a_plan_keeps_only_the_calls_shorter_than_the_path(threads, calls, monke
     assert calls["forward"] == 1  # the plan's
 
 
+@needs_mkl_packed
 def test_packs_are_made_once_per_row_count() -> None:
-    if not _mkl_units.AVAILABLE:
-        pytest.skip("oneMKL's packed GEMM not installed here (pip install -e '.[mkl]')")
     w = np.random.default_rng(0).uniform(-1, 1, (64, 16)).astype(np.float32)
     packs = _mkl_rows.packs(w, (slice(0, 3), slice(3, 6), slice(6, 8)), True)
     assert packs[0] is packs[1] and packs[2] is not packs[0]
     assert all(p.dtype == np.float32 and p.ctypes.data % 64 == 0 for p in packs)
 
 
-@needs_mkl
+@needs_mkl_packed
 def test_the_probe_times_both_paths(monkeypatch) -> None:
     """The probe times a training call on and off the path at 10 rows per thread, at least
     MIN_STEPS steps (so that the path is taken), and leaves the setting as it found it."""

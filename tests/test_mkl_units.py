@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("numba")
 
+from mkl_paths import needs_mkl_packed, split_every_batch  # noqa: E402
 from tolerance import assert_close, direction_depth  # noqa: E402
 
 from kioku import functional, kernels, nn  # noqa: E402
@@ -28,10 +29,6 @@ from kioku.kernels import (  # noqa: E402
 )
 from kioku.kernels._tuning_choices import NO_LIMIT  # noqa: E402
 
-needs_mkl_units = pytest.mark.skipif(
-    not _mkl_units.AVAILABLE,
-    reason="oneMKL's packed GEMM not installed here (pip install -e '.[mkl]')",
-)
 _F32 = np.dtype(np.float32)
 
 
@@ -40,15 +37,10 @@ def threads(monkeypatch):
     """Split every batch over ``parts`` threads (rows from one on), the unit path on."""
 
     def use(parts: int) -> None:
-        monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda pid: set(range(parts)))
-        monkeypatch.delenv("KIOKU_NUM_THREADS", raising=False)
-        monkeypatch.setattr(_threads, "MIN_FLOPS", 0.0)
-        monkeypatch.setattr(_threads, "MIN_ROWS", 1)
-        monkeypatch.setattr(numba_lstm, "FUSED_MAX_BYTES", 0)
+        split_every_batch(monkeypatch, parts)
         monkeypatch.setattr(numba_lstm, "MKL_UNITS_MIN_BYTES", 0)
         monkeypatch.setattr(numba_lstm, "MKL_UNITS_WIDE_MIN_BYTES", 0)
         monkeypatch.setattr(numba_lstm, "MKL_UNITS_UNSPLIT_MIN_BYTES", 0)
-        monkeypatch.setattr(_mkl_units, "MIN_STEPS", 1)  # short calls, to test the path
 
     return use
 
@@ -68,7 +60,7 @@ def test_unit_bounds_cover_every_unit_once(hidden, parts) -> None:
     assert all(int(o) % _mkl_units.ALIGN == 0 for o in offs[1:-1] if o < hidden)
 
 
-@needs_mkl_units
+@needs_mkl_packed
 def test_the_rules_that_take_the_path(threads, monkeypatch) -> None:
     threads(2)
     assert _path_of(10, 8, 32, 64).mkl_units
@@ -95,7 +87,7 @@ def test_the_rules_that_take_the_path(threads, monkeypatch) -> None:
     assert not _path_of(10, 1, 32, 64).mkl_units
 
 
-@needs_mkl_units
+@needs_mkl_packed
 def test_a_batch_too_small_to_split_by_rows_splits_by_units_on_the_budget(threads, monkeypatch):
     """One part by rows (B = 1, or fewer than MIN_ROWS rows a thread): the budget's threads
     split it by units, from MKL_UNITS_UNSPLIT_MIN_BYTES on, in place of kioku's own unit
@@ -117,7 +109,7 @@ def test_a_batch_too_small_to_split_by_rows_splits_by_units_on_the_budget(thread
     assert _path_of(10, 1, 32, 64, keep_cache=True).mkl_parts == 1  # training: never
 
 
-@needs_mkl_units
+@needs_mkl_packed
 def test_more_rows_a_thread_follow_the_wide_threshold(threads, monkeypatch) -> None:
     """Up to NARROW_ROWS rows a thread (the split by rows) read MKL_UNITS_MIN_BYTES, more
     read MKL_UNITS_WIDE_MIN_BYTES: each threshold decides its own calls only."""
@@ -159,7 +151,7 @@ def _reference(x, w_ih, w_hh, b, h0, c0, reverse):
     return functional.lstm_forward(*args, None, reverse, None, False)[:3]
 
 
-@needs_mkl_units
+@needs_mkl_packed
 @pytest.mark.parametrize("parts", [2, 3])
 @pytest.mark.parametrize(
     "T,B,I,H,reverse,state",
@@ -183,7 +175,7 @@ def test_matches_the_reference(threads, parts, T, B, I, H, reverse, state) -> No
         assert_close(name, g, w, depth)
 
 
-@needs_mkl_units
+@needs_mkl_packed
 def test_kept_packs_follow_the_weights(threads) -> None:
     """The packed copy is reused while the weights stand, and packed afresh after a write
     through kioku (the epoch), an unannounced in-place write (the sample), another batch
@@ -219,7 +211,7 @@ def test_kept_packs_follow_the_weights(threads) -> None:
     assert key not in _mkl_units._entries
 
 
-@needs_mkl_units
+@needs_mkl_packed
 def test_an_eval_layer_infers_as_it_trains(threads) -> None:
     """A layer in eval mode under ``no_grad`` (the path) and the same layer's training
     forward (the row loops): within float32 rounding of each other."""
@@ -235,7 +227,7 @@ def test_an_eval_layer_infers_as_it_trains(threads) -> None:
     assert_close("y", inferred, trained, 2 * direction_depth(x, w_hh))
 
 
-@needs_mkl_units
+@needs_mkl_packed
 @pytest.mark.parametrize("parts", [2, 3])
 @pytest.mark.parametrize(
     "T,B,I,H,reverse,state",
@@ -264,7 +256,7 @@ def test_an_unsplit_batch_matches_the_reference(threads, monkeypatch, parts, T, 
             assert_close(name, g, w, depth)
 
 
-@needs_mkl_units
+@needs_mkl_packed
 @pytest.mark.parametrize(
     "name,probe,rows",
     [("MKL_UNITS_MIN_BYTES", "mkl_units", 8), ("MKL_UNITS_WIDE_MIN_BYTES", "mkl_units_wide", 32),
