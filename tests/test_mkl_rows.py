@@ -26,6 +26,7 @@ from kioku.kernels import (  # noqa: E402
     _training_plan,
     _tuning,
     _tuning_probes,
+    _tuning_probes_mkl,
     numba_lstm,
 )
 from kioku.kernels._tuning_choices import NO_LIMIT  # noqa: E402
@@ -213,9 +214,9 @@ def test_the_probe_times_both_paths(monkeypatch) -> None:
     choice = _tuning.CHOICES["MKL_ROWS_MIN_BYTES"]
     assert choice.probe == "mkl_rows"
     shapes = []
-    real = _tuning_probes._planned_training
+    real = _tuning_probes_mkl._planned_training
     monkeypatch.setattr(
-        _tuning_probes, "_planned_training",
+        _tuning_probes_mkl, "_planned_training",
         lambda T, B, H: shapes.append((T, B, H)) or real(T, B, H),
     )  # fmt: skip
     levels, note = _tuning_probes.mkl_rows(choice, clock, 0.1)

@@ -24,6 +24,7 @@ from kioku.kernels import (  # noqa: E402
     _threads,
     _tuning,
     _tuning_probes,
+    _tuning_probes_mkl,
     numba_lstm,
     weights_changed,
 )
@@ -269,9 +270,9 @@ def test_the_probe_times_both_splits(name, probe, rows, monkeypatch) -> None:
     choice = _tuning.CHOICES[name]
     assert choice.probe == probe
     batches = []
-    real = _tuning_probes._eval_levels  # the name the probes call
+    real = _tuning_probes_mkl._eval_levels  # the name the probes call
     monkeypatch.setattr(
-        _tuning_probes, "_eval_levels",
+        _tuning_probes_mkl, "_eval_levels",
         lambda c, k, steps, batch, setting, q: batches.append((batch, setting[0]))
         or real(c, k, steps, batch, setting, q),
     )  # fmt: skip
