@@ -9,10 +9,12 @@ weights on (past the L2), oneMKL's packed GEMM (``cblas_sgemm_pack`` once per ca
 kernel on a 2-core Intel Xeon (Emerald Rapids class; two threads, 16 rows each, 50
 steps): 184-221 against 145-168 GFLOP/s for the forward's ``(16, 1024) @ (1024, 4096)``,
 95-101 against 71-84 for the backward's ``(16, 4096) @ (4096, 1024)``
-(``benchmarks/results/intel-2core-2026-12-08c``). At small ``H``, with the weights in the
-L2, kioku's kernel keeps the lead, so whether a call takes this path is a measured
-choice: ``MKL_ROWS_MIN_BYTES`` of ``weight_hh``, never by default, never without MKL
-(:mod:`._path`).
+(``benchmarks/results/intel-2core-2026-12-08c``). In whole training calls most of that
+went (the same Xeon, interleaved: 1.07x at (35, 20, 650), 1.02-1.05x at (50, 32, 512),
+0.96-1.04x at (50, 32, 1024); the forward gained, the backward not), and at small ``H``,
+with the weights in the L2, kioku's kernel keeps the lead, so whether a call takes this
+path is a measured choice: ``MKL_ROWS_MIN_BYTES`` of ``weight_hh``, never by default,
+never without MKL (:mod:`._path`); that Xeon's tuning left it off.
 
 A copy packed by MKL is about 1.7-3.2x the bytes of the weights (27 MiB for a 4096 x
 1024 ``weight_hh``), and a training step changes the weights: the forward packs
